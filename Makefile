@@ -1,0 +1,82 @@
+# virtq - plain GNU Make.  `make`, `make check`, `make check SAN=1`, `make demo`.
+# V=1 shows the command lines.  Sources are found by wildcard:
+#   src/**/*.c          -> build/libvirtq.a, build/libvirtq.so
+#   tools/NAME/*.c      -> build/bin/NAME
+#   tests/unit/*.c      -> build/tests/NAME (one program per feature)
+#   tests/interop/*.sh  -> run by `make check` after the unit tests
+
+CC      ?= gcc
+SAN     ?= 0
+O       ?= $(if $(filter 1,$(SAN)),build-san,build)
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+           -Wpointer-arith -Wformat=2 -Wno-unused-parameter
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 $(WARN) -fPIC -pthread -Iinclude -Isrc -D_GNU_SOURCE
+LDLIBS  += -pthread
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRCS   := $(sort $(shell find src -name '*.c' 2>/dev/null))
+LIB_OBJS   := $(LIB_SRCS:%.c=$(O)/obj/%.o)
+TOOL_DIRS  := $(sort $(dir $(wildcard tools/*/*.c)))
+TOOLS      := $(patsubst tools/%/,$(O)/bin/%,$(TOOL_DIRS))
+TEST_SRCS  := $(sort $(wildcard tests/unit/*.c))
+TESTS      := $(patsubst tests/unit/%.c,$(O)/tests/%,$(TEST_SRCS))
+HARNESS    := $(O)/obj/tests/harness/harness.o
+
+all: $(O)/libvirtq.a $(O)/libvirtq.so $(TOOLS)
+
+$(O)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(O)/libvirtq.a: $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(O)/libvirtq.so: $(LIB_OBJS) src/libvirtq.map
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared $(LDFLAGS) -Wl,--version-script=src/libvirtq.map -Wl,-soname,libvirtq.so.0 \
+		-o $@ $(LIB_OBJS) $(LDLIBS)
+
+.SECONDEXPANSION:
+$(O)/bin/%: $$(patsubst %.c,$(O)/obj/%.o,$$(wildcard tools/%/*.c)) $(O)/libvirtq.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(O)/libvirtq.a $(LDLIBS)
+
+$(O)/tests/%: $(O)/obj/tests/unit/%.o $(HARNESS) $(O)/libvirtq.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(HARNESS) $(O)/libvirtq.a $(LDLIBS)
+
+tests: $(TESTS)
+
+# Every test: unit programs, then the interop scripts.  Last line:
+# "N passed, N failed, N skipped"; non-zero exit on any failure.
+check: all tests
+	$(Q)O=$(O) SAN=$(SAN) bash tests/run.sh $(T)
+
+demo: all
+	$(Q)O=$(O) bash tools/demo.sh
+
+bench: all
+	$(Q)O=$(O) bash bench/run.sh
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all tests check demo bench clean
+.SECONDARY:
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

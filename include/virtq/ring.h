@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtq ring core: split and packed virtqueues (VIRTIO 1.2, "Basic
+ * Facilities of a Virtio Device"), device side and driver side, over shared
+ * memory.  The queue knows nothing of sockets or devices.
+ *
+ * Device side (struct vq_dev): what a backend or device model calls.  Every
+ * value the driver controls is untrusted.  A spec violation returns a
+ * negative errno, records a precise enum vq_violation plus a message, and
+ * makes the queue sticky-broken: every later call fails with -EIO.
+ *
+ * Driver side (struct vq_drv): what a userspace driver calls.  Every value
+ * the device writes (used ids, lengths, indexes) is checked the same way.
+ *
+ * Threading: one thread drives one side of one queue.  The two sides may run
+ * on different threads or processes; the ring memory is the only thing they
+ * share.
+ */
+#ifndef VIRTQ_RING_H
+#define VIRTQ_RING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <virtq/mem.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- features the ring core understands (as masks of 64-bit feature words) */
+#define VQ_F_INDIRECT   (1ull << 28) /* VIRTIO_F_INDIRECT_DESC */
+#define VQ_F_EVENT_IDX  (1ull << 29) /* VIRTIO_F_EVENT_IDX */
+#define VQ_F_VERSION_1  (1ull << 32) /* VIRTIO_F_VERSION_1 */
+#define VQ_F_PACKED     (1ull << 34) /* VIRTIO_F_RING_PACKED */
+#define VQ_F_IN_ORDER   (1ull << 35) /* VIRTIO_F_IN_ORDER */
+
+/*
+ * EXPERIMENTAL, not in the VIRTIO spec: VQ_F_LARGE_CHAIN.  When negotiated,
+ * a descriptor chain and an indirect table may hold more descriptors than
+ * the queue size, up to the queue's max_chain (which the device advertises,
+ * at most VQ_MAX_CHAIN).  The chain's total length is still bounded by
+ * VQ_MAX_CHAIN_BYTES.  Bit 47 lies in the range the spec reserves for future
+ * extensions (42..49); it will move if the feature is standardised.  Off by
+ * default: nothing in virtq offers it unless asked to.
+ */
+#define VQ_F_LARGE_CHAIN_BIT 47
+#define VQ_F_LARGE_CHAIN (1ull << VQ_F_LARGE_CHAIN_BIT)
+
+#define VQ_RING_FEATURES (VQ_F_INDIRECT | VQ_F_EVENT_IDX | VQ_F_VERSION_1 | \
+			  VQ_F_PACKED | VQ_F_IN_ORDER | VQ_F_LARGE_CHAIN)
+
+#define VQ_MAX_QUEUE_SIZE  32768u
+#define VQ_MAX_CHAIN       65535u          /* descriptors, with VQ_F_LARGE_CHAIN */
+#define VQ_MAX_CHAIN_BYTES (1ull << 32)    /* total bytes of one chain */
+
+enum vq_layout {
+	VQ_LAYOUT_SPLIT = 0,
+	VQ_LAYOUT_PACKED = 1,
+};
+
+/*
+ * The spec violations a peer can commit.  Each maps to one errno
+ * (vq_violation_errno) and a stable name (vq_violation_str).
+ */
+enum vq_violation {
+	VQ_OK = 0,
+	VQ_ERR_HEAD_RANGE,       /* -ERANGE     head index >= queue size */
+	VQ_ERR_NEXT_RANGE,       /* -ERANGE     next index >= queue size / table entries */
+	VQ_ERR_LOOP,             /* -ELOOP      descriptor loop */
+	VQ_ERR_CHAIN_LEN,        /* -E2BIG      chain longer than max_chain */
+	VQ_ERR_CHAIN_BYTES,      /* -EFBIG      chain longer than VQ_MAX_CHAIN_BYTES */
+	VQ_ERR_INDIRECT_NESTED,  /* -EMLINK     indirect descriptor inside an indirect table */
+	VQ_ERR_INDIRECT_NEXT,    /* -ENOTUNIQ   INDIRECT with NEXT, or indirect not at chain head */
+	VQ_ERR_INDIRECT_LEN,     /* -EINVAL     indirect length 0 or not a multiple of 16 */
+	VQ_ERR_INDIRECT_FEATURE, /* -EOPNOTSUPP INDIRECT flag without VIRTIO_F_INDIRECT_DESC */
+	VQ_ERR_ADDR_OVERFLOW,    /* -EOVERFLOW  address + length wraps */
+	VQ_ERR_ADDR_UNMAPPED,    /* -EFAULT     address outside the memory map */
+	VQ_ERR_WRITE_RO,         /* -EACCES     writable descriptor in read-only memory */
+	VQ_ERR_READ_AFTER_WRITE, /* -EBADMSG    readable descriptor after a writable one */
+	VQ_ERR_AVAIL_IDX,        /* -ENOSPC     avail idx more than queue size ahead */
+	VQ_ERR_PACKED_WRAP,      /* -EILSEQ     packed AVAIL/USED bits inconsistent with wrap */
+	VQ_ERR_PACKED_ID,        /* -EBADSLT    packed buffer id >= queue size */
+	VQ_ERR_ID_IN_USE,        /* -EBUSY      head/id already in flight */
+	VQ_ERR_USED_ID,          /* -EBADR      driver side: used id not in flight */
+	VQ_ERR_USED_LEN,         /* -EMSGSIZE   driver side: used len > writable bytes */
+	VQ_ERR_USED_IDX,         /* -EOVERFLOW  driver side: used idx ran ahead of avail */
+	VQ_ERR__COUNT
+};
+
+const char *vq_violation_str(enum vq_violation v);
+int vq_violation_errno(enum vq_violation v); /* negative errno */
+
+/* ---- ring memory layout */
+
+struct vq_ring_layout {
+	size_t desc_off, desc_size;   /* split: descriptor table;  packed: descriptor ring */
+	size_t avail_off, avail_size; /* split: available ring;    packed: driver event suppression */
+	size_t used_off, used_size;   /* split: used ring;         packed: device event suppression */
+	size_t total;                 /* bytes of one block holding all three */
+};
+
+/*
+ * Where the three parts of a ring go in one block of memory (each part
+ * aligned to 64 bytes; the block needs 64-byte alignment).  Returns 0, or
+ * -EINVAL for a size the layout does not allow (split: a power of two in
+ * 1..32768; packed: 1..32768).
+ */
+int vq_ring_layout(enum vq_layout layout, uint32_t size, struct vq_ring_layout *out);
+
+/* What both sides need to know about a queue. */
+struct vq_ring_config {
+	enum vq_layout layout;
+	uint32_t size;      /* entries */
+	uint64_t features;  /* negotiated feature bits; only VQ_RING_FEATURES matter */
+	uint32_t max_chain; /* max descriptors in one chain; 0 = queue size.
+			     * Above the queue size only with VQ_F_LARGE_CHAIN;
+			     * at most VQ_MAX_CHAIN. */
+	void *desc;         /* split: descriptor table; packed: descriptor ring */
+	void *avail;        /* split: available ring;   packed: driver event suppression */
+	void *used;         /* split: used ring;        packed: device event suppression */
+};
+
+/* Position of a queue, to stop and resume it (vhost-user GET/SET_VRING_BASE). */
+struct vq_state {
+	uint16_t avail_idx; /* split: last_avail_idx; packed: next avail slot */
+	uint16_t used_idx;  /* split: next used idx;  packed: next used slot */
+	bool avail_wrap;    /* packed only */
+	bool used_wrap;     /* packed only */
+};
+
+/* ======================================================================
+ * Device side
+ * ====================================================================== */
+
+struct vq_dev;
+
+/*
+ * An available buffer, popped from the ring.  The caller owns iov (iov_cap
+ * entries); pop fills the first out_num entries with segments the device
+ * reads, then in_num entries with segments the device writes.
+ */
+struct vq_elem {
+	uint16_t id;        /* split: head index; packed: buffer id */
+	uint16_t ndesc;     /* ring slots the chain used (packed: to advance) */
+	uint32_t out_num;   /* readable segments in iov */
+	uint32_t in_num;    /* writable segments in iov, after the readable ones */
+	uint32_t iov_cap;   /* capacity of iov, set by the caller */
+	uint64_t out_len;   /* readable bytes */
+	uint64_t in_len;    /* writable bytes */
+	struct iovec *iov;  /* caller-owned */
+};
+
+/*
+ * Create the device side of a queue.  cfg's ring pointers are host pointers
+ * the caller has already translated; mem translates buffer addresses and
+ * must outlive the queue.  The position starts at zero (packed wrap counters
+ * at 1).  Returns 0 and *out; -EINVAL for a bad size, max_chain or NULL
+ * pointer; -ENOMEM.
+ */
+int vq_dev_new(const struct vq_ring_config *cfg, const struct vq_mem *mem,
+	       struct vq_dev **out);
+void vq_dev_free(struct vq_dev *q);
+
+/*
+ * Pop the next available chain into e (the caller sets e->iov and
+ * e->iov_cap).  Returns 1 when e holds a chain, 0 when the ring is empty,
+ * -ENOBUFS when e->iov is too small (nothing consumed, queue not broken),
+ * -EIO when the queue is already broken, or the violation's errno (the
+ * queue is then broken).
+ */
+int vq_dev_pop(struct vq_dev *q, struct vq_elem *e);
+
+/*
+ * Return a popped chain with the number of bytes written into its writable
+ * part.  Staged: the driver sees it after vq_dev_flush.  Returns 0, -EIO
+ * when broken, -EINVAL when id is not in flight or len > e->in_len.
+ */
+int vq_dev_push(struct vq_dev *q, const struct vq_elem *e, uint32_t len);
+
+/* Same, by id and ndesc, for devices that keep only those. */
+int vq_dev_push_id(struct vq_dev *q, uint16_t id, uint16_t ndesc, uint32_t len);
+
+/* Publish everything pushed since the last flush. */
+void vq_dev_flush(struct vq_dev *q);
+
+/*
+ * After a flush: does the driver want an interrupt for what was published
+ * since the last call?  Honours EVENT_IDX (used_event / packed descriptor
+ * event) or the NO_INTERRUPT / DISABLE flags.
+ */
+bool vq_dev_need_notify(struct vq_dev *q);
+
+/*
+ * Kick (driver -> device notification) suppression.  enable returns 1 when
+ * buffers became available meanwhile (poll again before sleeping), 0 when
+ * it is safe to sleep, -EIO when broken.
+ */
+void vq_dev_disable_kicks(struct vq_dev *q);
+int vq_dev_enable_kicks(struct vq_dev *q);
+
+/* Does the ring hold a chain to pop?  (Reads the ring; does not validate.) */
+bool vq_dev_has_avail(const struct vq_dev *q);
+
+/* Number of chains popped and not yet pushed. */
+unsigned vq_dev_inflight(const struct vq_dev *q);
+
+void vq_dev_get_state(const struct vq_dev *q, struct vq_state *s);
+/* Returns 0, or -EINVAL for indexes >= size (packed). Clears nothing else. */
+int vq_dev_set_state(struct vq_dev *q, const struct vq_state *s);
+
+bool vq_dev_broken(const struct vq_dev *q);
+enum vq_violation vq_dev_violation(const struct vq_dev *q);
+/* Human-readable description of the violation ("" when not broken). */
+const char *vq_dev_error(const struct vq_dev *q);
+
+/* ======================================================================
+ * Driver side
+ * ====================================================================== */
+
+struct vq_drv;
+
+/* One buffer segment, in driver ("guest") addresses. */
+struct vq_seg {
+	uint64_t addr;
+	uint32_t len;
+};
+
+struct vq_drv_config {
+	struct vq_ring_config ring; /* the ring memory must be zeroed */
+	/*
+	 * Optional pool of indirect tables, preallocated by the caller in
+	 * memory the device can read: `indirect_tables` tables of
+	 * `indirect_len` 16-byte descriptors each, contiguous, at host
+	 * address `indirect` and driver address `indirect_gpa`.  Used only
+	 * when VQ_F_INDIRECT is negotiated.
+	 */
+	void *indirect;
+	uint64_t indirect_gpa;
+	uint32_t indirect_tables;
+	uint32_t indirect_len;
+};
+
+int vq_drv_new(const struct vq_drv_config *cfg, struct vq_drv **out);
+void vq_drv_free(struct vq_drv *q);
+
+/*
+ * Add a buffer: out_num device-readable segments then in_num device-writable
+ * ones, and an opaque non-NULL token returned by vq_drv_get.  Segments that
+ * are adjacent in driver addresses are coalesced.  A chain of more than one
+ * descriptor goes into an indirect table when the pool has one free and
+ * large enough; otherwise direct descriptors are used if they fit.
+ * Returns 0; -EINVAL (no segment, a zero length, NULL token, more than
+ * VQ_MAX_CHAIN_BYTES); -E2BIG (more than max_chain descriptors);
+ * -ENOSPC (no room now); -EIO (broken).
+ * Visible to the device only after vq_drv_kick_prepare.
+ */
+int vq_drv_add(struct vq_drv *q, const struct vq_seg *sg, unsigned out_num,
+	       unsigned in_num, void *token);
+
+/* Publish added buffers; returns true when the device wants a kick. */
+bool vq_drv_kick_prepare(struct vq_drv *q);
+
+/*
+ * Get a used buffer: 1 with *token and *len (bytes the device wrote),
+ * 0 when none, -EIO / the violation's errno when the device misbehaved.
+ */
+int vq_drv_get(struct vq_drv *q, void **token, uint32_t *len);
+
+/* At teardown (device stopped): reclaim one buffer never used; NULL when none. */
+void *vq_drv_detach(struct vq_drv *q);
+
+unsigned vq_drv_nfree(const struct vq_drv *q); /* free descriptors */
+
+/* Interrupt (device -> driver) suppression; enable returns true when used
+ * buffers are already pending (poll again before sleeping). */
+void vq_drv_disable_cb(struct vq_drv *q);
+bool vq_drv_enable_cb(struct vq_drv *q);
+
+bool vq_drv_broken(const struct vq_drv *q);
+enum vq_violation vq_drv_violation(const struct vq_drv *q);
+const char *vq_drv_error(const struct vq_drv *q);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VIRTQ_RING_H */

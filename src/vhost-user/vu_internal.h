@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: MIT */
+/* Internals of the vhost-user backend.  Not installed. */
+#ifndef VQ_VU_INTERNAL_H
+#define VQ_VU_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <virtq/vhost_user.h>
+
+/* ---- wire format (QEMU docs/interop/vhost-user.rst), native byte order */
+
+enum vq__vu_request {
+	VQ__VU_GET_FEATURES = 1,
+	VQ__VU_SET_FEATURES = 2,
+	VQ__VU_SET_OWNER = 3,
+	VQ__VU_RESET_OWNER = 4,
+	VQ__VU_SET_MEM_TABLE = 5,
+	VQ__VU_SET_LOG_BASE = 6,
+	VQ__VU_SET_LOG_FD = 7,
+	VQ__VU_SET_VRING_NUM = 8,
+	VQ__VU_SET_VRING_ADDR = 9,
+	VQ__VU_SET_VRING_BASE = 10,
+	VQ__VU_GET_VRING_BASE = 11,
+	VQ__VU_SET_VRING_KICK = 12,
+	VQ__VU_SET_VRING_CALL = 13,
+	VQ__VU_SET_VRING_ERR = 14,
+	VQ__VU_GET_PROTOCOL_FEATURES = 15,
+	VQ__VU_SET_PROTOCOL_FEATURES = 16,
+	VQ__VU_GET_QUEUE_NUM = 17,
+	VQ__VU_SET_VRING_ENABLE = 18,
+	VQ__VU_SEND_RARP = 19,
+	VQ__VU_NET_SET_MTU = 20,
+	VQ__VU_SET_BACKEND_REQ_FD = 21, /* a.k.a. SET_SLAVE_REQ_FD */
+	VQ__VU_IOTLB_MSG = 22,
+	VQ__VU_SET_VRING_ENDIAN = 23,
+	VQ__VU_GET_CONFIG = 24,
+	VQ__VU_SET_CONFIG = 25,
+	VQ__VU_CREATE_CRYPTO_SESSION = 26,
+	VQ__VU_CLOSE_CRYPTO_SESSION = 27,
+	VQ__VU_POSTCOPY_ADVISE = 28,
+	VQ__VU_POSTCOPY_LISTEN = 29,
+	VQ__VU_POSTCOPY_END = 30,
+	VQ__VU_GET_INFLIGHT_FD = 31,
+	VQ__VU_SET_INFLIGHT_FD = 32,
+	VQ__VU_GPU_SET_SOCKET = 33,
+	VQ__VU_RESET_DEVICE = 34,
+	VQ__VU_VRING_KICK = 35,
+	VQ__VU_GET_MAX_MEM_SLOTS = 36,
+	VQ__VU_ADD_MEM_REG = 37,
+	VQ__VU_REM_MEM_REG = 38,
+	VQ__VU_SET_STATUS = 39,
+	VQ__VU_GET_STATUS = 40,
+	VQ__VU_REQUEST_MAX = 41,
+};
+
+#define VQ__VU_VERSION_MASK 0x3u
+#define VQ__VU_VERSION 0x1u
+#define VQ__VU_FLAG_REPLY (1u << 2)
+#define VQ__VU_FLAG_NEED_REPLY (1u << 3)
+
+#define VQ__VU_VRING_IDX_MASK 0xffull
+#define VQ__VU_VRING_NOFD_MASK (1ull << 8)
+
+#define VQ__VU_F_LOG_ALL (1ull << 26)        /* VHOST_F_LOG_ALL */
+#define VQ__VU_F_IOMMU_PLATFORM (1ull << 33) /* VIRTIO_F_ACCESS_PLATFORM */
+
+struct vq__vu_hdr {
+	uint32_t request;
+	uint32_t flags;
+	uint32_t size;
+};
+
+struct vq__vu_state {
+	uint32_t index;
+	uint32_t num;
+};
+
+struct vq__vu_addr {
+	uint32_t index;
+	uint32_t flags;
+	uint64_t desc;
+	uint64_t used;
+	uint64_t avail;
+	uint64_t log;
+};
+
+struct vq__vu_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t uaddr;
+	uint64_t mmap_offset;
+};
+
+struct vq__vu_mem_table {
+	uint32_t nregions;
+	uint32_t padding;
+	struct vq__vu_region regions[VQ_VU_MEM_TABLE_REGIONS];
+};
+
+struct vq__vu_mem_single {
+	uint64_t padding;
+	struct vq__vu_region region;
+};
+
+struct vq__vu_config {
+	uint32_t offset;
+	uint32_t size;
+	uint32_t flags;
+	uint8_t data[];
+};
+#define VQ__VU_CONFIG_HDR 12u
+
+_Static_assert(sizeof(struct vq__vu_hdr) == 12, "header is 12 bytes");
+_Static_assert(sizeof(struct vq__vu_addr) == 40, "vring addr is 40 bytes");
+_Static_assert(sizeof(struct vq__vu_mem_table) == 8 + 8 * 32, "mem table");
+_Static_assert(sizeof(struct vq__vu_mem_single) == 40, "single region");
+
+union vq__vu_payload {
+	uint64_t u64;
+	struct vq__vu_state state;
+	struct vq__vu_addr addr;
+	struct vq__vu_mem_table mem;
+	struct vq__vu_mem_single single;
+	struct vq__vu_config config;
+	uint8_t raw[VQ_VU_MAX_PAYLOAD];
+};
+
+struct vq__vu_msg {
+	struct vq__vu_hdr hdr;
+	union vq__vu_payload p;
+	int fds[VQ_VU_MAX_FDS]; /* a handler that keeps an fd sets it to -1 */
+	unsigned nfds;
+};
+
+struct vq__vu_reply {
+	uint32_t size; /* payload bytes to send */
+	union vq__vu_payload p;
+};
+
+/* ---- validation table */
+
+#define VQ__VU_PRE_OWNER 0x01u  /* allowed before SET_OWNER */
+#define VQ__VU_HAS_REPLY 0x02u  /* the request has a reply by definition */
+#define VQ__VU_QIDX_STATE 0x04u /* payload starts with a u32 queue index */
+#define VQ__VU_QIDX_FILE 0x08u  /* u64 payload: index in bits 0-7, NOFD bit 8 */
+
+struct vq_vu_backend;
+typedef int (*vq__vu_handler)(struct vq_vu_backend *b, struct vq__vu_msg *m,
+			      struct vq__vu_reply *r);
+
+struct vq__vu_req {
+	const char *name;
+	vq__vu_handler fn; /* NULL: always rejected */
+	uint16_t min_size, max_size;
+	uint8_t min_fds, max_fds;
+	uint8_t flags;
+	int8_t pfeat; /* protocol feature bit that must be negotiated, or -1 */
+};
+
+const struct vq__vu_req *vq__vu_req_lookup(uint32_t request);
+
+/* ---- backend state */
+
+struct vq__vu_map {
+	uint64_t gpa, size, uaddr, mmap_offset;
+	void *base; /* mmap()ed from file offset 0 */
+	size_t len;
+};
+
+/*
+ * An eventfd that workers may signal while the control thread replaces it:
+ * a new eventfd is dup3()ed onto the existing number, NOFD only clears `on`;
+ * the number is closed only while the queue is stopped (quiesced).
+ */
+struct vq__vu_evfd {
+	_Atomic int fd;
+	atomic_bool on;
+};
+
+struct vq_vu_queue {
+	struct vq_vu_backend *b;
+	unsigned index;
+	_Atomic(struct vq_dev *) live; /* published while started */
+	struct vq_dev *dev;
+	bool started;
+	bool resume;     /* restart after a memory change */
+	atomic_bool enabled;
+	bool has_num, has_addr;
+	uint32_t num;
+	struct vq__vu_addr addr;
+	struct vq_state base;
+	int kick_fd;     /* -1: none (or polling) */
+	bool kick_set;   /* SET_VRING_KICK seen since the last stop */
+	struct vq__vu_evfd call, err;
+	void *priv;
+};
+
+struct vq_vu_backend {
+	struct vq_vu_config cfg;
+	char *path, *name;
+	int listen_fd, conn_fd;
+	bool created_path;
+	bool attached;      /* loop_ops->attach called */
+	/* client mode */
+	uint64_t retry_at_ns;
+	unsigned backoff_ms;
+	/* offered */
+	uint64_t offer_features, offer_pfeatures;
+	unsigned max_slots;
+	/* connection state */
+	bool owner, broken;
+	uint64_t features, pfeatures;
+	uint8_t status;
+	struct vq_mem *mem;
+	struct vq__vu_map *maps;
+	unsigned nmaps;
+	struct vq_vu_queue *queues;
+	unsigned nq;
+	atomic_uint generation;
+	char err[200];
+};
+
+/* ---- vu_log.c */
+void vq__vu_log(const struct vq_vu_backend *b, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Record why the current message fails; returns err (a negative errno). */
+int vq__vu_fail(struct vq_vu_backend *b, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ---- vu_wire.c */
+int vq__vu_recv(struct vq_vu_backend *b, struct vq__vu_msg *m);
+int vq__vu_send(struct vq_vu_backend *b, uint32_t request, const void *payload,
+		uint32_t size);
+void vq__vu_close_fds(struct vq__vu_msg *m);
+
+/* ---- vu_msg.c */
+int vq__vu_handle_msg(struct vq_vu_backend *b);
+
+/* ---- vu_queue.c */
+int vq__vu_queue_start(struct vq_vu_backend *b, struct vq_vu_queue *q);
+void vq__vu_queue_stop(struct vq_vu_backend *b, struct vq_vu_queue *q);
+void vq__vu_queue_reset(struct vq_vu_backend *b, struct vq_vu_queue *q);
+void vq__vu_queues_pause(struct vq_vu_backend *b);
+void vq__vu_queues_resume(struct vq_vu_backend *b);
+void vq__vu_reset_device(struct vq_vu_backend *b);
+void vq__vu_queue_kicked(struct vq_vu_backend *b, struct vq_vu_queue *q);
+int vq__vu_h_vring_num(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq__vu_reply *r);
+int vq__vu_h_vring_addr(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq__vu_reply *r);
+int vq__vu_h_vring_base(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq__vu_reply *r);
+int vq__vu_h_get_vring_base(struct vq_vu_backend *b, struct vq__vu_msg *m,
+			    struct vq__vu_reply *r);
+int vq__vu_h_vring_kick(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq__vu_reply *r);
+int vq__vu_h_vring_call(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq__vu_reply *r);
+int vq__vu_h_vring_err(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq__vu_reply *r);
+int vq__vu_h_vring_enable(struct vq_vu_backend *b, struct vq__vu_msg *m,
+			  struct vq__vu_reply *r);
+
+/* ---- vu_mem.c */
+void vq__vu_mem_reset(struct vq_vu_backend *b);
+int vq__vu_h_set_mem_table(struct vq_vu_backend *b, struct vq__vu_msg *m,
+			   struct vq__vu_reply *r);
+int vq__vu_h_add_mem_reg(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq__vu_reply *r);
+int vq__vu_h_rem_mem_reg(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq__vu_reply *r);
+
+/* ---- vu_backend.c */
+void vq__vu_watch(struct vq_vu_backend *b, int fd, uint32_t tag);
+void vq__vu_unwatch(struct vq_vu_backend *b, int fd);
+void vq__vu_drop(struct vq_vu_backend *b, const char *why);
+void vq__vu_close(int *fd);
+
+#endif

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Control queue (spec 5.1.6.5): receive filter (CTRL_RX), MAC table and
+ * address (CTRL_MAC), queue pairs (CTRL_MQ).  A malformed or unsupported
+ * command is answered VIRTIO_NET_ERR and counted; nothing a guest sends can
+ * do more than that.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "net_internal.h"
+
+void vq__net_filter_default(struct vq_net *n)
+{
+	memset(&n->filter, 0, sizeof(n->filter));
+	/* Like QEMU: promiscuous until a CTRL_RX driver says otherwise, so a
+	 * driver without CTRL_RX receives what it expects. */
+	n->filter.promisc = true;
+	memcpy(n->filter.mac, n->p.mac, 6);
+}
+
+static int apply_rx(struct vq_net *n, const struct vq_net_ctrl_cmd *c)
+{
+	if (!VQ__NET_HAS(n->features, VIRTIO_NET_F_CTRL_RX) || c->u.on > 1)
+		return -EINVAL;
+	switch (c->cmd) {
+	case VIRTIO_NET_CTRL_RX_PROMISC:
+		n->filter.promisc = c->u.on;
+		return 0;
+	case VIRTIO_NET_CTRL_RX_ALLMULTI:
+		n->filter.allmulti = c->u.on;
+		return 0;
+	default: /* ALLUNI..NOBCAST need CTRL_RX_EXTRA, not offered */
+		return -EOPNOTSUPP;
+	}
+}
+
+static void table_set(uint8_t (*dst)[6], uint32_t *n, bool *overflow, const uint8_t *src,
+		      uint32_t cnt)
+{
+	*overflow = cnt > VQ_NET_MAC_TABLE;
+	*n = *overflow ? 0 : cnt;
+	memcpy(dst, src, (size_t)*n * 6);
+}
+
+static int apply_mac(struct vq_net *n, const struct vq_net_ctrl_cmd *c)
+{
+	struct vq_net_rx_filter *f = &n->filter;
+
+	if (c->cmd == VIRTIO_NET_CTRL_MAC_ADDR_SET) {
+		if (!VQ__NET_HAS(n->features, VIRTIO_NET_F_CTRL_MAC_ADDR))
+			return -EINVAL;
+		memcpy(f->mac, c->u.mac, 6);
+		memcpy(n->p.mac, c->u.mac, 6); /* reflected in config space */
+		return 0;
+	}
+	if (!VQ__NET_HAS(n->features, VIRTIO_NET_F_CTRL_RX))
+		return -EINVAL;
+	table_set(f->uni, &f->n_uni, &f->uni_overflow, c->u.table.uni, c->u.table.n_uni);
+	table_set(f->multi, &f->n_multi, &f->multi_overflow, c->u.table.multi,
+		  c->u.table.n_multi);
+	return 0;
+}
+
+static int apply_mq(struct vq_net *n, const struct vq_net_ctrl_cmd *c)
+{
+	if (!VQ__NET_HAS(n->features, VIRTIO_NET_F_MQ) || c->u.pairs < 1 ||
+	    c->u.pairs > n->p.max_pairs)
+		return -EINVAL;
+	n->active_pairs = c->u.pairs;
+	return 0;
+}
+
+int vq__net_ctrl_apply(struct vq_net *n, const struct vq_net_ctrl_cmd *c)
+{
+	switch (c->class) {
+	case VIRTIO_NET_CTRL_RX:
+		return apply_rx(n, c);
+	case VIRTIO_NET_CTRL_MAC:
+		return apply_mac(n, c);
+	case VIRTIO_NET_CTRL_MQ:
+		return apply_mq(n, c);
+	default:
+		return -EOPNOTSUPP;
+	}
+}
+
+/* Execute one command chain; returns the ack byte. */
+static uint8_t ctrl_exec(struct vq_net *n, const struct vq_elem *e)
+{
+	uint8_t buf[VQ__NET_CTRL_MAX];
+	struct vq_net_ctrl_cmd c;
+
+	if (e->out_len > sizeof(buf))
+		return VIRTIO_NET_ERR;
+	vq__net_iov_read(e->iov, e->out_num, 0, buf, (size_t)e->out_len);
+	if (vq_net_ctrl_parse(buf, (size_t)e->out_len, &c) < 0 ||
+	    vq__net_ctrl_apply(n, &c) < 0)
+		return VIRTIO_NET_ERR;
+	return VIRTIO_NET_OK;
+}
+
+int vq_net_ctrl_poll(struct vq_net *n)
+{
+	unsigned idx = 2u * n->p.max_pairs;
+	struct vq__net_queue *q = idx < n->nq ? &n->q[idx] : NULL;
+	struct vq_elem *e;
+	int r, cnt = 0;
+
+	if (!q || !q->vq)
+		return -ENOTCONN;
+	for (;;) {
+		q->pool.ne = q->pool.ni = 0;
+		r = vq__net_pool_pop(&q->pool, q->vq, &e);
+		if (r <= 0)
+			break;
+		uint8_t ack = ctrl_exec(n, e);
+		uint32_t len = 0;
+
+		if (e->in_num && e->iov[e->out_num].iov_len) {
+			*(uint8_t *)e->iov[e->out_num].iov_base = ack;
+			len = 1;
+		}
+		if (ack != VIRTIO_NET_OK || !len)
+			q->st.errors++;
+		else
+			q->st.packets++;
+		if ((r = vq_dev_push(q->vq, e, len)) < 0)
+			break;
+		cnt++;
+	}
+	if (cnt)
+		vq__net_notify(n, idx);
+	return r < 0 && !cnt ? r : cnt;
+}
+
+void vq_net_get_rx_filter(const struct vq_net *n, struct vq_net_rx_filter *out)
+{
+	*out = n->filter;
+}
+
+static bool in_table(const uint8_t (*t)[6], uint32_t cnt, const uint8_t *mac)
+{
+	for (uint32_t i = 0; i < cnt; i++)
+		if (!memcmp(t[i], mac, 6))
+			return true;
+	return false;
+}
+
+bool vq_net_rx_accept(const struct vq_net *n, const uint8_t dst[6])
+{
+	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	const struct vq_net_rx_filter *f = &n->filter;
+
+	if (f->promisc)
+		return true;
+	if (dst[0] & 1) { /* group address */
+		if (!memcmp(dst, bcast, 6) || f->allmulti || f->multi_overflow)
+			return true;
+		return in_table(f->multi, f->n_multi, dst);
+	}
+	if (!memcmp(dst, f->mac, 6) || f->uni_overflow)
+		return true;
+	return in_table(f->uni, f->n_uni, dst);
+}

@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Data path: tx bursts (zero-copy views of guest frames) and rx bursts
+ * (copies into the guest's receive buffers: mergeable, big or small).
+ *
+ * Receive buffers and rollback.  Pops are final, so the device never pushes
+ * a chain before it knows the frame fits.  For each frame it gathers chains
+ * into the queue's pool (struct vq__net_pool) until their writable bytes
+ * cover header + frame; only then does it copy, write num_buffers and push
+ * them.  When the ring runs dry first, the gathered chains stay in the pool,
+ * in pop order, and the burst stops (backpressure): the next frame, in this
+ * burst or the next, starts with them.  A frame that can never fit (no
+ * MRG_RXBUF and a chain too small; more chains than the pool may hold) is
+ * dropped and counted, and its chains are kept for the next frame.  So the
+ * guest only ever sees whole frames, and no empty buffers.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "net_internal.h"
+
+static struct vq__net_queue *pair_queue(struct vq_net *n, unsigned qp, unsigned tx)
+{
+	if (qp >= n->p.max_pairs)
+		return NULL;
+	return &n->q[2u * qp + tx];
+}
+
+/* ======================================================================
+ * TX
+ * ====================================================================== */
+
+/* Validate one tx chain and describe its frame in pkt.  0 or -errno. */
+static int tx_prepare(const struct vq_net *n, struct vq_elem *e, struct vq_net_pkt *pkt)
+{
+	uint8_t hb[sizeof(struct virtio_net_hdr_v1)];
+	size_t hs = n->hdr_size, skip = hs;
+	uint64_t flen;
+	unsigned k = 0;
+	int r;
+
+	if (e->in_num || e->out_len < hs)
+		return -EINVAL;
+	flen = e->out_len - hs;
+	if (e->iov[0].iov_len >= hs)
+		memcpy(hb, e->iov[0].iov_base, hs);
+	else
+		vq__net_iov_read(e->iov, e->out_num, 0, hb, hs); /* split header */
+	if ((r = vq_net_hdr_parse(n->features, hb, hs, flen, &pkt->hdr)) < 0)
+		return r;
+	if (VQ__NET_HAS(n->features, VIRTIO_NET_F_MTU) &&
+	    pkt->hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE && flen > n->p.mtu + 18u)
+		return -EMSGSIZE; /* Ethernet + VLAN tag over the MTU */
+	while (k < e->out_num && skip >= e->iov[k].iov_len) /* the frame starts in k */
+		skip -= e->iov[k++].iov_len;
+	e->iov[k].iov_base = (uint8_t *)e->iov[k].iov_base + skip; /* k < out_num: flen >= 14 */
+	e->iov[k].iov_len -= skip;
+	pkt->iov = e->iov + k;
+	pkt->iovcnt = e->out_num - k;
+	pkt->len = (uint32_t)flen;
+	return 0;
+}
+
+static int tx_complete(struct vq_net *n, struct vq__net_queue *q, unsigned qp)
+{
+	int r = 0;
+
+	for (unsigned i = 0; i < q->pool.ne && r == 0; i++) /* pop order: IN_ORDER safe */
+		r = vq_dev_push(q->vq, &q->pool.elem[i], 0);
+	q->pool.ne = q->pool.ni = 0;
+	q->busy = false;
+	vq__net_notify(n, 2u * qp + 1);
+	return r;
+}
+
+void vq__net_tx_release(struct vq_net *n, struct vq__net_queue *q, unsigned qp)
+{
+	if (q->busy)
+		tx_complete(n, q, qp);
+}
+
+int vq_net_tx_burst(struct vq_net *n, unsigned qp, struct vq_net_pkt **pkts, unsigned max)
+{
+	struct vq__net_queue *q = pair_queue(n, qp, 1);
+	struct vq_elem *e;
+	int r = 0, cnt = 0;
+
+	if (!q || !q->vq)
+		return -ENOTCONN;
+	if (q->busy)
+		return -EBUSY;
+	if (max > VQ_NET_BURST_MAX)
+		max = VQ_NET_BURST_MAX;
+	q->pool.ne = q->pool.ni = 0;
+	while (q->pool.ne < max && (r = vq__net_pool_pop(&q->pool, q->vq, &e)) > 0)
+		;
+	if (q->pool.ne == 0)
+		return r < 0 ? r : 0;
+	q->busy = true;
+	/* Second pass: the pool may have moved while popping. */
+	for (unsigned i = 0; i < q->pool.ne; i++) {
+		struct vq_net_pkt *pkt = &q->pkt[cnt];
+
+		if (i + 1 < q->pool.ne)
+			__builtin_prefetch(q->pool.elem[i + 1].iov[0].iov_base);
+		if (tx_prepare(n, &q->pool.elem[i], pkt) < 0) {
+			q->st.errors++;
+			continue;
+		}
+		q->st.packets++;
+		q->st.bytes += pkt->len;
+		pkts[cnt++] = pkt;
+	}
+	if (cnt == 0) /* nothing for the caller: complete the bad chains now */
+		tx_complete(n, q, qp);
+	return cnt;
+}
+
+int vq_net_tx_done(struct vq_net *n, unsigned qp)
+{
+	struct vq__net_queue *q = pair_queue(n, qp, 1);
+
+	if (!q || !q->vq)
+		return -ENOTCONN;
+	return q->busy ? tx_complete(n, q, qp) : 0;
+}
+
+/* ======================================================================
+ * RX
+ * ====================================================================== */
+
+struct rx_ctx {
+	struct vq_net *n;
+	struct vq__net_queue *q;
+	unsigned pushed; /* chains pushed since the last flush */
+};
+
+/* Writes across the writable segments of consecutive chains. */
+struct rx_dst {
+	struct vq_elem *e;
+	unsigned ne, ei, si;
+	size_t so;
+};
+
+static void dst_write(struct rx_dst *d, const void *src, size_t len)
+{
+	const uint8_t *s = src;
+
+	while (len && d->ei < d->ne) {
+		struct vq_elem *e = &d->e[d->ei];
+		struct iovec *v;
+		size_t room;
+
+		if (d->si == e->in_num) {
+			d->ei++;
+			d->si = 0;
+			continue;
+		}
+		v = &e->iov[e->out_num + d->si];
+		room = v->iov_len - d->so;
+		if (room > len)
+			room = len;
+		memcpy((uint8_t *)v->iov_base + d->so, s, room);
+		s += room;
+		len -= room;
+		d->so += room;
+		if (d->so == v->iov_len) {
+			d->si++;
+			d->so = 0;
+		}
+	}
+}
+
+static void dst_copy(struct rx_dst *d, const struct vq__net_src *s)
+{
+	size_t off = s->off, left = s->len;
+
+	for (unsigned i = 0; i < s->cnt && left; i++) {
+		size_t sl = s->iov[i].iov_len, n;
+
+		if (off >= sl) {
+			off -= sl;
+			continue;
+		}
+		n = sl - off < left ? sl - off : left;
+		dst_write(d, (const uint8_t *)s->iov[i].iov_base + off, n);
+		left -= n;
+		off = 0;
+	}
+}
+
+/* A receive chain with device-readable segments: return it empty. */
+static int rx_bad_chain(struct rx_ctx *c)
+{
+	struct vq__net_pool *p = &c->q->pool;
+	struct vq_elem *bad = &p->elem[p->ne - 1];
+	int r = 0;
+
+	c->q->st.errors++;
+	if (c->n->features & VQ_F_IN_ORDER) {
+		/* Used in pop order: the chains held before it go back empty. */
+		for (unsigned i = 0; i < p->ne && r == 0; i++)
+			r = vq_dev_push(c->q->vq, &p->elem[i], 0);
+		c->pushed += p->ne;
+		p->ne = p->ni = 0;
+		return r;
+	}
+	r = vq_dev_push(c->q->vq, bad, 0);
+	p->ni -= bad->out_num + bad->in_num;
+	p->ne--;
+	c->pushed++;
+	return r;
+}
+
+/*
+ * Gather chains covering need bytes.  Returns their number (>= 1), 0 when
+ * the ring ran dry (chains kept), -EMSGSIZE when the frame cannot fit
+ * (chains kept), or the ring's error.
+ */
+static int rx_gather(struct rx_ctx *c, uint64_t need)
+{
+	struct vq__net_pool *p = &c->q->pool;
+	bool mrg = VQ__NET_HAS(c->n->features, VIRTIO_NET_F_MRG_RXBUF);
+	uint64_t have = 0;
+	unsigned k = 0;
+	struct vq_elem *e;
+	int r;
+
+	for (;;) {
+		if (k == p->ne) {
+			r = vq__net_pool_pop(p, c->q->vq, &e);
+			if (r <= 0)
+				return r == -ENOBUFS ? -EMSGSIZE : r;
+			if (e->out_num) {
+				if ((r = rx_bad_chain(c)) < 0)
+					return r;
+				k = p->ne < k ? p->ne : k;
+				have = 0;
+				for (unsigned i = 0; i < k; i++)
+					have += p->elem[i].in_len;
+				continue;
+			}
+		}
+		/* in_len <= 2^32 and k <= 2^16 chains: no overflow */
+		have += p->elem[k++].in_len;
+		if (have >= need)
+			return (int)k;
+		if (!mrg)
+			return -EMSGSIZE; /* one chain per frame */
+	}
+}
+
+/*
+ * Copy one frame (hdr, then the pieces src[0..nsrc)) into the rx ring.
+ * Returns 1 when delivered, 0 when out of buffers, -EMSGSIZE when it cannot
+ * fit, or the ring's error.
+ */
+static int rx_deliver(struct rx_ctx *c, const struct virtio_net_hdr_v1 *hdr,
+		      const struct vq__net_src *src, unsigned nsrc, uint32_t len)
+{
+	struct vq__net_pool *p = &c->q->pool;
+	size_t hs = c->n->hdr_size;
+	uint64_t left = hs + (uint64_t)len;
+	struct virtio_net_hdr_v1 h = *hdr;
+	struct rx_dst d;
+	int k, r = 0;
+
+	if ((k = rx_gather(c, left)) <= 0)
+		return k;
+	h.num_buffers = (uint16_t)k; /* absent from a 10-byte header */
+	d = (struct rx_dst){ .e = p->elem, .ne = (unsigned)k };
+	dst_write(&d, &h, hs);
+	for (unsigned i = 0; i < nsrc; i++)
+		dst_copy(&d, &src[i]);
+	for (int i = 0; i < k && r == 0; i++) { /* all but the last used in full */
+		uint32_t used = (uint32_t)(p->elem[i].in_len < left ? p->elem[i].in_len : left);
+
+		left -= used;
+		r = vq_dev_push(c->q->vq, &p->elem[i], used);
+	}
+	vq__net_pool_consume(p, (unsigned)k);
+	c->pushed += (unsigned)k;
+	return r < 0 ? r : 1;
+}
+
+/* Map a delivery result to the frame's fate; counts.  1 consumed, 0 stop. */
+static int rx_account(struct rx_ctx *c, int r, uint32_t len)
+{
+	if (r == 1) {
+		c->q->st.packets++;
+		c->q->st.bytes += len;
+	} else if (r == -EMSGSIZE) {
+		c->q->st.drops++;
+		r = 1;
+	}
+	return r;
+}
+
+/* The header the receiver may see: offloads it negotiated, nothing else. */
+static void rx_hdr(const struct vq_net *n, const struct virtio_net_hdr_v1 *in,
+		   struct virtio_net_hdr_v1 *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!VQ__NET_HAS(n->features, VIRTIO_NET_F_GUEST_CSUM))
+		return; /* flags MUST be zero */
+	out->flags = in->flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID);
+	if (out->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+		out->csum_start = in->csum_start;
+		out->csum_offset = in->csum_offset;
+	}
+	if (in->gso_type != VIRTIO_NET_HDR_GSO_NONE) { /* rx_gso_ok said yes */
+		out->gso_type = in->gso_type;
+		out->gso_size = in->gso_size;
+		out->hdr_len = in->hdr_len;
+	}
+}
+
+static int rx_plain(struct rx_ctx *c, const struct vq_net_pkt *pkt)
+{
+	struct virtio_net_hdr_v1 h;
+	struct vq__net_src s = { pkt->iov, pkt->iovcnt, 0, pkt->len };
+
+	rx_hdr(c->n, &pkt->hdr, &h);
+	return rx_account(c, rx_deliver(c, &h, &s, 1, pkt->len), pkt->len);
+}
+
+static int rx_csum(struct rx_ctx *c, const struct vq_net_pkt *pkt)
+{
+	struct virtio_net_hdr_v1 h = { 0 };
+	struct vq__net_src s[3];
+	struct iovec v;
+	uint16_t val;
+	size_t pos;
+	int r;
+
+	if (vq__net_csum_complete(pkt, &pos, &val) < 0) {
+		c->q->st.errors++;
+		return 1;
+	}
+	v = (struct iovec){ &val, 2 };
+	s[0] = (struct vq__net_src){ pkt->iov, pkt->iovcnt, 0, pos };
+	s[1] = (struct vq__net_src){ &v, 1, 0, 2 };
+	s[2] = (struct vq__net_src){ pkt->iov, pkt->iovcnt, pos + 2, pkt->len - pos - 2 };
+	r = rx_deliver(c, &h, s, 3, pkt->len);
+	if (r == 1)
+		c->q->st.csum_sw++;
+	return rx_account(c, r, pkt->len);
+}
+
+static int rx_emit(void *ctx, const struct vq__net_seg *seg, unsigned idx)
+{
+	struct rx_ctx *c = ctx;
+
+	return rx_account(c, rx_deliver(c, &seg->hdr, seg->src, 2, seg->len), seg->len);
+}
+
+/*
+ * Software TCP segmentation.  When buffers run out after the first segment
+ * the rest of the frame is dropped (counted): TCP retransmits it.
+ */
+static int rx_gso(struct rx_ctx *c, const struct vq_net_pkt *pkt)
+{
+	unsigned nseg;
+	int r = vq__net_gso_tcp(pkt, rx_emit, c, &nseg);
+
+	if (r == 1) {
+		c->q->st.gso_sw++;
+		return 1;
+	}
+	if (r == 0 && nseg == 0)
+		return 0; /* nothing delivered: backpressure, frame not consumed */
+	if (r == 0)
+		c->q->st.drops++;
+	else if (r == -EINVAL || r == -E2BIG)
+		c->q->st.errors++; /* not a TCP frame we can cut */
+	else
+		return r;          /* the ring broke */
+	return 1;
+}
+
+static bool rx_gso_ok(uint64_t f, uint8_t gso_type)
+{
+	uint8_t t = gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
+
+	if ((gso_type & VIRTIO_NET_HDR_GSO_ECN) && !VQ__NET_HAS(f, VIRTIO_NET_F_GUEST_ECN))
+		return false;
+	return (t == VIRTIO_NET_HDR_GSO_TCPV4 && VQ__NET_HAS(f, VIRTIO_NET_F_GUEST_TSO4)) ||
+	       (t == VIRTIO_NET_HDR_GSO_TCPV6 && VQ__NET_HAS(f, VIRTIO_NET_F_GUEST_TSO6));
+}
+
+static bool rx_frame_ok(const struct vq_net_pkt *pkt)
+{
+	uint64_t have = 0;
+
+	if (pkt->len < VQ_NET_MIN_FRAME || pkt->len > VQ_NET_MAX_FRAME)
+		return false;
+	if ((pkt->hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+	    (uint32_t)pkt->hdr.csum_start + pkt->hdr.csum_offset + 2u > pkt->len)
+		return false;
+	for (unsigned i = 0; i < pkt->iovcnt && have < pkt->len; i++)
+		have += pkt->iov[i].iov_len;
+	return have >= pkt->len;
+}
+
+/* One frame: 1 consumed (delivered or dropped), 0 out of buffers, < 0 error. */
+static int rx_frame(struct rx_ctx *c, const struct vq_net_pkt *pkt)
+{
+	uint64_t f = c->n->features;
+	uint8_t gso = pkt->hdr.gso_type;
+
+	if (!rx_frame_ok(pkt)) {
+		c->q->st.errors++;
+		return 1;
+	}
+	if (gso != VIRTIO_NET_HDR_GSO_NONE) {
+		if (rx_gso_ok(f, gso))
+			return rx_plain(c, pkt);
+		gso &= (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
+		if (gso == VIRTIO_NET_HDR_GSO_TCPV4 || gso == VIRTIO_NET_HDR_GSO_TCPV6)
+			return rx_gso(c, pkt);
+		c->q->st.drops++; /* UFO/USO: nobody here can segment it */
+		return 1;
+	}
+	if (VQ__NET_HAS(f, VIRTIO_NET_F_MTU) && pkt->len > c->n->p.mtu + 18u) {
+		c->q->st.drops++; /* MUST NOT pass frames over the MTU */
+		return 1;
+	}
+	if ((pkt->hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+	    !VQ__NET_HAS(f, VIRTIO_NET_F_GUEST_CSUM))
+		return rx_csum(c, pkt);
+	return rx_plain(c, pkt);
+}
+
+int vq_net_rx_burst(struct vq_net *n, unsigned qp, struct vq_net_pkt *const *pkts,
+		    unsigned cnt)
+{
+	struct vq__net_queue *q = pair_queue(n, qp, 0);
+	struct rx_ctx c = { n, q, 0 };
+	unsigned i;
+	int r = 1;
+
+	if (!q || !q->vq)
+		return -ENOTCONN;
+	for (i = 0; i < cnt; i++) {
+		if (i + 1 < cnt && pkts[i + 1]->iovcnt)
+			__builtin_prefetch(pkts[i + 1]->iov[0].iov_base);
+		if ((r = rx_frame(&c, pkts[i])) <= 0)
+			break;
+	}
+	if (r == 0)
+		q->st.nobuf++;
+	if (c.pushed)
+		vq__net_notify(n, 2u * qp);
+	return r < 0 && i == 0 ? r : (int)i;
+}
+
+void vq__net_rx_release(struct vq_net *n, struct vq__net_queue *q)
+{
+	struct vq__net_pool *p = &q->pool;
+	unsigned idx = (unsigned)(q - n->q);
+
+	if (!p->ne)
+		return;
+	for (unsigned i = 0; i < p->ne; i++)
+		if (vq_dev_push(q->vq, &p->elem[i], 0) < 0)
+			break;
+	p->ne = p->ni = 0;
+	vq__net_notify(n, idx);
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/* Internals of the virtio-net device model.  Not installed. */
+#ifndef VQ_NET_INTERNAL_H
+#define VQ_NET_INTERNAL_H
+
+#include <virtq/net.h>
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "virtq targets little-endian hosts (wire fields are used as-is)"
+#endif
+
+#define VQ__NET_HAS(f, bit) (((f) & VQ_NET_F(bit)) != 0)
+#define VQ__NET_IOV_MAX   (1u << 17) /* most iovecs one queue's pool grows to */
+#define VQ__NET_ELEM_MAX  (1u << 16) /* most chains one rx queue holds */
+#define VQ__NET_CTRL_MAX  2048u      /* longest control command we read */
+#define VQ__NET_GSO_SEGS  1024u      /* most segments of one software GSO */
+#define VQ__NET_L234_MAX  192u       /* longest Ethernet+IP+TCP header we segment */
+
+/*
+ * Popped chains and their iovecs.  Chains are appended in pop order; their
+ * iovecs lie back to back in iov[].  Growing rebases the chains' pointers.
+ */
+struct vq__net_pool {
+	struct vq_elem *elem;
+	struct iovec *iov;
+	unsigned ecap, icap; /* capacities */
+	unsigned ne, ni;     /* chains held, iovecs they use */
+	unsigned emax;       /* most chains ever (growth bound) */
+};
+
+struct vq__net_queue {
+	struct vq_dev *vq;
+	struct vq__net_pool pool;
+	struct vq_net_stats st;
+	struct vq_net_pkt *pkt; /* tx: VQ_NET_BURST_MAX frames */
+	bool busy;              /* tx: a burst awaits vq_net_tx_done */
+};
+
+struct vq_net {
+	struct vq_net_params p;
+	uint64_t host_features;
+	uint64_t features;
+	size_t hdr_size;
+	uint16_t status;
+	unsigned nq;            /* queues: 2*max_pairs (+1 control) */
+	unsigned active_pairs;
+	struct vq_net_rx_filter filter;
+	struct vq__net_queue *q; /* nq entries */
+};
+
+/* Piece of a frame to copy: len bytes starting off bytes into iov[0..cnt). */
+struct vq__net_src {
+	const struct iovec *iov;
+	unsigned cnt;
+	size_t off;
+	size_t len;
+};
+
+/* pool.c-like helpers (net.c) */
+int vq__net_pool_init(struct vq__net_pool *p, unsigned ecap, unsigned icap, unsigned emax);
+void vq__net_pool_fini(struct vq__net_pool *p);
+int vq__net_pool_pop(struct vq__net_pool *p, struct vq_dev *q, struct vq_elem **out);
+void vq__net_pool_consume(struct vq__net_pool *p, unsigned k);
+void vq__net_notify(struct vq_net *n, unsigned vq_index);
+
+/* iov helpers and checksums (offload.c) */
+size_t vq__net_iov_read(const struct iovec *iov, unsigned cnt, size_t off, void *buf,
+			size_t len);
+uint32_t vq__net_csum_add(uint32_t sum, const void *buf, size_t len, bool odd);
+uint32_t vq__net_csum_iov(const struct iovec *iov, unsigned cnt, size_t off, size_t len,
+			  uint32_t sum);
+uint16_t vq__net_csum_fold(uint32_t sum);
+int vq__net_csum_complete(const struct vq_net_pkt *pkt, size_t *pos, uint16_t *val);
+
+/* Software TCP segmentation: calls emit() for each segment. */
+struct vq__net_seg {
+	struct virtio_net_hdr_v1 hdr;  /* plain (gso NONE, flags 0) */
+	uint8_t hbuf[VQ__NET_L234_MAX]; /* headers of this segment */
+	struct iovec hiov;             /* points at hbuf */
+	struct vq__net_src src[2];     /* headers, payload slice */
+	uint32_t len;
+};
+typedef int (*vq__net_emit_fn)(void *ctx, const struct vq__net_seg *seg, unsigned idx);
+int vq__net_gso_tcp(const struct vq_net_pkt *pkt, vq__net_emit_fn emit, void *ctx,
+		    unsigned *nseg);
+
+/* tx/rx/ctrl (tx.c, rx.c, ctrl.c) */
+void vq__net_rx_release(struct vq_net *n, struct vq__net_queue *q);
+void vq__net_tx_release(struct vq_net *n, struct vq__net_queue *q, unsigned qp);
+int vq__net_ctrl_apply(struct vq_net *n, const struct vq_net_ctrl_cmd *c);
+void vq__net_filter_default(struct vq_net *n);
+
+#endif

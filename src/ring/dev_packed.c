@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Device side of the packed virtqueue (VIRTIO 1.2 section 2.8).  A chain
+ * takes consecutive slots; its buffer id is in the LAST descriptor of the
+ * chain ("Buffer ID is included in the last descriptor in the list").  One
+ * used descriptor per buffer is written at the used slot, which then skips
+ * forward by the chain's slot count.
+ */
+#include <errno.h>
+
+#include "ring/dev_internal.h"
+
+static struct vq__packed_desc *slot_desc(const struct vq_dev *q, uint16_t slot)
+{
+	return (struct vq__packed_desc *)q->desc + slot;
+}
+
+/* Step a (slot, wrap) position forward by n <= size slots. */
+static void advance(const struct vq_dev *q, uint16_t *slot, bool *wrap, uint32_t n)
+{
+	uint32_t s = (uint32_t)*slot + n;
+
+	if (s >= q->size) {
+		s -= q->size;
+		*wrap = !*wrap;
+	}
+	*slot = (uint16_t)s;
+}
+
+static bool is_avail(uint16_t flags, bool wrap)
+{
+	return !!(flags & DEV_DESC_F_AVAIL) == wrap && !!(flags & DEV_DESC_F_USED) != wrap;
+}
+
+static uint32_t sat_add(uint32_t a, uint32_t b)
+{
+	return a + b < a ? UINT32_MAX : a + b;
+}
+
+static int walk_indirect(struct vq_dev *q, struct vq__walk *w, const struct vq__desc *d,
+			 uint16_t flags, uint16_t slot)
+{
+	const struct vq__packed_desc *t;
+	const void *table;
+	uint32_t n;
+	int rc;
+
+	if (!q->indirect)
+		return vq__dev_fail(q, VQ_ERR_INDIRECT_FEATURE,
+				    "INDIRECT flag at slot %u but VIRTIO_F_INDIRECT_DESC not negotiated",
+				    slot);
+	if (flags & DEV_DESC_F_NEXT)
+		return vq__dev_fail(q, VQ_ERR_INDIRECT_NEXT,
+				    "indirect descriptor with NEXT at slot %u", slot);
+	if (w->count > 1)
+		return vq__dev_fail(q, VQ_ERR_INDIRECT_NEXT,
+				    "indirect descriptor at slot %u is chain position %u, not the head",
+				    slot, w->count - 1);
+	rc = vq__dev_indirect(q, d->addr, d->len, &table, &n);
+	if (rc)
+		return rc;
+	t = table;
+	for (uint32_t i = 0; i < n; i++) {
+		struct vq__desc td;
+
+		vq__desc_read(&t[i], &td);
+		/* Only WRITE is meaningful in a table (NEXT is ignored). */
+		if (td.w3 & DEV_DESC_F_INDIRECT)
+			return vq__dev_fail(q, VQ_ERR_INDIRECT_NESTED,
+					    "indirect descriptor %u inside the indirect table at slot %u",
+					    i, slot);
+		rc = vq__walk_seg(q, w, td.addr, td.len, td.w3 & DEV_DESC_F_WRITE);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * Walk the chain starting at the avail slot, whose flags (head_flags) were
+ * already loaded with acquire.  *id is the last descriptor's buffer id.
+ */
+static int walk(struct vq_dev *q, struct vq__walk *w, uint16_t head_flags,
+		uint16_t *id, uint16_t *ndesc)
+{
+	uint16_t slot = q->avail_idx;
+	bool wrap = q->avail_wrap;
+	struct vq__desc d;
+	int rc;
+
+	for (;;) {
+		uint16_t flags;
+
+		vq__desc_read(slot_desc(q, slot), &d);
+		/* The head's flags: the acquire-loaded copy, not this re-read. */
+		flags = w->count == 0 ? head_flags : d.w3;
+		if (++w->count > q->direct_max)
+			return vq__dev_fail(q, VQ_ERR_CHAIN_LEN,
+					    "chain at slot %u longer than max chain %u",
+					    q->avail_idx, q->direct_max);
+		if (w->count > 1 && !is_avail(flags, wrap))
+			return vq__dev_fail(q, VQ_ERR_PACKED_WRAP,
+					    "slot %u (chain at slot %u) flags 0x%x not available for wrap counter %u",
+					    slot, q->avail_idx, flags, wrap);
+		if (flags & DEV_DESC_F_INDIRECT)
+			rc = walk_indirect(q, w, &d, flags, slot);
+		else
+			rc = vq__walk_seg(q, w, d.addr, d.len, flags & DEV_DESC_F_WRITE);
+		if (rc)
+			return rc;
+		if (!(flags & DEV_DESC_F_NEXT))
+			break;
+		advance(q, &slot, &wrap, 1);
+	}
+	*id = d.id_or_flags;
+	*ndesc = (uint16_t)w->count;
+	return 0;
+}
+
+static int check_id(struct vq_dev *q, uint16_t id)
+{
+	if (id >= q->size)
+		return vq__dev_fail(q, VQ_ERR_PACKED_ID,
+				    "buffer id %u >= queue size %u (chain at slot %u)",
+				    id, q->size, q->avail_idx);
+	if (vq__bit_test(q->inflight_bits, id))
+		return vq__dev_fail(q, VQ_ERR_ID_IN_USE,
+				    "buffer id %u is already in flight (chain at slot %u)",
+				    id, q->avail_idx);
+	return 0;
+}
+
+int vq__packed_pop(struct vq_dev *q, struct vq_elem *e)
+{
+	struct vq__walk w;
+	uint16_t flags, id = 0, ndesc = 0;
+	int rc;
+
+	/*
+	 * Acquire: pairs with the driver's write barrier before it stores
+	 * the head descriptor's flags (after the rest of the chain).
+	 */
+	flags = __atomic_load_n(&slot_desc(q, q->avail_idx)->flags, __ATOMIC_ACQUIRE);
+	if (!!(flags & DEV_DESC_F_AVAIL) != q->avail_wrap)
+		return 0;
+	if (!!(flags & DEV_DESC_F_USED) == q->avail_wrap)
+		return vq__dev_fail(q, VQ_ERR_PACKED_WRAP,
+				    "head slot %u flags 0x%x: AVAIL and USED both match wrap counter %u",
+				    q->avail_idx, flags, q->avail_wrap);
+	vq__walk_init(&w, e);
+	rc = walk(q, &w, flags, &id, &ndesc);
+	if (!rc)
+		rc = check_id(q, id);
+	if (!rc)
+		rc = vq__walk_finish(&w, ndesc);
+	if (rc)
+		return rc;
+	e->id = id;
+	vq__bit_set(q->inflight_bits, id);
+	q->ndesc_of[id] = ndesc;
+	q->inflight++;
+	advance(q, &q->avail_idx, &q->avail_wrap, ndesc);
+	if (q->event_idx && q->kicks_enabled)
+		/* Ordered by vq_dev_enable_kicks's barrier; stale = one extra kick. */
+		__atomic_store_n(&q->dev_event->off_wrap,
+				 (uint16_t)(q->avail_idx | (q->avail_wrap ? 0x8000u : 0)),
+				 __ATOMIC_RELAXED);
+	return 1;
+}
+
+void vq__packed_push(struct vq_dev *q, uint16_t id, uint16_t ndesc, uint32_t len)
+{
+	struct vq__packed_desc *d = slot_desc(q, q->used_idx);
+	uint16_t flags = q->used_wrap ? (DEV_DESC_F_AVAIL | DEV_DESC_F_USED) : 0;
+
+	if (len)
+		flags |= DEV_DESC_F_WRITE;
+	__atomic_store_n(&d->id, id, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->len, len, __ATOMIC_RELAXED);
+	if (q->batch_n == 0) {
+		q->batch_slot = q->used_idx; /* its flags are stored by flush */
+		q->batch_flags = flags;
+	} else {
+		/* The driver reads this slot only after the batch's first one,
+		 * which flush publishes with release after this store. */
+		__atomic_store_n(&d->flags, flags, __ATOMIC_RELAXED);
+	}
+	q->batch_n++;
+	q->batch_slots += ndesc;
+	advance(q, &q->used_idx, &q->used_wrap, ndesc);
+}
+
+void vq__packed_flush(struct vq_dev *q)
+{
+	if (q->batch_n == 0)
+		return;
+	/*
+	 * Release: ids, lengths and the later flags of the batch become
+	 * visible before its first descriptor turns used.  Pairs with the
+	 * driver's read barrier between reading a descriptor's flags and
+	 * reading its id and len.
+	 */
+	__atomic_store_n(&slot_desc(q, q->batch_slot)->flags, q->batch_flags,
+			 __ATOMIC_RELEASE);
+	q->pub_used = q->used_idx;
+	q->pub_wrap = q->used_wrap;
+	q->since_notify = sat_add(q->since_notify, q->batch_slots);
+	q->batch_n = 0;
+	q->batch_slots = 0;
+}
+
+bool vq__packed_need_notify(struct vq_dev *q, uint16_t old, uint32_t n)
+{
+	uint16_t flags, off_wrap;
+	int32_t ev, new = q->pub_used;
+
+	(void)old;
+	/*
+	 * Full barrier: the used flags stored by flush must be visible before
+	 * we read the driver event suppression.  Pairs with the driver's full
+	 * barrier between writing it and re-checking for used descriptors.
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	flags = __atomic_load_n(&q->drv_event->flags, __ATOMIC_RELAXED) & DEV_EVENT_MASK;
+	if (flags == DEV_EVENT_DISABLE)
+		return false;
+	if (flags != DEV_EVENT_DESC || !q->event_idx || n >= q->size)
+		return true; /* ENABLE, reserved, or too far to tell */
+	off_wrap = __atomic_load_n(&q->drv_event->off_wrap, __ATOMIC_RELAXED);
+	ev = off_wrap & 0x7fff;
+	if (!!(off_wrap & 0x8000u) != q->pub_wrap)
+		ev -= q->size; /* the event lies in the previous lap */
+	/* vring_need_event(ev, new, old) with old = new - n, in one lap. */
+	return (uint16_t)(new - ev - 1) < (uint16_t)n;
+}
+
+void vq__packed_set_kicks(struct vq_dev *q, bool enable)
+{
+	uint16_t flags = DEV_EVENT_DISABLE;
+
+	if (enable && q->event_idx) {
+		__atomic_store_n(&q->dev_event->off_wrap,
+				 (uint16_t)(q->avail_idx | (q->avail_wrap ? 0x8000u : 0)),
+				 __ATOMIC_RELAXED);
+		flags = DEV_EVENT_DESC;
+	} else if (enable) {
+		flags = DEV_EVENT_ENABLE;
+	}
+	/* Release: off_wrap before flags for a driver that reads flags first;
+	 * the rest of the ordering is vq_dev_enable_kicks's full barrier. */
+	__atomic_store_n(&q->dev_event->flags, flags, __ATOMIC_RELEASE);
+}
+
+bool vq__packed_has_avail(const struct vq_dev *q)
+{
+	/* Acquire: pairs with the driver's write barrier before head flags. */
+	uint16_t f = __atomic_load_n(&slot_desc(q, q->avail_idx)->flags, __ATOMIC_ACQUIRE);
+
+	return !!(f & DEV_DESC_F_AVAIL) == q->avail_wrap;
+}

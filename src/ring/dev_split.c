@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/* Device side of the split virtqueue (VIRTIO 1.2 section 2.7). */
+#include <errno.h>
+
+#include "ring/dev_internal.h"
+
+static uint16_t *used_event(const struct vq_dev *q)
+{
+	return &q->avail->ring[q->size];
+}
+
+static uint16_t *avail_event(const struct vq_dev *q)
+{
+	return (uint16_t *)&q->used->ring[q->size];
+}
+
+/* 1 and *head when an entry is available, 0 when none, or an errno. */
+static int next_head(struct vq_dev *q, uint16_t *head)
+{
+	uint16_t last = q->avail_idx;
+	uint16_t h;
+
+	if (last == q->shadow_avail) {
+		/*
+		 * Acquire: pairs with the driver's write barrier between
+		 * filling descriptors and avail->ring[] and storing avail->idx.
+		 */
+		uint16_t idx = __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE);
+		uint16_t n = (uint16_t)(idx - last);
+
+		if (n > q->size)
+			return vq__dev_fail(q, VQ_ERR_AVAIL_IDX,
+					    "avail idx %u is %u ahead of last_avail_idx %u, queue size %u",
+					    idx, n, last, q->size);
+		q->shadow_avail = idx;
+		if (n == 0)
+			return 0;
+	}
+	h = __atomic_load_n(&q->avail->ring[last & q->mask], __ATOMIC_RELAXED);
+	if (h >= q->size)
+		return vq__dev_fail(q, VQ_ERR_HEAD_RANGE, "head %u >= queue size %u",
+				    h, q->size);
+	*head = h;
+	return 1;
+}
+
+/* Where a chain's descriptors are read from: the ring's table or an indirect one. */
+struct split_level {
+	const struct vq__split_desc *table;
+	uint32_t n;      /* entries: loop bound and next bound */
+	uint32_t limit;  /* chain length limit */
+	bool indirect;
+};
+
+static int enter_indirect(struct vq_dev *q, struct vq__walk *w, struct split_level *lv,
+			  const struct vq__desc *d)
+{
+	const void *table;
+	uint32_t n;
+	int rc;
+
+	if (!q->indirect)
+		return vq__dev_fail(q, VQ_ERR_INDIRECT_FEATURE,
+				    "INDIRECT flag but VIRTIO_F_INDIRECT_DESC not negotiated");
+	if (lv->indirect)
+		return vq__dev_fail(q, VQ_ERR_INDIRECT_NESTED,
+				    "indirect descriptor %u inside an indirect table", w->count - 1);
+	if (d->id_or_flags & DEV_DESC_F_NEXT)
+		return vq__dev_fail(q, VQ_ERR_INDIRECT_NEXT,
+				    "indirect descriptor with NEXT (next %u)", d->w3);
+	if (w->count > 1)
+		return vq__dev_fail(q, VQ_ERR_INDIRECT_NEXT,
+				    "indirect descriptor at chain position %u, not at the head",
+				    w->count - 1);
+	rc = vq__dev_indirect(q, d->addr, d->len, &table, &n);
+	if (rc)
+		return rc;
+	*lv = (struct split_level){ table, n, n, true };
+	w->count = 0;
+	return 0;
+}
+
+static int check_count(struct vq_dev *q, const struct vq__walk *w,
+		       const struct split_level *lv, uint16_t head)
+{
+	if (w->count > lv->n)
+		return lv->indirect
+		       ? vq__dev_fail(q, VQ_ERR_LOOP,
+				      "chain in indirect table of head %u visits more than %u descriptors",
+				      head, lv->n)
+		       : vq__dev_fail(q, VQ_ERR_LOOP,
+				      "chain from head %u visits more than queue size %u descriptors",
+				      head, lv->n);
+	if (w->count > lv->limit)
+		return vq__dev_fail(q, VQ_ERR_CHAIN_LEN,
+				    "chain from head %u longer than max chain %u", head, lv->limit);
+	return 0;
+}
+
+/* Walk the chain at head into w; *ndesc gets the direct descriptors it used. */
+static int walk(struct vq_dev *q, uint16_t head, struct vq__walk *w, uint16_t *ndesc)
+{
+	struct split_level lv = { q->desc, q->size, q->direct_max, false };
+	uint16_t idx = head;
+	struct vq__desc d;
+	int rc;
+
+	for (;;) {
+		vq__desc_read(&lv.table[idx], &d);
+		w->count++;
+		rc = check_count(q, w, &lv, head);
+		if (rc)
+			return rc;
+		if (d.id_or_flags & DEV_DESC_F_INDIRECT) {
+			*ndesc = (uint16_t)w->count;
+			rc = enter_indirect(q, w, &lv, &d);
+			if (rc)
+				return rc;
+			idx = 0;
+			continue;
+		}
+		rc = vq__walk_seg(q, w, d.addr, d.len, d.id_or_flags & DEV_DESC_F_WRITE);
+		if (rc)
+			return rc;
+		if (!(d.id_or_flags & DEV_DESC_F_NEXT))
+			break;
+		if (d.w3 >= lv.n)
+			return vq__dev_fail(q, VQ_ERR_NEXT_RANGE, "next %u >= %s %u", d.w3,
+					    lv.indirect ? "indirect table size" : "queue size",
+					    lv.n);
+		idx = d.w3;
+	}
+	if (!lv.indirect)
+		*ndesc = (uint16_t)w->count;
+	return 0;
+}
+
+int vq__split_pop(struct vq_dev *q, struct vq_elem *e)
+{
+	struct vq__walk w;
+	uint16_t head = 0, ndesc = 0;
+	int rc = next_head(q, &head);
+
+	if (rc <= 0)
+		return rc;
+	if (vq__bit_test(q->inflight_bits, head))
+		return vq__dev_fail(q, VQ_ERR_ID_IN_USE, "head %u is already in flight", head);
+	vq__walk_init(&w, e);
+	rc = walk(q, head, &w, &ndesc);
+	if (rc)
+		return rc;
+	rc = vq__walk_finish(&w, ndesc);
+	if (rc)
+		return rc;
+	e->id = head;
+	vq__bit_set(q->inflight_bits, head);
+	q->inflight++;
+	q->avail_idx++;
+	if (q->event_idx && q->kicks_enabled)
+		/* Ordered for the driver by vq_dev_enable_kicks's full barrier
+		 * or read late by it; a stale value costs one extra kick. */
+		__atomic_store_n(avail_event(q), q->avail_idx, __ATOMIC_RELAXED);
+	return 1;
+}
+
+void vq__split_push(struct vq_dev *q, uint16_t id, uint32_t len)
+{
+	struct dev_split_used_elem *u = &q->used->ring[q->used_idx & q->mask];
+
+	/* Published by the release store of used->idx in flush. */
+	__atomic_store_n(&u->id, (uint32_t)id, __ATOMIC_RELAXED);
+	__atomic_store_n(&u->len, len, __ATOMIC_RELAXED);
+	q->used_idx++;
+	q->batch_n++;
+}
+
+void vq__split_flush(struct vq_dev *q)
+{
+	uint32_t n = q->batch_n;
+
+	if (n == 0)
+		return;
+	/*
+	 * Release: the used->ring[] entries become visible before the new
+	 * idx.  Pairs with the driver's read barrier between reading
+	 * used->idx and reading used->ring[].
+	 */
+	__atomic_store_n(&q->used->idx, q->used_idx, __ATOMIC_RELEASE);
+	q->pub_used = q->used_idx;
+	q->batch_n = 0;
+	q->since_notify = q->since_notify + n < q->since_notify ? UINT32_MAX
+							       : q->since_notify + n;
+}
+
+bool vq__split_need_notify(struct vq_dev *q, uint16_t old, uint32_t n)
+{
+	uint16_t ev, new = q->pub_used;
+
+	/*
+	 * Full barrier: our used->idx store must be visible before we read
+	 * the driver's suppression.  Pairs with the driver's full barrier
+	 * between writing used_event (or clearing NO_INTERRUPT) and
+	 * re-reading used->idx.
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!q->event_idx)
+		return !(__atomic_load_n(&q->avail->flags, __ATOMIC_RELAXED) &
+			 DEV_AVAIL_F_NO_INTERRUPT);
+	if (n > 0xffffu)
+		return true; /* more than the 16-bit window: cannot tell, notify */
+	ev = __atomic_load_n(used_event(q), __ATOMIC_RELAXED);
+	/* The spec's vring_need_event(): did used idx step past ev? */
+	return (uint16_t)(new - ev - 1) < (uint16_t)(new - old);
+}
+
+void vq__split_set_kicks(struct vq_dev *q, bool enable)
+{
+	/* Ordering: see the full barrier in vq_dev_enable_kicks. */
+	if (q->event_idx) {
+		if (enable)
+			__atomic_store_n(avail_event(q), q->avail_idx, __ATOMIC_RELAXED);
+		return; /* disabled: avail_event simply stops moving */
+	}
+	__atomic_store_n(&q->used->flags, enable ? 0 : DEV_USED_F_NO_NOTIFY,
+			 __ATOMIC_RELAXED);
+}
+
+bool vq__split_has_avail(const struct vq_dev *q)
+{
+	/* Acquire: pairs with the driver's write barrier before avail->idx. */
+	return __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE) != q->avail_idx;
+}

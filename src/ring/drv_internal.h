@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Driver side of the ring: the queue object and what drv.c shares with
+ * drv_split.c and drv_packed.c.  Not installed.
+ *
+ * Ids: a buffer is known by its id.  Split: the head descriptor index.
+ * Packed: the buffer id written into the descriptors (with IN_ORDER, the
+ * ring slot of the chain's head, so the oldest buffer is always the one at
+ * the next used slot).  Per-id state lives in q->buf[], private memory the
+ * device cannot touch; nothing the driver trusts is read back from the ring.
+ */
+#ifndef VQ_RING_DRV_INTERNAL_H
+#define VQ_RING_DRV_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ring_internal.h"
+
+/* Descriptor flags (split and packed). */
+#define VQ__DESC_F_NEXT      0x1u
+#define VQ__DESC_F_WRITE     0x2u
+#define VQ__DESC_F_INDIRECT  0x4u
+#define VQ__DESC_F_AVAIL     (1u << 7)  /* packed */
+#define VQ__DESC_F_USED      (1u << 15) /* packed */
+
+/* Split ring flags. */
+#define VQ__AVAIL_F_NO_INTERRUPT 0x1u
+#define VQ__USED_F_NO_NOTIFY     0x1u
+
+/* Packed event suppression flags. */
+#define VQ__EVT_ENABLE  0x0u
+#define VQ__EVT_DISABLE 0x1u
+#define VQ__EVT_DESC    0x2u
+
+#define VQ__DRV_NO_TABLE UINT32_MAX
+
+/* Split rings, as the driver sees them.  used_event / avail_event follow
+ * the ring arrays: avail->ring[size] and used->ring[size]. */
+struct vq__drv_avail {
+	uint16_t flags;
+	uint16_t idx;
+	uint16_t ring[];
+};
+
+struct vq__drv_used_elem {
+	uint32_t id;
+	uint32_t len;
+};
+
+struct vq__drv_used {
+	uint16_t flags;
+	uint16_t idx;
+	struct vq__drv_used_elem ring[];
+};
+
+/* Packed event suppression structure. */
+struct vq__drv_event {
+	uint16_t off_wrap;
+	uint16_t flags;
+};
+
+/* Per-id state of a buffer in flight. */
+struct vq__drv_buf {
+	void *token;      /* NULL when the id is free */
+	uint32_t in_len;  /* writable bytes, clamped to UINT32_MAX */
+	uint32_t seq;     /* add sequence number: published iff before q->pub_seq */
+	uint32_t table;   /* indirect table index, or VQ__DRV_NO_TABLE */
+	uint16_t ndesc;   /* split: descriptors in the table; packed: ring slots */
+	uint16_t last;    /* split: last descriptor of the chain */
+};
+
+struct vq_drv {
+	/* Configuration. */
+	enum vq_layout layout;
+	uint32_t size;
+	uint32_t mask;      /* split: size - 1 */
+	uint32_t max_chain;
+	bool event_idx;
+	bool in_order;
+
+	/* Available side. */
+	uint32_t num_free;  /* split: free descriptors; packed: free ring slots */
+	uint16_t free_head; /* split: first free descriptor (IN_ORDER: the next one) */
+	uint16_t free_id;   /* packed without IN_ORDER: first free id */
+	uint16_t avail_idx; /* split: shadow avail idx; packed: next avail slot */
+	bool avail_wrap;    /* packed */
+	uint16_t kick_idx;  /* split: avail idx at the last publish */
+	uint32_t kick_slots; /* packed: slots made available since the last kick check */
+	uint32_t add_seq;   /* buffers ever added */
+	uint32_t pub_seq;   /* add_seq at the last publish */
+	bool pending;       /* packed: a head whose flags are not yet written */
+	uint16_t pend_slot;
+	uint16_t pend_flags;
+
+	/* Used side. */
+	uint32_t inflight;  /* buffers added and not yet returned */
+	uint16_t last_used; /* split: next used entry; packed: next used slot */
+	uint16_t used_idx;  /* split: last used->idx read (cached) */
+	bool used_wrap;     /* packed */
+	uint16_t oldest;    /* IN_ORDER: id of the oldest buffer in flight */
+	uint32_t batch_left; /* IN_ORDER: buffers of a batched used entry still to return */
+	uint32_t batch_len;  /* used length of that batch's last buffer */
+	bool cb_disabled;
+	uint32_t detach_pos;
+
+	struct vq__drv_buf *buf;  /* [size] */
+	uint16_t *free_next;      /* [size] private free-list links */
+
+	/* Ring memory. */
+	void *desc;
+	void *avail;  /* split: struct vq__drv_avail; packed: driver event suppression */
+	void *used;   /* split: struct vq__drv_used;  packed: device event suppression */
+
+	/* Indirect table pool. */
+	unsigned char *ind;
+	uint64_t ind_gpa;
+	uint32_t ind_tables;
+	uint32_t ind_len;
+	uint32_t ind_nfree;
+	uint32_t *ind_free;       /* [ind_tables] stack of free table indexes */
+
+	enum vq_violation violation;
+	char err[160];
+};
+
+/* A chain after coalescing, before it is written. */
+struct vq__drv_chain {
+	const struct vq_seg *sg;
+	unsigned out_num;
+	unsigned total;     /* out_num + in_num */
+	uint32_t ndesc;     /* descriptors after coalescing */
+	uint32_t table;     /* indirect table index, or VQ__DRV_NO_TABLE */
+	uint32_t in_len;    /* writable bytes, clamped */
+	void *token;
+};
+
+/* Walks the segments of a chain, merging adjacent ones. */
+struct vq__drv_iter {
+	const struct vq_seg *sg;
+	unsigned i, out_num, total;
+};
+
+/*
+ * Next descriptor of the chain: segments adjacent in driver addresses and
+ * of the same direction merge while the length fits in 32 bits.  The
+ * segments were validated by vq__drv_plan (no zero length, no wrap).
+ */
+static inline bool vq__drv_next(struct vq__drv_iter *it, uint64_t *addr,
+				uint32_t *len, bool *write)
+{
+	if (it->i >= it->total)
+		return false;
+	const struct vq_seg *s = &it->sg[it->i];
+	uint64_t a = s->addr, l = s->len;
+
+	*write = it->i >= it->out_num;
+	for (it->i++; it->i < it->total && it->i != it->out_num; it->i++) {
+		s = &it->sg[it->i];
+		if (s->addr != a + l || l + s->len > UINT32_MAX)
+			break;
+		l += s->len;
+	}
+	*addr = a;
+	*len = (uint32_t)l;
+	return true;
+}
+
+/* Buffers the device has been shown and not yet returned. */
+static inline uint32_t vq__drv_pub_inflight(const struct vq_drv *q)
+{
+	return q->inflight - (q->add_seq - q->pub_seq);
+}
+
+/* May the device return this id?  In flight and published. */
+static inline bool vq__drv_returnable(const struct vq_drv *q, uint32_t id)
+{
+	return id < q->size && q->buf[id].token &&
+	       (int32_t)(q->pub_seq - q->buf[id].seq) > 0;
+}
+
+static inline void vq__drv_set_buf(struct vq_drv *q, uint16_t id,
+				   const struct vq__drv_chain *c, uint16_t ndesc, uint16_t last)
+{
+	struct vq__drv_buf *b = &q->buf[id];
+
+	b->token = c->token;
+	b->in_len = c->in_len;
+	b->seq = q->add_seq;
+	b->table = c->table;
+	b->ndesc = ndesc;
+	b->last = last;
+}
+
+/* Forget buffer id (its ring resources are the layout's business). */
+static inline void *vq__drv_finish(struct vq_drv *q, uint16_t id)
+{
+	struct vq__drv_buf *b = &q->buf[id];
+	void *token = b->token;
+
+	b->token = NULL;
+	if (b->table != VQ__DRV_NO_TABLE)
+		q->ind_free[q->ind_nfree++] = b->table;
+	q->inflight--;
+	return token;
+}
+
+/* drv.c */
+int vq__drv_violate(struct vq_drv *q, enum vq_violation v, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+void *vq__drv_table(const struct vq_drv *q, uint32_t table, uint64_t *gpa);
+
+/* drv_split.c */
+void vq__drv_split_init(struct vq_drv *q);
+void vq__drv_split_add(struct vq_drv *q, const struct vq__drv_chain *c);
+bool vq__drv_split_kick_prepare(struct vq_drv *q);
+int vq__drv_split_get(struct vq_drv *q, void **token, uint32_t *len);
+void *vq__drv_split_detach(struct vq_drv *q);
+void vq__drv_split_disable_cb(struct vq_drv *q);
+bool vq__drv_split_enable_cb(struct vq_drv *q);
+
+/* drv_packed.c */
+void vq__drv_packed_init(struct vq_drv *q);
+void vq__drv_packed_add(struct vq_drv *q, const struct vq__drv_chain *c);
+bool vq__drv_packed_kick_prepare(struct vq_drv *q);
+int vq__drv_packed_get(struct vq_drv *q, void **token, uint32_t *len);
+void *vq__drv_packed_detach(struct vq_drv *q);
+void vq__drv_packed_disable_cb(struct vq_drv *q);
+bool vq__drv_packed_enable_cb(struct vq_drv *q);
+
+#endif /* VQ_RING_DRV_INTERNAL_H */

@@ -1,0 +1,351 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Driver side of a packed virtqueue (VIRTIO 1.2, 2.8).
+ *
+ * Buffer ids come from a private free list; with IN_ORDER the id is the
+ * ring slot of the chain's head, so the oldest buffer in flight is always
+ * the one at the next used slot and a batched used descriptor (2.8.9) is
+ * resolved by walking forward from there.  The buffer id is written into
+ * every descriptor of a chain: the spec puts it in the last one (2.8.6),
+ * and devices that read it elsewhere find it too.
+ *
+ * Publication: the flags of the first head added since the last
+ * vq_drv_kick_prepare are held back and written there with one release
+ * store.  Later heads are written at once: a device processes the ring in
+ * order and cannot reach them before that first head, so one release
+ * store publishes the whole batch, as the avail->idx store does for split.
+ */
+#include <errno.h>
+
+#include "drv_internal.h"
+
+static inline struct vq__packed_desc *ring(const struct vq_drv *q)
+{
+	return q->desc;
+}
+
+static inline struct vq__drv_event *driver_event(const struct vq_drv *q)
+{
+	return q->avail;
+}
+
+static inline struct vq__drv_event *device_event(const struct vq_drv *q)
+{
+	return q->used;
+}
+
+/* AVAIL matches the wrap counter, USED its inverse (2.8.1). */
+static inline uint16_t avail_bits(bool wrap)
+{
+	return wrap ? VQ__DESC_F_AVAIL : VQ__DESC_F_USED;
+}
+
+void vq__drv_packed_init(struct vq_drv *q)
+{
+	q->num_free = q->size;
+	q->avail_wrap = true;
+	q->used_wrap = true;
+	q->free_id = 0;
+	for (uint32_t i = 0; i < q->size; i++)
+		q->free_next[i] = (uint16_t)(i + 1);
+}
+
+/* ---- adding */
+
+static void packed_fill_table(struct vq_drv *q, const struct vq__drv_chain *c, uint64_t *gpa)
+{
+	struct vq__packed_desc *t = vq__drv_table(q, c->table, gpa);
+	struct vq__drv_iter it = { c->sg, 0, c->out_num, c->total };
+	uint64_t addr;
+	uint32_t len, k = 0;
+	bool write;
+
+	/* Only WRITE is valid in an indirect table; the id is reserved. */
+	while (vq__drv_next(&it, &addr, &len, &write)) {
+		t[k].addr = addr;
+		t[k].len = len;
+		t[k].id = 0;
+		t[k].flags = write ? VQ__DESC_F_WRITE : 0;
+		k++;
+	}
+}
+
+/* Write a direct chain at the next avail slots; returns the head's flags,
+ * which the caller exposes.  Advances the avail slot and wrap counter. */
+static uint16_t packed_write_chain(struct vq_drv *q, const struct vq__drv_chain *c, uint16_t id)
+{
+	struct vq__drv_iter it = { c->sg, 0, c->out_num, c->total };
+	uint32_t slot = q->avail_idx, k = 0;
+	bool wrap = q->avail_wrap, write;
+	uint16_t head_flags = 0;
+	uint64_t addr;
+	uint32_t len;
+
+	while (vq__drv_next(&it, &addr, &len, &write)) {
+		struct vq__packed_desc *d = &ring(q)[slot];
+		uint16_t f = (uint16_t)((write ? VQ__DESC_F_WRITE : 0) | avail_bits(wrap) |
+					(++k < c->ndesc ? VQ__DESC_F_NEXT : 0));
+
+		d->addr = addr;
+		d->len = len;
+		d->id = id;
+		if (k == 1)
+			head_flags = f;
+		else /* Relaxed: published by the release store of the head's flags. */
+			__atomic_store_n(&d->flags, f, __ATOMIC_RELAXED);
+		if (++slot == q->size) {
+			slot = 0;
+			wrap = !wrap;
+		}
+	}
+	q->avail_idx = (uint16_t)slot;
+	q->avail_wrap = wrap;
+	return head_flags;
+}
+
+static void packed_expose_head(struct vq_drv *q, uint16_t slot, uint16_t flags)
+{
+	if (!q->pending) {
+		q->pending = true;
+		q->pend_slot = slot;
+		q->pend_flags = flags;
+		return;
+	}
+	/* Relaxed: the device cannot reach this head before the pending one,
+	 * whose release store in kick_prepare publishes this one too. */
+	__atomic_store_n(&ring(q)[slot].flags, flags, __ATOMIC_RELAXED);
+}
+
+void vq__drv_packed_add(struct vq_drv *q, const struct vq__drv_chain *c)
+{
+	uint16_t head = q->avail_idx, id = head, nslots = 1, flags;
+
+	if (!q->in_order) {
+		id = q->free_id;
+		q->free_id = q->free_next[id];
+	}
+	if (c->table != VQ__DRV_NO_TABLE) {
+		struct vq__packed_desc *d = &ring(q)[head];
+		uint64_t gpa;
+
+		packed_fill_table(q, c, &gpa);
+		d->addr = gpa;
+		d->len = c->ndesc * (uint32_t)sizeof(struct vq__packed_desc);
+		d->id = id;
+		flags = (uint16_t)(VQ__DESC_F_INDIRECT | avail_bits(q->avail_wrap));
+		if (++q->avail_idx == q->size) {
+			q->avail_idx = 0;
+			q->avail_wrap = !q->avail_wrap;
+		}
+	} else {
+		flags = packed_write_chain(q, c, id);
+		nslots = (uint16_t)c->ndesc;
+	}
+	packed_expose_head(q, head, flags);
+	q->kick_slots += nslots;
+	q->num_free -= nslots;
+	vq__drv_set_buf(q, id, c, nslots, head);
+}
+
+/* 2.8.10 with EVENT_IDX: did the slots made available since the last check
+ * pass the device's event offset? */
+static bool packed_need_event(const struct vq_drv *q, uint16_t off_wrap, uint32_t added)
+{
+	uint16_t new_idx = q->avail_idx;
+	uint16_t old_idx = (uint16_t)(new_idx - added);
+	uint16_t event = off_wrap & 0x7fffu;
+
+	if ((bool)(off_wrap >> 15) != q->avail_wrap)
+		event = (uint16_t)(event - q->size); /* an offset in the previous lap */
+	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
+}
+
+bool vq__drv_packed_kick_prepare(struct vq_drv *q)
+{
+	uint32_t added = q->kick_slots;
+	uint16_t flags;
+
+	if (q->pending) {
+		/*
+		 * Release: every descriptor and indirect table written since
+		 * the last publish, later heads included, is visible before
+		 * this head's flags.  Pairs with the device's acquire load of
+		 * the head's flags before it reads the chain.
+		 */
+		__atomic_store_n(&ring(q)[q->pend_slot].flags, q->pend_flags, __ATOMIC_RELEASE);
+		q->pending = false;
+	}
+	q->pub_seq = q->add_seq;
+	if (added == 0)
+		return false;
+	q->kick_slots = 0;
+	/*
+	 * Full fence: the flags stores are globally visible before we read the
+	 * device event suppression.  Pairs with the device's full fence between
+	 * writing its event suppression and re-checking the ring
+	 * (vq_dev_enable_kicks).
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	flags = __atomic_load_n(&device_event(q)->flags, __ATOMIC_RELAXED) & 0x3u;
+	if (flags == VQ__EVT_DISABLE)
+		return false;
+	if (flags != VQ__EVT_DESC || !q->event_idx)
+		return true;
+	return packed_need_event(q, __atomic_load_n(&device_event(q)->off_wrap, __ATOMIC_RELAXED),
+				 added);
+}
+
+/* ---- used buffers */
+
+static void packed_update_event(struct vq_drv *q)
+{
+	/* Relaxed: a hint; vq_drv_enable_cb fences before sleeping. */
+	__atomic_store_n(&driver_event(q)->off_wrap,
+			 (uint16_t)(q->last_used | (q->used_wrap ? 0x8000u : 0)), __ATOMIC_RELAXED);
+}
+
+/* Give buffer id back to the caller; skip its slots (2.8.6). */
+static int packed_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **token, uint32_t *plen)
+{
+	uint32_t n = q->buf[id].ndesc, next = q->last_used + n;
+
+	if (next >= q->size) {
+		next -= q->size;
+		q->used_wrap = !q->used_wrap;
+	}
+	q->last_used = (uint16_t)next;
+	q->num_free += n;
+	if (!q->in_order) {
+		q->free_next[id] = q->free_id;
+		q->free_id = id;
+	}
+	*token = vq__drv_finish(q, id);
+	*plen = len;
+	if (q->event_idx && !q->cb_disabled)
+		packed_update_event(q);
+	return 1;
+}
+
+/* IN_ORDER: the next buffer of a batch returned with one used descriptor. */
+static int packed_batch_next(struct vq_drv *q, void **token, uint32_t *len)
+{
+	uint16_t id = q->last_used;
+	uint32_t l = q->batch_left == 1 ? q->batch_len : q->buf[id].in_len;
+
+	q->batch_left--;
+	return packed_complete(q, id, l, token, len);
+}
+
+/* IN_ORDER: the used descriptor names buffer id, not the oldest one: the
+ * device used every buffer from the oldest up to id (2.8.9). */
+static int packed_batch_start(struct vq_drv *q, uint16_t id, uint32_t len, void **token,
+			      uint32_t *plen)
+{
+	uint32_t n = 1, limit = vq__drv_pub_inflight(q), s = q->last_used;
+
+	while (s != id) {
+		s += q->buf[s].ndesc;
+		if (s >= q->size)
+			s -= q->size;
+		if (++n > limit || !q->buf[s].token)
+			return vq__drv_violate(q, VQ_ERR_USED_ID,
+					       "used id %u is not a buffer in flight", id);
+	}
+	q->batch_left = n;
+	q->batch_len = len;
+	return packed_batch_next(q, token, plen);
+}
+
+int vq__drv_packed_get(struct vq_drv *q, void **token, uint32_t *len)
+{
+	struct vq__packed_desc *d = &ring(q)[q->last_used];
+	uint16_t flags, id;
+	uint32_t l;
+
+	if (q->batch_left)
+		return packed_batch_next(q, token, len);
+	/* Nothing published in flight: the slot holds no used descriptor. */
+	if (vq__drv_pub_inflight(q) == 0)
+		return 0;
+	/* Acquire: pairs with the device's release store of the used flags;
+	 * id and len are read after this. */
+	flags = __atomic_load_n(&d->flags, __ATOMIC_ACQUIRE);
+	if (!(flags & VQ__DESC_F_USED) != !q->used_wrap)
+		return 0;
+	if (!(flags & VQ__DESC_F_AVAIL) != !q->used_wrap)
+		return vq__drv_violate(q, VQ_ERR_PACKED_WRAP,
+				       "used slot %u has flags 0x%x with wrap counter %u",
+				       q->last_used, flags, q->used_wrap);
+	id = __atomic_load_n(&d->id, __ATOMIC_RELAXED);
+	/* len is reserved without WRITE (2.8.4): nothing was written. */
+	l = (flags & VQ__DESC_F_WRITE) ? __atomic_load_n(&d->len, __ATOMIC_RELAXED) : 0;
+	if (!vq__drv_returnable(q, id))
+		return vq__drv_violate(q, VQ_ERR_USED_ID, "used id %u is not a buffer in flight", id);
+	if (l > q->buf[id].in_len)
+		return vq__drv_violate(q, VQ_ERR_USED_LEN,
+				       "used len %u for id %u exceeds its %u writable bytes",
+				       l, id, q->buf[id].in_len);
+	if (q->in_order && id != q->last_used)
+		return packed_batch_start(q, id, l, token, len);
+	return packed_complete(q, id, l, token, len);
+}
+
+void *vq__drv_packed_detach(struct vq_drv *q)
+{
+	uint32_t len;
+	void *token;
+
+	q->batch_left = 0;
+	if (q->in_order) {
+		packed_complete(q, q->last_used, 0, &token, &len);
+		return token;
+	}
+	for (uint32_t n = 0; n < q->size; n++) {
+		uint32_t id = q->detach_pos++;
+
+		if (q->detach_pos >= q->size)
+			q->detach_pos = 0;
+		if (q->buf[id].token) {
+			q->num_free += q->buf[id].ndesc;
+			q->free_next[id] = q->free_id;
+			q->free_id = (uint16_t)id;
+			return vq__drv_finish(q, (uint16_t)id);
+		}
+	}
+	return NULL;
+}
+
+/* ---- interrupt suppression */
+
+void vq__drv_packed_disable_cb(struct vq_drv *q)
+{
+	q->cb_disabled = true;
+	/* Relaxed: suppression is a hint to the device. */
+	__atomic_store_n(&driver_event(q)->flags, VQ__EVT_DISABLE, __ATOMIC_RELAXED);
+}
+
+bool vq__drv_packed_enable_cb(struct vq_drv *q)
+{
+	uint16_t flags;
+
+	q->cb_disabled = false;
+	if (q->event_idx) {
+		packed_update_event(q);
+		__atomic_store_n(&driver_event(q)->flags, VQ__EVT_DESC, __ATOMIC_RELAXED);
+	} else {
+		__atomic_store_n(&driver_event(q)->flags, VQ__EVT_ENABLE, __ATOMIC_RELAXED);
+	}
+	/*
+	 * Full fence: the re-enabled state is visible before we re-read the
+	 * next used slot.  Pairs with the device's full fence between writing
+	 * used descriptors and reading the driver event suppression
+	 * (vq_dev_need_notify): either it notifies or we see the descriptor.
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (q->batch_left)
+		return true;
+	if (vq__drv_pub_inflight(q) == 0)
+		return false;
+	flags = __atomic_load_n(&ring(q)[q->last_used].flags, __ATOMIC_ACQUIRE);
+	return !(flags & VQ__DESC_F_USED) == !q->used_wrap;
+}

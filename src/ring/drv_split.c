@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Driver side of a split virtqueue (VIRTIO 1.2, 2.7).
+ *
+ * Free descriptors form a list linked through q->free_next, private memory:
+ * a chain takes descriptors in list order, so desc.next is simply the list
+ * link, and returning a chain splices it back in O(1) through the
+ * remembered last descriptor.  With IN_ORDER the driver must use
+ * descriptors in ring order (2.7.5), and the list is never spliced: it
+ * stays 0, 1, ..., size-1, 0, ... and buffers complete in that order too.
+ */
+#include <errno.h>
+
+#include "drv_internal.h"
+
+static inline struct vq__drv_avail *avail_ring(const struct vq_drv *q)
+{
+	return q->avail;
+}
+
+static inline struct vq__drv_used *used_ring(const struct vq_drv *q)
+{
+	return q->used;
+}
+
+static inline uint16_t *used_event(const struct vq_drv *q)
+{
+	return &avail_ring(q)->ring[q->size];
+}
+
+static inline uint16_t *avail_event(const struct vq_drv *q)
+{
+	return (uint16_t *)&used_ring(q)->ring[q->size];
+}
+
+void vq__drv_split_init(struct vq_drv *q)
+{
+	q->num_free = q->size;
+	q->free_head = 0;
+	for (uint32_t i = 0; i < q->size; i++)
+		q->free_next[i] = (uint16_t)((i + 1) & q->mask);
+}
+
+/* ---- adding */
+
+static void split_fill_table(struct vq_drv *q, const struct vq__drv_chain *c, uint64_t *gpa)
+{
+	struct vq__split_desc *t = vq__drv_table(q, c->table, gpa);
+	struct vq__drv_iter it = { c->sg, 0, c->out_num, c->total };
+	uint64_t addr;
+	uint32_t len, k = 0;
+	bool write;
+
+	while (vq__drv_next(&it, &addr, &len, &write)) {
+		t[k].addr = addr;
+		t[k].len = len;
+		t[k].flags = (uint16_t)((write ? VQ__DESC_F_WRITE : 0) |
+					(k + 1 < c->ndesc ? VQ__DESC_F_NEXT : 0));
+		t[k].next = (uint16_t)(k + 1);
+		k++;
+	}
+}
+
+/* Write a direct chain from descriptor head on; returns its last descriptor. */
+static uint16_t split_write_chain(struct vq_drv *q, const struct vq__drv_chain *c, uint16_t head)
+{
+	struct vq__split_desc *d = q->desc;
+	struct vq__drv_iter it = { c->sg, 0, c->out_num, c->total };
+	uint16_t i = head, last = head;
+	uint64_t addr;
+	uint32_t len, k = 0;
+	bool write;
+
+	while (vq__drv_next(&it, &addr, &len, &write)) {
+		k++;
+		d[i].addr = addr;
+		d[i].len = len;
+		d[i].flags = (uint16_t)((write ? VQ__DESC_F_WRITE : 0) |
+					(k < c->ndesc ? VQ__DESC_F_NEXT : 0));
+		d[i].next = q->free_next[i];
+		last = i;
+		i = q->free_next[i];
+	}
+	return last;
+}
+
+void vq__drv_split_add(struct vq_drv *q, const struct vq__drv_chain *c)
+{
+	struct vq__split_desc *d = q->desc;
+	uint16_t head = q->free_head, last = head, ndesc = 1;
+
+	if (c->table != VQ__DRV_NO_TABLE) {
+		uint64_t gpa;
+
+		split_fill_table(q, c, &gpa);
+		d[head].addr = gpa;
+		d[head].len = c->ndesc * (uint32_t)sizeof(struct vq__split_desc);
+		d[head].flags = VQ__DESC_F_INDIRECT;
+		d[head].next = 0;
+	} else {
+		last = split_write_chain(q, c, head);
+		ndesc = (uint16_t)c->ndesc;
+	}
+	q->free_head = q->free_next[last];
+	q->num_free -= ndesc;
+	/* Plain store: published by the release store of avail->idx. */
+	avail_ring(q)->ring[q->avail_idx & q->mask] = head;
+	q->avail_idx++;
+	vq__drv_set_buf(q, head, c, ndesc, last);
+}
+
+bool vq__drv_split_kick_prepare(struct vq_drv *q)
+{
+	uint16_t new_idx = q->avail_idx, old_idx = q->kick_idx;
+
+	q->pub_seq = q->add_seq;
+	if (new_idx == old_idx)
+		return false;
+	/*
+	 * Release: the descriptors, indirect tables and avail->ring entries
+	 * written by add become visible before the new index.  Pairs with the
+	 * device's acquire load of avail->idx before it reads the ring.
+	 */
+	__atomic_store_n(&avail_ring(q)->idx, new_idx, __ATOMIC_RELEASE);
+	q->kick_idx = new_idx;
+	/*
+	 * Full fence: the index store is globally visible before we read the
+	 * device's suppression state.  Pairs with the device's full fence
+	 * between writing avail_event / clearing NO_NOTIFY and re-reading
+	 * avail->idx (vq_dev_enable_kicks), so one side always sees the other.
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (q->event_idx) {
+		uint16_t e = __atomic_load_n(avail_event(q), __ATOMIC_RELAXED);
+
+		return (uint16_t)(new_idx - e - 1) < (uint16_t)(new_idx - old_idx);
+	}
+	return !(__atomic_load_n(&used_ring(q)->flags, __ATOMIC_RELAXED) & VQ__USED_F_NO_NOTIFY);
+}
+
+/* ---- used buffers */
+
+/* Give buffer id back to the caller and its descriptors to the free list. */
+static int split_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **token, uint32_t *plen)
+{
+	struct vq__drv_buf *b = &q->buf[id];
+
+	if (q->in_order) {
+		q->oldest = (uint16_t)((id + b->ndesc) & q->mask);
+	} else {
+		q->free_next[b->last] = q->free_head;
+		q->free_head = id;
+	}
+	q->num_free += b->ndesc;
+	*token = vq__drv_finish(q, id);
+	*plen = len;
+	if (q->event_idx && !q->cb_disabled)
+		/* Relaxed: a hint; vq_drv_enable_cb fences before sleeping. */
+		__atomic_store_n(used_event(q), q->last_used, __ATOMIC_RELAXED);
+	return 1;
+}
+
+/* Read used->idx; 1 when entries are pending, 0 when none, or a violation. */
+static int split_refresh(struct vq_drv *q)
+{
+	/* Acquire: pairs with the device's release store of used->idx in
+	 * vq_dev_flush; the used entries are read after this. */
+	uint16_t idx = __atomic_load_n(&used_ring(q)->idx, __ATOMIC_ACQUIRE);
+	uint16_t pending = (uint16_t)(idx - q->last_used);
+
+	if (pending == 0)
+		return 0;
+	if (pending > vq__drv_pub_inflight(q))
+		return vq__drv_violate(q, VQ_ERR_USED_IDX,
+				       "used idx %u is %u entries past %u with %u buffers in flight",
+				       idx, pending, q->last_used, vq__drv_pub_inflight(q));
+	q->used_idx = idx;
+	return 1;
+}
+
+/* IN_ORDER: the next buffer of a batch the device returned with one entry. */
+static int split_batch_next(struct vq_drv *q, void **token, uint32_t *len)
+{
+	uint16_t id = q->oldest;
+	uint32_t l = q->batch_left == 1 ? q->batch_len : q->buf[id].in_len;
+
+	q->batch_left--;
+	return split_complete(q, id, l, token, len);
+}
+
+/*
+ * IN_ORDER: the used entry names buffer id, not the oldest one: the device
+ * used every buffer from the oldest up to id (2.7.8: one entry per batch).
+ */
+static int split_batch_start(struct vq_drv *q, uint16_t id, uint32_t len, void **token,
+			     uint32_t *plen)
+{
+	uint32_t n = 1, limit = vq__drv_pub_inflight(q);
+	uint16_t h = q->oldest;
+
+	while (h != id) {
+		h = (uint16_t)((h + q->buf[h].ndesc) & q->mask);
+		if (++n > limit || !q->buf[h].token)
+			return vq__drv_violate(q, VQ_ERR_USED_ID,
+					       "used id %u is not a buffer in flight", id);
+	}
+	q->batch_left = n;
+	q->batch_len = len;
+	return split_batch_next(q, token, plen);
+}
+
+int vq__drv_split_get(struct vq_drv *q, void **token, uint32_t *len)
+{
+	const struct vq__drv_used_elem *e;
+	uint32_t id, l;
+	int r;
+
+	if (q->batch_left)
+		return split_batch_next(q, token, len);
+	if (q->last_used == q->used_idx) {
+		r = split_refresh(q);
+		if (r <= 0)
+			return r;
+	}
+	e = &used_ring(q)->ring[q->last_used & q->mask];
+	/* Relaxed: ordered after the acquire load of used->idx. */
+	id = __atomic_load_n(&e->id, __ATOMIC_RELAXED);
+	l = __atomic_load_n(&e->len, __ATOMIC_RELAXED);
+	q->last_used++;
+	if (!vq__drv_returnable(q, id))
+		return vq__drv_violate(q, VQ_ERR_USED_ID, "used id %u is not a buffer in flight", id);
+	if (l > q->buf[id].in_len)
+		return vq__drv_violate(q, VQ_ERR_USED_LEN,
+				       "used len %u for id %u exceeds its %u writable bytes",
+				       l, id, q->buf[id].in_len);
+	if (q->in_order && id != q->oldest)
+		return split_batch_start(q, (uint16_t)id, l, token, len);
+	return split_complete(q, (uint16_t)id, l, token, len);
+}
+
+void *vq__drv_split_detach(struct vq_drv *q)
+{
+	uint32_t len;
+	void *token;
+
+	q->batch_left = 0;
+	if (q->in_order) {
+		split_complete(q, q->oldest, 0, &token, &len);
+		return token;
+	}
+	for (uint32_t n = 0; n < q->size; n++) {
+		uint16_t id = (uint16_t)(q->detach_pos++ & q->mask);
+
+		if (q->buf[id].token) {
+			split_complete(q, id, 0, &token, &len);
+			return token;
+		}
+	}
+	return NULL;
+}
+
+/* ---- interrupt suppression */
+
+void vq__drv_split_disable_cb(struct vq_drv *q)
+{
+	q->cb_disabled = true;
+	/* Relaxed: suppression is a hint to the device. */
+	if (q->event_idx)
+		/* An event index already passed: need_event stays false. */
+		__atomic_store_n(used_event(q), (uint16_t)(q->last_used - 1), __ATOMIC_RELAXED);
+	else
+		__atomic_store_n(&avail_ring(q)->flags, VQ__AVAIL_F_NO_INTERRUPT, __ATOMIC_RELAXED);
+}
+
+bool vq__drv_split_enable_cb(struct vq_drv *q)
+{
+	q->cb_disabled = false;
+	if (q->event_idx)
+		__atomic_store_n(used_event(q), q->last_used, __ATOMIC_RELAXED);
+	else
+		__atomic_store_n(&avail_ring(q)->flags, 0, __ATOMIC_RELAXED);
+	/*
+	 * Full fence: the re-enabled state is visible before we re-read
+	 * used->idx.  Pairs with the device's full fence between publishing
+	 * used->idx and reading used_event / avail->flags (vq_dev_need_notify):
+	 * either it sees callbacks enabled or we see its entries.
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (q->batch_left)
+		return true;
+	return __atomic_load_n(&used_ring(q)->idx, __ATOMIC_ACQUIRE) != q->last_used;
+}

@@ -1,0 +1,818 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The driver side of the ring drives the device side over shared memory.
+ *
+ * Guest memory is one mmap registered with vq_mem_add at GPA_BASE; the ring,
+ * the indirect-table pool and the data buffers live in it and the driver
+ * uses gpa = GPA_BASE + offset.  The k-th chain the device pops is the k-th
+ * request the driver added (both process the ring in order), so both derive
+ * the same patterns from k: the device checks every byte it reads, writes a
+ * pattern into the first w(k) writable bytes and reports w(k); the driver
+ * checks the reported length and the whole data region of the request
+ * (segments, gaps between them, bytes the device must not have written).
+ *
+ * Matrix: split/packed x INDIRECT x EVENT_IDX x IN_ORDER, each once with
+ * both sides interleaved on one thread (where a lost notification shows as
+ * both sides asleep) and once on two threads (where it shows as a timeout).
+ * Then LARGE_CHAIN: a 128 MiB request of 32768 scattered 4 KiB segments in
+ * one chain through a 128-entry queue, and its refusal without the feature.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include <virtq/mem.h>
+#include <virtq/ring.h>
+
+#include "../harness/test.h"
+
+#define GPA_BASE   0x100000ull
+#define SLOT       (32u * 1024)   /* data bytes per request record */
+#define HOLD       8              /* chains the device holds before pushing */
+#define IOV_CAP    64
+#define MAX_SEGS   48
+#define CANARY     0xee
+#define WAIT_S     10             /* a notification lost for this long fails */
+
+struct xcfg {
+	enum vq_layout layout;
+	bool indirect, event_idx, in_order, threads;
+	unsigned nreq;
+	bool small;  /* short chains of few bytes: many requests, index wrap */
+};
+
+struct req {
+	uint32_t seq;       /* add order = the device's pop order */
+	unsigned nout, nin;
+	uint64_t out_len, in_len, span;
+	struct vq_seg sg[MAX_SEGS];
+};
+
+struct explen {
+	uint64_t out_len, in_len;
+};
+
+struct held {
+	struct vq_elem e;
+	struct iovec iov[IOV_CAP];
+	uint32_t k;
+};
+
+struct ctx {
+	struct xcfg c;
+	uint32_t size;
+	unsigned char *mem;
+	size_t mem_len, data_off;
+	struct vq_mem *map;
+	struct vq_drv *drv;
+	struct vq_dev *dev;
+	unsigned nreq, added, completed;
+	struct req *reqs;        /* [size]; the token is &reqs[i] */
+	uint32_t *free_reqs;
+	unsigned nfree_reqs;
+	struct req *pending;     /* built, not yet accepted by the ring */
+	struct explen *exp;      /* [nreq], by seq: what the device must see */
+	unsigned char *scratch;  /* expected image of a request's region */
+	uint64_t rng_drv, rng_dev;
+	/* device */
+	struct held pool[HOLD];
+	struct held *held[HOLD]; /* the first nheld in pop order, then free ones */
+	unsigned nheld;
+	uint32_t dev_seq;
+	/* notifications (two threads) */
+	int kick, irq, done;
+};
+
+static inline uint8_t pat_out(uint32_t k, uint64_t off)
+{
+	return (uint8_t)(k * 0x9du + off * 7u + (off >> 8) + 1u);
+}
+
+static inline uint8_t pat_in(uint32_t k, uint64_t off)
+{
+	return (uint8_t)(k * 0x3bu + off * 13u + (off >> 9) + 5u);
+}
+
+/* Bytes the device writes into request k's writable part. */
+static uint64_t dev_len(uint32_t k, uint64_t in_len)
+{
+	uint64_t h = (k + 1) * 0x9E3779B97F4A7C15ull;
+
+	h ^= h >> 29;
+	if (in_len == 0 || (h & 3) == 0)
+		return in_len;
+	if ((h & 3) == 1)
+		return 0;
+	return (h >> 8) % (in_len + 1);
+}
+
+static unsigned char *slot_host(struct ctx *x, const struct req *r)
+{
+	return x->mem + x->data_off + (size_t)(r - x->reqs) * SLOT;
+}
+
+static uint64_t slot_gpa(struct ctx *x, const struct req *r)
+{
+	return GPA_BASE + x->data_off + (uint64_t)(r - x->reqs) * SLOT;
+}
+
+/* ---- setup */
+
+static void ctx_init(struct ctx *x, const struct xcfg *c, unsigned nreq)
+{
+	struct vq_ring_layout lay;
+	uint64_t features = VQ_F_VERSION_1;
+	size_t ring_len, pool_off, pool_len;
+	const uint32_t tables = 24, ind_len = 16;
+
+	memset(x, 0, sizeof(*x));
+	x->c = *c;
+	x->size = c->layout == VQ_LAYOUT_SPLIT ? 64 : 60; /* packed: not a power of 2 */
+	x->nreq = nreq;
+	x->rng_drv = vq_test_seed();
+	x->rng_dev = x->rng_drv ^ 0xabcdef;
+	features |= c->layout == VQ_LAYOUT_PACKED ? VQ_F_PACKED : 0;
+	features |= c->indirect ? VQ_F_INDIRECT : 0;
+	features |= c->event_idx ? VQ_F_EVENT_IDX : 0;
+	features |= c->in_order ? VQ_F_IN_ORDER : 0;
+	ASSERT_EQ(vq_ring_layout(c->layout, x->size, &lay), 0);
+	ring_len = (lay.total + 4095) & ~(size_t)4095;
+	pool_off = ring_len;
+	pool_len = (size_t)tables * ind_len * 16;
+	x->data_off = (pool_off + pool_len + 4095) & ~(size_t)4095;
+	x->mem_len = x->data_off + (size_t)x->size * SLOT;
+	x->mem = mmap(NULL, x->mem_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_TRUE(x->mem != MAP_FAILED);
+	ASSERT_EQ(vq_mem_new(&x->map), 0);
+	struct vq_mem_region reg = { .gpa = GPA_BASE, .size = x->mem_len, .hva = x->mem,
+				     .prot = VQ_MEM_RW };
+	ASSERT_EQ(vq_mem_add(x->map, &reg), 0);
+
+	struct vq_drv_config dc = {
+		.ring = { .layout = c->layout, .size = x->size, .features = features,
+			  .desc = x->mem + lay.desc_off, .avail = x->mem + lay.avail_off,
+			  .used = x->mem + lay.used_off },
+		.indirect = x->mem + pool_off, .indirect_gpa = GPA_BASE + pool_off,
+		.indirect_tables = tables, .indirect_len = ind_len,
+	};
+	ASSERT_EQ(vq_drv_new(&dc, &x->drv), 0);
+	ASSERT_EQ(vq_dev_new(&dc.ring, x->map, &x->dev), 0);
+
+	x->reqs = calloc(x->size, sizeof(*x->reqs));
+	x->free_reqs = calloc(x->size, sizeof(*x->free_reqs));
+	x->exp = calloc(nreq, sizeof(*x->exp));
+	x->scratch = malloc(SLOT);
+	ASSERT_TRUE(x->reqs && x->free_reqs && x->exp && x->scratch);
+	for (uint32_t i = 0; i < x->size; i++)
+		x->free_reqs[x->nfree_reqs++] = x->size - 1 - i;
+	for (unsigned i = 0; i < HOLD; i++) {
+		x->pool[i].e.iov = x->pool[i].iov;
+		x->held[i] = &x->pool[i];
+	}
+}
+
+static void ctx_fini(struct ctx *x)
+{
+	ASSERT_FALSE(vq_drv_broken(x->drv));
+	ASSERT_FALSE(vq_dev_broken(x->dev));
+	ASSERT_EQ(vq_drv_nfree(x->drv), x->size);
+	ASSERT_TRUE(vq_drv_detach(x->drv) == NULL);
+	vq_drv_free(x->drv);
+	vq_dev_free(x->dev);
+	vq_mem_free(x->map);
+	munmap(x->mem, x->mem_len);
+	free(x->reqs);
+	free(x->free_reqs);
+	free(x->exp);
+	free(x->scratch);
+}
+
+/* ---- the driver's requests */
+
+/* Write pattern bytes [from, to) of the chain's segments [first, first+n). */
+static void segs_fill(struct ctx *x, const struct req *r, unsigned char *img, unsigned first,
+		      unsigned n, uint64_t to, uint8_t (*pat)(uint32_t, uint64_t))
+{
+	uint64_t off = 0;
+
+	for (unsigned i = first; i < first + n && off < to; i++) {
+		unsigned char *p = img + (r->sg[i].addr - slot_gpa(x, r));
+
+		for (uint32_t j = 0; j < r->sg[i].len && off < to; j++, off++)
+			p[j] = pat(r->seq, off);
+	}
+}
+
+/* A random chain inside the request's slot: segments adjacent (to exercise
+ * coalescing) or separated by gaps; now and then a long one. */
+static void req_build(struct ctx *x, struct req *r)
+{
+	uint64_t *rs = &x->rng_drv, base = slot_gpa(x, r), cur = vq_test_rand(rs) % 64;
+	bool lng = vq_test_rand(rs) % 16 == 0;
+	unsigned maxseg = lng ? 21 : 7, maxlen = lng ? 500 : 2000;
+
+	if (x->c.small) {
+		maxseg = 3;
+		maxlen = 64;
+	}
+
+	r->nout = (unsigned)(vq_test_rand(rs) % maxseg);
+	r->nin = (unsigned)(vq_test_rand(rs) % maxseg);
+	if (r->nout + r->nin == 0)
+		r->nout = 1;
+	r->out_len = r->in_len = 0;
+	for (unsigned i = 0; i < r->nout + r->nin; i++) {
+		if (i == 0 || vq_test_rand(rs) % 2)
+			cur += 1 + vq_test_rand(rs) % 256;
+		r->sg[i].addr = base + cur;
+		r->sg[i].len = 1 + (uint32_t)(vq_test_rand(rs) % maxlen);
+		cur += r->sg[i].len;
+		*(i < r->nout ? &r->out_len : &r->in_len) += r->sg[i].len;
+	}
+	r->span = cur;
+	if (cur > SLOT)
+		FAIL("request span %" PRIu64 " > slot", cur);
+}
+
+/* Add the pending request (building one if needed): 1 added, 0 no room. */
+static int drv_add_one(struct ctx *x)
+{
+	struct req *r = x->pending;
+	int rc;
+
+	if (!r) {
+		if (x->added == x->nreq || x->nfree_reqs == 0)
+			return 0;
+		r = &x->reqs[x->free_reqs[--x->nfree_reqs]];
+		r->seq = x->added;
+		req_build(x, r);
+		memset(slot_host(x, r), CANARY, r->span);
+		segs_fill(x, r, slot_host(x, r), 0, r->nout, UINT64_MAX, pat_out);
+		x->exp[r->seq] = (struct explen){ r->out_len, r->in_len };
+		x->pending = r;
+	}
+	rc = vq_drv_add(x->drv, r->sg, r->nout, r->nin, r);
+	if (rc == -ENOSPC)
+		return 0;
+	ASSERT_EQ(rc, 0);
+	x->pending = NULL;
+	x->added++;
+	return 1;
+}
+
+/* Check a completed request: its length and every byte of its region. */
+static void drv_check(struct ctx *x, struct req *r, uint32_t len)
+{
+	uint64_t w = dev_len(r->seq, r->in_len);
+
+	if (len != w)
+		FAIL("request %u: used len %u, device wrote %" PRIu64, r->seq, len, w);
+	memset(x->scratch, CANARY, r->span);
+	segs_fill(x, r, x->scratch, 0, r->nout, UINT64_MAX, pat_out);
+	segs_fill(x, r, x->scratch, r->nout, r->nin, w, pat_in);
+	ASSERT_MEM_EQ(slot_host(x, r), x->scratch, r->span);
+	x->free_reqs[x->nfree_reqs++] = (uint32_t)(r - x->reqs);
+	x->completed++;
+}
+
+/* Get up to max used buffers; returns how many. */
+static unsigned drv_get_some(struct ctx *x, unsigned max)
+{
+	unsigned n = 0;
+	void *t;
+	uint32_t len;
+	int rc;
+
+	while (n < max && (rc = vq_drv_get(x->drv, &t, &len)) == 1) {
+		drv_check(x, t, len);
+		n++;
+	}
+	if (n < max && rc != 0)
+		FAIL("vq_drv_get: %d (%s)", rc, vq_drv_error(x->drv));
+	return n;
+}
+
+/* ---- the device */
+
+static uint32_t dev_process(struct ctx *x, struct held *h)
+{
+	struct vq_elem *e = &h->e;
+	const struct explen *ex = &x->exp[h->k];
+	uint64_t off = 0, w;
+
+	if (e->out_len != ex->out_len || e->in_len != ex->in_len)
+		FAIL("chain %u: device sees %" PRIu64 "+%" PRIu64 " bytes, driver added %"
+		     PRIu64 "+%" PRIu64, h->k, e->out_len, e->in_len, ex->out_len, ex->in_len);
+	for (uint32_t i = 0; i < e->out_num; i++) {
+		const unsigned char *p = e->iov[i].iov_base;
+
+		for (size_t j = 0; j < e->iov[i].iov_len; j++, off++)
+			if (p[j] != pat_out(h->k, off))
+				FAIL("chain %u: device read 0x%02x at %" PRIu64, h->k, p[j], off);
+	}
+	w = dev_len(h->k, e->in_len);
+	off = 0;
+	for (uint32_t i = e->out_num; i < e->out_num + e->in_num && off < w; i++) {
+		unsigned char *p = e->iov[i].iov_base;
+
+		for (size_t j = 0; j < e->iov[i].iov_len && off < w; j++, off++)
+			p[j] = pat_in(h->k, off);
+	}
+	return (uint32_t)w;
+}
+
+/* Pop up to max chains into the held list; returns how many. */
+static unsigned dev_pop_some(struct ctx *x, unsigned max)
+{
+	unsigned n = 0;
+
+	while (n < max && x->nheld < HOLD) {
+		struct held *h = x->held[x->nheld];
+		int rc;
+
+		h->e.iov_cap = IOV_CAP;
+		rc = vq_dev_pop(x->dev, &h->e);
+		if (rc == 0)
+			break;
+		if (rc != 1)
+			FAIL("vq_dev_pop: %d (%s)", rc, vq_dev_error(x->dev));
+		h->k = x->dev_seq++;
+		x->nheld++;
+		n++;
+	}
+	return n;
+}
+
+/* Push up to max held chains (in order with IN_ORDER, else in random order),
+ * flush; returns whether the driver wants an interrupt. */
+static bool dev_push_some(struct ctx *x, unsigned max)
+{
+	unsigned n = 0;
+
+	while (n < max && x->nheld > 0) {
+		unsigned i = x->c.in_order ? 0 : (unsigned)(vq_test_rand(&x->rng_dev) % x->nheld);
+		struct held *h = x->held[i];
+
+		ASSERT_EQ(vq_dev_push(x->dev, &h->e, dev_process(x, h)), 0);
+		/* Keep the held list in pop order; h goes to the free part. */
+		memmove(&x->held[i], &x->held[i + 1], (x->nheld - 1 - i) * sizeof(h));
+		x->held[--x->nheld] = h;
+		n++;
+	}
+	vq_dev_flush(x->dev);
+	return n > 0 && vq_dev_need_notify(x->dev);
+}
+
+/* ---- one thread: both sides interleaved at random */
+
+/* A side "sleeps" until the other notifies it; both asleep = a lost one. */
+struct sleepers {
+	bool dev, drv;
+};
+
+/* The driver publishes; a kick wakes a sleeping device. */
+static void il_kick(struct ctx *x, struct sleepers *s)
+{
+	if (vq_drv_kick_prepare(x->drv) && s->dev) {
+		s->dev = false;
+		vq_dev_disable_kicks(x->dev);
+	}
+}
+
+static unsigned il_device(struct ctx *x, struct sleepers *s)
+{
+	uint64_t *rs = &x->rng_drv;
+	unsigned p = dev_pop_some(x, (unsigned)(vq_test_rand(rs) % (HOLD + 1)));
+	unsigned before = x->nheld;
+	bool irq = dev_push_some(x, (unsigned)(vq_test_rand(rs) % (HOLD + 1)));
+
+	if (irq && s->drv) {
+		s->drv = false;
+		vq_drv_disable_cb(x->drv);
+	}
+	if (p == 0 && x->nheld == 0) {
+		int rc = vq_dev_enable_kicks(x->dev);
+
+		ASSERT_GE(rc, 0);
+		if (rc == 0)
+			s->dev = true;
+		else
+			vq_dev_disable_kicks(x->dev);
+	}
+	return p + (before - x->nheld);
+}
+
+static unsigned il_driver_get(struct ctx *x, struct sleepers *s)
+{
+	unsigned g = drv_get_some(x, (unsigned)(vq_test_rand(&x->rng_drv) % 16));
+
+	if (g > 0)
+		return g;
+	if (vq_drv_enable_cb(x->drv)) {
+		vq_drv_disable_cb(x->drv);
+		return 0;
+	}
+	/* Nothing to get: sleep unless a request can be added now. */
+	if (!drv_add_one(x)) {
+		s->drv = true;
+		return 0;
+	}
+	vq_drv_disable_cb(x->drv);
+	il_kick(x, s);
+	return 1;
+}
+
+static void run_interleaved(struct ctx *x)
+{
+	struct sleepers s = { false, false };
+	unsigned idle = 0;
+
+	vq_drv_disable_cb(x->drv);
+	vq_dev_disable_kicks(x->dev);
+	while (x->completed < x->nreq) {
+		unsigned progress = 0;
+
+		if (!s.drv) {
+			unsigned want = (unsigned)(vq_test_rand(&x->rng_drv) % 12), a = 0;
+
+			while (a < want && drv_add_one(x))
+				a++;
+			if (a)
+				il_kick(x, &s);
+			progress += a;
+		}
+		if (!s.dev)
+			progress += il_device(x, &s);
+		if (!s.drv)
+			progress += il_driver_get(x, &s);
+		if (s.dev && s.drv)
+			FAIL("lost notification: both sides asleep with %u of %u requests done "
+			     "(%u added)", x->completed, x->nreq, x->added);
+		idle = progress ? 0 : idle + 1;
+		if (idle > 100000)
+			FAIL("no progress: %u of %u done", x->completed, x->nreq);
+	}
+}
+
+/* ---- two threads: the device on its own thread, notifications as flags */
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Wait for *flag (consuming it) or *done; fails after WAIT_S seconds. */
+static void wait_flag(int *flag, int *done, const char *what, struct ctx *x)
+{
+	double t0 = now_s();
+
+	while (!__atomic_exchange_n(flag, 0, __ATOMIC_ACQ_REL)) {
+		if (__atomic_load_n(done, __ATOMIC_ACQUIRE))
+			return;
+		if (now_s() - t0 > WAIT_S)
+			FAIL("lost %s: %u of %u done, %u added", what, x->completed, x->nreq,
+			     x->added);
+		sched_yield();
+	}
+}
+
+static void *dev_thread(void *arg)
+{
+	struct ctx *x = arg;
+
+	vq_dev_disable_kicks(x->dev);
+	while (!__atomic_load_n(&x->done, __ATOMIC_ACQUIRE)) {
+		unsigned p = dev_pop_some(x, (unsigned)(1 + vq_test_rand(&x->rng_dev) % HOLD));
+
+		if (dev_push_some(x, HOLD))
+			__atomic_store_n(&x->irq, 1, __ATOMIC_RELEASE);
+		if (p > 0)
+			continue;
+		int rc = vq_dev_enable_kicks(x->dev);
+
+		ASSERT_GE(rc, 0);
+		if (rc == 0)
+			wait_flag(&x->kick, &x->done, "kick", x);
+		vq_dev_disable_kicks(x->dev);
+	}
+	return NULL;
+}
+
+static void run_threads(struct ctx *x)
+{
+	pthread_t t;
+
+	vq_drv_disable_cb(x->drv);
+	ASSERT_EQ(pthread_create(&t, NULL, dev_thread, x), 0);
+	while (x->completed < x->nreq) {
+		unsigned a = 0, want = (unsigned)(1 + vq_test_rand(&x->rng_drv) % 16);
+
+		while (a < want && drv_add_one(x))
+			a++;
+		if (a && vq_drv_kick_prepare(x->drv))
+			__atomic_store_n(&x->kick, 1, __ATOMIC_RELEASE);
+		if (drv_get_some(x, UINT32_MAX) || a)
+			continue;
+		if (!vq_drv_enable_cb(x->drv))
+			wait_flag(&x->irq, &x->done, "interrupt", x);
+		vq_drv_disable_cb(x->drv);
+	}
+	__atomic_store_n(&x->done, 1, __ATOMIC_RELEASE);
+	ASSERT_EQ(pthread_join(t, NULL), 0);
+}
+
+static void run_matrix(const struct xcfg *c)
+{
+	struct ctx x;
+
+	ctx_init(&x, c, c->nreq ? c->nreq : 3000);
+	if (c->threads)
+		run_threads(&x);
+	else
+		run_interleaved(&x);
+	ASSERT_EQ(x.completed, x.nreq);
+	ASSERT_EQ(x.dev_seq, x.nreq);
+	ctx_fini(&x);
+}
+
+#define XFER(name, lay, ind, evt, ord, thr)                                          \
+	TEST(name)                                                                   \
+	{                                                                            \
+		struct xcfg c = { lay, ind, evt, ord, thr, 0, false };                       \
+		run_matrix(&c);                                                      \
+	}
+#define XFER_LAYOUT(pfx, lay, thr)                                                   \
+	XFER(pfx##_plain, lay, false, false, false, thr)                             \
+	XFER(pfx##_inorder, lay, false, false, true, thr)                            \
+	XFER(pfx##_event, lay, false, true, false, thr)                              \
+	XFER(pfx##_event_inorder, lay, false, true, true, thr)                       \
+	XFER(pfx##_indirect, lay, true, false, false, thr)                           \
+	XFER(pfx##_indirect_inorder, lay, true, false, true, thr)                    \
+	XFER(pfx##_indirect_event, lay, true, true, false, thr)                      \
+	XFER(pfx##_indirect_event_inorder, lay, true, true, true, thr)
+
+XFER_LAYOUT(xfer_split_1t, VQ_LAYOUT_SPLIT, false)
+XFER_LAYOUT(xfer_packed_1t, VQ_LAYOUT_PACKED, false)
+XFER_LAYOUT(xfer_split_2t, VQ_LAYOUT_SPLIT, true)
+XFER_LAYOUT(xfer_packed_2t, VQ_LAYOUT_PACKED, true)
+
+/* More than 65536 requests: the 16-bit split indexes and the EVENT_IDX
+ * arithmetic wrap; packed wrap counters flip thousands of times. */
+#define XFER_WRAP(name, lay, ind, evt, ord, thr)                                     \
+	TEST(name)                                                                   \
+	{                                                                            \
+		struct xcfg c = { lay, ind, evt, ord, thr, 70000, true };            \
+		run_matrix(&c);                                                      \
+	}
+XFER_WRAP(xfer_wrap_split_1t_event, VQ_LAYOUT_SPLIT, false, true, false, false)
+XFER_WRAP(xfer_wrap_split_1t_indirect_event_inorder, VQ_LAYOUT_SPLIT, true, true, true, false)
+XFER_WRAP(xfer_wrap_split_2t_event, VQ_LAYOUT_SPLIT, false, true, false, true)
+XFER_WRAP(xfer_wrap_split_2t_plain, VQ_LAYOUT_SPLIT, false, false, false, true)
+XFER_WRAP(xfer_wrap_packed_1t_event, VQ_LAYOUT_PACKED, false, true, false, false)
+XFER_WRAP(xfer_wrap_packed_2t_indirect_event_inorder, VQ_LAYOUT_PACKED, true, true, true, true)
+
+/* ---- LARGE_CHAIN: 128 MiB in one chain of 32768 scattered 4 KiB segments */
+
+#define LC_QSIZE 128u
+#define LC_SEGS  32768u
+#define LC_SEG   4096u
+#define LC_PITCH (2u * LC_SEG) /* a 4 KiB gap after every segment: nothing coalesces */
+
+struct lc {
+	unsigned char *mem;
+	size_t len, pool_off, data_off;
+	struct vq_ring_layout lay;
+	struct vq_mem *map;
+	struct vq_drv *drv;
+	struct vq_dev *dev;
+	struct vq_seg *sg;
+};
+
+static void lc_init(struct lc *l, enum vq_layout layout)
+{
+	memset(l, 0, sizeof(*l));
+	ASSERT_EQ(vq_ring_layout(layout, LC_QSIZE, &l->lay), 0);
+	l->pool_off = (l->lay.total + 4095) & ~(size_t)4095;
+	l->data_off = l->pool_off + (size_t)LC_SEGS * 16;
+	l->len = l->data_off + (size_t)LC_SEGS * LC_PITCH;
+	l->mem = mmap(NULL, l->len, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	ASSERT_TRUE(l->mem != MAP_FAILED);
+	ASSERT_EQ(vq_mem_new(&l->map), 0);
+	struct vq_mem_region reg = { .gpa = GPA_BASE, .size = l->len, .hva = l->mem,
+				     .prot = VQ_MEM_RW };
+	ASSERT_EQ(vq_mem_add(l->map, &reg), 0);
+	l->sg = calloc(LC_SEGS, sizeof(*l->sg));
+	ASSERT_TRUE(l->sg);
+	for (uint32_t i = 0; i < LC_SEGS; i++)
+		l->sg[i] = (struct vq_seg){ GPA_BASE + l->data_off + (uint64_t)i * LC_PITCH, LC_SEG };
+}
+
+/* Ring config with these features, and a driver with one table of 32768. */
+static struct vq_ring_config lc_ring(struct lc *l, enum vq_layout layout, uint64_t features,
+				     uint32_t max_chain)
+{
+	return (struct vq_ring_config){
+		.layout = layout, .size = LC_QSIZE, .max_chain = max_chain,
+		.features = features | VQ_F_VERSION_1 |
+			    (layout == VQ_LAYOUT_PACKED ? VQ_F_PACKED : 0),
+		.desc = l->mem + l->lay.desc_off, .avail = l->mem + l->lay.avail_off,
+		.used = l->mem + l->lay.used_off,
+	};
+}
+
+static void lc_new_drv(struct lc *l, const struct vq_ring_config *rc)
+{
+	struct vq_drv_config dc = {
+		.ring = *rc, .indirect = l->mem + l->pool_off,
+		.indirect_gpa = GPA_BASE + l->pool_off, .indirect_tables = 1,
+		.indirect_len = LC_SEGS,
+	};
+
+	ASSERT_EQ(vq_drv_new(&dc, &l->drv), 0);
+}
+
+static void lc_fini(struct lc *l)
+{
+	vq_drv_free(l->drv);
+	vq_dev_free(l->dev);
+	vq_mem_free(l->map);
+	munmap(l->mem, l->len);
+	free(l->sg);
+}
+
+static inline uint64_t lc_out(uint64_t w)
+{
+	return w * 0x9E3779B97F4A7C15ull + 0x0123456789abcdefull;
+}
+
+static inline uint64_t lc_in(uint64_t w)
+{
+	return ~(w * 0xC2B2AE3D27D4EB4Full) ^ 0x55aa55aa55aa55aaull;
+}
+
+/* The device: check every word it reads, write every writable word. */
+static uint64_t lc_device(struct vq_elem *e)
+{
+	uint64_t w = 0;
+
+	for (uint32_t i = 0; i < e->out_num; i++) {
+		const uint64_t *p = e->iov[i].iov_base;
+
+		for (size_t j = 0; j < e->iov[i].iov_len / 8; j++, w++)
+			if (p[j] != lc_out(w))
+				FAIL("device read word %" PRIu64 " wrong", w);
+	}
+	w = 0;
+	for (uint32_t i = e->out_num; i < e->out_num + e->in_num; i++) {
+		uint64_t *p = e->iov[i].iov_base;
+
+		for (size_t j = 0; j < e->iov[i].iov_len / 8; j++, w++)
+			p[j] = lc_in(w);
+	}
+	return w * 8;
+}
+
+/* The driver: every word of every writable segment, and the gaps untouched. */
+static void lc_check(struct lc *l, unsigned nout)
+{
+	uint64_t w = 0;
+
+	for (uint32_t i = nout; i < LC_SEGS; i++) {
+		const uint64_t *p = (const void *)(l->mem + (l->sg[i].addr - GPA_BASE));
+
+		for (uint32_t j = 0; j < LC_SEG / 8; j++, w++)
+			if (p[j] != lc_in(w))
+				FAIL("segment %u word %u: 0x%" PRIx64, i, j, p[j]);
+		if (p[LC_SEG / 8] != 0 || p[LC_PITCH / 8 - 1] != 0)
+			FAIL("gap after segment %u written", i);
+	}
+}
+
+static void large_chain(enum vq_layout layout)
+{
+	const uint64_t feat = VQ_F_INDIRECT | VQ_F_LARGE_CHAIN;
+	const unsigned nout = LC_SEGS / 2, nin = LC_SEGS - nout;
+	struct lc l;
+	struct vq_elem e = { .iov_cap = LC_SEGS };
+	void *t;
+	uint32_t len;
+
+	lc_init(&l, layout);
+	struct vq_ring_config rc = lc_ring(&l, layout, feat, LC_SEGS);
+	lc_new_drv(&l, &rc);
+	ASSERT_EQ(vq_dev_new(&rc, l.map, &l.dev), 0);
+	for (uint32_t i = 0; i < nout; i++) {
+		uint64_t *p = (void *)(l.mem + (l.sg[i].addr - GPA_BASE));
+
+		for (uint32_t j = 0; j < LC_SEG / 8; j++)
+			p[j] = lc_out((uint64_t)i * (LC_SEG / 8) + j);
+	}
+	e.iov = calloc(LC_SEGS, sizeof(*e.iov));
+	ASSERT_TRUE(e.iov);
+	ASSERT_EQ(vq_drv_add(l.drv, l.sg, nout, nin, &l), 0);
+	ASSERT_EQ(vq_drv_nfree(l.drv), LC_QSIZE - 1); /* one ring descriptor */
+	vq_drv_kick_prepare(l.drv);
+	ASSERT_EQ(vq_dev_pop(l.dev, &e), 1);
+	ASSERT_EQ(e.out_num, nout);
+	ASSERT_EQ(e.in_num, nin);
+	ASSERT_EQ_U64(e.out_len, (uint64_t)nout * LC_SEG);
+	ASSERT_EQ_U64(e.in_len, (uint64_t)nin * LC_SEG);
+	uint64_t wrote = lc_device(&e);
+	ASSERT_EQ_U64(wrote, 64ull << 20);
+	ASSERT_EQ(vq_dev_push(l.dev, &e, (uint32_t)wrote), 0);
+	vq_dev_flush(l.dev);
+	ASSERT_EQ(vq_drv_get(l.drv, &t, &len), 1);
+	ASSERT_TRUE(t == &l);
+	ASSERT_EQ_U64(len, wrote);
+	lc_check(&l, nout);
+	ASSERT_EQ(vq_drv_nfree(l.drv), LC_QSIZE);
+	/* The table went back to the pool: the same request is accepted again. */
+	ASSERT_EQ(vq_drv_add(l.drv, l.sg, nout, nin, &l), 0);
+	ASSERT_TRUE(vq_drv_detach(l.drv) == &l);
+	free(e.iov);
+	lc_fini(&l);
+}
+
+TEST_T(xfer_large_chain_split, 60)
+{
+	large_chain(VQ_LAYOUT_SPLIT);
+}
+
+TEST_T(xfer_large_chain_packed, 60)
+{
+	large_chain(VQ_LAYOUT_PACKED);
+}
+
+/* Without VQ_F_LARGE_CHAIN the same request is refused on both sides. */
+static void large_chain_refused(enum vq_layout layout)
+{
+	const unsigned nout = LC_SEGS / 2, nin = LC_SEGS - nout;
+	struct lc l;
+	struct vq_elem e = { .iov_cap = LC_SEGS };
+
+	lc_init(&l, layout);
+	/* Driver: the feature missing (max_chain = queue size)... */
+	struct vq_ring_config rc = lc_ring(&l, layout, VQ_F_INDIRECT, 0);
+	lc_new_drv(&l, &rc);
+	ASSERT_EQ(vq_drv_add(l.drv, l.sg, nout, nin, &l), -E2BIG);
+	ASSERT_EQ(vq_drv_add(l.drv, l.sg, LC_QSIZE, 0, &l), 0); /* the limit itself */
+	ASSERT_EQ(vq_drv_add(l.drv, l.sg, LC_QSIZE + 1, 0, &l), -E2BIG);
+	vq_drv_free(l.drv);
+	/* ...or the feature without indirect tables: it can never fit. */
+	rc = lc_ring(&l, layout, VQ_F_LARGE_CHAIN, LC_SEGS);
+	ASSERT_EQ(vq_drv_new(&(struct vq_drv_config){ .ring = rc }, &l.drv), 0);
+	ASSERT_EQ(vq_drv_add(l.drv, l.sg, nout, nin, &l), -E2BIG);
+	vq_drv_free(l.drv);
+
+	/* Device: a driver that does not play by the rules (it assumes the
+	 * feature) hands it a chain longer than the queue size. */
+	rc = lc_ring(&l, layout, VQ_F_INDIRECT | VQ_F_LARGE_CHAIN, LC_SEGS);
+	lc_new_drv(&l, &rc);
+	rc = lc_ring(&l, layout, VQ_F_INDIRECT, 0);
+	ASSERT_EQ(vq_dev_new(&rc, l.map, &l.dev), 0);
+	ASSERT_EQ(vq_drv_add(l.drv, l.sg, nout, nin, &l), 0);
+	vq_drv_kick_prepare(l.drv);
+	e.iov = calloc(LC_SEGS, sizeof(*e.iov));
+	ASSERT_TRUE(e.iov);
+	ASSERT_EQ(vq_dev_pop(l.dev, &e), vq_violation_errno(VQ_ERR_CHAIN_LEN));
+	ASSERT_EQ(vq_violation_errno(VQ_ERR_CHAIN_LEN), -E2BIG);
+	ASSERT_TRUE(vq_dev_broken(l.dev));
+	ASSERT_EQ(vq_dev_violation(l.dev), VQ_ERR_CHAIN_LEN);
+	printf("  device: %s\n", vq_dev_error(l.dev));
+	ASSERT_EQ(vq_dev_pop(l.dev, &e), -EIO);
+	vq_dev_free(l.dev);
+	l.dev = NULL;
+
+	/* With the feature but a smaller max_chain: refused the same way. */
+	rc = lc_ring(&l, layout, VQ_F_INDIRECT | VQ_F_LARGE_CHAIN, 1024);
+	memset(l.mem, 0, l.lay.total);
+	vq_drv_free(l.drv);
+	rc.max_chain = LC_SEGS;
+	lc_new_drv(&l, &rc);
+	rc.max_chain = 1024;
+	ASSERT_EQ(vq_dev_new(&rc, l.map, &l.dev), 0);
+	ASSERT_EQ(vq_drv_add(l.drv, l.sg, 1025, 0, &l), 0);
+	vq_drv_kick_prepare(l.drv);
+	ASSERT_EQ(vq_dev_pop(l.dev, &e), -E2BIG);
+	ASSERT_EQ(vq_dev_violation(l.dev), VQ_ERR_CHAIN_LEN);
+	free(e.iov);
+	lc_fini(&l);
+}
+
+TEST_T(xfer_large_chain_refused_split, 60)
+{
+	large_chain_refused(VQ_LAYOUT_SPLIT);
+}
+
+TEST_T(xfer_large_chain_refused_packed, 60)
+{
+	large_chain_refused(VQ_LAYOUT_PACKED);
+}

@@ -234,6 +234,11 @@ int vq__vu_recv(struct vq_vu_backend *b, struct vq__vu_msg *m);
 int vq__vu_send(struct vq_vu_backend *b, uint32_t request, const void *payload,
 		uint32_t size);
 void vq__vu_close_fds(struct vq__vu_msg *m);
+/* Shared with the frontend (fe_*.c): read exactly len bytes of a message
+ * that has begun (bounded wait); send a whole msghdr (bounded wait). */
+struct msghdr;
+int vq__vu_read_full(int fd, void *buf, size_t len);
+int vq__vu_write_msg(int fd, struct msghdr *mh);
 
 /* ---- vu_msg.c */
 int vq__vu_handle_msg(struct vq_vu_backend *b);

@@ -36,7 +36,7 @@ static int wait_fd(int fd, short events)
 }
 
 /* Read exactly len bytes (the message has begun). */
-static int read_rest(int fd, void *buf, size_t len)
+int vq__vu_read_full(int fd, void *buf, size_t len)
 {
 	size_t got = 0;
 
@@ -108,7 +108,7 @@ static int recv_header(struct vq_vu_backend *b, struct vq__vu_msg *m)
 	if (rc < 0)
 		return vq__vu_fail(b, rc, "more than %u fds in one message", VQ_VU_MAX_FDS);
 	if ((size_t)n < sizeof(m->hdr)) {
-		rc = read_rest(b->conn_fd, (char *)&m->hdr + n, sizeof(m->hdr) - (size_t)n);
+		rc = vq__vu_read_full(b->conn_fd, (char *)&m->hdr + n, sizeof(m->hdr) - (size_t)n);
 		if (rc < 0)
 			return vq__vu_fail(b, rc, "short header (%zd of %zu bytes): %s",
 					   n, sizeof(m->hdr), strerror(-rc));
@@ -141,7 +141,7 @@ int vq__vu_recv(struct vq_vu_backend *b, struct vq__vu_msg *m)
 	else if (m->hdr.size > VQ_VU_MAX_PAYLOAD)
 		rc = vq__vu_fail(b, -EMSGSIZE, "payload size %u > max %u (request %u)",
 				 m->hdr.size, VQ_VU_MAX_PAYLOAD, m->hdr.request);
-	else if (m->hdr.size && (rc = read_rest(b->conn_fd, &m->p, m->hdr.size)) < 0)
+	else if (m->hdr.size && (rc = vq__vu_read_full(b->conn_fd, &m->p, m->hdr.size)) < 0)
 		rc = vq__vu_fail(b, rc, "truncated payload (request %u, size %u): %s",
 				 m->hdr.request, m->hdr.size, strerror(-rc));
 	else
@@ -150,7 +150,7 @@ int vq__vu_recv(struct vq_vu_backend *b, struct vq__vu_msg *m)
 	return rc;
 }
 
-static int write_all(int fd, struct msghdr *mh)
+int vq__vu_write_msg(int fd, struct msghdr *mh)
 {
 	while (mh->msg_iovlen) {
 		ssize_t n = sendmsg(fd, mh, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -195,5 +195,5 @@ int vq__vu_send(struct vq_vu_backend *b, uint32_t request, const void *payload,
 	};
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = size ? 2 : 1 };
 
-	return write_all(b->conn_fd, &mh);
+	return vq__vu_write_msg(b->conn_fd, &mh);
 }

@@ -1,0 +1,223 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-net driver, receive side: posting buffers, reassembling frames by
+ * num_buffers, handing out zero-copy views, recycling.
+ *
+ * Buffer b of a queue is one page (mergeable), one small buffer, or a chain
+ * of pages (big).  A big chain's pages are strided (page s of buffer b is
+ * page s * nbufs + b of the queue's memory) so that they are not adjacent
+ * and vq_drv keeps them as separate descriptors: the point of the strategy
+ * is to show what a chain of pages costs in ring entries.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "drv_internal.h"
+
+static uint64_t seg_off(const struct vq__netdrv_rxq *q, uint32_t b, uint32_t s)
+{
+	if (q->nsegs == 1)
+		return (uint64_t)b * q->buf_bytes;
+	return ((uint64_t)s * q->nbufs + b) * q->seg_bytes;
+}
+
+int vq__netdrv_rx_post(struct vq_netdrv *nd, unsigned qp)
+{
+	struct vq__netdrv_rxq *q = &nd->rx[qp];
+	unsigned added = 0;
+	int rc = 0;
+
+	while (q->vq && q->nfree) {
+		uint32_t b = q->free[q->nfree - 1];
+
+		for (uint32_t s = 0; s < q->nsegs; s++)
+			q->segs[s] = (struct vq_seg){ q->addr + seg_off(q, b, s), q->seg_bytes };
+		rc = vq_drv_add(q->vq, q->segs, 0, q->nsegs, VQ__NETDRV_TOKEN(b));
+		if (rc < 0)
+			break;
+		q->nfree--;
+		q->posted++;
+		added++;
+	}
+	if (rc < 0 && rc != -ENOSPC)
+		return vq__netdrv_fail(nd, 2 * qp, "posting a receive buffer: %s",
+				       vq_drv_broken(q->vq) ? vq_drv_error(q->vq) : strerror(-rc));
+	if (added && vq_drv_kick_prepare(q->vq) && nd->p.kick)
+		nd->p.kick(nd->p.ctx, 2 * qp);
+	return (int)added;
+}
+
+void vq__netdrv_rx_detach(struct vq_netdrv *nd, unsigned qp)
+{
+	struct vq__netdrv_rxq *q = &nd->rx[qp];
+	void *t;
+
+	while (q->vq && (t = vq_drv_detach(q->vq)) != NULL)
+		q->free[q->nfree++] = VQ__NETDRV_INDEX(t);
+	for (uint32_t i = 0; i < q->nheld; i++)
+		q->free[q->nfree++] = q->held[i];
+	q->nheld = q->niov = q->out = q->posted = 0;
+	q->fr.active = false;
+	q->vq = NULL;
+}
+
+/* Views of bytes [skip, skip+len) of buffer b. */
+static void add_views(struct vq__netdrv_rxq *q, uint32_t b, uint32_t skip, uint32_t len)
+{
+	for (uint32_t s = 0; s < q->nsegs && len; s++) {
+		uint32_t n;
+
+		if (skip >= q->seg_bytes) {
+			skip -= q->seg_bytes;
+			continue;
+		}
+		n = q->seg_bytes - skip < len ? q->seg_bytes - skip : len;
+		q->iov[q->niov++] = (struct iovec){ q->mem + seg_off(q, b, s) + skip, n };
+		len -= n;
+		skip = 0;
+	}
+}
+
+/* First buffer of a frame: header, num_buffers.  1 started, 0 dropped, -EIO. */
+static int frame_start(struct vq_netdrv *nd, unsigned qp, uint32_t b, uint32_t len)
+{
+	struct vq__netdrv_rxq *q = &nd->rx[qp];
+	struct vq__netdrv_frame *f = &q->fr;
+	uint32_t nb = 1;
+
+	if (len < nd->hdr_size) {
+		if (nd->mrg) /* no num_buffers: the next buffers cannot be attributed */
+			return vq__netdrv_fail(nd, 2 * qp, "used length %u < header size %u",
+					       len, nd->hdr_size);
+		nd->st[qp].rx_errors++;
+		return 0;
+	}
+	memset(&f->hdr, 0, sizeof(f->hdr));
+	memcpy(&f->hdr, q->mem + seg_off(q, b, 0), nd->hdr_size);
+	if (nd->mrg) {
+		nb = f->hdr.num_buffers; /* little-endian on a little-endian host */
+		if (nb == 0 || nb - 1 > q->posted)
+			return vq__netdrv_fail(nd, 2 * qp,
+					       "num_buffers %u but the device holds only %u more buffers",
+					       nb, q->posted);
+	}
+	f->active = true;
+	f->need = nb - 1;
+	f->held0 = q->nheld - 1;
+	f->iov0 = q->niov;
+	f->bytes = len;
+	add_views(q, b, nd->hdr_size, len - nd->hdr_size);
+	return 1;
+}
+
+/* Take one used buffer.  1 a frame completed, 2 more to come/dropped,
+ * 0 ring empty, -EIO. */
+static int rx_take(struct vq_netdrv *nd, unsigned qp)
+{
+	struct vq__netdrv_rxq *q = &nd->rx[qp];
+	void *tok;
+	uint32_t len, b;
+	int rc = vq_drv_get(q->vq, &tok, &len);
+
+	if (rc <= 0)
+		return rc == 0 ? 0 : vq__netdrv_fail(nd, 2 * qp, "%s", vq_drv_error(q->vq));
+	b = VQ__NETDRV_INDEX(tok);
+	if (b >= q->nbufs || q->posted == 0)
+		return vq__netdrv_fail(nd, 2 * qp, "unknown receive buffer %u", b);
+	q->posted--;
+	q->held[q->nheld++] = b;
+	nd->st[qp].rx_bufs++;
+	if (!q->fr.active) {
+		rc = frame_start(nd, qp, b, len);
+		if (rc <= 0)
+			return rc < 0 ? rc : 2;
+	} else {
+		q->fr.bytes += len;
+		q->fr.need--;
+		add_views(q, b, 0, len);
+	}
+	return q->fr.need == 0 ? 1 : 2;
+}
+
+/* A completed frame: hand it out, or drop it.  Returns 1 when handed out. */
+static int frame_done(struct vq_netdrv *nd, unsigned qp, struct vq_netdrv_rxpkt *pkt)
+{
+	struct vq__netdrv_rxq *q = &nd->rx[qp];
+	struct vq__netdrv_frame *f = &q->fr;
+	uint64_t flen = f->bytes - nd->hdr_size;
+
+	f->active = false;
+	if (flen < VQ_NET_MIN_FRAME || flen > VQ_NETDRV_MAX_FRAME) {
+		nd->st[qp].rx_errors++;
+		return 0;
+	}
+	pkt->hdr = f->hdr;
+	pkt->len = (uint32_t)flen;
+	pkt->iovcnt = q->niov - f->iov0;
+	pkt->iov = &q->iov[f->iov0];
+	nd->st[qp].rx_packets++;
+	nd->st[qp].rx_bytes += flen;
+	return 1;
+}
+
+int vq_netdrv_rx_burst(struct vq_netdrv *nd, unsigned qp, struct vq_netdrv_rxpkt *pkts,
+		       unsigned max)
+{
+	struct vq__netdrv_rxq *q;
+	unsigned n = 0;
+	int rc = 0;
+
+	if (qp >= nd->p.pairs)
+		return -EINVAL;
+	q = &nd->rx[qp];
+	if (!q->vq)
+		return -ENOTCONN;
+	if (nd->broken[2 * qp])
+		return -EIO;
+	if (q->out)
+		return -EBUSY;
+	while (n < max && (rc = rx_take(nd, qp)) > 0)
+		if (rc == 1)
+			n += (unsigned)frame_done(nd, qp, &pkts[n]);
+	q->out = n;
+	return rc < 0 && n == 0 ? rc : (int)n;
+}
+
+int vq_netdrv_rx_done(struct vq_netdrv *nd, unsigned qp)
+{
+	struct vq__netdrv_rxq *q;
+	uint32_t keep, ikeep;
+
+	if (qp >= nd->p.pairs)
+		return -EINVAL;
+	q = &nd->rx[qp];
+	if (!q->vq)
+		return -ENOTCONN;
+	keep = q->fr.active ? q->fr.held0 : q->nheld;    /* recycled: [0, keep) */
+	ikeep = q->fr.active ? q->fr.iov0 : q->niov;
+	for (uint32_t i = 0; i < keep; i++)
+		q->free[q->nfree++] = q->held[i];
+	memmove(q->held, q->held + keep, (q->nheld - keep) * sizeof(*q->held));
+	memmove(q->iov, q->iov + ikeep, (q->niov - ikeep) * sizeof(*q->iov));
+	q->nheld -= keep;
+	q->niov -= ikeep;
+	q->fr.held0 = q->fr.iov0 = 0;
+	q->out = 0;
+	if (nd->broken[2 * qp])
+		return -EIO;
+	return vq__netdrv_rx_post(nd, qp) < 0 ? -EIO : 0;
+}
+
+size_t vq_netdrv_rx_copy(const struct vq_netdrv_rxpkt *pkt, void *buf, size_t cap)
+{
+	size_t done = 0, left = pkt->len < cap ? pkt->len : cap;
+
+	for (unsigned i = 0; i < pkt->iovcnt && left; i++) {
+		size_t n = pkt->iov[i].iov_len < left ? pkt->iov[i].iov_len : left;
+
+		memcpy((uint8_t *)buf + done, pkt->iov[i].iov_base, n);
+		done += n;
+		left -= n;
+	}
+	return done;
+}

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-net driver, transmit side and control queue.  Tx buffers are a
+ * fixed array per queue with a LIFO free list (cache-warm reuse); a frame
+ * larger than one buffer takes several, linked through next[].  The token
+ * of a chain is its first buffer.
+ */
+#include <errno.h>
+#include <string.h>
+#include <time.h>
+
+#include "drv_internal.h"
+
+#define NO_NEXT UINT32_MAX
+
+static void free_chain(struct vq__netdrv_txq *q, uint32_t b)
+{
+	while (b != NO_NEXT) {
+		uint32_t nx = q->next[b];
+
+		q->free[q->nfree++] = b;
+		b = nx;
+	}
+}
+
+static int reclaim(struct vq_netdrv *nd, unsigned qp)
+{
+	struct vq__netdrv_txq *q = &nd->tx[qp];
+	void *tok;
+	uint32_t len;
+	int rc, n = 0;
+
+	while ((rc = vq_drv_get(q->vq, &tok, &len)) == 1) {
+		uint32_t b = VQ__NETDRV_INDEX(tok);
+
+		if (b >= q->nbufs || q->inflight == 0)
+			return vq__netdrv_fail(nd, 2 * qp + 1, "unknown tx buffer %u", b);
+		free_chain(q, b);
+		q->inflight--;
+		n++;
+	}
+	if (rc < 0)
+		return vq__netdrv_fail(nd, 2 * qp + 1, "%s", vq_drv_error(q->vq));
+	return n;
+}
+
+void vq__netdrv_tx_detach(struct vq_netdrv *nd, unsigned qp)
+{
+	struct vq__netdrv_txq *q = &nd->tx[qp];
+	void *t;
+
+	while (q->vq && (t = vq_drv_detach(q->vq)) != NULL)
+		free_chain(q, VQ__NETDRV_INDEX(t));
+	q->inflight = 0;
+	q->vq = NULL;
+}
+
+static void put_hdr(const struct vq_netdrv *nd, uint8_t *p, const struct virtio_net_hdr_v1 *h)
+{
+	if (h) {
+		memcpy(p, h, nd->hdr_size);
+		if (nd->hdr_size >= sizeof(*h))
+			memset(p + offsetof(struct virtio_net_hdr_v1, num_buffers), 0, 2);
+	} else {
+		memset(p, 0, nd->hdr_size);
+	}
+}
+
+/* A frame spanning several buffers.  1 queued, 0 no room, -errno. */
+static int tx_multi(struct vq_netdrv *nd, struct vq__netdrv_txq *q,
+		    const struct vq_netdrv_txpkt *pkt, uint32_t need)
+{
+	uint8_t hb[sizeof(struct virtio_net_hdr_v1)];
+	const uint8_t *src = pkt->data;
+	uint32_t first = NO_NEXT, prev = NO_NEXT, left = pkt->len, hleft = nd->hdr_size;
+	int rc;
+
+	put_hdr(nd, hb, pkt->hdr);
+	for (uint32_t i = 0; i < need; i++) {
+		uint32_t b = q->free[--q->nfree], room = q->buf_bytes, h = hleft < room ? hleft : room;
+		uint8_t *p = q->mem + (uint64_t)b * q->buf_bytes;
+		uint32_t d;
+
+		memcpy(p, hb + (nd->hdr_size - hleft), h);
+		hleft -= h;
+		d = left < room - h ? left : room - h;
+		memcpy(p + h, src, d);
+		src += d;
+		left -= d;
+		q->segs[i] = (struct vq_seg){ q->addr + (uint64_t)b * q->buf_bytes, h + d };
+		q->next[b] = NO_NEXT;
+		if (prev == NO_NEXT)
+			first = b;
+		else
+			q->next[prev] = b;
+		prev = b;
+	}
+	rc = vq_drv_add(q->vq, q->segs, need, 0, VQ__NETDRV_TOKEN(first));
+	if (rc < 0) {
+		free_chain(q, first);
+		return rc == -ENOSPC ? 0 : rc;
+	}
+	return 1;
+}
+
+/* One frame.  1 queued, 0 no room now, -errno. */
+static int tx_one(struct vq_netdrv *nd, struct vq__netdrv_txq *q, const struct vq_netdrv_txpkt *pkt)
+{
+	uint32_t total, need, b;
+	uint8_t *p;
+	struct vq_seg seg;
+	int rc;
+
+	if (pkt->len < VQ_NET_MIN_FRAME || pkt->len > VQ_NETDRV_MAX_FRAME || !pkt->data)
+		return -EINVAL;
+	total = nd->hdr_size + pkt->len;
+	need = (total + q->buf_bytes - 1) / q->buf_bytes;
+	if (need > q->nfree)
+		return 0;
+	if (need > 1)
+		return tx_multi(nd, q, pkt, need);
+	b = q->free[--q->nfree];
+	p = q->mem + (uint64_t)b * q->buf_bytes;
+	put_hdr(nd, p, pkt->hdr);
+	memcpy(p + nd->hdr_size, pkt->data, pkt->len);
+	q->next[b] = NO_NEXT;
+	seg = (struct vq_seg){ q->addr + (uint64_t)b * q->buf_bytes, total };
+	rc = vq_drv_add(q->vq, &seg, 1, 0, VQ__NETDRV_TOKEN(b));
+	if (rc < 0) {
+		q->free[q->nfree++] = b;
+		return rc == -ENOSPC ? 0 : rc;
+	}
+	return 1;
+}
+
+int vq_netdrv_tx_burst(struct vq_netdrv *nd, unsigned qp, const struct vq_netdrv_txpkt *pkts,
+		       unsigned n)
+{
+	struct vq__netdrv_txq *q;
+	unsigned i;
+	int rc = 1;
+
+	if (qp >= nd->p.pairs)
+		return -EINVAL;
+	q = &nd->tx[qp];
+	if (!q->vq)
+		return -ENOTCONN;
+	if (nd->broken[2 * qp + 1] || reclaim(nd, qp) < 0)
+		return -EIO;
+	for (i = 0; i < n; i++) {
+		if ((rc = tx_one(nd, q, &pkts[i])) <= 0)
+			break;
+		nd->st[qp].tx_bytes += pkts[i].len;
+	}
+	if (i) {
+		q->inflight += i;
+		nd->st[qp].tx_packets += i;
+		if (vq_drv_kick_prepare(q->vq) && nd->p.kick)
+			nd->p.kick(nd->p.ctx, 2 * qp + 1);
+	}
+	if (rc == 0)
+		nd->st[qp].tx_full++;
+	if (rc < 0 && rc != -EINVAL && vq_drv_broken(q->vq))
+		vq__netdrv_fail(nd, 2 * qp + 1, "%s", vq_drv_error(q->vq));
+	return rc < 0 && i == 0 ? (rc == -E2BIG ? -EINVAL : rc) : (int)i;
+}
+
+int vq_netdrv_tx_reclaim(struct vq_netdrv *nd, unsigned qp)
+{
+	if (qp >= nd->p.pairs)
+		return -EINVAL;
+	if (!nd->tx[qp].vq)
+		return -ENOTCONN;
+	if (nd->broken[2 * qp + 1])
+		return -EIO;
+	return reclaim(nd, qp);
+}
+
+unsigned vq_netdrv_tx_inflight(const struct vq_netdrv *nd, unsigned qp)
+{
+	return qp < nd->p.pairs ? nd->tx[qp].inflight : 0;
+}
+
+/* ---- control queue */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int ctrl_wait(struct vq_netdrv *nd, int timeout_ms)
+{
+	unsigned idx = 2 * nd->p.pairs;
+	uint64_t end = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 1000);
+	void *tok;
+	uint32_t len;
+	int rc;
+
+	for (;;) {
+		rc = vq_drv_get(nd->ctrl.vq, &tok, &len);
+		if (rc == 1)
+			break;
+		if (rc < 0)
+			return vq__netdrv_fail(nd, idx, "%s", vq_drv_error(nd->ctrl.vq));
+		if (now_ms() > end) {
+			vq__netdrv_fail(nd, idx, "no answer to a control command");
+			return -ETIMEDOUT;
+		}
+		nanosleep(&(struct timespec){ 0, 100000 }, NULL);
+	}
+	if (len < 1)
+		return -EREMOTEIO;
+	return nd->ctrl.mem[128] == VIRTIO_NET_OK ? 0 : -EREMOTEIO;
+}
+
+int vq_netdrv_ctrl(struct vq_netdrv *nd, uint8_t cls, uint8_t cmd, const void *data,
+		   uint32_t len, int timeout_ms)
+{
+	uint8_t *m = nd->ctrl.mem;
+	struct vq_seg sg[2];
+	int rc;
+
+	if (!nd->p.ctrl || !nd->ctrl.vq)
+		return -ENOTCONN;
+	if (nd->broken[2 * nd->p.pairs])
+		return -EIO;
+	if (len > VQ__NETDRV_CTRL_MAX || (len && !data))
+		return -EINVAL;
+	m[0] = cls;
+	m[1] = cmd;
+	if (len)
+		memcpy(m + 2, data, len);
+	m[128] = 0xff;
+	sg[0] = (struct vq_seg){ nd->ctrl.addr, 2 + len };
+	sg[1] = (struct vq_seg){ nd->ctrl.addr + 128, 1 };
+	if ((rc = vq_drv_add(nd->ctrl.vq, sg, 1, 1, m)) < 0)
+		return rc;
+	if (vq_drv_kick_prepare(nd->ctrl.vq) && nd->p.kick)
+		nd->p.kick(nd->p.ctx, 2 * nd->p.pairs);
+	return ctrl_wait(nd, timeout_ms);
+}
+
+int vq_netdrv_set_pairs(struct vq_netdrv *nd, uint16_t pairs, int timeout_ms)
+{
+	uint16_t v = pairs; /* little-endian host */
+
+	return vq_netdrv_ctrl(nd, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, &v,
+			      sizeof(v), timeout_ms);
+}

@@ -1,0 +1,638 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtq-user net: a virtio-net driver over vhost-user (frontend.h +
+ * net_drv.h).  tx generates frames, rx counts (and with --verify checks)
+ * them, echo sends every received frame back with the MACs swapped.  One
+ * thread drives every queue pair and the control channel; a backend that
+ * goes away is waited for and the run resumes when it comes back.
+ *
+ * Frame layout (after the 14-byte Ethernet header, EtherType 0x88b5):
+ *   "VQU1" magic, u16 queue pair, u16 0, u64 sequence, u32 frame length,
+ *   then pattern bytes (uint8_t)(seq + offset).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <virtq/frontend.h>
+#include <virtq/net.h>
+#include <virtq/net_drv.h>
+
+#include "vqu.h"
+
+#define MODE_TX 0
+#define MODE_RX 1
+#define MODE_ECHO 2
+#define PL_OFF 14u
+#define PL_HDR 22u /* magic 4, qp 2, pad 2, seq 8, len 4 */
+#define MAX_BURST 256u
+#define NS 1000000000ull
+
+struct netopt {
+	const char *path;
+	int mode;
+	uint32_t size, qsize, burst;
+	double duration;
+	bool packed, verify, server, indirect;
+	int mrg; /* 1 on, 0 off */
+	unsigned queues;
+	enum vq_netdrv_rxmode rxbuf;
+	int cpu;
+};
+
+struct counters {
+	uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes;
+	uint64_t bad, lost, foreign, reorder, echo_drop;
+};
+
+struct net {
+	struct netopt o;
+	struct vq_fe *fe;
+	struct vq_netdrv *nd;
+	uint64_t features;
+	uint8_t *frames;
+	uint8_t *scratch;
+	struct vq_netdrv_txpkt txp[MAX_BURST];
+	struct vq_netdrv_rxpkt rxp[MAX_BURST];
+	uint64_t *tx_seq, *rx_next;
+	struct counters c, last;
+	unsigned reconnects;
+	bool exiting;
+};
+
+static const char usage[] =
+"Usage: virtq-user net --socket PATH [OPTIONS]\n"
+"  -s, --socket PATH       vhost-user socket of the backend\n"
+"      --server            listen on PATH; the backend connects (default: connect)\n"
+"  -m, --mode MODE         tx (generate), rx (count), echo (send back) [tx]\n"
+"  -n, --size N            frame bytes without FCS, 14-65535 [64]\n"
+"  -d, --duration S        seconds to run [10]\n"
+"  -q, --queues Q          queue pairs (MQ) [1]\n"
+"      --packed            packed rings (VIRTIO_F_RING_PACKED)\n"
+"      --mrg on|off        VIRTIO_NET_F_MRG_RXBUF [on]\n"
+"      --rxbuf KIND        mergeable|big|small receive buffers [from features]\n"
+"      --indirect          VIRTIO_F_INDIRECT_DESC (big chains take 1 ring entry)\n"
+"      --qsize N           ring entries [256]\n"
+"  -b, --burst N           frames per burst, 1-256 [32]\n"
+"      --verify            check sequence numbers and every payload byte on rx\n"
+"      --cpu N             pin the thread to CPU N\n"
+"  -h, --help              this text\n"
+"Rates count Ethernet frame bytes (no FCS, preamble or gap): Gbit/s = bytes*8/s.\n";
+
+/* ---- options */
+
+static int parse_mode(const char *s, int *out)
+{
+	if (!strcmp(s, "tx"))
+		*out = MODE_TX;
+	else if (!strcmp(s, "rx"))
+		*out = MODE_RX;
+	else if (!strcmp(s, "echo"))
+		*out = MODE_ECHO;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_rxbuf(const char *s, enum vq_netdrv_rxmode *out)
+{
+	if (!strcmp(s, "mergeable"))
+		*out = VQ_NETDRV_RX_MERGEABLE;
+	else if (!strcmp(s, "big"))
+		*out = VQ_NETDRV_RX_BIG;
+	else if (!strcmp(s, "small"))
+		*out = VQ_NETDRV_RX_SMALL;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int parse_one(struct netopt *o, int c, const char *arg)
+{
+	uint64_t v;
+
+	switch (c) {
+	case 's': o->path = arg; return 0;
+	case 'S': o->server = true; return 0;
+	case 'm': return parse_mode(arg, &o->mode);
+	case 'n':
+		if (vqu_parse_uint(arg, 65535, &v) < 0 || v < 14)
+			return -EINVAL;
+		o->size = (uint32_t)v;
+		return 0;
+	case 'd': {
+		char *end;
+
+		o->duration = strtod(arg, &end);
+		return *end || o->duration <= 0 ? -EINVAL : 0;
+	}
+	case 'q':
+		if (vqu_parse_uint(arg, 127, &v) < 0 || v == 0)
+			return -EINVAL;
+		o->queues = (unsigned)v;
+		return 0;
+	case 'P': o->packed = true; return 0;
+	case 'M':
+		if (strcmp(arg, "on") && strcmp(arg, "off"))
+			return -EINVAL;
+		o->mrg = !strcmp(arg, "on");
+		return 0;
+	case 'R': return parse_rxbuf(arg, &o->rxbuf);
+	case 'I': o->indirect = true; return 0;
+	case 'Q':
+		if (vqu_parse_uint(arg, 32768, &v) < 0 || v < 64 || (v & (v - 1)))
+			return -EINVAL;
+		o->qsize = (uint32_t)v;
+		return 0;
+	case 'b':
+		if (vqu_parse_uint(arg, MAX_BURST, &v) < 0 || v == 0)
+			return -EINVAL;
+		o->burst = (uint32_t)v;
+		return 0;
+	case 'V': o->verify = true; return 0;
+	case 'C':
+		if (vqu_parse_uint(arg, 4095, &v) < 0)
+			return -EINVAL;
+		o->cpu = (int)v;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* 0 run, 1 exit 0, -1 exit 2. */
+static int parse(struct netopt *o, int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "socket", 1, NULL, 's' }, { "server", 0, NULL, 'S' }, { "mode", 1, NULL, 'm' },
+		{ "size", 1, NULL, 'n' }, { "duration", 1, NULL, 'd' }, { "queues", 1, NULL, 'q' },
+		{ "packed", 0, NULL, 'P' }, { "mrg", 1, NULL, 'M' }, { "rxbuf", 1, NULL, 'R' },
+		{ "indirect", 0, NULL, 'I' }, { "qsize", 1, NULL, 'Q' }, { "burst", 1, NULL, 'b' },
+		{ "verify", 0, NULL, 'V' }, { "cpu", 1, NULL, 'C' }, { "help", 0, NULL, 'h' },
+		{ NULL, 0, NULL, 0 } };
+	int c;
+
+	*o = (struct netopt){ .mode = MODE_TX, .size = 64, .qsize = 256, .burst = 32,
+			      .duration = 10, .mrg = 1, .queues = 1, .cpu = -1 };
+	while ((c = getopt_long(argc, argv, "s:m:n:d:q:b:h", lo, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(usage, stdout);
+			return 1;
+		}
+		if (c == '?' || parse_one(o, c, optarg) < 0) {
+			if (c != '?')
+				fprintf(stderr, "virtq-user net: bad value for option -%c: %s\n", c,
+					optarg ? optarg : "");
+			fprintf(stderr, "Try 'virtq-user net --help'.\n");
+			return -1;
+		}
+	}
+	if (!o->path || optind < argc) {
+		fprintf(stderr, "virtq-user net: %s\nTry 'virtq-user net --help'.\n",
+			o->path ? "unexpected argument" : "--socket is required");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- features and memory */
+
+static uint64_t wanted_features(const struct netopt *o)
+{
+	uint64_t f = VQ_F_VERSION_1 | VQ_F_EVENT_IDX | VQ_NET_F(VIRTIO_NET_F_MAC);
+
+	if (o->packed)
+		f |= VQ_F_PACKED;
+	if (o->indirect)
+		f |= VQ_F_INDIRECT;
+	if (o->mrg)
+		f |= VQ_NET_F(VIRTIO_NET_F_MRG_RXBUF);
+	if (o->queues > 1)
+		f |= VQ_NET_F(VIRTIO_NET_F_MQ); /* pairs enabled with SET_VRING_ENABLE */
+	if (o->rxbuf == VQ_NETDRV_RX_BIG || (!o->mrg && o->size > 1514))
+		f |= VQ_NET_F(VIRTIO_NET_F_GUEST_CSUM) | VQ_NET_F(VIRTIO_NET_F_GUEST_TSO4) |
+		     VQ_NET_F(VIRTIO_NET_F_GUEST_TSO6);
+	return f;
+}
+
+static struct vq_netdrv_params nd_params(struct net *n, uint64_t features);
+
+/* Arena: the largest of the strategies the negotiation may end with. */
+static size_t arena_size(struct net *n)
+{
+	static const enum vq_netdrv_rxmode modes[] = { VQ_NETDRV_RX_AUTO, VQ_NETDRV_RX_BIG,
+						       VQ_NETDRV_RX_SMALL };
+	uint64_t f = wanted_features(&n->o);
+	size_t best = 0, sz;
+
+	for (unsigned i = 0; i < 3; i++) {
+		struct vq_netdrv_params p = nd_params(n, f);
+
+		p.rxmode = n->o.rxbuf ? n->o.rxbuf : modes[i];
+		if (vq_netdrv_mem_needed(&p, &sz) == 0 && sz > best)
+			best = sz;
+	}
+	return best + (64u << 10);
+}
+
+static void print_rx_mem(const struct net *n)
+{
+	static const enum vq_netdrv_rxmode modes[] = { VQ_NETDRV_RX_MERGEABLE, VQ_NETDRV_RX_BIG,
+						       VQ_NETDRV_RX_SMALL };
+	uint64_t f = n->features | VQ_NET_F(VIRTIO_NET_F_MRG_RXBUF);
+
+	printf("receive memory per queue, %u-entry ring (seed 002 arithmetic):\n", n->o.qsize);
+	printf("  %-9s %6s %6s %8s %6s %8s %8s %10s\n", "strategy", "buf", "descs", "entries",
+	       "bufs", "mtu-pkts", "gso-pkts", "pinned");
+	for (unsigned i = 0; i < 3; i++) {
+		struct vq_netdrv_rxmem m;
+		uint64_t ff = modes[i] == VQ_NETDRV_RX_MERGEABLE ? f :
+			      f & ~VQ_NET_F(VIRTIO_NET_F_MRG_RXBUF);
+
+		if (vq_netdrv_rx_mem(modes[i], ff, n->o.qsize, n->o.indirect, &m) < 0)
+			continue;
+		printf("  %-9s %6u %6u %8u %6u %8u %8u %10llu%s\n", vq_netdrv_rxmode_str(m.mode),
+		       m.buf_bytes, m.descs_per_buf, m.entries_per_buf, m.bufs, m.pkts_mtu,
+		       m.pkts_max, (unsigned long long)m.pinned,
+		       modes[i] == vq_netdrv_rxmode(n->nd) ? "  <- in use" : "");
+	}
+}
+
+/* ---- glue */
+
+static void *nd_alloc(void *ctx, size_t size, uint64_t *addr)
+{
+	struct net *n = ctx;
+	void *p = vq_fe_alloc(n->fe, size, 4096);
+
+	*addr = vq_fe_addr(n->fe, p);
+	return p;
+}
+
+static void nd_kick(void *ctx, unsigned idx)
+{
+	struct net *n = ctx;
+
+	vq_fe_kick(n->fe, idx);
+}
+
+static struct vq_netdrv_params nd_params(struct net *n, uint64_t features)
+{
+	return (struct vq_netdrv_params){
+		.features = features, .pairs = n->o.queues, .queue_size = n->o.qsize,
+		.rxmode = n->o.rxbuf, .indirect = n->o.indirect && (features & VQ_F_INDIRECT),
+		.tx_buf_size = 2048, .alloc = nd_alloc, .kick = nd_kick, .ctx = n,
+	};
+}
+
+static void on_queue(void *opaque, unsigned i, struct vq_drv *q, struct vq_drv *old)
+{
+	struct net *n = opaque;
+
+	if (n->nd)
+		vq_netdrv_set_queue(n->nd, i, q);
+}
+
+static void on_state(void *opaque, enum vq_fe_state s, const char *why)
+{
+	const struct net *n = opaque;
+
+	if (n->exiting)
+		return;
+	if (s == VQ_FE_DISCONNECTED)
+		fprintf(stderr, "virtq-user: backend disconnected: %s; waiting for it\n", why);
+	else if (s == VQ_FE_READY)
+		fprintf(stderr, "virtq-user: connected\n");
+}
+
+/* Connect, retrying for up to 10 s (the backend may be starting). */
+static int connect_wait(struct net *n, uint64_t ms)
+{
+	uint64_t end = vqu_now_ns() + ms * 1000000ull;
+	int r;
+
+	while ((r = vq_fe_connect(n->fe)) < 0 && !vqu_stop && vqu_now_ns() < end)
+		usleep(100000);
+	if (r < 0)
+		fprintf(stderr, "virtq-user: cannot connect to %s: %s\n", n->o.path,
+			vq_fe_error(n->fe)[0] ? vq_fe_error(n->fe) : strerror(-r));
+	return r;
+}
+
+static int setup_fe(struct net *n)
+{
+	struct vq_fe_config c = {
+		.path = n->o.path, .mode = n->o.server ? VQ_FE_SERVER : VQ_FE_CLIENT,
+		.features = wanted_features(&n->o), .required_features = VQ_F_VERSION_1,
+		.num_queues = 2 * n->o.queues, .queue_size = n->o.qsize,
+		.indirect_tables = n->o.indirect ? n->o.qsize : 0, .indirect_len = 32,
+		.mem_size = arena_size(n), .timeout_ms = 5000,
+		.queue_event = on_queue, .state_event = on_state, .opaque = n,
+	};
+	int r = vq_fe_new(&c, &n->fe);
+
+	if (r < 0) {
+		fprintf(stderr, "virtq-user: frontend: %s\n", strerror(-r));
+		return r;
+	}
+	return connect_wait(n, n->o.server ? 60000 : 10000);
+}
+
+static int setup_nd(struct net *n)
+{
+	struct vq_netdrv_params p;
+	int r;
+
+	n->features = vq_fe_features(n->fe);
+	if (n->o.queues > 1 && vq_fe_backend_queue_num(n->fe) < n->o.queues) {
+		fprintf(stderr, "virtq-user: backend has %llu queue pairs, %u asked\n",
+			(unsigned long long)vq_fe_backend_queue_num(n->fe), n->o.queues);
+		return -EINVAL;
+	}
+	p = nd_params(n, n->features);
+	if ((r = vq_netdrv_new(&p, &n->nd)) < 0) {
+		fprintf(stderr, "virtq-user: net driver: %s (rx buffers %s need %s)\n", strerror(-r),
+			vq_netdrv_rxmode_str(n->o.rxbuf), "MRG_RXBUF for mergeable");
+		return r;
+	}
+	for (unsigned i = 0; i < 2 * n->o.queues; i++)
+		if ((r = vq_netdrv_set_queue(n->nd, i, vq_fe_queue(n->fe, i))) < 0)
+			return r;
+	return 0;
+}
+
+/* ---- frames */
+
+static void frame_init(uint8_t *f, uint32_t len, uint16_t qp)
+{
+	static const uint8_t eth[14] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+					 0x02, 0x00, 0x00, 0x00, 0x00, 0x01, 0x88, 0xb5 };
+
+	memcpy(f, eth, 14);
+	if (len < PL_OFF + PL_HDR)
+		return;
+	memcpy(f + PL_OFF, "VQU1", 4);
+	memcpy(f + PL_OFF + 4, &qp, 2);
+	memset(f + PL_OFF + 6, 0, 2);
+	memcpy(f + PL_OFF + 16, &len, 4);
+}
+
+static void frame_seq(uint8_t *f, uint32_t len, uint64_t seq, bool pattern)
+{
+	if (len < PL_OFF + PL_HDR)
+		return;
+	memcpy(f + PL_OFF + 8, &seq, 8);
+	for (uint32_t i = PL_OFF + PL_HDR; pattern && i < len; i++)
+		f[i] = (uint8_t)(seq + i);
+}
+
+static bool pattern_ok(const struct vq_netdrv_rxpkt *p, uint64_t seq)
+{
+	uint32_t off = 0;
+
+	for (unsigned k = 0; k < p->iovcnt; k++) {
+		const uint8_t *b = p->iov[k].iov_base;
+
+		for (size_t i = 0; i < p->iov[k].iov_len && off < p->len; i++, off++)
+			if (off >= PL_OFF + PL_HDR && b[i] != (uint8_t)(seq + off))
+				return false;
+	}
+	return true;
+}
+
+static void rx_check(struct net *n, const struct vq_netdrv_rxpkt *p)
+{
+	uint8_t h[PL_OFF + PL_HDR];
+	uint64_t seq;
+	uint32_t len;
+	uint16_t qp;
+
+	if (p->len < sizeof(h) || vq_netdrv_rx_copy(p, h, sizeof(h)) != sizeof(h) ||
+	    memcmp(h + PL_OFF, "VQU1", 4)) {
+		n->c.foreign++;
+		return;
+	}
+	memcpy(&qp, h + PL_OFF + 4, 2);
+	memcpy(&seq, h + PL_OFF + 8, 8);
+	memcpy(&len, h + PL_OFF + 16, 4);
+	if (len != p->len || qp >= n->o.queues || !pattern_ok(p, seq)) {
+		n->c.bad++;
+		return;
+	}
+	if (seq > n->rx_next[qp])
+		n->c.lost += seq - n->rx_next[qp];
+	else if (seq < n->rx_next[qp])
+		n->c.reorder++;
+	n->rx_next[qp] = seq + 1;
+}
+
+/* ---- data path */
+
+static void do_tx(struct net *n, unsigned qp)
+{
+	uint32_t b = n->o.burst, sz = n->o.size;
+	uint8_t *base = n->frames + (size_t)qp * MAX_BURST * sz;
+	int r;
+
+	for (uint32_t i = 0; i < b; i++) {
+		frame_seq(base + (size_t)i * sz, sz, n->tx_seq[qp] + i, n->o.verify);
+		n->txp[i] = (struct vq_netdrv_txpkt){ base + (size_t)i * sz, sz, NULL };
+	}
+	r = vq_netdrv_tx_burst(n->nd, qp, n->txp, b);
+	if (r > 0) {
+		n->tx_seq[qp] += (uint64_t)r;
+		n->c.tx_pkts += (uint64_t)r;
+		n->c.tx_bytes += (uint64_t)r * sz;
+	}
+}
+
+static void echo_back(struct net *n, unsigned qp, int cnt)
+{
+	size_t off = 0;
+	int r;
+
+	for (int i = 0; i < cnt; i++) {
+		const struct vq_netdrv_rxpkt *p = &n->rxp[i];
+		uint8_t *f = n->scratch + off;
+
+		vq_netdrv_rx_copy(p, f, p->len);
+		uint8_t mac[6];
+
+		memcpy(mac, f, 6);
+		memcpy(f, f + 6, 6);
+		memcpy(f + 6, mac, 6);
+		n->txp[i] = (struct vq_netdrv_txpkt){ f, p->len, NULL };
+		off += p->len;
+	}
+	r = vq_netdrv_tx_burst(n->nd, qp, n->txp, (unsigned)cnt);
+	if (r < 0)
+		r = 0;
+	n->c.echo_drop += (uint64_t)(cnt - r);
+	for (int i = 0; i < r; i++) {
+		n->c.tx_pkts++;
+		n->c.tx_bytes += n->txp[i].len;
+	}
+}
+
+static void do_rx(struct net *n, unsigned qp)
+{
+	int r = vq_netdrv_rx_burst(n->nd, qp, n->rxp, n->o.burst);
+
+	if (r <= 0)
+		return;
+	for (int i = 0; i < r; i++) {
+		n->c.rx_bytes += n->rxp[i].len;
+		if (n->o.verify)
+			rx_check(n, &n->rxp[i]);
+	}
+	n->c.rx_pkts += (uint64_t)r;
+	if (n->o.mode == MODE_ECHO)
+		echo_back(n, qp, r);
+	vq_netdrv_rx_done(n->nd, qp);
+}
+
+/* ---- reporting */
+
+static void print_rate(const char *tag, double secs, const struct counters *a,
+		       const struct counters *b)
+{
+	double tp = (double)(a->tx_pkts - b->tx_pkts), tb = (double)(a->tx_bytes - b->tx_bytes);
+	double rp = (double)(a->rx_pkts - b->rx_pkts), rb = (double)(a->rx_bytes - b->rx_bytes);
+
+	printf("%s tx %8.3f Mpps %7.3f Gbit/s | rx %8.3f Mpps %7.3f Gbit/s", tag,
+	       tp / secs / 1e6, tb * 8 / secs / 1e9, rp / secs / 1e6, rb * 8 / secs / 1e9);
+	if (a->bad || a->lost || a->foreign || a->reorder || a->echo_drop)
+		printf(" | bad %llu lost %llu reorder %llu foreign %llu echo-drop %llu",
+		       (unsigned long long)a->bad, (unsigned long long)a->lost,
+		       (unsigned long long)a->reorder, (unsigned long long)a->foreign,
+		       (unsigned long long)a->echo_drop);
+	printf("\n");
+	fflush(stdout);
+}
+
+static bool broken_report(struct net *n)
+{
+	for (unsigned i = 0; i < 2 * n->o.queues; i++)
+		if (vq_netdrv_broken(n->nd, i) || (vq_fe_queue(n->fe, i) &&
+						   vq_drv_broken(vq_fe_queue(n->fe, i)))) {
+			fprintf(stderr, "virtq-user: queue %u broken: %s %s\n", i,
+				vq_netdrv_error(n->nd),
+				vq_fe_queue(n->fe, i) ? vq_drv_error(vq_fe_queue(n->fe, i)) : "");
+			return true;
+		}
+	return false;
+}
+
+/* Once every few ms: connection check, reconnect, once a second: a line. */
+static int housekeeping(struct net *n, uint64_t now, uint64_t t0, uint64_t *next_print)
+{
+	if (vq_fe_poll(n->fe) == VQ_FE_DISCONNECTED) {
+		if (vq_fe_connect(n->fe) == 0) {
+			if (vq_fe_features(n->fe) != n->features) {
+				fprintf(stderr, "virtq-user: features changed on reconnect\n");
+				return -1;
+			}
+			n->reconnects++;
+		} else {
+			usleep(50000);
+		}
+	}
+	if (vq_fe_state(n->fe) == VQ_FE_READY && broken_report(n))
+		return -1;
+	if (now >= *next_print) {
+		char tag[32];
+
+		snprintf(tag, sizeof(tag), "[%6.1fs]", (double)(now - t0) / NS);
+		print_rate(tag, 1.0 + (double)(now - *next_print) / NS, &n->c, &n->last);
+		n->last = n->c;
+		*next_print = now + NS;
+	}
+	return 0;
+}
+
+static int run(struct net *n)
+{
+	uint64_t t0 = vqu_now_ns(), end = t0 + (uint64_t)(n->o.duration * NS);
+	uint64_t next_print = t0 + NS, next_hk = t0, now = t0;
+	unsigned iter = 0;
+
+	while (!vqu_stop && now < end) {
+		if (vq_fe_state(n->fe) == VQ_FE_READY)
+			for (unsigned qp = 0; qp < n->o.queues; qp++) {
+				if (n->o.mode == MODE_TX)
+					do_tx(n, qp);
+				else
+					do_rx(n, qp);
+			}
+		if ((++iter & 31) && vq_fe_state(n->fe) == VQ_FE_READY)
+			continue;
+		now = vqu_now_ns();
+		if (now >= next_hk) {
+			if (housekeeping(n, now, t0, &next_print) < 0)
+				return 1;
+			next_hk = now + 10000000ull;
+		}
+	}
+	now = vqu_now_ns();
+	print_rate("total   ", (double)(now - t0) / NS, &n->c, &(struct counters){ 0 });
+	if (n->reconnects)
+		printf("reconnects: %u\n", n->reconnects);
+	return n->o.verify && n->c.bad ? 1 : 0;
+}
+
+static int alloc_bufs(struct net *n)
+{
+	size_t fb = (size_t)n->o.queues * MAX_BURST * n->o.size;
+
+	n->frames = calloc(1, fb);
+	n->scratch = malloc((size_t)MAX_BURST * 65536);
+	n->tx_seq = calloc(n->o.queues, sizeof(*n->tx_seq));
+	n->rx_next = calloc(n->o.queues, sizeof(*n->rx_next));
+	if (!n->frames || !n->scratch || !n->tx_seq || !n->rx_next)
+		return -ENOMEM;
+	for (unsigned q = 0; q < n->o.queues; q++)
+		for (unsigned i = 0; i < MAX_BURST; i++) {
+			uint8_t *f = n->frames + ((size_t)q * MAX_BURST + i) * n->o.size;
+
+			frame_init(f, n->o.size, (uint16_t)q);
+			frame_seq(f, n->o.size, 0, true);
+		}
+	return 0;
+}
+
+static void print_setup(const struct net *n)
+{
+	printf("virtq-user net: %s, mode %s, %u-byte frames, %u queue pair(s), %s rings of %u, "
+	       "rx buffers %s, features 0x%llx\n", n->o.path,
+	       n->o.mode == MODE_TX ? "tx" : n->o.mode == MODE_RX ? "rx" : "echo", n->o.size,
+	       n->o.queues, n->features & VQ_F_PACKED ? "packed" : "split", n->o.qsize,
+	       vq_netdrv_rxmode_str(vq_netdrv_rxmode(n->nd)), (unsigned long long)n->features);
+	print_rx_mem(n);
+}
+
+int vqu_net_main(int argc, char **argv)
+{
+	struct net *n = calloc(1, sizeof(*n));
+	int r;
+
+	if (!n)
+		return 1;
+	if ((r = parse(&n->o, argc, argv)) != 0)
+		return r > 0 ? 0 : 2;
+	vqu_pin_cpu(n->o.cpu);
+	if (alloc_bufs(n) < 0 || setup_fe(n) < 0 || setup_nd(n) < 0)
+		return 1;
+	print_setup(n);
+	r = run(n);
+	n->exiting = true;
+	vq_fe_free(n->fe); /* detaches the rings from the driver first */
+	vq_netdrv_free(n->nd);
+	free(n->frames);
+	free(n->scratch);
+	free(n->tx_seq);
+	free(n->rx_next);
+	free(n);
+	return r;
+}

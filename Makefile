@@ -51,7 +51,7 @@ $(O)/libvirtq.so: $(LIB_OBJS) src/libvirtq.map
 		-o $@ $(LIB_OBJS) $(LDLIBS)
 
 .SECONDEXPANSION:
-$(O)/bin/%: $$(patsubst %.c,$(O)/obj/%.o,$$(wildcard tools/%/*.c)) $(O)/libvirtq.a
+$(O)/bin/%: $$(addprefix $(O)/obj/,$$(addsuffix .o,$$(basename $$(wildcard tools/$$*/*.c)))) $(O)/libvirtq.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(O)/libvirtq.a $(LDLIBS)
@@ -80,3 +80,12 @@ clean:
 .PHONY: all tests check demo bench clean
 .SECONDARY:
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
+
+# libFuzzer targets (clang): fuzz/NAME.c -> build-fuzz/NAME.  See docs/RELIABILITY.md.
+fuzz:
+	$(Q)V=$(V) bash fuzz/build.sh
+
+fuzz-smoke:
+	$(Q)V=$(V) bash fuzz/smoke.sh $(FUZZ_SECONDS)
+
+.PHONY: fuzz fuzz-smoke

@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Split and packed virtqueues under the ring-neutral interface, through the
+ * public API only: the driver side adds, publishes and reclaims with
+ * vq_drv_*, the device side pops, pushes and flushes with vq_dev_*.  Buffers
+ * live in one region of a vq_mem, so every pop translates and checks them as
+ * a real device would.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+#define CL 64
+#define INDIRECT_GPA 0x40000000ull
+
+struct rb {
+	struct vq_drv *drv;
+	struct vq_dev *dev;
+	struct vq_mem *mem;
+	void *ring;
+	void *indirect;
+	const char *drv_err; /* set by the driver thread */
+	const char *dev_err; /* set by the device thread */
+	_Alignas(CL) uint64_t kicks;    /* driver thread */
+	_Alignas(CL) uint64_t notifies; /* device thread */
+};
+
+static int vqr_alloc(struct rb *r, const struct rb_params *p,
+		     struct vq_ring_config *rc)
+{
+	struct vq_ring_layout l;
+	int ret = vq_ring_layout(p->layout, p->size, &l);
+
+	if (ret)
+		return ret;
+	r->ring = aligned_alloc(CL, (l.total + CL - 1) & ~(size_t)(CL - 1));
+	if (!r->ring)
+		return -ENOMEM;
+	memset(r->ring, 0, l.total);
+	memset(rc, 0, sizeof(*rc));
+	rc->layout = p->layout;
+	rc->size = p->size;
+	rc->features = p->features | VQ_F_VERSION_1 |
+		       (p->layout == VQ_LAYOUT_PACKED ? VQ_F_PACKED : 0);
+	rc->desc = (char *)r->ring + l.desc_off;
+	rc->avail = (char *)r->ring + l.avail_off;
+	rc->used = (char *)r->ring + l.used_off;
+	return 0;
+}
+
+static int vqr_map(struct rb *r, const struct rb_params *p,
+		   const struct rb_pool *pool, struct vq_drv_config *dc)
+{
+	struct vq_mem_region reg = {
+		.gpa = pool->gpa, .size = pool->bytes, .hva = pool->hva,
+		.prot = VQ_MEM_RW,
+	};
+	size_t ibytes = (size_t)p->size * p->segs * 16u;
+	int ret = vq_mem_new(&r->mem);
+
+	if (!ret)
+		ret = vq_mem_add(r->mem, &reg);
+	if (ret || !(p->features & VQ_F_INDIRECT) || p->segs < 2)
+		return ret;
+	r->indirect = aligned_alloc(CL, (ibytes + CL - 1) & ~(size_t)(CL - 1));
+	if (!r->indirect)
+		return -ENOMEM;
+	reg = (struct vq_mem_region){ .gpa = INDIRECT_GPA, .size = ibytes,
+				      .hva = r->indirect, .prot = VQ_MEM_READ };
+	dc->indirect = r->indirect;
+	dc->indirect_gpa = INDIRECT_GPA;
+	dc->indirect_tables = p->size;
+	dc->indirect_len = p->segs;
+	return vq_mem_add(r->mem, &reg);
+}
+
+static void vqr_destroy(struct rb *r)
+{
+	if (!r)
+		return;
+	vq_drv_free(r->drv);
+	vq_dev_free(r->dev);
+	vq_mem_free(r->mem);
+	free(r->indirect);
+	free(r->ring);
+	free(r);
+}
+
+static int vqr_create(const struct rb_params *p, const struct rb_pool *pool,
+		      struct rb **out)
+{
+	struct vq_drv_config dc;
+	struct rb *r = aligned_alloc(CL, sizeof(*r));
+	int ret;
+
+	if (!r)
+		return -ENOMEM;
+	memset(r, 0, sizeof(*r));
+	memset(&dc, 0, sizeof(dc));
+	r->drv_err = r->dev_err = "";
+	ret = vqr_alloc(r, p, &dc.ring);
+	if (!ret)
+		ret = vqr_map(r, p, pool, &dc);
+	if (!ret)
+		ret = vq_drv_new(&dc, &r->drv);
+	if (!ret)
+		ret = vq_dev_new(&dc.ring, r->mem, &r->dev);
+	if (ret) {
+		vqr_destroy(r);
+		return ret;
+	}
+	if (p->suppress) {
+		vq_drv_disable_cb(r->drv);
+		vq_dev_disable_kicks(r->dev);
+	}
+	*out = r;
+	return 0;
+}
+
+static int vqr_add(struct rb *r, struct rb_buf *b, uint32_t segs)
+{
+	struct vq_seg sg[RB_MAX_SEGS];
+	int ret;
+
+	for (uint32_t i = 0; i < segs; i++) {
+		sg[i].addr = b->gpa + (uint64_t)i * RB_SEG_STRIDE;
+		sg[i].len = RB_SEG_BYTES;
+	}
+	ret = vq_drv_add(r->drv, sg, segs, 0, b);
+	if (ret && ret != -ENOSPC)
+		r->drv_err = vq_drv_error(r->drv);
+	return ret;
+}
+
+static void vqr_publish(struct rb *r)
+{
+	if (vq_drv_kick_prepare(r->drv))
+		r->kicks++;
+}
+
+static int vqr_get_used(struct rb *r, struct rb_buf **b)
+{
+	void *tok;
+	uint32_t len;
+	int ret = vq_drv_get(r->drv, &tok, &len);
+
+	if (ret == 1)
+		*b = tok;
+	else if (ret < 0)
+		r->drv_err = vq_drv_error(r->drv);
+	return ret;
+}
+
+static int vqr_pop(struct rb *r, struct rb_item *it)
+{
+	int ret;
+
+	it->elem.iov = it->iov;
+	it->elem.iov_cap = RB_MAX_SEGS;
+	ret = vq_dev_pop(r->dev, &it->elem);
+	if (ret < 0)
+		r->dev_err = vq_dev_error(r->dev);
+	return ret;
+}
+
+static int vqr_push(struct rb *r, struct rb_item *it)
+{
+	int ret = vq_dev_push(r->dev, &it->elem, 0);
+
+	if (ret < 0)
+		r->dev_err = vq_dev_error(r->dev);
+	return ret;
+}
+
+static void vqr_flush(struct rb *r)
+{
+	vq_dev_flush(r->dev);
+	if (vq_dev_need_notify(r->dev))
+		r->notifies++;
+}
+
+static const char *vqr_error(struct rb *r)
+{
+	return *r->dev_err ? r->dev_err : r->drv_err;
+}
+
+static void vqr_counts(struct rb *r, struct rb_counts *c)
+{
+	c->kicks = r->kicks;
+	c->notifies = r->notifies;
+}
+
+const struct rb_ops rb_virtq_ops = {
+	.name = "virtq",
+	.create = vqr_create,
+	.destroy = vqr_destroy,
+	.add = vqr_add,
+	.publish = vqr_publish,
+	.get_used = vqr_get_used,
+	.pop = vqr_pop,
+	.push = vqr_push,
+	.flush = vqr_flush,
+	.error = vqr_error,
+	.counts = vqr_counts,
+};

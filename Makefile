@@ -75,7 +75,7 @@ bench: all
 	$(Q)O=$(O) bash bench/run.sh
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 .PHONY: all tests check demo bench clean
 .SECONDARY:

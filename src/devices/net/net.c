@@ -70,7 +70,9 @@ static int pool_grow_elem(struct vq__net_pool *p)
 
 /*
  * Pop one chain into the pool.  Returns 1 and *out, 0 when the ring is
- * empty, -ENOBUFS when the pool may not grow further, or the ring's error.
+ * empty, -ENOBUFS when the pool may not grow further, -ENOMEM, or -EIO when
+ * the ring is broken (also the first time: the violation's own errno, e.g.
+ * -EINVAL or -E2BIG, would read as a frame-level error to the callers).
  * The pool grows only when a chain does not fit: never in steady state.
  */
 int vq__net_pool_pop(struct vq__net_pool *p, struct vq_dev *q, struct vq_elem **out)
@@ -90,6 +92,8 @@ int vq__net_pool_pop(struct vq__net_pool *p, struct vq_dev *q, struct vq_elem **
 		if ((r = pool_grow_iov(p)) < 0)
 			return r;
 	}
+	if (r < 0 && vq_dev_broken(q))
+		return -EIO;
 	if (r == 1) {
 		p->ne++;
 		p->ni += e->out_num + e->in_num;

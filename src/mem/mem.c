@@ -11,12 +11,6 @@
 
 #include "mem/mem_internal.h"
 
-struct vq_mem {
-	unsigned n;    /* regions in r[], sorted by gpa */
-	unsigned hint; /* index of the last region hit; a guess, may be stale */
-	struct vq_mem_region r[VQ_MEM_MAX_REGIONS];
-};
-
 int vq_mem_new(struct vq_mem **out)
 {
 	struct vq_mem *m;

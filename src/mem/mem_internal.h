@@ -5,6 +5,37 @@
 
 #include <virtq/mem.h>
 
+/* Defined here so that the ring's hot path can inline vq__mem_hint_ptr. */
+struct vq_mem {
+	unsigned n;    /* regions in r[], sorted by gpa */
+	unsigned hint; /* index of the last region hit; a guess, may be stale */
+	struct vq_mem_region r[VQ_MEM_MAX_REGIONS];
+};
+
+/*
+ * Fast path of vq_mem_translate for a buffer that lies wholly in the
+ * last-hit region: its host address, or NULL when it does not (then
+ * vq_mem_translate decides, and reports the precise error).  The same
+ * checks as the slow path: inside the region (no sum can wrap: gpa + size
+ * never does) and with access prot.  len > 0.
+ */
+static inline void *vq__mem_hint_ptr(const struct vq_mem *m, uint64_t addr,
+				     uint64_t len, uint32_t prot)
+{
+	/* A guess only (see mem.c): re-validated against the region below. */
+	unsigned h = __atomic_load_n(&m->hint, __ATOMIC_RELAXED);
+	const struct vq_mem_region *r;
+	uint64_t off;
+
+	if (h >= m->n)
+		return NULL;
+	r = &m->r[h];
+	off = addr - r->gpa;
+	if (off >= r->size || len > r->size - off || (r->prot & prot) != prot)
+		return NULL;
+	return (char *)r->hva + off;
+}
+
 /*
  * Copy [addr, addr+len) of driver memory into dst, region by region, with
  * VQ_MEM_READ checked.  For structures (indirect tables) that may span

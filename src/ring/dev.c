@@ -84,7 +84,13 @@ int vq_dev_new(const struct vq_ring_config *cfg, const struct vq_mem *mem,
 	words = (cfg->size + 63u) / 64u;
 	q->inflight_bits = calloc(words, sizeof(uint64_t));
 	q->ndesc_of = calloc(cfg->size, sizeof(uint16_t));
-	if (!q->inflight_bits || !q->ndesc_of) {
+	q->in_order = cfg->layout == VQ_LAYOUT_PACKED && (cfg->features & VQ_F_IN_ORDER);
+	if (q->in_order) {
+		q->slot_of = calloc(cfg->size, sizeof(uint16_t));
+		q->full_len_of = calloc(cfg->size, sizeof(uint32_t));
+	}
+	if (!q->inflight_bits || !q->ndesc_of ||
+	    (q->in_order && (!q->slot_of || !q->full_len_of))) {
 		vq_dev_free(q);
 		return -ENOMEM;
 	}
@@ -117,17 +123,13 @@ void vq_dev_free(struct vq_dev *q)
 		return;
 	free(q->inflight_bits);
 	free(q->ndesc_of);
+	free(q->slot_of);
+	free(q->full_len_of);
 	free(q->scratch);
 	free(q);
 }
 
 /* ---- chain walking */
-
-void vq__walk_init(struct vq__walk *w, struct vq_elem *e)
-{
-	memset(w, 0, sizeof(*w));
-	w->e = e;
-}
 
 static int seg_fault(struct vq_dev *q, int rc, uint64_t addr, uint32_t len, bool write)
 {
@@ -148,9 +150,10 @@ static int seg_fault(struct vq_dev *q, int rc, uint64_t addr, uint32_t len, bool
 /*
  * Check one buffer descriptor and append its host segments to w->e->iov.
  * Returns 0 (also when iov ran out: w->nobufs), or a violation's errno.
+ * The general case of vq__walk_seg: every check, every outcome.
  */
-int vq__walk_seg(struct vq_dev *q, struct vq__walk *w, uint64_t addr, uint32_t len,
-		 bool write)
+int vq__walk_seg_slow(struct vq_dev *q, struct vq__walk *w, uint64_t addr, uint32_t len,
+		      bool write)
 {
 	struct vq_elem *e = w->e;
 	uint64_t end, total;
@@ -187,21 +190,6 @@ int vq__walk_seg(struct vq_dev *q, struct vq__walk *w, uint64_t addr, uint32_t l
 		w->out_num += (uint32_t)rc;
 		w->out_len += len;
 	}
-	return 0;
-}
-
-/* Fill the element from a completed walk; -ENOBUFS if iov was too small. */
-int vq__walk_finish(struct vq__walk *w, uint16_t ndesc)
-{
-	struct vq_elem *e = w->e;
-
-	if (w->nobufs)
-		return -ENOBUFS;
-	e->ndesc = ndesc;
-	e->out_num = w->out_num;
-	e->in_num = w->niov - w->out_num;
-	e->out_len = w->out_len;
-	e->in_len = w->in_len;
 	return 0;
 }
 
@@ -270,10 +258,9 @@ int vq_dev_pop(struct vq_dev *q, struct vq_elem *e)
 	return q->packed ? vq__packed_pop(q, e) : vq__split_pop(q, e);
 }
 
-int vq_dev_push_id(struct vq_dev *q, uint16_t id, uint16_t ndesc, uint32_t len)
+/* vq_dev_push_id after its broken check (shared with vq_dev_push). */
+static inline int dev_push(struct vq_dev *q, uint16_t id, uint16_t ndesc, uint32_t len)
 {
-	if (q->broken)
-		return -EIO;
 	if (id >= q->size || !vq__bit_test(q->inflight_bits, id))
 		return -EINVAL;
 	if (q->packed && ndesc != q->ndesc_of[id])
@@ -287,13 +274,20 @@ int vq_dev_push_id(struct vq_dev *q, uint16_t id, uint16_t ndesc, uint32_t len)
 	return 0;
 }
 
+int vq_dev_push_id(struct vq_dev *q, uint16_t id, uint16_t ndesc, uint32_t len)
+{
+	if (q->broken)
+		return -EIO;
+	return dev_push(q, id, ndesc, len);
+}
+
 int vq_dev_push(struct vq_dev *q, const struct vq_elem *e, uint32_t len)
 {
 	if (q->broken)
 		return -EIO;
 	if (!e || len > e->in_len)
 		return -EINVAL;
-	return vq_dev_push_id(q, e->id, e->ndesc, len);
+	return dev_push(q, e->id, e->ndesc, len);
 }
 
 /* A broken queue stops touching shared memory: flush and notify do nothing. */
@@ -389,6 +383,7 @@ int vq_dev_set_state(struct vq_dev *q, const struct vq_state *s)
 	q->used_wrap = q->pub_wrap = q->packed ? s->used_wrap : true;
 	q->batch_n = 0;
 	q->batch_slots = 0;
+	q->run_n = 0;
 	q->since_notify = 0;
 	q->notify_valid = false;
 	return 0;

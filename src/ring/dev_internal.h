@@ -6,9 +6,11 @@
 #ifndef VQ_DEV_INTERNAL_H
 #define VQ_DEV_INTERNAL_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mem/mem_internal.h"
 #include "ring/ring_internal.h"
 
 /* Descriptor flags (VIRTIO 1.2 2.7.5 / 2.8), both layouts. */
@@ -64,6 +66,7 @@ struct vq_dev {
 	bool packed;
 	bool indirect;        /* VQ_F_INDIRECT negotiated */
 	bool event_idx;       /* VQ_F_EVENT_IDX negotiated */
+	bool in_order;        /* packed and VQ_F_IN_ORDER negotiated: used runs */
 	const struct vq_mem *mem;
 	void *desc;                    /* split or packed descriptors */
 	struct dev_split_avail *avail; /* split */
@@ -84,6 +87,14 @@ struct vq_dev {
 	uint32_t batch_n;     /* pushes since the last flush (both layouts) */
 	uint32_t batch_slots; /* packed: ring slots those pushes advanced */
 
+	/* ---- packed IN_ORDER: a run of pushed buffers, one used descriptor */
+	uint32_t run_n;       /* buffers in the run, 0 = none */
+	uint16_t run_slot;    /* used slot of its first buffer */
+	bool run_wrap;        /* used wrap counter there */
+	bool run_full;        /* the last buffer's len is its whole writable length */
+	uint16_t run_id;      /* id and len of its last buffer */
+	uint32_t run_len;
+
 	/* ---- notification state */
 	uint16_t notify_old;   /* published used position at the last need_notify */
 	bool notify_valid;     /* notify_old is meaningful (false after set_state) */
@@ -94,6 +105,8 @@ struct vq_dev {
 	unsigned inflight;
 	uint64_t *inflight_bits; /* size bits, by head / buffer id */
 	uint16_t *ndesc_of;      /* packed: slots each in-flight id took */
+	uint16_t *slot_of;       /* in_order: avail slot of each in-flight id */
+	uint32_t *full_len_of;   /* in_order: writable bytes of each (clamped) */
 	void *scratch;           /* max_chain * 16 bytes, for copied indirect tables */
 
 	/* ---- errors */
@@ -134,6 +147,65 @@ static inline void vq__desc_read(const void *p, struct vq__desc *d)
 	d->w3 = (uint16_t)(hi >> 48);
 }
 
+/* dev.c: the general case of vq__walk_seg below. */
+int vq__walk_seg_slow(struct vq_dev *q, struct vq__walk *w, uint64_t addr, uint32_t len,
+		      bool write);
+
+static inline void vq__walk_init(struct vq__walk *w, struct vq_elem *e)
+{
+	*w = (struct vq__walk){ .e = e };
+}
+
+/*
+ * Check one buffer descriptor and append its host segments to w->e->iov.
+ * Returns 0 (also when iov ran out: w->nobufs), or a violation's errno.
+ * Inline: the case where every check passes and the buffer lies in the
+ * last-hit region; anything else (a violation, len 0, a full iov, several
+ * regions) goes to vq__walk_seg_slow, which repeats every check.
+ */
+static inline __attribute__((always_inline))
+int vq__walk_seg(struct vq_dev *q, struct vq__walk *w, uint64_t addr, uint32_t len, bool write)
+{
+	struct vq_elem *e = w->e;
+	uint64_t end, total;
+	void *hva;
+
+	if ((!write && w->seen_write) || len == 0 || w->nobufs || w->niov >= e->iov_cap ||
+	    __builtin_add_overflow(addr, (uint64_t)len, &end) ||
+	    __builtin_add_overflow(w->out_len + w->in_len, (uint64_t)len, &total) ||
+	    total > VQ_MAX_CHAIN_BYTES)
+		return vq__walk_seg_slow(q, w, addr, len, write);
+	hva = vq__mem_hint_ptr(q->mem, addr, len, write ? VQ_MEM_WRITE : VQ_MEM_READ);
+	if (!hva)
+		return vq__walk_seg_slow(q, w, addr, len, write);
+	e->iov[w->niov].iov_base = hva;
+	e->iov[w->niov].iov_len = len;
+	w->niov++;
+	w->seen_write |= write;
+	if (write) {
+		w->in_len += len;
+	} else {
+		w->out_num++;
+		w->out_len += len;
+	}
+	return 0;
+}
+
+/* Fill the element from a completed walk; -ENOBUFS if iov was too small. */
+static inline int vq__walk_finish(struct vq__walk *w, uint16_t ndesc)
+{
+	struct vq_elem *e = w->e;
+
+	if (w->nobufs)
+		return -ENOBUFS;
+	e->ndesc = ndesc;
+	e->out_num = w->out_num;
+	e->in_num = w->niov - w->out_num;
+	e->out_len = w->out_len;
+	e->in_len = w->in_len;
+	return 0;
+}
+
 static inline bool vq__bit_test(const uint64_t *b, unsigned i)
 {
 	return (b[i >> 6] >> (i & 63)) & 1;
@@ -152,10 +224,6 @@ static inline void vq__bit_clear(uint64_t *b, unsigned i)
 /* dev.c */
 int vq__dev_fail(struct vq_dev *q, enum vq_violation v, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-void vq__walk_init(struct vq__walk *w, struct vq_elem *e);
-int vq__walk_seg(struct vq_dev *q, struct vq__walk *w, uint64_t addr, uint32_t len,
-		 bool write);
-int vq__walk_finish(struct vq__walk *w, uint16_t ndesc);
 int vq__dev_indirect(struct vq_dev *q, uint64_t addr, uint32_t len,
 		     const void **table, uint32_t *entries);
 

@@ -158,6 +158,10 @@ int vq__packed_pop(struct vq_dev *q, struct vq_elem *e)
 	e->id = id;
 	vq__bit_set(q->inflight_bits, id);
 	q->ndesc_of[id] = ndesc;
+	if (q->in_order) {
+		q->slot_of[id] = q->avail_idx;
+		q->full_len_of[id] = e->in_len < UINT32_MAX ? (uint32_t)e->in_len : UINT32_MAX;
+	}
 	q->inflight++;
 	advance(q, &q->avail_idx, &q->avail_wrap, ndesc);
 	if (q->event_idx && q->kicks_enabled)
@@ -168,17 +172,19 @@ int vq__packed_pop(struct vq_dev *q, struct vq_elem *e)
 	return 1;
 }
 
-void vq__packed_push(struct vq_dev *q, uint16_t id, uint16_t ndesc, uint32_t len)
+/* Write one used descriptor at (slot, wrap) for buffer id. */
+static inline __attribute__((always_inline))
+void write_used(struct vq_dev *q, uint16_t slot, bool wrap, uint16_t id, uint32_t len)
 {
-	struct vq__packed_desc *d = slot_desc(q, q->used_idx);
-	uint16_t flags = q->used_wrap ? (DEV_DESC_F_AVAIL | DEV_DESC_F_USED) : 0;
+	struct vq__packed_desc *d = slot_desc(q, slot);
+	uint16_t flags = wrap ? (DEV_DESC_F_AVAIL | DEV_DESC_F_USED) : 0;
 
 	if (len)
 		flags |= DEV_DESC_F_WRITE;
 	__atomic_store_n(&d->id, id, __ATOMIC_RELAXED);
 	__atomic_store_n(&d->len, len, __ATOMIC_RELAXED);
 	if (q->batch_n == 0) {
-		q->batch_slot = q->used_idx; /* its flags are stored by flush */
+		q->batch_slot = slot; /* its flags are stored by flush */
 		q->batch_flags = flags;
 	} else {
 		/* The driver reads this slot only after the batch's first one,
@@ -186,12 +192,54 @@ void vq__packed_push(struct vq_dev *q, uint16_t id, uint16_t ndesc, uint32_t len
 		__atomic_store_n(&d->flags, flags, __ATOMIC_RELAXED);
 	}
 	q->batch_n++;
+}
+
+/* IN_ORDER: return the pending run of buffers with one used descriptor. */
+static void run_close(struct vq_dev *q)
+{
+	write_used(q, q->run_slot, q->run_wrap, q->run_id, q->run_len);
+	q->run_n = 0;
+}
+
+/*
+ * IN_ORDER (2.8.x "In-order use of descriptors"): buffers pushed in the
+ * order they were popped join a run, returned by one used descriptor at
+ * the run's first slot with the id of its last buffer; the driver takes
+ * the skipped ones as used completely.  So a buffer may be followed in a
+ * run only when its len is its whole writable length (len 0 without a
+ * writable part).  Returns false when id was not pushed in order.
+ */
+static bool run_push(struct vq_dev *q, uint16_t id, uint32_t len)
+{
+	bool in_seq = q->slot_of[id] == q->used_idx;
+
+	if (q->run_n && (!in_seq || !q->run_full))
+		run_close(q);
+	if (!in_seq)
+		return false;
+	if (q->run_n == 0) {
+		q->run_slot = q->used_idx;
+		q->run_wrap = q->used_wrap;
+	}
+	q->run_n++;
+	q->run_id = id;
+	q->run_len = len;
+	q->run_full = len == q->full_len_of[id] && len != UINT32_MAX;
+	return true;
+}
+
+void vq__packed_push(struct vq_dev *q, uint16_t id, uint16_t ndesc, uint32_t len)
+{
+	if (!q->in_order || !run_push(q, id, len))
+		write_used(q, q->used_idx, q->used_wrap, id, len);
 	q->batch_slots += ndesc;
 	advance(q, &q->used_idx, &q->used_wrap, ndesc);
 }
 
 void vq__packed_flush(struct vq_dev *q)
 {
+	if (q->run_n)
+		run_close(q);
 	if (q->batch_n == 0)
 		return;
 	/*

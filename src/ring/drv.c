@@ -216,16 +216,36 @@ static int drv_choose(struct vq_drv *q, struct vq__drv_chain *c)
 	return -ENOSPC;
 }
 
-int vq_drv_add(struct vq_drv *q, const struct vq_seg *sg, unsigned out_num,
-	       unsigned in_num, void *token)
+/*
+ * One segment (the common case): the checks of drv_plan and drv_choose for
+ * a single descriptor, which never goes into an indirect table.
+ */
+static int drv_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *token)
 {
-	struct vq__drv_chain c = { .sg = sg, .out_num = out_num, .token = token };
+	uint64_t end;
+
+	if (s->len == 0 || __builtin_add_overflow(s->addr, (uint64_t)s->len, &end))
+		return -EINVAL;
+	if (q->num_free == 0)
+		return -ENOSPC;
+	if (q->layout == VQ_LAYOUT_SPLIT)
+		vq__drv_split_add1(q, s, write, token);
+	else
+		vq__drv_packed_add1(q, s, write, token);
+	q->add_seq++;
+	q->inflight++;
+	return 0;
+}
+
+/* Several segments: plan (validate, coalesce), choose, write.  Out of
+ * line so that the one-segment path does not pay for its frame. */
+static __attribute__((noinline)) int drv_add_chain(struct vq_drv *q, const struct vq_seg *sg,
+						   unsigned out_num, unsigned total, void *token)
+{
+	struct vq__drv_chain c = { .sg = sg, .out_num = out_num, .total = total,
+				   .token = token };
 	int r;
 
-	if (q->violation != VQ_OK)
-		return -EIO;
-	if (!token || !sg || __builtin_add_overflow(out_num, in_num, &c.total) || c.total == 0)
-		return -EINVAL;
 	r = drv_plan(&c);
 	if (r < 0)
 		return r;
@@ -239,6 +259,20 @@ int vq_drv_add(struct vq_drv *q, const struct vq_seg *sg, unsigned out_num,
 	q->add_seq++;
 	q->inflight++;
 	return 0;
+}
+
+int vq_drv_add(struct vq_drv *q, const struct vq_seg *sg, unsigned out_num,
+	       unsigned in_num, void *token)
+{
+	unsigned total;
+
+	if (q->violation != VQ_OK)
+		return -EIO;
+	if (!token || !sg || __builtin_add_overflow(out_num, in_num, &total) || total == 0)
+		return -EINVAL;
+	if (total == 1)
+		return drv_add1(q, sg, in_num == 1, token);
+	return drv_add_chain(q, sg, out_num, total, token);
 }
 
 /* ---- the rest of the API, by layout */

@@ -213,6 +213,7 @@ void *vq__drv_table(const struct vq_drv *q, uint32_t table, uint64_t *gpa);
 /* drv_split.c */
 void vq__drv_split_init(struct vq_drv *q);
 void vq__drv_split_add(struct vq_drv *q, const struct vq__drv_chain *c);
+void vq__drv_split_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *token);
 bool vq__drv_split_kick_prepare(struct vq_drv *q);
 int vq__drv_split_get(struct vq_drv *q, void **token, uint32_t *len);
 void *vq__drv_split_detach(struct vq_drv *q);
@@ -222,6 +223,7 @@ bool vq__drv_split_enable_cb(struct vq_drv *q);
 /* drv_packed.c */
 void vq__drv_packed_init(struct vq_drv *q);
 void vq__drv_packed_add(struct vq_drv *q, const struct vq__drv_chain *c);
+void vq__drv_packed_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *token);
 bool vq__drv_packed_kick_prepare(struct vq_drv *q);
 int vq__drv_packed_get(struct vq_drv *q, void **token, uint32_t *len);
 void *vq__drv_packed_detach(struct vq_drv *q);

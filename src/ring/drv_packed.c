@@ -147,6 +147,32 @@ void vq__drv_packed_add(struct vq_drv *q, const struct vq__drv_chain *c)
 	vq__drv_set_buf(q, id, c, nslots, head);
 }
 
+/* One checked segment: one direct descriptor (vq_drv_add's fast path). */
+void vq__drv_packed_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *token)
+{
+	struct vq__drv_chain c = { .token = token, .in_len = write ? s->len : 0,
+				   .table = VQ__DRV_NO_TABLE };
+	uint16_t head = q->avail_idx, id = head;
+	struct vq__packed_desc *d = &ring(q)[head];
+	uint16_t flags = (uint16_t)((write ? VQ__DESC_F_WRITE : 0) | avail_bits(q->avail_wrap));
+
+	if (!q->in_order) {
+		id = q->free_id;
+		q->free_id = q->free_next[id];
+	}
+	d->addr = s->addr;
+	d->len = s->len;
+	d->id = id;
+	if (++q->avail_idx == q->size) {
+		q->avail_idx = 0;
+		q->avail_wrap = !q->avail_wrap;
+	}
+	packed_expose_head(q, head, flags);
+	q->kick_slots++;
+	q->num_free--;
+	vq__drv_set_buf(q, id, &c, 1, head);
+}
+
 /* 2.8.10 with EVENT_IDX: did the slots made available since the last check
  * pass the device's event offset? */
 static bool packed_need_event(const struct vq_drv *q, uint16_t off_wrap, uint32_t added)

@@ -1159,3 +1159,51 @@ TEST(split_in_order_sparse_ids)
 	}
 	fx_fini(&f);
 }
+
+/*
+ * Packed IN_ORDER: buffers pushed in pop order are returned as runs, one
+ * used descriptor per run at its first slot with the id and len of its
+ * last buffer (the driver takes the others as used completely).  A buffer
+ * whose len is below its writable length ends a run.
+ */
+TEST(packed_in_order_runs)
+{
+	struct fx f;
+	struct vq_elem e[7];
+	const struct td two[2] = { { BUF, 16, 0 }, { BUF, 16, F_WRITE } };
+	const uint32_t lens[7] = { 16, 16, 5, 0, 0, 3, 16 };
+
+	fx_init(&f, VQ_LAYOUT_PACKED, 8);
+	f.cfg.features |= VQ_F_IN_ORDER;
+	fx_dev(&f);
+	put1(&f, BUF, 16, F_WRITE, 0);  /* slot 0 */
+	put_chain(&f, two, 2, 1);       /* slots 1-2 */
+	put1(&f, BUF, 16, F_WRITE, 3);  /* slot 3 */
+	put1(&f, BUF, 16, 0, 4);        /* slot 4, nothing writable */
+	put1(&f, BUF, 16, 0, 5);        /* slot 5 */
+	put1(&f, BUF, 16, F_WRITE, 6);  /* slot 6 */
+	put1(&f, BUF, 16, F_WRITE, 7);  /* slot 7 */
+	for (unsigned i = 0; i < 7; i++) {
+		ASSERT_EQ(pop(&f), 1);
+		e[i] = f.e;
+		ASSERT_EQ(vq_dev_push(f.q, &e[i], lens[i]), 0);
+	}
+	ASSERT_EQ(p_get16(&f, 0, 14), F_AVAIL | F_WRITE); /* not before flush */
+	vq_dev_flush(f.q);
+	/* Run 0..3: full, full, then 5 of 16 ends it. */
+	ASSERT_EQ(p_get16(&f, 0, 12), 3);
+	ASSERT_EQ(p_get16(&f, 0, 8), 5);
+	ASSERT_EQ(p_get16(&f, 0, 14), F_AVAIL | F_USED | F_WRITE);
+	ASSERT_EQ(p_get16(&f, 3, 14), F_AVAIL | F_WRITE); /* skipped, untouched */
+	/* Run 4..6: len 0 with nothing writable is full; 3 of 16 ends it. */
+	ASSERT_EQ(p_get16(&f, 4, 12), 6);
+	ASSERT_EQ(p_get16(&f, 4, 8), 3);
+	ASSERT_EQ(p_get16(&f, 4, 14), F_AVAIL | F_USED | F_WRITE);
+	ASSERT_EQ(p_get16(&f, 5, 14), F_AVAIL);
+	/* Slot 7 on its own: the flush ends the run. */
+	ASSERT_EQ(p_get16(&f, 7, 12), 7);
+	ASSERT_EQ(p_get16(&f, 7, 8), 16);
+	ASSERT_EQ(p_get16(&f, 7, 14), F_AVAIL | F_USED | F_WRITE);
+	ASSERT_EQ(vq_dev_inflight(f.q), 0);
+	fx_fini(&f);
+}

@@ -109,6 +109,26 @@ void vq__drv_split_add(struct vq_drv *q, const struct vq__drv_chain *c)
 	vq__drv_set_buf(q, head, c, ndesc, last);
 }
 
+/* One checked segment: one direct descriptor (vq_drv_add's fast path). */
+void vq__drv_split_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *token)
+{
+	struct vq__drv_chain c = { .token = token, .in_len = write ? s->len : 0,
+				   .table = VQ__DRV_NO_TABLE };
+	struct vq__split_desc *d = q->desc;
+	uint16_t head = q->free_head;
+
+	d[head].addr = s->addr;
+	d[head].len = s->len;
+	d[head].flags = write ? VQ__DESC_F_WRITE : 0;
+	d[head].next = q->free_next[head];
+	q->free_head = q->free_next[head];
+	q->num_free--;
+	/* Plain store: published by the release store of avail->idx. */
+	avail_ring(q)->ring[q->avail_idx & q->mask] = head;
+	q->avail_idx++;
+	vq__drv_set_buf(q, head, &c, 1, head);
+}
+
 bool vq__drv_split_kick_prepare(struct vq_drv *q)
 {
 	uint16_t new_idx = q->avail_idx, old_idx = q->kick_idx;
@@ -154,7 +174,12 @@ static int split_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **to
 	q->num_free += b->ndesc;
 	*token = vq__drv_finish(q, id);
 	*plen = len;
-	if (q->event_idx && !q->cb_disabled)
+	/*
+	 * Only once caught up with the used idx last read: an event behind
+	 * it asks for nothing the device has not already passed, so the
+	 * stores in between would change no decision, only move the line.
+	 */
+	if (q->event_idx && !q->cb_disabled && q->last_used == q->used_idx && !q->batch_left)
 		/* Relaxed: a hint; vq_drv_enable_cb fences before sleeping. */
 		__atomic_store_n(used_event(q), q->last_used, __ATOMIC_RELAXED);
 	return 1;
@@ -189,8 +214,10 @@ static int split_batch_next(struct vq_drv *q, void **token, uint32_t *len)
 }
 
 /*
- * IN_ORDER: the used entry names buffer id, not the oldest one: the device
- * used every buffer from the oldest up to id (2.7.8: one entry per batch).
+ * IN_ORDER (2.7.9): the used entry names buffer id, not the oldest one: the
+ * device used every buffer from the oldest up to id, wrote this one entry at
+ * the batch's first slot and advanced used idx by the batch size.  Skip the
+ * slots it did not write; a used idx that did not move that far is a lie.
  */
 static int split_batch_start(struct vq_drv *q, uint16_t id, uint32_t len, void **token,
 			     uint32_t *plen)
@@ -204,6 +231,17 @@ static int split_batch_start(struct vq_drv *q, uint16_t id, uint32_t len, void *
 			return vq__drv_violate(q, VQ_ERR_USED_ID,
 					       "used id %u is not a buffer in flight", id);
 	}
+	if ((uint16_t)(q->used_idx - q->last_used) < n - 1) {
+		int r = split_refresh(q);
+
+		if (r < 0)
+			return r;
+	}
+	if ((uint16_t)(q->used_idx - q->last_used) < n - 1)
+		return vq__drv_violate(q, VQ_ERR_USED_IDX,
+				       "in-order batch of %u buffers ending at id %u, but used idx %u is only %u past it",
+				       n, id, q->used_idx, (uint16_t)(q->used_idx - q->last_used));
+	q->last_used = (uint16_t)(q->last_used + n - 1);
 	q->batch_left = n;
 	q->batch_len = len;
 	return split_batch_next(q, token, plen);

@@ -117,14 +117,21 @@ static int dev_split_pop(struct fx *f)
 	return avail16(f)[2 + (f->dev_avail++ & (f->size - 1))];
 }
 
-static void dev_split_use(struct fx *f, uint32_t id, uint32_t len)
+/* Write one used entry for a batch of n buffers (n = 1 outside IN_ORDER):
+ * at the batch's first slot, then used idx advances by n (2.7.9). */
+static void dev_split_use_n(struct fx *f, uint32_t id, uint32_t len, uint16_t n)
 {
 	uint32_t *e = (uint32_t *)(f->ring + f->lay.used_off + 4 + 8 * (f->dev_used & (f->size - 1)));
 
 	e[0] = id;
 	e[1] = len;
-	f->dev_used++;
+	f->dev_used = (uint16_t)(f->dev_used + n);
 	__atomic_store_n(&used16(f)[1], f->dev_used, __ATOMIC_RELEASE);
+}
+
+static void dev_split_use(struct fx *f, uint32_t id, uint32_t len)
+{
+	dev_split_use_n(f, id, len, 1);
 }
 
 /* Packed: is the next slot available?  Returns its slot or -1. */
@@ -557,14 +564,29 @@ TEST(drv_split_in_order_batch)
 			if (i)
 				ASSERT_EQ(h[i], (h[i - 1] + 2) & 7);
 		}
-		/* One used entry for the batch, with the last buffer's id. */
-		dev_split_use(&f, (uint32_t)h[2], 5);
+		/* One used entry for the batch, with the last buffer's id, at
+		 * the batch's first slot; used idx moves by the batch size. */
+		dev_split_use_n(&f, (uint32_t)h[2], 5, 3);
 		expect_get(&f, &tok[0], 20);
 		expect_get(&f, &tok[1], 20);
 		expect_get(&f, &tok[2], 5);
 		expect_none(&f);
 		ASSERT_EQ(vq_drv_nfree(f.q), 8);
 	}
+	/* A batch entry whose used idx did not move by the batch size. */
+	for (int i = 0; i < 3; i++)
+		ASSERT_EQ(vq_drv_add(f.q, sg, 1, 1, &tok[i]), 0);
+	vq_drv_kick_prepare(f.q);
+	for (int i = 0; i < 3; i++)
+		h[i] = dev_split_pop(&f);
+	dev_split_use_n(&f, (uint32_t)h[2], 5, 1);
+	void *t;
+	uint32_t l;
+	ASSERT_EQ(vq_drv_get(f.q, &t, &l), vq_violation_errno(VQ_ERR_USED_IDX));
+	ASSERT_EQ(vq_drv_violation(f.q), VQ_ERR_USED_IDX);
+	ASSERT_TRUE(vq_drv_broken(f.q));
+	fx_fini(&f);
+	fx_init(&f, VQ_LAYOUT_SPLIT, 8, VQ_F_IN_ORDER, 0, 0, 0);
 	/* And one by one. */
 	ASSERT_EQ(vq_drv_add(f.q, sg, 1, 1, &tok[0]), 0);
 	ASSERT_EQ(vq_drv_add(f.q, sg, 1, 1, &tok[1]), 0);

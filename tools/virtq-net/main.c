@@ -1,0 +1,409 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtq-net: vhost-user-net L2 switch (see vn.h).  Options, setup, signals
+ * and the control loop (vhost-user backends, control queues, statistics).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vn.h"
+
+static volatile sig_atomic_t g_signalled;
+
+static const char usage[] =
+"Usage: virtq-net [OPTIONS] (--socket PATH | --tap NAME)...\n"
+"vhost-user-net switch: serves vhost-user-net ports and switches L2 frames\n"
+"between them (MAC learning with aging; flooding of broadcast, multicast and\n"
+"unknown unicast; each guest's receive filter honoured).\n"
+"\n"
+"Ports:\n"
+"  -s, --socket PATH     a vhost-user-net port on unix socket PATH (repeatable)\n"
+"  -c, --client          connect to the sockets (frontend listens), retrying;\n"
+"                        default: listen and accept, re-accepting after a disconnect\n"
+"  -t, --tap NAME        a TAP port (host interface NAME, brought up) (repeatable)\n"
+"  -q, --queues N        queue pairs per vhost-user port (max_virtqueue_pairs), 1-127\n"
+"                        (default 1)\n"
+"      --mac-base MAC    MAC in the config space of port 0; port i gets the last\n"
+"                        byte + i (default 52:54:00:00:10:00)\n"
+"      --mtu N           offer VIRTIO_NET_F_MTU with this MTU (68-65535)\n"
+"      --aging SECS      MAC table aging time (default 300)\n"
+"      --in-order        also offer VIRTIO_F_IN_ORDER (DPDK virtio-user then uses\n"
+"                        its faster in-order paths)\n"
+"\n"
+"Data path:\n"
+"  -w, --workers N       worker threads (default 1)\n"
+"      --cpus LIST       pin worker i to the i-th CPU of LIST, e.g. 1,3 or 2-5\n"
+"  -p, --poll MODE       busy: poll rings continuously (default);\n"
+"                        kick: sleep on the kick eventfds when idle\n"
+"\n"
+"Benchmark modes (no switching):\n"
+"      --sink            count and drop every frame the guests transmit\n"
+"      --source SIZE     send SIZE-byte Ethernet/IPv4/UDP frames (no FCS, 42-65549)\n"
+"                        to every guest as fast as it posts receive buffers;\n"
+"                        what the guests transmit is dropped\n"
+"      --source-dst MAC  destination MAC of those frames (default broadcast)\n"
+"\n"
+"Statistics (rx = frames from the port, tx = frames to the port; bit/s over\n"
+"frame bytes without virtio header, preamble or FCS):\n"
+"      --stats SECS      print one line per port every SECS seconds (default 1;\n"
+"                        0 disables); totals per port at exit (SIGINT/SIGTERM)\n"
+"      --stats-json      print those lines as JSON objects, one per line\n"
+"  -v, --verbose         log every vhost-user message\n"
+"  -h, --help            this text\n";
+
+double vn_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void vn_log(const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "virtq-net: %s\n", buf);
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char end;
+
+	if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+		   &end) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++) {
+		if (v[i] > 0xff)
+			return -EINVAL;
+		mac[i] = (uint8_t)v[i];
+	}
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || end == s || *end || v < min || v > max || *s == '-')
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int parse_cpus(const char *s, struct vn_opts *o)
+{
+	char *copy = strdup(s), *save = NULL;
+	int r = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (char *tok = strtok_r(copy, ",", &save); tok && !r; tok = strtok_r(NULL, ",", &save)) {
+		char *dash = strchr(tok, '-');
+		unsigned a, b;
+
+		if (dash)
+			*dash = 0;
+		r = parse_uint(tok, 0, CPU_SETSIZE - 1, &a);
+		b = a;
+		if (!r && dash)
+			r = parse_uint(dash + 1, a, CPU_SETSIZE - 1, &b);
+		for (unsigned c = a; !r && c <= b; c++) {
+			if (o->ncpus == VN_MAX_WORKERS)
+				break;
+			o->cpus[o->ncpus++] = (int)c;
+		}
+	}
+	free(copy);
+	return r ? r : o->ncpus ? 0 : -EINVAL;
+}
+
+enum {
+	OPT_CPUS = 256, OPT_SINK, OPT_SOURCE, OPT_SOURCE_DST, OPT_STATS, OPT_STATS_JSON,
+	OPT_MAC_BASE, OPT_MTU, OPT_AGING, OPT_IN_ORDER,
+};
+
+static const struct option longopts[] = {
+	{ "socket", required_argument, NULL, 's' },
+	{ "client", no_argument, NULL, 'c' },
+	{ "tap", required_argument, NULL, 't' },
+	{ "queues", required_argument, NULL, 'q' },
+	{ "workers", required_argument, NULL, 'w' },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "poll", required_argument, NULL, 'p' },
+	{ "sink", no_argument, NULL, OPT_SINK },
+	{ "source", required_argument, NULL, OPT_SOURCE },
+	{ "source-dst", required_argument, NULL, OPT_SOURCE_DST },
+	{ "stats", required_argument, NULL, OPT_STATS },
+	{ "stats-json", no_argument, NULL, OPT_STATS_JSON },
+	{ "mac-base", required_argument, NULL, OPT_MAC_BASE },
+	{ "mtu", required_argument, NULL, OPT_MTU },
+	{ "aging", required_argument, NULL, OPT_AGING },
+	{ "in-order", no_argument, NULL, OPT_IN_ORDER },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int add_name(const char **v, unsigned *n, unsigned other, const char *s)
+{
+	if (*n + other >= VN_MAX_PORTS)
+		return -E2BIG;
+	v[(*n)++] = s;
+	return 0;
+}
+
+static int parse_stats(const char *s, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (end == s || *end || !(v >= 0) || v > 86400)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* One option; 0, or -EINVAL (the caller prints the usage hint). */
+static int parse_opt(struct vn_opts *o, int c, const char *a)
+{
+	unsigned v;
+
+	switch (c) {
+	case 's': return add_name(o->sockets, &o->nsockets, o->ntaps, a);
+	case 't': return add_name(o->taps, &o->ntaps, o->nsockets, a);
+	case 'c': o->client = true; return 0;
+	case 'q': return parse_uint(a, 1, (VQ_VU_MAX_QUEUES - 1) / 2, &o->queues);
+	case 'w': return parse_uint(a, 1, VN_MAX_WORKERS, &o->workers);
+	case OPT_CPUS: return parse_cpus(a, o);
+	case 'p':
+		if (strcmp(a, "busy") && strcmp(a, "kick"))
+			return -EINVAL;
+		o->poll = strcmp(a, "kick") ? VN_POLL_BUSY : VN_POLL_KICK;
+		return 0;
+	case OPT_SINK: o->mode = VN_SINK; return 0;
+	case OPT_SOURCE: o->mode = VN_SOURCE; return parse_uint(a, 42, 65549, &o->source_size);
+	case OPT_SOURCE_DST: return parse_mac(a, o->source_dst);
+	case OPT_STATS: return parse_stats(a, &o->stats_secs);
+	case OPT_STATS_JSON: o->stats_json = true; return 0;
+	case OPT_MAC_BASE: return parse_mac(a, o->mac_base);
+	case OPT_MTU:
+		if (parse_uint(a, 68, 65535, &v) < 0)
+			return -EINVAL;
+		o->mtu = (uint16_t)v;
+		return 0;
+	case OPT_AGING: return parse_uint(a, 1, 1u << 30, &o->aging);
+	case OPT_IN_ORDER: o->in_order = true; return 0;
+	case 'v': o->verbose = true; return 0;
+	default: return -EINVAL;
+	}
+}
+
+static void opts_default(struct vn_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->queues = o->workers = 1;
+	o->stats_secs = 1;
+	o->aging = 300;
+	memset(o->source_dst, 0xff, 6);
+	memcpy(o->mac_base, (const uint8_t[]){ 0x52, 0x54, 0x00, 0x00, 0x10, 0x00 }, 6);
+}
+
+static const char *opt_name(int c)
+{
+	for (const struct option *o = longopts; o->name; o++)
+		if (o->val == c)
+			return o->name;
+	return "?";
+}
+
+/* Returns 0 to run, 1 to exit 0 (--help), -1 to exit 2 (usage error). */
+static int parse_args(struct vn_opts *o, int argc, char **argv)
+{
+	int c;
+
+	opts_default(o);
+	while ((c = getopt_long(argc, argv, "s:ct:q:w:p:vh", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			fputs(usage, stdout);
+			return 1;
+		}
+		if (c == '?' || parse_opt(o, c, optarg) < 0) {
+			if (c != '?')
+				fprintf(stderr, "virtq-net: bad value for --%s: '%s'\n",
+					opt_name(c), optarg ? optarg : "");
+			fprintf(stderr, "Try 'virtq-net --help'.\n");
+			return -1;
+		}
+	}
+	if (optind < argc || o->nsockets + o->ntaps == 0) {
+		fprintf(stderr, "virtq-net: %s\nTry 'virtq-net --help'.\n",
+			optind < argc ? "unexpected argument" : "no port (--socket or --tap)");
+		return -1;
+	}
+	if (o->mode != VN_SWITCH && o->ntaps) {
+		fprintf(stderr, "virtq-net: --sink and --source serve vhost-user ports only\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- setup and the control loop */
+
+static void on_signal(int sig)
+{
+	g_signalled = sig;
+}
+
+static void signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_signal }; /* no SA_RESTART: EINTR */
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static int ports_open(struct vn_daemon *d)
+{
+	for (unsigned i = 0; i < d->o.nsockets; i++) {
+		int r = vn_port_new(d, d->o.sockets[i], &d->ports[d->nports]);
+
+		if (r < 0) {
+			vn_log("%s: %s", d->o.sockets[i], strerror(-r));
+			return r;
+		}
+		d->nports++;
+	}
+	for (unsigned i = 0; i < d->o.ntaps; i++) {
+		int r = vn_tap_new(d, d->o.taps[i], &d->ports[d->nports]);
+
+		if (r < 0) {
+			vn_log("tap %s: %s", d->o.taps[i], strerror(-r));
+			return r;
+		}
+		d->nports++;
+	}
+	return 0;
+}
+
+static void control_loop(struct vn_daemon *d)
+{
+	double period = d->o.stats_secs, last = d->t_start, next = last + period;
+	double next_ctrl = last;
+
+	while (!g_signalled) {
+		double now = vn_now();
+		int to = 100;
+
+		if (period > 0 && (next - now) * 1000 < to)
+			to = next > now ? (int)((next - now) * 1000) + 1 : 0;
+		if (vq_vu_loop_run(d->loop, to) < 0) {
+			vn_log("control loop: %s", strerror(errno));
+			nanosleep(&(struct timespec){ 0, 100000000 }, NULL);
+		}
+		now = vn_now();
+		atomic_store_explicit(&d->now_s, (unsigned)now, memory_order_relaxed);
+		if (now >= next_ctrl) { /* control queues without a kick fd */
+			for (unsigned i = 0; i < d->nports; i++)
+				vn_port_poll_ctrl(d->ports[i]);
+			next_ctrl = now + 0.1;
+		}
+		if (period > 0 && now >= next) {
+			vn_stats_print(d, now, now - last, false);
+			last = now;
+			next = next + period > now ? next + period : now + period;
+		}
+	}
+}
+
+static void shutdown_all(struct vn_daemon *d)
+{
+	for (unsigned i = 0; i < d->nports; i++) { /* stops queues: workers still run */
+		struct vn_port *p = d->ports[i];
+
+		if (p && !p->tap) {
+			vq_vu_backend_free(p->vu);
+			p->vu = NULL;
+		}
+	}
+	vn_workers_stop(d);
+}
+
+static void free_all(struct vn_daemon *d)
+{
+	vn_workers_free(d);
+	for (unsigned i = 0; i < d->nports; i++) {
+		if (d->ports[i]->tap)
+			vn_tap_free(d->ports[i]);
+		else
+			vn_port_free(d->ports[i]);
+	}
+	if (d->loop)
+		vq_vu_loop_free(d->loop);
+	vn_mac_free(d->mac);
+	vn_source_free(d);
+	free(d);
+}
+
+static int setup(struct vn_daemon *d)
+{
+	int r;
+
+	vq_vu_set_log(NULL, NULL, d->o.verbose ? VQ_VU_LOG_DEBUG : VQ_VU_LOG_INFO);
+	d->t_start = vn_now();
+	atomic_store(&d->now_s, (unsigned)d->t_start);
+	if ((r = vn_mac_new(d->o.aging, &d->mac)) < 0 || (r = vq_vu_loop_new(&d->loop)) < 0)
+		return r;
+	if (d->o.mode == VN_SOURCE && (r = vn_source_init(d)) < 0)
+		return r;
+	if ((r = ports_open(d)) < 0)
+		return r;
+	if ((r = vn_workers_start(d)) < 0)
+		vn_log("cannot start workers: %s", strerror(-r));
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	struct vn_daemon *d = calloc(1, sizeof(*d));
+	int r;
+
+	if (!d)
+		return 1;
+	if ((r = parse_args(&d->o, argc, argv)) != 0) {
+		free(d);
+		return r > 0 ? 0 : 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signals();
+	if ((r = setup(d)) < 0) {
+		shutdown_all(d);
+		free_all(d);
+		return 1;
+	}
+	vn_log("%u port(s), %u worker(s), %s polling, %s", d->nports, d->nworkers,
+	       d->o.poll == VN_POLL_KICK ? "kick" : "busy",
+	       d->o.mode == VN_SINK ? "sink" : d->o.mode == VN_SOURCE ? "source" : "switching");
+	control_loop(d);
+	vn_log("signal %d: shutting down", (int)g_signalled);
+	shutdown_all(d);
+	vn_stats_print(d, vn_now(), 0, true);
+	free_all(d);
+	return 0;
+}

@@ -30,6 +30,7 @@ struct bench_cmd {
 };
 
 extern const struct bench_cmd bench_cmd_ring;
+extern const struct bench_cmd bench_cmd_net;
 
 /* ---- helpers (util.c) */
 

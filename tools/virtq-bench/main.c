@@ -11,6 +11,7 @@
 
 static const struct bench_cmd *const cmds[] = {
 	&bench_cmd_ring,
+	&bench_cmd_net,
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))

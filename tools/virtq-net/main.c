@@ -33,8 +33,9 @@ static const char usage[] =
 "                        byte + i (default 52:54:00:00:10:00)\n"
 "      --mtu N           offer VIRTIO_NET_F_MTU with this MTU (68-65535)\n"
 "      --aging SECS      MAC table aging time (default 300)\n"
-"      --in-order        also offer VIRTIO_F_IN_ORDER (DPDK virtio-user then uses\n"
-"                        its faster in-order paths)\n"
+"      --no-in-order     do not offer VIRTIO_F_IN_ORDER (offered by default: the\n"
+"                        device uses buffers in order, and DPDK virtio-user then\n"
+"                        uses its faster in-order paths; --in-order is accepted)\n"
 "\n"
 "Data path:\n"
 "  -w, --workers N       worker threads (default 1)\n"
@@ -134,7 +135,7 @@ static int parse_cpus(const char *s, struct vn_opts *o)
 
 enum {
 	OPT_CPUS = 256, OPT_SINK, OPT_SOURCE, OPT_SOURCE_DST, OPT_STATS, OPT_STATS_JSON,
-	OPT_MAC_BASE, OPT_MTU, OPT_AGING, OPT_IN_ORDER,
+	OPT_MAC_BASE, OPT_MTU, OPT_AGING, OPT_IN_ORDER, OPT_NO_IN_ORDER,
 };
 
 static const struct option longopts[] = {
@@ -154,6 +155,7 @@ static const struct option longopts[] = {
 	{ "mtu", required_argument, NULL, OPT_MTU },
 	{ "aging", required_argument, NULL, OPT_AGING },
 	{ "in-order", no_argument, NULL, OPT_IN_ORDER },
+	{ "no-in-order", no_argument, NULL, OPT_NO_IN_ORDER },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -208,6 +210,7 @@ static int parse_opt(struct vn_opts *o, int c, const char *a)
 		return 0;
 	case OPT_AGING: return parse_uint(a, 1, 1u << 30, &o->aging);
 	case OPT_IN_ORDER: o->in_order = true; return 0;
+	case OPT_NO_IN_ORDER: o->in_order = false; return 0;
 	case 'v': o->verbose = true; return 0;
 	default: return -EINVAL;
 	}
@@ -217,6 +220,7 @@ static void opts_default(struct vn_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->queues = o->workers = 1;
+	o->in_order = true;
 	o->stats_secs = 1;
 	o->aging = 300;
 	memset(o->source_dst, 0xff, 6);

@@ -31,7 +31,7 @@ static struct vq__net_queue *pair_queue(struct vq_net *n, unsigned qp, unsigned 
  * ====================================================================== */
 
 /* Validate one tx chain and describe its frame in pkt.  0 or -errno. */
-static int tx_prepare(const struct vq_net *n, struct vq_elem *e, struct vq_net_pkt *pkt)
+static int tx_prepare_slow(const struct vq_net *n, struct vq_elem *e, struct vq_net_pkt *pkt)
 {
 	uint8_t hb[sizeof(struct virtio_net_hdr_v1)];
 	size_t hs = n->hdr_size, skip = hs;
@@ -61,12 +61,43 @@ static int tx_prepare(const struct vq_net *n, struct vq_elem *e, struct vq_net_p
 	return 0;
 }
 
+/*
+ * The same, inline for the layout virtio-user and Linux use ("can_push"):
+ * header and frame start in the first readable segment.  Same checks; the
+ * header is copied out of guest memory once, then validated.
+ */
+static inline __attribute__((always_inline))
+int tx_prepare(const struct vq_net *n, struct vq_elem *e, struct vq_net_pkt *pkt)
+{
+	struct virtio_net_hdr_v1 h = { 0 };
+	size_t hs = n->hdr_size;
+	struct iovec *v = e->iov;
+	uint64_t flen;
+
+	if (e->in_num || e->out_num == 0 || v[0].iov_len <= hs)
+		return tx_prepare_slow(n, e, pkt);
+	flen = e->out_len - hs; /* out_len >= iov_len > hs */
+	memcpy(&h, v[0].iov_base, sizeof(struct virtio_net_hdr)); /* 10 bytes */
+	if (vq__net_hdr_parse_fast(n->features, &h, flen, &pkt->hdr) < 0)
+		return -EINVAL;
+	if (VQ__NET_HAS(n->features, VIRTIO_NET_F_MTU) &&
+	    pkt->hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE && flen > n->p.mtu + 18u)
+		return -EMSGSIZE; /* Ethernet + VLAN tag over the MTU */
+	v[0].iov_base = (uint8_t *)v[0].iov_base + hs;
+	v[0].iov_len -= hs;
+	pkt->iov = v;
+	pkt->iovcnt = e->out_num;
+	pkt->len = (uint32_t)flen;
+	return 0;
+}
+
 static int tx_complete(struct vq_net *n, struct vq__net_queue *q, unsigned qp)
 {
+	const struct vq_elem *e = q->pool.elem;
 	int r = 0;
 
 	for (unsigned i = 0; i < q->pool.ne && r == 0; i++) /* pop order: IN_ORDER safe */
-		r = vq_dev_push(q->vq, &q->pool.elem[i], 0);
+		r = vq_dev_push_id(q->vq, e[i].id, e[i].ndesc, 0);
 	q->pool.ne = q->pool.ni = 0;
 	q->busy = false;
 	vq__net_notify(n, 2u * qp + 1);
@@ -82,7 +113,9 @@ void vq__net_tx_release(struct vq_net *n, struct vq__net_queue *q, unsigned qp)
 int vq_net_tx_burst(struct vq_net *n, unsigned qp, struct vq_net_pkt **pkts, unsigned max)
 {
 	struct vq__net_queue *q = pair_queue(n, qp, 1);
+	uint64_t bytes = 0;
 	struct vq_elem *e;
+	unsigned ne, errs = 0;
 	int r = 0, cnt = 0;
 
 	if (!q || !q->vq)
@@ -92,25 +125,27 @@ int vq_net_tx_burst(struct vq_net *n, unsigned qp, struct vq_net_pkt **pkts, uns
 	if (max > VQ_NET_BURST_MAX)
 		max = VQ_NET_BURST_MAX;
 	q->pool.ne = q->pool.ni = 0;
+	/* Pop the burst first, starting the loads of every frame's header. */
 	while (q->pool.ne < max && (r = vq__net_pool_pop(&q->pool, q->vq, &e)) > 0)
-		;
-	if (q->pool.ne == 0)
+		if (e->out_num)
+			__builtin_prefetch(e->iov[0].iov_base);
+	if ((ne = q->pool.ne) == 0)
 		return r < 0 ? r : 0;
 	q->busy = true;
 	/* Second pass: the pool may have moved while popping. */
-	for (unsigned i = 0; i < q->pool.ne; i++) {
+	for (unsigned i = 0; i < ne; i++) {
 		struct vq_net_pkt *pkt = &q->pkt[cnt];
 
-		if (i + 1 < q->pool.ne)
-			__builtin_prefetch(q->pool.elem[i + 1].iov[0].iov_base);
 		if (tx_prepare(n, &q->pool.elem[i], pkt) < 0) {
-			q->st.errors++;
+			errs++;
 			continue;
 		}
-		q->st.packets++;
-		q->st.bytes += pkt->len;
+		bytes += pkt->len;
 		pkts[cnt++] = pkt;
 	}
+	q->st.packets += (unsigned)cnt;
+	q->st.bytes += bytes;
+	q->st.errors += errs;
 	if (cnt == 0) /* nothing for the caller: complete the bad chains now */
 		tx_complete(n, q, qp);
 	return cnt;
@@ -315,13 +350,56 @@ static void rx_hdr(const struct vq_net *n, const struct virtio_net_hdr_v1 *in,
 	}
 }
 
+/*
+ * The common case of rx_deliver, inline: no chain held, the next chain is
+ * one writable segment that takes header and frame, the frame is one piece.
+ * Returns 1 when delivered, 0 when the ring is empty, -EAGAIN when the case
+ * is not that one (then rx_deliver goes on with the chain, if any, held in
+ * the pool), or the ring's error.
+ */
+static inline __attribute__((always_inline))
+int rx_deliver_one(struct rx_ctx *c, const struct virtio_net_hdr_v1 *h,
+		   const struct vq_net_pkt *pkt)
+{
+	struct vq__net_pool *p = &c->q->pool;
+	size_t hs = c->n->hdr_size;
+	uint32_t used = (uint32_t)hs + pkt->len; /* <= 12 + VQ_NET_MAX_FRAME */
+	struct vq_elem *e;
+	uint8_t *dst;
+	int r;
+
+	if (p->ne || pkt->iovcnt != 1 || pkt->iov[0].iov_len < pkt->len)
+		return -EAGAIN;
+	if ((r = vq__net_pool_pop(p, c->q->vq, &e)) <= 0)
+		return r == -ENOBUFS ? -EAGAIN : r;
+	if (e->out_num) /* what rx_gather does with it; then it pops afresh */
+		return (r = rx_bad_chain(c)) < 0 ? r : -EAGAIN;
+	if (e->in_num != 1 || e->iov[0].iov_len < used)
+		return -EAGAIN; /* held: rx_gather takes it from the pool */
+	dst = e->iov[0].iov_base;
+	if (hs == sizeof(*h)) /* constant sizes: a few moves, no call */
+		memcpy(dst, h, sizeof(*h));
+	else
+		memcpy(dst, h, sizeof(struct virtio_net_hdr)); /* no num_buffers */
+	memcpy(dst + hs, pkt->iov[0].iov_base, pkt->len);
+	r = vq_dev_push_id(c->q->vq, e->id, e->ndesc, used);
+	p->ne = p->ni = 0;
+	c->pushed++;
+	return r < 0 ? r : 1;
+}
+
 static int rx_plain(struct rx_ctx *c, const struct vq_net_pkt *pkt)
 {
 	struct virtio_net_hdr_v1 h;
 	struct vq__net_src s = { pkt->iov, pkt->iovcnt, 0, pkt->len };
+	int r;
 
 	rx_hdr(c->n, &pkt->hdr, &h);
-	return rx_account(c, rx_deliver(c, &h, &s, 1, pkt->len), pkt->len);
+	h.num_buffers = 1;
+	r = rx_deliver_one(c, &h, pkt);
+	if (r == -EAGAIN)
+		r = rx_deliver(c, &h, &s, 1, pkt->len);
+	return rx_account(c, r, pkt->len);
 }
 
 static int rx_csum(struct rx_ctx *c, const struct vq_net_pkt *pkt)

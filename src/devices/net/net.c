@@ -69,13 +69,11 @@ static int pool_grow_elem(struct vq__net_pool *p)
 }
 
 /*
- * Pop one chain into the pool.  Returns 1 and *out, 0 when the ring is
- * empty, -ENOBUFS when the pool may not grow further, -ENOMEM, or -EIO when
- * the ring is broken (also the first time: the violation's own errno, e.g.
- * -EINVAL or -E2BIG, would read as a frame-level error to the callers).
- * The pool grows only when a chain does not fit: never in steady state.
+ * vq__net_pool_pop (net_internal.h) when the inline attempt did not pop a
+ * chain: grow the pool as needed and pop again (nothing was consumed by a
+ * -ENOBUFS attempt), or map a ring error.  Same contract.
  */
-int vq__net_pool_pop(struct vq__net_pool *p, struct vq_dev *q, struct vq_elem **out)
+int vq__net_pool_pop_slow(struct vq__net_pool *p, struct vq_dev *q, struct vq_elem **out)
 {
 	struct vq_elem *e;
 	int r;

@@ -59,9 +59,58 @@ struct vq__net_src {
 /* pool.c-like helpers (net.c) */
 int vq__net_pool_init(struct vq__net_pool *p, unsigned ecap, unsigned icap, unsigned emax);
 void vq__net_pool_fini(struct vq__net_pool *p);
-int vq__net_pool_pop(struct vq__net_pool *p, struct vq_dev *q, struct vq_elem **out);
+int vq__net_pool_pop_slow(struct vq__net_pool *p, struct vq_dev *q, struct vq_elem **out);
+
+/*
+ * Pop one chain into the pool.  Returns 1 and *out, 0 when the ring is
+ * empty, -ENOBUFS when the pool may not grow further, -ENOMEM, or -EIO when
+ * the ring is broken (also the first time: the violation's own errno, e.g.
+ * -EINVAL or -E2BIG, would read as a frame-level error to the callers).
+ * Inline: the steady state, where the chain fits the pool as it is; the
+ * pool grows (vq__net_pool_pop_slow) only when it does not.
+ */
+static inline __attribute__((always_inline))
+int vq__net_pool_pop(struct vq__net_pool *p, struct vq_dev *q, struct vq_elem **out)
+{
+	struct vq_elem *e;
+	int r;
+
+	if (__builtin_expect(p->ne == p->ecap, 0))
+		return vq__net_pool_pop_slow(p, q, out);
+	e = &p->elem[p->ne];
+	e->iov = p->iov + p->ni;
+	e->iov_cap = p->icap - p->ni;
+	r = vq_dev_pop(q, e);
+	if (__builtin_expect(r == 1, 1)) {
+		p->ne++;
+		p->ni += e->out_num + e->in_num;
+		*out = e;
+		return 1;
+	}
+	if (r == 0)
+		return 0;
+	return vq__net_pool_pop_slow(p, q, out); /* grow, or map the error */
+}
 void vq__net_pool_consume(struct vq__net_pool *p, unsigned k);
 void vq__net_notify(struct vq_net *n, unsigned vq_index);
+
+/*
+ * vq_net_hdr_parse of the common tx header, inline: no NEEDS_CSUM, GSO_NONE
+ * and a frame length in range give the same result as vq_net_hdr_parse
+ * (flags and csum fields zero, hdr_len and gso_size kept, num_buffers 0);
+ * anything else goes to it.  h holds a copy of the guest's header: it is
+ * read once, so the checks and the use see the same bytes.
+ */
+static inline __attribute__((always_inline))
+int vq__net_hdr_parse_fast(uint64_t features, const struct virtio_net_hdr_v1 *h,
+			   uint64_t frame_len, struct virtio_net_hdr_v1 *out)
+{
+	if ((h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || h->gso_type != VIRTIO_NET_HDR_GSO_NONE ||
+	    frame_len < VQ_NET_MIN_FRAME || frame_len > VQ_NET_MAX_FRAME)
+		return vq_net_hdr_parse(features, h, sizeof(*h), frame_len, out);
+	*out = (struct virtio_net_hdr_v1){ .hdr_len = h->hdr_len, .gso_size = h->gso_size };
+	return 0;
+}
 
 /* iov helpers and checksums (offload.c) */
 size_t vq__net_iov_read(const struct iovec *iov, unsigned cnt, size_t off, void *buf,

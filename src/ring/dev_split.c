@@ -135,6 +135,31 @@ static int walk(struct vq_dev *q, uint16_t head, struct vq__walk *w, uint16_t *n
 	return 0;
 }
 
+/* One direct descriptor in the last-hit region: 1 and e filled, else 0. */
+static inline int pop_one(struct vq_dev *q, uint16_t head, struct vq_elem *e)
+{
+	struct vq__desc d;
+	bool wr;
+	void *hva;
+
+	vq__desc_read((const struct vq__split_desc *)q->desc + head, &d);
+	if ((d.id_or_flags & (DEV_DESC_F_NEXT | DEV_DESC_F_INDIRECT)) || d.len == 0 ||
+	    e->iov_cap == 0)
+		return 0;
+	wr = d.id_or_flags & DEV_DESC_F_WRITE;
+	hva = vq__mem_hint_ptr(q->mem, d.addr, d.len, wr ? VQ_MEM_WRITE : VQ_MEM_READ);
+	if (!hva)
+		return 0;
+	e->iov[0].iov_base = hva;
+	e->iov[0].iov_len = d.len;
+	e->ndesc = 1;
+	e->out_num = !wr;
+	e->in_num = wr;
+	e->out_len = wr ? 0 : d.len;
+	e->in_len = wr ? d.len : 0;
+	return 1;
+}
+
 int vq__split_pop(struct vq_dev *q, struct vq_elem *e)
 {
 	struct vq__walk w;
@@ -145,6 +170,8 @@ int vq__split_pop(struct vq_dev *q, struct vq_elem *e)
 		return rc;
 	if (vq__bit_test(q->inflight_bits, head))
 		return vq__dev_fail(q, VQ_ERR_ID_IN_USE, "head %u is already in flight", head);
+	if (pop_one(q, head, e))
+		goto popped;
 	vq__walk_init(&w, e);
 	rc = walk(q, head, &w, &ndesc);
 	if (rc)
@@ -152,6 +179,7 @@ int vq__split_pop(struct vq_dev *q, struct vq_elem *e)
 	rc = vq__walk_finish(&w, ndesc);
 	if (rc)
 		return rc;
+popped:
 	e->id = head;
 	vq__bit_set(q->inflight_bits, head);
 	q->inflight++;

@@ -1,0 +1,158 @@
+# shellcheck shell=bash source-path=SCRIPTDIR
+# net.sh - drive virtq-net and virtq-user net in interop tests, read their
+# exact totals, and testpmd's per-port totals.
+#
+#   vn_start LOG MAXSEC ARG...   virtq-net ARG... --stats-json -v under
+#                                vq_spawn; waits (10 s) until every --socket
+#                                listens. Sets VN_PID. 1 if it died or did not
+#                                listen (log kept).
+#   vn_stop PID                  SIGINT (virtq-net prints its totals), KILL
+#                                after 10 s; returns its exit status.
+#   vn_total LOG PORT KEY        KEY (rx_packets, rx_bytes, tx_packets,
+#                                tx_bytes, drops, errors) of PORT (the
+#                                socket's file name) in the "total" line.
+#   vn_layout LOG QUEUE          packed|split: how QUEUE was started (-v log).
+#   vqu_count LOG KEY            KEY (tx_pkts, tx_bytes, tx_inflight, rx_pkts,
+#                                rx_bytes, bad, lost, reorder, foreign,
+#                                echo_drop) from virtq-user net's "counts:" line.
+#   tp_port LOG PORT             testpmd's final per-port forward totals:
+#                                "RX TX TX_DROPPED" (empty if none printed).
+#   tp_bytes LOG PORT rx|tx      "PACKETS BYTES" from the last periodic NIC
+#                                statistics block of PORT (to check sizes).
+#   net_wait PID SEC             wait for PID (vq_spawn) to exit by itself, at
+#                                most SEC s (then TERM); returns its status.
+#   net_sanitized                true when SAN=1 (the sanitizer build).
+#   net_size_check WHAT PKTS BYTES SIZE [SLACK]
+#                                prints " WHAT: ...;" unless BYTES is PKTS
+#                                frames of SIZE bytes, give or take SLACK
+#                                frames (testpmd's periodic statistics read
+#                                the packet and byte counters of a running
+#                                lcore one after the other: use 32).
+#   tp_size_check WHAT LOG PORT rx|tx SIZE
+#                                the same on testpmd's last periodic sample
+#                                (silent if it counted no frame yet).
+#   net_san_check LOG            prints " sanitizer report in LOG;" if any.
+#   net_result NAME CASE ERRS DETAIL [LOG...]
+#                                "PASS NAME CASE: DETAIL", or "FAIL NAME
+#                                CASE: ERRS (DETAIL)" and the tails of the
+#                                LOGs on stderr; returns 1 on FAIL.
+#
+# virtq-net counts rx = frames the port sent into the switch, tx = frames
+# the switch delivered to the port. Every reader prints nothing when the
+# value is missing, so compare with ${x:-missing} in messages.
+
+if [[ -n ${_VIRTQ_NET_SH:-} ]]; then return 0; fi
+_VIRTQ_NET_SH=1
+
+_net_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$_net_lib/proc.sh"
+
+net_sanitized() { [[ ${SAN:-} == 1 ]]; }
+
+_net_listening() {
+	[[ -S $1 ]] || return 1
+	command -v ss >/dev/null || return 0
+	ss -xlH 2>/dev/null | awk -v p="$1" '$5 == p { f = 1 } END { exit !f }'
+}
+
+vn_start() {
+	local log=$1 max=$2 a socks=() prev='' end
+	shift 2
+	for a in "$@"; do
+		[[ $prev == --socket || $prev == -s ]] && socks+=("$a")
+		prev=$a
+	done
+	for a in "${socks[@]}"; do rm -f "$a"; done
+	vq_spawn "$log" "$max" "${VIRTQ_NET:?}" "$@" --stats-json -v
+	VN_PID=$VQ_PID
+	end=$((SECONDS + 10))
+	for a in "${socks[@]}"; do
+		until _net_listening "$a"; do
+			vq_alive "$VN_PID" || { echo "virtq-net died at start, see $log" >&2; return 1; }
+			((SECONDS < end)) || { echo "virtq-net: $a not listening after 10 s" >&2; return 1; }
+			sleep 0.05
+		done
+	done
+}
+
+vn_stop() { vq_kill "$1" INT 10; }
+
+vn_total() {
+	grep -a '"total":true' "$1" | grep -a "\"port\":\"$2\"" | tail -n 1 |
+		sed -n "s/.*\"$3\":\([0-9]*\).*/\1/p"
+}
+
+vn_layout() {
+	grep -a "queue $2 started (" "$1" | tail -n 1 | sed -n 's/.*started (\([a-z]*\),.*/\1/p'
+}
+
+vqu_count() {
+	grep -a '^counts: ' "$1" | tail -n 1 | awk -v k="$2" '{ for (i = 2; i < NF; i += 2) if ($i == k) print $(i + 1) }'
+}
+
+_tp_clean() { tr -d '\r' <"$1" | sed 's/\x1b\[[0-9;]*[A-Za-z]//g'; }
+
+tp_port() {
+	_tp_clean "$1" | awk -v p="$2" '
+		/Forward statistics for port/ { cur = ($(NF - 1) == p) ; next }
+		cur && /RX-packets:/ { rx = $2 }
+		cur && /TX-packets:/ { tx = $2; drop = $4; cur = 0; have = 1 }
+		END { if (have) print rx, tx, drop }'
+}
+
+tp_bytes() {
+	_tp_clean "$1" | awk -v p="$2" -v d="$3" '
+		/NIC statistics for port/ { cur = ($(NF - 1) == p); next }
+		cur && d == "rx" && /RX-packets:/ { n = $2; b = $6 }
+		cur && d == "tx" && /TX-packets:/ { n = $2; b = $6 }
+		/TX-packets:/ { cur = 0 }
+		END { if (n != "") print n, b }'
+}
+
+# net_wait PID SEC: wait up to SEC seconds for PID (from vq_spawn) to exit by
+# itself, then collect it (vq_kill: TERM if still running). Its exit status.
+net_wait() {
+	local pid=$1 end=$((SECONDS + $2))
+	while vq_alive "$pid" && ((SECONDS < end)); do vq_sleep 0.1; done
+	vq_kill "$pid" TERM 5
+}
+
+net_size_check() {
+	local slack=${5:-0} d
+	[[ -n $2 && -n $3 ]] || { echo -n " $1: no byte count;"; return; }
+	d=$(($3 - $2 * $4))
+	(($2 > slack && d <= slack * $4 && -d <= slack * $4)) ||
+		echo -n " $1: $3 bytes in $2 frames, want $4 each;"
+}
+
+# tp_size_check WHAT LOG PORT rx|tx SIZE: net_size_check on testpmd's last
+# periodic sample (slack 32); silent when no sample counted a frame yet
+# (all the traffic came after the last one; the totals are checked anyway).
+tp_size_check() {
+	local n b
+	read -r n b <<<"$(tp_bytes "$2" "$3" "$4")"
+	((${n:-0} > 0)) || return 0
+	net_size_check "$1" "$n" "$b" "$5" 32
+}
+
+net_san_check() {
+	grep -aq 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$1" &&
+		echo -n " sanitizer report in $(basename "$1");"
+	return 0
+}
+
+net_result() {
+	local name=$1 tag=$2 errs=$3 detail=$4 f
+	shift 4
+	if [[ -z $errs ]]; then
+		echo "PASS $name $tag: $detail"
+		return 0
+	fi
+	echo "FAIL $name $tag:$errs ($detail)"
+	for f in "$@"; do
+		[[ -f $f ]] || continue
+		echo "---- tail of $(basename "$f") ----" >&2
+		_tp_clean "$f" | grep -av '"time":' | tail -n 15 >&2
+	done
+	return 1
+}

@@ -25,9 +25,9 @@ enum rw { RW_RANDREAD, RW_READ, RW_RANDWRITE, RW_WRITE };
 
 struct blkopt {
 	const char *path;
-	bool verify, packed, server;
+	bool verify, packed, server, seeded;
 	enum rw rw;
-	uint64_t bs, size;
+	uint64_t bs, size, seed;
 	unsigned qd;
 	double duration;
 	int cpu;
@@ -57,6 +57,8 @@ static const char usage[] =
 "  -d, --duration S      fio: seconds to run [10]\n"
 "      --size BYTES      bytes of the disk to use [the whole disk, verify: <= 64M]\n"
 "      --packed          packed rings\n"
+"      --seed N          pattern seed [time]: the 64-bit LE word at byte offset x\n"
+"                        of the disk is x ^ (N * 0x9e3779b97f4a7c15)\n"
 "      --cpu N           pin the thread to CPU N\n"
 "  -h, --help            this text\n"
 "MB/s is 10^6 bytes per second.\n";
@@ -102,6 +104,9 @@ static int parse_one(struct blkopt *o, int c, const char *arg)
 		return *end || o->duration <= 0 ? -EINVAL : 0;
 	case 'z': return vqu_parse_size(arg, &o->size) < 0 || !o->size ? -EINVAL : 0;
 	case 'P': o->packed = true; return 0;
+	case 'e':
+		o->seeded = true;
+		return vqu_parse_uint(arg, UINT64_MAX, &o->seed);
 	case 'C':
 		if (vqu_parse_uint(arg, 4095, &v) < 0)
 			return -EINVAL;
@@ -117,7 +122,8 @@ static int parse(struct blkopt *o, int argc, char **argv)
 		{ "socket", 1, NULL, 's' }, { "server", 0, NULL, 'S' }, { "mode", 1, NULL, 'm' },
 		{ "rw", 1, NULL, 'r' }, { "bs", 1, NULL, 'b' }, { "qd", 1, NULL, 'q' },
 		{ "duration", 1, NULL, 'd' }, { "size", 1, NULL, 'z' }, { "packed", 0, NULL, 'P' },
-		{ "cpu", 1, NULL, 'C' }, { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+		{ "cpu", 1, NULL, 'C' }, { "seed", 1, NULL, 'e' }, { "help", 0, NULL, 'h' },
+		{ NULL, 0, NULL, 0 } };
 	int c;
 
 	*o = (struct blkopt){ .verify = true, .bs = 4096, .qd = 32, .duration = 10, .cpu = -1 };
@@ -192,8 +198,10 @@ static int connect_fe(struct blk *b)
 
 	if ((r = vq_fe_new(&c, &b->fe)) < 0)
 		return r;
-	while ((r = vq_fe_connect(b->fe)) < 0 && !vqu_stop && vqu_now_ns() < end)
+	while ((r = vq_fe_connect(b->fe)) < 0 && !vqu_stop && vqu_now_ns() < end) {
+		vqu_report_retry("virtq-user blk", vq_fe_error(b->fe));
 		usleep(100000);
+	}
 	if (r < 0)
 		fprintf(stderr, "virtq-user blk: cannot connect to %s: %s\n", b->o.path,
 			vq_fe_error(b->fe));
@@ -252,7 +260,7 @@ static int setup(struct blk *b)
 		return -ENOMEM;
 	for (unsigned i = 0; i < b->o.qd; i++)
 		b->freeslot[b->nfree++] = i;
-	b->nonce = vqu_now_ns();
+	b->nonce = b->o.seeded ? b->o.seed : vqu_now_ns();
 	b->rng = b->nonce | 1;
 	return 0;
 }
@@ -285,6 +293,16 @@ static int submit(struct blk *b, uint32_t type, uint64_t off)
 	return rc;
 }
 
+/* Why the device failed: the connection's error, else the ring's violation. */
+static const char *fail_reason(const struct blk *b)
+{
+	struct vq_drv *q = vq_fe_queue(b->fe, 0);
+
+	if (vq_fe_error(b->fe)[0])
+		return vq_fe_error(b->fe);
+	return q && vq_drv_broken(q) ? vq_drv_error(q) : "unknown";
+}
+
 /* Completions: check (verify reads), count, free slots.  -errno on a dead ring. */
 static int reap(struct blk *b, bool check)
 {
@@ -295,6 +313,10 @@ static int reap(struct blk *b, bool check)
 	for (int i = 0; i < n; i++) {
 		uint32_t s = (uint32_t)((uintptr_t)d[i].token - 1);
 
+		/* A single() request (token b) that single() gave up on (timeout,
+		 * hang-up) completes or is failed here: it owns no slot. */
+		if (d[i].token == (void *)b)
+			continue;
 		if (d[i].status) {
 			if (b->errors++ < 5)
 				fprintf(stderr, "virtq-user blk: request at %llu: %s\n",
@@ -322,7 +344,7 @@ static int pass(struct blk *b, uint32_t type, bool check)
 			next++;
 		vq_blkdrv_kick(b->bd, 0);
 		if (reap(b, check) < 0 || vq_fe_poll(b->fe) != VQ_FE_READY) {
-			fprintf(stderr, "virtq-user blk: device failed: %s\n", vq_fe_error(b->fe));
+			fprintf(stderr, "virtq-user blk: device failed: %s\n", fail_reason(b));
 			return -EIO;
 		}
 	}
@@ -339,9 +361,12 @@ static int single(struct blk *b, const struct vq_blkdrv_req *r)
 	if (vq_blkdrv_submit(b->bd, 0, r, b) < 0)
 		return -EINVAL;
 	vq_blkdrv_kick(b->bd, 0);
-	while ((n = vq_blkdrv_poll(b->bd, 0, &d, 1)) == 0 && vqu_now_ns() < end)
+	while ((n = vq_blkdrv_poll(b->bd, 0, &d, 1)) == 0 && vqu_now_ns() < end &&
+	       vq_fe_poll(b->fe) == VQ_FE_READY)
 		;
-	return n == 1 ? d.status : -ETIMEDOUT;
+	if (n == 1)
+		return d.status;
+	return n < 0 ? n : vq_fe_state(b->fe) != VQ_FE_READY ? -ECONNRESET : -ETIMEDOUT;
 }
 
 static void print_id(struct blk *b)
@@ -389,6 +414,9 @@ static int do_verify(struct blk *b)
 	int st;
 
 	print_id(b);
+	printf("pattern seed %llu: word at byte offset x = x ^ 0x%016llx\n",
+	       (unsigned long long)b->nonce,
+	       (unsigned long long)(b->nonce * 0x9e3779b97f4a7c15ull));
 	if (b->info.read_only) {
 		fprintf(stderr, "virtq-user blk: the device is read-only: cannot verify\n");
 		return 1;
@@ -452,7 +480,7 @@ static int do_fio(struct blk *b)
 			;
 		vq_blkdrv_kick(b->bd, 0);
 		if (reap(b, false) < 0 || vq_fe_poll(b->fe) != VQ_FE_READY) {
-			fprintf(stderr, "virtq-user blk: device failed: %s\n", vq_fe_error(b->fe));
+			fprintf(stderr, "virtq-user blk: device failed: %s\n", fail_reason(b));
 			return 1;
 		}
 		if (now >= next) {
@@ -476,12 +504,16 @@ int vqu_blk_main(int argc, char **argv)
 
 	if (!b)
 		return 1;
-	if ((r = parse(&b->o, argc, argv)) != 0)
+	if ((r = parse(&b->o, argc, argv)) != 0) {
+		free(b);
 		return r > 0 ? 0 : 2;
+	}
 	vqu_pin_cpu(b->o.cpu);
+	/* Failures go through the cleanup too (no leak reports under SAN=1). */
 	if (connect_fe(b) < 0 || read_config(b) < 0 || setup(b) < 0)
-		return 1;
-	r = b->o.verify ? do_verify(b) : do_fio(b);
+		r = 1;
+	else
+		r = b->o.verify ? do_verify(b) : do_fio(b);
 	vq_fe_free(b->fe);
 	vq_blkdrv_free(b->bd);
 	free(b->off);

@@ -74,6 +74,16 @@ int vqu_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+void vqu_report_retry(const char *who, const char *why)
+{
+	static char last[256];
+
+	if (!why[0] || !strncmp(last, why, sizeof(last) - 1))
+		return;
+	snprintf(last, sizeof(last), "%s", why);
+	fprintf(stderr, "%s: connect failed: %s; retrying\n", who, why);
+}
+
 void vqu_pin_cpu(int cpu)
 {
 	cpu_set_t set;

@@ -313,8 +313,10 @@ static int connect_wait(struct net *n, uint64_t ms)
 	uint64_t end = vqu_now_ns() + ms * 1000000ull;
 	int r;
 
-	while ((r = vq_fe_connect(n->fe)) < 0 && !vqu_stop && vqu_now_ns() < end)
+	while ((r = vq_fe_connect(n->fe)) < 0 && !vqu_stop && vqu_now_ns() < end) {
+		vqu_report_retry("virtq-user", vq_fe_error(n->fe));
 		usleep(100000);
+	}
 	if (r < 0)
 		fprintf(stderr, "virtq-user: cannot connect to %s: %s\n", n->o.path,
 			vq_fe_error(n->fe)[0] ? vq_fe_error(n->fe) : strerror(-r));
@@ -552,11 +554,40 @@ static int housekeeping(struct net *n, uint64_t now, uint64_t t0, uint64_t *next
 	return 0;
 }
 
+/* Tx: wait (at most 1 s) for the device to complete every queued frame, so
+ * that the totals count what it consumed.  Returns the frames still queued. */
+static unsigned tx_drain(struct net *n)
+{
+	uint64_t end = vqu_now_ns() + NS;
+	unsigned left;
+
+	do {
+		left = 0;
+		for (unsigned qp = 0; qp < n->o.queues; qp++) {
+			vq_netdrv_tx_reclaim(n->nd, qp);
+			left += vq_netdrv_tx_inflight(n->nd, qp);
+		}
+	} while (left && vq_fe_state(n->fe) == VQ_FE_READY && vqu_now_ns() < end);
+	return left;
+}
+
+/* The exact totals, one line, for scripts. */
+static void print_counts(const struct counters *c, unsigned inflight)
+{
+	printf("counts: tx_pkts %llu tx_bytes %llu tx_inflight %u rx_pkts %llu rx_bytes %llu "
+	       "bad %llu lost %llu reorder %llu foreign %llu echo_drop %llu\n",
+	       (unsigned long long)c->tx_pkts, (unsigned long long)c->tx_bytes, inflight,
+	       (unsigned long long)c->rx_pkts, (unsigned long long)c->rx_bytes,
+	       (unsigned long long)c->bad, (unsigned long long)c->lost,
+	       (unsigned long long)c->reorder, (unsigned long long)c->foreign,
+	       (unsigned long long)c->echo_drop);
+}
+
 static int run(struct net *n)
 {
 	uint64_t t0 = vqu_now_ns(), end = t0 + (uint64_t)(n->o.duration * NS);
 	uint64_t next_print = t0 + NS, next_hk = t0, now = t0;
-	unsigned iter = 0;
+	unsigned iter = 0, left;
 
 	while (!vqu_stop && now < end) {
 		if (vq_fe_state(n->fe) == VQ_FE_READY)
@@ -575,8 +606,10 @@ static int run(struct net *n)
 			next_hk = now + 10000000ull;
 		}
 	}
+	left = n->o.mode == MODE_RX ? 0 : tx_drain(n);
 	now = vqu_now_ns();
 	print_rate("total   ", (double)(now - t0) / NS, &n->c, &(struct counters){ 0 });
+	print_counts(&n->c, left);
 	if (n->reconnects)
 		printf("reconnects: %u\n", n->reconnects);
 	return n->o.verify && n->c.bad ? 1 : 0;
@@ -619,13 +652,18 @@ int vqu_net_main(int argc, char **argv)
 
 	if (!n)
 		return 1;
-	if ((r = parse(&n->o, argc, argv)) != 0)
+	if ((r = parse(&n->o, argc, argv)) != 0) {
+		free(n);
 		return r > 0 ? 0 : 2;
+	}
 	vqu_pin_cpu(n->o.cpu);
-	if (alloc_bufs(n) < 0 || setup_fe(n) < 0 || setup_nd(n) < 0)
-		return 1;
-	print_setup(n);
-	r = run(n);
+	/* Failures go through the cleanup too (no leak reports under SAN=1). */
+	if (alloc_bufs(n) < 0 || setup_fe(n) < 0 || setup_nd(n) < 0) {
+		r = 1;
+	} else {
+		print_setup(n);
+		r = run(n);
+	}
 	n->exiting = true;
 	vq_fe_free(n->fe); /* detaches the rings from the driver first */
 	vq_netdrv_free(n->nd);

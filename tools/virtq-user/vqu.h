@@ -17,6 +17,10 @@ uint64_t vqu_now_ns(void);
 int vqu_parse_size(const char *s, uint64_t *out);
 int vqu_parse_uint(const char *s, uint64_t max, uint64_t *out);
 void vqu_pin_cpu(int cpu);
+/* A connect attempt failed with why: print it once per distinct reason (a
+ * retry loop would otherwise report only the last one, e.g. ENOENT after
+ * the backend that sent a bad reply went away). */
+void vqu_report_retry(const char *who, const char *why);
 
 int vqu_net_main(int argc, char **argv);
 int vqu_blk_main(int argc, char **argv);

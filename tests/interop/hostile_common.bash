@@ -1,0 +1,97 @@
+# shellcheck shell=bash
+# hostile_common.bash - shared by tests/interop/hostile_*.sh and fault_*.sh
+# (not a test itself: run.sh runs *.sh only).
+#
+#   hc_init NAME         set ROOT, BIN (VIRTQ_BIN or $ROOT/${O:-build}/bin),
+#                        WORK (a fresh temp dir, removed at exit unless
+#                        VIRTQ_KEEP=1), cd into WORK; sources lib/proc.sh
+#   hc_need BIN...       SKIP (exit 77) unless every $BIN/<name> is built
+#   hc_pass CASE [MSG] / hc_fail CASE MSG    one PASS/FAIL line, counted
+#   hc_skip CASE MSG     one SKIP line, counted
+#   hc_end               "N passed, N failed, N skipped"; exit 1 on a failure,
+#                        77 when everything skipped, else 0
+#   hc_wait_sock PATH SEC        wait for a listening socket file
+#   hc_wait_grep FILE TEXT SEC [OFF]   wait for fixed TEXT in FILE (after
+#                                byte OFF); 0 found, 1 timed out
+#   hc_size FILE         bytes in FILE (0 when missing)
+#   hc_san FILE...       print sanitizer reports found in the files; true
+#                        when there were none
+#   hc_fds PID / hc_rss_kb PID   open fds / VmRSS of PID
+#   hc_child PID         the command timeout(1) PID runs (vq_spawn's pid is
+#                        timeout's); for /proc measurements
+# Environment: SAN=1 marks a sanitizer build (only for messages: the check
+# greps for reports either way).
+
+hc_init() {
+	HC_NAME=$1
+	ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+	BIN=${VIRTQ_BIN:-$ROOT/${O:-build}/bin}
+	# shellcheck source=lib/proc.sh
+	. "$ROOT/tests/interop/lib/proc.sh"
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/virtq-$HC_NAME.XXXXXX")
+	if [[ -n ${VIRTQ_KEEP:-} ]]; then
+		echo "  work dir kept: $WORK"
+	else
+		vq_on_exit "rm -rf '$WORK'"
+	fi
+	cd "$WORK" || exit 1
+	HC_P=0 HC_F=0 HC_S=0
+	# Sanitizer builds: report, do not hide leaks; halt on the first error.
+	export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}
+	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+}
+
+hc_need() {
+	local b
+	for b in "$@"; do
+		[[ -x $BIN/$b ]] || { echo "SKIP $HC_NAME: $BIN/$b not built"; exit 77; }
+	done
+}
+
+hc_pass() { echo "PASS $HC_NAME/$1${2:+ ($2)}"; HC_P=$((HC_P + 1)); }
+hc_fail() { echo "FAIL $HC_NAME/$1: $2"; HC_F=$((HC_F + 1)); }
+hc_skip() { echo "SKIP $HC_NAME/$1: $2"; HC_S=$((HC_S + 1)); }
+
+hc_end() {
+	echo "$HC_P passed, $HC_F failed, $HC_S skipped"
+	((HC_F > 0)) && exit 1
+	((HC_P == 0 && HC_S > 0)) && exit 77
+	exit 0
+}
+
+hc_wait_sock() {
+	local n=$(($2 * 20))
+	while ((n-- > 0)); do
+		[[ -S $1 ]] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+hc_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
+
+hc_wait_grep() {
+	local file=$1 text=$2 end=$((SECONDS + $3)) off=${4:-0}
+	while :; do
+		tail -c +$((off + 1)) "$file" 2>/dev/null | grep -aqF -- "$text" && return 0
+		((SECONDS >= end)) && return 1
+		sleep 0.05
+	done
+}
+
+hc_san() {
+	local f bad=0
+	for f in "$@"; do
+		[[ -f $f ]] || continue
+		if grep -aqE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (Address|Undefined|Leak)' "$f"; then
+			echo "  sanitizer report in $f:" >&2
+			grep -aE -A12 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f" | head -n 40 >&2
+			bad=1
+		fi
+	done
+	return "$bad"
+}
+
+hc_child() { pgrep -P "$1" | head -n 1; }
+hc_fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+hc_rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }

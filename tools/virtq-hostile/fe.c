@@ -1,0 +1,787 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtq-hostile fe: a frontend that breaks the rules, one case per run.
+ *
+ * Ring cases: a valid setup (negotiation, one memfd region shared with
+ * gpa == uaddr == our address, every vring with kick/call/err eventfds,
+ * enabled), then a bad chain in the device-read queue (net: tx = vring 1;
+ * blk: vring 0) and a kick.  Expected: the error eventfd is signalled and
+ * the used ring is untouched (the bad chain was not consumed as valid).
+ *
+ * Protocol cases: a bad message at some stage of the handshake.  Expected:
+ * the connection closed (no reply possible), an error ack (need_reply), or
+ * an empty GET_* reply; after an ack the connection must still answer.
+ *
+ * Either way, "HOSTILE-ACTIVE" on stdout marks the moment the violation is
+ * in effect; the connection then stays open --hold-ms before we close it, so
+ * the caller can measure the other ports meanwhile.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "hostile.h"
+
+#define MEM_SIZE  (4u << 20)
+#define QSIZE     256u
+#define QOFF(i)   (0x10000u * (i))
+#define TABLE_OFF 0x80000u
+#define TABLE2_OFF 0x90000u
+#define BUF_OFF   0x100000u
+
+/* split / packed descriptor flags */
+#define D_NEXT 1u
+#define D_WRITE 2u
+#define D_INDIRECT 4u
+#define P_AVAIL (1u << 7)
+#define P_USED (1u << 15)
+
+#define F_VERSION_1 (1ull << 32)
+#define F_INDIRECT (1ull << 28)
+#define F_PACKED (1ull << 34)
+
+struct sdesc { uint64_t addr; uint32_t len; uint16_t flags, next; };
+struct pdesc { uint64_t addr; uint32_t len; uint16_t id, flags; };
+
+struct fe {
+	const struct hopts *o;
+	int fd, memfd;
+	uint8_t *mem;
+	bool packed;
+	unsigned nq, target;
+	int kick[2], call[2], err[2];
+	uint64_t features;
+};
+
+static uint64_t gpa(const struct fe *f, uint32_t off)
+{
+	return (uint64_t)(uintptr_t)(f->mem + off);
+}
+
+/* ---- a valid setup */
+
+static int fe_mem(struct fe *f)
+{
+	f->memfd = memfd_create("virtq-hostile", MFD_CLOEXEC);
+	if (f->memfd < 0 || ftruncate(f->memfd, MEM_SIZE))
+		return -errno;
+	f->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f->memfd, 0);
+	return f->mem == MAP_FAILED ? -errno : 0;
+}
+
+static int ack_ok(struct fe *f, uint32_t req, const void *p, uint32_t size, const int *fds,
+		  unsigned nfds)
+{
+	uint64_t a = ~0ull;
+	int r = vuc_ack(f->fd, req, p, size, fds, nfds, &a);
+
+	if (r)
+		return r;
+	return a ? -EREMOTEIO : 0;
+}
+
+static int fe_hello(struct fe *f, uint64_t want)
+{
+	uint64_t feat, pf, mypf;
+	int r;
+
+	if ((r = vuc_send(f->fd, VUC_SET_OWNER, VUC_V1, NULL, 0, NULL, 0)) ||
+	    (r = vuc_get_u64(f->fd, VUC_GET_FEATURES, &feat)) ||
+	    (r = vuc_get_u64(f->fd, VUC_GET_PROTOCOL_FEATURES, &pf)))
+		return r;
+	if (!(feat & VUC_F_PROTOCOL_FEATURES) || !(pf & VUC_PF_REPLY_ACK))
+		return -EOPNOTSUPP;
+	mypf = pf & (VUC_PF_REPLY_ACK | VUC_PF_MQ | VUC_PF_CONFIG | VUC_PF_STATUS);
+	if ((r = vuc_send(f->fd, VUC_SET_PROTOCOL_FEATURES, VUC_V1, &mypf, 8, NULL, 0)))
+		return r;
+	if ((want & feat) != want)
+		return -EOPNOTSUPP;
+	f->features = want | VUC_F_PROTOCOL_FEATURES;
+	return ack_ok(f, VUC_SET_FEATURES, &f->features, 8, NULL, 0);
+}
+
+static int fe_memtable(struct fe *f)
+{
+	struct vuc_memtab t = { .n = 1, .r[0] = { gpa(f, 0), MEM_SIZE, gpa(f, 0), 0 } };
+
+	return ack_ok(f, VUC_SET_MEM_TABLE, &t, 8 + 32, &f->memfd, 1);
+}
+
+static int fe_vring(struct fe *f, unsigned i)
+{
+	struct vuc_state s = { i, QSIZE };
+	struct vuc_addr a = { i, 0, gpa(f, QOFF(i)), gpa(f, QOFF(i) + 0x2000),
+			      gpa(f, QOFF(i) + 0x1000), 0 };
+	uint64_t u = i;
+	int r;
+
+	f->kick[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	f->call[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	f->err[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (f->kick[i] < 0 || f->call[i] < 0 || f->err[i] < 0)
+		return -errno;
+	if ((r = ack_ok(f, VUC_SET_VRING_NUM, &s, sizeof(s), NULL, 0)))
+		return r;
+	s.num = f->packed ? 0x80008000u : 0; /* packed: both wrap counters 1 */
+	if ((r = ack_ok(f, VUC_SET_VRING_BASE, &s, sizeof(s), NULL, 0)) ||
+	    (r = ack_ok(f, VUC_SET_VRING_ADDR, &a, sizeof(a), NULL, 0)) ||
+	    (r = ack_ok(f, VUC_SET_VRING_CALL, &u, 8, &f->call[i], 1)) ||
+	    (r = ack_ok(f, VUC_SET_VRING_ERR, &u, 8, &f->err[i], 1)) ||
+	    (r = ack_ok(f, VUC_SET_VRING_KICK, &u, 8, &f->kick[i], 1)))
+		return r;
+	s = (struct vuc_state){ i, 1 };
+	return ack_ok(f, VUC_SET_VRING_ENABLE, &s, sizeof(s), NULL, 0);
+}
+
+static int fe_setup(struct fe *f, uint64_t want)
+{
+	int r;
+
+	if ((r = fe_hello(f, want)) || (r = fe_memtable(f)))
+		return r;
+	for (unsigned i = 0; i < f->nq; i++)
+		if ((r = fe_vring(f, i)))
+			return r;
+	return 0;
+}
+
+/* ---- ring cases: write a bad chain into the target queue */
+
+static struct sdesc *sd(struct fe *f)
+{
+	return (struct sdesc *)(f->mem + QOFF(f->target));
+}
+
+static uint16_t *savail(struct fe *f)
+{
+	return (uint16_t *)(f->mem + QOFF(f->target) + 0x1000);
+}
+
+static uint16_t *sused(struct fe *f)
+{
+	return (uint16_t *)(f->mem + QOFF(f->target) + 0x2000);
+}
+
+static struct pdesc *pd(struct fe *f)
+{
+	return (struct pdesc *)(f->mem + QOFF(f->target));
+}
+
+static struct sdesc *table(struct fe *f, uint32_t off)
+{
+	return (struct sdesc *)(f->mem + off);
+}
+
+/* Publish head at avail slot 0 and set avail idx (release: pairs with the
+ * device's acquire load of avail idx). */
+static void split_publish(struct fe *f, uint16_t head, uint16_t idx)
+{
+	savail(f)[2] = head;
+	__atomic_store_n(&savail(f)[1], idx, __ATOMIC_RELEASE);
+}
+
+/* Store the head's flags last (release: pairs with the device's acquire
+ * load of the head flags). */
+static void packed_publish(struct fe *f, uint16_t flags)
+{
+	__atomic_store_n(&pd(f)[0].flags, flags, __ATOMIC_RELEASE);
+}
+
+static void r_loop(struct fe *f)
+{
+	sd(f)[0] = (struct sdesc){ gpa(f, BUF_OFF), 64, D_NEXT, 1 };
+	sd(f)[1] = (struct sdesc){ gpa(f, BUF_OFF), 64, D_NEXT, 0 };
+	split_publish(f, 0, 1);
+}
+
+static void r_head_range(struct fe *f)
+{
+	split_publish(f, 300, 1);
+}
+
+static void r_next_range(struct fe *f)
+{
+	sd(f)[0] = (struct sdesc){ gpa(f, BUF_OFF), 64, D_NEXT, 999 };
+	split_publish(f, 0, 1);
+}
+
+/* An indirect table of 300 chained descriptors: more than the queue size. */
+static void r_chain_long(struct fe *f)
+{
+	for (uint16_t i = 0; i < 300; i++)
+		table(f, TABLE_OFF)[i] = (struct sdesc){ gpa(f, BUF_OFF), 16,
+							 i < 299 ? D_NEXT : 0, (uint16_t)(i + 1) };
+	sd(f)[0] = (struct sdesc){ gpa(f, TABLE_OFF), 300 * 16, D_INDIRECT, 0 };
+	split_publish(f, 0, 1);
+}
+
+static void r_nested(struct fe *f)
+{
+	table(f, TABLE2_OFF)[0] = (struct sdesc){ gpa(f, BUF_OFF), 64, 0, 0 };
+	table(f, TABLE_OFF)[0] = (struct sdesc){ gpa(f, TABLE2_OFF), 16, D_INDIRECT, 0 };
+	sd(f)[0] = (struct sdesc){ gpa(f, TABLE_OFF), 16, D_INDIRECT, 0 };
+	split_publish(f, 0, 1);
+}
+
+static void r_indirect_len(struct fe *f)
+{
+	sd(f)[0] = (struct sdesc){ gpa(f, TABLE_OFF), 17, D_INDIRECT, 0 };
+	split_publish(f, 0, 1);
+}
+
+static void r_unmapped(struct fe *f)
+{
+	sd(f)[0] = (struct sdesc){ 0x1000, 64, 0, 0 }; /* far below our mapping */
+	split_publish(f, 0, 1);
+}
+
+static void r_beyond_end(struct fe *f)
+{
+	/* Starts inside the region, ends 4 KiB past it. */
+	sd(f)[0] = (struct sdesc){ gpa(f, MEM_SIZE - 0x1000), 0x2000, 0, 0 };
+	split_publish(f, 0, 1);
+}
+
+static void r_overflow(struct fe *f)
+{
+	sd(f)[0] = (struct sdesc){ UINT64_MAX - 15, 64, 0, 0 };
+	split_publish(f, 0, 1);
+}
+
+static void r_read_after_write(struct fe *f)
+{
+	sd(f)[0] = (struct sdesc){ gpa(f, BUF_OFF), 64, D_WRITE | D_NEXT, 1 };
+	sd(f)[1] = (struct sdesc){ gpa(f, BUF_OFF + 64), 64, 0, 0 };
+	split_publish(f, 0, 1);
+}
+
+static void r_avail_jump(struct fe *f)
+{
+	split_publish(f, 0, 1000);
+}
+
+static void p_wrap_head(struct fe *f)
+{
+	pd(f)[0] = (struct pdesc){ gpa(f, BUF_OFF), 64, 0, 0 };
+	packed_publish(f, P_AVAIL | P_USED);
+}
+
+static void p_wrap_chain(struct fe *f)
+{
+	pd(f)[1] = (struct pdesc){ gpa(f, BUF_OFF), 64, 0, 0 }; /* not available */
+	pd(f)[0] = (struct pdesc){ gpa(f, BUF_OFF), 64, 0, 0 };
+	packed_publish(f, P_AVAIL | D_NEXT);
+}
+
+static void p_id_range(struct fe *f)
+{
+	pd(f)[0] = (struct pdesc){ gpa(f, BUF_OFF), 64, 999, 0 };
+	packed_publish(f, P_AVAIL);
+}
+
+static void p_chain_long(struct fe *f)
+{
+	struct pdesc *t = (struct pdesc *)(f->mem + TABLE_OFF);
+
+	for (unsigned i = 0; i < 300; i++)
+		t[i] = (struct pdesc){ gpa(f, BUF_OFF), 16, 0, 0 };
+	pd(f)[0] = (struct pdesc){ gpa(f, TABLE_OFF), 300 * 16, 0, 0 };
+	packed_publish(f, P_AVAIL | D_INDIRECT);
+}
+
+static void p_nested(struct fe *f)
+{
+	struct pdesc *t = (struct pdesc *)(f->mem + TABLE_OFF);
+
+	t[0] = (struct pdesc){ gpa(f, TABLE2_OFF), 16, 0, D_INDIRECT };
+	pd(f)[0] = (struct pdesc){ gpa(f, TABLE_OFF), 16, 0, 0 };
+	packed_publish(f, P_AVAIL | D_INDIRECT);
+}
+
+struct ring_case {
+	const char *name;
+	const char *log; /* vq_violation_str() of the expected violation */
+	bool packed;
+	void (*write)(struct fe *f);
+};
+
+static const struct ring_case ring_cases[] = {
+	{ "desc-loop", "descriptor loop", false, r_loop },
+	{ "head-range", "head index out of range", false, r_head_range },
+	{ "next-range", "next index out of range", false, r_next_range },
+	{ "chain-too-long", "chain longer than its limit", false, r_chain_long },
+	{ "nested-indirect", "nested indirect descriptor", false, r_nested },
+	{ "indirect-len", "indirect table length zero or not a multiple of 16", false, r_indirect_len },
+	{ "addr-unmapped", "address outside guest memory", false, r_unmapped },
+	{ "addr-beyond-region", "address outside guest memory", false, r_beyond_end },
+	{ "addr-overflow", "address + length overflows", false, r_overflow },
+	{ "read-after-write", "readable descriptor after a writable one", false, r_read_after_write },
+	{ "avail-idx-jump", "avail idx more than queue size ahead", false, r_avail_jump },
+	{ "packed-wrap-head", "packed descriptor flags inconsistent with wrap counter", true, p_wrap_head },
+	{ "packed-wrap-chain", "packed descriptor flags inconsistent with wrap counter", true, p_wrap_chain },
+	{ "packed-id-range", "packed buffer id out of range", true, p_id_range },
+	{ "packed-chain-too-long", "chain longer than its limit", true, p_chain_long },
+	{ "packed-nested-indirect", "nested indirect descriptor", true, p_nested },
+};
+
+static void active(const struct fe *f, const char *what)
+{
+	HLOG("%s: %s", f->o->name, what);
+	printf("HOSTILE-ACTIVE %s\n", f->o->name);
+	fflush(stdout);
+}
+
+static int wait_err(struct fe *f, int ms)
+{
+	struct pollfd pf = { .fd = f->err[f->target], .events = POLLIN };
+	uint64_t v;
+
+	if (poll(&pf, 1, ms) != 1 || read(f->err[f->target], &v, 8) != 8)
+		return -ETIMEDOUT;
+	return 0;
+}
+
+static int run_ring(struct fe *f, const struct ring_case *c)
+{
+	uint64_t one = 1, want = F_VERSION_1 | F_INDIRECT | (c->packed ? F_PACKED : 0);
+	struct pdesc before;
+	int r;
+
+	f->packed = c->packed;
+	if ((r = fe_setup(f, want))) {
+		HLOG("%s: setup failed: %s", c->name, strerror(-r));
+		return 3;
+	}
+	c->write(f);
+	before = pd(f)[0];
+	if (write(f->kick[f->target], &one, 8) != 8)
+		return 3;
+	if (wait_err(f, 5000)) {
+		HLOG("%s: the error eventfd of vring %u was not signalled within 5 s", c->name,
+		     f->target);
+		return 1;
+	}
+	if (!c->packed && __atomic_load_n(&sused(f)[1], __ATOMIC_ACQUIRE) != 0) {
+		HLOG("%s: the device consumed the bad chain (used idx %u)", c->name, sused(f)[1]);
+		return 1;
+	}
+	if (c->packed && memcmp(&before, &pd(f)[0], sizeof(before))) {
+		HLOG("%s: the device wrote the bad descriptor back as used", c->name);
+		return 1;
+	}
+	active(f, "error eventfd signalled, used ring untouched");
+	hostile_sleep_ms(f->o->hold_ms);
+	return 0;
+}
+
+/* ---- protocol cases */
+
+enum stage { ST_RAW, ST_OWNER, ST_HELLO, ST_MEM };
+enum expect { EX_CLOSED, EX_NACK, EX_EMPTY };
+
+struct proto_case {
+	const char *name;
+	const char *log; /* the daemon's log line must contain this */
+	enum stage stage;
+	enum expect exp;
+	uint32_t req;    /* whose reply we expect (EX_NACK, EX_EMPTY) */
+	int (*send)(struct fe *f);
+};
+
+static int p_short_header(struct fe *f)
+{
+	struct vuc_hdr h = { VUC_GET_FEATURES, VUC_V1, 0 };
+	int r = vuc_send_raw(f->fd, &h, 6, NULL, 0);
+
+	shutdown(f->fd, SHUT_WR);
+	return r;
+}
+
+static int p_truncated(struct fe *f)
+{
+	uint8_t buf[sizeof(struct vuc_hdr) + 4] = { 0 };
+	struct vuc_hdr h = { VUC_SET_FEATURES, VUC_V1, 8 };
+	int r;
+
+	memcpy(buf, &h, sizeof(h));
+	r = vuc_send_raw(f->fd, buf, sizeof(buf), NULL, 0);
+	shutdown(f->fd, SHUT_WR);
+	return r;
+}
+
+static int p_size_max(struct fe *f)
+{
+	struct vuc_hdr h = { VUC_SET_FEATURES, VUC_V1, VUC_MAX_PAYLOAD + 1 };
+
+	return vuc_send_raw(f->fd, &h, sizeof(h), NULL, 0);
+}
+
+static int p_short_payload(struct fe *f)
+{
+	uint32_t v = 1;
+
+	return vuc_send(f->fd, VUC_SET_FEATURES, VUC_V1 | VUC_NEED_REPLY, &v, 4, NULL, 0);
+}
+
+static int p_long_payload(struct fe *f)
+{
+	uint64_t v[8] = { F_VERSION_1 };
+
+	return vuc_send(f->fd, VUC_SET_VRING_NUM, VUC_V1 | VUC_NEED_REPLY, v, sizeof(v), NULL, 0);
+}
+
+static int p_bad_version(struct fe *f)
+{
+	return vuc_send(f->fd, VUC_GET_FEATURES, 0x2, NULL, 0, NULL, 0);
+}
+
+static int p_unknown(struct fe *f)
+{
+	return vuc_send(f->fd, 99, VUC_V1 | VUC_NEED_REPLY, NULL, 0, NULL, 0);
+}
+
+static int p_call_two_fds(struct fe *f)
+{
+	uint64_t u = 0;
+	int fds[2] = { eventfd(0, EFD_CLOEXEC), eventfd(0, EFD_CLOEXEC) };
+	int r = vuc_send(f->fd, VUC_SET_VRING_CALL, VUC_V1 | VUC_NEED_REPLY, &u, 8, fds, 2);
+
+	close(fds[0]), close(fds[1]);
+	return r;
+}
+
+static int p_kick_no_fd(struct fe *f)
+{
+	uint64_t u = 0; /* NOFD clear, but no fd */
+
+	return vuc_send(f->fd, VUC_SET_VRING_KICK, VUC_V1 | VUC_NEED_REPLY, &u, 8, NULL, 0);
+}
+
+static int p_fd_on_features(struct fe *f)
+{
+	uint64_t v = F_VERSION_1;
+	int fd = eventfd(0, EFD_CLOEXEC);
+	int r = vuc_send(f->fd, VUC_SET_FEATURES, VUC_V1 | VUC_NEED_REPLY, &v, 8, &fd, 1);
+
+	close(fd);
+	return r;
+}
+
+static int p_too_many_fds(struct fe *f)
+{
+	struct vuc_memtab t = { .n = 1, .r[0] = { gpa(f, 0), MEM_SIZE, gpa(f, 0), 0 } };
+	int fds[12], r;
+
+	for (int i = 0; i < 12; i++)
+		fds[i] = eventfd(0, EFD_CLOEXEC);
+	r = vuc_send(f->fd, VUC_SET_MEM_TABLE, VUC_V1 | VUC_NEED_REPLY, &t, 8 + 32, fds, 12);
+	for (int i = 0; i < 12; i++)
+		close(fds[i]);
+	return r;
+}
+
+static int send_table(struct fe *f, const struct vuc_region *rg, uint32_t n, unsigned nfds)
+{
+	struct vuc_memtab t = { .n = n };
+	int fds[8];
+
+	for (unsigned i = 0; i < 8; i++)
+		fds[i] = f->memfd;
+	memcpy(t.r, rg, (n > 8 ? 8 : n) * sizeof(*rg));
+	return vuc_send(f->fd, VUC_SET_MEM_TABLE, VUC_V1 | VUC_NEED_REPLY, &t,
+			8 + 32 * (n > 8 ? 8 : n), fds, nfds);
+}
+
+static int p_regions_fds(struct fe *f)
+{
+	struct vuc_region rg[2] = { { 0, 0x1000, gpa(f, 0), 0 },
+				    { 0x100000, 0x1000, gpa(f, 0x1000), 0x1000 } };
+
+	return send_table(f, rg, 2, 1);
+}
+
+static int p_regions_overlap(struct fe *f)
+{
+	struct vuc_region rg[2] = { { 0, 0x10000, gpa(f, 0), 0 },
+				    { 0x8000, 0x10000, gpa(f, 0x20000), 0x20000 } };
+
+	return send_table(f, rg, 2, 2);
+}
+
+static int p_region_gpa_overflow(struct fe *f)
+{
+	struct vuc_region rg = { UINT64_MAX - 0x100, 0x1000, gpa(f, 0), 0 };
+
+	return send_table(f, &rg, 1, 1);
+}
+
+static int p_region_uaddr_overflow(struct fe *f)
+{
+	struct vuc_region rg = { 0, 0x1000, UINT64_MAX - 0x10, 0 };
+
+	return send_table(f, &rg, 1, 1);
+}
+
+static int p_region_beyond_file(struct fe *f)
+{
+	struct vuc_region rg = { 0, 0x2000, gpa(f, 0), MEM_SIZE - 0x1000 };
+
+	return send_table(f, &rg, 1, 1);
+}
+
+static int p_regions_too_many(struct fe *f)
+{
+	struct vuc_region rg[8];
+
+	for (unsigned i = 0; i < 8; i++)
+		rg[i] = (struct vuc_region){ 0x10000ull * i, 0x1000, gpa(f, 0x10000 * i), 0x10000ull * i };
+	return send_table(f, rg, 9, 8);
+}
+
+static int p_ring_outside(struct fe *f)
+{
+	struct vuc_state s = { 0, QSIZE };
+	struct vuc_addr a = { 0, 0, gpa(f, MEM_SIZE - 0x100), gpa(f, 0x2000), gpa(f, 0x1000), 0 };
+	uint64_t ack;
+	int r = vuc_ack(f->fd, VUC_SET_VRING_NUM, &s, sizeof(s), NULL, 0, &ack);
+
+	return r ? r : ack ? -EREMOTEIO
+		  : vuc_send(f->fd, VUC_SET_VRING_ADDR, VUC_V1 | VUC_NEED_REPLY, &a, sizeof(a), NULL, 0);
+}
+
+static int p_ring_unmapped(struct fe *f)
+{
+	struct vuc_state s = { 0, QSIZE };
+	struct vuc_addr a = { 0, 0, 0x1000, 0x3000, 0x2000, 0 };
+	uint64_t ack;
+	int r = vuc_ack(f->fd, VUC_SET_VRING_NUM, &s, sizeof(s), NULL, 0, &ack);
+
+	return r ? r : ack ? -EREMOTEIO
+		  : vuc_send(f->fd, VUC_SET_VRING_ADDR, VUC_V1 | VUC_NEED_REPLY, &a, sizeof(a), NULL, 0);
+}
+
+static int p_qidx_num(struct fe *f)
+{
+	struct vuc_state s = { 200, QSIZE };
+
+	return vuc_send(f->fd, VUC_SET_VRING_NUM, VUC_V1 | VUC_NEED_REPLY, &s, sizeof(s), NULL, 0);
+}
+
+static int p_qidx_kick(struct fe *f)
+{
+	uint64_t u = 255 | VUC_NOFD;
+
+	return vuc_send(f->fd, VUC_SET_VRING_KICK, VUC_V1 | VUC_NEED_REPLY, &u, 8, NULL, 0);
+}
+
+static int p_qidx_get_base(struct fe *f)
+{
+	struct vuc_state s = { 77, 0 };
+
+	return vuc_send(f->fd, VUC_GET_VRING_BASE, VUC_V1, &s, sizeof(s), NULL, 0);
+}
+
+static int p_num_bad(struct fe *f)
+{
+	struct vuc_state s = { 0, 1000 };
+
+	return vuc_send(f->fd, VUC_SET_VRING_NUM, VUC_V1 | VUC_NEED_REPLY, &s, sizeof(s), NULL, 0);
+}
+
+static int p_addr_before_mem(struct fe *f)
+{
+	struct vuc_state s = { 0, QSIZE };
+	struct vuc_addr a = { 0, 0, gpa(f, 0), gpa(f, 0x2000), gpa(f, 0x1000), 0 };
+	uint64_t ack;
+	int r = vuc_ack(f->fd, VUC_SET_VRING_NUM, &s, sizeof(s), NULL, 0, &ack);
+
+	return r ? r : ack ? -EREMOTEIO
+		  : vuc_send(f->fd, VUC_SET_VRING_ADDR, VUC_V1 | VUC_NEED_REPLY, &a, sizeof(a), NULL, 0);
+}
+
+static int p_kick_before_num(struct fe *f)
+{
+	uint64_t u = 0 | VUC_NOFD;
+
+	return vuc_send(f->fd, VUC_SET_VRING_KICK, VUC_V1 | VUC_NEED_REPLY, &u, 8, NULL, 0);
+}
+
+static int p_mem_before_owner(struct fe *f)
+{
+	struct vuc_memtab t = { .n = 1, .r[0] = { gpa(f, 0), MEM_SIZE, gpa(f, 0), 0 } };
+
+	return vuc_send(f->fd, VUC_SET_MEM_TABLE, VUC_V1 | VUC_NEED_REPLY, &t, 8 + 32, &f->memfd, 1);
+}
+
+static int p_features_not_offered(struct fe *f)
+{
+	uint64_t v = F_VERSION_1 | (1ull << 63);
+
+	return vuc_send(f->fd, VUC_SET_FEATURES, VUC_V1 | VUC_NEED_REPLY, &v, 8, NULL, 0);
+}
+
+static int p_bad_no_reply(struct fe *f)
+{
+	struct vuc_state s = { 0, 0 }; /* bad, and no way to say so: close */
+
+	return vuc_send(f->fd, VUC_SET_VRING_NUM, VUC_V1, &s, sizeof(s), NULL, 0);
+}
+
+static int p_garbage(struct fe *f)
+{
+	uint8_t junk[64];
+
+	for (unsigned i = 0; i < sizeof(junk); i++)
+		junk[i] = (uint8_t)(i * 37 + 11);
+	return vuc_send_raw(f->fd, junk, sizeof(junk), NULL, 0);
+}
+
+static const struct proto_case proto_cases[] = {
+	{ "short-header", "short header", ST_RAW, EX_CLOSED, 0, p_short_header },
+	{ "truncated-payload", "truncated payload", ST_OWNER, EX_CLOSED, 0, p_truncated },
+	{ "size-over-max", "> max 4096", ST_OWNER, EX_CLOSED, 0, p_size_max },
+	{ "garbage-bytes", "bad version", ST_OWNER, EX_CLOSED, 0, p_garbage },
+	{ "payload-too-short", "payload size 4, expected 8..8", ST_HELLO, EX_NACK, VUC_SET_FEATURES, p_short_payload },
+	{ "payload-too-long", "payload size 64, expected 8..8", ST_HELLO, EX_NACK, VUC_SET_VRING_NUM, p_long_payload },
+	{ "bad-version", "bad version", ST_OWNER, EX_CLOSED, 0, p_bad_version },
+	{ "unknown-request", "request 99", ST_OWNER, EX_NACK, 99, p_unknown },
+	{ "two-fds-on-call", "2 fds passed, expected 0..1", ST_HELLO, EX_NACK, VUC_SET_VRING_CALL, p_call_two_fds },
+	{ "no-fd-on-kick", "no fd passed and NOFD flag clear", ST_HELLO, EX_NACK, VUC_SET_VRING_KICK, p_kick_no_fd },
+	{ "fd-on-features", "1 fds passed, expected 0..0", ST_OWNER, EX_NACK, VUC_SET_FEATURES, p_fd_on_features },
+	{ "twelve-fds", "more than 8 fds", ST_HELLO, EX_CLOSED, 0, p_too_many_fds },
+	{ "fds-not-regions", "1 fds for 2 regions", ST_HELLO, EX_NACK, VUC_SET_MEM_TABLE, p_regions_fds },
+	{ "regions-overlap", "overlaps another region", ST_HELLO, EX_NACK, VUC_SET_MEM_TABLE, p_regions_overlap },
+	{ "region-gpa-overflow", "overflows", ST_HELLO, EX_NACK, VUC_SET_MEM_TABLE, p_region_gpa_overflow },
+	{ "region-uaddr-overflow", "uaddr", ST_HELLO, EX_NACK, VUC_SET_MEM_TABLE, p_region_uaddr_overflow },
+	{ "region-beyond-file", "beyond the file size", ST_HELLO, EX_NACK, VUC_SET_MEM_TABLE, p_region_beyond_file },
+	{ "nine-regions", "9 regions > 8", ST_HELLO, EX_NACK, VUC_SET_MEM_TABLE, p_regions_too_many },
+	{ "ring-outside-memory", "outside the memory map", ST_MEM, EX_NACK, VUC_SET_VRING_ADDR, p_ring_outside },
+	{ "ring-unmapped", "outside the memory map", ST_MEM, EX_NACK, VUC_SET_VRING_ADDR, p_ring_unmapped },
+	{ "queue-index-num", "queue index 200 out of range", ST_HELLO, EX_NACK, VUC_SET_VRING_NUM, p_qidx_num },
+	{ "queue-index-kick", "queue index 255 out of range", ST_HELLO, EX_NACK, VUC_SET_VRING_KICK, p_qidx_kick },
+	{ "queue-index-get-base", "queue index 77 out of range", ST_HELLO, EX_EMPTY, VUC_GET_VRING_BASE, p_qidx_get_base },
+	{ "queue-size-bad", "not a power of two", ST_HELLO, EX_NACK, VUC_SET_VRING_NUM, p_num_bad },
+	{ "order-addr-before-mem", "before SET_MEM_TABLE", ST_HELLO, EX_NACK, VUC_SET_VRING_ADDR, p_addr_before_mem },
+	{ "order-kick-before-num", "SET_VRING_KICK before SET_VRING_NUM", ST_MEM, EX_NACK, VUC_SET_VRING_KICK, p_kick_before_num },
+	{ "order-mem-before-owner", "sent before SET_OWNER", ST_RAW, EX_NACK, VUC_SET_MEM_TABLE, p_mem_before_owner },
+	{ "features-not-offered", "not offered", ST_OWNER, EX_NACK, VUC_SET_FEATURES, p_features_not_offered },
+	{ "bad-request-no-reply", "queue size 0 outside", ST_HELLO, EX_CLOSED, 0, p_bad_no_reply },
+};
+
+static int reach(struct fe *f, enum stage st)
+{
+	int r = 0;
+
+	if (st >= ST_OWNER)
+		r = vuc_send(f->fd, VUC_SET_OWNER, VUC_V1, NULL, 0, NULL, 0);
+	if (!r && st >= ST_HELLO) {
+		/* fe_hello sends SET_OWNER again: idempotent, as with QEMU. */
+		r = fe_hello(f, F_VERSION_1);
+	}
+	if (!r && st >= ST_MEM)
+		r = fe_memtable(f);
+	return r;
+}
+
+static int check_reaction(struct fe *f, const struct proto_case *c)
+{
+	static struct vuc_msg m;
+	uint64_t v;
+	int r;
+
+	switch (c->exp) {
+	case EX_CLOSED:
+		if (!vuc_closed(f->fd, 5000)) {
+			HLOG("%s: the connection was not closed within 5 s", c->name);
+			return 1;
+		}
+		active(f, "connection closed by the peer");
+		return 0;
+	case EX_NACK:
+	case EX_EMPTY:
+		r = vuc_reply(f->fd, c->req, &m, 5000);
+		if (r) {
+			HLOG("%s: no reply to request %u: %s", c->name, c->req, strerror(-r));
+			return 1;
+		}
+		if (c->exp == EX_NACK && (m.h.size != 8 || m.u64 == 0)) {
+			HLOG("%s: expected an error ack, got size %u value %llu", c->name, m.h.size,
+			     (unsigned long long)m.u64);
+			return 1;
+		}
+		if (c->exp == EX_EMPTY && m.h.size != 0) {
+			HLOG("%s: expected an empty reply, got %u bytes", c->name, m.h.size);
+			return 1;
+		}
+		if ((r = vuc_get_u64(f->fd, VUC_GET_FEATURES, &v))) {
+			HLOG("%s: connection unusable after the error reply: %s", c->name, strerror(-r));
+			return 1;
+		}
+		active(f, c->exp == EX_NACK ? "error ack, connection still answers"
+					    : "empty reply, connection still answers");
+		return 0;
+	}
+	return 1;
+}
+
+static int run_proto(struct fe *f, const struct proto_case *c)
+{
+	int r = reach(f, c->stage);
+
+	if (r) {
+		HLOG("%s: setup failed: %s", c->name, strerror(-r));
+		return 3;
+	}
+	if ((r = c->send(f))) {
+		HLOG("%s: sending the violation failed: %s", c->name, strerror(-r));
+		return 1;
+	}
+	r = check_reaction(f, c);
+	if (!r)
+		hostile_sleep_ms(f->o->hold_ms);
+	return r;
+}
+
+void hostile_fe_list(void)
+{
+	for (size_t i = 0; i < sizeof(ring_cases) / sizeof(ring_cases[0]); i++)
+		printf("ring %s\t%s\n", ring_cases[i].name, ring_cases[i].log);
+	for (size_t i = 0; i < sizeof(proto_cases) / sizeof(proto_cases[0]); i++)
+		printf("proto %s\t%s\n", proto_cases[i].name, proto_cases[i].log);
+	printf("skip write-read-only\tvhost-user maps every region read-write: not expressible\n");
+}
+
+int hostile_fe(const struct hopts *o)
+{
+	struct fe f = { .o = o, .fd = -1, .memfd = -1, .nq = o->dev == HDEV_NET ? 2 : 1,
+			.target = o->dev == HDEV_NET ? 1 : 0 };
+	int rc = 2;
+
+	if (!strcmp(o->name, "write-read-only")) {
+		printf("SKIP write-read-only: vhost-user maps every region read-write "
+		       "(SET_MEM_TABLE has no permission bits), so no read-only memory to write\n");
+		return 77;
+	}
+	if (fe_mem(&f) < 0)
+		return 3;
+	if ((f.fd = vuc_connect(o->path, 5000)) < 0) {
+		HLOG("cannot connect to %s: %s", o->path, strerror(-f.fd));
+		return 3;
+	}
+	for (size_t i = 0; i < sizeof(ring_cases) / sizeof(ring_cases[0]); i++)
+		if (!strcmp(o->name, ring_cases[i].name))
+			rc = run_ring(&f, &ring_cases[i]);
+	for (size_t i = 0; i < sizeof(proto_cases) / sizeof(proto_cases[0]); i++)
+		if (!strcmp(o->name, proto_cases[i].name))
+			rc = run_proto(&f, &proto_cases[i]);
+	if (rc == 2)
+		HLOG("unknown frontend case '%s' (see: virtq-hostile fe --list)", o->name);
+	close(f.fd);
+	return rc;
+}

@@ -174,32 +174,49 @@ static const struct vq_mem_region *lookup(const struct vq_mem *m, uint64_t addr,
 	return r;
 }
 
+/*
+ * One step of a walk over [*addr, *addr + *len): *hva and *chunk get the
+ * next piece, which lies in one region with access prot; *addr and *len
+ * move past it.  0, or -errno from lookup().
+ */
+static int next_chunk(const struct vq_mem *m, uint64_t *addr, uint64_t *len,
+		      uint32_t prot, void **hva, uint64_t *chunk)
+{
+	int err = 0;
+	const struct vq_mem_region *r = lookup(m, *addr, prot, chunk, &err);
+
+	if (!r)
+		return err;
+	if (*chunk > *len)
+		*chunk = *len;
+	*hva = (char *)r->hva + (*addr - r->gpa);
+	*addr += *chunk;
+	*len -= *chunk;
+	return 0;
+}
+
 int vq_mem_translate(const struct vq_mem *m, uint64_t addr, uint64_t len,
 		     uint32_t prot, struct iovec *iov, unsigned max_iov)
 {
 	unsigned n = 0;
 	uint64_t end;
-	int err = 0;
 
 	if (__builtin_add_overflow(addr, len, &end))
 		return -EOVERFLOW;
 	while (len) {
+		void *p;
 		uint64_t chunk;
-		const struct vq_mem_region *r = lookup(m, addr, prot, &chunk, &err);
+		int err = next_chunk(m, &addr, &len, prot, &p, &chunk);
 
-		if (!r)
+		if (err)
 			return err;
-		if (chunk > len)
-			chunk = len;
 		/* Past max_iov keep walking (without writing) so that a
 		 * fault anywhere is still reported ahead of -ENOBUFS. */
 		if (n < max_iov) {
-			iov[n].iov_base = (char *)r->hva + (addr - r->gpa);
+			iov[n].iov_base = p;
 			iov[n].iov_len = (size_t)chunk;
 		}
 		n++;
-		addr += chunk;
-		len -= chunk;
 	}
 	return n > max_iov ? -ENOBUFS : (int)n;
 }
@@ -239,22 +256,18 @@ int vq__mem_read(const struct vq_mem *m, uint64_t addr, void *dst, uint64_t len)
 {
 	unsigned char *d = dst;
 	uint64_t end;
-	int err = 0;
 
 	if (__builtin_add_overflow(addr, len, &end))
 		return -EOVERFLOW;
 	while (len) {
+		void *p;
 		uint64_t chunk;
-		const struct vq_mem_region *r = lookup(m, addr, VQ_MEM_READ, &chunk, &err);
+		int err = next_chunk(m, &addr, &len, VQ_MEM_READ, &p, &chunk);
 
-		if (!r)
+		if (err)
 			return err;
-		if (chunk > len)
-			chunk = len;
-		memcpy(d, (const char *)r->hva + (addr - r->gpa), (size_t)chunk);
+		memcpy(d, p, (size_t)chunk);
 		d += chunk;
-		addr += chunk;
-		len -= chunk;
 	}
 	return 0;
 }

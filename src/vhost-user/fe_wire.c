@@ -112,22 +112,9 @@ static int wait_readable(struct vq_fe *fe, uint32_t req)
 /* Close every fd of a received control message; return how many. */
 static unsigned drop_fds(struct msghdr *mh)
 {
-	unsigned cnt = 0;
+	unsigned kept = 0;
+	unsigned cnt = vq__vu_take_fds(mh, NULL, &kept, 0);
 
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-		size_t n;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			close(fd);
-			cnt++;
-		}
-	}
 	return cnt + ((mh->msg_flags & MSG_CTRUNC) ? 1 : 0);
 }
 

@@ -239,6 +239,9 @@ void vq__vu_close_fds(struct vq__vu_msg *m);
 struct msghdr;
 int vq__vu_read_full(int fd, void *buf, size_t len);
 int vq__vu_write_msg(int fd, struct msghdr *mh);
+/* Walk the SCM_RIGHTS fds of a received mh: append them to fds[*nfds]
+ * while *nfds < max, close the rest.  Returns how many fds came. */
+unsigned vq__vu_take_fds(struct msghdr *mh, int *fds, unsigned *nfds, unsigned max);
 
 /* ---- vu_msg.c */
 int vq__vu_handle_msg(struct vq_vu_backend *b);

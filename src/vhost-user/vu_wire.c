@@ -59,9 +59,10 @@ int vq__vu_read_full(int fd, void *buf, size_t len)
 	return 0;
 }
 
-/* Collect SCM_RIGHTS fds; -EMSGSIZE (fds closed) when the peer sent more. */
-static int take_fds(struct msghdr *mh, struct vq__vu_msg *m)
+unsigned vq__vu_take_fds(struct msghdr *mh, int *fds, unsigned *nfds, unsigned max)
 {
+	unsigned cnt = 0;
+
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 		size_t n;
 
@@ -72,12 +73,20 @@ static int take_fds(struct msghdr *mh, struct vq__vu_msg *m)
 			int fd;
 
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (m->nfds < VQ_VU_MAX_FDS)
-				m->fds[m->nfds++] = fd;
+			if (*nfds < max)
+				fds[(*nfds)++] = fd;
 			else
 				close(fd);
+			cnt++;
 		}
 	}
+	return cnt;
+}
+
+/* Collect SCM_RIGHTS fds; -EMSGSIZE (fds closed) when the peer sent more. */
+static int take_fds(struct msghdr *mh, struct vq__vu_msg *m)
+{
+	vq__vu_take_fds(mh, m->fds, &m->nfds, VQ_VU_MAX_FDS);
 	if (mh->msg_flags & MSG_CTRUNC) {
 		vq__vu_close_fds(m);
 		return -EMSGSIZE;

@@ -26,6 +26,7 @@
 #include <virtq/frontend.h>
 
 #include "../harness/test.h"
+#include "../harness/vu_client.c"
 
 #define NQ 4
 #define DEV_BIT (1ull << 5)
@@ -159,18 +160,6 @@ static void mkpath(void)
 	strcpy(B.dir, "/tmp/vqfe.XXXXXX");
 	ASSERT_TRUE(mkdtemp(B.dir) != NULL);
 	snprintf(B.path, sizeof(B.path), "%s/sock", B.dir);
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	while (d && readdir(d))
-		n++;
-	if (d)
-		closedir(d);
-	return n;
 }
 
 /* ---- the owner of the frontend: posts one echo buffer per queue */
@@ -343,7 +332,7 @@ static void restart(enum vq_fe_mode fmode, enum vq_vu_mode bmode, uint64_t featu
 	backend_start(bmode);
 	connect_retry(fe);
 	echo_check(fe, 0, 5);
-	fds = count_fds();
+	fds = vuc_count_fds();
 	for (int round = 0; round < 3; round++) {
 		/* Leave a buffer in flight that the device never sees. */
 		struct vq_seg sg = { vq_fe_addr(fe, vq_fe_alloc(fe, 64, 0)), 64 };
@@ -385,13 +374,13 @@ TEST(no_fd_leak_over_reconnects)
 	backend_start(VQ_VU_SERVER);
 	fe = fe_make(VQ_FE_CLIENT, VQ_F_VERSION_1, NQ);
 	connect_retry(fe);
-	before = count_fds();
+	before = vuc_count_fds();
 	for (int i = 0; i < 20; i++) {
 		vq_fe_disconnect(fe);
 		connect_retry(fe);
 	}
 	echo_check(fe, 3, 2);
-	ASSERT_LE(count_fds(), before + 1);
+	ASSERT_LE(vuc_count_fds(), before + 1);
 	vq_fe_free(fe);
 	backend_stop();
 }
@@ -444,22 +433,7 @@ struct whdr { uint32_t req, flags, size; };
 
 static void h_send(int fd, uint32_t req, uint32_t flags, const void *p, uint32_t size, int xfd)
 {
-	struct whdr h = { req, flags, size };
-	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)p, size } };
-	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr a; } ctl;
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = size ? 2 : 1 };
-
-	if (xfd >= 0) {
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int));
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &xfd, sizeof(int));
-	}
-	sendmsg(fd, &mh, MSG_NOSIGNAL);
+	vuc_send(fd, req, flags, p, size, &xfd, xfd >= 0 ? 1 : 0);
 }
 
 /* The honest answer to request m (payload in/out).  Returns payload size,
@@ -552,16 +526,11 @@ static void *hostile_thread(void *arg)
 /* Unix-socket fds received over SCM_RIGHTS: count them as "ours". */
 static void hostile_start(uint32_t req, enum sabotage how)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-
 	mkpath();
 	H.req = req;
 	H.how = how;
-	H.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	H.lfd = vuc_listen(B.path);
 	ASSERT_GE(H.lfd, 0);
-	strcpy(sa.sun_path, B.path);
-	ASSERT_EQ(bind(H.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ASSERT_EQ(listen(H.lfd, 1), 0);
 	ASSERT_EQ(pthread_create(&H.thr, NULL, hostile_thread, NULL), 0);
 }
 
@@ -605,7 +574,7 @@ TEST(hostile_backend_connect)
 	for (unsigned i = 0; i < sizeof(hcases) / sizeof(hcases[0]); i++) {
 		const struct hcase *c = &hcases[i];
 		struct vq_fe *fe;
-		int before = count_fds(), r;
+		int before = vuc_count_fds(), r;
 
 		hostile_start(c->req, c->how);
 		fe = fe_make(VQ_FE_CLIENT, VQ_F_VERSION_1 | DEV_BIT, 2);
@@ -617,8 +586,8 @@ TEST(hostile_backend_connect)
 		ASSERT_TRUE(vq_fe_queue(fe, 0) == NULL);
 		vq_fe_free(fe);
 		hostile_stop();
-		if (count_fds() != before)
-			FAIL("%s: %d fds before, %d after", c->name, before, count_fds());
+		if (vuc_count_fds() != before)
+			FAIL("%s: %d fds before, %d after", c->name, before, vuc_count_fds());
 	}
 }
 

@@ -24,6 +24,7 @@
 #include <virtq/vhost_user.h>
 
 #include "../harness/test.h"
+#include "../harness/vu_client.c"
 
 /* ---- wire format, from docs/interop/vhost-user.rst */
 enum {
@@ -236,18 +237,6 @@ static void env_stop(void)
 	rmdir(E.dir);
 }
 
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	while (d && readdir(d))
-		n++;
-	if (d)
-		closedir(d);
-	return n;
-}
-
 static int count_guest_maps(void)
 {
 	FILE *f = fopen("/proc/self/maps", "r");
@@ -264,34 +253,16 @@ static int count_guest_maps(void)
 /* ---- the test frontend */
 static int fe_connect(void)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = vuc_connect(E.path, 0);
 
 	ASSERT_GE(fd, 0);
-	strcpy(sa.sun_path, E.path);
-	ASSERT_EQ(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	return fd;
 }
 
 static void fe_send(int fd, uint32_t req, uint32_t flags, const void *p, uint32_t size,
 		    const int *fds, unsigned nfds)
 {
-	struct hdr h = { req, flags, size };
-	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)p, size } };
-	union { char buf[CMSG_SPACE(16 * sizeof(int))]; struct cmsghdr a; } ctl;
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = size ? 2 : 1 };
-
-	if (nfds) {
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
-	}
-	ASSERT_EQ(sendmsg(fd, &mh, MSG_NOSIGNAL), (ssize_t)(sizeof(h) + size));
+	ASSERT_EQ(vuc_send(fd, req, flags, p, size, fds, nfds), 0);
 }
 
 /* A reply's payload size, or -1 when the backend closed the connection. */
@@ -622,7 +593,7 @@ TEST(disconnect_reconnect_releases_everything)
 	uint64_t u = 0;
 
 	env_start(VQ_VU_SERVER);
-	before = count_fds();
+	before = vuc_count_fds();
 	for (int round = 0; round < 3; round++) {
 		int resets = dget(&D.resets);
 
@@ -634,13 +605,13 @@ TEST(disconnect_reconnect_releases_everything)
 		err = eventfd(0, EFD_CLOEXEC);
 		u = 1;
 		ASSERT_EQ(fe_ack(fd, SET_VRING_ERR, &u, 8, &err, 1), 0);
-		ASSERT_GT(count_fds(), before + 3);
+		ASSERT_GT(vuc_count_fds(), before + 3);
 		close(fd), close(kick), close(call), close(err);
 		for (int i = 0; i < 500 && dget(&D.resets) == resets; i++)
 			usleep(10000);
 		ASSERT_EQ(dget(&D.resets), resets + 1);
 		ASSERT_FALSE(vq_vu_queue_started(vq_vu_queue(E.b, 1)));
-		ASSERT_EQ(count_fds(), before);
+		ASSERT_EQ(vuc_count_fds(), before);
 		ASSERT_EQ(count_guest_maps(), 1);
 		ASSERT_TRUE(log_has("frontend closed the connection"));
 	}
@@ -650,20 +621,14 @@ TEST(disconnect_reconnect_releases_everything)
 
 TEST(client_mode_connects_and_reconnects)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int lfd, fd;
 
 	env_start(VQ_VU_CLIENT);
 	usleep(150000); /* a few failed attempts first */
-	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	strcpy(sa.sun_path, E.path);
-	ASSERT_EQ(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	ASSERT_EQ(listen(lfd, 1), 0);
+	lfd = vuc_listen(E.path);
+	ASSERT_GE(lfd, 0);
 	for (int round = 0; round < 2; round++) {
-		struct pollfd pf = { .fd = lfd, .events = POLLIN };
-
-		ASSERT_EQ(poll(&pf, 1, 5000), 1);
-		fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		fd = vuc_accept(lfd, 5000);
 		ASSERT_GE(fd, 0);
 		fe_hello(fd, VQ_F_VERSION_1, PF_WANT);
 		fe_mem_table(fd);
@@ -689,18 +654,9 @@ struct hostile {
 static void h_short_header(int fd, int *x)
 {
 	struct hdr h = { GET_FEATURES, V1, 0 };
-	struct iovec iov = { &h, 6 };
-	union { char buf[CMSG_SPACE(sizeof(int))]; struct cmsghdr a; } ctl;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-			     .msg_controllen = sizeof(ctl.buf) };
-	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 
 	x[0] = eventfd(0, EFD_CLOEXEC); /* must be closed by the backend too */
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &x[0], sizeof(int));
-	ASSERT_EQ(sendmsg(fd, &mh, MSG_NOSIGNAL), 6);
+	ASSERT_EQ(vuc_send_raw(fd, &h, 6, &x[0], 1), 0);
 	shutdown(fd, SHUT_WR);
 }
 
@@ -1000,7 +956,7 @@ static void check_outcome(int fd, const struct hostile *h)
 TEST(hostile_messages)
 {
 	env_start(VQ_VU_SERVER);
-	int base = count_fds();
+	int base = vuc_count_fds();
 
 	for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
 		const struct hostile *h = &hostile[i];
@@ -1025,10 +981,10 @@ TEST(hostile_messages)
 			if (x[j] >= 0)
 				close(x[j]);
 		/* The backend drops the connection (EOF) and releases its fds. */
-		for (int t = 0; t < 500 && (dget(&D.resets) == resets || count_fds() != base); t++)
+		for (int t = 0; t < 500 && (dget(&D.resets) == resets || vuc_count_fds() != base); t++)
 			usleep(10000);
-		if (count_fds() != base)
-			FAIL("%s: %d fds open, %d before", h->name, count_fds(), base);
+		if (vuc_count_fds() != base)
+			FAIL("%s: %d fds open, %d before", h->name, vuc_count_fds(), base);
 	}
 	/* And a well-behaved frontend is still served. */
 	int fd = fe_connect();

@@ -75,8 +75,9 @@ static int parse_rw(const char *s, enum rw *out)
 	return -EINVAL;
 }
 
-static int parse_one(struct blkopt *o, int c, const char *arg)
+static int parse_one(void *opt, int c, const char *arg)
 {
+	struct blkopt *o = opt;
 	uint64_t v;
 	char *end;
 
@@ -124,46 +125,12 @@ static int parse(struct blkopt *o, int argc, char **argv)
 		{ "duration", 1, NULL, 'd' }, { "size", 1, NULL, 'z' }, { "packed", 0, NULL, 'P' },
 		{ "cpu", 1, NULL, 'C' }, { "seed", 1, NULL, 'e' }, { "help", 0, NULL, 'h' },
 		{ NULL, 0, NULL, 0 } };
-	int c;
 
 	*o = (struct blkopt){ .verify = true, .bs = 4096, .qd = 32, .duration = 10, .cpu = -1 };
-	while ((c = getopt_long(argc, argv, "s:m:d:h", lo, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(usage, stdout);
-			return 1;
-		}
-		if (c == '?' || parse_one(o, c, optarg) < 0) {
-			if (c != '?')
-				fprintf(stderr, "virtq-user blk: bad value: %s\n", optarg ? optarg : "");
-			fprintf(stderr, "Try 'virtq-user blk --help'.\n");
-			return -1;
-		}
-	}
-	if (!o->path || optind < argc) {
-		fprintf(stderr, "virtq-user blk: %s\nTry 'virtq-user blk --help'.\n",
-			o->path ? "unexpected argument" : "--socket is required");
-		return -1;
-	}
-	return 0;
+	return vqu_getopt(argc, argv, "blk", "s:m:d:h", lo, usage, parse_one, o, &o->path);
 }
 
 /* ---- setup */
-
-static void *bd_alloc(void *ctx, size_t size, uint64_t *addr)
-{
-	struct blk *b = ctx;
-	void *p = vq_fe_alloc(b->fe, size, 4096);
-
-	*addr = vq_fe_addr(b->fe, p);
-	return p;
-}
-
-static void bd_kick(void *ctx, unsigned q)
-{
-	struct blk *b = ctx;
-
-	vq_fe_kick(b->fe, q);
-}
 
 static void on_queue(void *opaque, unsigned i, struct vq_drv *q, struct vq_drv *old)
 {
@@ -193,19 +160,11 @@ static int connect_fe(struct blk *b)
 		.mem_size = (size_t)b->o.qd * b->o.bs + (1u << 20), .timeout_ms = 5000,
 		.queue_event = on_queue, .opaque = b,
 	};
-	uint64_t end = vqu_now_ns() + 10 * NS;
 	int r;
 
 	if ((r = vq_fe_new(&c, &b->fe)) < 0)
 		return r;
-	while ((r = vq_fe_connect(b->fe)) < 0 && !vqu_stop && vqu_now_ns() < end) {
-		vqu_report_retry("virtq-user blk", vq_fe_error(b->fe));
-		usleep(100000);
-	}
-	if (r < 0)
-		fprintf(stderr, "virtq-user blk: cannot connect to %s: %s\n", b->o.path,
-			vq_fe_error(b->fe));
-	return r;
+	return vqu_connect_wait(b->fe, "virtq-user blk", b->o.path, 10000);
 }
 
 static int read_config(struct blk *b)
@@ -236,7 +195,7 @@ static int setup(struct blk *b)
 {
 	struct vq_blkdrv_params p = {
 		.features = b->features, .num_queues = 1, .queue_size = 256,
-		.seg_max = b->info.seg_max, .alloc = bd_alloc, .kick = bd_kick, .ctx = b,
+		.seg_max = b->info.seg_max, .alloc = vqu_fe_alloc, .kick = vqu_fe_kick, .ctx = b->fe,
 	};
 	uint64_t cap = b->info.capacity * VQ_BLKDRV_SECTOR;
 	int r;

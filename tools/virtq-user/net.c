@@ -110,8 +110,9 @@ static int parse_rxbuf(const char *s, enum vq_netdrv_rxmode *out)
 	return 0;
 }
 
-static int parse_one(struct netopt *o, int c, const char *arg)
+static int parse_one(void *opt, int c, const char *arg)
 {
+	struct netopt *o = opt;
 	uint64_t v;
 
 	switch (c) {
@@ -172,29 +173,10 @@ static int parse(struct netopt *o, int argc, char **argv)
 		{ "indirect", 0, NULL, 'I' }, { "qsize", 1, NULL, 'Q' }, { "burst", 1, NULL, 'b' },
 		{ "verify", 0, NULL, 'V' }, { "cpu", 1, NULL, 'C' }, { "help", 0, NULL, 'h' },
 		{ NULL, 0, NULL, 0 } };
-	int c;
 
 	*o = (struct netopt){ .mode = MODE_TX, .size = 64, .qsize = 256, .burst = 32,
 			      .duration = 10, .mrg = 1, .queues = 1, .cpu = -1 };
-	while ((c = getopt_long(argc, argv, "s:m:n:d:q:b:h", lo, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(usage, stdout);
-			return 1;
-		}
-		if (c == '?' || parse_one(o, c, optarg) < 0) {
-			if (c != '?')
-				fprintf(stderr, "virtq-user net: bad value for option -%c: %s\n", c,
-					optarg ? optarg : "");
-			fprintf(stderr, "Try 'virtq-user net --help'.\n");
-			return -1;
-		}
-	}
-	if (!o->path || optind < argc) {
-		fprintf(stderr, "virtq-user net: %s\nTry 'virtq-user net --help'.\n",
-			o->path ? "unexpected argument" : "--socket is required");
-		return -1;
-	}
-	return 0;
+	return vqu_getopt(argc, argv, "net", "s:m:n:d:q:b:h", lo, usage, parse_one, o, &o->path);
 }
 
 /* ---- features and memory */
@@ -262,28 +244,12 @@ static void print_rx_mem(const struct net *n)
 
 /* ---- glue */
 
-static void *nd_alloc(void *ctx, size_t size, uint64_t *addr)
-{
-	struct net *n = ctx;
-	void *p = vq_fe_alloc(n->fe, size, 4096);
-
-	*addr = vq_fe_addr(n->fe, p);
-	return p;
-}
-
-static void nd_kick(void *ctx, unsigned idx)
-{
-	struct net *n = ctx;
-
-	vq_fe_kick(n->fe, idx);
-}
-
 static struct vq_netdrv_params nd_params(struct net *n, uint64_t features)
 {
 	return (struct vq_netdrv_params){
 		.features = features, .pairs = n->o.queues, .queue_size = n->o.qsize,
 		.rxmode = n->o.rxbuf, .indirect = n->o.indirect && (features & VQ_F_INDIRECT),
-		.tx_buf_size = 2048, .alloc = nd_alloc, .kick = nd_kick, .ctx = n,
+		.tx_buf_size = 2048, .alloc = vqu_fe_alloc, .kick = vqu_fe_kick, .ctx = n->fe,
 	};
 }
 
@@ -307,22 +273,6 @@ static void on_state(void *opaque, enum vq_fe_state s, const char *why)
 		fprintf(stderr, "virtq-user: connected\n");
 }
 
-/* Connect, retrying for up to 10 s (the backend may be starting). */
-static int connect_wait(struct net *n, uint64_t ms)
-{
-	uint64_t end = vqu_now_ns() + ms * 1000000ull;
-	int r;
-
-	while ((r = vq_fe_connect(n->fe)) < 0 && !vqu_stop && vqu_now_ns() < end) {
-		vqu_report_retry("virtq-user", vq_fe_error(n->fe));
-		usleep(100000);
-	}
-	if (r < 0)
-		fprintf(stderr, "virtq-user: cannot connect to %s: %s\n", n->o.path,
-			vq_fe_error(n->fe)[0] ? vq_fe_error(n->fe) : strerror(-r));
-	return r;
-}
-
 static int setup_fe(struct net *n)
 {
 	struct vq_fe_config c = {
@@ -339,7 +289,7 @@ static int setup_fe(struct net *n)
 		fprintf(stderr, "virtq-user: frontend: %s\n", strerror(-r));
 		return r;
 	}
-	return connect_wait(n, n->o.server ? 60000 : 10000);
+	return vqu_connect_wait(n->fe, "virtq-user", n->o.path, n->o.server ? 60000 : 10000);
 }
 
 static int setup_nd(struct net *n)

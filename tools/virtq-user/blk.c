@@ -183,11 +183,13 @@ static int read_config(struct blk *b)
 		return r;
 	}
 	printf("virtq-user blk: %s: capacity %llu sectors (%.1f MiB), blk_size %u, seg_max %u, "
-	       "size_max %u, num_queues %u%s%s, features 0x%llx, %s rings\n", b->o.path,
+	       "size_max %u, num_queues %u%s%s, features 0x%llx (backend offers 0x%llx), %s rings\n",
+	       b->o.path,
 	       (unsigned long long)b->info.capacity, (double)b->info.capacity / 2048,
 	       b->info.blk_size, b->info.seg_max, b->info.size_max, b->info.num_queues,
 	       b->info.read_only ? ", read-only" : "", b->info.flush ? ", flush" : "",
-	       (unsigned long long)b->features, b->features & VQ_F_PACKED ? "packed" : "split");
+	       (unsigned long long)b->features, (unsigned long long)vq_fe_backend_features(b->fe),
+	       b->features & VQ_F_PACKED ? "packed" : "split");
 	return 0;
 }
 

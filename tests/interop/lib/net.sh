@@ -121,6 +121,7 @@ net_size_check() {
 	local slack=${5:-0} d
 	[[ -n $2 && -n $3 ]] || { echo -n " $1: no byte count;"; return; }
 	d=$(($3 - $2 * $4))
+	(($2 > 0 && d == 0)) && return 0
 	(($2 > slack && d <= slack * $4 && -d <= slack * $4)) ||
 		echo -n " $1: $3 bytes in $2 frames, want $4 each;"
 }

@@ -34,7 +34,7 @@ demo_switch() {
 	local dir net rx rc=0
 	dir=$(mktemp -d "${TMPDIR:-/tmp}/virtq-demo.XXXXXX")
 	# shellcheck disable=SC2064 # expand now: the paths are fixed
-	trap "st=\$?; kill \$(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf '$dir'; exit \$st" EXIT
+	trap "st=\$?; kill \$(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf '$dir'; exit \$st" EXIT
 	echo "== virtq-net switching two vhost-user ports ($dir/a.sock -> $dir/b.sock)"
 	"$BIN/virtq-net" --socket "$dir/a.sock" --socket "$dir/b.sock" --poll kick \
 		--stats 0 >"$dir/net.log" 2>&1 &

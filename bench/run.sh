@@ -45,16 +45,16 @@ sections() { # every section name, in order
 	done | sort -k1,1n -k2 | cut -d' ' -f2
 }
 
-machine() { # Markdown list describing this machine and this build
-	local cpu virt="" rev
+machine() { # LOADAVG -> Markdown list describing this machine and this build
+	local cpu virt="" rev load=${1:-$(cut -d' ' -f1-3 /proc/loadavg)}
 	cpu=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo 2>/dev/null | head -1)
 	grep -qw hypervisor /proc/cpuinfo 2>/dev/null && virt=", virtual machine"
 	rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 	[ -n "$(git status --porcelain -- src include tools bench 2>/dev/null)" ] &&
 		rev="$rev + uncommitted changes"
 	echo "- Machine: ${cpu:-unknown CPU}, $(nproc) online CPUs$virt;" \
-		"$(uname -sr); load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
-	awk -v n="$(nproc)" '$1 > n / 2 { exit 1 }' /proc/loadavg ||
+		"$(uname -sr); load average before the run: $load"
+	awk -v n="$(nproc)" '$1 > n / 2 { exit 1 }' <<<"$load" ||
 		echo "- WARNING: the machine was busy (1-minute load average above half" \
 			"the CPUs): these figures are depressed and noisy; re-run on an idle machine"
 	echo "- Build: $(${CC:-gcc} --version | head -1), CFLAGS -O2 -g; commit $rev"
@@ -62,7 +62,8 @@ machine() { # Markdown list describing this machine and this build
 }
 
 run_section() { # name -> 0 ok, 77 skipped, 1 failed
-	local name=$1 tmp err rc
+	local name=$1 tmp err rc load
+	load=$(cut -d' ' -f1-3 /proc/loadavg) # before the section adds its own
 	tmp=$(mktemp) err=$(mktemp)
 	echo "== bench section: $name" >&2
 	{ echo "<!-- written by bench/run.sh from bench/$name.sh; do not edit -->"
@@ -70,7 +71,7 @@ run_section() { # name -> 0 ok, 77 skipped, 1 failed
 	{ bash "bench/$name.sh" 2>&1 1>&3 3>&- | tee "$err" >&2; } 3>>"$tmp"
 	rc=${PIPESTATUS[0]}
 	if [ "$rc" -eq 0 ]; then
-		{ echo; echo "Measured on:"; echo; machine
+		{ echo; echo "Measured on:"; echo; machine "$load"
 		  [ "$BENCH_QUICK" = 1 ] && echo "- BENCH_QUICK=1: short smoke-test runs, not for publication"
 		  echo; } >>"$tmp"
 		mkdir -p "$PERF_DIR" && mv "$tmp" "$PERF_DIR/$name.md"

@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# order: 40
+# bench/blk.sh - section "blk" of docs/PERFORMANCE.md: virtq-blk against
+# qemu-storage-daemon (vhost-user-blk export), both driven by virtq's blk
+# driver (virtq-user blk --mode fio) on an image in tmpfs.  Prints Markdown;
+# run it through bench/run.sh.
+#
+# Environment (defaults; BENCH_QUICK=1 shortens them): BLK_RUNS (3),
+# BLK_SEC (10), BLK_IMG_MB (1024), BLK_SEQ_QD (8).
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+# shellcheck source=SCRIPTDIR/../tests/interop/lib/proc.sh
+. tests/interop/lib/proc.sh
+# shellcheck source=SCRIPTDIR/../tests/interop/lib/deps.sh
+. tests/interop/lib/deps.sh
+
+bin=${VIRTQ_BIN:-$PWD/build/bin}
+if [[ ${BENCH_QUICK:-0} == 1 ]]; then runs=1 sec=5 mb=256; else runs=3 sec=10 mb=1024; fi
+runs=${BLK_RUNS:-$runs} sec=${BLK_SEC:-$sec} mb=${BLK_IMG_MB:-$mb} seq_qd=${BLK_SEQ_QD:-8}
+target=1.2
+
+[[ -x $bin/virtq-blk && -x $bin/virtq-user ]] || { echo "no virtq-blk/virtq-user in $bin: build first" >&2; exit 1; }
+command -v qemu-storage-daemon >/dev/null || need_pkgs qemu-system-x86 qemu-utils >&2 ||
+	true
+command -v qemu-storage-daemon >/dev/null ||
+	{ echo "qemu-storage-daemon cannot be installed" >&2; exit 77; }
+[[ -d /dev/shm && -w /dev/shm ]] || { echo "no writable /dev/shm" >&2; exit 77; }
+
+tmp=$(mktemp -d /tmp/vq-bench-blk.XXXXXX)
+img=/dev/shm/vq-bench-blk-$$.img
+# shellcheck disable=SC2016 # expanded at exit
+vq_on_exit 'rm -rf "$tmp" "$img"'
+# real pages (not a sparse file: reading a hole costs nothing)
+fallocate -l "${mb}M" "$img" 2>/dev/null ||
+	dd if=/dev/zero of="$img" bs=1M count="$mb" status=none || exit 1
+
+# the daemons, each confined to CPU 1 with all its threads (the driver
+# busy-polls on CPU 0)
+peer_cmd() { # PEER SOCK -> command words, one per line
+	case $1 in
+	qsd) printf '%s\n' taskset -c 1 qemu-storage-daemon \
+		--blockdev "driver=file,node-name=f,filename=$img,cache.direct=off,aio=threads" \
+		--export "type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$2,writable=on" ;;
+	qsd-uring) printf '%s\n' taskset -c 1 qemu-storage-daemon \
+		--blockdev "driver=file,node-name=f,filename=$img,cache.direct=off,aio=io_uring" \
+		--export "type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=$2,writable=on" ;;
+	virtq) printf '%s\n' taskset -c 1 "$bin/virtq-blk" --socket "$2" --file "$img" ;;
+	virtq-io0) printf '%s\n' taskset -c 1 "$bin/virtq-blk" --socket "$2" --file "$img" --iothreads 0 ;;
+	esac
+}
+
+# median of the non-zero samples less the first and the last
+median_samples() {
+	awk -v s="$1" 'BEGIN {
+		n = split(s, a, " ")
+		for (i = 1; i <= n; i++) if (a[i] > 0) nz[c++] = a[i]
+		for (i = 1; i < c - 1; i++) v[m++] = nz[i]
+		if (!m) { print 0; exit }
+		for (i = 0; i < m; i++) for (j = i + 1; j < m; j++)
+			if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+		printf "%.1f\n", (m % 2) ? v[int(m / 2)] : (v[m / 2 - 1] + v[m / 2]) / 2 }'
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+	if (!NR) { print 0; exit } print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else printf "n/a" }'; }
+samples() { # LOG WORD: the per-second values before WORD (IOPS, MB/s)
+	grep -a '^\[' "$1" | awk -v w="$2" '{ for (i = 2; i <= NF; i++) if ($i == w) { printf "%s ", $(i - 1); break } }'
+}
+
+n=0
+declare -A cmd
+# one_run PEER RW BS QD -> R_IOPS R_MBS (medians of the 1 s samples)
+one_run() {
+	local peer=$1 rw=$2 bs=$3 qd=$4 sock pid cpid log clog words end
+	n=$((n + 1))
+	sock=$tmp/b$n.sock log=$tmp/d$n.log clog=$tmp/c$n.log
+	R_IOPS=0 R_MBS=0
+	mapfile -t words < <(peer_cmd "$peer" "$sock")
+	vq_spawn "$log" $((sec + 60)) "${words[@]}"
+	pid=$VQ_PID
+	end=$((SECONDS + 20))
+	until [[ -S $sock ]] || ((SECONDS >= end)) || ! vq_alive "$pid"; do sleep 0.1; done
+	if [[ ! -S $sock ]]; then
+		echo "blk: $peer did not create $sock: $(tail -3 "$log")" >&2
+		vq_kill "$pid" TERM 5
+		return 1
+	fi
+	local c=("$bin/virtq-user" blk --socket "$sock" --mode fio --rw "$rw" --bs "$bs"
+		--qd "$qd" --duration "$sec" --cpu 0)
+	vq_spawn "$clog" $((sec + 30)) stdbuf -oL "${c[@]}"
+	cpid=$VQ_PID
+	end=$((SECONDS + sec + 20))
+	while vq_alive "$cpid" && ((SECONDS < end)); do vq_sleep 0.5; done
+	vq_kill "$cpid" TERM 5 || true
+	vq_kill "$pid" TERM 10 || true
+	R_IOPS=$(median_samples "$(samples "$clog" IOPS)")
+	R_MBS=$(median_samples "$(samples "$clog" MB/s)")
+	[[ -n ${cmd[$peer]:-} ]] || cmd[$peer]="${words[*]}"
+	[[ -n ${cmd[client.$rw]:-} ]] || cmd[client.$rw]="${c[*]}"
+	if [[ $R_IOPS == 0 ]]; then
+		echo "blk: $peer $rw: no samples; client log:" >&2
+		tail -5 "$clog" >&2
+		tail -5 "$log" >&2
+	fi
+	rm -f "$log" "$clog" "$sock"
+}
+
+warm() { cat "$img" >/dev/null; } # the image's pages are resident anyway (tmpfs)
+
+header() {
+	local la
+	la=$(cut -d' ' -f1 /proc/loadavg)
+	echo "Load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)."
+	if awk -v l="$la" 'BEGIN { exit !(l > 1) }'; then
+		echo
+		echo "> **WARNING: load average $la > 1 at start: other processes were running;"
+		echo "> these figures are depressed and noisy. Re-run on an idle machine.**"
+	fi
+}
+hdr=$(header)
+warm
+
+peers=(qsd virtq qsd-uring virtq-io0)
+declare -A name=([qsd]="qemu-storage-daemon, aio=threads" [virtq]="virtq-blk (default: 4 I/O threads)"
+	[qsd-uring]="qemu-storage-daemon, aio=io_uring" [virtq-io0]="virtq-blk --iothreads 0")
+declare -A res
+rows=()
+for wl in "randread 4k 32 IOPS" "read 1M $seq_qd MB/s"; do
+	read -r rw bs qd unit <<<"$wl"
+	declare -A vals=()
+	for ((i = 1; i <= runs; i++)); do
+		for p in "${peers[@]}"; do # interleaved
+			echo "blk: $rw $bs qd $qd run $i/$runs: $p" >&2
+			one_run "$p" "$rw" "$bs" "$qd" || true
+			if [[ $unit == IOPS ]]; then vals[$p]+="$R_IOPS "; else vals[$p]+="$R_MBS "; fi
+		done
+	done
+	for p in "${peers[@]}"; do
+		# shellcheck disable=SC2086 # a list of numbers
+		res[$p.$rw]=$(median ${vals[$p]})
+	done
+	for p in "${peers[@]}"; do
+		base=qsd
+		[[ $p == virtq-io0 || $p == qsd-uring ]] && base=qsd-uring
+		r=$(ratio "${res[$p.$rw]}" "${res[$base.$rw]}")
+		verdict=
+		if [[ $p == virtq* ]]; then
+			verdict=$(awk -v r="$r" -v t=$target 'BEGIN { print (r != "n/a" && r + 0 >= t) ? "**pass**" : "**miss**" }')
+			r="**$r** (vs $base)"
+		else
+			r="1 (baseline)"
+		fi
+		rows+=("| $rw $bs, QD $qd | ${name[$p]} | $(printf '%.0f' "${res[$p.$rw]}") $unit | $r | $(awk '{ for (i = 1; i <= NF; i++) printf "%.0f ", $i }' <<<"${vals[$p]}")| $verdict |")
+	done
+	unset vals
+done
+
+cat <<MD
+## vhost-user-blk: virtq-blk against qemu-storage-daemon
+
+$hdr
+
+virtq's blk driver (\`virtq-user blk --mode fio\`, one thread busy-polling
+on CPU 0) reads from a vhost-user-blk backend serving a ${mb} MiB image in
+tmpfs (\`/dev/shm\`).  The backends: \`virtq-blk\` and QEMU's
+\`qemu-storage-daemon\` ($(qemu-storage-daemon --version | head -1 | sed 's/^qemu-storage-daemon version //')), each with one
+request queue and **both buffered** (no O_DIRECT: \`cache.direct=off\` for
+QEMU, no \`--direct\` for virtq-blk; tmpfs is the page cache anyway).
+**Thread budget: one CPU each**: the whole daemon, all its threads, runs
+under \`taskset -c 1\`.  Within it each uses its own threading: virtq-blk
+its default 4 I/O threads (or \`--iothreads 0\`: I/O on the queue thread),
+qemu-storage-daemon its main loop and, with \`aio=threads\`, its thread pool
+(with \`aio=io_uring\` the main loop submits and reaps itself).  The pairs
+compared: default with default (virtq-blk against aio=threads), and
+single-threaded with single-threaded (\`--iothreads 0\` against aio=io_uring).
+
+Each figure is the median of one run's 1 s samples (less the first and
+last); a row gives the median over $runs runs of $sec s, the four backends
+interleaved (qsd, virtq-blk, qsd io_uring, virtq-blk io0, qsd, ...; a fresh
+daemon each run).  MB/s is 10^6 bytes/s.
+
+Target: virtq-blk >= ${target}x qemu-storage-daemon on both workloads.
+
+| workload | backend | median | ratio | runs | target |
+|----------|---------|------:|------:|------|------|
+$(printf '%s\n' "${rows[@]}")
+
+Command lines (\`IMG\` = ${img/-$$/-PID}, \`SOCK\` = a fresh socket per run):
+
+\`\`\`
+MD
+for k in qsd virtq qsd-uring virtq-io0 client.randread client.read; do
+	[[ -n ${cmd[$k]:-} ]] || continue
+	sed -e "s#$img#IMG#g" -e "s#$tmp/b[0-9]*.sock#SOCK#g" -e "s#${VIRTQ_ROOT:-$PWD}/##g" <<<"${cmd[$k]}"
+done
+echo '```'
+exit 0

@@ -1,0 +1,254 @@
+# shellcheck shell=bash source-path=SCRIPTDIR
+# net-peers.sh - one measured run of a vhost-user net pair, whichever side is
+# DPDK and whichever is virtq; shared by bench/net.sh and bench/frontend.sh.
+#
+#   np_run BACKEND FRONTEND DIR SIZE RING SEC
+#       BACKEND   dpdk (testpmd net_vhost)  or  virtq (virtq-net --sink/--source)
+#       FRONTEND  dpdk (testpmd net_virtio_user)  or  virtq (virtq-user net)
+#       DIR       g2b: the frontend transmits, the backend receives
+#                 b2g: the backend transmits, the frontend receives
+#       SIZE      frame bytes (no FCS)   RING split|packed   SEC seconds
+#     The backend's busy poller runs on CPU 1, the frontend's on CPU 0.
+#     Sets, from the 1 s samples taken while both sides still run (median,
+#     less the first and last non-zero sample):
+#       NP_FE_PPS  the frontend's rate (g2b: its TX, b2g: its RX)
+#       NP_BE_PPS  the backend's rate  (g2b: its RX, b2g: its TX)
+#       NP_FE_FRAME / NP_BE_FRAME  bytes per packet a testpmd counted (0: n/a)
+#       NP_BE_RSS  "VmRSS RssAnon RssShmem" of the backend process in KiB
+#       NP_BE_CMD / NP_FE_CMD  the exact command lines (from /proc)
+#       NP_BE_PID, NP_FE_PID  pids of the two processes themselves (for perf)
+#     NP_HOOK, when set, is eval'd once both sides run (e.g. a profiler).
+#     Returns 0 when both rates are non-zero.
+#
+#   np_median N...      median (integers or decimals)
+#   np_mpps PPS         "12.345"          np_gbps PPS SIZE   "1.234"
+#   np_ratio A B        A / B, "1.234", or "n/a" when B is 0
+#   np_load_header      Markdown lines: load average and, above 1, a warning
+#
+# Every process runs under proc.sh (timeout-bounded, killed on exit); DPDK
+# prefixes go from /var/run/dpdk on stop and on exit.
+
+# shellcheck disable=SC2034 # NP_* are the results, read by the callers
+if [[ -n ${_VIRTQ_NET_PEERS_SH:-} ]]; then return 0; fi
+_VIRTQ_NET_PEERS_SH=1
+
+_np_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=SCRIPTDIR/dpdk-pair.sh
+. "$_np_lib/dpdk-pair.sh"
+NP_BIN=${VIRTQ_BIN:-$_np_lib/../../build/bin}
+NP_TMP=$(mktemp -d /tmp/vq-bench-net.XXXXXX)
+# shellcheck disable=SC2016 # expanded at exit
+vq_on_exit 'rm -rf "$NP_TMP"'
+_np_seq=0
+
+# _np_child PID: the process timeout(1) PID runs (stdbuf execs its command).
+_np_child() {
+	local c
+	c=$(cat "/proc/$1/task/$1/children" 2>/dev/null)
+	[[ -n $c ]] || c=$(pgrep -P "$1" | head -1)
+	echo "${c%% *}"
+}
+
+_np_cmdline() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | sed 's/ $//'; }
+
+_np_rss() { # PID -> "VmRSS RssAnon RssShmem" (KiB)
+	awk '/^VmRSS:/ { a = $2 } /^RssAnon:/ { b = $2 } /^RssShmem:/ { c = $2 }
+		END { print a + 0, b + 0, c + 0 }' "/proc/$1/status" 2>/dev/null
+}
+
+# _np_median_samples "N N N ...": median of the non-zero samples less the
+# first and the last one (ramp-up, ramp-down); 0 when fewer than 3.
+_np_median_samples() {
+	awk -v s="$1" 'BEGIN {
+		n = split(s, a, " ")
+		for (i = 1; i <= n; i++) if (a[i] > 0) nz[c++] = a[i]
+		for (i = 1; i < c - 1; i++) v[m++] = nz[i]
+		if (!m) { print 0; exit }
+		for (i = 0; i < m; i++) for (j = i + 1; j < m; j++)
+			if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+		printf "%.0f\n", (m % 2) ? v[int(m / 2)] : (v[m / 2 - 1] + v[m / 2]) / 2 }'
+}
+
+np_median() {
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+		if (!NR) { print 0; exit }
+		print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+np_mpps() { awk -v p="$1" 'BEGIN { printf "%.3f", p / 1e6 }'; }
+np_gbps() { awk -v p="$1" -v s="$2" 'BEGIN { printf "%.3f", p * s * 8 / 1e9 }'; }
+np_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else printf "n/a" }'; }
+
+np_load_header() {
+	local la
+	la=$(cut -d' ' -f1 /proc/loadavg)
+	echo "Load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)."
+	if awk -v l="$la" 'BEGIN { exit !(l > 1) }'; then
+		echo
+		echo "> **WARNING: load average $la > 1 at start: other processes were running;"
+		echo "> these figures are depressed and noisy. Re-run on an idle machine.**"
+	fi
+}
+
+# _np_testpmd_frame LOG rx|tx: bytes per packet in testpmd's last periodic
+# block (packets and bytes from the same block).
+_np_testpmd_frame() {
+	tr -d '\r' <"$1" | awk -v d="$2" '
+		d == "rx" && /^  RX-packets:/ && $5 == "RX-bytes:" { p = $2; b = $6 }
+		d == "tx" && /^  TX-packets:/ && $5 == "TX-bytes:" { p = $2; b = $6 }
+		END { printf "%.0f\n", (p > 0) ? b / p : 0 }'
+}
+
+# _np_vn_samples LOG rx|tx: virtq-net's per-second JSON rates.
+_np_vn_samples() {
+	grep -a '^{' "$1" | grep -av '"total"' |
+		sed -n "s/.*\"$2_pps\":\([0-9.]*\).*/\1/p" | tr '\n' ' '
+}
+
+# _np_vu_samples LOG tx|rx: virtq-user's per-second Mpps, as pps.
+_np_vu_samples() {
+	grep -a '^\[' "$1" | awk -v d="$2" '{
+		for (i = 1; i < NF; i++) if ($i == d) { printf "%.0f ", $(i + 1) * 1e6; break } }'
+}
+
+_np_start_backend() { # KIND DIR SIZE SOCK TAG SEC -> _np_be_pid _np_be_log
+	local kind=$1 dir=$2 size=$3 sock=$4 tag=$5 sec=$6 mode=() fwd=rxonly
+	if [[ $kind == dpdk ]]; then
+		[[ $dir == b2g ]] && fwd=txonly
+		DPDK_MAXSEC=$((sec + 90)) dpdk_vhost_start "$sock" "vqnb$tag" "$fwd" \
+			--size "$size" --cpu 1 || return 1
+		_np_be_pid=$DPDK_PID _np_be_log=$DPDK_LOG
+		return 0
+	fi
+	mode=(--sink)
+	[[ $dir == b2g ]] && mode=(--source "$size")
+	_np_be_log=$NP_TMP/virtq-net-$tag.log
+	rm -f "$sock"
+	vq_spawn "$_np_be_log" $((sec + 90)) "$NP_BIN/virtq-net" --socket "$sock" \
+		--cpus 1 --workers 1 --poll busy --stats 1 --stats-json "${mode[@]}"
+	_np_be_pid=$VQ_PID
+	local end=$((SECONDS + 20))
+	while ((SECONDS < end)); do
+		_dpdk_sock_listening "$sock" && return 0
+		vq_alive "$_np_be_pid" || break
+		sleep 0.1
+	done
+	echo "net-peers: virtq-net did not listen on $sock, see $_np_be_log" >&2
+	vq_kill "$_np_be_pid" TERM 5
+	return 1
+}
+
+_np_start_frontend() { # KIND DIR SIZE RING SOCK TAG SEC -> _np_fe_pid _np_fe_log
+	local kind=$1 dir=$2 size=$3 ring=$4 sock=$5 tag=$6 sec=$7 fwd=txonly umode=tx opt=()
+	if [[ $kind == dpdk ]]; then
+		[[ $dir == b2g ]] && fwd=rxonly
+		[[ $ring == packed ]] && opt+=(--packed)
+		DPDK_MAXSEC=$((sec + 90)) dpdk_virtio_user_start "$sock" "vqnf$tag" "$fwd" \
+			--size "$size" --cpu 0 "${opt[@]}" || return 1
+		_np_fe_pid=$DPDK_PID _np_fe_log=$DPDK_LOG
+		return 0
+	fi
+	[[ $dir == b2g ]] && umode=rx
+	[[ $ring == packed ]] && opt+=(--packed)
+	_np_fe_log=$NP_TMP/virtq-user-$tag.log
+	# it runs 3 s longer than we sample, so that samples are taken while it runs
+	vq_spawn "$_np_fe_log" $((sec + 60)) stdbuf -oL "$NP_BIN/virtq-user" net \
+		--socket "$sock" --mode "$umode" --size "$size" --duration $((sec + 3)) \
+		--cpu 0 "${opt[@]}"
+	_np_fe_pid=$VQ_PID
+	if ! dpdk_wait_log "$_np_fe_log" '^virtq-user net: ' 20 "$_np_fe_pid"; then
+		echo "net-peers: virtq-user did not start, see $_np_fe_log" >&2
+		vq_kill "$_np_fe_pid" TERM 5
+		return 1
+	fi
+}
+
+_np_stop() { # KIND PID
+	if [[ $1 == dpdk ]]; then dpdk_stop "$2" || true
+	else vq_kill "$2" INT 10 || true; fi
+}
+
+np_run() {
+	local be=$1 fe=$2 dir=$3 size=$4 ring=$5 sec=$6 sock tag bec fec
+	local be_d=rx fe_d=tx
+	[[ $dir == b2g ]] && { be_d=tx; fe_d=rx; }
+	_np_seq=$((_np_seq + 1))
+	tag=$$x$_np_seq
+	sock=$NP_TMP/s$_np_seq.sock
+	NP_FE_PPS=0 NP_BE_PPS=0 NP_FE_FRAME=0 NP_BE_FRAME=0 NP_BE_RSS="0 0 0"
+	NP_BE_CMD='' NP_FE_CMD='' NP_BE_PID='' NP_FE_PID=''
+	_np_start_backend "$be" "$dir" "$size" "$sock" "$tag" "$sec" || return 1
+	if ! _np_start_frontend "$fe" "$dir" "$size" "$ring" "$sock" "$tag" "$sec"; then
+		_np_stop "$be" "$_np_be_pid"
+		return 1
+	fi
+	bec=$(_np_child "$_np_be_pid") fec=$(_np_child "$_np_fe_pid")
+	NP_BE_PID=$bec NP_FE_PID=$fec
+	NP_BE_CMD=$(_np_cmdline "$bec") NP_FE_CMD=$(_np_cmdline "$fec")
+	[[ -n ${NP_HOOK:-} ]] && eval "$NP_HOOK"
+	vq_sleep "$sec"
+	NP_BE_RSS=$(_np_rss "$bec")
+	# read the rates now, while both still run: a stopping peer's last
+	# seconds are not representative
+	if [[ $be == dpdk ]]; then
+		NP_BE_PPS=$(dpdk_median_pps "$_np_be_log" "$be_d" 1)
+	else
+		NP_BE_PPS=$(_np_median_samples "$(_np_vn_samples "$_np_be_log" "$be_d")")
+	fi
+	if [[ $fe == dpdk ]]; then
+		NP_FE_PPS=$(dpdk_median_pps "$_np_fe_log" "$fe_d" 1)
+	else
+		NP_FE_PPS=$(_np_median_samples "$(_np_vu_samples "$_np_fe_log" "$fe_d")")
+	fi
+	_np_stop "$fe" "$_np_fe_pid"
+	_np_stop "$be" "$_np_be_pid"
+	[[ $be == dpdk ]] && NP_BE_FRAME=$(_np_testpmd_frame "$_np_be_log" "$be_d")
+	[[ $fe == dpdk ]] && NP_FE_FRAME=$(_np_testpmd_frame "$_np_fe_log" "$fe_d")
+	if [[ ${BENCH_KEEP_LOGS:-0} == 1 ]]; then
+		mkdir -p /tmp/vq-bench-logs
+		cp "$_np_be_log" "/tmp/vq-bench-logs/$tag-be-$be-$dir-$size-$ring.log"
+		cp "$_np_fe_log" "/tmp/vq-bench-logs/$tag-fe-$fe-$dir-$size-$ring.log"
+	fi
+	rm -f "$sock" "$_np_be_log" "$_np_fe_log"
+	[[ $NP_FE_PPS -gt 0 && $NP_BE_PPS -gt 0 ]]
+}
+
+# _np_pause_share DATA SYM: percent of all samples that SYM spent on the
+# instruction after its `pause` (virtq-net's idle spin); empty if none.
+_np_pause_share() {
+	local tot
+	tot=$(perf report -i "$1" --stdio --no-children --sort sym 2>/dev/null |
+		awk -v s="$2" '$NF == s { sub(/%/, "", $1); print $1; exit }')
+	[[ -n $tot ]] || return 0
+	perf annotate -i "$1" --stdio -s "$2" 2>/dev/null | awk -v t="$tot" '
+		/:[[:space:]]+[0-9a-f]+:[[:space:]]+pause/ { p = 1; next }
+		p && /^[[:space:]]+[0-9.]+ :[[:space:]]+[0-9a-f]+:/ { printf "%.1f", $1 * t / 100; exit }'
+}
+
+# np_profile SIDE BE FE DIR SIZE RING SEC: np_run with `perf record -e
+# cpu-clock` attached to SIDE's process (be|fe) for SEC-3 s; sets NP_PROF
+# to the top symbols (perf report --no-children --sort sym, above 1%).
+# NP_PROF_IDLE: the percent of samples virtq-net's worker spent idle (the
+# instruction after the pause of its empty-poll loop), when it applies.
+# Call it in the current shell, not in $(...), like np_run.  Returns 1
+# when perf is missing or recorded nothing.
+np_profile() {
+	local side=$1 data psec=$(($7 > 6 ? $7 - 3 : 3))
+	shift
+	NP_PROF=
+	command -v perf >/dev/null || return 1
+	data=$NP_TMP/perf.data
+	rm -f "$data"
+	_np_perf_pid=
+	# shellcheck disable=SC2016 # expanded by eval inside np_run
+	NP_HOOK='_np_perf_target=$NP_BE_PID; [[ '"$side"' == fe ]] && _np_perf_target=$NP_FE_PID
+		vq_spawn "$NP_TMP/perf.log" $((psec + 30)) perf record -q -e cpu-clock -F 999 \
+			-o "$data" -p "$_np_perf_target" -- sleep "$psec"; _np_perf_pid=$VQ_PID'
+	np_run "$@" || true
+	NP_HOOK=
+	[[ -n $_np_perf_pid ]] && vq_kill "$_np_perf_pid" INT 20
+	[[ -s $data ]] || return 1
+	NP_PROF=$(perf report -i "$data" --stdio --no-children --sort sym --percent-limit 1 \
+		2>/dev/null | grep -v '^#' | grep -v '^[[:space:]]*$' | head -25)
+	NP_PROF_IDLE=$(_np_pause_share "$data" worker_main)
+	[[ -n $NP_PROF ]]
+}

@@ -69,7 +69,7 @@ vq_kill "$TX" INT 30; txrc=$?
 vq_kill "$FIO" INT 30; fiorc=$?
 vq_sleep 2
 vq_kill "$RX" INT 30; rxrc=$?
-timeout 300 "$BIN/virtq-user" blk -s k.sock --size 64M --cpu 0 >verify.log 2>&1
+timeout -k 5 300 "$BIN/virtq-user" blk -s k.sock --size 64M --cpu 0 >verify.log 2>&1
 vq_kill "$NPID" INT 30; nrc=$?
 vq_kill "$BPID" INT 30; brc=$?
 

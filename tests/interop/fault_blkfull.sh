@@ -51,7 +51,7 @@ daemon() { # LOG: start virtq-blk on the tmpfs file; sets DPID
 
 # 1. fill until full
 daemon blk1.log || { hc_fail setup "virtq-blk did not start"; cat blk1.log >&2; hc_end; }
-timeout 120 "$BIN/virtq-hostile" blk-fill -s k.sock --seed 7 >fill1.out 2>fill1.err
+timeout -k 5 120 "${HOSTILE[@]}" blk-fill -s k.sock --seed 7 >fill1.out 2>fill1.err
 frc=$?
 acked1=$(grep -c '^ACK ' fill1.out) errs1=$(grep -c '^ERR ' fill1.out)
 if ((frc == 0 && acked1 > 0 && errs1 > 0)) && ! grep '^ERR ' fill1.out | grep -vq 'Input/output error' &&
@@ -70,7 +70,7 @@ else
 	hc_fail daemon-exit "rc $rc; $(grep '^total ' blk1.log)"
 fi
 daemon blk2.log || { hc_fail reopen "virtq-blk did not start again"; hc_end; }
-if timeout 120 "$BIN/virtq-hostile" blk-check -s k.sock --seed 7 --acked fill1.out >check1.out 2>&1; then
+if timeout -k 5 120 "${HOSTILE[@]}" blk-check -s k.sock --seed 7 --acked fill1.out >check1.out 2>&1; then
 	hc_pass acked-writes-kept "$(tail -n 1 check1.out)"
 else
 	hc_fail acked-writes-kept "$(tr '\n' ' ' <check1.out)"
@@ -78,10 +78,10 @@ fi
 
 # 3. space comes back
 inns rm -f "$MNT/filler"
-timeout 120 "$BIN/virtq-hostile" blk-fill -s k.sock --seed 8 >fill2.out 2>fill2.err
+timeout -k 5 120 "${HOSTILE[@]}" blk-fill -s k.sock --seed 8 >fill2.out 2>fill2.err
 acked2=$(grep -c '^ACK ' fill2.out)
 if ((acked2 > acked1)) &&
-	timeout 120 "$BIN/virtq-hostile" blk-check -s k.sock --seed 8 --acked fill2.out >check2.out 2>&1; then
+	timeout -k 5 120 "${HOSTILE[@]}" blk-check -s k.sock --seed 8 --acked fill2.out >check2.out 2>&1; then
 	hc_pass space-freed "$acked2 writes acknowledged (was $acked1); $(tail -n 1 check2.out)"
 else
 	hc_fail space-freed "$acked2 acked (was $acked1): $(tr '\n' ' ' <check2.out 2>/dev/null)"

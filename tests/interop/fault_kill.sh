@@ -104,7 +104,7 @@ vq_spawn blk.log 300 "$BIN/virtq-blk" --socket k.sock --file disk.img
 BPID=$VQ_PID
 hc_wait_sock k.sock 10 || { hc_fail blk-setup "no socket"; cat blk.log >&2; hc_end; }
 D=$(hc_child "$BPID")
-verify() { timeout 60 "$BIN/virtq-user" blk -s k.sock --size 8M --cpu 0 >"$1" 2>&1 && grep -q '^verify: OK' "$1"; }
+verify() { timeout -k 5 60 "$BIN/virtq-user" blk -s k.sock --size 8M --cpu 0 >"$1" 2>&1 && grep -q '^verify: OK' "$1"; }
 verify verify-warm.log || { hc_fail blk-setup "warm-up verify failed"; cat verify-warm.log >&2; }
 wait_disc blk.log 1 10
 vq_sleep 0.5

@@ -107,7 +107,7 @@ for c in $(seq "$CYCLES"); do
 		vq_kill "$U" KILL 10
 		what="killed mid-I/O"
 	else
-		timeout 120 "$BIN/virtq-user" blk -s k.sock --size 2M --cpu 0 >u-$c.log 2>&1
+		timeout -k 5 120 "$BIN/virtq-user" blk -s k.sock --size 2M --cpu 0 >u-$c.log 2>&1
 		grep -q '^verify: OK' u-$c.log || { hc_fail "blk-cycle-$c" "verify failed: $(tail -n 2 u-$c.log)"; continue; }
 		what="verify OK"
 	fi

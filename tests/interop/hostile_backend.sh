@@ -29,7 +29,7 @@ one() { # CASE ARGS EXPECT
 	local c=$1 args=$2 text=$3 be=be-$1.out fe=fe-$1.out bpid upid brc urc why='' dev=net
 	[[ $args == blk* ]] && dev=blk
 	: >"$be"; : >"$fe"
-	vq_spawn "$be" 60 "$BIN/virtq-hostile" be -s hb.sock --dev $dev --case "$c" --hold-ms 30000
+	vq_spawn "$be" 60 "${HOSTILE[@]}" be -s hb.sock --dev $dev --case "$c" --hold-ms 30000
 	bpid=$VQ_PID
 	hc_wait_grep "$be" HOSTILE-LISTENING 10 || { hc_fail "$c" "virtq-hostile did not listen"; vq_kill "$bpid"; return; }
 	# shellcheck disable=SC2086 # ARGS are words
@@ -63,6 +63,6 @@ t0=$SECONDS
 while IFS=$'\t' read -r c args text; do
 	if [[ -n ${HOSTILE_CASES:-} && " $HOSTILE_CASES " != *" $c "* ]]; then continue; fi
 	one "$c" "$args" "$text"
-done < <("$BIN/virtq-hostile" be --list)
+done < <("${HOSTILE[@]}" be --list)
 echo "  cases took $((SECONDS - t0)) s"
 hc_end

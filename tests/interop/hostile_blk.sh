@@ -34,7 +34,7 @@ BPID=$VQ_PID
 hc_wait_sock k.sock 10 || { hc_fail setup "virtq-blk did not create k.sock"; cat blk.log >&2; hc_end; }
 
 healthy() { # a full verify pass on the first MiB; true when it says OK
-	timeout 30 "$BIN/virtq-user" blk -s k.sock --size 1M --bs 4k --qd 8 --cpu 0 >healthy.log 2>&1 &&
+	timeout -k 5 30 "$BIN/virtq-user" blk -s k.sock --size 1M --bs 4k --qd 8 --cpu 0 >healthy.log 2>&1 &&
 		grep -q '^verify: OK' healthy.log
 }
 healthy || { hc_fail setup "a healthy frontend fails before any attack"; cat healthy.log >&2; hc_end; }
@@ -42,7 +42,7 @@ healthy || { hc_fail setup "a healthy frontend fails before any attack"; cat hea
 attack() {
 	local c=$1 text=$2 off out=case-$1.out rc why=''
 	off=$(hc_size blk.log)
-	timeout 30 "$BIN/virtq-hostile" fe --dev blk -s k.sock --case "$c" --hold-ms 200 >"$out" 2>&1
+	timeout -k 5 30 "${HOSTILE[@]}" fe --dev blk -s k.sock --case "$c" --hold-ms 200 >"$out" 2>&1
 	rc=$?
 	if ((rc != 0)); then
 		why="virtq-hostile exited $rc: $(grep -v '^HOSTILE' "$out" | tail -n 2 | tr '\n' ' ')"
@@ -69,7 +69,7 @@ while IFS=$'\t' read -r kc text; do
 	if [[ $kind == skip ]]; then hc_skip "$c" "$text"; continue; fi
 	vq_alive "$BPID" || { hc_fail "$c" "virtq-blk is not running"; continue; }
 	attack "$c" "$text"
-done < <("$BIN/virtq-hostile" fe --list)
+done < <("${HOSTILE[@]}" fe --list)
 echo "  attacks took $((SECONDS - t0)) s"
 
 vq_kill "$BPID" INT 15

@@ -84,7 +84,7 @@ attack() {
 	local c=$1 text=$2 off out=case-$1.out hp rc why='' measured=0
 	off=$(hc_size net.log)
 	: >"$out"
-	timeout 60 "$BIN/virtq-hostile" fe --dev net -s h.sock --case "$c" \
+	timeout -k 5 60 "${HOSTILE[@]}" fe --dev net -s h.sock --case "$c" \
 		--hold-ms $((MEASURE_S * 1000 + 5000)) >"$out" 2>&1 &
 	hp=$!
 	while vq_alive "$hp" && ! grep -q '^HOSTILE-ACTIVE' "$out"; do sleep 0.02; done
@@ -119,13 +119,13 @@ while IFS=$'\t' read -r kc text; do
 	if [[ $kind == skip ]]; then hc_skip "$c" "$text"; continue; fi
 	vq_alive "$NPID" || { hc_fail "$c" "virtq-net is not running"; continue; }
 	attack "$c" "$text"
-done < <("$BIN/virtq-hostile" fe --list)
+done < <("${HOSTILE[@]}" fe --list)
 echo "  attacks took $((SECONDS - t0)) s"
 
 # A well-behaved frontend on the attacked port is served again.
 before=$(awk '$2 == "h.sock" { for (i = 3; i < NF; i++) if ($i == "rx") v = $(i + 1) } END { print v + 0 }' net.log)
 # --verify: its frames reach b.sock too, and must pass the receiver's check.
-timeout 20 "$BIN/virtq-user" net -s h.sock -m tx --verify -d 2 --cpu 0 >h-tx.log 2>&1
+timeout -k 5 20 "$BIN/virtq-user" net -s h.sock -m tx --verify -d 2 --cpu 0 >h-tx.log 2>&1
 rc=$?
 vq_sleep 0.5
 after=$(awk '$2 == "h.sock" { for (i = 3; i < NF; i++) if ($i == "rx") v = $(i + 1) } END { print v + 0 }' net.log)

@@ -166,7 +166,7 @@ h2g() {
 	local t0 dt got st0 st1
 	wait_marker VIRTQ-NET-READY.h2g 300 || return 1
 	t0=$(now)
-	timeout 30 ip netns exec "$NS" $BB nc "$GUEST_IP" 5004 </dev/null >/dev/null || cfail "host->guest: cannot tell the guest to start" || return 1
+	timeout -k 5 30 ip netns exec "$NS" $BB nc "$GUEST_IP" 5004 </dev/null >/dev/null || cfail "host->guest: cannot tell the guest to start" || return 1
 	wait_marker VIRTQ-NET-H2G-MD5 300 || return 1
 	dt=$(since "$t0")
 	got=$(value VIRTQ-NET-H2G-MD5)
@@ -190,11 +190,11 @@ g2h() {
 	t0=$(now)
 	local url=http://$GUEST_IP:8080/g2h
 	((FAM == 6)) || url=http://[$GUEST_IP6]:8080/g2h
-	got=$(timeout 300 ip netns exec "$NS" $BB wget -q -O - "$url" | md5sum | cut -d' ' -f1)
+	got=$(timeout -k 5 300 ip netns exec "$NS" $BB wget -q -O - "$url" | md5sum | cut -d' ' -f1)
 	dt=$(since "$t0")
 	read -ra s1 <<<"$(tapstats)"
 	TAP_TOT=("${s1[@]}")
-	timeout 30 ip netns exec "$NS" $BB nc "$GUEST_IP" 5003 </dev/null >/dev/null || cfail "guest->host: cannot tell the guest we are done" || return 1
+	timeout -k 5 30 ip netns exec "$NS" $BB nc "$GUEST_IP" 5003 </dev/null >/dev/null || cfail "guest->host: cannot tell the guest we are done" || return 1
 	[[ -n $want && $got == "$want" ]] || cfail "guest->host: host md5 $got != guest's '$want'" || return 1
 	G2H_AVG=$(avg "${s0[0]}" "${s0[1]}" "${s1[0]}" "${s1[1]}")
 	G2H="guest->host IPv$((FAM == 6 ? 4 : 6)) $(mbps "$dt") MB/s (${dt} s, TAP rx avg frame ${G2H_AVG} B) md5 ok"

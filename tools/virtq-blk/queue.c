@@ -37,6 +37,7 @@ static void detach(struct vb_qthread *t)
 {
 	vq_blk_queue_drain(t->d->blk, t->idx);
 	vq_blk_set_queue(t->d->blk, t->idx, NULL);
+	t->dev = NULL;
 	if (t->kick_fd >= 0)
 		watch(t, t->kick_fd, false);
 	t->kick_fd = -1;
@@ -45,7 +46,10 @@ static void detach(struct vb_qthread *t)
 
 static void attach(struct vb_qthread *t, struct vq_vu_queue *q)
 {
-	vq_blk_set_queue(t->d->blk, t->idx, vq_vu_queue_dev(q));
+	/* NULL when the queue was stopped meanwhile: serve() then idles
+	 * until the control thread's stop reaches sync_state(). */
+	t->dev = vq_vu_queue_dev(q);
+	vq_blk_set_queue(t->d->blk, t->idx, t->dev);
 	t->kick_fd = vq_vu_queue_kick_fd(q);
 	if (t->kick_fd >= 0)
 		watch(t, t->kick_fd, true);
@@ -80,7 +84,7 @@ static bool sync_state(struct vb_qthread *t)
 
 static void broke(struct vb_qthread *t)
 {
-	struct vq_dev *dev = vq_vu_queue_dev(t->have);
+	struct vq_dev *dev = t->dev;
 
 	vb_log("queue %u: ring broken: %s (%s); serving stops until the next start",
 	       t->idx, dev ? vq_dev_error(dev) : "?",
@@ -95,7 +99,7 @@ static void serve(struct vb_qthread *t)
 	struct vq_blk *blk = t->d->blk;
 	int r;
 
-	if (t->broken || !vq_vu_queue_enabled(t->have)) {
+	if (t->broken || !t->dev || !vq_vu_queue_enabled(t->have)) {
 		vq_blk_queue_poll(blk, t->idx, 0); /* completions only */
 		return;
 	}
@@ -113,7 +117,7 @@ static void serve(struct vb_qthread *t)
 			return;
 		/* Kicks are on; the full barrier inside pairs with the
 		 * driver's: 1 means a buffer slipped in, look again. */
-		if (vq_dev_enable_kicks(vq_vu_queue_dev(t->have)) != 1)
+		if (vq_dev_enable_kicks(t->dev) != 1)
 			return;
 	}
 }

@@ -60,6 +60,9 @@ struct vb_qthread {
 	struct vq_vu_queue *have;  /* set by the queue thread, under lock */
 	bool stop;                 /* under lock */
 	/* queue thread only */
+	struct vq_dev *dev;        /* the ring attached; valid until detach (the
+				    * library clears vq_vu_queue_dev() before
+				    * queue_stop waits for us, so never re-read it) */
 	int kick_fd;
 	bool broken;
 };

@@ -13,7 +13,10 @@
 #   sender tx_pkts (all completed: tx_inflight 0) == switch rx from a.sock
 #   switch rx from a.sock == switch tx to b.sock + switch drops for b.sock
 #   receiver rx_pkts == switch tx to b.sock       (nothing vanished in the ring)
-#   receiver lost == switch drops for b.sock      (every gap was counted as a drop)
+#   receiver lost + tail == switch drops for b.sock (every frame the receiver
+#     missed was a drop the switch counted: "lost" counts the gaps between
+#     frames it saw, "tail" = sender tx_pkts - receiver rx_next_seq the frames
+#     after the last one it saw; nothing is left unread after the drain)
 #   receiver bad == 0, reorder == 0, errors 0 on both ports
 # Blk, at the same time: virtq-blk on a 256 MiB file, virtq-user blk fio
 # randwrite (qd 32) for SECONDS, then a verify pass (write, flush, read back,
@@ -76,6 +79,8 @@ vq_kill "$BPID" INT 30; brc=$?
 tx_pkts=$(field '^counts:' tx_pkts tx.log) tx_infl=$(field '^counts:' tx_inflight tx.log)
 rx_pkts=$(field '^counts:' rx_pkts rx.log) lost=$(field '^counts:' lost rx.log)
 bad=$(field '^counts:' bad rx.log) reorder=$(field '^counts:' reorder rx.log)
+next_seq=$(field '^counts:' rx_next_seq rx.log)
+tail=$((${tx_pkts:-0} - ${next_seq:-0}))
 a_rx=$(total a.sock rx) b_tx=$(total b.sock tx) b_drops=$(total b.sock drops)
 errs=$(($(total a.sock errors) + $(total b.sock errors)))
 ioerr=$(grep -ao 'ioerr [0-9]*' blk.log | tail -n 1 | cut -d' ' -f2)
@@ -94,7 +99,8 @@ echo "|---|---|"
 echo "| sender tx_pkts (in flight at the end) | $tx_pkts ($tx_infl) |"
 echo "| switch rx from a.sock | $a_rx |"
 echo "| switch tx to b.sock / drops for b.sock | $b_tx / $b_drops |"
-echo "| receiver rx_pkts / lost / bad / reorder | $rx_pkts / $lost / $bad / $reorder |"
+echo "| receiver rx_pkts / lost (gaps) / bad / reorder | $rx_pkts / $lost / $bad / $reorder |"
+echo "| receiver next sequence number / tail (sent after the last frame seen) | $next_seq / $tail |"
 echo "| virtq-net VmRSS kB, fds: start -> end | $n_rss0 -> $n_rss1, $n_fd0 -> $n_fd1 |"
 echo "| virtq-blk VmRSS kB, fds: start -> end | $b_rss0 -> $b_rss1, $b_fd0 -> $b_fd1 |"
 echo "| blk fio | $(grep -a '^total' fio.log | head -n 1) |"
@@ -106,7 +112,8 @@ check "every process exited 0 (tx $txrc, rx $rxrc, fio $fiorc, net $nrc, blk $br
 check "sender tx_pkts == switch rx from a.sock, none in flight" test "${tx_pkts:-x}" = "$a_rx" -a "${tx_infl:-x}" = 0
 check "switch rx from a == tx to b + drops for b" test "$a_rx" -eq $((b_tx + b_drops))
 check "receiver rx_pkts == switch tx to b.sock" test "${rx_pkts:-x}" = "$b_tx"
-check "receiver lost == switch drops for b.sock" test "${lost:-x}" = "$b_drops"
+check "receiver rx_pkts + lost + tail == sender tx_pkts" test $((${rx_pkts:-0} + ${lost:-0} + tail)) = "${tx_pkts:-x}"
+check "receiver lost + tail == switch drops for b.sock" test -n "$next_seq" -a $((${lost:-0} + tail)) = "$b_drops"
 check "receiver bad 0, reorder 0, switch errors 0" test "${bad:-x}${reorder:-x}$errs" = 000
 check "blk verify OK after the load, ioerr 0" \
 	bash -c "grep -q '^verify: OK' verify.log && [ '${ioerr:-x}' = 0 ]"

@@ -8,8 +8,13 @@
 #   bad == 0, foreign == 0, reorder == 0 and received > 0;
 #   the sender's frames all completed (tx_inflight 0) and virtq-net took
 #   exactly that many from port A;
-#   received + lost <= sent, received <= what virtq-net delivered to B, and
-#   virtq-net delivered at most the ring size more than B read;
+#   received <= what virtq-net delivered to B, and virtq-net delivered at
+#   most the ring size more than B read;
+#   exactly: received + lost + tail == sent, where lost counts the gaps
+#   between sequence numbers B saw and tail the frames sent after the last
+#   one B saw (sent - B's next expected sequence number); and lost + tail ==
+#   B's drops + (delivered to B - received): every frame B missed was either
+#   counted as a drop by virtq-net or delivered and not yet read;
 #   every frame virtq-net took from A was delivered to B or counted as a
 #   drop there (broadcast, two ports);
 #   frame sizes on both sides; the ring layout both drivers negotiated.
@@ -54,7 +59,7 @@ one_case() {
 	local layout=$1 rxbuf=$2 size=$3 tag="$1 $2 ${3}B" mrg=off
 	local sa=$WORK/c$N.a.sock sb=$WORK/c$N.b.sock vlog=$WORK/c$N.vn.log
 	local tlog=$WORK/c$N.tx.log rlog=$WORK/c$N.rx.log errs='' rc tpid rpid
-	local utx utxb left urx urxb bad lost foreign reorder arx btx bdrop v end
+	local utx utxb left urx urxb bad lost foreign reorder arx btx bdrop v end next tail
 	local common=(--size "$size")
 	[[ $rxbuf == mergeable ]] && mrg=on
 	[[ $layout == packed ]] && common+=(--packed)
@@ -98,7 +103,8 @@ one_case() {
 	left=$(vqu_count "$tlog" tx_inflight)
 	urx=$(vqu_count "$rlog" rx_pkts) urxb=$(vqu_count "$rlog" rx_bytes)
 	bad=$(vqu_count "$rlog" bad) lost=$(vqu_count "$rlog" lost) foreign=$(vqu_count "$rlog" foreign)
-	reorder=$(vqu_count "$rlog" reorder)
+	reorder=$(vqu_count "$rlog" reorder) next=$(vqu_count "$rlog" rx_next_seq)
+	tail=$((${utx:-0} - ${next:-0}))
 	arx=$(vn_total "$vlog" c$N.a.sock rx_packets)
 	btx=$(vn_total "$vlog" c$N.b.sock tx_packets)
 	bdrop=$(vn_total "$vlog" c$N.b.sock drops)
@@ -109,7 +115,11 @@ one_case() {
 	((${urx:-0} > 0)) || errs+=" nothing received;"
 	[[ $left == 0 ]] || errs+=" $left frames still queued when the sender stopped;"
 	[[ ${arx:-x} == "${utx:-y}" ]] || errs+=" virtq-net took $arx from A, the sender sent $utx;"
-	((${urx:-0} + ${lost:-0} <= ${utx:-0})) || errs+=" received $urx + lost $lost > sent $utx;"
+	[[ -n $next ]] || errs+=" no rx_next_seq in the receiver's counts;"
+	((${urx:-0} + ${lost:-0} + tail == ${utx:-0})) ||
+		errs+=" received $urx + lost $lost + tail $tail != sent $utx;"
+	((${lost:-0} + tail == ${bdrop:-0} + ${btx:-0} - ${urx:-0})) ||
+		errs+=" lost $lost + tail $tail != dropped for B $bdrop + delivered-unread $((${btx:-0} - ${urx:-0}));"
 	((${urx:-0} <= ${btx:-0})) || errs+=" received $urx > virtq-net delivered $btx;"
 	((${btx:-0} - ${urx:-0} <= QSIZE)) || errs+=" virtq-net delivered $btx, B read only $urx;"
 	# Broadcast with two ports: each frame from A goes to B or is a drop there
@@ -120,7 +130,7 @@ one_case() {
 	errs+=$(net_size_check "sender" "$utx" "$utxb" "$size")
 	errs+=$(net_size_check "receiver" "$urx" "$urxb" "$size")
 	net_result "$NAME" "$tag" "$errs" \
-		"sent ${utx:-?} switched ${btx:-?} dropped ${bdrop:-?} recv ${urx:-?} verified, lost ${lost:-?}" \
+		"sent ${utx:-?} switched ${btx:-?} dropped ${bdrop:-?} recv ${urx:-?} verified, lost ${lost:-?} + tail $tail" \
 		"$vlog" "$tlog" "$rlog" || FAILS=$((FAILS + 1))
 }
 

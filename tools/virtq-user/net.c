@@ -522,15 +522,24 @@ static unsigned tx_drain(struct net *n)
 }
 
 /* The exact totals, one line, for scripts. */
-static void print_counts(const struct counters *c, unsigned inflight)
+static void print_counts(const struct net *n, unsigned inflight)
 {
+	const struct counters *c = &n->c;
+	uint64_t next = 0;
+
+	/* rx_next_seq: the sum over queue pairs of the next sequence number
+	 * expected.  A sender's frames are numbered from 0, so the frames it
+	 * sent after the last one seen here (dropped at the tail, or still
+	 * unread) number its tx_pkts minus this; "lost" counts only gaps. */
+	for (unsigned qp = 0; qp < n->o.queues; qp++)
+		next += n->rx_next[qp];
 	printf("counts: tx_pkts %llu tx_bytes %llu tx_inflight %u rx_pkts %llu rx_bytes %llu "
-	       "bad %llu lost %llu reorder %llu foreign %llu echo_drop %llu\n",
+	       "bad %llu lost %llu reorder %llu foreign %llu echo_drop %llu rx_next_seq %llu\n",
 	       (unsigned long long)c->tx_pkts, (unsigned long long)c->tx_bytes, inflight,
 	       (unsigned long long)c->rx_pkts, (unsigned long long)c->rx_bytes,
 	       (unsigned long long)c->bad, (unsigned long long)c->lost,
 	       (unsigned long long)c->reorder, (unsigned long long)c->foreign,
-	       (unsigned long long)c->echo_drop);
+	       (unsigned long long)c->echo_drop, (unsigned long long)next);
 }
 
 static int run(struct net *n)
@@ -559,7 +568,7 @@ static int run(struct net *n)
 	left = n->o.mode == MODE_RX ? 0 : tx_drain(n);
 	now = vqu_now_ns();
 	print_rate("total   ", (double)(now - t0) / NS, &n->c, &(struct counters){ 0 });
-	print_counts(&n->c, left);
+	print_counts(n, left);
 	if (n->reconnects)
 		printf("reconnects: %u\n", n->reconnects);
 	return n->o.verify && n->c.bad ? 1 : 0;

@@ -88,4 +88,11 @@ fuzz:
 fuzz-smoke:
 	$(Q)V=$(V) bash fuzz/smoke.sh $(FUZZ_SECONDS)
 
-.PHONY: fuzz fuzz-smoke
+# A long run over a corpus kept in build-fuzz/long (not in CI):
+# make fuzz-long FUZZ_LONG_SECONDS=1800 FUZZ_JOBS=2
+FUZZ_LONG_SECONDS ?= 600
+FUZZ_JOBS ?= 1
+fuzz-long:
+	$(Q)V=$(V) bash fuzz/campaign.sh $(FUZZ_LONG_SECONDS) $(FUZZ_JOBS)
+
+.PHONY: fuzz fuzz-smoke fuzz-long

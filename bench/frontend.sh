@@ -24,47 +24,9 @@ need_dpdk >&2 || { echo "DPDK testpmd cannot be installed" >&2; exit 77; }
 
 strip() { sed -e "s#${VIRTQ_ROOT:-$PWD}/##g" -e "s#$NP_TMP#/tmp/vq-bench-net.XXXXXX#g"; }
 header=$(np_load_header)
-min_idle=100
 
-declare -A cmd
-rows=()
-for dir in $dirs; do
-	for size in $sizes; do
-		for ring in $rings; do
-			d=() v=() df=() vf=() pr=() bad=
-			for ((i = 1; i <= runs; i++)); do
-				idle=$(bench_idle_pct)
-				((idle < min_idle)) && min_idle=$idle
-				for peer in dpdk virtq; do # interleaved: A B A B
-					echo "frontend: $dir $size B $ring run $i/$runs: $peer frontend (idle $idle%)" >&2
-					if ! np_run dpdk "$peer" "$dir" "$size" "$ring" "$sec"; then
-						echo "frontend: run failed ($peer $dir $size $ring): be=$NP_BE_PPS fe=$NP_FE_PPS" >&2
-					fi
-					fr=$NP_BE_FRAME
-					if [[ $fr != 0 ]] && ((fr != size)); then
-						bad="vhost counted $fr-byte frames"
-					fi
-					if [[ $peer == dpdk ]]; then d+=("$NP_BE_PPS") df+=("$NP_FE_PPS")
-					else v+=("$NP_BE_PPS") vf+=("$NP_FE_PPS"); fi
-					[[ $size == 64 && $ring == split && $i == 1 ]] &&
-						cmd[$peer.$dir]="$NP_FE_CMD"$'\n'"$NP_BE_CMD"
-				done
-				pr+=("$(np_ratio "${v[-1]}" "${d[-1]}")")
-			done
-			dm=$(np_median "${d[@]}") vm=$(np_median "${v[@]}")
-			ratio=$(np_ratio "$vm" "$dm")
-			paired=$(np_median "${pr[@]/n\/a/0}")
-			verdict=
-			if [[ $size == 64 ]]; then
-				verdict=$(awk -v r="$ratio" -v t=$target 'BEGIN { print (r != "n/a" && r + 0 >= t) ? "**pass**" : "**miss**" }')
-			fi
-			runsd="" runsv=""
-			for x in "${d[@]}"; do runsd+=" $(np_mpps "$x")"; done
-			for x in "${v[@]}"; do runsv+=" $(np_mpps "$x")"; done
-			rows+=("| $dir | $ring | $size | $(np_mpps "$dm") | $(np_mpps "$vm") | $(np_gbps "$dm" "$size") | $(np_gbps "$vm" "$size") | **$ratio** | $paired | $(np_mpps "$(np_median "${df[@]}")") / $(np_mpps "$(np_median "${vf[@]}")") |${runsd} /${runsv} | $verdict${bad:+ ($bad)} |")
-		done
-	done
-done
+np_table fe frontend "$target" "$runs" "$sec" "$dirs" "$sizes" "$rings"
+min_idle=$NP_MIN_IDLE
 
 cat <<MD
 ## Userspace virtio-net driver: virtq-user against DPDK virtio-user
@@ -98,7 +60,7 @@ Target: at 64 B, virtq-user >= ${target}x DPDK virtio-user.
 
 | dir | ring | frame B | DPDK virtio-user Mpps | virtq-user Mpps | DPDK Gbit/s | virtq-user Gbit/s | ratio | paired | frontend's count Mpps (DPDK / virtq) | runs Mpps (DPDK / virtq) | 64 B target |
 |-----|------|------:|------:|------:|------:|------:|------:|------:|------:|------|------|
-$(printf '%s\n' "${rows[@]}")
+$(printf '%s\n' "${NP_ROWS[@]}")
 
 Command lines (64 B, split; other rows change \`--txpkts\`/\`--size\`, packed
 adds \`packed_vq=1\` to the virtio-user vdev or \`--packed\` to virtq-user):
@@ -106,9 +68,9 @@ adds \`packed_vq=1\` to the virtio-user vdev or \`--packed\` to virtq-user):
 \`\`\`
 MD
 for k in dpdk.g2b virtq.g2b dpdk.b2g virtq.b2g; do
-	[[ -n ${cmd[$k]:-} ]] || continue
+	[[ -n ${NP_CMDS[$k]:-} ]] || continue
 	echo "# ${k%.*} frontend, ${k#*.}: frontend, then vhost"
-	strip <<<"${cmd[$k]}"
+	strip <<<"${NP_CMDS[$k]}"
 done
 echo '```'
 

@@ -24,52 +24,13 @@ need_dpdk >&2 || { echo "DPDK testpmd cannot be installed" >&2; exit 77; }
 
 strip() { sed -e "s#${VIRTQ_ROOT:-$PWD}/##g" -e "s#$NP_TMP#/tmp/vq-bench-net.XXXXXX#g"; }
 header=$(np_load_header)
-min_idle=100
 
-declare -A cmd rss
-rows=()
-for dir in $dirs; do
-	for size in $sizes; do
-		for ring in $rings; do
-			d=() v=() db=() vb=() pr=() bad=
-			for ((i = 1; i <= runs; i++)); do
-				idle=$(bench_idle_pct)
-				((idle < min_idle)) && min_idle=$idle
-				for peer in dpdk virtq; do # interleaved: A B A B
-					echo "net: $dir $size B $ring run $i/$runs: $peer backend (idle $idle%)" >&2
-					if ! np_run "$peer" dpdk "$dir" "$size" "$ring" "$sec"; then
-						echo "net: run failed ($peer $dir $size $ring): fe=$NP_FE_PPS be=$NP_BE_PPS" >&2
-					fi
-					fr=$NP_FE_FRAME
-					if [[ $fr != 0 ]] && ((fr != size)); then
-						bad="testpmd counted $fr-byte frames"
-					fi
-					if [[ $peer == dpdk ]]; then d+=("$NP_FE_PPS") db+=("$NP_BE_PPS")
-					else v+=("$NP_FE_PPS") vb+=("$NP_BE_PPS"); fi
-					[[ $size == 64 && $ring == split && $i == 1 ]] &&
-						cmd[$peer.$dir]="$NP_BE_CMD"$'\n'"$NP_FE_CMD"
-					rss[$peer.$dir]+="${NP_BE_RSS// /,} "
-				done
-				pr+=("$(np_ratio "${v[-1]}" "${d[-1]}")")
-			done
-			dm=$(np_median "${d[@]}") vm=$(np_median "${v[@]}")
-			ratio=$(np_ratio "$vm" "$dm")
-			paired=$(np_median "${pr[@]/n\/a/0}")
-			verdict=
-			if [[ $size == 64 ]]; then
-				verdict=$(awk -v r="$ratio" -v t=$target 'BEGIN { print (r != "n/a" && r + 0 >= t) ? "**pass**" : "**miss**" }')
-			fi
-			runsd="" runsv=""
-			for x in "${d[@]}"; do runsd+=" $(np_mpps "$x")"; done
-			for x in "${v[@]}"; do runsv+=" $(np_mpps "$x")"; done
-			rows+=("| $dir | $ring | $size | $(np_mpps "$dm") | $(np_mpps "$vm") | $(np_gbps "$dm" "$size") | $(np_gbps "$vm" "$size") | **$ratio** | $paired | $(np_mpps "$(np_median "${db[@]}")") / $(np_mpps "$(np_median "${vb[@]}")") |${runsd} /${runsv} | $verdict${bad:+ ($bad)} |")
-		done
-	done
-done
+np_table be net "$target" "$runs" "$sec" "$dirs" "$sizes" "$rings"
+min_idle=$NP_MIN_IDLE
 
 # rss_row PEER DIR: median VmRSS, RssAnon, RssShmem in MiB over its runs
 rss_row() {
-	local s=${rss[$1.$2]:-} a b c x
+	local s=${NP_RSS[$1.$2]:-} a b c x
 	a=() b=() c=()
 	for x in $s; do
 		IFS=, read -r p q r <<<"$x"
@@ -115,7 +76,7 @@ Target: at 64 B, virtq-net >= ${target}x DPDK vhost in both directions.
 
 | dir | ring | frame B | DPDK vhost Mpps | virtq-net Mpps | DPDK Gbit/s | virtq-net Gbit/s | ratio | paired | backend's count Mpps (DPDK / virtq) | runs Mpps (DPDK / virtq) | 64 B target |
 |-----|------|------:|------:|------:|------:|------:|------:|------:|------:|------|------|
-$(printf '%s\n' "${rows[@]}")
+$(printf '%s\n' "${NP_ROWS[@]}")
 
 Command lines (64 B, split; the other rows change \`--txpkts\` and, above
 1518 B, add \`--max-pkt-len=SIZE+18 --mbuf-size=SIZE+256\` before it;
@@ -125,9 +86,9 @@ the other way round and \`virtq-net --source SIZE\`):
 \`\`\`
 MD
 for k in dpdk.g2b virtq.g2b dpdk.b2g virtq.b2g; do
-	[[ -n ${cmd[$k]:-} ]] || continue
+	[[ -n ${NP_CMDS[$k]:-} ]] || continue
 	echo "# ${k%.*} backend, ${k#*.}: backend, then generator"
-	strip <<<"${cmd[$k]}"
+	strip <<<"${NP_CMDS[$k]}"
 done
 cat <<MD
 \`\`\`

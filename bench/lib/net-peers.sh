@@ -20,6 +20,18 @@
 #     NP_HOOK, when set, is eval'd once both sides run (e.g. a profiler).
 #     Returns 0 when both rates are non-zero.
 #
+#   np_table SIDE LABEL TARGET RUNS SEC "DIRS" "SIZES" "RINGS"
+#       The comparison table both net benches print: for each dir, size and
+#       ring, RUNS rounds of (DPDK, virtq) runs interleaved, virtq on SIDE
+#       (be: virtq-net against testpmd's vhost PMD, measured by the DPDK
+#       frontend's count; fe: virtq-user against testpmd's virtio-user,
+#       measured by the DPDK backend's count).  LABEL prefixes progress
+#       lines; TARGET is the 64 B ratio to pass.  Sets NP_ROWS (Markdown table
+#       rows), NP_MIN_IDLE (lowest CPU idle % before a round), NP_CMDS
+#       (assoc, PEER.DIR -> command lines of the 64 B split round 1: the
+#       DPDK-measured side first), NP_RSS (assoc, PEER.DIR -> the backend's
+#       "VmRSS,RssAnon,RssShmem" per run, space-separated).
+#
 #   np_median N...      median (integers or decimals)
 #   np_mpps PPS         "12.345"          np_gbps PPS SIZE   "1.234"
 #   np_ratio A B        A / B, "1.234", or "n/a" when B is 0
@@ -251,4 +263,52 @@ np_profile() {
 		2>/dev/null | grep -v '^#' | grep -v '^[[:space:]]*$' | head -25)
 	NP_PROF_IDLE=$(_np_pause_share "$data" worker_main)
 	[[ -n $NP_PROF ]]
+}
+
+np_table() {
+	local side=$1 label=$2 target=$3 runs=$4 sec=$5 dirs=$6 sizes=$7 rings=$8
+	local dir size ring peer i idle fr be fe m x c dm vm ratio paired verdict runsd runsv bad
+	local -a d v dc vc pr
+	NP_ROWS=() NP_MIN_IDLE=100
+	declare -gA NP_CMDS=() NP_RSS=()
+	for dir in $dirs; do
+		for size in $sizes; do
+			for ring in $rings; do
+				d=() v=() dc=() vc=() pr=() bad=
+				for ((i = 1; i <= runs; i++)); do
+					idle=$(bench_idle_pct)
+					((idle < NP_MIN_IDLE)) && NP_MIN_IDLE=$idle
+					for peer in dpdk virtq; do # interleaved: A B A B
+						echo "$label: $dir $size B $ring run $i/$runs: $peer (idle $idle%)" >&2
+						if [[ $side == be ]]; then be=$peer fe=dpdk; else be=dpdk fe=$peer; fi
+						np_run "$be" "$fe" "$dir" "$size" "$ring" "$sec" ||
+							echo "$label: run failed ($peer $dir $size $ring): fe=$NP_FE_PPS be=$NP_BE_PPS" >&2
+						# m: what the DPDK side measured, c: the other's own count
+						if [[ $side == be ]]; then
+							m=$NP_FE_PPS c=$NP_BE_PPS fr=$NP_FE_FRAME
+							x="$NP_BE_CMD"$'\n'"$NP_FE_CMD"
+						else
+							m=$NP_BE_PPS c=$NP_FE_PPS fr=$NP_BE_FRAME
+							x="$NP_FE_CMD"$'\n'"$NP_BE_CMD"
+						fi
+						[[ $fr != 0 ]] && ((fr != size)) && bad="testpmd counted $fr-byte frames"
+						if [[ $peer == dpdk ]]; then d+=("$m") dc+=("$c"); else v+=("$m") vc+=("$c"); fi
+						[[ $size == 64 && $ring == split && $i == 1 ]] && NP_CMDS[$peer.$dir]=$x
+						NP_RSS[$peer.$dir]+="${NP_BE_RSS// /,} "
+					done
+					pr+=("$(np_ratio "${v[-1]}" "${d[-1]}")")
+				done
+				dm=$(np_median "${d[@]}") vm=$(np_median "${v[@]}")
+				ratio=$(np_ratio "$vm" "$dm")
+				paired=$(np_median "${pr[@]/n\/a/0}")
+				verdict=
+				[[ $size == 64 ]] && verdict=$(awk -v r="$ratio" -v t="$target" \
+					'BEGIN { print (r != "n/a" && r + 0 >= t) ? "**pass**" : "**miss**" }')
+				runsd="" runsv=""
+				for x in "${d[@]}"; do runsd+=" $(np_mpps "$x")"; done
+				for x in "${v[@]}"; do runsv+=" $(np_mpps "$x")"; done
+				NP_ROWS+=("| $dir | $ring | $size | $(np_mpps "$dm") | $(np_mpps "$vm") | $(np_gbps "$dm" "$size") | $(np_gbps "$vm" "$size") | **$ratio** | $paired | $(np_mpps "$(np_median "${dc[@]}")") / $(np_mpps "$(np_median "${vc[@]}")") |${runsd} /${runsv} | $verdict${bad:+ ($bad)} |")
+			done
+		done
+	done
 }

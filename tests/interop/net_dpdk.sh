@@ -46,17 +46,7 @@ TP_CPU=0
 VN_CPU=$(($(nproc) > 1 ? 1 : 0))
 export DPDK_MAXSEC=90
 
-skip() { echo "SKIP $NAME: $*"; exit 77; }
-
-[[ -x $VIRTQ_NET ]] || skip "$VIRTQ_NET not built"
-need_dpdk || skip "DPDK (dpdk-dev, librte-net-virtio23) not installable"
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/virtq-net-dpdk.XXXXXX")
-if [[ -n ${VIRTQ_KEEP:-} ]]; then echo "  work dir kept: $WORK"; else vq_on_exit "rm -rf '$WORK'"; fi
-export DPDK_LOGDIR=$WORK
-
-FAILS=0
-N=0
+net_begin "$NAME" net-dpdk dpdk "$VIRTQ_NET"
 
 # result CASE ERRORS DETAIL: one PASS/FAIL line, the case's logs on failure.
 result() {

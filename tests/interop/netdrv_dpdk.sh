@@ -31,17 +31,7 @@ TP_CPU=$(($(nproc) > 1 ? 1 : 0))
 VU_CPU=0
 export DPDK_MAXSEC=90
 
-skip() { echo "SKIP $NAME: $*"; exit 77; }
-
-[[ -x $VQU ]] || skip "$VQU not built"
-need_dpdk || skip "DPDK (dpdk-dev, librte-net-vhost23) not installable"
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/virtq-netdrv-dpdk.XXXXXX")
-if [[ -n ${VIRTQ_KEEP:-} ]]; then echo "  work dir kept: $WORK"; else vq_on_exit "rm -rf '$WORK'"; fi
-export DPDK_LOGDIR=$WORK
-
-FAILS=0
-N=0
+net_begin "$NAME" netdrv-dpdk dpdk "$VQU"
 
 one_case() {
 	local dir=$1 layout=$2 mrg=$3 size=$4 tag="$1 $2 mrg=$3 ${4}B"

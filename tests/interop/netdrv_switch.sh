@@ -40,16 +40,7 @@ SEC=${NETDRV_SWITCH_SEC:-2}
 QSIZE=256
 CPU1=$(($(nproc) > 1 ? 1 : 0))
 
-skip() { echo "SKIP $NAME: $*"; exit 77; }
-
-[[ -x $VQU ]] || skip "$VQU not built"
-[[ -x $VIRTQ_NET ]] || skip "$VIRTQ_NET not built"
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/virtq-netdrv-switch.XXXXXX")
-if [[ -n ${VIRTQ_KEEP:-} ]]; then echo "  work dir kept: $WORK"; else vq_on_exit "rm -rf '$WORK'"; fi
-
-FAILS=0
-N=0
+net_begin "$NAME" netdrv-switch "$VQU" "$VIRTQ_NET"
 
 # layout_of LOG: the ring layout virtq-user reported.
 layout_of() { grep -ao '\(split\|packed\) rings of' "$1" | cut -d' ' -f1; }

@@ -2,6 +2,14 @@
 # net.sh - drive virtq-net and virtq-user net in interop tests, read their
 # exact totals, and testpmd's per-port totals.
 #
+#   net_begin NAME TAG [dpdk] BIN...
+#                                the start every net script shares: defines
+#                                skip() ("SKIP NAME: why", exit 77), skips
+#                                unless each BIN is executable (and, with
+#                                "dpdk", unless DPDK installs: needs dpdk.sh),
+#                                makes WORK (kept with VIRTQ_KEEP=1, else
+#                                removed at exit), exports DPDK_LOGDIR=WORK,
+#                                sets FAILS=0 and N=0.
 #   vn_start LOG MAXSEC ARG...   virtq-net ARG... --stats-json -v under
 #                                vq_spawn; waits (10 s) until every --socket
 #                                listens. Sets VN_PID. 1 if it died or did not
@@ -48,6 +56,23 @@ _net_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$_net_lib/proc.sh"
 
 net_sanitized() { [[ ${SAN:-} == 1 ]]; }
+
+# shellcheck disable=SC2034 # FAILS, N, DPDK_LOGDIR: for the caller
+net_begin() {
+	local tag=$2 dpdk= b
+	_NET_NAME=$1
+	shift 2
+	skip() { echo "SKIP $_NET_NAME: $*"; exit 77; }
+	[[ ${1:-} == dpdk ]] && dpdk=1 && shift
+	for b in "$@"; do [[ -x $b ]] || skip "$b not built"; done
+	[[ -z $dpdk ]] || need_dpdk ||
+		skip "DPDK (dpdk-dev, librte-net-vhost23, librte-net-virtio23) not installable"
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/virtq-$tag.XXXXXX")
+	if [[ -n ${VIRTQ_KEEP:-} ]]; then echo "  work dir kept: $WORK"; else vq_on_exit "rm -rf '$WORK'"; fi
+	export DPDK_LOGDIR=$WORK
+	FAILS=0
+	N=0
+}
 
 _net_listening() {
 	[[ -S $1 ]] || return 1

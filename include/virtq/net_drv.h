@@ -164,6 +164,37 @@ struct vq_netdrv_txpkt {
  */
 int vq_netdrv_tx_burst(struct vq_netdrv *nd, unsigned qp, const struct vq_netdrv_txpkt *pkts,
 		       unsigned n);
+/*
+ * Zero-copy transmit: build frames in place in the driver's tx buffers.
+ * vq_netdrv_tx_get lends up to n free buffers of pair qp (completed ones
+ * are reclaimed first) and returns how many (0: none free, backpressure),
+ * -EINVAL, -ENOTCONN or -EIO.  The caller writes a frame at each data
+ * (up to room bytes; one buffer each, so a frame larger than room goes
+ * through vq_netdrv_tx_burst), sets len and hdr, and gives every lent
+ * buffer back with vq_netdrv_tx_put: the first k are queued in order,
+ * one publish and at most one kick, and the rest return to the free list.
+ * A buffer keeps what was last written to it, and the free list is LIFO,
+ * so the same few buffers recycle: a caller sending the same kind of frame
+ * need rewrite only what changes (it writes every byte once first: the
+ * buffers hold whatever the allocator gave).
+ * tx_put returns the number queued (less than k when the ring is full: the
+ * unqueued buffers are back in the free list; their frames were not sent),
+ * -EINVAL (an entry is not a buffer lent on qp, or appears twice: nothing
+ * is taken back; or a bad len: nothing from that frame on is queued),
+ * -ENOTCONN or -EIO (every buffer taken back, nothing queued).  Buffers
+ * lent before a detach are still given back with tx_put.
+ */
+struct vq_netdrv_txbuf {
+	uint8_t *data;                       /* the frame goes here */
+	uint32_t room;                       /* bytes at data */
+	uint32_t len;                        /* caller: 14..room */
+	const struct virtio_net_hdr_v1 *hdr; /* caller: offloads, or NULL for none */
+	uint32_t id;                         /* the driver's; keep it */
+};
+int vq_netdrv_tx_get(struct vq_netdrv *nd, unsigned qp, struct vq_netdrv_txbuf *b, unsigned n);
+int vq_netdrv_tx_put(struct vq_netdrv *nd, unsigned qp, const struct vq_netdrv_txbuf *b,
+		     unsigned n, unsigned k);
+
 /* Reclaim completed tx buffers only.  Returns frames completed or -errno. */
 int vq_netdrv_tx_reclaim(struct vq_netdrv *nd, unsigned qp);
 /* Frames queued on pair qp's tx ring and not yet completed. */

@@ -36,7 +36,7 @@ struct netopt {
 	int mode;
 	uint32_t size, qsize, burst;
 	double duration;
-	bool packed, verify, server, indirect;
+	bool packed, verify, server, indirect, tx_copy;
 	int mrg; /* 1 on, 0 off */
 	unsigned queues;
 	enum vq_netdrv_rxmode rxbuf;
@@ -56,6 +56,8 @@ struct net {
 	uint8_t *frames;
 	uint8_t *scratch;
 	struct vq_netdrv_txpkt txp[MAX_BURST];
+	struct vq_netdrv_txbuf txb[MAX_BURST];
+	bool zc; /* tx builds frames in the driver's buffers */
 	struct vq_netdrv_rxpkt rxp[MAX_BURST];
 	uint64_t *tx_seq, *rx_next;
 	struct counters c, last;
@@ -78,6 +80,8 @@ static const char usage[] =
 "      --qsize N           ring entries [256]\n"
 "  -b, --burst N           frames per burst, 1-256 [32]\n"
 "      --verify            check sequence numbers and every payload byte on rx\n"
+"      --tx-copy           tx copies each frame into a driver buffer (vq_netdrv_tx_burst)\n"
+"                          [default: frames up to one buffer are built in place]\n"
 "      --cpu N             pin the thread to CPU N\n"
 "  -h, --help              this text\n"
 "Rates count Ethernet frame bytes (no FCS, preamble or gap): Gbit/s = bytes*8/s.\n";
@@ -154,6 +158,7 @@ static int parse_one(void *opt, int c, const char *arg)
 		o->burst = (uint32_t)v;
 		return 0;
 	case 'V': o->verify = true; return 0;
+	case 'X': o->tx_copy = true; return 0;
 	case 'C':
 		if (vqu_parse_uint(arg, 4095, &v) < 0)
 			return -EINVAL;
@@ -172,6 +177,7 @@ static int parse(struct netopt *o, int argc, char **argv)
 		{ "packed", 0, NULL, 'P' }, { "mrg", 1, NULL, 'M' }, { "rxbuf", 1, NULL, 'R' },
 		{ "indirect", 0, NULL, 'I' }, { "qsize", 1, NULL, 'Q' }, { "burst", 1, NULL, 'b' },
 		{ "verify", 0, NULL, 'V' }, { "cpu", 1, NULL, 'C' }, { "help", 0, NULL, 'h' },
+		{ "tx-copy", 0, NULL, 'X' },
 		{ NULL, 0, NULL, 0 } };
 
 	*o = (struct netopt){ .mode = MODE_TX, .size = 64, .qsize = 256, .burst = 32,
@@ -382,17 +388,50 @@ static void rx_check(struct net *n, const struct vq_netdrv_rxpkt *p)
 
 /* ---- data path */
 
+/* Does tx buffer f hold our frame tpl but for the sequence number? */
+static bool same_frame(const uint8_t *f, const uint8_t *tpl, uint32_t sz)
+{
+	if (sz < PL_OFF + PL_HDR)
+		return false;
+	return !memcmp(f, tpl, PL_OFF + 8) && !memcmp(f + PL_OFF + 16, tpl + PL_OFF + 16, 4);
+}
+
+/*
+ * Frames that fit one tx buffer are built in place (vq_netdrv_tx_get/put):
+ * a recycled buffer that still holds this queue's frame gets only its new
+ * sequence number (and, with --verify, its pattern), as testpmd's txonly
+ * writes only headers into its mbufs.  Larger frames are copied.
+ */
 static void do_tx(struct net *n, unsigned qp)
 {
 	uint32_t b = n->o.burst, sz = n->o.size;
 	uint8_t *base = n->frames + (size_t)qp * MAX_BURST * sz;
-	int r;
+	int r, k;
 
-	for (uint32_t i = 0; i < b; i++) {
-		frame_seq(base + (size_t)i * sz, sz, n->tx_seq[qp] + i, n->o.verify);
-		n->txp[i] = (struct vq_netdrv_txpkt){ base + (size_t)i * sz, sz, NULL };
+	if (n->zc) {
+		k = vq_netdrv_tx_get(n->nd, qp, n->txb, b);
+		if (k > 0 && n->txb[0].room < sz) {
+			vq_netdrv_tx_put(n->nd, qp, n->txb, (unsigned)k, 0);
+			n->zc = false; /* from now on, copies */
+			k = 0;
+		}
+		for (int i = 0; i < k; i++) {
+			uint8_t *f = n->txb[i].data;
+
+			if (!same_frame(f, base, sz))
+				memcpy(f, base, sz);
+			frame_seq(f, sz, n->tx_seq[qp] + (unsigned)i, n->o.verify);
+			n->txb[i].len = sz;
+			n->txb[i].hdr = NULL;
+		}
+		r = k > 0 ? vq_netdrv_tx_put(n->nd, qp, n->txb, (unsigned)k, (unsigned)k) : k;
+	} else {
+		for (uint32_t i = 0; i < b; i++) {
+			frame_seq(base + (size_t)i * sz, sz, n->tx_seq[qp] + i, n->o.verify);
+			n->txp[i] = (struct vq_netdrv_txpkt){ base + (size_t)i * sz, sz, NULL };
+		}
+		r = vq_netdrv_tx_burst(n->nd, qp, n->txp, b);
 	}
-	r = vq_netdrv_tx_burst(n->nd, qp, n->txp, b);
 	if (r > 0) {
 		n->tx_seq[qp] += (uint64_t)r;
 		n->c.tx_pkts += (uint64_t)r;
@@ -616,6 +655,7 @@ int vqu_net_main(int argc, char **argv)
 		return r > 0 ? 0 : 2;
 	}
 	vqu_pin_cpu(n->o.cpu);
+	n->zc = !n->o.tx_copy;
 	/* Failures go through the cleanup too (no leak reports under SAN=1). */
 	if (alloc_bufs(n) < 0 || setup_fe(n) < 0 || setup_nd(n) < 0) {
 		r = 1;

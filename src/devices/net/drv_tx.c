@@ -3,7 +3,9 @@
  * virtio-net driver, transmit side and control queue.  Tx buffers are a
  * fixed array per queue with a LIFO free list (cache-warm reuse); a frame
  * larger than one buffer takes several, linked through next[].  The token
- * of a chain is its first buffer.
+ * of a chain is its first buffer.  A buffer lent by vq_netdrv_tx_get has
+ * next[] == LENT until vq_netdrv_tx_put takes it back; no other buffer
+ * ever has that value (free ones hold NO_NEXT or a buffer index).
  */
 #include <errno.h>
 #include <string.h>
@@ -12,6 +14,8 @@
 #include "drv_internal.h"
 
 #define NO_NEXT UINT32_MAX
+#define LENT    (UINT32_MAX - 1u)
+#define PUTTING (UINT32_MAX - 2u) /* in vq_netdrv_tx_put's check only */
 
 static void free_chain(struct vq__netdrv_txq *q, uint32_t b)
 {
@@ -133,6 +137,25 @@ static int tx_one(struct vq_netdrv *nd, struct vq__netdrv_txq *q, const struct v
 	return 1;
 }
 
+/* After a burst of i frames queued on pair qp (rc: the last frame's
+ * result): count, publish and kick; the burst's return value. */
+static int tx_end(struct vq_netdrv *nd, unsigned qp, unsigned i, int rc)
+{
+	struct vq__netdrv_txq *q = &nd->tx[qp];
+
+	if (i) {
+		q->inflight += i;
+		nd->st[qp].tx_packets += i;
+		if (vq_drv_kick_prepare(q->vq) && nd->p.kick)
+			nd->p.kick(nd->p.ctx, 2 * qp + 1);
+	}
+	if (rc == 0)
+		nd->st[qp].tx_full++;
+	if (rc < 0 && rc != -EINVAL && vq_drv_broken(q->vq))
+		vq__netdrv_fail(nd, 2 * qp + 1, "%s", vq_drv_error(q->vq));
+	return rc < 0 && i == 0 ? (rc == -E2BIG ? -EINVAL : rc) : (int)i;
+}
+
 int vq_netdrv_tx_burst(struct vq_netdrv *nd, unsigned qp, const struct vq_netdrv_txpkt *pkts,
 		       unsigned n)
 {
@@ -152,17 +175,99 @@ int vq_netdrv_tx_burst(struct vq_netdrv *nd, unsigned qp, const struct vq_netdrv
 			break;
 		nd->st[qp].tx_bytes += pkts[i].len;
 	}
-	if (i) {
-		q->inflight += i;
-		nd->st[qp].tx_packets += i;
-		if (vq_drv_kick_prepare(q->vq) && nd->p.kick)
-			nd->p.kick(nd->p.ctx, 2 * qp + 1);
+	return tx_end(nd, qp, i, rc);
+}
+
+/* ---- zero-copy transmit */
+
+int vq_netdrv_tx_get(struct vq_netdrv *nd, unsigned qp, struct vq_netdrv_txbuf *b, unsigned n)
+{
+	struct vq__netdrv_txq *q;
+	uint32_t hs = (uint32_t)nd->hdr_size;
+	unsigned i;
+
+	if (qp >= nd->p.pairs)
+		return -EINVAL;
+	q = &nd->tx[qp];
+	if (!q->vq)
+		return -ENOTCONN;
+	if (nd->broken[2 * qp + 1] || reclaim(nd, qp) < 0)
+		return -EIO;
+	for (i = 0; i < n && q->nfree; i++) {
+		uint32_t id = q->free[--q->nfree];
+
+		q->next[id] = LENT;
+		b[i] = (struct vq_netdrv_txbuf){ .data = q->mem + (uint64_t)id * q->buf_bytes + hs,
+						 .room = q->buf_bytes - hs, .id = id };
 	}
-	if (rc == 0)
-		nd->st[qp].tx_full++;
-	if (rc < 0 && rc != -EINVAL && vq_drv_broken(q->vq))
-		vq__netdrv_fail(nd, 2 * qp + 1, "%s", vq_drv_error(q->vq));
-	return rc < 0 && i == 0 ? (rc == -E2BIG ? -EINVAL : rc) : (int)i;
+	return (int)i;
+}
+
+/* Give lent buffer id back to the free list. */
+static void unlend(struct vq__netdrv_txq *q, uint32_t id)
+{
+	q->next[id] = NO_NEXT;
+	q->free[q->nfree++] = id;
+}
+
+/* Queue lent buffer x.  1 queued, 0 no ring space, -EINVAL bad length, -errno. */
+static int put_one(struct vq_netdrv *nd, struct vq__netdrv_txq *q, const struct vq_netdrv_txbuf *x)
+{
+	uint32_t hs = (uint32_t)nd->hdr_size;
+	uint64_t off = (uint64_t)x->id * q->buf_bytes;
+	struct vq_seg seg;
+	int rc;
+
+	if (x->len < VQ_NET_MIN_FRAME || x->len > q->buf_bytes - hs)
+		return -EINVAL;
+	put_hdr(nd, q->mem + off, x->hdr);
+	seg = (struct vq_seg){ q->addr + off, hs + x->len };
+	rc = vq_drv_add(q->vq, &seg, 1, 0, VQ__NETDRV_TOKEN(x->id));
+	if (rc < 0)
+		return rc == -ENOSPC ? 0 : rc;
+	q->next[x->id] = NO_NEXT;
+	return 1;
+}
+
+int vq_netdrv_tx_put(struct vq_netdrv *nd, unsigned qp, const struct vq_netdrv_txbuf *b,
+		     unsigned n, unsigned k)
+{
+	struct vq__netdrv_txq *q;
+	unsigned i, sent = 0;
+	int rc = 1;
+
+	if (qp >= nd->p.pairs)
+		return -EINVAL;
+	q = &nd->tx[qp];
+	/* Every entry must be a buffer lent on this pair, each once. */
+	for (i = 0; i < n; i++) {
+		uint32_t id = b[i].id;
+
+		if (id >= q->nbufs || q->next[id] != LENT)
+			break;
+		q->next[id] = PUTTING;
+	}
+	if (i < n) {
+		while (i--)
+			q->next[b[i].id] = LENT;
+		return -EINVAL;
+	}
+	if (k > n)
+		k = n;
+	if (!q->vq)
+		rc = -ENOTCONN;
+	else if (nd->broken[2 * qp + 1])
+		rc = -EIO;
+	for (; sent < k && rc > 0; sent++) {
+		if ((rc = put_one(nd, q, &b[sent])) <= 0)
+			break;
+		nd->st[qp].tx_bytes += b[sent].len;
+	}
+	for (i = sent; i < n; i++)
+		unlend(q, b[i].id);
+	if (!q->vq || (nd->broken[2 * qp + 1] && !sent))
+		return rc;
+	return tx_end(nd, qp, sent, rc);
 }
 
 int vq_netdrv_tx_reclaim(struct vq_netdrv *nd, unsigned qp)

@@ -18,6 +18,8 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -376,6 +378,191 @@ static int run_ring(struct fe *f, const struct ring_case *c)
 		return 1;
 	}
 	active(f, "error eventfd signalled, used ring untouched");
+	hostile_sleep_ms(f->o->hold_ms);
+	return 0;
+}
+
+/* ---- the race case: descriptors rewritten while the device reads them */
+
+#define RACE_CHAINS 64u
+#define RACE_BAD_ADDR 0x1000ull     /* below our mapping: unmapped */
+#define RACE_BAD_LEN 0x10000000u    /* from a valid address: past the region */
+#define RACE_MS 2000
+
+struct race {
+	struct fe *f;
+	unsigned per;          /* descriptors per chain */
+	unsigned victim;       /* which of them the racer rewrites */
+	_Atomic bool stop;
+	uint64_t flips;
+};
+
+/* Chain i: net, one descriptor (a 12-byte header and a 64-byte frame to
+ * and from our own MAC, which the switch drops as a hairpin); blk, three
+ * (an IN header for sector 0, 512 writable bytes, the status byte), the
+ * data descriptor being the victim. */
+static uint64_t race_good_addr(const struct race *x, unsigned i)
+{
+	return gpa(x->f, BUF_OFF + i * 1024u + (x->per == 1 ? 0 : 64));
+}
+
+static uint32_t race_good_len(const struct race *x)
+{
+	return x->per == 1 ? 12 + 64 : 512;
+}
+
+static void race_build(struct race *x)
+{
+	static const uint8_t mac[6] = { 0x02, 0, 0, 0, 0, 0x68 };
+	struct sdesc *d = sd(x->f);
+
+	for (unsigned i = 0; i < RACE_CHAINS; i++) {
+		uint8_t *b = x->f->mem + BUF_OFF + i * 1024u;
+		uint16_t h = (uint16_t)(i * x->per);
+
+		memset(b, 0, 1024);
+		if (x->per == 1) {
+			memcpy(b + 12, mac, 6);
+			memcpy(b + 18, mac, 6);
+			b[24] = 0x88;
+			b[25] = 0xb5;
+			d[h] = (struct sdesc){ race_good_addr(x, i), race_good_len(x), 0, 0 };
+			continue;
+		}
+		d[h] = (struct sdesc){ gpa(x->f, BUF_OFF + i * 1024u), 16, D_NEXT, (uint16_t)(h + 1) };
+		d[h + 1] = (struct sdesc){ race_good_addr(x, i), 512, D_WRITE | D_NEXT, (uint16_t)(h + 2) };
+		d[h + 2] = (struct sdesc){ gpa(x->f, BUF_OFF + i * 1024u + 600), 1, D_WRITE, 0 };
+	}
+}
+
+static void race_spin(int n)
+{
+	for (int k = 0; k < n; k++)
+		__builtin_ia32_pause();
+	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* drain the store buffer */
+}
+
+/* The racer: every chain's victim descriptor goes bad for a moment (address
+ * unmapped, then a length past the region) and back, over and over; most
+ * of the time it is valid, so that many chains are read while it moves. */
+static void *racer(void *arg)
+{
+	struct race *x = arg;
+	struct sdesc *d = sd(x->f);
+
+	while (!atomic_load_explicit(&x->stop, memory_order_relaxed)) {
+		/* How long each intermediate state is held grows from nothing:
+		 * back-to-back stores to one cache line are almost never seen in
+		 * between, so first the device reads many chains while they
+		 * move, and later it is sure to catch a bad moment. */
+		int hold = (int)(x->flips / 512);
+
+		for (unsigned i = 0; i < RACE_CHAINS; i++) {
+			struct sdesc *v = &d[i * x->per + x->victim];
+
+			__atomic_store_n(&v->addr, RACE_BAD_ADDR, __ATOMIC_RELAXED);
+			race_spin(hold);
+			__atomic_store_n(&v->len, RACE_BAD_LEN, __ATOMIC_RELAXED);
+			race_spin(hold);
+			__atomic_store_n(&v->addr, race_good_addr(x, i), __ATOMIC_RELAXED);
+			race_spin(hold);
+			__atomic_store_n(&v->len, race_good_len(x), __ATOMIC_RELAXED);
+			race_spin(64);
+		}
+		x->flips++;
+	}
+	return NULL;
+}
+
+static bool err_signalled(struct fe *f)
+{
+	uint64_t v;
+
+	return read(f->err[f->target], &v, 8) == 8;
+}
+
+/*
+ * Keep every chain available (republished as soon as the device uses it,
+ * one kick per pass) while the racer rewrites them, until the device
+ * reports a violation on the error eventfd or RACE_MS pass.  A used entry
+ * must name a chain in flight.  When the device never caught a bad moment,
+ * the racer stops and one chain is left bad for good: the device must
+ * still refuse it.  Either way the log names an address outside memory.
+ */
+static int run_race(struct fe *f)
+{
+	struct race x = { .f = f, .per = f->o->dev == HDEV_NET ? 1 : 3 };
+	uint64_t one = 1, end;
+	uint16_t aidx = 0, uidx = 0, *avail = savail(f);
+	uint32_t *used = (uint32_t *)(sused(f) + 2);
+	bool infl[RACE_CHAINS] = { false }, caught = false;
+	unsigned consumed = 0;
+	pthread_t t;
+	int r;
+
+	x.victim = x.per == 1 ? 0 : 1;
+	if ((r = fe_setup(f, F_VERSION_1))) {
+		HLOG("desc-race: setup failed: %s", strerror(-r));
+		return 3;
+	}
+	race_build(&x);
+	if (pthread_create(&t, NULL, racer, &x))
+		return 3;
+	end = hostile_ms() + RACE_MS;
+	while (!caught && hostile_ms() < end) {
+		uint16_t u = __atomic_load_n(&sused(f)[1], __ATOMIC_ACQUIRE);
+
+		for (; uidx != u; uidx++) {
+			uint32_t id = used[2 * (uidx % QSIZE)];
+
+			if (id % x.per || id / x.per >= RACE_CHAINS || !infl[id / x.per]) {
+				atomic_store(&x.stop, true);
+				pthread_join(t, NULL);
+				HLOG("desc-race: used id %u is not a chain in flight", id);
+				return 1;
+			}
+			infl[id / x.per] = false;
+			consumed++;
+		}
+		for (unsigned i = 0; i < RACE_CHAINS; i++)
+			if (!infl[i]) {
+				avail[2 + aidx % QSIZE] = (uint16_t)(i * x.per);
+				aidx++;
+				infl[i] = true;
+			}
+		__atomic_store_n(&avail[1], aidx, __ATOMIC_RELEASE);
+		if (write(f->kick[f->target], &one, 8) != 8)
+			break;
+		caught = err_signalled(f);
+	}
+	atomic_store(&x.stop, true);
+	pthread_join(t, NULL);
+	HLOG("desc-race: %u chains used while the racer rewrote them (%llu passes); %s", consumed,
+	     (unsigned long long)x.flips,
+	     caught ? "the device caught a bad moment" : "no bad moment caught: one chain left bad");
+	if (!caught) {
+		/* Take back what the device used, then publish one used chain
+		 * again with its victim bad for good. */
+		hostile_sleep_ms(100);
+		for (uint16_t u = __atomic_load_n(&sused(f)[1], __ATOMIC_ACQUIRE); uidx != u; uidx++)
+			infl[used[2 * (uidx % QSIZE)] / x.per % RACE_CHAINS] = false;
+		unsigned i = 0;
+
+		while (i < RACE_CHAINS && infl[i])
+			i++;
+		if (i == RACE_CHAINS) {
+			HLOG("desc-race: the device used none of the %u chains", RACE_CHAINS);
+			return 1;
+		}
+		sd(f)[i * x.per + x.victim].addr = RACE_BAD_ADDR;
+		avail[2 + aidx % QSIZE] = (uint16_t)(i * x.per);
+		__atomic_store_n(&avail[1], (uint16_t)(aidx + 1), __ATOMIC_RELEASE);
+		if (write(f->kick[f->target], &one, 8) != 8 || wait_err(f, 5000)) {
+			HLOG("desc-race: the error eventfd of vring %u was not signalled", f->target);
+			return 1;
+		}
+	}
+	active(f, caught ? "a bad moment was caught" : "the bad chain was refused");
 	hostile_sleep_ms(f->o->hold_ms);
 	return 0;
 }
@@ -752,6 +939,7 @@ void hostile_fe_list(void)
 {
 	for (size_t i = 0; i < sizeof(ring_cases) / sizeof(ring_cases[0]); i++)
 		printf("ring %s\t%s\n", ring_cases[i].name, ring_cases[i].log);
+	printf("ring desc-race\taddress outside guest memory\n");
 	for (size_t i = 0; i < sizeof(proto_cases) / sizeof(proto_cases[0]); i++)
 		printf("proto %s\t%s\n", proto_cases[i].name, proto_cases[i].log);
 	printf("skip write-read-only\tvhost-user maps every region read-write: not expressible\n");
@@ -777,6 +965,8 @@ int hostile_fe(const struct hopts *o)
 	for (size_t i = 0; i < sizeof(ring_cases) / sizeof(ring_cases[0]); i++)
 		if (!strcmp(o->name, ring_cases[i].name))
 			rc = run_ring(&f, &ring_cases[i]);
+	if (!strcmp(o->name, "desc-race"))
+		rc = run_race(&f);
 	for (size_t i = 0; i < sizeof(proto_cases) / sizeof(proto_cases[0]); i++)
 		if (!strcmp(o->name, proto_cases[i].name))
 			rc = run_proto(&f, &proto_cases[i]);

@@ -130,6 +130,40 @@ static int check_id(struct vq_dev *q, uint16_t id)
 	return 0;
 }
 
+/*
+ * The common case, inline: the head is the whole chain (no NEXT, no
+ * INDIRECT), one non-empty buffer in the last-hit memory region, with a
+ * free buffer id.  Fills e and returns true; false changes nothing that
+ * counts, and the general walk then reads the descriptor afresh and makes
+ * every check itself (so nothing read here is used after a false).
+ */
+static inline __attribute__((always_inline))
+bool pop_one(struct vq_dev *q, struct vq_elem *e, uint16_t flags)
+{
+	bool write = flags & DEV_DESC_F_WRITE;
+	struct vq__desc d;
+	void *hva;
+
+	if ((flags & (DEV_DESC_F_NEXT | DEV_DESC_F_INDIRECT)) || e->iov_cap == 0)
+		return false;
+	vq__desc_read(slot_desc(q, q->avail_idx), &d);
+	if (d.len == 0 || d.id_or_flags >= q->size || vq__bit_test(q->inflight_bits, d.id_or_flags))
+		return false;
+	/* d.len < 2^32 <= VQ_MAX_CHAIN_BYTES; hint_ptr checks the bounds. */
+	hva = vq__mem_hint_ptr(q->mem, d.addr, d.len, write ? VQ_MEM_WRITE : VQ_MEM_READ);
+	if (!hva)
+		return false;
+	e->iov[0].iov_base = hva;
+	e->iov[0].iov_len = d.len;
+	e->id = d.id_or_flags;
+	e->ndesc = 1;
+	e->out_num = !write;
+	e->in_num = write;
+	e->out_len = write ? 0 : d.len;
+	e->in_len = write ? d.len : 0;
+	return true;
+}
+
 int vq__packed_pop(struct vq_dev *q, struct vq_elem *e)
 {
 	struct vq__walk w;
@@ -147,14 +181,19 @@ int vq__packed_pop(struct vq_dev *q, struct vq_elem *e)
 		return vq__dev_fail(q, VQ_ERR_PACKED_WRAP,
 				    "head slot %u flags 0x%x: AVAIL and USED both match wrap counter %u",
 				    q->avail_idx, flags, q->avail_wrap);
-	vq__walk_init(&w, e);
-	rc = walk(q, &w, flags, &id, &ndesc);
-	if (!rc)
-		rc = check_id(q, id);
-	if (!rc)
-		rc = vq__walk_finish(&w, ndesc);
-	if (rc)
-		return rc;
+	if (pop_one(q, e, flags)) {
+		id = e->id;
+		ndesc = 1;
+	} else {
+		vq__walk_init(&w, e);
+		rc = walk(q, &w, flags, &id, &ndesc);
+		if (!rc)
+			rc = check_id(q, id);
+		if (!rc)
+			rc = vq__walk_finish(&w, ndesc);
+		if (rc)
+			return rc;
+	}
 	e->id = id;
 	vq__bit_set(q->inflight_bits, id);
 	q->ndesc_of[id] = ndesc;

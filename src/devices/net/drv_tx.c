@@ -137,6 +137,20 @@ static int tx_one(struct vq_netdrv *nd, struct vq__netdrv_txq *q, const struct v
 	return 1;
 }
 
+/* Before a burst on pair qp: its queue, with completed buffers reclaimed.
+ * 1, or -EINVAL (no such pair), -ENOTCONN, -EIO (broken). */
+static int tx_begin(struct vq_netdrv *nd, unsigned qp, struct vq__netdrv_txq **out)
+{
+	if (qp >= nd->p.pairs)
+		return -EINVAL;
+	*out = &nd->tx[qp];
+	if (!(*out)->vq)
+		return -ENOTCONN;
+	if (nd->broken[2 * qp + 1] || reclaim(nd, qp) < 0)
+		return -EIO;
+	return 1;
+}
+
 /* After a burst of i frames queued on pair qp (rc: the last frame's
  * result): count, publish and kick; the burst's return value. */
 static int tx_end(struct vq_netdrv *nd, unsigned qp, unsigned i, int rc)
@@ -161,15 +175,10 @@ int vq_netdrv_tx_burst(struct vq_netdrv *nd, unsigned qp, const struct vq_netdrv
 {
 	struct vq__netdrv_txq *q;
 	unsigned i;
-	int rc = 1;
+	int rc = tx_begin(nd, qp, &q);
 
-	if (qp >= nd->p.pairs)
-		return -EINVAL;
-	q = &nd->tx[qp];
-	if (!q->vq)
-		return -ENOTCONN;
-	if (nd->broken[2 * qp + 1] || reclaim(nd, qp) < 0)
-		return -EIO;
+	if (rc < 0)
+		return rc;
 	for (i = 0; i < n; i++) {
 		if ((rc = tx_one(nd, q, &pkts[i])) <= 0)
 			break;
@@ -185,14 +194,10 @@ int vq_netdrv_tx_get(struct vq_netdrv *nd, unsigned qp, struct vq_netdrv_txbuf *
 	struct vq__netdrv_txq *q;
 	uint32_t hs = (uint32_t)nd->hdr_size;
 	unsigned i;
+	int rc = tx_begin(nd, qp, &q);
 
-	if (qp >= nd->p.pairs)
-		return -EINVAL;
-	q = &nd->tx[qp];
-	if (!q->vq)
-		return -ENOTCONN;
-	if (nd->broken[2 * qp + 1] || reclaim(nd, qp) < 0)
-		return -EIO;
+	if (rc < 0)
+		return rc;
 	for (i = 0; i < n && q->nfree; i++) {
 		uint32_t id = q->free[--q->nfree];
 

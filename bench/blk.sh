@@ -13,6 +13,8 @@ cd "$(dirname "$0")/.." || exit 1
 . tests/interop/lib/proc.sh
 # shellcheck source=SCRIPTDIR/../tests/interop/lib/deps.sh
 . tests/interop/lib/deps.sh
+# shellcheck source=SCRIPTDIR/lib/stats.sh
+. bench/lib/stats.sh
 
 bin=${VIRTQ_BIN:-$PWD/build/bin}
 if [[ ${BENCH_QUICK:-0} == 1 ]]; then runs=1 sec=5 mb=256; else runs=3 sec=10 mb=1024; fi
@@ -49,20 +51,9 @@ peer_cmd() { # PEER SOCK -> command words, one per line
 	esac
 }
 
-# median of the non-zero samples less the first and the last
-median_samples() {
-	awk -v s="$1" 'BEGIN {
-		n = split(s, a, " ")
-		for (i = 1; i <= n; i++) if (a[i] > 0) nz[c++] = a[i]
-		for (i = 1; i < c - 1; i++) v[m++] = nz[i]
-		if (!m) { print 0; exit }
-		for (i = 0; i < m; i++) for (j = i + 1; j < m; j++)
-			if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-		printf "%.1f\n", (m % 2) ? v[int(m / 2)] : (v[m / 2 - 1] + v[m / 2]) / 2 }'
-}
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-	if (!NR) { print 0; exit } print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else printf "n/a" }'; }
+median_samples() { bench_median_samples "$1" 1; }
+median() { bench_median "$@"; }
+ratio() { bench_ratio "$@"; }
 samples() { # LOG WORD: the per-second values before WORD (IOPS, MB/s)
 	grep -a '^\[' "$1" | awk -v w="$2" '{ for (i = 2; i <= NF; i++) if ($i == w) { printf "%s ", $(i - 1); break } }'
 }

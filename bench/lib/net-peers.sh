@@ -47,6 +47,8 @@ _VIRTQ_NET_PEERS_SH=1
 _np_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=SCRIPTDIR/dpdk-pair.sh
 . "$_np_lib/dpdk-pair.sh"
+# shellcheck source=SCRIPTDIR/stats.sh
+. "$_np_lib/stats.sh"
 NP_BIN=${VIRTQ_BIN:-$_np_lib/../../build/bin}
 NP_TMP=$(mktemp -d /tmp/vq-bench-net.XXXXXX)
 # shellcheck disable=SC2016 # expanded at exit
@@ -68,27 +70,10 @@ _np_rss() { # PID -> "VmRSS RssAnon RssShmem" (KiB)
 		END { print a + 0, b + 0, c + 0 }' "/proc/$1/status" 2>/dev/null
 }
 
-# _np_median_samples "N N N ...": median of the non-zero samples less the
-# first and the last one (ramp-up, ramp-down); 0 when fewer than 3.
-_np_median_samples() {
-	awk -v s="$1" 'BEGIN {
-		n = split(s, a, " ")
-		for (i = 1; i <= n; i++) if (a[i] > 0) nz[c++] = a[i]
-		for (i = 1; i < c - 1; i++) v[m++] = nz[i]
-		if (!m) { print 0; exit }
-		for (i = 0; i < m; i++) for (j = i + 1; j < m; j++)
-			if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-		printf "%.0f\n", (m % 2) ? v[int(m / 2)] : (v[m / 2 - 1] + v[m / 2]) / 2 }'
-}
-
-np_median() {
-	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-		if (!NR) { print 0; exit }
-		print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
+np_median() { bench_median "$@"; }
 np_mpps() { awk -v p="$1" 'BEGIN { printf "%.3f", p / 1e6 }'; }
 np_gbps() { awk -v p="$1" -v s="$2" 'BEGIN { printf "%.3f", p * s * 8 / 1e9 }'; }
-np_ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else printf "n/a" }'; }
+np_ratio() { bench_ratio "$@"; }
 
 np_load_header() {
 	local la
@@ -204,12 +189,12 @@ np_run() {
 	if [[ $be == dpdk ]]; then
 		NP_BE_PPS=$(dpdk_median_pps "$_np_be_log" "$be_d" 1)
 	else
-		NP_BE_PPS=$(_np_median_samples "$(_np_vn_samples "$_np_be_log" "$be_d")")
+		NP_BE_PPS=$(bench_median_samples "$(_np_vn_samples "$_np_be_log" "$be_d")")
 	fi
 	if [[ $fe == dpdk ]]; then
 		NP_FE_PPS=$(dpdk_median_pps "$_np_fe_log" "$fe_d" 1)
 	else
-		NP_FE_PPS=$(_np_median_samples "$(_np_vu_samples "$_np_fe_log" "$fe_d")")
+		NP_FE_PPS=$(bench_median_samples "$(_np_vu_samples "$_np_fe_log" "$fe_d")")
 	fi
 	_np_stop "$fe" "$_np_fe_pid"
 	_np_stop "$be" "$_np_be_pid"

@@ -257,7 +257,9 @@ struct vq_net_stats {
 	uint64_t gso_sw;  /* rx: frames segmented in software */
 };
 
-/* Counters of queue vq_index.  Returns 0, -EINVAL. */
+/* Counters of queue vq_index.  Returns 0, -EINVAL.  Any thread may call it
+ * while another serves the queue: each counter is read whole, but the set
+ * is not one snapshot. */
 int vq_net_get_stats(const struct vq_net *n, unsigned vq_index, struct vq_net_stats *out);
 
 #ifdef __cplusplus

@@ -6,8 +6,12 @@
  * segmentation, the control queue, the pure parsers.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <virtq/net.h>
 
@@ -957,6 +961,80 @@ TEST(net_ctrl_commands)
 	vq_net_get_rx_filter(p.n, &f);
 	ASSERT_TRUE(f.uni_overflow);
 	ASSERT_TRUE(vq_net_rx_accept(p.n, (uint8_t[]){ 2, 3, 4, 5, 6, 7 }));
+}
+
+/* The filter is read by other threads (a switch asks any port whether it
+ * takes a frame) while the port's control path changes it.  The table
+ * alternates between {X} and {Y}; Z is X's first four bytes and Y's last
+ * two: a reader that saw the entry half-written would take Z.  It must
+ * never, and X must be taken in some reads and refused in others. */
+struct filter_race {
+	struct vq_net *n;
+	atomic_bool stop;
+	_Atomic uint64_t z_taken, x_taken, x_refused;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void *filter_reader(void *arg)
+{
+	static const uint8_t x[6] = { 0x52, 0x54, 0, 0, 0, 0x11 }, z[6] = { 0x52, 0x54, 0, 0, 0, 0x22 };
+	struct filter_race *r = arg;
+
+	while (!atomic_load_explicit(&r->stop, memory_order_relaxed)) {
+		if (vq_net_rx_accept(r->n, z))
+			atomic_fetch_add_explicit(&r->z_taken, 1, memory_order_relaxed);
+		if (vq_net_rx_accept(r->n, x))
+			atomic_fetch_add_explicit(&r->x_taken, 1, memory_order_relaxed);
+		else
+			atomic_fetch_add_explicit(&r->x_refused, 1, memory_order_relaxed);
+	}
+	return NULL;
+}
+
+TEST(net_filter_concurrent_reader)
+{
+	struct port p;
+	struct filter_race r = { 0 };
+	pthread_t t;
+	uint64_t mark;
+	double t0;
+	/* X = 52:54:0:0:0:11 and Y = ff:ff:ff:ff:0:22 differ in both words */
+	uint8_t tx[2 + 4 + 6 + 4] = { VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, 1, 0, 0, 0,
+				      0x52, 0x54, 0, 0, 0, 0x11 };
+	uint8_t ty[sizeof(tx)] = { VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, 1, 0, 0, 0,
+				   0xfe, 0xff, 0xff, 0xff, 0, 0x22 };
+
+	port_init_pairs(&p, VQ_F_VERSION_1 | F_CTRL, 1, 0);
+	ASSERT_EQ(ctrl(&p, (uint8_t[]){ VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, 0 }, 3),
+		  VIRTIO_NET_OK);
+	r.n = p.n;
+	ASSERT_EQ(pthread_create(&t, NULL, filter_reader, &r), 0);
+	t0 = now_s();
+	mark = p.next;
+	/* At least 20000 changes, and until the reader saw both states often
+	 * (it may start late, or share a CPU), at most 10 s. */
+	for (int i = 0; i < 20000 || atomic_load(&r.x_taken) < 1000 || atomic_load(&r.x_refused) < 1000;
+	     i++) {
+		ASSERT_EQ(ctrl(&p, i & 1 ? ty : tx, sizeof(tx)), VIRTIO_NET_OK);
+		p.next = mark; /* the command is done: reuse its buffers */
+		if ((i & 1023) == 0 && now_s() > t0 + 10)
+			break;
+	}
+	atomic_store(&r.stop, true);
+	pthread_join(t, NULL);
+	printf("  reads: X taken %llu, refused %llu; Z taken %llu\n",
+	       (unsigned long long)atomic_load(&r.x_taken), (unsigned long long)atomic_load(&r.x_refused),
+	       (unsigned long long)atomic_load(&r.z_taken));
+	ASSERT_EQ(atomic_load(&r.z_taken), 0);
+	ASSERT_GT(atomic_load(&r.x_taken), 0);
+	ASSERT_GT(atomic_load(&r.x_refused), 0);
 }
 
 TEST(net_ctrl_malformed)

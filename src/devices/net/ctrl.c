@@ -6,33 +6,82 @@
  * do more than that.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "net_internal.h"
 
+/* ---- the receive filter: one writer (the control path), readers anywhere
+ *
+ * A sequence lock.  The writer makes the new filter in a local copy, then
+ * stores it word by word between two increments of filter_seq; a reader
+ * loads the words and retries when the sequence was odd or changed.  Every
+ * access to the shared words is atomic, so there is no data race, and a
+ * reader never acts on a half-written table. */
+
+#define FILTER_WORDS (sizeof(struct vq_net_rx_filter) / sizeof(uint32_t))
+_Static_assert(sizeof(struct vq_net_rx_filter) % sizeof(uint32_t) == 0, "filter words");
+_Static_assert(offsetof(struct vq_net_rx_filter, multi_overflow) < sizeof(uint32_t),
+	       "the four flags are word 0");
+
+static void filter_publish(struct vq_net *n, const struct vq_net_rx_filter *f)
+{
+	const uint32_t *src = (const uint32_t *)f;
+	uint32_t *dst = (uint32_t *)&n->filter, s = n->filter_seq; /* the only writer */
+
+	__atomic_store_n(&n->filter_seq, s + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE); /* odd before any word */
+	for (size_t k = 0; k < FILTER_WORDS; k++)
+		__atomic_store_n(&dst[k], src[k], __ATOMIC_RELAXED);
+	__atomic_store_n(&n->filter_seq, s + 2, __ATOMIC_RELEASE); /* words before even */
+}
+
+/* Load words [0, nw) of the filter into out, consistently. */
+static void filter_load(const struct vq_net *n, struct vq_net_rx_filter *out, size_t nw)
+{
+	const uint32_t *src = (const uint32_t *)&n->filter;
+	uint32_t *dst = (uint32_t *)out, s1, s2;
+
+	do {
+		while ((s1 = __atomic_load_n(&n->filter_seq, __ATOMIC_ACQUIRE)) & 1)
+			__builtin_ia32_pause();
+		for (size_t k = 0; k < nw; k++)
+			dst[k] = __atomic_load_n(&src[k], __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE); /* words before the re-check */
+		s2 = __atomic_load_n(&n->filter_seq, __ATOMIC_RELAXED);
+	} while (s1 != s2);
+}
+
 void vq__net_filter_default(struct vq_net *n)
 {
-	memset(&n->filter, 0, sizeof(n->filter));
+	struct vq_net_rx_filter f;
+
+	memset(&f, 0, sizeof(f));
 	/* Like QEMU: promiscuous until a CTRL_RX driver says otherwise, so a
 	 * driver without CTRL_RX receives what it expects. */
-	n->filter.promisc = true;
-	memcpy(n->filter.mac, n->p.mac, 6);
+	f.promisc = true;
+	memcpy(f.mac, n->p.mac, 6);
+	filter_publish(n, &f);
 }
 
 static int apply_rx(struct vq_net *n, const struct vq_net_ctrl_cmd *c)
 {
+	struct vq_net_rx_filter f = n->filter; /* the writer's own reads */
+
 	if (!VQ__NET_HAS(n->features, VIRTIO_NET_F_CTRL_RX) || c->u.on > 1)
 		return -EINVAL;
 	switch (c->cmd) {
 	case VIRTIO_NET_CTRL_RX_PROMISC:
-		n->filter.promisc = c->u.on;
-		return 0;
+		f.promisc = c->u.on;
+		break;
 	case VIRTIO_NET_CTRL_RX_ALLMULTI:
-		n->filter.allmulti = c->u.on;
-		return 0;
+		f.allmulti = c->u.on;
+		break;
 	default: /* ALLUNI..NOBCAST need CTRL_RX_EXTRA, not offered */
 		return -EOPNOTSUPP;
 	}
+	filter_publish(n, &f);
+	return 0;
 }
 
 static void table_set(uint8_t (*dst)[6], uint32_t *n, bool *overflow, const uint8_t *src,
@@ -45,20 +94,21 @@ static void table_set(uint8_t (*dst)[6], uint32_t *n, bool *overflow, const uint
 
 static int apply_mac(struct vq_net *n, const struct vq_net_ctrl_cmd *c)
 {
-	struct vq_net_rx_filter *f = &n->filter;
+	struct vq_net_rx_filter f = n->filter; /* the writer's own reads */
 
 	if (c->cmd == VIRTIO_NET_CTRL_MAC_ADDR_SET) {
 		if (!VQ__NET_HAS(n->features, VIRTIO_NET_F_CTRL_MAC_ADDR))
 			return -EINVAL;
-		memcpy(f->mac, c->u.mac, 6);
+		memcpy(f.mac, c->u.mac, 6);
 		memcpy(n->p.mac, c->u.mac, 6); /* reflected in config space */
-		return 0;
+	} else {
+		if (!VQ__NET_HAS(n->features, VIRTIO_NET_F_CTRL_RX))
+			return -EINVAL;
+		table_set(f.uni, &f.n_uni, &f.uni_overflow, c->u.table.uni, c->u.table.n_uni);
+		table_set(f.multi, &f.n_multi, &f.multi_overflow, c->u.table.multi,
+			  c->u.table.n_multi);
 	}
-	if (!VQ__NET_HAS(n->features, VIRTIO_NET_F_CTRL_RX))
-		return -EINVAL;
-	table_set(f->uni, &f->n_uni, &f->uni_overflow, c->u.table.uni, c->u.table.n_uni);
-	table_set(f->multi, &f->n_multi, &f->multi_overflow, c->u.table.multi,
-		  c->u.table.n_multi);
+	filter_publish(n, &f);
 	return 0;
 }
 
@@ -67,7 +117,7 @@ static int apply_mq(struct vq_net *n, const struct vq_net_ctrl_cmd *c)
 	if (!VQ__NET_HAS(n->features, VIRTIO_NET_F_MQ) || c->u.pairs < 1 ||
 	    c->u.pairs > n->p.max_pairs)
 		return -EINVAL;
-	n->active_pairs = c->u.pairs;
+	__atomic_store_n(&n->active_pairs, (unsigned)c->u.pairs, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -122,9 +172,9 @@ int vq_net_ctrl_poll(struct vq_net *n)
 			len = 1;
 		}
 		if (ack != VIRTIO_NET_OK || !len)
-			q->st.errors++;
+			VQ__NET_COUNT(q->st.errors, 1);
 		else
-			q->st.packets++;
+			VQ__NET_COUNT(q->st.packets, 1);
 		if ((r = vq_dev_push(q->vq, e, len)) < 0)
 			break;
 		cnt++;
@@ -136,7 +186,7 @@ int vq_net_ctrl_poll(struct vq_net *n)
 
 void vq_net_get_rx_filter(const struct vq_net *n, struct vq_net_rx_filter *out)
 {
-	*out = n->filter;
+	filter_load(n, out, FILTER_WORDS);
 }
 
 static bool in_table(const uint8_t (*t)[6], uint32_t cnt, const uint8_t *mac)
@@ -150,16 +200,19 @@ static bool in_table(const uint8_t (*t)[6], uint32_t cnt, const uint8_t *mac)
 bool vq_net_rx_accept(const struct vq_net *n, const uint8_t dst[6])
 {
 	static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
-	const struct vq_net_rx_filter *f = &n->filter;
+	struct vq_net_rx_filter f;
 
-	if (f->promisc)
+	filter_load(n, &f, 1); /* the flags: all a promiscuous port needs */
+	if (f.promisc)
 		return true;
-	if (dst[0] & 1) { /* group address */
-		if (!memcmp(dst, bcast, 6) || f->allmulti || f->multi_overflow)
-			return true;
-		return in_table(f->multi, f->n_multi, dst);
-	}
-	if (!memcmp(dst, f->mac, 6) || f->uni_overflow)
+	if ((dst[0] & 1) && (!memcmp(dst, bcast, 6) || f.allmulti || f.multi_overflow))
 		return true;
-	return in_table(f->uni, f->n_uni, dst);
+	filter_load(n, &f, FILTER_WORDS);
+	if (f.promisc)
+		return true; /* changed meanwhile */
+	if (dst[0] & 1) /* group address */
+		return f.allmulti || f.multi_overflow || in_table(f.multi, f.n_multi, dst);
+	if (!memcmp(dst, f.mac, 6) || f.uni_overflow)
+		return true;
+	return in_table(f.uni, f.n_uni, dst);
 }

@@ -143,9 +143,9 @@ int vq_net_tx_burst(struct vq_net *n, unsigned qp, struct vq_net_pkt **pkts, uns
 		bytes += pkt->len;
 		pkts[cnt++] = pkt;
 	}
-	q->st.packets += (unsigned)cnt;
-	q->st.bytes += bytes;
-	q->st.errors += errs;
+	VQ__NET_COUNT(q->st.packets, (unsigned)cnt);
+	VQ__NET_COUNT(q->st.bytes, bytes);
+	VQ__NET_COUNT(q->st.errors, errs);
 	if (cnt == 0) /* nothing for the caller: complete the bad chains now */
 		tx_complete(n, q, qp);
 	return cnt;
@@ -231,7 +231,7 @@ static int rx_bad_chain(struct rx_ctx *c)
 	struct vq_elem *bad = &p->elem[p->ne - 1];
 	int r = 0;
 
-	c->q->st.errors++;
+	VQ__NET_COUNT(c->q->st.errors, 1);
 	if (c->n->features & VQ_F_IN_ORDER) {
 		/* Used in pop order: the chains held before it go back empty. */
 		for (unsigned i = 0; i < p->ne && r == 0; i++)
@@ -322,10 +322,10 @@ static int rx_deliver(struct rx_ctx *c, const struct virtio_net_hdr_v1 *hdr,
 static int rx_account(struct rx_ctx *c, int r, uint32_t len)
 {
 	if (r == 1) {
-		c->q->st.packets++;
-		c->q->st.bytes += len;
+		VQ__NET_COUNT(c->q->st.packets, 1);
+		VQ__NET_COUNT(c->q->st.bytes, len);
 	} else if (r == -EMSGSIZE) {
-		c->q->st.drops++;
+		VQ__NET_COUNT(c->q->st.drops, 1);
 		r = 1;
 	}
 	return r;
@@ -412,7 +412,7 @@ static int rx_csum(struct rx_ctx *c, const struct vq_net_pkt *pkt)
 	int r;
 
 	if (vq__net_csum_complete(pkt, &pos, &val) < 0) {
-		c->q->st.errors++;
+		VQ__NET_COUNT(c->q->st.errors, 1);
 		return 1;
 	}
 	v = (struct iovec){ &val, 2 };
@@ -421,7 +421,7 @@ static int rx_csum(struct rx_ctx *c, const struct vq_net_pkt *pkt)
 	s[2] = (struct vq__net_src){ pkt->iov, pkt->iovcnt, pos + 2, pkt->len - pos - 2 };
 	r = rx_deliver(c, &h, s, 3, pkt->len);
 	if (r == 1)
-		c->q->st.csum_sw++;
+		VQ__NET_COUNT(c->q->st.csum_sw, 1);
 	return rx_account(c, r, pkt->len);
 }
 
@@ -442,15 +442,15 @@ static int rx_gso(struct rx_ctx *c, const struct vq_net_pkt *pkt)
 	int r = vq__net_gso_tcp(pkt, rx_emit, c, &nseg);
 
 	if (r == 1) {
-		c->q->st.gso_sw++;
+		VQ__NET_COUNT(c->q->st.gso_sw, 1);
 		return 1;
 	}
 	if (r == 0 && nseg == 0)
 		return 0; /* nothing delivered: backpressure, frame not consumed */
 	if (r == 0)
-		c->q->st.drops++;
+		VQ__NET_COUNT(c->q->st.drops, 1);
 	else if (r == -EINVAL || r == -E2BIG)
-		c->q->st.errors++; /* not a TCP frame we can cut */
+		VQ__NET_COUNT(c->q->st.errors, 1); /* not a TCP frame we can cut */
 	else
 		return r;          /* the ring broke */
 	return 1;
@@ -487,7 +487,7 @@ static int rx_frame(struct rx_ctx *c, const struct vq_net_pkt *pkt)
 	uint8_t gso = pkt->hdr.gso_type;
 
 	if (!rx_frame_ok(pkt)) {
-		c->q->st.errors++;
+		VQ__NET_COUNT(c->q->st.errors, 1);
 		return 1;
 	}
 	if (gso != VIRTIO_NET_HDR_GSO_NONE) {
@@ -496,11 +496,11 @@ static int rx_frame(struct rx_ctx *c, const struct vq_net_pkt *pkt)
 		gso &= (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
 		if (gso == VIRTIO_NET_HDR_GSO_TCPV4 || gso == VIRTIO_NET_HDR_GSO_TCPV6)
 			return rx_gso(c, pkt);
-		c->q->st.drops++; /* UFO/USO: nobody here can segment it */
+		VQ__NET_COUNT(c->q->st.drops, 1); /* UFO/USO: nobody here can segment it */
 		return 1;
 	}
 	if (VQ__NET_HAS(f, VIRTIO_NET_F_MTU) && pkt->len > c->n->p.mtu + 18u) {
-		c->q->st.drops++; /* MUST NOT pass frames over the MTU */
+		VQ__NET_COUNT(c->q->st.drops, 1); /* MUST NOT pass frames over the MTU */
 		return 1;
 	}
 	if ((pkt->hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
@@ -526,7 +526,7 @@ int vq_net_rx_burst(struct vq_net *n, unsigned qp, struct vq_net_pkt *const *pkt
 			break;
 	}
 	if (r == 0)
-		q->st.nobuf++;
+		VQ__NET_COUNT(q->st.nobuf, 1);
 	if (c.pushed)
 		vq__net_notify(n, 2u * qp);
 	return r < 0 && i == 0 ? r : (int)i;

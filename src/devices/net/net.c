@@ -202,7 +202,7 @@ void vq_net_reset(struct vq_net *n)
 		queue_fini(&n->q[i]);
 	n->features = 0;
 	n->hdr_size = vq_net_hdr_size(0);
-	n->active_pairs = 1;
+	__atomic_store_n(&n->active_pairs, 1u, __ATOMIC_RELAXED);
 	vq__net_filter_default(n);
 }
 
@@ -360,13 +360,19 @@ int vq_net_set_queue(struct vq_net *n, unsigned idx, struct vq_dev *vq)
 
 unsigned vq_net_active_pairs(const struct vq_net *n)
 {
-	return n->active_pairs;
+	return __atomic_load_n(&n->active_pairs, __ATOMIC_RELAXED);
 }
+
+_Static_assert(sizeof(struct vq_net_stats) % sizeof(uint64_t) == 0, "counters are u64");
 
 int vq_net_get_stats(const struct vq_net *n, unsigned idx, struct vq_net_stats *out)
 {
+	const uint64_t *src = (const uint64_t *)&n->q[idx].st;
+	uint64_t *dst = (uint64_t *)out;
+
 	if (idx >= n->nq || !out)
 		return -EINVAL;
-	*out = n->q[idx].st;
+	for (size_t k = 0; k < sizeof(*out) / sizeof(uint64_t); k++) /* see VQ__NET_COUNT */
+		dst[k] = __atomic_load_n(&src[k], __ATOMIC_RELAXED);
 	return 0;
 }

@@ -10,6 +10,12 @@
 #endif
 
 #define VQ__NET_HAS(f, bit) (((f) & VQ_NET_F(bit)) != 0)
+
+/* Add n to a queue counter.  One writer (the thread serving the queue);
+ * vq_net_get_stats may read from another thread: relaxed atomic stores
+ * and loads, so a counter is never torn (the set is not one snapshot). */
+#define VQ__NET_COUNT(field, n) \
+	__atomic_store_n(&(field), (field) + (uint64_t)(n), __ATOMIC_RELAXED)
 #define VQ__NET_IOV_MAX   (1u << 17) /* most iovecs one queue's pool grows to */
 #define VQ__NET_ELEM_MAX  (1u << 16) /* most chains one rx queue holds */
 #define VQ__NET_CTRL_MAX  2048u      /* longest control command we read */
@@ -43,7 +49,11 @@ struct vq_net {
 	size_t hdr_size;
 	uint16_t status;
 	unsigned nq;            /* queues: 2*max_pairs (+1 control) */
-	unsigned active_pairs;
+	unsigned active_pairs;  /* relaxed atomic: read by any thread */
+	/* The receive filter is read by other ports' threads (a switch asks
+	 * vq_net_rx_accept) while this port's control path changes it: a
+	 * sequence lock, every word stored and loaded atomically (ctrl.c). */
+	uint32_t filter_seq;    /* odd while a change is being written */
 	struct vq_net_rx_filter filter;
 	struct vq__net_queue *q; /* nq entries */
 };

@@ -1,4 +1,5 @@
-# virtq - plain GNU Make.  `make`, `make check`, `make check SAN=1`, `make demo`.
+# virtq - plain GNU Make.  `make`, `make check`, `make check SAN=1` (ASan+UBSan),
+# `make check TSAN=1` (ThreadSanitizer, threaded suites), `make demo`.
 # V=1 shows the command lines.  Sources are found by wildcard:
 #   src/**/*.c          -> build/libvirtq.a, build/libvirtq.so
 #   tools/NAME/*.c      -> build/bin/NAME
@@ -7,7 +8,8 @@
 
 CC      ?= gcc
 SAN     ?= 0
-O       ?= $(if $(filter 1,$(SAN)),build-san,build)
+TSAN    ?= 0
+O       ?= $(if $(filter 1,$(SAN)),build-san,$(if $(filter 1,$(TSAN)),build-tsan,build))
 
 ifeq ($(V),1)
 Q :=
@@ -23,6 +25,10 @@ LDLIBS  += -pthread
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined
+endif
+ifeq ($(TSAN),1)
+CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan
+LDFLAGS += -fsanitize=thread
 endif
 
 LIB_SRCS   := $(sort $(shell find src -name '*.c' 2>/dev/null))
@@ -66,7 +72,7 @@ tests: $(TESTS)
 # Every test: unit programs, then the interop scripts.  Last line:
 # "N passed, N failed, N skipped"; non-zero exit on any failure.
 check: all tests
-	$(Q)O=$(O) SAN=$(SAN) bash tests/run.sh $(T)
+	$(Q)O=$(O) SAN=$(SAN) TSAN=$(TSAN) bash tests/run.sh $(T)
 
 demo: all
 	$(Q)O=$(O) bash tools/demo.sh
@@ -75,7 +81,7 @@ bench: all
 	$(Q)O=$(O) bash bench/run.sh
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-tsan build-fuzz
 
 .PHONY: all tests check demo bench clean
 .SECONDARY:

@@ -128,7 +128,7 @@ guest_stop "$GUEST_PID"
 vq_kill "$DPID" INT 15
 drc=$?
 ((drc == 0)) || fail "the new virtq-net exited $drc on SIGINT"
-if grep -aqE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$WORK"/daemon*.log; then
+if grep -aqE 'ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:' "$WORK"/daemon*.log; then
 	fail "sanitizer report in a daemon log"
 fi
 echo "PASS $NAME ($(grep -a '^VIRTQ-RESTART-BACK' "$LOG" | tr -d '\r'); pings back ${back} s after the kill, no reboot)"

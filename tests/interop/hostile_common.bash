@@ -90,9 +90,9 @@ hc_san() {
 	local f bad=0
 	for f in "$@"; do
 		[[ -f $f ]] || continue
-		if grep -aqE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (Address|Undefined|Leak)' "$f"; then
+		if grep -aqE 'ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:|SUMMARY: (Address|Undefined|Leak|Thread)' "$f"; then
 			echo "  sanitizer report in $f:" >&2
-			grep -aE -A12 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f" | head -n 40 >&2
+			grep -aE -A12 'ERROR: (AddressSanitizer|LeakSanitizer)|WARNING: ThreadSanitizer|runtime error:' "$f" | head -n 40 >&2
 			bad=1
 		fi
 	done

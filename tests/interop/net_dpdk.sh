@@ -262,7 +262,7 @@ matrix() {
 }
 
 t0=$SECONDS
-net_sanitized && echo "  SAN=1: reduced matrix (split mrg=1 64B and packed mrg=0 9000B per mode)"
+net_sanitized && echo "  sanitizer build: reduced matrix (split mrg=1 64B and packed mrg=0 9000B per mode)"
 while read -r mode layout mrg size; do
 	N=$((N + 1))
 	"case_$mode" "$layout" "$mrg" "$size"

@@ -93,7 +93,7 @@ matrix() {
 }
 
 t0=$SECONDS
-net_sanitized && echo "  SAN=1: reduced matrix (64-byte frames only)"
+net_sanitized && echo "  sanitizer build: reduced matrix (64-byte frames only)"
 while read -r dir layout mrg size; do
 	N=$((N + 1))
 	one_case "$dir" "$layout" "$mrg" "$size"

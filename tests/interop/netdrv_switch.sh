@@ -138,7 +138,7 @@ matrix() {
 }
 
 t0=$SECONDS
-net_sanitized && echo "  SAN=1: reduced matrix (one size per receive strategy)"
+net_sanitized && echo "  sanitizer build: reduced matrix (one size per receive strategy)"
 while read -r layout rxbuf size; do
 	N=$((N + 1))
 	one_case "$layout" "$rxbuf" "$size"

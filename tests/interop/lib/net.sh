@@ -29,7 +29,7 @@
 #                                statistics block of PORT (to check sizes).
 #   net_wait PID SEC             wait for PID (vq_spawn) to exit by itself, at
 #                                most SEC s (then TERM); returns its status.
-#   net_sanitized                true when SAN=1 (the sanitizer build).
+#   net_sanitized                true when SAN=1 or TSAN=1 (sanitizer builds: reduced matrices).
 #   net_size_check WHAT PKTS BYTES SIZE [SLACK]
 #                                prints " WHAT: ...;" unless BYTES is PKTS
 #                                frames of SIZE bytes, give or take SLACK
@@ -55,7 +55,7 @@ _VIRTQ_NET_SH=1
 _net_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$_net_lib/proc.sh"
 
-net_sanitized() { [[ ${SAN:-} == 1 ]]; }
+net_sanitized() { [[ ${SAN:-} == 1 || ${TSAN:-} == 1 ]]; }
 
 # shellcheck disable=SC2034 # FAILS, N, DPDK_LOGDIR: for the caller
 net_begin() {
@@ -162,7 +162,7 @@ tp_size_check() {
 }
 
 net_san_check() {
-	grep -aq 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$1" &&
+	grep -aq 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|WARNING: ThreadSanitizer\|runtime error:' "$1" &&
 		echo -n " sanitizer report in $(basename "$1");"
 	return 0
 }

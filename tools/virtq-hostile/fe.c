@@ -439,7 +439,9 @@ static void race_spin(int n)
 {
 	for (int k = 0; k < n; k++)
 		__builtin_ia32_pause();
-	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* drain the store buffer */
+	/* Pairs with nothing: it only drains our store buffer, so that the
+	 * state just stored is what the device can see while we spin. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
 /* The racer: every chain's victim descriptor goes bad for a moment (address

@@ -30,10 +30,15 @@ static void filter_publish(struct vq_net *n, const struct vq_net_rx_filter *f)
 	uint32_t *dst = (uint32_t *)&n->filter, s = n->filter_seq; /* the only writer */
 
 	__atomic_store_n(&n->filter_seq, s + 1, __ATOMIC_RELAXED);
-	__atomic_thread_fence(__ATOMIC_RELEASE); /* odd before any word */
+	/* Release: the odd value before any word.  Pairs with filter_load's
+	 * acquire fence: a reader that saw a new word sees the odd sequence
+	 * (or a later one) on its re-check. */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
 	for (size_t k = 0; k < FILTER_WORDS; k++)
 		__atomic_store_n(&dst[k], src[k], __ATOMIC_RELAXED);
-	__atomic_store_n(&n->filter_seq, s + 2, __ATOMIC_RELEASE); /* words before even */
+	/* Release: every word before the even value.  Pairs with
+	 * filter_load's acquire load of the sequence. */
+	__atomic_store_n(&n->filter_seq, s + 2, __ATOMIC_RELEASE);
 }
 
 /* Load words [0, nw) of the filter into out, consistently. */
@@ -43,11 +48,15 @@ static void filter_load(const struct vq_net *n, struct vq_net_rx_filter *out, si
 	uint32_t *dst = (uint32_t *)out, s1, s2;
 
 	do {
+		/* Acquire: pairs with filter_publish's release store of the
+		 * even value: the words of that change are visible. */
 		while ((s1 = __atomic_load_n(&n->filter_seq, __ATOMIC_ACQUIRE)) & 1)
 			__builtin_ia32_pause();
 		for (size_t k = 0; k < nw; k++)
 			dst[k] = __atomic_load_n(&src[k], __ATOMIC_RELAXED);
-		__atomic_thread_fence(__ATOMIC_ACQUIRE); /* words before the re-check */
+		/* Acquire: the words before the re-check.  Pairs with
+		 * filter_publish's release fence after the odd value. */
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		s2 = __atomic_load_n(&n->filter_seq, __ATOMIC_RELAXED);
 	} while (s1 != s2);
 }

@@ -182,7 +182,8 @@ int vq_netdrv_tx_burst(struct vq_netdrv *nd, unsigned qp, const struct vq_netdrv
  * -EINVAL (an entry is not a buffer lent on qp, or appears twice: nothing
  * is taken back; or a bad len: nothing from that frame on is queued),
  * -ENOTCONN or -EIO (every buffer taken back, nothing queued).  Buffers
- * lent before a detach are still given back with tx_put.
+ * lent before a detach are still given back with tx_put; if the features
+ * (so the header size, so data) changed meanwhile, give them back unsent.
  */
 struct vq_netdrv_txbuf {
 	uint8_t *data;                       /* the frame goes here */

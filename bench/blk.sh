@@ -98,16 +98,7 @@ one_run() {
 
 warm() { cat "$img" >/dev/null; } # the image's pages are resident anyway (tmpfs)
 
-header() {
-	local la
-	la=$(cut -d' ' -f1 /proc/loadavg)
-	echo "Load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)."
-	if awk -v l="$la" 'BEGIN { exit !(l > 1) }'; then
-		echo
-		echo "> **WARNING: load average $la > 1 at start: other processes were running;"
-		echo "> these figures are depressed and noisy. Re-run on an idle machine.**"
-	fi
-}
+header() { bench_load_header; }
 hdr=$(header)
 warm
 

@@ -29,6 +29,8 @@ cd "$(dirname "$0")/.." || exit 1
 O=${O:-build}
 case $O in /*) bin=$O/bin ;; *) bin=$PWD/$O/bin ;; esac
 export O VIRTQ_ROOT=$PWD VIRTQ_BIN=$bin BENCH_QUICK=${BENCH_QUICK:-0}
+# shellcheck source=SCRIPTDIR/lib/stats.sh
+. bench/lib/stats.sh
 PERF_DIR=docs/perf
 OUT=docs/PERFORMANCE.md
 
@@ -45,25 +47,26 @@ sections() { # every section name, in order
 	done | sort -k1,1n -k2 | cut -d' ' -f2
 }
 
-machine() { # LOADAVG -> Markdown list describing this machine and this build
-	local cpu virt="" rev load=${1:-$(cut -d' ' -f1-3 /proc/loadavg)}
+machine() { # LOADAVG IDLE% -> Markdown list describing this machine and this build
+	local cpu virt="" rev load=${1:-$(cut -d' ' -f1-3 /proc/loadavg)} idle=${2:-100}
 	cpu=$(sed -n 's/^model name[[:space:]]*: *//p' /proc/cpuinfo 2>/dev/null | head -1)
 	grep -qw hypervisor /proc/cpuinfo 2>/dev/null && virt=", virtual machine"
 	rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 	[ -n "$(git status --porcelain -- src include tools bench 2>/dev/null)" ] &&
 		rev="$rev + uncommitted changes"
 	echo "- Machine: ${cpu:-unknown CPU}, $(nproc) online CPUs$virt;" \
-		"$(uname -sr); load average before the run: $load"
-	awk -v n="$(nproc)" '$1 > n / 2 { exit 1 }' <<<"$load" ||
-		echo "- WARNING: the machine was busy (1-minute load average above half" \
-			"the CPUs): these figures are depressed and noisy; re-run on an idle machine"
+		"$(uname -sr); before the run: CPU idle $idle% over 1 s, load average $load"
+	((idle >= 90)) ||
+		echo "- WARNING: the machine was busy (CPU idle below 90% before the run):" \
+			"these figures are depressed and noisy; re-run on an idle machine"
 	echo "- Build: $(${CC:-gcc} --version | head -1), CFLAGS -O2 -g; commit $rev"
 	echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
 }
 
 run_section() { # name -> 0 ok, 77 skipped, 1 failed
-	local name=$1 tmp err rc load
+	local name=$1 tmp err rc load idle
 	load=$(cut -d' ' -f1-3 /proc/loadavg) # before the section adds its own
+	idle=$(bench_idle_pct)
 	tmp=$(mktemp) err=$(mktemp)
 	echo "== bench section: $name" >&2
 	{ echo "<!-- written by bench/run.sh from bench/$name.sh; do not edit -->"
@@ -71,7 +74,7 @@ run_section() { # name -> 0 ok, 77 skipped, 1 failed
 	{ bash "bench/$name.sh" 2>&1 1>&3 3>&- | tee "$err" >&2; } 3>>"$tmp"
 	rc=${PIPESTATUS[0]}
 	if [ "$rc" -eq 0 ]; then
-		{ echo; echo "Measured on:"; echo; machine "$load"
+		{ echo; echo "Measured on:"; echo; machine "$load" "$idle"
 		  [ "$BENCH_QUICK" = 1 ] && echo "- BENCH_QUICK=1: short smoke-test runs, not for publication"
 		  echo; } >>"$tmp"
 		mkdir -p "$PERF_DIR" && mv "$tmp" "$PERF_DIR/$name.md"

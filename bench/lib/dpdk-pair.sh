@@ -30,6 +30,8 @@
 _bench_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=SCRIPTDIR/../../tests/interop/lib/dpdk.sh
 . "$_bench_lib/../../tests/interop/lib/dpdk.sh"
+# shellcheck source=SCRIPTDIR/stats.sh
+. "$_bench_lib/stats.sh"
 
 # bench_dpdk_pair DIR SIZE RING MRG SECONDS
 bench_dpdk_pair() {
@@ -58,20 +60,6 @@ bench_dpdk_pair() {
 	rm -f "$sock"
 	[[ ${BENCH_KEEP_LOGS:-} == 1 ]] || rm -f "$al" "$bl"
 	[[ $BENCH_PPS -gt 0 ]]
-}
-
-# bench_idle_pct: percent of CPU time idle over the next second, all CPUs.
-# Other busy processes make every number here meaningless.
-bench_idle_pct() {
-	local a b
-	a=$(head -n 1 /proc/stat)
-	sleep 1
-	b=$(head -n 1 /proc/stat)
-	awk -v a="$a" -v b="$b" 'BEGIN {
-		n = split(a, x, " "); split(b, y, " ")
-		for (i = 2; i <= n; i++) t += y[i] - x[i]
-		idle = (y[5] - x[5]) + (y[6] - x[6])
-		printf "%d", t ? 100 * idle / t : 100 }'
 }
 
 # _bench_wait_quiet SEC: wait up to SEC s for 85% idle CPUs; warn if not.

@@ -35,7 +35,7 @@
 #   np_median N...      median (integers or decimals)
 #   np_mpps PPS         "12.345"          np_gbps PPS SIZE   "1.234"
 #   np_ratio A B        A / B, "1.234", or "n/a" when B is 0
-#   np_load_header      Markdown lines: load average and, above 1, a warning
+#   np_load_header      bench_load_header (stats.sh)
 #
 # Every process runs under proc.sh (timeout-bounded, killed on exit); DPDK
 # prefixes go from /var/run/dpdk on stop and on exit.
@@ -75,16 +75,7 @@ np_mpps() { awk -v p="$1" 'BEGIN { printf "%.3f", p / 1e6 }'; }
 np_gbps() { awk -v p="$1" -v s="$2" 'BEGIN { printf "%.3f", p * s * 8 / 1e9 }'; }
 np_ratio() { bench_ratio "$@"; }
 
-np_load_header() {
-	local la
-	la=$(cut -d' ' -f1 /proc/loadavg)
-	echo "Load average at start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)."
-	if awk -v l="$la" 'BEGIN { exit !(l > 1) }'; then
-		echo
-		echo "> **WARNING: load average $la > 1 at start: other processes were running;"
-		echo "> these figures are depressed and noisy. Re-run on an idle machine.**"
-	fi
-}
+np_load_header() { bench_load_header; }
 
 # _np_testpmd_frame LOG rx|tx: bytes per packet in testpmd's last periodic
 # block (packets and bytes from the same block).

@@ -204,33 +204,31 @@ int vuc_reply(int fd, uint32_t req, struct vuc_msg *m, int timeout_ms)
 	return 0;
 }
 
-int vuc_get_u64(int fd, uint32_t req, uint64_t *v)
+/* Send a request with flags, then read its reply: one u64 into *out. */
+static int request_u64(int fd, uint32_t req, uint32_t flags, const void *p, uint32_t size,
+		       const int *fds, unsigned nfds, uint64_t *out)
 {
 	static struct vuc_msg m;
-	int r = vuc_send(fd, req, VUC_V1, NULL, 0, NULL, 0);
+	int r = vuc_send(fd, req, flags, p, size, fds, nfds);
 
 	if (!r)
 		r = vuc_reply(fd, req, &m, 5000);
 	if (!r && m.h.size != 8)
 		r = -EPROTO;
 	if (!r)
-		*v = m.u64;
+		*out = m.u64;
 	return r;
+}
+
+int vuc_get_u64(int fd, uint32_t req, uint64_t *v)
+{
+	return request_u64(fd, req, VUC_V1, NULL, 0, NULL, 0, v);
 }
 
 int vuc_ack(int fd, uint32_t req, const void *p, uint32_t size, const int *fds,
 	    unsigned nfds, uint64_t *ack)
 {
-	static struct vuc_msg m;
-	int r = vuc_send(fd, req, VUC_V1 | VUC_NEED_REPLY, p, size, fds, nfds);
-
-	if (!r)
-		r = vuc_reply(fd, req, &m, 5000);
-	if (!r && m.h.size != 8)
-		r = -EPROTO;
-	if (!r)
-		*ack = m.u64;
-	return r;
+	return request_u64(fd, req, VUC_V1 | VUC_NEED_REPLY, p, size, fds, nfds, ack);
 }
 
 bool vuc_closed(int fd, int timeout_ms)

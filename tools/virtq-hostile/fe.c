@@ -733,26 +733,29 @@ static int p_regions_too_many(struct fe *f)
 	return send_table(f, rg, 9, 8);
 }
 
-static int p_ring_outside(struct fe *f)
+/* SET_VRING_NUM for vring 0 (acked), then the vring addresses a. */
+static int send_ring_addr(struct fe *f, const struct vuc_addr *a)
 {
 	struct vuc_state s = { 0, QSIZE };
-	struct vuc_addr a = { 0, 0, gpa(f, MEM_SIZE - 0x100), gpa(f, 0x2000), gpa(f, 0x1000), 0 };
 	uint64_t ack;
 	int r = vuc_ack(f->fd, VUC_SET_VRING_NUM, &s, sizeof(s), NULL, 0, &ack);
 
 	return r ? r : ack ? -EREMOTEIO
-		  : vuc_send(f->fd, VUC_SET_VRING_ADDR, VUC_V1 | VUC_NEED_REPLY, &a, sizeof(a), NULL, 0);
+		  : vuc_send(f->fd, VUC_SET_VRING_ADDR, VUC_V1 | VUC_NEED_REPLY, a, sizeof(*a), NULL, 0);
+}
+
+static int p_ring_outside(struct fe *f)
+{
+	struct vuc_addr a = { 0, 0, gpa(f, MEM_SIZE - 0x100), gpa(f, 0x2000), gpa(f, 0x1000), 0 };
+
+	return send_ring_addr(f, &a);
 }
 
 static int p_ring_unmapped(struct fe *f)
 {
-	struct vuc_state s = { 0, QSIZE };
 	struct vuc_addr a = { 0, 0, 0x1000, 0x3000, 0x2000, 0 };
-	uint64_t ack;
-	int r = vuc_ack(f->fd, VUC_SET_VRING_NUM, &s, sizeof(s), NULL, 0, &ack);
 
-	return r ? r : ack ? -EREMOTEIO
-		  : vuc_send(f->fd, VUC_SET_VRING_ADDR, VUC_V1 | VUC_NEED_REPLY, &a, sizeof(a), NULL, 0);
+	return send_ring_addr(f, &a);
 }
 
 static int p_qidx_num(struct fe *f)

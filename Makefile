@@ -51,10 +51,19 @@ $(O)/libvirtq.a: $(LIB_OBJS)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(O)/libvirtq.so: $(LIB_OBJS) src/libvirtq.map
+# libvirtq.so.MAJOR.MINOR.PATCH (soname libvirtq.so.MAJOR), and the two links
+# a linker (-lvirtq) and the loader look for.  Version: include/virtq/version.h.
+VQ_VER   := $(shell sed -n 's/^\#define VQ_VERSION *"\(.*\)"/\1/p' include/virtq/version.h)
+VQ_SOMAJ := $(firstword $(subst ., ,$(VQ_VER)))
+SONAME   := libvirtq.so.$(VQ_SOMAJ)
+
+$(O)/libvirtq.so.$(VQ_VER): $(LIB_OBJS) src/libvirtq.map
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) -shared $(LDFLAGS) -Wl,--version-script=src/libvirtq.map -Wl,-soname,libvirtq.so.0 \
+	$(Q)$(CC) -shared $(LDFLAGS) -Wl,--version-script=src/libvirtq.map -Wl,-soname,$(SONAME) \
 		-o $@ $(LIB_OBJS) $(LDLIBS)
+
+$(O)/libvirtq.so: $(O)/libvirtq.so.$(VQ_VER)
+	$(Q)ln -sf libvirtq.so.$(VQ_VER) $(O)/$(SONAME) && ln -sf $(SONAME) $@
 
 .SECONDEXPANSION:
 $(O)/bin/%: $$(addprefix $(O)/obj/,$$(addsuffix .o,$$(basename $$(wildcard tools/$$*/*.c)))) $(O)/libvirtq.a
@@ -84,6 +93,50 @@ clean:
 	rm -rf build build-san build-tsan build-fuzz
 
 .PHONY: all tests check demo bench clean
+
+# ---- make install [PREFIX=/usr/local] [LIBDIR=...] [DESTDIR=...] -------------
+# Headers, libvirtq.a, libvirtq.so.X.Y.Z with its soname and dev links,
+# virtq.pc (pkg-config), the tools, and the vhost-user JSON descriptors that
+# libvirt reads (share/qemu/vhost-user/*.json, when the tree has them).
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR    ?= $(PREFIX)/share
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+VU_JSON    := $(wildcard share/qemu/vhost-user/*.json)
+
+# virtq.pc is written at install time: its paths are this install's.
+VQ_PC_SED  := -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VQ_VER)|' \
+	-e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|' \
+	-e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|' \
+	-e 's|@REQUIRES_PRIVATE@|$(VQ_PC_REQUIRES)|'
+
+install: all
+	install -d $(DESTDIR)$(INCLUDEDIR)/virtq $(DESTDIR)$(LIBDIR) \
+		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(BINDIR)
+	install -m 644 include/virtq/*.h $(DESTDIR)$(INCLUDEDIR)/virtq/
+	install -m 644 $(O)/libvirtq.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(O)/libvirtq.so.$(VQ_VER) $(DESTDIR)$(LIBDIR)/
+	ln -sf libvirtq.so.$(VQ_VER) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libvirtq.so
+	sed $(VQ_PC_SED) src/virtq.pc.in >$(DESTDIR)$(PKGCONFIGDIR)/virtq.pc
+	install -m 755 $(TOOLS) $(DESTDIR)$(BINDIR)/
+ifneq ($(VU_JSON),)
+	install -d $(DESTDIR)$(DATADIR)/qemu/vhost-user
+	for f in $(VU_JSON); do \
+		sed 's|@BINDIR@|$(BINDIR)|g' $$f >$(DESTDIR)$(DATADIR)/qemu/vhost-user/$$(basename $$f) || exit 1; \
+	done
+endif
+
+uninstall:
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/virtq
+	rm -f $(DESTDIR)$(LIBDIR)/libvirtq.a $(DESTDIR)$(LIBDIR)/libvirtq.so* \
+		$(DESTDIR)$(PKGCONFIGDIR)/virtq.pc \
+		$(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS))) \
+		$(addprefix $(DESTDIR)$(DATADIR)/qemu/vhost-user/,$(notdir $(VU_JSON)))
+
+.PHONY: install uninstall
 .SECONDARY:
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
 

@@ -55,7 +55,7 @@ static uint8_t pool[1024] __attribute__((aligned(64)));
 static void drv_ring(bool packed, bool indirect, uint64_t buf_gpa, uint64_t pool_gpa,
 		     struct vq_ring_layout *lay, unsigned nchains)
 {
-	struct vq_drv_config c = {
+	struct vq_drv_params c = {
 		.ring = { .layout = packed ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT, .size = 8,
 			  .features = VQ_F_VERSION_1 | (indirect ? VQ_F_INDIRECT : 0) },
 		.indirect = pool, .indirect_gpa = pool_gpa, .indirect_tables = 4, .indirect_len = 8,

@@ -85,7 +85,7 @@ static void fuzz_ctrl(struct fz *f)
 	memcpy(buf, src, len);
 	rc = vq_net_ctrl_parse(buf, len, &c);
 	FZ_CHECK(rc == 0 || rc == -EINVAL || rc == -EOPNOTSUPP, "ctrl_parse returned %d", rc);
-	if (rc == 0 && c.class == VIRTIO_NET_CTRL_MAC && c.cmd == VIRTIO_NET_CTRL_MAC_TABLE_SET) {
+	if (rc == 0 && c.cls == VIRTIO_NET_CTRL_MAC && c.cmd == VIRTIO_NET_CTRL_MAC_TABLE_SET) {
 		check_list(buf, len, c.u.table.uni, c.u.table.n_uni);
 		check_list(buf, len, c.u.table.multi, c.u.table.n_multi);
 		FZ_CHECK(2 + 8 + 6ull * c.u.table.n_uni + 6ull * c.u.table.n_multi == len,
@@ -125,12 +125,12 @@ static void tx_round(struct vq_net *n, struct vq_dev *q)
 	for (int round = 0; round < 4; round++) {
 		got = vq_net_tx_burst(n, 0, pkts, VQ_NET_BURST_MAX);
 		if (got < 0) {
-			FZ_CHECK(got == -EIO && vq_dev_broken(q), "tx_burst returned %d", got);
+			FZ_CHECK(got == -EIO && vq_dev_is_broken(q), "tx_burst returned %d", got);
 			return;
 		}
 		for (int i = 0; i < got; i++)
 			check_pkt(vq_net_features(n), pkts[i]);
-		FZ_CHECK(vq_net_tx_done(n, 0) == 0 || vq_dev_broken(q), "tx_done failed");
+		FZ_CHECK(vq_net_tx_done(n, 0) == 0 || vq_dev_is_broken(q), "tx_done failed");
 		if (got == 0)
 			return;
 	}
@@ -142,7 +142,7 @@ static void fuzz_tx(uint64_t feat, struct fz *f)
 	static struct vq_mem *mem;
 	struct vq_net_params p = { .max_pairs = 1 };
 	struct vq_ring_layout lay;
-	struct vq_ring_config rc = { .layout = VQ_LAYOUT_SPLIT, .size = QSIZE };
+	struct vq_ring_params rc = { .layout = VQ_LAYOUT_SPLIT, .size = QSIZE };
 	struct vq_mem_region r = { .gpa = GPA_BASE, .size = GBUF, .hva = guest, .prot = VQ_MEM_RW };
 	struct vq_dev *q;
 

@@ -7,7 +7,7 @@
  * Input (fuzz/gen_corpus.c writes valid ones):
  *   u8 cfg        bit0 packed, bit1 INDIRECT, bit2 LARGE_CHAIN, bit3 EVENT_IDX
  *   u8 size       split: 1 << (size % 6); packed: 1 + size % 32
- *   u16 max_chain vq_ring_config.max_chain (0 = queue size)
+ *   u16 max_chain vq_ring_params.max_chain (0 = queue size)
  *   u8 nregions   1 + n % 4, then per region:
  *                 u32 gpa, u16 host offset, u16 size, u8 prot (bit7: gpa near 2^64)
  *   ring bytes    layout.total bytes (descriptors, avail/driver area, used/device area)
@@ -101,11 +101,11 @@ static void check_broken(struct ctx *c)
 {
 	struct vq_elem e = { .iov = c->iov, .iov_cap = MAX_IOV };
 
-	FZ_CHECK(vq_dev_broken(c->q), "not broken");
+	FZ_CHECK(vq_dev_is_broken(c->q), "not broken");
 	FZ_CHECK(vq_dev_violation(c->q) != VQ_OK, "no violation recorded");
 	FZ_CHECK(vq_dev_error(c->q)[0] != '\0', "no error message");
 	FZ_CHECK(vq_dev_pop(c->q, &e) == -EIO, "pop on a broken queue");
-	FZ_CHECK(vq_dev_enable_kicks(c->q) == -EIO, "enable_kicks on a broken queue");
+	FZ_CHECK(vq_dev_enable_notify(c->q), "enable_notify on a broken queue");
 	FZ_CHECK(!vq_dev_has_avail(c->q), "has_avail on a broken queue");
 	FZ_CHECK(!vq_dev_need_notify(c->q), "need_notify on a broken queue");
 	if (c->nfl)
@@ -129,7 +129,7 @@ static void op_pop(struct ctx *c, struct fz *f)
 		c->fl[c->nfl++] = (struct inflight){ e.id, e.ndesc, e.in_len };
 		FZ_CHECK(vq_dev_inflight(c->q) == before + 1, "inflight count");
 	} else if (rc == 0 || rc == -ENOBUFS || rc == -ENOMEM) {
-		FZ_CHECK(!vq_dev_broken(c->q), "rc %d but broken", rc);
+		FZ_CHECK(!vq_dev_is_broken(c->q), "rc %d but broken", rc);
 		FZ_CHECK(vq_dev_inflight(c->q) == before, "inflight changed");
 	} else {
 		FZ_CHECK(rc < 0, "pop returned %d", rc);
@@ -222,9 +222,9 @@ static void run_op(struct ctx *c, struct fz *f)
 		break;
 	case 8:
 		if (fz_u8(f) & 1)
-			vq_dev_disable_kicks(c->q);
+			vq_dev_disable_notify(c->q);
 		else
-			(void)vq_dev_enable_kicks(c->q);
+			(void)vq_dev_enable_notify(c->q);
 		break;
 	default:
 		if (fz_u8(f) & 1)
@@ -259,7 +259,7 @@ static void setup_regions(struct ctx *c, struct fz *f)
 static int setup(struct ctx *c, struct fz *f)
 {
 	uint8_t cf = fz_u8(f), sz = fz_u8(f);
-	struct vq_ring_config rc = {
+	struct vq_ring_params rc = {
 		.layout = (cf & 1) ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT,
 		.features = VQ_F_VERSION_1 | ((cf & 2) ? VQ_F_INDIRECT : 0) |
 			    ((cf & 4) ? VQ_F_LARGE_CHAIN : 0) | ((cf & 8) ? VQ_F_EVENT_IDX : 0),

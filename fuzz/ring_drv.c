@@ -85,7 +85,7 @@ static void check_broken(struct ctx *c)
 	void *t = NULL;
 	uint32_t len = 0;
 
-	FZ_CHECK(vq_drv_broken(c->d), "not broken");
+	FZ_CHECK(vq_drv_is_broken(c->d), "not broken");
 	FZ_CHECK(vq_drv_violation(c->d) != VQ_OK, "no violation");
 	FZ_CHECK(vq_drv_error(c->d)[0] != '\0', "no error message");
 	FZ_CHECK(vq_drv_get(c->d, &t, &len) == -EIO, "get on a broken queue");
@@ -208,9 +208,9 @@ static void run_op(struct ctx *c, struct fz *f)
 		break;
 	default:
 		if (fz_u8(f) & 1)
-			vq_drv_disable_cb(c->d);
+			vq_drv_disable_notify(c->d);
 		else
-			(void)vq_drv_enable_cb(c->d);
+			(void)vq_drv_enable_notify(c->d);
 		break;
 	}
 	FZ_CHECK(vq_drv_nfree(c->d) <= c->size, "nfree %u > size %u", vq_drv_nfree(c->d),
@@ -222,7 +222,7 @@ static void run_op(struct ctx *c, struct fz *f)
 static int setup(struct ctx *c, struct fz *f)
 {
 	uint8_t cf = fz_u8(f), sz = fz_u8(f);
-	struct vq_drv_config dc = {
+	struct vq_drv_params dc = {
 		.ring = {
 			.layout = (cf & 1) ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT,
 			.features = VQ_F_VERSION_1 | ((cf & 2) ? VQ_F_INDIRECT : 0) |

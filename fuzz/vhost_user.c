@@ -85,7 +85,7 @@ static socklen_t be_len;
 static struct vq_vu_backend *backend(void)
 {
 	static struct vq_vu_backend *b;
-	struct vq_vu_config c = {
+	struct vq_vu_params c = {
 		.name = "fuzz", .mode = VQ_VU_SERVER, .ops = &dops,
 		.features = VQ_F_VERSION_1 | VQ_F_INDIRECT | VQ_F_EVENT_IDX | VQ_F_PACKED |
 			    VQ_F_IN_ORDER,
@@ -204,7 +204,7 @@ static bool one_msg(struct vq_vu_backend *b, int sock, struct fz *f)
 		shutdown(sock, SHUT_WR);
 	(void)vq_vu_dispatch(b);
 	check_replies(sock, req);
-	return !last && vq_vu_connected(b);
+	return !last && vq_vu_is_connected(b);
 }
 
 static int lowest_free_fd(void)
@@ -224,13 +224,13 @@ static void fuzz_backend(struct fz *f)
 	if (sock < 0 || connect(sock, (struct sockaddr *)&be_addr, be_len))
 		abort();
 	(void)vq_vu_dispatch(b); /* accept */
-	FZ_CHECK(vq_vu_connected(b), "backend did not accept");
+	FZ_CHECK(vq_vu_is_connected(b), "backend did not accept");
 	for (unsigned n = 0; n < MAX_MSGS && fz_left(f) && one_msg(b, sock, f); n++)
 		;
 	close(sock);
-	if (vq_vu_connected(b))
+	if (vq_vu_is_connected(b))
 		(void)vq_vu_dispatch(b); /* reads EOF */
-	FZ_CHECK(!vq_vu_connected(b), "backend missed the hang-up");
+	FZ_CHECK(!vq_vu_is_connected(b), "backend missed the hang-up");
 	FZ_CHECK(vq_vu_mem(b) == NULL, "memory map kept after disconnect");
 	FZ_CHECK(lowest_free_fd() == base, "fd leak: lowest free fd %d, was %d",
 		 lowest_free_fd(), base);
@@ -351,7 +351,7 @@ static struct vq_fe *frontend(struct sockaddr_un *sa)
 {
 	static struct vq_fe *fe;
 	static char path[64];
-	struct vq_fe_config c = {
+	struct vq_fe_params c = {
 		.path = path, .mode = VQ_FE_SERVER,
 		.features = VQ_F_VERSION_1 | VQ_F_INDIRECT | VQ_F_EVENT_IDX | VQ_F_PACKED,
 		.num_queues = 2, .queue_size = 8, .indirect_tables = 2, .mem_size = 4096,

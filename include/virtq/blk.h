@@ -206,7 +206,7 @@ unsigned vq_blk_num_queues(const struct vq_blk *b);
 int vq_blk_set_queue(struct vq_blk *b, unsigned i, struct vq_dev *q);
 
 /* Completion eventfd of queue i: readable when finished I/O waits to be
- * pushed by vq_blk_queue_poll.  -1 for a bad index.  Owned by b. */
+ * pushed by vq_blk_queue_poll.  -EINVAL for a bad index.  Owned by b. */
 int vq_blk_queue_fd(const struct vq_blk *b, unsigned i);
 
 /*

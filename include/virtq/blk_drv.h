@@ -76,7 +76,7 @@ void vq_blkdrv_free(struct vq_blkdrv *bd);
 /* Attach ring q as request queue i, or detach (NULL): requests still in
  * flight complete with -ECANCELED at the next poll.  0, -EINVAL. */
 int vq_blkdrv_set_queue(struct vq_blkdrv *bd, unsigned i, struct vq_drv *q);
-/* Adapter for vq_fe_config.queue_event (frontend queues = request queues). */
+/* Adapter for vq_fe_params.queue_event (frontend queues = request queues). */
 void vq_blkdrv_fe_queue_event(void *bd, unsigned i, struct vq_drv *q, struct vq_drv *old);
 
 struct vq_blkdrv_req {

@@ -23,7 +23,7 @@
  * (a byte stream that carried one bad reply cannot be trusted to be in sync),
  * returns -EPROTO and vq_fe_error() says what was wrong.  Ring-level
  * violations (bad used ids, lengths) are caught by vq_drv, which marks that
- * queue broken; vq_fe_queue_broken() reports it.
+ * queue broken; vq_fe_broken_queue() reports it.
  *
  * Disconnect and reconnect: vq_fe_poll notices that the backend went away
  * (or sent something unsolicited), tears the queues down and reports
@@ -80,7 +80,7 @@ enum vq_fe_state {
 
 struct vq_fe;
 
-struct vq_fe_config {
+struct vq_fe_params {
 	const char *path;           /* unix socket */
 	enum vq_fe_mode mode;
 	uint64_t features;          /* device + transport bits the driver can use;
@@ -112,7 +112,7 @@ struct vq_fe_config {
  * server mode, the listening socket.  Does not connect.  Returns 0 and *out;
  * -EINVAL (bad config), -ENOMEM, -errno of memfd/mmap/bind/listen.
  */
-int vq_fe_new(const struct vq_fe_config *cfg, struct vq_fe **out);
+int vq_fe_new(const struct vq_fe_params *cfg, struct vq_fe **out);
 
 /* Disconnect (queue callbacks run), unmap, close, unlink our socket. */
 void vq_fe_free(struct vq_fe *fe);
@@ -170,8 +170,10 @@ int vq_fe_get_config(struct vq_fe *fe, uint32_t off, void *buf, uint32_t len);
 unsigned vq_fe_num_queues(const struct vq_fe *fe);
 /* The running ring, or NULL when not READY. */
 struct vq_drv *vq_fe_queue(const struct vq_fe *fe, unsigned i);
-/* The ring that broke (vq_drv_broken) or -1. */
-int vq_fe_queue_broken(const struct vq_fe *fe);
+/* Index of the first ring that broke (vq_drv_is_broken), or -ENOENT. */
+int vq_fe_broken_queue(const struct vq_fe *fe);
+/* Is queue i running and broken? */
+bool vq_fe_queue_is_broken(const struct vq_fe *fe, unsigned i);
 /* Its vring index on the wire. */
 unsigned vq_fe_queue_vring(const struct vq_fe *fe, unsigned i);
 /* Notify the backend (write the kick eventfd).  0, -EINVAL, -errno. */
@@ -181,7 +183,7 @@ int vq_fe_call_fd(const struct vq_fe *fe, unsigned i);
 /* Wait up to timeout_ms for a call on queue i and drain it: 1, 0 (timeout). */
 int vq_fe_wait(struct vq_fe *fe, unsigned i, int timeout_ms);
 /* Ring memory of queue i (for tools and tests).  0, -EINVAL. */
-int vq_fe_queue_ring(const struct vq_fe *fe, unsigned i, struct vq_ring_config *out);
+int vq_fe_queue_ring(const struct vq_fe *fe, unsigned i, struct vq_ring_params *out);
 /* Last GET_VRING_BASE answer of queue i (vq_fe_stop).  0, -ENOENT. */
 int vq_fe_queue_base(const struct vq_fe *fe, unsigned i, uint32_t *base);
 
@@ -199,7 +201,7 @@ static inline uint64_t vq_fe_addr(const struct vq_fe *fe, const void *p)
 	(void)fe;
 	return (uint64_t)(uintptr_t)p;
 }
-size_t vq_fe_mem_free(const struct vq_fe *fe); /* arena bytes left */
+size_t vq_fe_mem_avail(const struct vq_fe *fe); /* arena bytes left */
 
 #ifdef __cplusplus
 }

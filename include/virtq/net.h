@@ -196,7 +196,7 @@ int vq_net_ctrl_poll(struct vq_net *n);
 
 /* A parsed command (pure parsing: vq_net_ctrl_parse). */
 struct vq_net_ctrl_cmd {
-	uint8_t class;
+	uint8_t cls;
 	uint8_t cmd;
 	union {
 		uint8_t on;           /* VIRTIO_NET_CTRL_RX_* */
@@ -247,8 +247,9 @@ unsigned vq_net_active_pairs(const struct vq_net *n);
 
 /* ---- statistics */
 
-struct vq_net_stats {
-	uint64_t packets; /* frames delivered (rx) / accepted (tx) */
+/* Counters of one queue. */
+struct vq_net_queue_stats {
+	uint64_t packets; /* frames delivered (rx) / accepted (tx) / commands (ctrl) */
 	uint64_t bytes;   /* their bytes, without virtio header */
 	uint64_t drops;   /* rx: dropped (too big for buffers, GSO not possible) */
 	uint64_t errors;  /* malformed chains, headers, frames, commands */
@@ -257,10 +258,21 @@ struct vq_net_stats {
 	uint64_t gso_sw;  /* rx: frames segmented in software */
 };
 
-/* Counters of queue vq_index.  Returns 0, -EINVAL.  Any thread may call it
- * while another serves the queue: each counter is read whole, but the set
- * is not one snapshot. */
-int vq_net_get_stats(const struct vq_net *n, unsigned vq_index, struct vq_net_stats *out);
+/* Counters of one queue pair, as vq_netdrv_get_stats counts them. */
+struct vq_net_stats {
+	struct vq_net_queue_stats rx; /* queue 2*qp: frames into the guest */
+	struct vq_net_queue_stats tx; /* queue 2*qp+1: frames from the guest */
+};
+
+/*
+ * Counters of queue pair qp (0..max_pairs-1).  Returns 0, -EINVAL.  Any
+ * thread may call it while another serves the queues: each counter is read
+ * whole, but the set is not one snapshot.
+ */
+int vq_net_get_stats(const struct vq_net *n, unsigned qp, struct vq_net_stats *out);
+/* Counters of the control queue (packets: commands executed; errors:
+ * malformed ones), read the same way.  Returns 0, -ENOENT (none offered). */
+int vq_net_get_ctrl_stats(const struct vq_net *n, struct vq_net_queue_stats *out);
 
 #ifdef __cplusplus
 }

@@ -72,9 +72,11 @@ const char *vq_netdrv_rxmode_str(enum vq_netdrv_rxmode m);
 
 /*
  * The strategy AUTO resolves to, or the requested one if the features allow
- * it.  Returns the mode, or -EINVAL (MERGEABLE without MRG_RXBUF).
+ * it, in *out.  Returns 0, or -EINVAL (MERGEABLE without MRG_RXBUF, or not
+ * a mode).
  */
-int vq_netdrv_rxmode_for(uint64_t features, enum vq_netdrv_rxmode want);
+int vq_netdrv_rxmode_for(uint64_t features, enum vq_netdrv_rxmode want,
+			 enum vq_netdrv_rxmode *out);
 
 /* What one receive queue of a strategy costs and holds. */
 struct vq_netdrv_rxmem {
@@ -142,7 +144,7 @@ size_t vq_netdrv_hdr_size(const struct vq_netdrv *nd);
  */
 int vq_netdrv_set_queue(struct vq_netdrv *nd, unsigned vq_index, struct vq_drv *q);
 
-/* Adapter for vq_fe_config.queue_event when the frontend's queues are in
+/* Adapter for vq_fe_params.queue_event when the frontend's queues are in
  * driver order (rx0, tx0, rx1, tx1, ..., ctrl); opaque is the vq_netdrv. */
 void vq_netdrv_fe_queue_event(void *nd, unsigned i, struct vq_drv *q, struct vq_drv *old);
 
@@ -247,7 +249,7 @@ struct vq_netdrv_stats {
 int vq_netdrv_get_stats(const struct vq_netdrv *nd, unsigned qp, struct vq_netdrv_stats *out);
 
 /* Is queue vq_index broken, and why ("" when not)? */
-bool vq_netdrv_broken(const struct vq_netdrv *nd, unsigned vq_index);
+bool vq_netdrv_is_broken(const struct vq_netdrv *nd, unsigned vq_index);
 const char *vq_netdrv_error(const struct vq_netdrv *nd);
 
 #ifdef __cplusplus

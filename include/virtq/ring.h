@@ -111,7 +111,7 @@ struct vq_ring_layout {
 int vq_ring_layout(enum vq_layout layout, uint32_t size, struct vq_ring_layout *out);
 
 /* What both sides need to know about a queue. */
-struct vq_ring_config {
+struct vq_ring_params {
 	enum vq_layout layout;
 	uint32_t size;      /* entries */
 	uint64_t features;  /* negotiated feature bits; only VQ_RING_FEATURES matter */
@@ -160,7 +160,7 @@ struct vq_elem {
  * at 1).  Returns 0 and *out; -EINVAL for a bad size, max_chain or NULL
  * pointer; -ENOMEM.
  */
-int vq_dev_new(const struct vq_ring_config *cfg, const struct vq_mem *mem,
+int vq_dev_new(const struct vq_ring_params *cfg, const struct vq_mem *mem,
 	       struct vq_dev **out);
 void vq_dev_free(struct vq_dev *q);
 
@@ -194,12 +194,13 @@ void vq_dev_flush(struct vq_dev *q);
 bool vq_dev_need_notify(struct vq_dev *q);
 
 /*
- * Kick (driver -> device notification) suppression.  enable returns 1 when
- * buffers became available meanwhile (poll again before sleeping), 0 when
- * it is safe to sleep, -EIO when broken.
+ * Driver -> device notification (kick) suppression.  enable returns true
+ * when buffers became available meanwhile or the queue is broken: pop again
+ * before sleeping (a broken queue's pop says -EIO).  false: safe to sleep.
+ * The same pair as vq_drv_disable_notify / vq_drv_enable_notify.
  */
-void vq_dev_disable_kicks(struct vq_dev *q);
-int vq_dev_enable_kicks(struct vq_dev *q);
+void vq_dev_disable_notify(struct vq_dev *q);
+bool vq_dev_enable_notify(struct vq_dev *q);
 
 /* Does the ring hold a chain to pop?  (Reads the ring; does not validate.) */
 bool vq_dev_has_avail(const struct vq_dev *q);
@@ -211,7 +212,7 @@ void vq_dev_get_state(const struct vq_dev *q, struct vq_state *s);
 /* Returns 0, or -EINVAL for indexes >= size (packed). Clears nothing else. */
 int vq_dev_set_state(struct vq_dev *q, const struct vq_state *s);
 
-bool vq_dev_broken(const struct vq_dev *q);
+bool vq_dev_is_broken(const struct vq_dev *q);
 enum vq_violation vq_dev_violation(const struct vq_dev *q);
 /* Human-readable description of the violation ("" when not broken). */
 const char *vq_dev_error(const struct vq_dev *q);
@@ -228,8 +229,8 @@ struct vq_seg {
 	uint32_t len;
 };
 
-struct vq_drv_config {
-	struct vq_ring_config ring; /* the ring memory must be zeroed */
+struct vq_drv_params {
+	struct vq_ring_params ring; /* the ring memory must be zeroed */
 	/*
 	 * Optional pool of indirect tables, preallocated by the caller in
 	 * memory the device can read: `indirect_tables` tables of
@@ -243,7 +244,7 @@ struct vq_drv_config {
 	uint32_t indirect_len;
 };
 
-int vq_drv_new(const struct vq_drv_config *cfg, struct vq_drv **out);
+int vq_drv_new(const struct vq_drv_params *cfg, struct vq_drv **out);
 void vq_drv_free(struct vq_drv *q);
 
 /*
@@ -274,12 +275,15 @@ void *vq_drv_detach(struct vq_drv *q);
 
 unsigned vq_drv_nfree(const struct vq_drv *q); /* free descriptors */
 
-/* Interrupt (device -> driver) suppression; enable returns true when used
- * buffers are already pending (poll again before sleeping). */
-void vq_drv_disable_cb(struct vq_drv *q);
-bool vq_drv_enable_cb(struct vq_drv *q);
+/*
+ * Device -> driver notification (interrupt) suppression; enable returns true
+ * when used buffers are already pending or the queue is broken: get again
+ * before sleeping (a broken queue's get says -EIO).  false: safe to sleep.
+ */
+void vq_drv_disable_notify(struct vq_drv *q);
+bool vq_drv_enable_notify(struct vq_drv *q);
 
-bool vq_drv_broken(const struct vq_drv *q);
+bool vq_drv_is_broken(const struct vq_drv *q);
 enum vq_violation vq_drv_violation(const struct vq_drv *q);
 const char *vq_drv_error(const struct vq_drv *q);
 

@@ -44,7 +44,7 @@
  * Call/err fd changes do NOT stop the queue: the new eventfd is dup2()ed onto
  * the queue's existing fd number, so a worker signalling concurrently writes
  * either the old or the new eventfd, never a closed or reused number.
- * SET_VRING_ENABLE only flips an atomic flag (vq_vu_queue_enabled) and calls
+ * SET_VRING_ENABLE only flips an atomic flag (vq_vu_queue_is_enabled) and calls
  * queue_enable; a started-but-disabled queue must be processed without side
  * effects (net: drop TX, supply no RX), as the spec says.
  * vq_vu_generation(b) increments (release) at every start and stop, so
@@ -157,7 +157,7 @@ struct vq_vu_device_ops {
 	/* Optional (no CONFIG protocol feature without it).  offset+len is
 	 * overflow-checked, len <= VQ_VU_MAX_CONFIG; the device checks bounds. */
 	int (*get_config)(void *dev, uint32_t offset, void *buf, uint32_t len);
-	/* Optional (-ENOTSUP without).  flags: 0 = driver write, 1 = migration. */
+	/* Optional (-EOPNOTSUPP without).  flags: 0 = driver write, 1 = migration. */
 	int (*set_config)(void *dev, uint32_t offset, const void *buf, uint32_t len,
 			  uint32_t flags);
 	/* Required.  Queue q is started (see the threading contract above).
@@ -205,7 +205,7 @@ enum vq_vu_mode {
 	VQ_VU_CLIENT = 1, /* connect to path, retry with backoff */
 };
 
-struct vq_vu_config {
+struct vq_vu_params {
 	const char *name;      /* for log lines; NULL = the path */
 	enum vq_vu_mode mode;
 	const char *path;      /* unix socket path */
@@ -221,7 +221,7 @@ struct vq_vu_config {
 	uint64_t queue_num;    /* GET_QUEUE_NUM answer; 0 = num_queues
 				* (net devices answer queue pairs) */
 	unsigned max_mem_slots; /* GET_MAX_MEM_SLOTS answer; 0 = default */
-	unsigned max_chain;    /* vq_ring_config.max_chain; 0 = queue size */
+	unsigned max_chain;    /* vq_ring_params.max_chain; 0 = queue size */
 	const struct vq_vu_loop_ops *loop_ops; /* NULL: mode (c) above */
 	void *loop;
 };
@@ -234,7 +234,7 @@ struct vq_vu_config {
  * later on failure.  Returns 0 and *out; -EINVAL for a bad config; -errno
  * from socket/bind/listen.
  */
-int vq_vu_backend_new(const struct vq_vu_config *cfg, struct vq_vu_backend **out);
+int vq_vu_backend_new(const struct vq_vu_params *cfg, struct vq_vu_backend **out);
 
 /* Drop any connection (stopping queues), close everything, unlink the
  * socket file we created.  NULL is a no-op. */
@@ -265,7 +265,7 @@ int vq_vu_timeout_ms(const struct vq_vu_backend *b);
 /* Drop the current connection as if the frontend had closed it. */
 void vq_vu_disconnect(struct vq_vu_backend *b);
 
-bool vq_vu_connected(const struct vq_vu_backend *b);
+bool vq_vu_is_connected(const struct vq_vu_backend *b);
 uint64_t vq_vu_features(const struct vq_vu_backend *b);          /* negotiated */
 uint64_t vq_vu_protocol_features(const struct vq_vu_backend *b); /* negotiated */
 uint8_t vq_vu_status(const struct vq_vu_backend *b);
@@ -284,8 +284,8 @@ unsigned vq_vu_queue_index(const struct vq_vu_queue *q);
 struct vq_vu_backend *vq_vu_queue_backend(const struct vq_vu_queue *q);
 /* The started queue's ring (acquire load), NULL while stopped. */
 struct vq_dev *vq_vu_queue_dev(const struct vq_vu_queue *q);
-bool vq_vu_queue_started(const struct vq_vu_queue *q);
-bool vq_vu_queue_enabled(const struct vq_vu_queue *q); /* acquire */
+bool vq_vu_queue_is_started(const struct vq_vu_queue *q);
+bool vq_vu_queue_is_enabled(const struct vq_vu_queue *q); /* acquire */
 /* Kick eventfd (-1: none, the device must poll the ring). */
 int vq_vu_queue_kick_fd(const struct vq_vu_queue *q);
 /* Read the kick eventfd without blocking: 1 kicked, 0 not, -errno. */
@@ -307,7 +307,7 @@ struct vq_vu_loop;
 int vq_vu_loop_new(struct vq_vu_loop **out);
 /* Free the loop; free its backends first. */
 void vq_vu_loop_free(struct vq_vu_loop *l);
-/* Ops to put in vq_vu_config.loop_ops together with .loop = l. */
+/* Ops to put in vq_vu_params.loop_ops together with .loop = l. */
 const struct vq_vu_loop_ops *vq_vu_loop_ops(void);
 /* Wait up to timeout_ms (-1 forever) and handle what is ready, including
  * due reconnect timers.  Returns events handled, or -errno. */

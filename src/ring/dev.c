@@ -31,7 +31,7 @@ int vq__dev_fail(struct vq_dev *q, enum vq_violation v, const char *fmt, ...)
 	return vq_violation_errno(v);
 }
 
-bool vq_dev_broken(const struct vq_dev *q)
+bool vq_dev_is_broken(const struct vq_dev *q)
 {
 	return q->broken;
 }
@@ -48,7 +48,7 @@ const char *vq_dev_error(const struct vq_dev *q)
 
 /* ---- creation */
 
-static int check_config(const struct vq_ring_config *cfg, uint32_t *max_chain)
+static int check_config(const struct vq_ring_params *cfg, uint32_t *max_chain)
 {
 	struct vq_ring_layout lay;
 	uint32_t mc = cfg->max_chain ? cfg->max_chain : cfg->size;
@@ -69,7 +69,7 @@ static int check_config(const struct vq_ring_config *cfg, uint32_t *max_chain)
 	return 0;
 }
 
-int vq_dev_new(const struct vq_ring_config *cfg, const struct vq_mem *mem,
+int vq_dev_new(const struct vq_ring_params *cfg, const struct vq_mem *mem,
 	       struct vq_dev **out)
 {
 	struct vq_dev *q;
@@ -320,26 +320,26 @@ bool vq_dev_need_notify(struct vq_dev *q)
 			 : vq__split_need_notify(q, old, n);
 }
 
-void vq_dev_disable_kicks(struct vq_dev *q)
+void vq_dev_disable_notify(struct vq_dev *q)
 {
 	if (q->broken)
 		return;
 	q->kicks_enabled = false;
 	if (q->packed)
-		vq__packed_set_kicks(q, false);
+		vq__packed_set_notify(q, false);
 	else
-		vq__split_set_kicks(q, false);
+		vq__split_set_notify(q, false);
 }
 
-int vq_dev_enable_kicks(struct vq_dev *q)
+bool vq_dev_enable_notify(struct vq_dev *q)
 {
 	if (q->broken)
-		return -EIO;
+		return true; /* look again: the next pop reports -EIO */
 	q->kicks_enabled = true;
 	if (q->packed)
-		vq__packed_set_kicks(q, true);
+		vq__packed_set_notify(q, true);
 	else
-		vq__split_set_kicks(q, true);
+		vq__split_set_notify(q, true);
 	/*
 	 * Full barrier: our suppression update above must be visible before
 	 * we re-read the ring.  Pairs with the driver's full barrier between
@@ -348,7 +348,7 @@ int vq_dev_enable_kicks(struct vq_dev *q)
 	 * driver sees kicks enabled, or we see its buffers here.
 	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return vq_dev_has_avail(q) ? 1 : 0;
+	return vq_dev_has_avail(q);
 }
 
 bool vq_dev_has_avail(const struct vq_dev *q)

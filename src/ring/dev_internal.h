@@ -232,7 +232,7 @@ int vq__split_pop(struct vq_dev *q, struct vq_elem *e);
 void vq__split_push(struct vq_dev *q, uint16_t id, uint32_t len);
 void vq__split_flush(struct vq_dev *q);
 bool vq__split_need_notify(struct vq_dev *q, uint16_t old, uint32_t n);
-void vq__split_set_kicks(struct vq_dev *q, bool enable);
+void vq__split_set_notify(struct vq_dev *q, bool enable);
 bool vq__split_has_avail(const struct vq_dev *q);
 
 /* dev_packed.c */
@@ -240,7 +240,7 @@ int vq__packed_pop(struct vq_dev *q, struct vq_elem *e);
 void vq__packed_push(struct vq_dev *q, uint16_t id, uint16_t ndesc, uint32_t len);
 void vq__packed_flush(struct vq_dev *q);
 bool vq__packed_need_notify(struct vq_dev *q, uint16_t old, uint32_t n);
-void vq__packed_set_kicks(struct vq_dev *q, bool enable);
+void vq__packed_set_notify(struct vq_dev *q, bool enable);
 bool vq__packed_has_avail(const struct vq_dev *q);
 
 #endif

@@ -204,7 +204,7 @@ int vq__packed_pop(struct vq_dev *q, struct vq_elem *e)
 	q->inflight++;
 	advance(q, &q->avail_idx, &q->avail_wrap, ndesc);
 	if (q->event_idx && q->kicks_enabled)
-		/* Ordered by vq_dev_enable_kicks's barrier; stale = one extra kick. */
+		/* Ordered by vq_dev_enable_notify's barrier; stale = one extra kick. */
 		__atomic_store_n(&q->dev_event->off_wrap,
 				 (uint16_t)(q->avail_idx | (q->avail_wrap ? 0x8000u : 0)),
 				 __ATOMIC_RELAXED);
@@ -321,7 +321,7 @@ bool vq__packed_need_notify(struct vq_dev *q, uint16_t old, uint32_t n)
 	return (uint16_t)(new - ev - 1) < (uint16_t)n;
 }
 
-void vq__packed_set_kicks(struct vq_dev *q, bool enable)
+void vq__packed_set_notify(struct vq_dev *q, bool enable)
 {
 	uint16_t flags = DEV_EVENT_DISABLE;
 
@@ -334,7 +334,7 @@ void vq__packed_set_kicks(struct vq_dev *q, bool enable)
 		flags = DEV_EVENT_ENABLE;
 	}
 	/* Release: off_wrap before flags for a driver that reads flags first;
-	 * the rest of the ordering is vq_dev_enable_kicks's full barrier. */
+	 * the rest of the ordering is vq_dev_enable_notify's full barrier. */
 	__atomic_store_n(&q->dev_event->flags, flags, __ATOMIC_RELEASE);
 }
 

@@ -185,7 +185,7 @@ popped:
 	q->inflight++;
 	q->avail_idx++;
 	if (q->event_idx && q->kicks_enabled)
-		/* Ordered for the driver by vq_dev_enable_kicks's full barrier
+		/* Ordered for the driver by vq_dev_enable_notify's full barrier
 		 * or read late by it; a stale value costs one extra kick. */
 		__atomic_store_n(avail_event(q), q->avail_idx, __ATOMIC_RELAXED);
 	return 1;
@@ -241,9 +241,9 @@ bool vq__split_need_notify(struct vq_dev *q, uint16_t old, uint32_t n)
 	return (uint16_t)(new - ev - 1) < (uint16_t)(new - old);
 }
 
-void vq__split_set_kicks(struct vq_dev *q, bool enable)
+void vq__split_set_notify(struct vq_dev *q, bool enable)
 {
-	/* Ordering: see the full barrier in vq_dev_enable_kicks. */
+	/* Ordering: see the full barrier in vq_dev_enable_notify. */
 	if (q->event_idx) {
 		if (enable)
 			__atomic_store_n(avail_event(q), q->avail_idx, __ATOMIC_RELAXED);

@@ -30,7 +30,7 @@ int vq__drv_violate(struct vq_drv *q, enum vq_violation v, const char *fmt, ...)
 	return vq_violation_errno(v);
 }
 
-bool vq_drv_broken(const struct vq_drv *q)
+bool vq_drv_is_broken(const struct vq_drv *q)
 {
 	return q->violation != VQ_OK;
 }
@@ -56,7 +56,7 @@ void *vq__drv_table(const struct vq_drv *q, uint32_t table, uint64_t *gpa)
 	return q->ind + off;
 }
 
-static int drv_pool_init(struct vq_drv *q, const struct vq_drv_config *cfg)
+static int drv_pool_init(struct vq_drv *q, const struct vq_drv_params *cfg)
 {
 	uint64_t bytes, end;
 
@@ -86,9 +86,9 @@ static int drv_pool_init(struct vq_drv *q, const struct vq_drv_config *cfg)
 
 /* ---- creation */
 
-static int drv_check_config(const struct vq_drv_config *cfg, uint32_t *max_chain)
+static int drv_check_config(const struct vq_drv_params *cfg, uint32_t *max_chain)
 {
-	const struct vq_ring_config *rc = &cfg->ring;
+	const struct vq_ring_params *rc = &cfg->ring;
 	struct vq_ring_layout lay;
 	uint32_t mc = rc->max_chain ? rc->max_chain : rc->size;
 
@@ -108,7 +108,7 @@ static int drv_check_config(const struct vq_drv_config *cfg, uint32_t *max_chain
 	return 0;
 }
 
-int vq_drv_new(const struct vq_drv_config *cfg, struct vq_drv **out)
+int vq_drv_new(const struct vq_drv_params *cfg, struct vq_drv **out)
 {
 	struct vq_drv *q;
 	uint32_t max_chain;
@@ -311,19 +311,19 @@ unsigned vq_drv_nfree(const struct vq_drv *q)
 	return q->num_free;
 }
 
-void vq_drv_disable_cb(struct vq_drv *q)
+void vq_drv_disable_notify(struct vq_drv *q)
 {
 	if (q->layout == VQ_LAYOUT_SPLIT)
-		vq__drv_split_disable_cb(q);
+		vq__drv_split_disable_notify(q);
 	else
-		vq__drv_packed_disable_cb(q);
+		vq__drv_packed_disable_notify(q);
 }
 
-bool vq_drv_enable_cb(struct vq_drv *q)
+bool vq_drv_enable_notify(struct vq_drv *q)
 {
 	if (q->violation != VQ_OK)
-		return false;
+		return true; /* look again: the next get reports -EIO */
 	if (q->layout == VQ_LAYOUT_SPLIT)
-		return vq__drv_split_enable_cb(q);
-	return vq__drv_packed_enable_cb(q);
+		return vq__drv_split_enable_notify(q);
+	return vq__drv_packed_enable_notify(q);
 }

@@ -217,8 +217,8 @@ void vq__drv_split_add1(struct vq_drv *q, const struct vq_seg *s, bool write, vo
 bool vq__drv_split_kick_prepare(struct vq_drv *q);
 int vq__drv_split_get(struct vq_drv *q, void **token, uint32_t *len);
 void *vq__drv_split_detach(struct vq_drv *q);
-void vq__drv_split_disable_cb(struct vq_drv *q);
-bool vq__drv_split_enable_cb(struct vq_drv *q);
+void vq__drv_split_disable_notify(struct vq_drv *q);
+bool vq__drv_split_enable_notify(struct vq_drv *q);
 
 /* drv_packed.c */
 void vq__drv_packed_init(struct vq_drv *q);
@@ -227,7 +227,7 @@ void vq__drv_packed_add1(struct vq_drv *q, const struct vq_seg *s, bool write, v
 bool vq__drv_packed_kick_prepare(struct vq_drv *q);
 int vq__drv_packed_get(struct vq_drv *q, void **token, uint32_t *len);
 void *vq__drv_packed_detach(struct vq_drv *q);
-void vq__drv_packed_disable_cb(struct vq_drv *q);
-bool vq__drv_packed_enable_cb(struct vq_drv *q);
+void vq__drv_packed_disable_notify(struct vq_drv *q);
+bool vq__drv_packed_enable_notify(struct vq_drv *q);
 
 #endif /* VQ_RING_DRV_INTERNAL_H */

@@ -209,7 +209,7 @@ bool vq__drv_packed_kick_prepare(struct vq_drv *q)
 	 * Full fence: the flags stores are globally visible before we read the
 	 * device event suppression.  Pairs with the device's full fence between
 	 * writing its event suppression and re-checking the ring
-	 * (vq_dev_enable_kicks).
+	 * (vq_dev_enable_notify).
 	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	flags = __atomic_load_n(&device_event(q)->flags, __ATOMIC_RELAXED) & 0x3u;
@@ -225,7 +225,7 @@ bool vq__drv_packed_kick_prepare(struct vq_drv *q)
 
 static void packed_update_event(struct vq_drv *q)
 {
-	/* Relaxed: a hint; vq_drv_enable_cb fences before sleeping. */
+	/* Relaxed: a hint; vq_drv_enable_notify fences before sleeping. */
 	__atomic_store_n(&driver_event(q)->off_wrap,
 			 (uint16_t)(q->last_used | (q->used_wrap ? 0x8000u : 0)), __ATOMIC_RELAXED);
 }
@@ -343,14 +343,14 @@ void *vq__drv_packed_detach(struct vq_drv *q)
 
 /* ---- interrupt suppression */
 
-void vq__drv_packed_disable_cb(struct vq_drv *q)
+void vq__drv_packed_disable_notify(struct vq_drv *q)
 {
 	q->cb_disabled = true;
 	/* Relaxed: suppression is a hint to the device. */
 	__atomic_store_n(&driver_event(q)->flags, VQ__EVT_DISABLE, __ATOMIC_RELAXED);
 }
 
-bool vq__drv_packed_enable_cb(struct vq_drv *q)
+bool vq__drv_packed_enable_notify(struct vq_drv *q)
 {
 	uint16_t flags;
 

@@ -147,7 +147,7 @@ bool vq__drv_split_kick_prepare(struct vq_drv *q)
 	 * Full fence: the index store is globally visible before we read the
 	 * device's suppression state.  Pairs with the device's full fence
 	 * between writing avail_event / clearing NO_NOTIFY and re-reading
-	 * avail->idx (vq_dev_enable_kicks), so one side always sees the other.
+	 * avail->idx (vq_dev_enable_notify), so one side always sees the other.
 	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (q->event_idx) {
@@ -180,7 +180,7 @@ static int split_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **to
 	 * stores in between would change no decision, only move the line.
 	 */
 	if (q->event_idx && !q->cb_disabled && q->last_used == q->used_idx && !q->batch_left)
-		/* Relaxed: a hint; vq_drv_enable_cb fences before sleeping. */
+		/* Relaxed: a hint; vq_drv_enable_notify fences before sleeping. */
 		__atomic_store_n(used_event(q), q->last_used, __ATOMIC_RELAXED);
 	return 1;
 }
@@ -299,7 +299,7 @@ void *vq__drv_split_detach(struct vq_drv *q)
 
 /* ---- interrupt suppression */
 
-void vq__drv_split_disable_cb(struct vq_drv *q)
+void vq__drv_split_disable_notify(struct vq_drv *q)
 {
 	q->cb_disabled = true;
 	/* Relaxed: suppression is a hint to the device. */
@@ -310,7 +310,7 @@ void vq__drv_split_disable_cb(struct vq_drv *q)
 		__atomic_store_n(&avail_ring(q)->flags, VQ__AVAIL_F_NO_INTERRUPT, __ATOMIC_RELAXED);
 }
 
-bool vq__drv_split_enable_cb(struct vq_drv *q)
+bool vq__drv_split_enable_notify(struct vq_drv *q)
 {
 	q->cb_disabled = false;
 	if (q->event_idx)

@@ -39,7 +39,7 @@ void vq__fe_drop(struct vq_fe *fe, const char *why)
 
 /* ---- creation */
 
-static int check_config(const struct vq_fe_config *c)
+static int check_config(const struct vq_fe_params *c)
 {
 	struct sockaddr_un sa;
 
@@ -84,7 +84,7 @@ static int listen_on(struct vq_fe *fe)
 	return listen(fe->listen_fd, 1) < 0 ? -errno : 0;
 }
 
-static int fe_init(struct vq_fe *fe, const struct vq_fe_config *cfg)
+static int fe_init(struct vq_fe *fe, const struct vq_fe_params *cfg)
 {
 	int rc;
 
@@ -115,7 +115,7 @@ static int fe_init(struct vq_fe *fe, const struct vq_fe_config *cfg)
 	return cfg->mode == VQ_FE_SERVER ? listen_on(fe) : 0;
 }
 
-int vq_fe_new(const struct vq_fe_config *cfg, struct vq_fe **out)
+int vq_fe_new(const struct vq_fe_params *cfg, struct vq_fe **out)
 {
 	struct vq_fe *fe;
 	int rc;

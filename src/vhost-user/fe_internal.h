@@ -32,7 +32,7 @@ struct vq__fe_queue {
 };
 
 struct vq_fe {
-	struct vq_fe_config cfg;
+	struct vq_fe_params cfg;
 	char *path;
 	int sock, listen_fd;
 	bool created_path;

@@ -33,7 +33,7 @@ static int ring_block(uint32_t size, size_t *out)
 
 static int plan(struct vq_fe *fe, size_t *ring_len, size_t *ind_len, size_t *total)
 {
-	const struct vq_fe_config *c = &fe->cfg;
+	const struct vq_fe_params *c = &fe->cfg;
 	uint64_t ind;
 	size_t per, all, arena;
 
@@ -123,7 +123,7 @@ void *vq_fe_alloc(struct vq_fe *fe, size_t size, size_t align)
 	return fe->mem + pos;
 }
 
-size_t vq_fe_mem_free(const struct vq_fe *fe)
+size_t vq_fe_mem_avail(const struct vq_fe *fe)
 {
 	return fe->arena_end - fe->arena_pos;
 }

@@ -21,14 +21,14 @@ static bool packed(const struct vq_fe *fe)
 static int new_drv(struct vq_fe *fe, struct vq__fe_queue *q, struct vq_ring_layout *lay)
 {
 	enum vq_layout l = packed(fe) ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT;
-	struct vq_drv_config dc;
+	struct vq_drv_params dc;
 	int rc;
 
 	if ((rc = vq_ring_layout(l, fe->cfg.queue_size, lay)) < 0)
 		return rc;
 	memset(q->ring, 0, q->ring_len);
 	memset(&dc, 0, sizeof(dc));
-	dc.ring = (struct vq_ring_config){
+	dc.ring = (struct vq_ring_params){
 		.layout = l, .size = fe->cfg.queue_size,
 		.features = fe->features & VQ_RING_FEATURES,
 		.desc = q->ring + lay->desc_off, .avail = q->ring + lay->avail_off,
@@ -170,12 +170,17 @@ struct vq_drv *vq_fe_queue(const struct vq_fe *fe, unsigned i)
 	return i < fe->cfg.num_queues ? fe->q[i].drv : NULL;
 }
 
-int vq_fe_queue_broken(const struct vq_fe *fe)
+int vq_fe_broken_queue(const struct vq_fe *fe)
 {
 	for (unsigned i = 0; i < fe->cfg.num_queues; i++)
-		if (fe->q[i].drv && vq_drv_broken(fe->q[i].drv))
+		if (fe->q[i].drv && vq_drv_is_broken(fe->q[i].drv))
 			return (int)i;
-	return -1;
+	return -ENOENT;
+}
+
+bool vq_fe_queue_is_broken(const struct vq_fe *fe, unsigned i)
+{
+	return i < fe->cfg.num_queues && fe->q[i].drv && vq_drv_is_broken(fe->q[i].drv);
 }
 
 unsigned vq_fe_queue_vring(const struct vq_fe *fe, unsigned i)
@@ -217,7 +222,7 @@ int vq_fe_wait(struct vq_fe *fe, unsigned i, int timeout_ms)
 	return rc > 0;
 }
 
-int vq_fe_queue_ring(const struct vq_fe *fe, unsigned i, struct vq_ring_config *out)
+int vq_fe_queue_ring(const struct vq_fe *fe, unsigned i, struct vq_ring_params *out)
 {
 	enum vq_layout l = packed(fe) ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT;
 	struct vq_ring_layout lay;
@@ -226,7 +231,7 @@ int vq_fe_queue_ring(const struct vq_fe *fe, unsigned i, struct vq_ring_config *
 	if (i >= fe->cfg.num_queues || vq_ring_layout(l, fe->cfg.queue_size, &lay) < 0)
 		return -EINVAL;
 	q = &fe->q[i];
-	*out = (struct vq_ring_config){
+	*out = (struct vq_ring_params){
 		.layout = l, .size = fe->cfg.queue_size, .features = fe->features & VQ_RING_FEATURES,
 		.desc = q->ring + lay.desc_off, .avail = q->ring + lay.avail_off,
 		.used = q->ring + lay.used_off,

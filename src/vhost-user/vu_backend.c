@@ -154,13 +154,13 @@ static int do_connect(struct vq_vu_backend *b)
 	return 0;
 }
 
-static uint64_t offered_features(const struct vq_vu_config *cfg)
+static uint64_t offered_features(const struct vq_vu_params *cfg)
 {
 	return (cfg->features & ~(VQ__VU_F_LOG_ALL | VQ__VU_F_IOMMU_PLATFORM)) |
 	       VQ_VU_F_PROTOCOL_FEATURES;
 }
 
-static uint64_t offered_pfeatures(const struct vq_vu_config *cfg)
+static uint64_t offered_pfeatures(const struct vq_vu_params *cfg)
 {
 	uint64_t pf = cfg->protocol_features & VQ_VU_PROTOCOL_F_ALL;
 
@@ -173,7 +173,7 @@ static uint64_t offered_pfeatures(const struct vq_vu_config *cfg)
 	return pf;
 }
 
-static int check_config(const struct vq_vu_config *cfg)
+static int check_config(const struct vq_vu_params *cfg)
 {
 	if (!cfg || !cfg->ops || !cfg->ops->queue_start || !cfg->ops->queue_stop)
 		return -EINVAL;
@@ -186,7 +186,7 @@ static int check_config(const struct vq_vu_config *cfg)
 	return 0;
 }
 
-static int backend_alloc(const struct vq_vu_config *cfg, struct vq_vu_backend **out)
+static int backend_alloc(const struct vq_vu_params *cfg, struct vq_vu_backend **out)
 {
 	struct vq_vu_backend *b = calloc(1, sizeof(*b));
 
@@ -220,7 +220,7 @@ static int backend_alloc(const struct vq_vu_config *cfg, struct vq_vu_backend **
 	return 0;
 }
 
-int vq_vu_backend_new(const struct vq_vu_config *cfg, struct vq_vu_backend **out)
+int vq_vu_backend_new(const struct vq_vu_params *cfg, struct vq_vu_backend **out)
 {
 	struct vq_vu_backend *b = NULL;
 	int rc = check_config(cfg);
@@ -320,7 +320,7 @@ void vq_vu_disconnect(struct vq_vu_backend *b)
 	vq__vu_drop(b, "disconnect requested");
 }
 
-bool vq_vu_connected(const struct vq_vu_backend *b)
+bool vq_vu_is_connected(const struct vq_vu_backend *b)
 {
 	return b->conn_fd >= 0;
 }

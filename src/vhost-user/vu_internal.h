@@ -198,7 +198,7 @@ struct vq_vu_queue {
 };
 
 struct vq_vu_backend {
-	struct vq_vu_config cfg;
+	struct vq_vu_params cfg;
 	char *path, *name;
 	int listen_fd, conn_fd;
 	bool created_path;

@@ -355,7 +355,7 @@ static int h_set_config(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq
 	if (c->flags > 1)
 		return vq__vu_fail(b, -EINVAL, "config flags 0x%x", c->flags);
 	if (!b->cfg.ops->set_config)
-		return vq__vu_fail(b, -ENOTSUP, "config space is read-only");
+		return vq__vu_fail(b, -EOPNOTSUPP, "config space is read-only");
 	rc = b->cfg.ops->set_config(b->cfg.dev, c->offset, c->data, c->size, c->flags);
 	if (rc < 0)
 		return vq__vu_fail(b, rc, "device refused config write %u+%u", c->offset,

@@ -41,7 +41,7 @@ static void *ring_part(struct vq_vu_backend *b, const char *what, uint64_t ua, u
 
 /* Translate a ring's three parts (frontend VAs) through the memory map. */
 static int ring_ptrs(struct vq_vu_backend *b, const struct vq_vu_queue *q,
-		     const struct vq__vu_addr *a, struct vq_ring_config *rc)
+		     const struct vq__vu_addr *a, struct vq_ring_params *rc)
 {
 	uint64_t n = q->num, ev = (b->features & VQ_F_EVENT_IDX) ? 2 : 0;
 	int err = 0;
@@ -68,7 +68,7 @@ static int ring_ptrs(struct vq_vu_backend *b, const struct vq_vu_queue *q,
 }
 
 static int queue_state(struct vq_vu_backend *b, struct vq_vu_queue *q,
-		       const struct vq_ring_config *rc, struct vq_state *s)
+		       const struct vq_ring_params *rc, struct vq_state *s)
 {
 	*s = q->base;
 	if (rc->layout == VQ_LAYOUT_SPLIT) {
@@ -85,7 +85,7 @@ static int queue_state(struct vq_vu_backend *b, struct vq_vu_queue *q,
 /* Create the vq_dev, publish it, tell the device.  0 or -errno. */
 int vq__vu_queue_start(struct vq_vu_backend *b, struct vq_vu_queue *q)
 {
-	struct vq_ring_config rc;
+	struct vq_ring_params rc;
 	struct vq_state s;
 	struct vq_dev *dev;
 	int err;
@@ -230,7 +230,7 @@ int vq__vu_h_vring_addr(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq
 {
 	struct vq_vu_queue *q = msg_queue(b, m);
 	const struct vq__vu_addr *a = &m->p.addr;
-	struct vq_ring_config rc;
+	struct vq_ring_params rc;
 	bool was = q->started;
 	int err;
 
@@ -381,12 +381,12 @@ struct vq_dev *vq_vu_queue_dev(const struct vq_vu_queue *q)
 	return atomic_load_explicit(&((struct vq_vu_queue *)q)->live, memory_order_acquire);
 }
 
-bool vq_vu_queue_started(const struct vq_vu_queue *q)
+bool vq_vu_queue_is_started(const struct vq_vu_queue *q)
 {
 	return vq_vu_queue_dev(q) != NULL;
 }
 
-bool vq_vu_queue_enabled(const struct vq_vu_queue *q)
+bool vq_vu_queue_is_enabled(const struct vq_vu_queue *q)
 {
 	/* Acquire: pairs with the release stores in the enable handler. */
 	return atomic_load_explicit(&((struct vq_vu_queue *)q)->enabled, memory_order_acquire);

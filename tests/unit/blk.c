@@ -90,9 +90,9 @@ static void ring_setup(struct rig *r, unsigned i, enum vq_layout layout, uint64_
 	m = aligned_alloc(64, (l.total + 63) & ~(size_t)63);
 	ASSERT_TRUE(m != NULL);
 	memset(m, 0, l.total);
-	struct vq_ring_config rc = { layout, QSIZE, feats & VQ_RING_FEATURES, 0,
+	struct vq_ring_params rc = { layout, QSIZE, feats & VQ_RING_FEATURES, 0,
 				     m + l.desc_off, m + l.avail_off, m + l.used_off };
-	struct vq_drv_config dc = { .ring = rc };
+	struct vq_drv_params dc = { .ring = rc };
 
 	ASSERT_EQ(vq_drv_new(&dc, &r->drv[i]), 0);
 	ASSERT_EQ(vq_dev_new(&rc, r->mem, &r->dev[i]), 0);
@@ -638,7 +638,7 @@ TEST(blk_broken_ring)
 	ASSERT_EQ(vq_drv_add(r.drv[0], sg, 1, 1, (void *)1), 0);
 	vq_drv_kick_prepare(r.drv[0]);
 	ASSERT_EQ(vq_blk_queue_poll(r.b, 0, 64), -EIO);
-	ASSERT_TRUE(vq_dev_broken(r.dev[0]));
+	ASSERT_TRUE(vq_dev_is_broken(r.dev[0]));
 	rig_fini(&r);
 }
 

@@ -34,7 +34,7 @@
 
 /* ---- the echo device */
 static atomic_int evil_queue = -1; /* queue whose device writes a bad used id */
-static struct vq_ring_config evil_ring;
+static struct vq_ring_params evil_ring;
 static atomic_int dev_starts;
 
 static int d_start(void *dev, struct vq_vu_queue *q)
@@ -129,7 +129,7 @@ static void quiet(void *ctx, int level, const char *msg) {}
 
 static void backend_start(enum vq_vu_mode mode)
 {
-	struct vq_vu_config cfg = {
+	struct vq_vu_params cfg = {
 		.name = "t", .mode = mode, .path = B.path, .listen_fd = -1, .ops = &dops,
 		.features = OFFER, .protocol_features = VQ_VU_PROTOCOL_F_ALL,
 		.num_queues = NQ, .queue_num = 2, .loop_ops = vq_vu_loop_ops(),
@@ -188,7 +188,7 @@ static void on_state(void *opaque, enum vq_fe_state s, const char *why)
 
 static struct vq_fe *fe_make(enum vq_fe_mode mode, uint64_t features, unsigned nq)
 {
-	struct vq_fe_config c = {
+	struct vq_fe_params c = {
 		.path = B.path, .mode = mode, .features = features, .num_queues = nq,
 		.queue_size = 64, .indirect_tables = 8, .indirect_len = 8,
 		.mem_size = 1 << 20, .timeout_ms = 1000,
@@ -406,7 +406,9 @@ TEST(device_writes_bad_used_id)
 	for (int t = 0; t < 200 && (r = vq_drv_get(vq_fe_queue(fe, 1), &tok, &len)) == 0; t++)
 		usleep(5000);
 	ASSERT_EQ(r, -EBADR);
-	ASSERT_EQ(vq_fe_queue_broken(fe), 1);
+	ASSERT_EQ(vq_fe_broken_queue(fe), 1);
+	ASSERT_TRUE(vq_fe_queue_is_broken(fe, 1));
+	ASSERT_FALSE(vq_fe_queue_is_broken(fe, 2));
 	ASSERT_TRUE(strstr(vq_drv_error(vq_fe_queue(fe, 1)), "200") != NULL);
 	/* The other queues and the connection are fine. */
 	echo_check(fe, 2, 3);
@@ -633,7 +635,7 @@ TEST(hostile_backend_after_setup)
 
 TEST(config_validation)
 {
-	struct vq_fe_config c = { .path = "/tmp/x", .num_queues = 1 };
+	struct vq_fe_params c = { .path = "/tmp/x", .num_queues = 1 };
 	uint16_t idx[2] = { 3, 3 };
 	struct vq_fe *fe;
 

@@ -74,9 +74,9 @@ static void ring_setup(struct port *p, int slot, unsigned idx, uint64_t feats)
 	r = aligned_alloc(64, (l.total + 63) & ~(size_t)63);
 	ASSERT_TRUE(r != NULL);
 	memset(r, 0, l.total);
-	struct vq_ring_config rc = { g_layout, QSIZE, feats, 0, r + l.desc_off,
+	struct vq_ring_params rc = { g_layout, QSIZE, feats, 0, r + l.desc_off,
 				     r + l.avail_off, r + l.used_off };
-	struct vq_drv_config dc = { .ring = rc };
+	struct vq_drv_params dc = { .ring = rc };
 
 	if (feats & VQ_F_INDIRECT) { /* tables in guest memory */
 		dc.indirect_tables = 4;
@@ -205,12 +205,19 @@ static void frame_init(struct frame *f, uint8_t *data, uint32_t len, unsigned ns
 	f->pkt.len = len;
 }
 
-static struct vq_net_stats stats(struct port *p, unsigned idx)
+/* Counters of queue idx: a pair's rx (even) or tx (odd), or the control queue. */
+static struct vq_net_queue_stats stats(struct port *p, unsigned idx)
 {
+	struct vq_net_queue_stats c;
+	unsigned nq = vq_net_num_queues(p->n);
 	struct vq_net_stats s;
 
-	ASSERT_EQ(vq_net_get_stats(p->n, idx, &s), 0);
-	return s;
+	if ((nq & 1) && idx == nq - 1) {
+		ASSERT_EQ(vq_net_get_ctrl_stats(p->n, &c), 0);
+		return c;
+	}
+	ASSERT_EQ(vq_net_get_stats(p->n, idx / 2, &s), 0);
+	return idx & 1 ? s.tx : s.rx;
 }
 
 /* ---- checksum helpers, independent of the device's */
@@ -491,7 +498,7 @@ TEST(net_tx_malformed)
 	ASSERT_EQ(vq_net_tx_done(p.n, 0), 0);
 	for (uintptr_t t = 1; t <= 8; t++)
 		expect_used(&p, 1, t, 0); /* every chain back, in order, len 0 */
-	ASSERT_FALSE(vq_dev_broken(p.dev[1]));
+	ASSERT_FALSE(vq_dev_is_broken(p.dev[1]));
 
 	/* a burst of only bad chains completes them by itself */
 	a = galloc(&p, 8);
@@ -1208,10 +1215,10 @@ TEST(net_rx_notify_suppressed)
 	port_init(&p, VQ_F_VERSION_1 | F_MRG);
 	post_rx(&p, 2, 2048, 1, g);
 	frame_init(&f, data, 100, 1);
-	vq_drv_disable_cb(p.drv[0]);
+	vq_drv_disable_notify(p.drv[0]);
 	ASSERT_EQ(vq_net_rx_burst(p.n, 0, &pk, 1), 1);
 	ASSERT_EQ(notified[0], 0);
-	vq_drv_enable_cb(p.drv[0]);
+	vq_drv_enable_notify(p.drv[0]);
 	ASSERT_EQ(vq_net_rx_burst(p.n, 0, &pk, 1), 1);
 	ASSERT_EQ(notified[0], 1);
 	expect_used(&p, 0, 1, 112);

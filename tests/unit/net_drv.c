@@ -71,9 +71,9 @@ static void ring(struct env *e, unsigned slot)
 	ASSERT_EQ(vq_ring_layout(g_layout, QSIZE, &l), 0);
 	r = e_alloc(e, l.total, &a);
 	ASSERT_TRUE(r != NULL);
-	struct vq_ring_config rc = { g_layout, QSIZE, e->features & VQ_RING_FEATURES, 0,
+	struct vq_ring_params rc = { g_layout, QSIZE, e->features & VQ_RING_FEATURES, 0,
 				     r + l.desc_off, r + l.avail_off, r + l.used_off };
-	struct vq_drv_config dc = { .ring = rc };
+	struct vq_drv_params dc = { .ring = rc };
 
 	if (e->features & VQ_F_INDIRECT) {
 		dc.indirect_tables = QSIZE;
@@ -243,7 +243,7 @@ TEST(rx_small_drops_jumbo)
 	ASSERT_EQ(device_loop(&e), 1);
 	ASSERT_EQ(vq_netdrv_rx_burst(e.nd, 0, rx, 4), 0);
 	ASSERT_EQ(vq_net_get_stats(e.n, 0, &ds), 0);
-	ASSERT_EQ(ds.drops, 1);
+	ASSERT_EQ(ds.rx.drops, 1);
 	roundtrip(&e, sizes_mtu, 4, 2);
 }
 
@@ -282,6 +282,7 @@ TEST(many_frames_recycle)
 
 TEST(rx_mem_arithmetic)
 {
+	enum vq_netdrv_rxmode mode;
 	struct vq_netdrv_rxmem m;
 	uint64_t f = VQ_F_VERSION_1 | F_MRG;
 
@@ -320,10 +321,13 @@ TEST(rx_mem_arithmetic)
 
 	/* AUTO follows the features; MERGEABLE needs MRG_RXBUF; a big chain
 	 * cannot go into a 16-entry ring without indirect descriptors. */
-	ASSERT_EQ(vq_netdrv_rxmode_for(f, VQ_NETDRV_RX_AUTO), VQ_NETDRV_RX_MERGEABLE);
-	ASSERT_EQ(vq_netdrv_rxmode_for(F_GTSO, VQ_NETDRV_RX_AUTO), VQ_NETDRV_RX_BIG);
-	ASSERT_EQ(vq_netdrv_rxmode_for(0, VQ_NETDRV_RX_AUTO), VQ_NETDRV_RX_SMALL);
-	ASSERT_EQ(vq_netdrv_rxmode_for(0, VQ_NETDRV_RX_MERGEABLE), -EINVAL);
+	ASSERT_EQ(vq_netdrv_rxmode_for(f, VQ_NETDRV_RX_AUTO, &mode), 0);
+	ASSERT_EQ(mode, VQ_NETDRV_RX_MERGEABLE);
+	ASSERT_EQ(vq_netdrv_rxmode_for(F_GTSO, VQ_NETDRV_RX_AUTO, &mode), 0);
+	ASSERT_EQ(mode, VQ_NETDRV_RX_BIG);
+	ASSERT_EQ(vq_netdrv_rxmode_for(0, VQ_NETDRV_RX_AUTO, &mode), 0);
+	ASSERT_EQ(mode, VQ_NETDRV_RX_SMALL);
+	ASSERT_EQ(vq_netdrv_rxmode_for(0, VQ_NETDRV_RX_MERGEABLE, &mode), -EINVAL);
 	ASSERT_EQ(vq_netdrv_rx_mem(VQ_NETDRV_RX_BIG, 0, 16, false, &m), -EINVAL);
 }
 
@@ -360,12 +364,12 @@ TEST(num_buffers_more_than_posted)
 	vq_net_set_queue(e.n, 0, NULL); /* the test plays the device */
 	forge_rx(&e, 300, 100);         /* 300 buffers, 256 posted */
 	ASSERT_EQ(vq_netdrv_rx_burst(e.nd, 0, rx, 4), -EIO);
-	ASSERT_TRUE(vq_netdrv_broken(e.nd, 0));
+	ASSERT_TRUE(vq_netdrv_is_broken(e.nd, 0));
 	ASSERT_TRUE(strstr(vq_netdrv_error(e.nd), "num_buffers 300") != NULL);
 	ASSERT_EQ(vq_netdrv_rx_burst(e.nd, 0, rx, 4), -EIO); /* sticky */
 	/* Re-attaching clears it and re-posts every buffer. */
 	ASSERT_EQ(vq_netdrv_set_queue(e.nd, 0, NULL), 0);
-	ASSERT_FALSE(vq_netdrv_broken(e.nd, 0));
+	ASSERT_FALSE(vq_netdrv_is_broken(e.nd, 0));
 }
 
 TEST(num_buffers_zero)
@@ -405,7 +409,7 @@ TEST(short_frame_dropped_small)
 	ASSERT_EQ(vq_netdrv_rx_burst(e.nd, 0, rx, 4), 0);
 	ASSERT_EQ(vq_netdrv_get_stats(e.nd, 0, &st), 0);
 	ASSERT_EQ(st.rx_errors, 2);
-	ASSERT_FALSE(vq_netdrv_broken(e.nd, 0));
+	ASSERT_FALSE(vq_netdrv_is_broken(e.nd, 0));
 	ASSERT_EQ(vq_netdrv_rx_done(e.nd, 0), 0);
 }
 

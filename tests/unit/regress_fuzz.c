@@ -30,7 +30,7 @@ static void txq_setup(struct txq *t, uint64_t features)
 	struct vq_net_params p = { .max_pairs = 1 };
 	struct vq_mem_region r = { .gpa = GBASE, .size = sizeof(t->guest), .hva = t->guest,
 				   .prot = VQ_MEM_RW };
-	struct vq_ring_config rc = { .layout = VQ_LAYOUT_SPLIT, .size = QSIZE };
+	struct vq_ring_params rc = { .layout = VQ_LAYOUT_SPLIT, .size = QSIZE };
 
 	ASSERT_EQ(vq_net_new(&p, &t->n), 0);
 	ASSERT_EQ(vq_net_set_features(t->n, features), 0);
@@ -64,7 +64,7 @@ TEST(net_tx_burst_broken_ring_returns_eio)
 	avail = (uint16_t *)(void *)(t.ring + t.lay.avail_off);
 	avail[1] = QSIZE + 1; /* avail->idx: more than the queue size ahead */
 	ASSERT_EQ(vq_net_tx_burst(t.n, 0, pkts, VQ_NET_BURST_MAX), -EIO);
-	ASSERT_TRUE(vq_dev_broken(t.q));
+	ASSERT_TRUE(vq_dev_is_broken(t.q));
 	ASSERT_EQ(vq_dev_violation(t.q), VQ_ERR_AVAIL_IDX);
 	ASSERT_EQ(vq_net_tx_burst(t.n, 0, pkts, VQ_NET_BURST_MAX), -EIO);
 }

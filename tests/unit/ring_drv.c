@@ -35,7 +35,7 @@ struct pdesc {
 
 struct fx {
 	struct vq_drv *q;
-	struct vq_drv_config cfg;
+	struct vq_drv_params cfg;
 	struct vq_ring_layout lay;
 	unsigned char *ring, *ind;
 	uint32_t size;
@@ -54,7 +54,7 @@ static void fx_init(struct fx *f, enum vq_layout layout, uint32_t size, uint64_t
 	memset(f->ring, 0, f->lay.total);
 	f->size = size;
 	f->dev_avail_wrap = f->dev_used_wrap = true;
-	f->cfg.ring = (struct vq_ring_config){
+	f->cfg.ring = (struct vq_ring_params){
 		.layout = layout, .size = size, .features = features, .max_chain = max_chain,
 		.desc = f->ring + f->lay.desc_off, .avail = f->ring + f->lay.avail_off,
 		.used = f->ring + f->lay.used_off,
@@ -209,7 +209,7 @@ TEST(drv_new_rejects_bad_config)
 	struct vq_drv *q;
 
 	fx_init(&f, VQ_LAYOUT_SPLIT, 16, 0, 0, 0, 0);
-	struct vq_drv_config c = f.cfg;
+	struct vq_drv_params c = f.cfg;
 
 	ASSERT_EQ(vq_drv_new(NULL, &q), -EINVAL);
 	c.ring.size = 12; /* split needs a power of two */
@@ -240,7 +240,7 @@ TEST(drv_new_rejects_bad_config)
 	c.indirect_gpa = UINT64_MAX - 100; /* wraps */
 	ASSERT_EQ(vq_drv_new(&c, &q), -EINVAL);
 	ASSERT_EQ(vq_drv_nfree(f.q), 16);
-	ASSERT_FALSE(vq_drv_broken(f.q));
+	ASSERT_FALSE(vq_drv_is_broken(f.q));
 	ASSERT_STR_EQ(vq_drv_error(f.q), "");
 	fx_fini(&f);
 }
@@ -584,7 +584,7 @@ TEST(drv_split_in_order_batch)
 	uint32_t l;
 	ASSERT_EQ(vq_drv_get(f.q, &t, &l), vq_violation_errno(VQ_ERR_USED_IDX));
 	ASSERT_EQ(vq_drv_violation(f.q), VQ_ERR_USED_IDX);
-	ASSERT_TRUE(vq_drv_broken(f.q));
+	ASSERT_TRUE(vq_drv_is_broken(f.q));
 	fx_fini(&f);
 	fx_init(&f, VQ_LAYOUT_SPLIT, 8, VQ_F_IN_ORDER, 0, 0, 0);
 	/* And one by one. */
@@ -731,17 +731,17 @@ TEST(drv_callbacks_enable_disable)
 	struct vq_seg sg = { 0x1000, 10 };
 
 	fx_init(&f, VQ_LAYOUT_SPLIT, 8, 0, 0, 0, 0);
-	vq_drv_disable_cb(f.q);
+	vq_drv_disable_notify(f.q);
 	ASSERT_EQ(avail16(&f)[0], 1); /* NO_INTERRUPT */
-	ASSERT_FALSE(vq_drv_enable_cb(f.q));
+	ASSERT_FALSE(vq_drv_enable_notify(f.q));
 	ASSERT_EQ(avail16(&f)[0], 0);
 	ASSERT_EQ(vq_drv_add(f.q, &sg, 0, 1, &tok[0]), 0);
 	vq_drv_kick_prepare(f.q);
-	vq_drv_disable_cb(f.q);
+	vq_drv_disable_notify(f.q);
 	dev_split_use(&f, (uint32_t)dev_split_pop(&f), 3);
-	ASSERT_TRUE(vq_drv_enable_cb(f.q)); /* pending: poll again */
+	ASSERT_TRUE(vq_drv_enable_notify(f.q)); /* pending: poll again */
 	expect_get(&f, &tok[0], 3);
-	ASSERT_FALSE(vq_drv_enable_cb(f.q));
+	ASSERT_FALSE(vq_drv_enable_notify(f.q));
 	fx_fini(&f);
 
 	fx_init(&f, VQ_LAYOUT_SPLIT, 8, VQ_F_EVENT_IDX, 0, 0, 0);
@@ -751,27 +751,27 @@ TEST(drv_callbacks_enable_disable)
 	dev_split_use(&f, (uint32_t)dev_split_pop(&f), 3);
 	expect_get(&f, &tok[0], 3);
 	ASSERT_EQ(*used_event, 1); /* interrupt at the next entry */
-	vq_drv_disable_cb(f.q);
+	vq_drv_disable_notify(f.q);
 	ASSERT_EQ(avail16(&f)[0], 0); /* flags stay 0 with EVENT_IDX */
 	ASSERT_EQ(*used_event, 0);    /* an index already passed */
-	ASSERT_FALSE(vq_drv_enable_cb(f.q));
+	ASSERT_FALSE(vq_drv_enable_notify(f.q));
 	ASSERT_EQ(*used_event, 1);
 	fx_fini(&f);
 
 	fx_init(&f, VQ_LAYOUT_PACKED, 4, VQ_F_EVENT_IDX, 0, 0, 0);
 	uint16_t *drv_evt = avail16(&f);
-	vq_drv_disable_cb(f.q);
+	vq_drv_disable_notify(f.q);
 	ASSERT_EQ(drv_evt[1], 1);
 	ASSERT_EQ(vq_drv_add(f.q, &sg, 0, 1, &tok[0]), 0);
 	vq_drv_kick_prepare(f.q);
-	ASSERT_FALSE(vq_drv_enable_cb(f.q));
+	ASSERT_FALSE(vq_drv_enable_notify(f.q));
 	ASSERT_EQ(drv_evt[1], 2);         /* DESC */
 	ASSERT_EQ(drv_evt[0], 0 | 0x8000); /* slot 0, wrap 1 */
 	unsigned n;
 	int id = dev_packed_pop(&f, &n);
-	vq_drv_disable_cb(f.q);
+	vq_drv_disable_notify(f.q);
 	dev_packed_use(&f, (uint16_t)id, 4, n);
-	ASSERT_TRUE(vq_drv_enable_cb(f.q));
+	ASSERT_TRUE(vq_drv_enable_notify(f.q));
 	expect_get(&f, &tok[0], 4);
 	fx_fini(&f);
 }
@@ -809,7 +809,7 @@ static void expect_broken(struct fx *f, int r, enum vq_violation v)
 	uint32_t l;
 
 	ASSERT_EQ(r, vq_violation_errno(v));
-	ASSERT_TRUE(vq_drv_broken(f->q));
+	ASSERT_TRUE(vq_drv_is_broken(f->q));
 	ASSERT_EQ(vq_drv_violation(f->q), v);
 	ASSERT_TRUE(strstr(vq_drv_error(f->q), vq_violation_str(v)) != NULL);
 	printf("  %s\n", vq_drv_error(f->q));

@@ -152,7 +152,7 @@ static void ctx_init(struct ctx *x, const struct xcfg *c, unsigned nreq)
 				     .prot = VQ_MEM_RW };
 	ASSERT_EQ(vq_mem_add(x->map, &reg), 0);
 
-	struct vq_drv_config dc = {
+	struct vq_drv_params dc = {
 		.ring = { .layout = c->layout, .size = x->size, .features = features,
 			  .desc = x->mem + lay.desc_off, .avail = x->mem + lay.avail_off,
 			  .used = x->mem + lay.used_off },
@@ -177,8 +177,8 @@ static void ctx_init(struct ctx *x, const struct xcfg *c, unsigned nreq)
 
 static void ctx_fini(struct ctx *x)
 {
-	ASSERT_FALSE(vq_drv_broken(x->drv));
-	ASSERT_FALSE(vq_dev_broken(x->dev));
+	ASSERT_FALSE(vq_drv_is_broken(x->drv));
+	ASSERT_FALSE(vq_dev_is_broken(x->dev));
 	ASSERT_EQ(vq_drv_nfree(x->drv), x->size);
 	ASSERT_TRUE(vq_drv_detach(x->drv) == NULL);
 	vq_drv_free(x->drv);
@@ -379,7 +379,7 @@ static void il_kick(struct ctx *x, struct sleepers *s)
 {
 	if (vq_drv_kick_prepare(x->drv) && s->dev) {
 		s->dev = false;
-		vq_dev_disable_kicks(x->dev);
+		vq_dev_disable_notify(x->dev);
 	}
 }
 
@@ -392,16 +392,16 @@ static unsigned il_device(struct ctx *x, struct sleepers *s)
 
 	if (irq && s->drv) {
 		s->drv = false;
-		vq_drv_disable_cb(x->drv);
+		vq_drv_disable_notify(x->drv);
 	}
 	if (p == 0 && x->nheld == 0) {
-		int rc = vq_dev_enable_kicks(x->dev);
+		bool more = vq_dev_enable_notify(x->dev);
 
-		ASSERT_GE(rc, 0);
-		if (rc == 0)
+		ASSERT_FALSE(vq_dev_is_broken(x->dev));
+		if (!more)
 			s->dev = true;
 		else
-			vq_dev_disable_kicks(x->dev);
+			vq_dev_disable_notify(x->dev);
 	}
 	return p + (before - x->nheld);
 }
@@ -412,8 +412,8 @@ static unsigned il_driver_get(struct ctx *x, struct sleepers *s)
 
 	if (g > 0)
 		return g;
-	if (vq_drv_enable_cb(x->drv)) {
-		vq_drv_disable_cb(x->drv);
+	if (vq_drv_enable_notify(x->drv)) {
+		vq_drv_disable_notify(x->drv);
 		return 0;
 	}
 	/* Nothing to get: sleep unless a request can be added now. */
@@ -421,7 +421,7 @@ static unsigned il_driver_get(struct ctx *x, struct sleepers *s)
 		s->drv = true;
 		return 0;
 	}
-	vq_drv_disable_cb(x->drv);
+	vq_drv_disable_notify(x->drv);
 	il_kick(x, s);
 	return 1;
 }
@@ -431,8 +431,8 @@ static void run_interleaved(struct ctx *x)
 	struct sleepers s = { false, false };
 	unsigned idle = 0;
 
-	vq_drv_disable_cb(x->drv);
-	vq_dev_disable_kicks(x->dev);
+	vq_drv_disable_notify(x->drv);
+	vq_dev_disable_notify(x->dev);
 	while (x->completed < x->nreq) {
 		unsigned progress = 0;
 
@@ -487,7 +487,7 @@ static void *dev_thread(void *arg)
 {
 	struct ctx *x = arg;
 
-	vq_dev_disable_kicks(x->dev);
+	vq_dev_disable_notify(x->dev);
 	while (!__atomic_load_n(&x->done, __ATOMIC_ACQUIRE)) {
 		unsigned p = dev_pop_some(x, (unsigned)(1 + vq_test_rand(&x->rng_dev) % HOLD));
 
@@ -495,12 +495,12 @@ static void *dev_thread(void *arg)
 			__atomic_store_n(&x->irq, 1, __ATOMIC_RELEASE);
 		if (p > 0)
 			continue;
-		int rc = vq_dev_enable_kicks(x->dev);
+		bool more = vq_dev_enable_notify(x->dev);
 
-		ASSERT_GE(rc, 0);
-		if (rc == 0)
+		ASSERT_FALSE(vq_dev_is_broken(x->dev));
+		if (!more)
 			wait_flag(&x->kick, &x->done, "kick", x);
-		vq_dev_disable_kicks(x->dev);
+		vq_dev_disable_notify(x->dev);
 	}
 	return NULL;
 }
@@ -509,7 +509,7 @@ static void run_threads(struct ctx *x)
 {
 	pthread_t t;
 
-	vq_drv_disable_cb(x->drv);
+	vq_drv_disable_notify(x->drv);
 	ASSERT_EQ(pthread_create(&t, NULL, dev_thread, x), 0);
 	while (x->completed < x->nreq) {
 		unsigned a = 0, want = (unsigned)(1 + vq_test_rand(&x->rng_drv) % 16);
@@ -520,9 +520,9 @@ static void run_threads(struct ctx *x)
 			__atomic_store_n(&x->kick, 1, __ATOMIC_RELEASE);
 		if (drv_get_some(x, UINT32_MAX) || a)
 			continue;
-		if (!vq_drv_enable_cb(x->drv))
+		if (!vq_drv_enable_notify(x->drv))
 			wait_flag(&x->irq, &x->done, "interrupt", x);
-		vq_drv_disable_cb(x->drv);
+		vq_drv_disable_notify(x->drv);
 	}
 	__atomic_store_n(&x->done, 1, __ATOMIC_RELEASE);
 	ASSERT_EQ(pthread_join(t, NULL), 0);
@@ -616,10 +616,10 @@ static void lc_init(struct lc *l, enum vq_layout layout)
 }
 
 /* Ring config with these features, and a driver with one table of 32768. */
-static struct vq_ring_config lc_ring(struct lc *l, enum vq_layout layout, uint64_t features,
+static struct vq_ring_params lc_ring(struct lc *l, enum vq_layout layout, uint64_t features,
 				     uint32_t max_chain)
 {
-	return (struct vq_ring_config){
+	return (struct vq_ring_params){
 		.layout = layout, .size = LC_QSIZE, .max_chain = max_chain,
 		.features = features | VQ_F_VERSION_1 |
 			    (layout == VQ_LAYOUT_PACKED ? VQ_F_PACKED : 0),
@@ -628,9 +628,9 @@ static struct vq_ring_config lc_ring(struct lc *l, enum vq_layout layout, uint64
 	};
 }
 
-static void lc_new_drv(struct lc *l, const struct vq_ring_config *rc)
+static void lc_new_drv(struct lc *l, const struct vq_ring_params *rc)
 {
-	struct vq_drv_config dc = {
+	struct vq_drv_params dc = {
 		.ring = *rc, .indirect = l->mem + l->pool_off,
 		.indirect_gpa = GPA_BASE + l->pool_off, .indirect_tables = 1,
 		.indirect_len = LC_SEGS,
@@ -706,7 +706,7 @@ static void large_chain(enum vq_layout layout)
 	uint32_t len;
 
 	lc_init(&l, layout);
-	struct vq_ring_config rc = lc_ring(&l, layout, feat, LC_SEGS);
+	struct vq_ring_params rc = lc_ring(&l, layout, feat, LC_SEGS);
 	lc_new_drv(&l, &rc);
 	ASSERT_EQ(vq_dev_new(&rc, l.map, &l.dev), 0);
 	for (uint32_t i = 0; i < nout; i++) {
@@ -760,7 +760,7 @@ static void large_chain_refused(enum vq_layout layout)
 
 	lc_init(&l, layout);
 	/* Driver: the feature missing (max_chain = queue size)... */
-	struct vq_ring_config rc = lc_ring(&l, layout, VQ_F_INDIRECT, 0);
+	struct vq_ring_params rc = lc_ring(&l, layout, VQ_F_INDIRECT, 0);
 	lc_new_drv(&l, &rc);
 	ASSERT_EQ(vq_drv_add(l.drv, l.sg, nout, nin, &l), -E2BIG);
 	ASSERT_EQ(vq_drv_add(l.drv, l.sg, LC_QSIZE, 0, &l), 0); /* the limit itself */
@@ -768,7 +768,7 @@ static void large_chain_refused(enum vq_layout layout)
 	vq_drv_free(l.drv);
 	/* ...or the feature without indirect tables: it can never fit. */
 	rc = lc_ring(&l, layout, VQ_F_LARGE_CHAIN, LC_SEGS);
-	ASSERT_EQ(vq_drv_new(&(struct vq_drv_config){ .ring = rc }, &l.drv), 0);
+	ASSERT_EQ(vq_drv_new(&(struct vq_drv_params){ .ring = rc }, &l.drv), 0);
 	ASSERT_EQ(vq_drv_add(l.drv, l.sg, nout, nin, &l), -E2BIG);
 	vq_drv_free(l.drv);
 
@@ -784,7 +784,7 @@ static void large_chain_refused(enum vq_layout layout)
 	ASSERT_TRUE(e.iov);
 	ASSERT_EQ(vq_dev_pop(l.dev, &e), vq_violation_errno(VQ_ERR_CHAIN_LEN));
 	ASSERT_EQ(vq_violation_errno(VQ_ERR_CHAIN_LEN), -E2BIG);
-	ASSERT_TRUE(vq_dev_broken(l.dev));
+	ASSERT_TRUE(vq_dev_is_broken(l.dev));
 	ASSERT_EQ(vq_dev_violation(l.dev), VQ_ERR_CHAIN_LEN);
 	printf("  device: %s\n", vq_dev_error(l.dev));
 	ASSERT_EQ(vq_dev_pop(l.dev, &e), -EIO);

@@ -200,7 +200,7 @@ static void *loop_thread(void *arg)
 
 static void env_start(enum vq_vu_mode mode)
 {
-	struct vq_vu_config cfg = {
+	struct vq_vu_params cfg = {
 		.name = "test", .mode = mode, .path = E.path, .listen_fd = -1,
 		.ops = &dops, .features = DEV_FEATURES, .protocol_features = VQ_VU_PROTOCOL_F_ALL,
 		.num_queues = NQ, .loop_ops = vq_vu_loop_ops(),
@@ -221,7 +221,7 @@ static void env_start(enum vq_vu_mode mode)
 	cfg.loop = E.loop;
 	/* Client mode: nobody listens yet, the backend keeps retrying. */
 	ASSERT_EQ(vq_vu_backend_new(&cfg, &E.b), 0);
-	ASSERT_FALSE(vq_vu_connected(E.b));
+	ASSERT_FALSE(vq_vu_is_connected(E.b));
 	if (mode == VQ_VU_CLIENT)
 		ASSERT_GE(vq_vu_timeout_ms(E.b), 0);
 	ASSERT_EQ(pthread_create(&E.thr, NULL, loop_thread, NULL), 0);
@@ -368,7 +368,7 @@ static void fe_vring(int fd, unsigned idx, uint32_t base, int *kick, int *call)
 
 static struct vq_drv *drv_for(unsigned idx, bool packed)
 {
-	struct vq_drv_config c = { .ring = {
+	struct vq_drv_params c = { .ring = {
 		.layout = packed ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT, .size = QSIZE,
 		.features = VQ_F_VERSION_1 | (packed ? VQ_F_PACKED : 0),
 		.desc = E.mem + q_off(idx), .avail = E.mem + q_off(idx) + 0x1000,
@@ -426,10 +426,10 @@ static void ring_test(bool packed)
 	ASSERT_EQ(dget(&D.starts), 1);
 	ASSERT_EQ(dget(&D.last_start), 0);
 	q = vq_vu_queue(E.b, 0);
-	ASSERT_TRUE(vq_vu_queue_started(q));
-	ASSERT_FALSE(vq_vu_queue_enabled(q)); /* PROTOCOL_FEATURES: starts disabled */
+	ASSERT_TRUE(vq_vu_queue_is_started(q));
+	ASSERT_FALSE(vq_vu_queue_is_enabled(q)); /* PROTOCOL_FEATURES: starts disabled */
 	ASSERT_EQ(fe_ack(fd, SET_VRING_ENABLE, &s, sizeof(s), NULL, 0), 0);
-	ASSERT_TRUE(vq_vu_queue_enabled(q));
+	ASSERT_TRUE(vq_vu_queue_is_enabled(q));
 	fe_vring(fd, 3, packed ? 0x80008000u : 0, &kick1, &call1); /* multiqueue */
 	ASSERT_EQ(dget(&D.starts), 2);
 	ASSERT_EQ(dget(&D.last_start), 3);
@@ -442,8 +442,8 @@ static void ring_test(bool packed)
 	/* split: last avail idx; packed: avail | wrap<<15, used | wrap<<15 << 16 */
 	ASSERT_EQ_U64(s.num, packed ? 0x80028002u : 1u); /* packed: 2 slots */
 	ASSERT_EQ(dget(&D.stops), 1);
-	ASSERT_FALSE(vq_vu_queue_started(q));
-	ASSERT_TRUE(vq_vu_queue_started(vq_vu_queue(E.b, 3)));
+	ASSERT_FALSE(vq_vu_queue_is_started(q));
+	ASSERT_TRUE(vq_vu_queue_is_started(vq_vu_queue(E.b, 3)));
 	vq_drv_free(d);
 	close(fd);
 	close(kick), close(call), close(kick1), close(call1);
@@ -479,7 +479,7 @@ TEST(split_base_resumes_position)
 	starts = dget(&D.starts);
 	fe_mem_table(fd);
 	ASSERT_EQ(dget(&D.starts), starts + 1);
-	ASSERT_TRUE(vq_vu_queue_started(vq_vu_queue(E.b, 0)));
+	ASSERT_TRUE(vq_vu_queue_is_started(vq_vu_queue(E.b, 0)));
 	roundtrip(d, kick, call);
 	/* A new call eventfd while the queue runs (dup3 onto the old number). */
 	close(call);
@@ -576,10 +576,10 @@ TEST(add_rem_mem_reg)
 	ASSERT_GT(fe_ack(fd, ADD_MEM_REG, &r, sizeof(r), &E.memfd, 1), 0);
 	ASSERT_TRUE(log_has("overlaps"));
 	fe_vring(fd, 0, 0, &kick, &call);
-	ASSERT_TRUE(vq_vu_queue_started(vq_vu_queue(E.b, 0)));
+	ASSERT_TRUE(vq_vu_queue_is_started(vq_vu_queue(E.b, 0)));
 	/* Removing the ring's memory stops the queue for good. */
 	ASSERT_EQ(fe_ack(fd, REM_MEM_REG, &r, sizeof(r), NULL, 0), 0);
-	ASSERT_FALSE(vq_vu_queue_started(vq_vu_queue(E.b, 0)));
+	ASSERT_FALSE(vq_vu_queue_is_started(vq_vu_queue(E.b, 0)));
 	ASSERT_TRUE(log_has("not restarted"));
 	ASSERT_EQ(count_guest_maps(), 1);
 	ASSERT_GT(fe_ack(fd, REM_MEM_REG, &r, sizeof(r), NULL, 0), 0); /* gone */
@@ -610,7 +610,7 @@ TEST(disconnect_reconnect_releases_everything)
 		for (int i = 0; i < 500 && dget(&D.resets) == resets; i++)
 			usleep(10000);
 		ASSERT_EQ(dget(&D.resets), resets + 1);
-		ASSERT_FALSE(vq_vu_queue_started(vq_vu_queue(E.b, 1)));
+		ASSERT_FALSE(vq_vu_queue_is_started(vq_vu_queue(E.b, 1)));
 		ASSERT_EQ(vuc_count_fds(), before);
 		ASSERT_EQ(count_guest_maps(), 1);
 		ASSERT_TRUE(log_has("frontend closed the connection"));

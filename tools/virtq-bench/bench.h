@@ -79,8 +79,8 @@ struct rb_params {
 	uint32_t segs;         /* segments per buffer, 1..RB_MAX_SEGS */
 	uint64_t features;     /* VQ_F_* (virtq only) */
 	bool suppress;         /* virtq: both sides turn notifications off, as
-				* poll-mode peers do (vq_drv_disable_cb,
-				* vq_dev_disable_kicks) */
+				* poll-mode peers do (vq_drv_disable_notify,
+				* vq_dev_disable_notify) */
 };
 
 /* Counters a ring may keep; the loops never read them. */

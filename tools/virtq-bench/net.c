@@ -64,7 +64,7 @@ struct nb {
 	int err;
 };
 
-static int nb_ring(struct nb *b, struct vq_ring_config *rc)
+static int nb_ring(struct nb *b, struct vq_ring_params *rc)
 {
 	struct vq_ring_layout l;
 	int r = vq_ring_layout(b->o.layout, b->o.qsz, &l);
@@ -119,7 +119,7 @@ static int nb_setup(struct nb *b)
 {
 	struct vq_net_params p = { .mac = { 2, 0, 0, 0, 0, 2 }, .max_pairs = 1,
 				   .features = VQ_NET_FEATURES_ALL };
-	struct vq_drv_config dc = { 0 };
+	struct vq_drv_params dc = { 0 };
 	struct vq_mem_region reg;
 	size_t bytes = (size_t)b->o.qsz * NB_STRIDE;
 	int r;
@@ -138,8 +138,8 @@ static int nb_setup(struct nb *b)
 	if ((r = nb_ring(b, &dc.ring)) || (r = vq_drv_new(&dc, &b->drv)) ||
 	    (r = vq_dev_new(&dc.ring, b->mem, &b->dev)))
 		return r;
-	vq_drv_disable_cb(b->drv); /* a poll-mode driver */
-	vq_dev_disable_kicks(b->dev);
+	vq_drv_disable_notify(b->drv); /* a poll-mode driver */
+	vq_dev_disable_notify(b->dev);
 	if ((r = vq_net_set_queue(b->net, b->o.rx ? 0 : 1, b->dev)))
 		return r;
 	for (uint32_t i = 0; i < b->o.qsz; i++) {

@@ -28,7 +28,7 @@ struct rb {
 };
 
 static int vqr_alloc(struct rb *r, const struct rb_params *p,
-		     struct vq_ring_config *rc)
+		     struct vq_ring_params *rc)
 {
 	struct vq_ring_layout l;
 	int ret = vq_ring_layout(p->layout, p->size, &l);
@@ -51,7 +51,7 @@ static int vqr_alloc(struct rb *r, const struct rb_params *p,
 }
 
 static int vqr_map(struct rb *r, const struct rb_params *p,
-		   const struct rb_pool *pool, struct vq_drv_config *dc)
+		   const struct rb_pool *pool, struct vq_drv_params *dc)
 {
 	struct vq_mem_region reg = {
 		.gpa = pool->gpa, .size = pool->bytes, .hva = pool->hva,
@@ -91,7 +91,7 @@ static void vqr_destroy(struct rb *r)
 static int vqr_create(const struct rb_params *p, const struct rb_pool *pool,
 		      struct rb **out)
 {
-	struct vq_drv_config dc;
+	struct vq_drv_params dc;
 	struct rb *r = aligned_alloc(CL, sizeof(*r));
 	int ret;
 
@@ -112,8 +112,8 @@ static int vqr_create(const struct rb_params *p, const struct rb_pool *pool,
 		return ret;
 	}
 	if (p->suppress) {
-		vq_drv_disable_cb(r->drv);
-		vq_dev_disable_kicks(r->dev);
+		vq_drv_disable_notify(r->drv);
+		vq_dev_disable_notify(r->dev);
 	}
 	*out = r;
 	return 0;

@@ -93,7 +93,7 @@ static void ring_usage(FILE *f)
 "                   -1 leaves a thread unpinned)\n"
 "  --timeout S      seconds before a stuck run fails (default 60)\n"
 "  --suppress       both sides turn notifications off first, as poll-mode\n"
-"                   peers do (vq_drv_disable_cb, vq_dev_disable_kicks); by\n"
+"                   peers do (vq_drv_disable_notify, vq_dev_disable_notify); by\n"
 "                   default they stay on and are computed, never sent\n"
 "  --inline         one thread (on the driver CPU) takes driver and device\n"
 "                   turns in alternation: nothing crosses CPUs, so this\n"

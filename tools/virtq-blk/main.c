@@ -203,7 +203,7 @@ static int open_device(struct vb_daemon *d)
 
 static int open_backend(struct vb_daemon *d)
 {
-	struct vq_vu_config c = {
+	struct vq_vu_params c = {
 		.name = "virtq-blk", .mode = d->o.client ? VQ_VU_CLIENT : VQ_VU_SERVER,
 		.path = d->o.socket, .listen_fd = -1, .ops = vb_device_ops(), .dev = d,
 		.features = vq_blk_host_features(d->blk),

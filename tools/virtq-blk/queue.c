@@ -99,7 +99,7 @@ static void serve(struct vb_qthread *t)
 	struct vq_blk *blk = t->d->blk;
 	int r;
 
-	if (t->broken || !t->dev || !vq_vu_queue_enabled(t->have)) {
+	if (t->broken || !t->dev || !vq_vu_queue_is_enabled(t->have)) {
 		vq_blk_queue_poll(blk, t->idx, 0); /* completions only */
 		return;
 	}
@@ -116,8 +116,9 @@ static void serve(struct vb_qthread *t)
 		if (t->d->o.poll == VB_POLL_BUSY)
 			return;
 		/* Kicks are on; the full barrier inside pairs with the
-		 * driver's: 1 means a buffer slipped in, look again. */
-		if (vq_dev_enable_kicks(t->dev) != 1)
+		 * driver's: true means a buffer slipped in (or the ring
+		 * broke, which the next poll reports), look again. */
+		if (!vq_dev_enable_notify(t->dev))
 			return;
 	}
 }

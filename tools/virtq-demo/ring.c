@@ -41,7 +41,7 @@ static void pin(int cpu)
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set); /* best effort */
 }
 
-static int setup_ring(struct demo *d, struct vq_drv_config *dc)
+static int setup_ring(struct demo *d, struct vq_drv_params *dc)
 {
 	struct vq_ring_layout l;
 	int ret = vq_ring_layout(d->layout, d->o->size, &l);
@@ -63,7 +63,7 @@ static int setup_ring(struct demo *d, struct vq_drv_config *dc)
 	return 0;
 }
 
-static int setup_mem(struct demo *d, struct vq_drv_config *dc)
+static int setup_mem(struct demo *d, struct vq_drv_params *dc)
 {
 	uint64_t bytes = d->stride * d->o->size, ibytes = 32ull * d->o->size;
 	struct vq_mem_region r = { .gpa = POOL_GPA, .size = bytes, .prot = VQ_MEM_RW };
@@ -93,7 +93,7 @@ static int setup_mem(struct demo *d, struct vq_drv_config *dc)
 
 int demo_setup(struct demo *d, const struct demo_opts *o, enum vq_layout layout)
 {
-	struct vq_drv_config dc;
+	struct vq_drv_params dc;
 	int ret;
 
 	memset(d, 0, sizeof(*d));

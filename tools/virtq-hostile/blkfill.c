@@ -60,7 +60,7 @@ static void bf_queue(void *opaque, unsigned i, struct vq_drv *q, struct vq_drv *
 static int bf_open(struct bf *b, const char *path)
 {
 	uint64_t want = VQ_F_VERSION_1 | 1ull << VIRTIO_BLK_F_FLUSH | 1ull << VIRTIO_BLK_F_SEG_MAX;
-	struct vq_fe_config c = { .path = path, .features = want, .required_features = VQ_F_VERSION_1,
+	struct vq_fe_params c = { .path = path, .features = want, .required_features = VQ_F_VERSION_1,
 				  .num_queues = 1, .queue_size = 64, .mem_size = 1u << 20,
 				  .timeout_ms = 5000, .queue_event = bf_queue, .opaque = b };
 	uint8_t cfg[VQ_BLKDRV_CONFIG_BYTES];

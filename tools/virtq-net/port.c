@@ -38,7 +38,7 @@ void vn_port_broken(struct vn_port *p, struct vq_vu_queue *q)
 {
 	struct vq_dev *vd = q ? vq_vu_queue_dev(q) : NULL;
 
-	if (!vd || !vq_dev_broken(vd))
+	if (!vd || !vq_dev_is_broken(vd))
 		return;
 	if (atomic_exchange(&p->broken, 1))
 		return; /* already reported */
@@ -65,7 +65,7 @@ static void maybe_unbreak(struct vn_port *p, unsigned idx)
 	if (!atomic_load(&p->broken))
 		return;
 	for (unsigned i = 0; i < vq_vu_num_queues(p->vu); i++)
-		if (i != idx && vq_vu_queue_started(vq_vu_queue(p->vu, i)))
+		if (i != idx && vq_vu_queue_is_started(vq_vu_queue(p->vu, i)))
 			return;
 	atomic_store(&p->broken, 0);
 	vn_log("%s: restarted by the frontend, serving again", p->name);
@@ -135,7 +135,7 @@ static int op_queue_start(void *dev, struct vq_vu_queue *q)
 	}
 	if (!(l = lane_of(p, idx, &tx)))
 		return -EINVAL;
-	vq_dev_disable_kicks(vd); /* workers poll; kick mode re-enables when idle */
+	vq_dev_disable_notify(vd); /* workers poll; kick mode re-enables when idle */
 	if (kick_watched(p->d, tx))
 		lane_watch(p, l, q, true);
 	/* Release: the attached queue is visible before the flag (acquire in workers). */
@@ -261,7 +261,7 @@ static int port_backend(struct vn_port *p)
 {
 	struct vn_daemon *d = p->d;
 	unsigned nq = vq_net_num_queues(p->net);
-	struct vq_vu_config c = {
+	struct vq_vu_params c = {
 		.name = p->name,
 		.mode = d->o.client ? VQ_VU_CLIENT : VQ_VU_SERVER,
 		.path = p->path,

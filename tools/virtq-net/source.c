@@ -82,7 +82,7 @@ unsigned vn_source_lane(struct vn_worker *w, struct vn_lane *l)
 	/* Seq_cst: pairs with op_queue_stop's store and vn_quiesce. */
 	if (!atomic_load_explicit(&l->rx_on, memory_order_seq_cst) ||
 	    atomic_load_explicit(&p->broken, memory_order_relaxed) ||
-	    !vq_vu_queue_enabled(l->rxq))
+	    !vq_vu_queue_is_enabled(l->rxq))
 		return 0;
 	r = vq_net_rx_burst(p->net, l->pair, w->d->src_pkts, VN_BURST);
 	/* A ring that breaks after some frames of a burst fails the next

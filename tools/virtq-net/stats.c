@@ -22,25 +22,22 @@ static void add(struct vn_counters *c, const struct vn_counters *a)
 
 static void net_counters(const struct vn_port *p, struct vn_counters *c)
 {
-	unsigned nq = p->net ? vq_net_num_queues(p->net) : 0;
+	struct vq_net_queue_stats cs;
+	struct vq_net_stats s;
 
-	for (unsigned i = 0; i < nq; i++) {
-		struct vq_net_stats s;
-
-		if (vq_net_get_stats(p->net, i, &s) < 0)
-			continue;
-		c->errors += s.errors;
-		if (i == p->ctrl_idx)
-			continue;
-		if (i & 1) {
-			c->rx_pkts += s.packets;
-			c->rx_bytes += s.bytes;
-		} else {
-			c->tx_pkts += s.packets;
-			c->tx_bytes += s.bytes;
-			c->drops += s.drops;
-		}
+	if (!p->net)
+		return;
+	/* The port receives what the guest transmits, and the reverse. */
+	for (unsigned qp = 0; vq_net_get_stats(p->net, qp, &s) == 0; qp++) {
+		c->errors += s.rx.errors + s.tx.errors;
+		c->rx_pkts += s.tx.packets;
+		c->rx_bytes += s.tx.bytes;
+		c->tx_pkts += s.rx.packets;
+		c->tx_bytes += s.rx.bytes;
+		c->drops += s.rx.drops;
 	}
+	if (vq_net_get_ctrl_stats(p->net, &cs) == 0)
+		c->errors += cs.errors;
 }
 
 /* Before vq_net_reset: keep what the device counted so far. */

@@ -215,7 +215,7 @@ static struct vn_lane *pick_lane(struct vn_port *p, unsigned hint)
 
 		/* Seq_cst: pairs with op_queue_stop's store and vn_quiesce. */
 		if (atomic_load_explicit(&l->rx_on, memory_order_seq_cst) &&
-		    vq_vu_queue_enabled(l->rxq))
+		    vq_vu_queue_is_enabled(l->rxq))
 			return l;
 	}
 	return NULL;

@@ -45,7 +45,7 @@ static unsigned lane_tx(struct vn_worker *w, struct vn_lane *l)
 	}
 	if (w->d->o.mode != VN_SWITCH)
 		;
-	else if (vq_vu_queue_enabled(l->txq))
+	else if (vq_vu_queue_is_enabled(l->txq))
 		vn_switch_burst(w, p, l->pair, pkts, (unsigned)n);
 	else
 		vn_add(&w->pc[p->idx].drops, (unsigned)n); /* disabled: process, discard */
@@ -122,8 +122,8 @@ static void kick_sleep(struct vn_worker *w)
 		for (int rx = 0; rx < 2; rx++) {
 			struct vq_dev *q = lane_ring(w, w->lanes[i], rx);
 
-			if (q && vq_dev_enable_kicks(q) != 0)
-				pending = true; /* 1: buffers arrived; < 0: broken, poll sees it */
+			if (q && vq_dev_enable_notify(q))
+				pending = true; /* buffers arrived, or broken: poll sees it */
 		}
 	if (!pending)
 		wait_events(w, 1000);
@@ -132,7 +132,7 @@ static void kick_sleep(struct vn_worker *w)
 			struct vq_dev *q = lane_ring(w, w->lanes[i], rx);
 
 			if (q)
-				vq_dev_disable_kicks(q);
+				vq_dev_disable_notify(q);
 		}
 }
 

@@ -153,7 +153,7 @@ static uint64_t wanted(const struct blkopt *o)
 
 static int connect_fe(struct blk *b)
 {
-	struct vq_fe_config c = {
+	struct vq_fe_params c = {
 		.path = b->o.path, .mode = b->o.server ? VQ_FE_SERVER : VQ_FE_CLIENT,
 		.features = wanted(&b->o), .required_features = VQ_F_VERSION_1,
 		.num_queues = 1, .queue_size = 256, .indirect_tables = 256, .indirect_len = 8,
@@ -261,7 +261,7 @@ static const char *fail_reason(const struct blk *b)
 
 	if (vq_fe_error(b->fe)[0])
 		return vq_fe_error(b->fe);
-	return q && vq_drv_broken(q) ? vq_drv_error(q) : "unknown";
+	return q && vq_drv_is_broken(q) ? vq_drv_error(q) : "unknown";
 }
 
 /* Completions: check (verify reads), count, free slots.  -errno on a dead ring. */

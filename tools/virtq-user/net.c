@@ -281,7 +281,7 @@ static void on_state(void *opaque, enum vq_fe_state s, const char *why)
 
 static int setup_fe(struct net *n)
 {
-	struct vq_fe_config c = {
+	struct vq_fe_params c = {
 		.path = n->o.path, .mode = n->o.server ? VQ_FE_SERVER : VQ_FE_CLIENT,
 		.features = wanted_features(&n->o), .required_features = VQ_F_VERSION_1,
 		.num_queues = 2 * n->o.queues, .queue_size = n->o.qsize,
@@ -506,8 +506,8 @@ static void print_rate(const char *tag, double secs, const struct counters *a,
 static bool broken_report(struct net *n)
 {
 	for (unsigned i = 0; i < 2 * n->o.queues; i++)
-		if (vq_netdrv_broken(n->nd, i) || (vq_fe_queue(n->fe, i) &&
-						   vq_drv_broken(vq_fe_queue(n->fe, i)))) {
+		if (vq_netdrv_is_broken(n->nd, i) || (vq_fe_queue(n->fe, i) &&
+						   vq_drv_is_broken(vq_fe_queue(n->fe, i)))) {
 			fprintf(stderr, "virtq-user: queue %u broken: %s %s\n", i,
 				vq_netdrv_error(n->nd),
 				vq_fe_queue(n->fe, i) ? vq_drv_error(vq_fe_queue(n->fe, i)) : "");

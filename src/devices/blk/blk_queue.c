@@ -296,7 +296,7 @@ int vq_blk_queue_poll(struct vq_blk *b, unsigned i, unsigned budget)
 	}
 	flush_notify(q);
 	if (r < 0)
-		return vq_dev_broken(q->vq) ? -EIO : r;
+		return vq_dev_is_broken(q->vq) ? -EIO : r;
 	return (int)popped;
 }
 
@@ -327,7 +327,7 @@ unsigned vq_blk_queue_inflight(const struct vq_blk *b, unsigned i)
 
 int vq_blk_queue_fd(const struct vq_blk *b, unsigned i)
 {
-	return b && i < b->nq ? b->q[i].efd : -1;
+	return b && i < b->nq ? b->q[i].efd : -EINVAL;
 }
 
 int vq_blk_set_queue(struct vq_blk *b, unsigned i, struct vq_dev *vq)

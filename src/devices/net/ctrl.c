@@ -132,7 +132,7 @@ static int apply_mq(struct vq_net *n, const struct vq_net_ctrl_cmd *c)
 
 int vq__net_ctrl_apply(struct vq_net *n, const struct vq_net_ctrl_cmd *c)
 {
-	switch (c->class) {
+	switch (c->cls) {
 	case VIRTIO_NET_CTRL_RX:
 		return apply_rx(n, c);
 	case VIRTIO_NET_CTRL_MAC:

@@ -29,23 +29,31 @@ const char *vq_netdrv_rxmode_str(enum vq_netdrv_rxmode m)
 	return "?";
 }
 
-int vq_netdrv_rxmode_for(uint64_t features, enum vq_netdrv_rxmode want)
+int vq_netdrv_rxmode_for(uint64_t features, enum vq_netdrv_rxmode want,
+			 enum vq_netdrv_rxmode *out)
 {
 	bool mrg = HAS(features, VIRTIO_NET_F_MRG_RXBUF);
 
 	switch (want) {
 	case VQ_NETDRV_RX_AUTO:
 		if (mrg)
-			return VQ_NETDRV_RX_MERGEABLE;
-		if (HAS(features, VIRTIO_NET_F_GUEST_TSO4) || HAS(features, VIRTIO_NET_F_GUEST_TSO6) ||
-		    HAS(features, VIRTIO_NET_F_GUEST_UFO))
-			return VQ_NETDRV_RX_BIG;
-		return VQ_NETDRV_RX_SMALL;
+			*out = VQ_NETDRV_RX_MERGEABLE;
+		else if (HAS(features, VIRTIO_NET_F_GUEST_TSO4) ||
+			 HAS(features, VIRTIO_NET_F_GUEST_TSO6) ||
+			 HAS(features, VIRTIO_NET_F_GUEST_UFO))
+			*out = VQ_NETDRV_RX_BIG;
+		else
+			*out = VQ_NETDRV_RX_SMALL;
+		return 0;
 	case VQ_NETDRV_RX_MERGEABLE:
-		return mrg ? VQ_NETDRV_RX_MERGEABLE : -EINVAL;
+		if (!mrg)
+			return -EINVAL;
+		*out = want;
+		return 0;
 	case VQ_NETDRV_RX_BIG:
 	case VQ_NETDRV_RX_SMALL:
-		return want;
+		*out = want;
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -68,13 +76,12 @@ static void geometry(enum vq_netdrv_rxmode m, uint32_t hs, uint32_t *bytes, uint
 int vq_netdrv_rx_mem(enum vq_netdrv_rxmode mode, uint64_t features, uint32_t queue_size,
 		     bool indirect, struct vq_netdrv_rxmem *out)
 {
-	int m = vq_netdrv_rxmode_for(features, mode);
 	struct vq_netdrv_rxmem r = { 0 };
 	uint64_t all;
 
-	if (m < 0 || queue_size == 0 || queue_size > VQ_MAX_QUEUE_SIZE)
+	if (vq_netdrv_rxmode_for(features, mode, &r.mode) < 0 || queue_size == 0 ||
+	    queue_size > VQ_MAX_QUEUE_SIZE)
 		return -EINVAL;
-	r.mode = (enum vq_netdrv_rxmode)m;
 	r.hdr_size = (uint32_t)vq_net_hdr_size(features);
 	geometry(r.mode, r.hdr_size, &r.buf_bytes, &r.descs_per_buf);
 	r.entries_per_buf = indirect ? 1 : r.descs_per_buf;
@@ -110,7 +117,9 @@ static int check_params(const struct vq_netdrv_params *p)
 		return -EINVAL;
 	if (p->tx_buf_size && (p->tx_buf_size < 64 || p->tx_buf_size > (1u << 20)))
 		return -EINVAL;
-	return vq_netdrv_rxmode_for(p->features, p->rxmode) < 0 ? -EINVAL : 0;
+	enum vq_netdrv_rxmode m;
+
+	return vq_netdrv_rxmode_for(p->features, p->rxmode, &m);
 }
 
 static uint32_t tx_buf_size(const struct vq_netdrv_params *p)
@@ -302,7 +311,7 @@ int vq_netdrv_get_stats(const struct vq_netdrv *nd, unsigned qp, struct vq_netdr
 	return 0;
 }
 
-bool vq_netdrv_broken(const struct vq_netdrv *nd, unsigned vq_index)
+bool vq_netdrv_is_broken(const struct vq_netdrv *nd, unsigned vq_index)
 {
 	return vq_index <= 2 * nd->p.pairs && nd->broken[vq_index];
 }

@@ -41,7 +41,7 @@ int vq__netdrv_rx_post(struct vq_netdrv *nd, unsigned qp)
 	}
 	if (rc < 0 && rc != -ENOSPC)
 		return vq__netdrv_fail(nd, 2 * qp, "posting a receive buffer: %s",
-				       vq_drv_broken(q->vq) ? vq_drv_error(q->vq) : strerror(-rc));
+				       vq_drv_is_broken(q->vq) ? vq_drv_error(q->vq) : strerror(-rc));
 	if (added && vq_drv_kick_prepare(q->vq) && nd->p.kick)
 		nd->p.kick(nd->p.ctx, 2 * qp);
 	return (int)added;

@@ -165,7 +165,7 @@ static int tx_end(struct vq_netdrv *nd, unsigned qp, unsigned i, int rc)
 	}
 	if (rc == 0)
 		nd->st[qp].tx_full++;
-	if (rc < 0 && rc != -EINVAL && vq_drv_broken(q->vq))
+	if (rc < 0 && rc != -EINVAL && vq_drv_is_broken(q->vq))
 		vq__netdrv_fail(nd, 2 * qp + 1, "%s", vq_drv_error(q->vq));
 	return rc < 0 && i == 0 ? (rc == -E2BIG ? -EINVAL : rc) : (int)i;
 }

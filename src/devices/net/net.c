@@ -90,7 +90,7 @@ int vq__net_pool_pop_slow(struct vq__net_pool *p, struct vq_dev *q, struct vq_el
 		if ((r = pool_grow_iov(p)) < 0)
 			return r;
 	}
-	if (r < 0 && vq_dev_broken(q))
+	if (r < 0 && vq_dev_is_broken(q))
 		return -EIO;
 	if (r == 1) {
 		p->ne++;
@@ -363,16 +363,34 @@ unsigned vq_net_active_pairs(const struct vq_net *n)
 	return __atomic_load_n(&n->active_pairs, __ATOMIC_RELAXED);
 }
 
-_Static_assert(sizeof(struct vq_net_stats) % sizeof(uint64_t) == 0, "counters are u64");
+_Static_assert(sizeof(struct vq_net_queue_stats) % sizeof(uint64_t) == 0, "counters are u64");
 
-int vq_net_get_stats(const struct vq_net *n, unsigned idx, struct vq_net_stats *out)
+static void load_stats(const struct vq__net_queue *q, struct vq_net_queue_stats *out)
 {
-	const uint64_t *src = (const uint64_t *)&n->q[idx].st;
+	const uint64_t *src = (const uint64_t *)&q->st;
 	uint64_t *dst = (uint64_t *)out;
 
-	if (idx >= n->nq || !out)
-		return -EINVAL;
 	for (size_t k = 0; k < sizeof(*out) / sizeof(uint64_t); k++) /* see VQ__NET_COUNT */
 		dst[k] = __atomic_load_n(&src[k], __ATOMIC_RELAXED);
+}
+
+int vq_net_get_stats(const struct vq_net *n, unsigned qp, struct vq_net_stats *out)
+{
+	if (qp >= n->p.max_pairs || !out)
+		return -EINVAL;
+	load_stats(&n->q[2u * qp], &out->rx);
+	load_stats(&n->q[2u * qp + 1], &out->tx);
+	return 0;
+}
+
+int vq_net_get_ctrl_stats(const struct vq_net *n, struct vq_net_queue_stats *out)
+{
+	unsigned idx = 2u * n->p.max_pairs;
+
+	if (!out)
+		return -EINVAL;
+	if (idx >= n->nq)
+		return -ENOENT;
+	load_stats(&n->q[idx], out);
 	return 0;
 }

@@ -37,7 +37,7 @@ struct vq__net_pool {
 struct vq__net_queue {
 	struct vq_dev *vq;
 	struct vq__net_pool pool;
-	struct vq_net_stats st;
+	struct vq_net_queue_stats st;
 	struct vq_net_pkt *pkt; /* tx: VQ_NET_BURST_MAX frames */
 	bool busy;              /* tx: a burst awaits vq_net_tx_done */
 };

@@ -141,9 +141,9 @@ int vq_net_ctrl_parse(const void *buf, size_t len, struct vq_net_ctrl_cmd *out)
 	memset(out, 0, sizeof(*out));
 	if (len < 2)
 		return -EINVAL;
-	out->class = b[0];
+	out->cls = b[0];
 	out->cmd = b[1];
-	switch (out->class) {
+	switch (out->cls) {
 	case VIRTIO_NET_CTRL_RX:
 		return parse_rx(b + 2, len - 2, out);
 	case VIRTIO_NET_CTRL_MAC:

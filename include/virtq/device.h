@@ -69,6 +69,10 @@ struct vq_device_ops {
 	 * is answered with zeros by the transport. */
 	int (*get_config)(void *dev, uint32_t off, void *buf, uint32_t len);
 	int (*set_config)(void *dev, uint32_t off, const void *buf, uint32_t len);
+	/* Bytes of the model's config structure (e.g. sizeof(struct
+	 * virtio_net_config)): the transport answers reads past it with
+	 * zeros itself.  0: every access goes to get_config. */
+	uint32_t config_size;
 	/* Required.  Queues the device has (the transport's queue count). */
 	unsigned (*num_queues)(void *dev);
 	/* Optional.  Largest chain the model accepts on queue idx; 0 = the

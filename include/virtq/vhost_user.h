@@ -107,6 +107,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <virtq/device.h>
 #include <virtq/mem.h>
 #include <virtq/ring.h>
 
@@ -300,6 +301,82 @@ int vq_vu_queue_signal_error(struct vq_vu_queue *q);
 /* Per-queue pointer for the device, kept across start/stop. */
 void vq_vu_queue_set_priv(struct vq_vu_queue *q, void *priv);
 void *vq_vu_queue_priv(const struct vq_vu_queue *q);
+
+/* ---- the device adapter: serve a struct vq_device (<virtq/device.h>)
+ *
+ * vq_vu_serve() creates a backend whose device callbacks are the model's
+ * ops, by queue index:
+ *   GET_FEATURES      ops->get_features (read once, at vq_vu_serve), plus
+ *                     VQ_VU_F_PROTOCOL_FEATURES;
+ *   SET_FEATURES      ops->set_features without the PROTOCOL_FEATURES bit;
+ *                     a repeat of the value the model already took (QEMU
+ *                     sends one per vhost_dev) does not reach it;
+ *   GET/SET_CONFIG    ops->get_config / set_config; with ops->config_size,
+ *                     reads past it but within VQ_VU_MAX_CONFIG are zeros;
+ *   queue count       ops->num_queues (read once); max_chain is asked per
+ *                     queue at vq_vu_serve and after each SET_FEATURES;
+ *   ring starts       ops->queue_start(idx, vq_dev), then hooks->queue_started;
+ *   ring stops        hooks->queue_stopping, then ops->queue_stop;
+ *   SET_VRING_ENABLE  ops->queue_enable, then hooks->queue_enabled;
+ *   kicks             ops->queue_kick, for every started queue whose kick fd
+ *                     the daemon did not take (queue_started returned 1);
+ *   reset/disconnect  hooks->reset, then ops->reset.
+ * Before it returns, vq_vu_serve calls ops->attach with a vq_device_host
+ * whose notify signals the queue's call eventfd (the model has already
+ * asked vq_dev_need_notify) and whose queue_broken signals the queue's
+ * error eventfd, then calls hooks->queue_broken.  config_changed only logs
+ * (no backend request channel).  vq_vu_backend_free detaches (attach NULL)
+ * after the connection was dropped.  vq_vu_device(b) returns device.dev.
+ *
+ * Every op and hook runs on the control thread, except queue_broken, which
+ * runs on the thread that calls the host's queue_broken.
+ */
+struct vq_vu_serve_hooks {
+	/* Optional.  Queue idx was started by the model: hand q to a thread.
+	 * Return 1 when that thread reads the kick fd from now on (the
+	 * control loop then leaves it alone), 0 to leave kicks to the loop
+	 * (ops->queue_kick), -errno to refuse (the model's queue_stop is
+	 * called and the queue stays stopped). */
+	int (*queue_started)(void *hook, unsigned idx, struct vq_vu_queue *q);
+	/* Optional.  Queue idx stops: return only when no daemon thread
+	 * touches q, its vq_dev or its kick fd any more.  The model's
+	 * queue_stop follows. */
+	void (*queue_stopping)(void *hook, unsigned idx, struct vq_vu_queue *q);
+	/* Optional.  After the model's queue_enable (e.g. wake a thread). */
+	void (*queue_enabled)(void *hook, unsigned idx, struct vq_vu_queue *q, bool on);
+	/* Optional.  The model reported queue idx broken; the error eventfd
+	 * was signalled already. */
+	void (*queue_broken)(void *hook, unsigned idx, struct vq_vu_queue *q);
+	/* Optional.  Before the model's reset (every queue is stopped). */
+	void (*reset)(void *hook);
+	/* Optional: the RARP and MTU protocol features are offered only with
+	 * them (vhost-user-net messages, SEND_RARP and NET_SET_MTU). */
+	int (*send_rarp)(void *hook, const uint8_t mac[6]);
+	int (*set_mtu)(void *hook, uint16_t mtu);
+};
+
+struct vq_vu_serve_params {
+	const char *name;      /* for log lines; NULL = the path */
+	enum vq_vu_mode mode;
+	const char *path;      /* unix socket path */
+	int listen_fd;         /* server: an already listening socket, or -1 */
+	struct vq_device device; /* the model: ops (kept) and its object */
+	uint64_t protocol_features; /* mask; 0 = VQ_VU_PROTOCOL_F_ALL */
+	uint64_t queue_num;    /* GET_QUEUE_NUM answer; 0 = num_queues */
+	unsigned max_mem_slots; /* GET_MAX_MEM_SLOTS answer; 0 = default */
+	const struct vq_vu_loop_ops *loop_ops; /* NULL: mode (c) above */
+	void *loop;
+	const struct vq_vu_serve_hooks *hooks; /* NULL: none (copied) */
+	void *hook;            /* passed to every hook */
+};
+
+/*
+ * Serve p->device over vhost-user (see above).  Returns 0 and *out, a
+ * backend driven like any other (vq_vu_handle, the loop) and freed with
+ * vq_vu_backend_free; -EINVAL when a required op is missing or the
+ * backend's config is bad; -errno from vq_vu_backend_new.
+ */
+int vq_vu_serve(const struct vq_vu_serve_params *p, struct vq_vu_backend **out);
 
 /* ---- built-in epoll loop (optional convenience) */
 

@@ -211,6 +211,7 @@ static int backend_alloc(const struct vq_vu_params *cfg, struct vq_vu_backend **
 		q->b = b;
 		q->index = i;
 		q->kick_fd = -1;
+		q->max_chain = cfg->max_chain;
 		atomic_init(&q->call.fd, -1);
 		atomic_init(&q->err.fd, -1);
 	}
@@ -263,6 +264,7 @@ void vq_vu_backend_free(struct vq_vu_backend *b)
 	}
 	if (b->attached)
 		b->cfg.loop_ops->detach(b->cfg.loop, b);
+	vq__vu_serve_free(b->serve);
 	if (b->created_path)
 		unlink(b->path);
 	free(b->maps);
@@ -347,7 +349,7 @@ const struct vq_mem *vq_vu_mem(const struct vq_vu_backend *b)
 
 void *vq_vu_device(const struct vq_vu_backend *b)
 {
-	return b->cfg.dev;
+	return b->serve ? vq__vu_serve_device(b->serve) : b->cfg.dev;
 }
 
 unsigned vq_vu_num_queues(const struct vq_vu_backend *b)

@@ -193,6 +193,8 @@ struct vq_vu_queue {
 	struct vq_state base;
 	int kick_fd;     /* -1: none (or polling) */
 	bool kick_set;   /* SET_VRING_KICK seen since the last stop */
+	bool kick_owned; /* the device's threads read kick_fd: the loop must not */
+	unsigned max_chain; /* vq_ring_config.max_chain of the next start */
 	struct vq__vu_evfd call, err;
 	void *priv;
 };
@@ -219,6 +221,7 @@ struct vq_vu_backend {
 	struct vq_vu_queue *queues;
 	unsigned nq;
 	atomic_uint generation;
+	struct vq__vu_serve *serve; /* vq_vu_serve(): the adapter, else NULL */
 	char err[200];
 };
 
@@ -271,6 +274,11 @@ int vq__vu_h_set_mem_table(struct vq_vu_backend *b, struct vq__vu_msg *m,
 			   struct vq__vu_reply *r);
 int vq__vu_h_add_mem_reg(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq__vu_reply *r);
 int vq__vu_h_rem_mem_reg(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq__vu_reply *r);
+
+/* ---- vu_serve.c */
+struct vq__vu_serve;
+void vq__vu_serve_free(struct vq__vu_serve *s);
+void *vq__vu_serve_device(const struct vq__vu_serve *s);
 
 /* ---- vu_backend.c */
 void vq__vu_watch(struct vq_vu_backend *b, int fd, uint32_t tag);

@@ -51,7 +51,7 @@ static int ring_ptrs(struct vq_vu_backend *b, const struct vq_vu_queue *q,
 	memset(rc, 0, sizeof(*rc));
 	rc->size = q->num;
 	rc->features = b->features;
-	rc->max_chain = b->cfg.max_chain;
+	rc->max_chain = q->max_chain;
 	if (is_packed(b)) {
 		rc->layout = VQ_LAYOUT_PACKED;
 		rc->desc = ring_part(b, "descriptor ring", a->desc, 16 * n, VQ_MEM_RW, 16, &err);
@@ -80,6 +80,12 @@ static int queue_state(struct vq_vu_backend *b, struct vq_vu_queue *q,
 				   q->index, (uint16_t)(s->avail_idx - s->used_idx));
 	}
 	return 0;
+}
+
+/* Does the control loop watch q's kick fd (rather than the device's threads)? */
+static bool kick_watched(const struct vq_vu_backend *b, const struct vq_vu_queue *q)
+{
+	return q->kick_fd >= 0 && b->cfg.ops->queue_kick && !q->kick_owned;
 }
 
 /* Create the vq_dev, publish it, tell the device.  0 or -errno. */
@@ -121,7 +127,7 @@ int vq__vu_queue_start(struct vq_vu_backend *b, struct vq_vu_queue *q)
 		vq_dev_free(dev);
 		return vq__vu_fail(b, err, "device refused to start queue %u", q->index);
 	}
-	if (q->kick_fd >= 0 && b->cfg.ops->queue_kick)
+	if (kick_watched(b, q))
 		vq__vu_watch(b, q->kick_fd, VQ_VU_TAG_KICK(q->index));
 	vq__vu_log(b, VQ_VU_LOG_DEBUG, "queue %u started (%s, size %u)", q->index,
 		   rc.layout == VQ_LAYOUT_PACKED ? "packed" : "split", q->num);
@@ -133,7 +139,7 @@ void vq__vu_queue_stop(struct vq_vu_backend *b, struct vq_vu_queue *q)
 {
 	if (!q->started)
 		return;
-	if (q->kick_fd >= 0 && b->cfg.ops->queue_kick)
+	if (kick_watched(b, q))
 		vq__vu_unwatch(b, q->kick_fd);
 	atomic_store_explicit(&q->live, NULL, memory_order_release);
 	atomic_fetch_add_explicit(&b->generation, 1, memory_order_release);

@@ -250,12 +250,12 @@ static int serve_alloc(const struct vq_vu_serve_params *p, struct vq__vu_serve *
 int vq_vu_serve(const struct vq_vu_serve_params *p, struct vq_vu_backend **out)
 {
 	struct vq__vu_serve *s;
-	struct vq_vu_config c;
+	struct vq_vu_params c;
 	int rc = check_params(p);
 
 	if (rc < 0 || (rc = serve_alloc(p, &s)) < 0)
 		return rc;
-	c = (struct vq_vu_config){
+	c = (struct vq_vu_params){
 		.name = p->name, .mode = p->mode, .path = p->path, .listen_fd = p->listen_fd,
 		.ops = &s->ops, .dev = s,
 		.features = dops(s)->get_features(s->device.dev),

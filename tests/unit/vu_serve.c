@@ -276,7 +276,7 @@ static void serve_stop(void)
 
 static struct vq_fe *fe_connect(uint64_t features)
 {
-	struct vq_fe_config c = {
+	struct vq_fe_params c = {
 		.path = B.path, .mode = VQ_FE_CLIENT, .features = features, .num_queues = NQ,
 		.queue_size = 64, .mem_size = 1 << 20, .timeout_ms = 2000,
 	};
@@ -408,7 +408,7 @@ TEST(hooks_order_and_kick_ownership)
 
 TEST(refused_start_stays_stopped)
 {
-	struct vq_fe_config c = {
+	struct vq_fe_params c = {
 		.features = VQ_F_VERSION_1, .num_queues = NQ, .queue_size = 64,
 		.mem_size = 1 << 20, .timeout_ms = 2000,
 	};
@@ -420,7 +420,7 @@ TEST(refused_start_stays_stopped)
 	ASSERT_EQ(vq_fe_new(&c, &fe), 0);
 	ASSERT_NE(vq_fe_connect(fe), 0); /* SET_VRING_KICK of queue 1 refused */
 	ASSERT_TRUE(logged("start1 started1 stop1"));
-	ASSERT_FALSE(vq_vu_queue_started(vq_vu_queue(B.b, 1)));
+	ASSERT_FALSE(vq_vu_queue_is_started(vq_vu_queue(B.b, 1)));
 	vq_fe_free(fe);
 	serve_stop();
 }

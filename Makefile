@@ -2,7 +2,11 @@
 # `make check TSAN=1` (ThreadSanitizer, threaded suites), `make demo`.
 # V=1 shows the command lines.  Sources are found by wildcard:
 #   src/**/*.c          -> build/libvirtq.a, build/libvirtq.so
+#   tools/common/*.c    -> build/libvq-tools.a (clock, parse, log, options, sockets;
+#                          linked into every tool)
 #   tools/NAME/*.c      -> build/bin/NAME
+#   tests/harness/*.c   -> build/libvq-harness.a (test runner, vhost-user test peer;
+#                          linked into every test program and virtq-hostile)
 #   tests/unit/*.c      -> build/tests/NAME (one program per feature)
 #   tests/interop/*.sh  -> run by `make check` after the unit tests
 
@@ -33,11 +37,14 @@ endif
 
 LIB_SRCS   := $(sort $(shell find src -name '*.c' 2>/dev/null))
 LIB_OBJS   := $(LIB_SRCS:%.c=$(O)/obj/%.o)
-TOOL_DIRS  := $(sort $(dir $(wildcard tools/*/*.c)))
+TOOL_DIRS  := $(filter-out tools/common/,$(sort $(dir $(wildcard tools/*/*.c))))
 TOOLS      := $(patsubst tools/%/,$(O)/bin/%,$(TOOL_DIRS))
+TOOLS_LIB  := $(O)/libvq-tools.a
+TOOLS_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(sort $(wildcard tools/common/*.c)))
 TEST_SRCS  := $(sort $(wildcard tests/unit/*.c))
 TESTS      := $(patsubst tests/unit/%.c,$(O)/tests/%,$(TEST_SRCS))
-HARNESS    := $(O)/obj/tests/harness/harness.o
+HARNESS    := $(O)/libvq-harness.a
+HARNESS_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(sort $(wildcard tests/harness/*.c)))
 
 all: $(O)/libvirtq.a $(O)/libvirtq.so $(TOOLS)
 
@@ -65,16 +72,30 @@ $(O)/libvirtq.so.$(VQ_VER): $(LIB_OBJS) src/libvirtq.map
 $(O)/libvirtq.so: $(O)/libvirtq.so.$(VQ_VER)
 	$(Q)ln -sf libvirtq.so.$(VQ_VER) $(O)/$(SONAME) && ln -sf $(SONAME) $@
 
-.SECONDEXPANSION:
-$(O)/bin/%: $$(addprefix $(O)/obj/,$$(addsuffix .o,$$(basename $$(wildcard tools/$$*/*.c)))) $(O)/libvirtq.a
+$(TOOLS_LIB): $(TOOLS_OBJS)
 	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(O)/libvirtq.a $(LDLIBS)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(O)/tests/%: $(O)/obj/tests/unit/%.o $(HARNESS) $(O)/libvirtq.a
+$(HARNESS): $(HARNESS_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+# virtq-hostile plays a vhost-user peer with the tests' wire helpers.
+$(O)/bin/virtq-hostile: TOOL_EXTRA := $(HARNESS)
+$(O)/bin/virtq-hostile: $(HARNESS)
+
+.SECONDEXPANSION:
+$(O)/bin/%: $$(addprefix $(O)/obj/,$$(addsuffix .o,$$(basename $$(wildcard tools/$$*/*.c)))) $(TOOLS_LIB) $(O)/libvirtq.a
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(HARNESS) $(O)/libvirtq.a $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(TOOL_EXTRA) $(TOOLS_LIB) $(O)/libvirtq.a $(LDLIBS)
+
+$(O)/tests/%: $(O)/obj/tests/unit/%.o $(HARNESS) $(TOOLS_LIB) $(O)/libvirtq.a
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(HARNESS) $(TOOLS_LIB) $(O)/libvirtq.a $(LDLIBS)
 
 tests: $(TESTS)
 

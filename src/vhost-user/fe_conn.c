@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fe_internal.h"
+#include "unix_sock.h"
 
 /* Never asked for: the frontend does no IOMMU translation and no dirty log. */
 #define FE_NEVER (VQ__VU_F_IOMMU_PLATFORM | VQ__VU_F_LOG_ALL)
@@ -61,27 +62,13 @@ static int check_config(const struct vq_fe_params *c)
 	return 0;
 }
 
-static int make_addr(const char *path, struct sockaddr_un *sa)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	memcpy(sa->sun_path, path, strlen(path) + 1);
-	return 0;
-}
-
 static int listen_on(struct vq_fe *fe)
 {
-	struct sockaddr_un sa;
-
-	make_addr(fe->path, &sa);
-	fe->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fe->listen_fd = vq__unix_listen(fe->path, 0, 1);
 	if (fe->listen_fd < 0)
-		return -errno;
-	unlink(fe->path);
-	if (bind(fe->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return -errno;
+		return fe->listen_fd;
 	fe->created_path = true;
-	return listen(fe->listen_fd, 1) < 0 ? -errno : 0;
+	return 0;
 }
 
 static int fe_init(struct vq_fe *fe, const struct vq_fe_params *cfg)
@@ -159,7 +146,6 @@ void vq_fe_free(struct vq_fe *fe)
 
 static int open_conn(struct vq_fe *fe)
 {
-	struct sockaddr_un sa;
 	struct pollfd p;
 	int rc;
 
@@ -172,12 +158,9 @@ static int open_conn(struct vq_fe *fe)
 		fe->sock = accept4(fe->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		return fe->sock < 0 ? vq__fe_fail(fe, -errno, "accept: %s", strerror(errno)) : 0;
 	}
-	make_addr(fe->path, &sa);
-	fe->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fe->sock = vq__unix_connect(fe->path, 0);
 	if (fe->sock < 0)
-		return -errno;
-	if (connect(fe->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-		return vq__fe_fail(fe, -errno, "connect %s: %s", fe->path, strerror(errno));
+		return vq__fe_fail(fe, fe->sock, "connect %s: %s", fe->path, strerror(-fe->sock));
 	return 0;
 }
 

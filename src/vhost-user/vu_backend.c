@@ -8,11 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "unix_sock.h"
 #include "vu_internal.h"
 
 #define BACKOFF_MIN_MS 50u
@@ -44,16 +43,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int make_addr(const struct vq_vu_backend *b, struct sockaddr_un *sa)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	if (strlen(b->path) >= sizeof(sa->sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa->sun_path, b->path);
-	return 0;
 }
 
 static void conn_reset_state(struct vq_vu_backend *b)
@@ -94,23 +83,10 @@ void vq__vu_drop(struct vq_vu_backend *b, const char *why)
 
 static int do_listen(struct vq_vu_backend *b)
 {
-	struct sockaddr_un sa;
-	struct stat st;
-	int fd, rc = make_addr(b, &sa);
+	int fd = vq__unix_listen(b->path, SOCK_NONBLOCK, 1);
 
-	if (rc < 0)
-		return rc;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		return -errno;
-	/* Replace a stale socket (a previous run), never another file. */
-	if (lstat(b->path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(b->path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
-		rc = -errno;
-		close(fd);
-		return rc;
-	}
+		return fd;
 	b->created_path = true;
 	b->listen_fd = fd;
 	return 0;
@@ -134,21 +110,16 @@ static int do_accept(struct vq_vu_backend *b)
 /* Client mode: one connect attempt; on failure schedule the next one. */
 static int do_connect(struct vq_vu_backend *b)
 {
-	struct sockaddr_un sa;
-	int fd, rc = make_addr(b, &sa);
+	int fd = vq__unix_connect(b->path, SOCK_NONBLOCK);
 
-	if (rc < 0)
-		return rc;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+	if (fd >= 0) {
 		conn_up(b, fd);
 		return 0;
 	}
-	vq__vu_log(b, VQ_VU_LOG_DEBUG, "connect failed (%s), retry in %u ms", strerror(errno),
+	if (fd == -ENAMETOOLONG || fd == -EINVAL)
+		return fd;
+	vq__vu_log(b, VQ_VU_LOG_DEBUG, "connect failed (%s), retry in %u ms", strerror(-fd),
 		   b->backoff_ms);
-	close(fd);
 	b->retry_at_ns = now_ns() + b->backoff_ms * 1000000ull;
 	b->backoff_ms = b->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b->backoff_ms * 2;
 	return 0;

@@ -9,57 +9,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vhost-user/unix_sock.h"
 #include "vu_client.h"
-
-static int sockaddr_for(const char *path, struct sockaddr_un *sa)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa->sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa->sun_path, path);
-	return 0;
-}
 
 int vuc_connect(const char *path, int timeout_ms)
 {
-	struct sockaddr_un sa;
-	int r = sockaddr_for(path, &sa);
+	for (int waited = 0;; waited += 20) {
+		int fd = vq__unix_connect(path, 0);
 
-	for (int waited = 0; r == 0; waited += 20) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-		if (fd < 0)
-			return -errno;
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		if (fd >= 0 || (fd != -ENOENT && fd != -ECONNREFUSED) || waited >= timeout_ms)
 			return fd;
-		r = -errno;
-		close(fd);
-		if ((r != -ENOENT && r != -ECONNREFUSED) || waited >= timeout_ms)
-			return r;
-		r = 0;
 		nanosleep(&(struct timespec){ 0, 20 * 1000000 }, NULL);
 	}
-	return r;
 }
 
 int vuc_listen(const char *path)
 {
-	struct sockaddr_un sa;
-	int fd, r = sockaddr_for(path, &sa);
-
-	if (r)
-		return r;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 4)) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
-	return fd;
+	return vq__unix_listen(path, 0, 4);
 }
 
 static int wait_in(int fd, int timeout_ms)

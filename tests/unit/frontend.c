@@ -26,7 +26,7 @@
 #include <virtq/frontend.h>
 
 #include "../harness/test.h"
-#include "../harness/vu_client.c"
+#include "../harness/vu_client.h"
 
 #define NQ 4
 #define DEV_BIT (1ull << 5)

@@ -24,7 +24,7 @@
 #include <virtq/vhost_user.h>
 
 #include "../harness/test.h"
-#include "../harness/vu_client.c"
+#include "../harness/vu_client.h"
 
 /* ---- wire format, from docs/interop/vhost-user.rst */
 enum {

@@ -20,6 +20,8 @@
 
 #include <virtq/ring.h>
 
+#include "../common/tool.h"
+
 /* ---- subcommands */
 
 struct bench_cmd {
@@ -34,14 +36,10 @@ extern const struct bench_cmd bench_cmd_net;
 
 /* ---- helpers (util.c) */
 
-uint64_t bench_now_ns(void);
 /* Pin the calling thread to one CPU.  Returns 0 or -errno. */
 int bench_pin(int cpu);
 /* Median of n values (n > 0); v is sorted in place. */
 double bench_median(double *v, unsigned n);
-/* Parse an unsigned number with an optional k/M/G (10^3/6/9) suffix, within
- * [min, max].  Returns 0 or -EINVAL / -ERANGE. */
-int bench_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* Parse a comma-separated list of numbers into v[0..cap).  Returns the count
  * or -EINVAL / -ERANGE / -E2BIG. */
 int bench_parse_list(const char *s, uint64_t min, uint64_t max, uint32_t *v,

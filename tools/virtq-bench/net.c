@@ -326,12 +326,12 @@ static int net_opt(struct nb_opts *o, int c, const char *arg)
 	case 'o': o->in_order = true; return 0;
 	case 'e': o->event_idx = true; return 0;
 	case 'i': o->inline_mode = true; return 0;
-	case 'n': return bench_parse_u64(arg, 1, UINT64_MAX, &o->count);
-	case 's': if (bench_parse_u64(arg, 60, 2048, &v)) return -EINVAL;
+	case 'n': return vqt_parse_count(arg, 1, UINT64_MAX, &o->count);
+	case 's': if (vqt_parse_count(arg, 60, 2048, &v)) return -EINVAL;
 		o->size = (uint32_t)v; return 0;
-	case 'q': if (bench_parse_u64(arg, 2, 32768, &v)) return -EINVAL;
+	case 'q': if (vqt_parse_count(arg, 2, 32768, &v)) return -EINVAL;
 		o->qsz = (uint32_t)v; return 0;
-	case 'b': if (bench_parse_u64(arg, 1, VQ_NET_BURST_MAX, &v)) return -EINVAL;
+	case 'b': if (vqt_parse_count(arg, 1, VQ_NET_BURST_MAX, &v)) return -EINVAL;
 		o->batch = (uint32_t)v; return 0;
 	case 'c': if (bench_parse_list(arg, 0, 1023, cpus, 2) != 2) return -EINVAL;
 		o->cpu_drv = (int)cpus[0]; o->cpu_dev = (int)cpus[1]; return 0;
@@ -365,10 +365,10 @@ static int net_run(int argc, char **argv)
 	}
 	nb_frame(b);
 	r = nb_setup(b);
-	t0 = bench_now_ns();
+	t0 = vqt_now_ns();
 	if (!r)
 		r = nb_loop(b);
-	t1 = bench_now_ns();
+	t1 = vqt_now_ns();
 	if (r)
 		fprintf(stderr, "virtq-bench net: %s (%s)\n", strerror(-r),
 			b->dev ? vq_dev_error(b->dev) : "");

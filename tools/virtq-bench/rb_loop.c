@@ -145,7 +145,7 @@ static int dev_turn(struct rb_shared *s, struct rb_item *items)
 
 static void drv_finish(struct rb_shared *s, struct drv_ctx *c, int ret)
 {
-	s->t1 = bench_now_ns();
+	s->t1 = vqt_now_ns();
 	if (!ret && c->done < s->run->count)
 		ret = -ETIMEDOUT;
 	s->drv_ret = ret;
@@ -160,7 +160,7 @@ static void *drv_thread(void *arg)
 	int ret = drv_init(s, &c);
 
 	thread_start(s, s->run->cpu_drv, "vq-driver");
-	s->t0 = bench_now_ns();
+	s->t0 = vqt_now_ns();
 	while (!ret && c.done < s->run->count && !should_stop(s))
 		ret = drv_turn(s, &c);
 	drv_finish(s, &c, ret);
@@ -192,7 +192,7 @@ static void *inline_thread(void *arg)
 	int ret = items ? drv_init(s, &c) : -ENOMEM;
 
 	thread_start(s, s->run->cpu_drv, "vq-inline");
-	s->t0 = bench_now_ns();
+	s->t0 = vqt_now_ns();
 	while (!ret && c.done < s->run->count && !should_stop(s)) {
 		ret = drv_turn(s, &c);
 		if (!ret)

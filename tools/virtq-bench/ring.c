@@ -166,12 +166,12 @@ static int apply_opt(struct ring_opts *o, int c, const char *arg)
 	int ret;
 
 	switch (c) {
-	case 'n': return bench_parse_u64(arg, 1, UINT64_MAX / 2, &o->count);
-	case 'w': return bench_parse_u64(arg, 0, UINT64_MAX / 2, &o->warmup);
-	case 'r': ret = bench_parse_u64(arg, 1, MAX_REPS, &v); o->reps = (uint32_t)v; return ret;
-	case 's': ret = bench_parse_u64(arg, 1, VQ_MAX_QUEUE_SIZE, &v); o->size = (uint32_t)v; return ret;
-	case 'g': ret = bench_parse_u64(arg, 1, RB_MAX_SEGS, &v); o->segs = (uint32_t)v; return ret;
-	case 't': ret = bench_parse_u64(arg, 1, 86400, &v); o->timeout_s = (uint32_t)v; return ret;
+	case 'n': return vqt_parse_count(arg, 1, UINT64_MAX / 2, &o->count);
+	case 'w': return vqt_parse_count(arg, 0, UINT64_MAX / 2, &o->warmup);
+	case 'r': ret = vqt_parse_count(arg, 1, MAX_REPS, &v); o->reps = (uint32_t)v; return ret;
+	case 's': ret = vqt_parse_count(arg, 1, VQ_MAX_QUEUE_SIZE, &v); o->size = (uint32_t)v; return ret;
+	case 'g': ret = vqt_parse_count(arg, 1, RB_MAX_SEGS, &v); o->segs = (uint32_t)v; return ret;
+	case 't': ret = vqt_parse_count(arg, 1, 86400, &v); o->timeout_s = (uint32_t)v; return ret;
 	case 'b':
 		ret = bench_parse_list(arg, 1, VQ_MAX_QUEUE_SIZE, o->batch, MAX_BATCHES);
 		o->nbatch = ret > 0 ? (unsigned)ret : 0;

@@ -9,14 +9,6 @@
 
 #include "bench.h"
 
-uint64_t bench_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 int bench_pin(int cpu)
 {
 	cpu_set_t set;
@@ -43,31 +35,6 @@ double bench_median(double *v, unsigned n)
 	return (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-int bench_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	char *end;
-	uint64_t mul = 1, v;
-
-	if (!s || *s < '0' || *s > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -ERANGE;
-	if (*end == 'k' || *end == 'K')
-		mul = 1000, end++;
-	else if (*end == 'M')
-		mul = 1000000, end++;
-	else if (*end == 'G')
-		mul = 1000000000, end++;
-	if (*end)
-		return -EINVAL;
-	if (__builtin_mul_overflow(v, mul, &v) || v < min || v > max)
-		return -ERANGE;
-	*out = v;
-	return 0;
-}
-
 int bench_parse_list(const char *s, uint64_t min, uint64_t max, uint32_t *v,
 		     unsigned cap)
 {
@@ -79,7 +46,7 @@ int bench_parse_list(const char *s, uint64_t min, uint64_t max, uint32_t *v,
 	strcpy(buf, s);
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		uint64_t x;
-		int rc = bench_parse_u64(tok, min, max, &x);
+		int rc = vqt_parse_count(tok, min, max, &x);
 
 		if (rc)
 			return rc;

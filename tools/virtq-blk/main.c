@@ -7,7 +7,6 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,120 +17,155 @@
 
 static volatile sig_atomic_t quit;
 
-double vb_now(void)
+static const char usage_fmt[] =
+"Usage: virtq-blk (--socket-path PATH | --fd FD) --file PATH [OPTIONS]\n"
+"Serve PATH (a regular file or a block device) as a vhost-user-blk device,\n"
+"e.g. to QEMU: -chardev socket,id=c0,path=SOCK\n"
+"              -device vhost-user-blk-pci,chardev=c0,num-queues=1\n"
+"(guest RAM must be shared: -object memory-backend-memfd,share=on,...).\n\n"
+VQT_BACKEND_HELP
+"  -c, --client          connect to PATH instead, retrying with a backoff from\n"
+"                        10 ms doubling up to 1 s, for ever (also after a\n"
+"                        disconnect); default: listen and re-accept\n"
+"  -f, --file PATH       backing file or block device (capacity: its size / 512;\n"
+"                        --blk-file is the same option)\n"
+"      --readonly        open read-only and offer VIRTIO_BLK_F_RO (or --read-only)\n"
+"      --direct          O_DIRECT (bounce buffers for unaligned guest memory)\n"
+"  -q, --queues N        request queues, 1..%u (default 1; MQ offered when > 1)\n"
+"      --iothreads N     I/O threads, 0..%u (default 4; 0 = I/O on queue threads)\n"
+"      --blk-size N      advertised block size, power of two 512..65536\n"
+"                        (default 512, or the direct-I/O block with --direct)\n"
+"      --serial S        GET_ID answer (at most 20 bytes; default \"virtq-blk\")\n"
+"  -p, --poll MODE       kick: wait on kick eventfds (default); busy: spin on\n"
+"                        the rings\n"
+"      --stats SECS      print throughput every SECS seconds (default 0: never);\n"
+"                        totals at exit\n"
+"      --stats-json      print those lines as JSON objects, one per line\n"
+"  -v, --verbose         log every vhost-user message\n"
+VQT_COMMON_HELP
+"SIGINT / SIGTERM: stop cleanly (in-flight I/O completes) and print totals.\n"
+"Statistics: ioerr counts requests completed with IOERR (io_failed: of those,\n"
+"the system call failed), errors counts queues broken by a protocol violation.\n";
+
+enum {
+	OPT_READONLY = VQT_OPT_TOOL_BASE, OPT_DIRECT, OPT_IOTHREADS, OPT_BLK_SIZE, OPT_SERIAL,
+	OPT_STATS,
+};
+
+static const struct option longopts[] = {
+	VQT_COMMON_OPTIONS,
+	VQT_BACKEND_OPTIONS,
+	{ "client", no_argument, NULL, 'c' },
+	{ "file", required_argument, NULL, 'f' },
+	{ "blk-file", required_argument, NULL, 'f' },
+	{ "readonly", no_argument, NULL, OPT_READONLY },
+	{ "read-only", no_argument, NULL, OPT_READONLY },
+	{ "direct", no_argument, NULL, OPT_DIRECT },
+	{ "queues", required_argument, NULL, 'q' },
+	{ "iothreads", required_argument, NULL, OPT_IOTHREADS },
+	{ "blk-size", required_argument, NULL, OPT_BLK_SIZE },
+	{ "serial", required_argument, NULL, OPT_SERIAL },
+	{ "poll", required_argument, NULL, 'p' },
+	{ "stats", required_argument, NULL, OPT_STATS },
+	{ "stats-json", no_argument, NULL, VQT_OPT_STATS_JSON },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int parse_blk_size(const char *a, uint32_t *out)
 {
-	struct timespec ts;
+	unsigned v;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-void vb_log(const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "virtq-blk: %s\n", buf);
-}
-
-static void usage(FILE *f)
-{
-	fprintf(f,
-"usage: virtq-blk --socket PATH --file PATH [OPTIONS]\n"
-"  Serve PATH (a regular file or a block device) as a vhost-user-blk device,\n"
-"  e.g. to QEMU: -chardev socket,id=c0,path=SOCK\n"
-"                -device vhost-user-blk-pci,chardev=c0,num-queues=1\n"
-"  (guest RAM must be shared: -object memory-backend-memfd,share=on,...).\n\n"
-"  --socket PATH     vhost-user socket (we listen on it, unless --client)\n"
-"  --client          connect to PATH instead (reconnecting after a disconnect)\n"
-"  --file PATH       backing file or block device (capacity: its size / 512)\n"
-"  --readonly        open read-only and offer VIRTIO_BLK_F_RO\n"
-"  --direct          O_DIRECT (bounce buffers for unaligned guest memory)\n"
-"  --queues N        request queues, 1..%u (default 1; MQ offered when > 1)\n"
-"  --iothreads N     I/O threads, 0..%u (default 4; 0 = I/O on queue threads)\n"
-"  --blk-size N      advertised block size, power of two 512..65536\n"
-"                    (default 512, or the direct-I/O block with --direct)\n"
-"  --serial S        GET_ID answer (at most 20 bytes; default \"virtq-blk\")\n"
-"  --poll kick|busy  wait on kick eventfds (default) or spin on the rings\n"
-"  --stats SECS      print throughput every SECS seconds (default: never)\n"
-"  -v, --verbose     log every vhost-user message\n"
-"  -h, --help        this text\n"
-"  SIGINT / SIGTERM: stop cleanly (in-flight I/O completes) and print totals.\n",
-		VQ_BLK_MAX_QUEUES, VQ_BLK_MAX_IOTHREADS);
-}
-
-static int parse_num(const char *s, long min, long max, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 0);
-	if (errno || end == s || *end || v < min || v > max)
+	if (vqt_parse_uint(a, 512, 65536, &v) < 0)
 		return -EINVAL;
+	if (v & (v - 1))
+		return vqt_parse_fail("not a power of two");
 	*out = v;
 	return 0;
 }
 
-static int parse_opt(struct vb_opts *o, int c, const char *arg)
+static int parse_serial(const char *a, const char **out)
 {
-	long v = 0;
-	int r = 0;
-
-	switch (c) {
-	case 's': o->socket = arg; break;
-	case 'c': o->client = true; break;
-	case 'f': o->file = arg; break;
-	case 'r': o->readonly = true; break;
-	case 'd': o->direct = true; break;
-	case 'q': r = parse_num(arg, 1, VQ_BLK_MAX_QUEUES, &v); o->queues = (unsigned)v; break;
-	case 'i': r = parse_num(arg, 0, VQ_BLK_MAX_IOTHREADS, &v); o->iothreads = (unsigned)v;
-		  break;
-	case 'b': r = parse_num(arg, 512, 65536, &v); o->blk_size = (uint32_t)v;
-		  r = r ? r : (v & (v - 1) ? -EINVAL : 0); break;
-	case 'S': o->serial = arg; break;
-	case 'p':
-		o->poll = !strcmp(arg, "busy") ? VB_POLL_BUSY : VB_POLL_KICK;
-		r = strcmp(arg, "busy") && strcmp(arg, "kick") ? -EINVAL : 0;
-		break;
-	case 't': r = parse_num(arg, 1, 86400, &v); o->stats_secs = (double)v; break;
-	case 'v': o->verbose = true; break;
-	default: r = -EINVAL;
-	}
-	return r;
+	if (strlen(a) > VIRTIO_BLK_ID_BYTES)
+		return vqt_parse_fail("%zu bytes, at most %u", strlen(a), (unsigned)VIRTIO_BLK_ID_BYTES);
+	*out = a;
+	return 0;
 }
 
-/* Returns 0, 1 after --help, -EINVAL. */
+/* One option; 0, or -EINVAL with a reason (vqt_parse_error). */
+static int parse_opt(void *ctx, int c, const char *a)
+{
+	struct vb_opts *o = ctx;
+
+	switch (c) {
+	case 's': o->socket = a; return 0;
+	case VQT_OPT_FD: return vqt_parse_listen_fd(a, &o->listen_fd);
+	case VQT_OPT_PRINT_CAPS: o->print_caps = true; return 0;
+	case 'c': o->client = true; return 0;
+	case 'f': o->file = a; return 0;
+	case OPT_READONLY: o->readonly = true; return 0;
+	case OPT_DIRECT: o->direct = true; return 0;
+	case 'q': return vqt_parse_uint(a, 1, VQ_BLK_MAX_QUEUES, &o->queues);
+	case OPT_IOTHREADS: return vqt_parse_uint(a, 0, VQ_BLK_MAX_IOTHREADS, &o->iothreads);
+	case OPT_BLK_SIZE: return parse_blk_size(a, &o->blk_size);
+	case OPT_SERIAL: return parse_serial(a, &o->serial);
+	case 'p':
+		if (strcmp(a, "busy") && strcmp(a, "kick"))
+			return vqt_parse_fail("kick or busy");
+		o->poll = strcmp(a, "busy") ? VB_POLL_KICK : VB_POLL_BUSY;
+		return 0;
+	case OPT_STATS: return vqt_parse_secs(a, 0, 86400, &o->stats_secs);
+	case VQT_OPT_STATS_JSON: o->stats_json = true; return 0;
+	case 'v': o->verbose = true; return 0;
+	default: return vqt_parse_fail("unknown option");
+	}
+}
+
+/* What is missing or contradictory once every option is read, or NULL. */
+static const char *check_opts(const struct vb_opts *o)
+{
+	if (!o->socket && o->listen_fd < 0 && !o->file)
+		return "--socket-path (or --fd) and --file are required";
+	if (!o->socket && o->listen_fd < 0)
+		return "--socket-path (or --fd) is required";
+	if (!o->file)
+		return "--file is required";
+	if (o->socket && o->listen_fd >= 0)
+		return "--socket-path and --fd exclude each other";
+	if (o->client && o->listen_fd >= 0)
+		return "--fd serves a listening socket: not with --client";
+	return NULL;
+}
+
+/* Returns 0 to run, 1 to exit 0 (--help, --version, --print-capabilities),
+ * -1 to exit 2 (usage error). */
 static int parse_args(int argc, char **argv, struct vb_opts *o)
 {
-	static const struct option lo[] = {
-		{ "socket", 1, 0, 's' }, { "client", 0, 0, 'c' }, { "file", 1, 0, 'f' },
-		{ "readonly", 0, 0, 'r' }, { "direct", 0, 0, 'd' }, { "queues", 1, 0, 'q' },
-		{ "iothreads", 1, 0, 'i' }, { "blk-size", 1, 0, 'b' }, { "serial", 1, 0, 'S' },
-		{ "poll", 1, 0, 'p' }, { "stats", 1, 0, 't' }, { "verbose", 0, 0, 'v' },
-		{ "help", 0, 0, 'h' }, { 0, 0, 0, 0 }
+	static const char *const features[] = { "blk-file", "read-only", NULL };
+	static char usage[sizeof(usage_fmt) + 16];
+	const struct vqt_cli cli = {
+		.prog = "virtq-blk", .help = usage, .shortopts = "s:cf:q:p:v",
+		.longopts = longopts, .one = parse_opt, .ctx = o,
 	};
-	int c;
+	const char *why;
+	int r;
 
-	*o = (struct vb_opts){ .queues = 1, .iothreads = 4, .serial = "virtq-blk" };
-	while ((c = getopt_long(argc, argv, "hv", lo, NULL)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			return 1;
-		}
-		if (parse_opt(o, c, optarg) < 0) {
-			fprintf(stderr, "virtq-blk: bad option %s%s%s\n", argv[optind - 1],
-				optarg ? " " : "", optarg ? optarg : "");
-			return -EINVAL;
-		}
+	snprintf(usage, sizeof(usage), usage_fmt, VQ_BLK_MAX_QUEUES, VQ_BLK_MAX_IOTHREADS);
+	*o = (struct vb_opts){ .queues = 1, .iothreads = 4, .serial = "virtq-blk",
+			       .listen_fd = -1 };
+	if ((r = vqt_getopt(&cli, argc, argv)) != 0)
+		return r;
+	if (o->print_caps) {
+		vqt_print_capabilities("block", features);
+		return 1;
 	}
-	if (optind < argc || !o->socket || !o->file) {
-		fprintf(stderr, "virtq-blk: --socket and --file are required (see --help)\n");
-		return -EINVAL;
-	}
+	if (optind < argc)
+		return vqt_usage_error(cli.prog, "unexpected argument '%s'", argv[optind]);
+	if ((why = check_opts(o)))
+		return vqt_usage_error(cli.prog, "%s", why);
+	if (o->listen_fd >= 0)
+		o->socket = vqt_socket_name(o->listen_fd, o->fd_path, sizeof(o->fd_path));
 	return 0;
 }
 
@@ -150,27 +184,56 @@ void vb_stats_sum(struct vb_daemon *d, struct vq_blk_stats *sum)
 	}
 }
 
+static void stats_text(const struct vq_blk_stats *s, const double r[5], double dt,
+		       uint64_t errors, bool total)
+{
+	printf("%s %.1fs: read %.0f/s %.1f MB/s, write %.0f/s %.1f MB/s, flush %.0f/s | "
+	       "reads %" PRIu64 " writes %" PRIu64 " flushes %" PRIu64 " discards %" PRIu64
+	       " write_zeroes %" PRIu64 " get_id %" PRIu64 " ioerr %" PRIu64 " (io_failed %"
+	       PRIu64 ") unsupp %" PRIu64 " dropped %" PRIu64 " errors %" PRIu64 "\n",
+	       total ? "total" : "stats", dt, r[0], r[1] / 1e6, r[2], r[3] / 1e6, r[4],
+	       s->reads, s->writes, s->flushes, s->discards, s->write_zeroes, s->get_ids,
+	       s->ioerr, s->io_failed, s->unsupp, s->dropped, errors);
+}
+
+static void stats_json(const struct vb_daemon *d, const struct vq_blk_stats *s,
+		       const double r[5], double t, uint64_t errors, bool total)
+{
+	printf("{\"time\":%.3f,\"socket\":", t);
+	vqt_json_str(d->o.socket);
+	printf(",%s\"reads\":%" PRIu64 ",\"read_bytes\":%" PRIu64 ",\"read_iops\":%.0f,"
+	       "\"read_Bps\":%.0f,\"writes\":%" PRIu64 ",\"write_bytes\":%" PRIu64
+	       ",\"write_iops\":%.0f,\"write_Bps\":%.0f,\"flushes\":%" PRIu64
+	       ",\"flush_iops\":%.0f,\"discards\":%" PRIu64 ",\"write_zeroes\":%" PRIu64
+	       ",\"get_id\":%" PRIu64 ",\"ioerr\":%" PRIu64 ",\"io_failed\":%" PRIu64
+	       ",\"unsupp\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"errors\":%" PRIu64 "}\n",
+	       total ? "\"total\":true," : "", s->reads, s->read_bytes, r[0], r[1], s->writes,
+	       s->write_bytes, r[2], r[3], s->flushes, r[4], s->discards, s->write_zeroes,
+	       s->get_ids, s->ioerr, s->io_failed, s->unsupp, s->dropped, errors);
+}
+
+/* One line: rates since the last line (total: since the start, and the
+ * counters); errors = queues broken by a protocol violation. */
 static void stats_line(struct vb_daemon *d, bool total)
 {
 	struct vq_blk_stats s, *l = &d->last;
-	double now = vb_now(), dt = now - (total ? d->t_start : d->t_last);
+	double now = vb_now(), dt = now - (total ? d->t_start : d->t_last), r[5];
+	uint64_t errors = atomic_load(&d->broken);
 
 	vb_stats_sum(d, &s);
 	if (total)
 		memset(l, 0, sizeof(*l));
 	if (dt <= 0)
 		dt = 1e-9;
-	printf("%s %.1fs: read %.0f/s %.1f MB/s, write %.0f/s %.1f MB/s, flush %.0f/s | "
-	       "reads %" PRIu64 " writes %" PRIu64 " flushes %" PRIu64 " discards %" PRIu64
-	       " write_zeroes %" PRIu64 " get_id %" PRIu64 " ioerr %" PRIu64 " (io_failed %"
-	       PRIu64 ") unsupp %" PRIu64 " dropped %" PRIu64 "\n",
-	       total ? "total" : "stats", dt, (double)(s.reads - l->reads) / dt,
-	       (double)(s.read_bytes - l->read_bytes) / dt / 1e6,
-	       (double)(s.writes - l->writes) / dt,
-	       (double)(s.write_bytes - l->write_bytes) / dt / 1e6,
-	       (double)(s.flushes - l->flushes) / dt, s.reads, s.writes, s.flushes,
-	       s.discards, s.write_zeroes, s.get_ids, s.ioerr, s.io_failed, s.unsupp,
-	       s.dropped);
+	r[0] = (double)(s.reads - l->reads) / dt;
+	r[1] = (double)(s.read_bytes - l->read_bytes) / dt;
+	r[2] = (double)(s.writes - l->writes) / dt;
+	r[3] = (double)(s.write_bytes - l->write_bytes) / dt;
+	r[4] = (double)(s.flushes - l->flushes) / dt;
+	if (d->o.stats_json)
+		stats_json(d, &s, r, now - d->t_start, errors, total);
+	else
+		stats_text(&s, r, dt, errors, total);
 	fflush(stdout);
 	d->last = s;
 	d->t_last = now;
@@ -195,7 +258,7 @@ static int open_device(struct vb_daemon *d)
 	int r = vq_blk_new(&p, &d->blk);
 
 	if (r < 0)
-		vb_log("cannot serve %s: %s%s", d->o.file, strerror(-r),
+		vqt_log(VQT_LOG_ERR, "cannot serve %s: %s%s", d->o.file, strerror(-r),
 		       r == -EINVAL ? " (empty, not a file or block device, or O_DIRECT "
 				      "unsupported?)" : "");
 	return r;
@@ -205,7 +268,7 @@ static int open_backend(struct vb_daemon *d)
 {
 	struct vq_vu_params c = {
 		.name = "virtq-blk", .mode = d->o.client ? VQ_VU_CLIENT : VQ_VU_SERVER,
-		.path = d->o.socket, .listen_fd = -1, .ops = vb_device_ops(), .dev = d,
+		.path = d->o.socket, .listen_fd = d->o.listen_fd, .ops = vb_device_ops(), .dev = d,
 		.features = vq_blk_host_features(d->blk),
 		.protocol_features = VQ_VU_PROTOCOL_F_MQ | VQ_VU_PROTOCOL_F_REPLY_ACK |
 				     VQ_VU_PROTOCOL_F_CONFIG | VQ_VU_PROTOCOL_F_RESET_DEVICE |
@@ -221,7 +284,7 @@ static int open_backend(struct vb_daemon *d)
 	c.loop = d->loop;
 	r = vq_vu_backend_new(&c, &d->vu);
 	if (r < 0)
-		vb_log("cannot %s %s: %s", d->o.client ? "connect to" : "listen on",
+		vqt_log(VQT_LOG_ERR, "cannot %s %s: %s", d->o.client ? "connect to" : "listen on",
 		       d->o.socket, strerror(-r));
 	return r;
 }
@@ -234,7 +297,7 @@ static void run(struct vb_daemon *d)
 		int r = vq_vu_loop_run(d->loop, 200);
 
 		if (r < 0 && r != -EINTR) {
-			vb_log("event loop: %s", strerror(-r));
+			vqt_log(VQT_LOG_ERR, "event loop: %s", strerror(-r));
 			break;
 		}
 		if (next && vb_now() >= next) {
@@ -256,11 +319,12 @@ static void install_signals(void)
 int main(int argc, char **argv)
 {
 	struct vb_daemon d = { 0 };
-	int r = parse_args(argc, argv, &d.o);
+	int r;
 
-	if (r)
+	vqt_log_init("virtq-blk");
+	if ((r = parse_args(argc, argv, &d.o)) != 0)
 		return r > 0 ? 0 : 2;
-	vq_vu_set_log(NULL, NULL, d.o.verbose ? VQ_VU_LOG_DEBUG : VQ_VU_LOG_INFO);
+	vqt_log_library(d.o.verbose);
 	install_signals();
 	if (open_device(&d) < 0)
 		return 1;

@@ -90,6 +90,7 @@ static void broke(struct vb_qthread *t)
 	       t->idx, dev ? vq_dev_error(dev) : "?",
 	       dev ? vq_violation_str(vq_dev_violation(dev)) : "?");
 	vq_vu_queue_signal_error(t->have);
+	atomic_fetch_add(&t->d->broken, 1); /* the statistics' errors */
 	t->broken = true;
 }
 

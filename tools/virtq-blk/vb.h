@@ -29,12 +29,17 @@
 #include <virtq/blk.h>
 #include <virtq/vhost_user.h>
 
+#include "../common/tool.h"
+
 #define VB_BUDGET 64u /* requests popped per poll before re-checking */
 
 enum vb_poll { VB_POLL_KICK, VB_POLL_BUSY };
 
 struct vb_opts {
-	const char *socket;
+	const char *socket;        /* --socket-path, or the --fd socket's name */
+	int listen_fd;             /* --fd, or -1 */
+	char fd_path[108];
+	bool print_caps;
 	bool client;
 	const char *file;
 	bool readonly, direct;
@@ -43,6 +48,7 @@ struct vb_opts {
 	const char *serial;
 	enum vb_poll poll;
 	double stats_secs;
+	bool stats_json;
 	bool verbose;
 };
 
@@ -75,12 +81,14 @@ struct vb_daemon {
 	struct vb_qthread *qt;     /* o.queues entries */
 	uint64_t features;         /* negotiated, device bits */
 	struct vq_blk_stats last;  /* at the previous statistics line */
+	atomic_uint_fast64_t broken; /* queues broken by a protocol violation */
 	double t_start, t_last;
 };
 
 /* main.c */
-double vb_now(void);
-void vb_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The clock and the log are the tools' (tools/common). */
+#define vb_now vqt_now
+#define vb_log(...) vqt_log(VQT_LOG_INFO, __VA_ARGS__)
 void vb_stats_sum(struct vb_daemon *d, struct vq_blk_stats *sum);
 
 /* queue.c */

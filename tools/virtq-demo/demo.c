@@ -20,9 +20,7 @@
 
 #include "demo.h"
 
-static void usage(FILE *f)
-{
-	fprintf(f,
+static const char usage[] =
 "usage: virtq-demo [OPTIONS]\n"
 "  A driver thread and a device thread exchange buffers over a virtqueue,\n"
 "  packed then split, for SECONDS in all.  Every buffer carries a payload the\n"
@@ -35,50 +33,55 @@ static void usage(FILE *f)
 "  --batch B        buffers added per publish (default 32)\n"
 "  --no-indirect    do not negotiate indirect descriptors\n"
 "  --cpus D,V       CPUs of the driver and device threads (default 0,1)\n"
-"  -h, --help       this text\n"
-"  Exit status: 0 when every response checked out and no ring broke.\n");
-}
+"  Exit status: 0 when every response checked out and no ring broke.\n"
+VQT_COMMON_HELP;
 
-static int parse_num(const char *s, long min, long max, long *out)
+/* A CPU pair D,V. */
+static int parse_cpu_pair(const char *a, struct demo_opts *o)
 {
-	char *end;
-	long v;
+	int cpus[2], n = vqt_parse_cpus(a, cpus, 2);
 
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
+	if (n < 0)
+		return n;
+	if (n != 2)
+		return vqt_parse_fail("two CPUs: driver,device");
+	o->cpu_drv = cpus[0];
+	o->cpu_dev = cpus[1];
 	return 0;
 }
 
-static int parse_opt(struct demo_opts *o, int c, const char *arg)
+static int parse_opt(void *ctx, int c, const char *arg)
 {
-	long v = 0;
-	int ret = 0;
+	struct demo_opts *o = ctx;
+	double secs;
 
 	switch (c) {
-	case 't': ret = parse_num(arg, 1, 86400, &v); o->seconds = (double)v; break;
-	case 's': ret = parse_num(arg, 1, VQ_MAX_QUEUE_SIZE, &v); o->size = (uint32_t)v; break;
-	case 'b': ret = parse_num(arg, 8, 1 << 20, &v); o->bytes = (uint32_t)v;
-		  ret = ret ? ret : (v % 8 ? -EINVAL : 0); break;
-	case 'B': ret = parse_num(arg, 1, VQ_MAX_QUEUE_SIZE, &v); o->batch = (uint32_t)v; break;
-	case 'i': o->indirect = false; break;
-	case 'c': ret = sscanf(arg, "%d,%d", &o->cpu_drv, &o->cpu_dev) == 2 ? 0 : -EINVAL; break;
+	case 't':
+		if (vqt_parse_secs(arg, 0.1, 86400, &secs) < 0)
+			return -EINVAL;
+		o->seconds = secs;
+		return 0;
+	case 's': return vqt_parse_uint(arg, 1, VQ_MAX_QUEUE_SIZE, &o->size);
+	case 'b':
+		if (vqt_parse_uint(arg, 8, 1 << 20, &o->bytes) < 0)
+			return -EINVAL;
+		return o->bytes % 8 ? vqt_parse_fail("not a multiple of 8") : 0;
+	case 'B': return vqt_parse_uint(arg, 1, VQ_MAX_QUEUE_SIZE, &o->batch);
+	case 'i': o->indirect = false; return 0;
+	case 'c': return parse_cpu_pair(arg, o);
 	case 'l':
 		o->layouts = !strcmp(arg, "packed") ? 1 : !strcmp(arg, "split") ? 2 :
 			     !strcmp(arg, "both") ? 3 : 0;
-		ret = o->layouts ? 0 : -EINVAL;
-		break;
-	default: ret = -EINVAL;
+		return o->layouts ? 0 : vqt_parse_fail("packed, split or both");
+	default: return vqt_parse_fail("unknown option");
 	}
-	return ret;
 }
 
-/* Returns 0, 1 after --help, -EINVAL. */
+/* Returns 0 to run, 1 to exit 0 (--help, --version), -1 after a usage error. */
 static int parse_args(int argc, char **argv, struct demo_opts *o)
 {
 	static const struct option lo[] = {
+		VQT_COMMON_OPTIONS,
 		{ "seconds", required_argument, NULL, 't' },
 		{ "layout", required_argument, NULL, 'l' },
 		{ "size", required_argument, NULL, 's' },
@@ -89,35 +92,19 @@ static int parse_args(int argc, char **argv, struct demo_opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int c;
+	const struct vqt_cli cli = {
+		.prog = "virtq-demo", .help = usage, .shortopts = "", .longopts = lo,
+		.one = parse_opt, .ctx = o,
+	};
+	int r;
 
 	*o = (struct demo_opts){ .seconds = 5, .layouts = 3, .size = 256, .bytes = 1024,
 				 .batch = 32, .indirect = true, .cpu_drv = 0, .cpu_dev = 1 };
-	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		if (c == 'h') {
-			usage(stdout);
-			return 1;
-		}
-		if (c == '?' || parse_opt(o, c, optarg)) {
-			if (c != '?')
-				fprintf(stderr, "virtq-demo: bad value '%s'\n", optarg);
-			usage(stderr);
-			return -EINVAL;
-		}
-	}
-	if (optind < argc) {
-		usage(stderr);
-		return -EINVAL;
-	}
+	if ((r = vqt_getopt(&cli, argc, argv)) != 0)
+		return r;
+	if (optind < argc)
+		return vqt_usage_error(cli.prog, "unexpected argument '%s'", argv[optind]);
 	return 0;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static const char *layout_name(enum vq_layout l)
@@ -136,7 +123,7 @@ static const char *status(struct demo *d)
 static double watch(struct demo *d, double seconds)
 {
 	bool tty = isatty(STDOUT_FILENO);
-	double t0 = now_s(), last = t0, t = t0;
+	double t0 = vqt_now(), last = t0, t = t0;
 	uint64_t last_done = 0;
 
 	while (t - t0 < seconds && !__atomic_load_n(&d->failed, __ATOMIC_ACQUIRE)) {
@@ -145,7 +132,7 @@ static double watch(struct demo *d, double seconds)
 		double rate;
 
 		nanosleep(&half, NULL);
-		t = now_s();
+		t = vqt_now();
 		done = __atomic_load_n(&d->done, __ATOMIC_RELAXED);
 		rate = (double)(done - last_done) / (t - last);
 		printf("%s%-6s %5.1f s  %8.3f M buf/s  %9.1f MB/s  ring %s%s",

@@ -9,6 +9,8 @@
 
 #include <virtq/ring.h>
 
+#include "../common/tool.h"
+
 struct demo_opts {
 	double seconds;
 	unsigned layouts; /* bit 0 packed, bit 1 split */

@@ -54,7 +54,7 @@ struct be {
 	struct bq q[NQ];
 	bool conn_done;       /* the case was delivered on this connection */
 	unsigned delivered;   /* connections it was delivered on */
-	uint64_t t_delivered; /* hostile_ms() of the first delivery */
+	uint64_t t_delivered; /* vqt_now_ms() of the first delivery */
 };
 
 enum when { W_REPLY, W_RING };
@@ -450,7 +450,7 @@ static void delivered(struct be *b)
 	b->conn_done = true;
 	if (b->delivered++)
 		return;
-	b->t_delivered = hostile_ms();
+	b->t_delivered = vqt_now_ms();
 	HLOG("%s: delivered", b->c->name);
 	printf("HOSTILE-ACTIVE %s\n", b->c->name);
 	fflush(stdout);
@@ -472,7 +472,7 @@ static int handle(struct be *b, struct vuc_msg *m)
 static bool hold_over(const struct be *b)
 {
 	return hostile_stopped() ||
-	       (b->delivered && hostile_ms() - b->t_delivered >= (uint64_t)b->o->hold_ms);
+	       (b->delivered && vqt_now_ms() - b->t_delivered >= (uint64_t)b->o->hold_ms);
 }
 
 /* Serve one connection until either side hangs up or the hold is over. */
@@ -536,10 +536,10 @@ int hostile_be(const struct hopts *o)
 	/* Every connection gets the same treatment (a frontend that retries
 	 * meets the same violation), until the hold after the first delivery
 	 * is over.  30 s without a connection: give up. */
-	for (uint64_t t0 = hostile_ms(); !hold_over(&b);) {
+	for (uint64_t t0 = vqt_now_ms(); !hold_over(&b);) {
 		b.fd = vuc_accept(lfd, 50);
 		if (b.fd == -ETIMEDOUT) {
-			if (!b.delivered && hostile_ms() - t0 > 30000)
+			if (!b.delivered && vqt_now_ms() - t0 > 30000)
 				break;
 			continue;
 		}

@@ -98,13 +98,13 @@ static int bf_io(struct bf *b, uint32_t type, uint64_t off)
 	struct vq_blkdrv_req r = { .type = type, .sector = off / 512, .data = &seg,
 				   .nseg = type == VIRTIO_BLK_T_FLUSH ? 0 : 1 };
 	struct vq_blkdrv_done d;
-	uint64_t end = hostile_ms() + 10000;
+	uint64_t end = vqt_now_ms() + 10000;
 	int n;
 
 	if ((n = vq_blkdrv_submit(b->bd, 0, &r, b)) < 0)
 		return n;
 	vq_blkdrv_kick(b->bd, 0);
-	while ((n = vq_blkdrv_poll(b->bd, 0, &d, 1)) == 0 && hostile_ms() < end)
+	while ((n = vq_blkdrv_poll(b->bd, 0, &d, 1)) == 0 && vqt_now_ms() < end)
 		if (vq_fe_poll(b->fe) != VQ_FE_READY)
 			return -ECONNRESET;
 	return n == 1 ? d.status : n < 0 ? n : -ETIMEDOUT;

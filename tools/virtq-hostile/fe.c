@@ -510,8 +510,8 @@ static int run_race(struct fe *f)
 	race_build(&x);
 	if (pthread_create(&t, NULL, racer, &x))
 		return 3;
-	end = hostile_ms() + RACE_MS;
-	while (!caught && hostile_ms() < end) {
+	end = vqt_now_ms() + RACE_MS;
+	while (!caught && vqt_now_ms() < end) {
 		uint16_t u = __atomic_load_n(&sused(f)[1], __ATOMIC_ACQUIRE);
 
 		for (; uidx != u; uidx++) {

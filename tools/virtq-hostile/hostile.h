@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "../../tests/harness/vu_client.h"
+#include "../common/tool.h"
 
 enum hdev { HDEV_NET, HDEV_BLK };
 
@@ -43,6 +44,5 @@ int hostile_blk_check(const struct hopts *o);
 void hostile_be_list(void);
 void hostile_sleep_ms(int ms);
 bool hostile_stopped(void); /* SIGTERM or SIGINT seen */
-uint64_t hostile_ms(void);   /* monotonic clock */
 
 #endif

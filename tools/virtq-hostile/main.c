@@ -42,14 +42,6 @@ bool hostile_stopped(void)
 	return g_stop;
 }
 
-uint64_t hostile_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Sleep ms, or until SIGTERM / SIGINT: how the caller ends a hold early. */
 void hostile_sleep_ms(int ms)
 {

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,14 +16,18 @@
 static volatile sig_atomic_t g_signalled;
 
 static const char usage[] =
-"Usage: virtq-net [OPTIONS] (--socket PATH | --tap NAME)...\n"
+"Usage: virtq-net [OPTIONS] (--socket-path PATH | --fd FD | --tap NAME)...\n"
 "vhost-user-net switch: serves vhost-user-net ports and switches L2 frames\n"
 "between them (MAC learning with aging; flooding of broadcast, multicast and\n"
 "unknown unicast; each guest's receive filter honoured).\n"
 "\n"
-"Ports:\n"
-"  -s, --socket PATH     a vhost-user-net port on unix socket PATH (repeatable)\n"
-"  -c, --client          connect to the sockets (frontend listens), retrying;\n"
+"Ports (port i is the i-th --socket-path, then the --fd, then the --tap):\n"
+"  -s, --socket-path PATH  a vhost-user-net port on unix socket PATH\n"
+"                        (repeatable; --socket is the same option)\n"
+"      --fd FD           a vhost-user-net port on the listening unix socket FD\n"
+"                        inherited from the parent (e.g. libvirt)\n"
+"  -c, --client          connect to the sockets (frontend listens), retrying\n"
+"                        with a backoff from 10 ms doubling up to 1 s, for ever;\n"
 "                        default: listen and accept, re-accepting after a disconnect\n"
 "  -t, --tap NAME        a TAP port (host interface NAME, brought up) (repeatable)\n"
 "  -q, --queues N        queue pairs per vhost-user port (max_virtqueue_pairs), 1-127\n"
@@ -36,10 +39,13 @@ static const char usage[] =
 "      --no-in-order     do not offer VIRTIO_F_IN_ORDER (offered by default: the\n"
 "                        device uses buffers in order, and DPDK virtio-user then\n"
 "                        uses its faster in-order paths; --in-order is accepted)\n"
+"      --print-capabilities  print the backend's capabilities as JSON (the\n"
+"                        vhost-user backend program conventions) and exit\n"
 "\n"
 "Data path:\n"
 "  -w, --workers N       worker threads (default 1)\n"
 "      --cpus LIST       pin worker i to the i-th CPU of LIST, e.g. 1,3 or 2-5\n"
+"                        (each CPU must exist on this machine)\n"
 "  -p, --poll MODE       busy: poll rings continuously (default);\n"
 "                        kick: sleep on the kick eventfds when idle\n"
 "\n"
@@ -51,95 +57,33 @@ static const char usage[] =
 "      --source-dst MAC  destination MAC of those frames (default broadcast)\n"
 "\n"
 "Statistics (rx = frames from the port, tx = frames to the port; bit/s over\n"
-"frame bytes without virtio header, preamble or FCS):\n"
+"frame bytes without virtio header, preamble or FCS; errors counts protocol\n"
+"violations, a broken queue among them):\n"
 "      --stats SECS      print one line per port every SECS seconds (default 1;\n"
 "                        0 disables); totals per port at exit (SIGINT/SIGTERM)\n"
-"      --stats-json      print those lines as JSON objects, one per line\n"
+"      --stats-json      print those lines as JSON objects, one per line, with\n"
+"                        the port's index and full socket path\n"
 "  -v, --verbose         log every vhost-user message\n"
-"  -h, --help            this text\n";
-
-double vn_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-void vn_log(const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "virtq-net: %s\n", buf);
-}
-
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned v[6];
-	char end;
-
-	if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-		   &end) != 6)
-		return -EINVAL;
-	for (int i = 0; i < 6; i++) {
-		if (v[i] > 0xff)
-			return -EINVAL;
-		mac[i] = (uint8_t)v[i];
-	}
-	return 0;
-}
-
-static int parse_uint(const char *s, unsigned long min, unsigned long max, unsigned *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 0);
-	if (errno || end == s || *end || v < min || v > max || *s == '-')
-		return -EINVAL;
-	*out = (unsigned)v;
-	return 0;
-}
+VQT_COMMON_HELP;
 
 static int parse_cpus(const char *s, struct vn_opts *o)
 {
-	char *copy = strdup(s), *save = NULL;
-	int r = 0;
+	int n = vqt_parse_cpus(s, o->cpus, VN_MAX_WORKERS);
 
-	if (!copy)
-		return -ENOMEM;
-	for (char *tok = strtok_r(copy, ",", &save); tok && !r; tok = strtok_r(NULL, ",", &save)) {
-		char *dash = strchr(tok, '-');
-		unsigned a, b;
-
-		if (dash)
-			*dash = 0;
-		r = parse_uint(tok, 0, CPU_SETSIZE - 1, &a);
-		b = a;
-		if (!r && dash)
-			r = parse_uint(dash + 1, a, CPU_SETSIZE - 1, &b);
-		for (unsigned c = a; !r && c <= b; c++) {
-			if (o->ncpus == VN_MAX_WORKERS)
-				break;
-			o->cpus[o->ncpus++] = (int)c;
-		}
-	}
-	free(copy);
-	return r ? r : o->ncpus ? 0 : -EINVAL;
+	if (n < 0)
+		return n;
+	o->ncpus = (unsigned)n;
+	return 0;
 }
 
 enum {
-	OPT_CPUS = 256, OPT_SINK, OPT_SOURCE, OPT_SOURCE_DST, OPT_STATS, OPT_STATS_JSON,
+	OPT_CPUS = VQT_OPT_TOOL_BASE, OPT_SINK, OPT_SOURCE, OPT_SOURCE_DST, OPT_STATS,
 	OPT_MAC_BASE, OPT_MTU, OPT_AGING, OPT_IN_ORDER, OPT_NO_IN_ORDER,
 };
 
 static const struct option longopts[] = {
-	{ "socket", required_argument, NULL, 's' },
+	VQT_COMMON_OPTIONS,
+	VQT_BACKEND_OPTIONS,
 	{ "client", no_argument, NULL, 'c' },
 	{ "tap", required_argument, NULL, 't' },
 	{ "queues", required_argument, NULL, 'q' },
@@ -150,7 +94,7 @@ static const struct option longopts[] = {
 	{ "source", required_argument, NULL, OPT_SOURCE },
 	{ "source-dst", required_argument, NULL, OPT_SOURCE_DST },
 	{ "stats", required_argument, NULL, OPT_STATS },
-	{ "stats-json", no_argument, NULL, OPT_STATS_JSON },
+	{ "stats-json", no_argument, NULL, VQT_OPT_STATS_JSON },
 	{ "mac-base", required_argument, NULL, OPT_MAC_BASE },
 	{ "mtu", required_argument, NULL, OPT_MTU },
 	{ "aging", required_argument, NULL, OPT_AGING },
@@ -164,55 +108,56 @@ static const struct option longopts[] = {
 static int add_name(const char **v, unsigned *n, unsigned other, const char *s)
 {
 	if (*n + other >= VN_MAX_PORTS)
-		return -E2BIG;
+		return vqt_parse_fail("more than %u ports", VN_MAX_PORTS);
 	v[(*n)++] = s;
 	return 0;
 }
 
-static int parse_stats(const char *s, double *out)
+static int parse_listen_fd(struct vn_opts *o, const char *a)
 {
-	char *end;
-	double v = strtod(s, &end);
-
-	if (end == s || *end || !(v >= 0) || v > 86400)
-		return -EINVAL;
-	*out = v;
-	return 0;
+	if (o->listen_fd >= 0)
+		return vqt_parse_fail("given twice");
+	if (o->nsockets + o->ntaps + 1 >= VN_MAX_PORTS)
+		return vqt_parse_fail("more than %u ports", VN_MAX_PORTS);
+	return vqt_parse_listen_fd(a, &o->listen_fd);
 }
 
-/* One option; 0, or -EINVAL (the caller prints the usage hint). */
-static int parse_opt(struct vn_opts *o, int c, const char *a)
+/* One option; 0, or -EINVAL with a reason (vqt_parse_error). */
+static int parse_opt(void *ctx, int c, const char *a)
 {
+	struct vn_opts *o = ctx;
 	unsigned v;
 
 	switch (c) {
-	case 's': return add_name(o->sockets, &o->nsockets, o->ntaps, a);
-	case 't': return add_name(o->taps, &o->ntaps, o->nsockets, a);
+	case 's': return add_name(o->sockets, &o->nsockets, o->ntaps + (o->listen_fd >= 0), a);
+	case 't': return add_name(o->taps, &o->ntaps, o->nsockets + (o->listen_fd >= 0), a);
+	case VQT_OPT_FD: return parse_listen_fd(o, a);
+	case VQT_OPT_PRINT_CAPS: o->print_caps = true; return 0;
 	case 'c': o->client = true; return 0;
-	case 'q': return parse_uint(a, 1, (VQ_VU_MAX_QUEUES - 1) / 2, &o->queues);
-	case 'w': return parse_uint(a, 1, VN_MAX_WORKERS, &o->workers);
+	case 'q': return vqt_parse_uint(a, 1, (VQ_VU_MAX_QUEUES - 1) / 2, &o->queues);
+	case 'w': return vqt_parse_uint(a, 1, VN_MAX_WORKERS, &o->workers);
 	case OPT_CPUS: return parse_cpus(a, o);
 	case 'p':
 		if (strcmp(a, "busy") && strcmp(a, "kick"))
-			return -EINVAL;
+			return vqt_parse_fail("busy or kick");
 		o->poll = strcmp(a, "kick") ? VN_POLL_BUSY : VN_POLL_KICK;
 		return 0;
 	case OPT_SINK: o->mode = VN_SINK; return 0;
-	case OPT_SOURCE: o->mode = VN_SOURCE; return parse_uint(a, 42, 65549, &o->source_size);
-	case OPT_SOURCE_DST: return parse_mac(a, o->source_dst);
-	case OPT_STATS: return parse_stats(a, &o->stats_secs);
-	case OPT_STATS_JSON: o->stats_json = true; return 0;
-	case OPT_MAC_BASE: return parse_mac(a, o->mac_base);
+	case OPT_SOURCE: o->mode = VN_SOURCE; return vqt_parse_uint(a, 42, 65549, &o->source_size);
+	case OPT_SOURCE_DST: return vqt_parse_mac(a, o->source_dst);
+	case OPT_STATS: return vqt_parse_secs(a, 0, 86400, &o->stats_secs);
+	case VQT_OPT_STATS_JSON: o->stats_json = true; return 0;
+	case OPT_MAC_BASE: return vqt_parse_mac(a, o->mac_base);
 	case OPT_MTU:
-		if (parse_uint(a, 68, 65535, &v) < 0)
+		if (vqt_parse_uint(a, 68, 65535, &v) < 0)
 			return -EINVAL;
 		o->mtu = (uint16_t)v;
 		return 0;
-	case OPT_AGING: return parse_uint(a, 1, 1u << 30, &o->aging);
+	case OPT_AGING: return vqt_parse_uint(a, 1, 1u << 30, &o->aging);
 	case OPT_IN_ORDER: o->in_order = true; return 0;
 	case OPT_NO_IN_ORDER: o->in_order = false; return 0;
 	case 'v': o->verbose = true; return 0;
-	default: return -EINVAL;
+	default: return vqt_parse_fail("unknown option");
 	}
 }
 
@@ -223,46 +168,39 @@ static void opts_default(struct vn_opts *o)
 	o->in_order = true;
 	o->stats_secs = 1;
 	o->aging = 300;
+	o->listen_fd = -1;
 	memset(o->source_dst, 0xff, 6);
 	memcpy(o->mac_base, (const uint8_t[]){ 0x52, 0x54, 0x00, 0x00, 0x10, 0x00 }, 6);
 }
 
-static const char *opt_name(int c)
-{
-	for (const struct option *o = longopts; o->name; o++)
-		if (o->val == c)
-			return o->name;
-	return "?";
-}
-
-/* Returns 0 to run, 1 to exit 0 (--help), -1 to exit 2 (usage error). */
+/* Returns 0 to run, 1 to exit 0 (--help, --version, --print-capabilities),
+ * -1 to exit 2 (usage error). */
 static int parse_args(struct vn_opts *o, int argc, char **argv)
 {
-	int c;
+	static const char *const no_features[] = { NULL };
+	const struct vqt_cli cli = {
+		.prog = "virtq-net", .help = usage, .shortopts = "s:ct:q:w:p:v",
+		.longopts = longopts, .one = parse_opt, .ctx = o,
+	};
+	int r;
 
 	opts_default(o);
-	while ((c = getopt_long(argc, argv, "s:ct:q:w:p:vh", longopts, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(usage, stdout);
-			return 1;
-		}
-		if (c == '?' || parse_opt(o, c, optarg) < 0) {
-			if (c != '?')
-				fprintf(stderr, "virtq-net: bad value for --%s: '%s'\n",
-					opt_name(c), optarg ? optarg : "");
-			fprintf(stderr, "Try 'virtq-net --help'.\n");
-			return -1;
-		}
+	if ((r = vqt_getopt(&cli, argc, argv)) != 0)
+		return r;
+	if (o->print_caps) {
+		vqt_print_capabilities("net", no_features);
+		return 1;
 	}
-	if (optind < argc || o->nsockets + o->ntaps == 0) {
-		fprintf(stderr, "virtq-net: %s\nTry 'virtq-net --help'.\n",
-			optind < argc ? "unexpected argument" : "no port (--socket or --tap)");
-		return -1;
-	}
-	if (o->mode != VN_SWITCH && o->ntaps) {
-		fprintf(stderr, "virtq-net: --sink and --source serve vhost-user ports only\n");
-		return -1;
-	}
+	if (optind < argc)
+		return vqt_usage_error(cli.prog, "unexpected argument '%s'", argv[optind]);
+	if (o->nsockets + o->ntaps + (o->listen_fd >= 0) == 0)
+		return vqt_usage_error(cli.prog, "no port (--socket-path, --fd or --tap)");
+	if (o->listen_fd >= 0)
+		vqt_socket_name(o->listen_fd, o->fd_path, sizeof(o->fd_path));
+	if (o->client && o->listen_fd >= 0)
+		return vqt_usage_error(cli.prog, "--fd serves a listening socket: not with --client");
+	if (o->mode != VN_SWITCH && o->ntaps)
+		return vqt_usage_error(cli.prog, "--sink and --source serve vhost-user ports only");
 	return 0;
 }
 
@@ -289,7 +227,16 @@ static int ports_open(struct vn_daemon *d)
 		int r = vn_port_new(d, d->o.sockets[i], &d->ports[d->nports]);
 
 		if (r < 0) {
-			vn_log("%s: %s", d->o.sockets[i], strerror(-r));
+			vqt_log(VQT_LOG_ERR, "%s: %s", d->o.sockets[i], strerror(-r));
+			return r;
+		}
+		d->nports++;
+	}
+	if (d->o.listen_fd >= 0) {
+		int r = vn_port_new(d, d->o.fd_path, &d->ports[d->nports]);
+
+		if (r < 0) {
+			vqt_log(VQT_LOG_ERR, "--fd %d: %s", d->o.listen_fd, strerror(-r));
 			return r;
 		}
 		d->nports++;
@@ -298,7 +245,7 @@ static int ports_open(struct vn_daemon *d)
 		int r = vn_tap_new(d, d->o.taps[i], &d->ports[d->nports]);
 
 		if (r < 0) {
-			vn_log("tap %s: %s", d->o.taps[i], strerror(-r));
+			vqt_log(VQT_LOG_ERR, "tap %s: %s", d->o.taps[i], strerror(-r));
 			return r;
 		}
 		d->nports++;
@@ -318,7 +265,7 @@ static void control_loop(struct vn_daemon *d)
 		if (period > 0 && (next - now) * 1000 < to)
 			to = next > now ? (int)((next - now) * 1000) + 1 : 0;
 		if (vq_vu_loop_run(d->loop, to) < 0) {
-			vn_log("control loop: %s", strerror(errno));
+			vqt_log(VQT_LOG_ERR, "control loop: %s", strerror(errno));
 			nanosleep(&(struct timespec){ 0, 100000000 }, NULL);
 		}
 		now = vn_now();
@@ -369,7 +316,7 @@ static int setup(struct vn_daemon *d)
 {
 	int r;
 
-	vq_vu_set_log(NULL, NULL, d->o.verbose ? VQ_VU_LOG_DEBUG : VQ_VU_LOG_INFO);
+	vqt_log_library(d->o.verbose);
 	d->t_start = vn_now();
 	atomic_store(&d->now_s, (unsigned)d->t_start);
 	if ((r = vn_mac_new(d->o.aging, &d->mac)) < 0 || (r = vq_vu_loop_new(&d->loop)) < 0)
@@ -379,7 +326,7 @@ static int setup(struct vn_daemon *d)
 	if ((r = ports_open(d)) < 0)
 		return r;
 	if ((r = vn_workers_start(d)) < 0)
-		vn_log("cannot start workers: %s", strerror(-r));
+		vqt_log(VQT_LOG_ERR, "cannot start workers: %s", strerror(-r));
 	return r;
 }
 
@@ -390,6 +337,7 @@ int main(int argc, char **argv)
 
 	if (!d)
 		return 1;
+	vqt_log_init("virtq-net");
 	if ((r = parse_args(&d->o, argc, argv)) != 0) {
 		free(d);
 		return r > 0 ? 0 : 2;

@@ -265,7 +265,7 @@ static int port_backend(struct vn_port *p)
 		.name = p->name,
 		.mode = d->o.client ? VQ_VU_CLIENT : VQ_VU_SERVER,
 		.path = p->path,
-		.listen_fd = -1,
+		.listen_fd = p->path == d->o.fd_path ? d->o.listen_fd : -1, /* --fd */
 		.ops = &dev_ops,
 		.dev = p,
 		.features = vq_net_host_features(p->net),

@@ -25,6 +25,8 @@
 #include <virtq/net.h>
 #include <virtq/vhost_user.h>
 
+#include "../common/tool.h"
+
 #define VN_MAX_PORTS   64u
 #define VN_MAX_WORKERS 64u
 #define VN_BURST       32u /* frames per tx burst (<= VQ_NET_BURST_MAX) */
@@ -90,7 +92,8 @@ struct vn_port {
 	struct vn_daemon *d;
 	unsigned idx;
 	char name[64];
-	const char *path;               /* vhost-user socket; NULL for a TAP */
+	const char *path;               /* vhost-user socket; NULL for a TAP;
+					 * d->o.fd_path for the --fd port */
 	atomic_int broken;              /* a ring broke: not served until reset */
 	atomic_uint rx_live;            /* rx lanes attached: worth flooding to */
 	unsigned npairs;
@@ -135,6 +138,9 @@ struct vn_mactable;
 struct vn_opts {
 	const char *sockets[VN_MAX_PORTS];
 	unsigned nsockets;
+	int listen_fd;                  /* --fd, or -1 */
+	char fd_path[108];              /* its bound path (or "fd N") */
+	bool print_caps;
 	const char *taps[VN_MAX_PORTS];
 	unsigned ntaps;
 	bool client;
@@ -173,8 +179,9 @@ struct vn_daemon {
 };
 
 /* main.c */
-double vn_now(void);
-void vn_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The clock and the log are the tools' (tools/common). */
+#define vn_now vqt_now
+#define vn_log(...) vqt_log(VQT_LOG_INFO, __VA_ARGS__)
 
 /* port.c */
 int vn_port_new(struct vn_daemon *d, const char *path, struct vn_port **out);

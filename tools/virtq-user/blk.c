@@ -91,25 +91,25 @@ static int parse_one(void *opt, int c, const char *arg)
 		return 0;
 	case 'r': return parse_rw(arg, &o->rw);
 	case 'b':
-		if (vqu_parse_size(arg, &v) < 0 || !v || v % 512 || v > (1u << 20))
+		if (vqt_parse_size(arg, &v) < 0 || !v || v % 512 || v > (1u << 20))
 			return -EINVAL;
 		o->bs = v;
 		return 0;
 	case 'q':
-		if (vqu_parse_uint(arg, MAX_QD, &v) < 0 || !v)
+		if (vqt_parse_u64(arg, 0, MAX_QD, &v) < 0 || !v)
 			return -EINVAL;
 		o->qd = (unsigned)v;
 		return 0;
 	case 'd':
 		o->duration = strtod(arg, &end);
 		return *end || o->duration <= 0 ? -EINVAL : 0;
-	case 'z': return vqu_parse_size(arg, &o->size) < 0 || !o->size ? -EINVAL : 0;
+	case 'z': return vqt_parse_size(arg, &o->size) < 0 || !o->size ? -EINVAL : 0;
 	case 'P': o->packed = true; return 0;
 	case 'e':
 		o->seeded = true;
-		return vqu_parse_uint(arg, UINT64_MAX, &o->seed);
+		return vqt_parse_u64(arg, 0, UINT64_MAX, &o->seed);
 	case 'C':
-		if (vqu_parse_uint(arg, 4095, &v) < 0)
+		if (vqt_parse_u64(arg, 0, 4095, &v) < 0)
 			return -EINVAL;
 		o->cpu = (int)v;
 		return 0;
@@ -221,7 +221,7 @@ static int setup(struct blk *b)
 		return -ENOMEM;
 	for (unsigned i = 0; i < b->o.qd; i++)
 		b->freeslot[b->nfree++] = i;
-	b->nonce = b->o.seeded ? b->o.seed : vqu_now_ns();
+	b->nonce = b->o.seeded ? b->o.seed : vqt_now_ns();
 	b->rng = b->nonce | 1;
 	return 0;
 }
@@ -316,13 +316,13 @@ static int pass(struct blk *b, uint32_t type, bool check)
 static int single(struct blk *b, const struct vq_blkdrv_req *r)
 {
 	struct vq_blkdrv_done d;
-	uint64_t end = vqu_now_ns() + 5 * NS;
+	uint64_t end = vqt_now_ns() + 5 * NS;
 	int n = 0;
 
 	if (vq_blkdrv_submit(b->bd, 0, r, b) < 0)
 		return -EINVAL;
 	vq_blkdrv_kick(b->bd, 0);
-	while ((n = vq_blkdrv_poll(b->bd, 0, &d, 1)) == 0 && vqu_now_ns() < end &&
+	while ((n = vq_blkdrv_poll(b->bd, 0, &d, 1)) == 0 && vqt_now_ns() < end &&
 	       vq_fe_poll(b->fe) == VQ_FE_READY)
 		;
 	if (n == 1)
@@ -371,7 +371,7 @@ static int zeroes_check(struct blk *b)
 static int do_verify(struct blk *b)
 {
 	struct vq_blkdrv_req fl = { .type = VIRTIO_BLK_T_FLUSH };
-	uint64_t t0 = vqu_now_ns();
+	uint64_t t0 = vqt_now_ns();
 	int st;
 
 	print_id(b);
@@ -393,7 +393,7 @@ static int do_verify(struct blk *b)
 		return 1;
 	printf("read back %llu blocks: %llu mismatches, %llu errors (%.2f s)\n",
 	       (unsigned long long)b->ios, (unsigned long long)b->mismatches,
-	       (unsigned long long)b->errors, (double)(vqu_now_ns() - t0) / NS);
+	       (unsigned long long)b->errors, (double)(vqt_now_ns() - t0) / NS);
 	if (zeroes_check(b))
 		return 1;
 	printf("verify: %s\n", b->mismatches || b->errors || st ? "FAILED" : "OK");
@@ -428,7 +428,7 @@ static int do_fio(struct blk *b)
 {
 	static const char *names[] = { "randread", "read", "randwrite", "write" };
 	uint32_t type = b->o.rw >= RW_RANDWRITE ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN;
-	uint64_t t0 = vqu_now_ns(), end = t0 + (uint64_t)(b->o.duration * NS), next = t0 + NS, now;
+	uint64_t t0 = vqt_now_ns(), end = t0 + (uint64_t)(b->o.duration * NS), next = t0 + NS, now;
 
 	if (type == VIRTIO_BLK_T_OUT && b->info.read_only) {
 		fprintf(stderr, "virtq-user blk: the device is read-only\n");
@@ -436,7 +436,7 @@ static int do_fio(struct blk *b)
 	}
 	printf("fio: %s, bs %llu, qd %u, %llu MiB region\n", names[b->o.rw],
 	       (unsigned long long)b->o.bs, b->o.qd, (unsigned long long)(b->o.size >> 20));
-	while (!vqu_stop && (now = vqu_now_ns()) < end) {
+	while (!vqu_stop && (now = vqt_now_ns()) < end) {
 		while (b->nfree && submit(b, type, next_off(b)) == 0)
 			;
 		vq_blkdrv_kick(b->bd, 0);
@@ -454,7 +454,7 @@ static int do_fio(struct blk *b)
 			next += NS;
 		}
 	}
-	fio_line(b, "total   ", (double)(vqu_now_ns() - t0) / NS, b->ios, b->bytes);
+	fio_line(b, "total   ", (double)(vqt_now_ns() - t0) / NS, b->ios, b->bytes);
 	return b->errors ? 1 : 0;
 }
 

@@ -26,58 +26,6 @@ static const char usage[] =
 "DPDK's vhost PMD, qemu-storage-daemon, ...), shares its memory (memfd),\n"
 "drives split or packed rings and prints live and final rates.\n";
 
-uint64_t vqu_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-int vqu_parse_uint(const char *s, uint64_t max, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!s || !isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-int vqu_parse_size(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-	unsigned shift = 0;
-
-	if (!s || !isdigit((unsigned char)*s))
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
-		return -EINVAL;
-	switch (tolower((unsigned char)*end)) {
-	case '\0': break;
-	case 'k': shift = 10; break;
-	case 'm': shift = 20; break;
-	case 'g': shift = 30; break;
-	case 't': shift = 40; break;
-	default: return -EINVAL;
-	}
-	if (*end && end[1] && !(tolower((unsigned char)end[1]) == 'b' && !end[2]) &&
-	    !(tolower((unsigned char)end[1]) == 'i' && (end[2] == 'b' || end[2] == 'B') && !end[3]))
-		return -EINVAL;
-	if (shift && v > (~0ull >> shift))
-		return -EINVAL;
-	*out = v << shift;
-	return 0;
-}
-
 void vqu_report_retry(const char *who, const char *why)
 {
 	static char last[256];
@@ -90,10 +38,10 @@ void vqu_report_retry(const char *who, const char *why)
 
 int vqu_connect_wait(struct vq_fe *fe, const char *who, const char *path, uint64_t ms)
 {
-	uint64_t end = vqu_now_ns() + ms * 1000000ull;
+	uint64_t end = vqt_now_ns() + ms * 1000000ull;
 	int r;
 
-	while ((r = vq_fe_connect(fe)) < 0 && !vqu_stop && vqu_now_ns() < end) {
+	while ((r = vq_fe_connect(fe)) < 0 && !vqu_stop && vqt_now_ns() < end) {
 		vqu_report_retry(who, vq_fe_error(fe));
 		usleep(100000);
 	}

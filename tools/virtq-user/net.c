@@ -124,7 +124,7 @@ static int parse_one(void *opt, int c, const char *arg)
 	case 'S': o->server = true; return 0;
 	case 'm': return parse_mode(arg, &o->mode);
 	case 'n':
-		if (vqu_parse_uint(arg, 65535, &v) < 0 || v < 14)
+		if (vqt_parse_u64(arg, 0, 65535, &v) < 0 || v < 14)
 			return -EINVAL;
 		o->size = (uint32_t)v;
 		return 0;
@@ -135,7 +135,7 @@ static int parse_one(void *opt, int c, const char *arg)
 		return *end || o->duration <= 0 ? -EINVAL : 0;
 	}
 	case 'q':
-		if (vqu_parse_uint(arg, 127, &v) < 0 || v == 0)
+		if (vqt_parse_u64(arg, 0, 127, &v) < 0 || v == 0)
 			return -EINVAL;
 		o->queues = (unsigned)v;
 		return 0;
@@ -148,19 +148,19 @@ static int parse_one(void *opt, int c, const char *arg)
 	case 'R': return parse_rxbuf(arg, &o->rxbuf);
 	case 'I': o->indirect = true; return 0;
 	case 'Q':
-		if (vqu_parse_uint(arg, 32768, &v) < 0 || v < 64 || (v & (v - 1)))
+		if (vqt_parse_u64(arg, 0, 32768, &v) < 0 || v < 64 || (v & (v - 1)))
 			return -EINVAL;
 		o->qsize = (uint32_t)v;
 		return 0;
 	case 'b':
-		if (vqu_parse_uint(arg, MAX_BURST, &v) < 0 || v == 0)
+		if (vqt_parse_u64(arg, 0, MAX_BURST, &v) < 0 || v == 0)
 			return -EINVAL;
 		o->burst = (uint32_t)v;
 		return 0;
 	case 'V': o->verify = true; return 0;
 	case 'X': o->tx_copy = true; return 0;
 	case 'C':
-		if (vqu_parse_uint(arg, 4095, &v) < 0)
+		if (vqt_parse_u64(arg, 0, 4095, &v) < 0)
 			return -EINVAL;
 		o->cpu = (int)v;
 		return 0;
@@ -547,7 +547,7 @@ static int housekeeping(struct net *n, uint64_t now, uint64_t t0, uint64_t *next
  * that the totals count what it consumed.  Returns the frames still queued. */
 static unsigned tx_drain(struct net *n)
 {
-	uint64_t end = vqu_now_ns() + NS;
+	uint64_t end = vqt_now_ns() + NS;
 	unsigned left;
 
 	do {
@@ -556,7 +556,7 @@ static unsigned tx_drain(struct net *n)
 			vq_netdrv_tx_reclaim(n->nd, qp);
 			left += vq_netdrv_tx_inflight(n->nd, qp);
 		}
-	} while (left && vq_fe_state(n->fe) == VQ_FE_READY && vqu_now_ns() < end);
+	} while (left && vq_fe_state(n->fe) == VQ_FE_READY && vqt_now_ns() < end);
 	return left;
 }
 
@@ -583,7 +583,7 @@ static void print_counts(const struct net *n, unsigned inflight)
 
 static int run(struct net *n)
 {
-	uint64_t t0 = vqu_now_ns(), end = t0 + (uint64_t)(n->o.duration * NS);
+	uint64_t t0 = vqt_now_ns(), end = t0 + (uint64_t)(n->o.duration * NS);
 	uint64_t next_print = t0 + NS, next_hk = t0, now = t0;
 	unsigned iter = 0, left;
 
@@ -597,7 +597,7 @@ static int run(struct net *n)
 			}
 		if ((++iter & 31) && vq_fe_state(n->fe) == VQ_FE_READY)
 			continue;
-		now = vqu_now_ns();
+		now = vqt_now_ns();
 		if (now >= next_hk) {
 			if (housekeeping(n, now, t0, &next_print) < 0)
 				return 1;
@@ -605,7 +605,7 @@ static int run(struct net *n)
 		}
 	}
 	left = n->o.mode == MODE_RX ? 0 : tx_drain(n);
-	now = vqu_now_ns();
+	now = vqt_now_ns();
 	print_rate("total   ", (double)(now - t0) / NS, &n->c, &(struct counters){ 0 });
 	print_counts(n, left);
 	if (n->reconnects)

@@ -11,15 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../common/tool.h"
+
 struct option;
 struct vq_fe;
 
 extern volatile sig_atomic_t vqu_stop;
 
-uint64_t vqu_now_ns(void);
 /* "4k", "64", "1M", "2g": bytes.  0 and *out, or -EINVAL. */
-int vqu_parse_size(const char *s, uint64_t *out);
-int vqu_parse_uint(const char *s, uint64_t max, uint64_t *out);
 void vqu_pin_cpu(int cpu);
 /* A connect attempt failed with why: print it once per distinct reason (a
  * retry loop would otherwise report only the last one, e.g. ENOENT after

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/* Socket checks of the tools (see tool.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vhost-user/unix_sock.h"
+#include "tool.h"
+
+int vqt_parse_listen_fd(const char *s, int *fd)
+{
+	unsigned v;
+
+	if (vqt_parse_uint(s, 0, 1u << 30, &v) < 0)
+		return -EINVAL;
+	if (fcntl((int)v, F_GETFD) < 0)
+		return vqt_parse_fail("fd %u is not open", v);
+	if (!vq__unix_is_listening((int)v))
+		return vqt_parse_fail("fd %u is not a listening unix socket", v);
+	*fd = (int)v;
+	return 0;
+}
+
+const char *vqt_socket_why(const char *path, int err, char *buf, size_t len)
+{
+	struct stat st;
+
+	if (err == 0) {
+		err = vq__unix_connect(path, 0);
+		if (err >= 0) {
+			close(err);
+			err = 0;
+		}
+	}
+	if (err == -ENOENT || (err == 0 && lstat(path, &st) < 0))
+		snprintf(buf, len, "%s: no such file (is the backend running?)", path);
+	else if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+		snprintf(buf, len, "%s: not a unix socket", path);
+	else if (err == -ECONNREFUSED)
+		snprintf(buf, len, "%s: connection refused (nobody is listening)", path);
+	else if (err == -ENAMETOOLONG)
+		snprintf(buf, len, "%s: path too long for a unix socket (max %zu bytes)", path,
+			 sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	else if (err)
+		snprintf(buf, len, "%s: %s", path, strerror(-err));
+	else
+		snprintf(buf, len, "%s: accepts connections", path);
+	return buf;
+}
+
+const char *vqt_socket_name(int fd, char *buf, size_t len)
+{
+	struct sockaddr_un sa;
+	socklen_t sl = sizeof(sa);
+
+	memset(&sa, 0, sizeof(sa));
+	if (getsockname(fd, (struct sockaddr *)&sa, &sl) == 0 && sa.sun_family == AF_UNIX &&
+	    sl > offsetof(struct sockaddr_un, sun_path) && sa.sun_path[0])
+		snprintf(buf, len, "%.*s", (int)(sl - offsetof(struct sockaddr_un, sun_path)),
+			 sa.sun_path);
+	else
+		snprintf(buf, len, "fd %d", fd);
+	return buf;
+}

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtq 9P2000.L file server: a device model for virtio-9p (device ID 9) and
+ * the server behind `virtq-9p serve`, usable in-process with no socket.
+ *
+ * A struct vq_9p exports one directory.  Each client connection (a TCP
+ * stream, a virtio-9p device, a test) gets a struct vq_9p_conn: its fids,
+ * its negotiated msize and its I/O ring.  A transport hands each request to
+ * vq_9p_conn_handle as the request's bytes (segments it reads) and the
+ * response's segments (it writes), and gets back the response length.
+ *
+ * Zero copy: Twrite data goes from the request segments to the file, and
+ * Rread data from the file into the response segments, with io_uring
+ * (liburing) readv/writev on those segments, or preadv/pwritev when
+ * io_uring is unavailable (built without liburing, or disabled by the
+ * kernel).  Over virtio the segments are the driver's buffers.
+ *
+ * Confinement: every path is resolved from the export's root descriptor
+ * with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+ * a fid is a path relative to the root, ".." is resolved by name and stops
+ * at the root, a name with '/' or NUL is refused, and symlinks are never
+ * followed by the server (a client reads them with Treadlink).  A directory
+ * moved out of the export is no longer reachable through old fids.
+ *
+ * Untrusted input: every length is checked against the message, the
+ * negotiated msize and the response segments.  A message whose framing is
+ * wrong (size field not matching the bytes given, shorter than a header,
+ * larger than msize) makes the connection broken (sticky): handle returns
+ * -EPROTO and the transport closes it.  A well-framed but malformed
+ * message gets Rlerror(EINVAL) (EPROTO for a NOTAG tag), an unknown fid
+ * Rlerror(EBADF), an unsupported type Rlerror(EOPNOTSUPP).  Either case
+ * logs one line (at most VQ_9P_LOG_BURST per connection, then a note that
+ * further lines are suppressed).  Fids per connection are bounded
+ * (max_fids; Rlerror(EMFILE) past it).
+ *
+ * Threading: one connection is used by one thread at a time; different
+ * connections of one server may run on different threads.
+ */
+#ifndef VIRTQ_9P_H
+#define VIRTQ_9P_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <virtq/device.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VQ_9P_MAX_MSIZE  (128u << 20) /* largest msize the server agrees to */
+#define VQ_9P_MAX_FIDS   4096u        /* default fids per connection */
+#define VQ_9P_MAX_TAG    255u         /* bytes of a mount tag */
+#define VQ_9P_LOG_BURST  16u          /* log lines per connection */
+
+struct vq_9p;
+struct vq_9p_conn;
+
+struct vq_9p_params {
+	const char *export_dir; /* required: the directory served */
+	const char *tag;        /* mount tag (virtio config); NULL = "virtq" */
+	bool readonly;          /* every change is refused with EROFS */
+	uint32_t max_msize;     /* 0 = VQ_9P_MAX_MSIZE; at least 4096 */
+	uint32_t max_fids;      /* per connection; 0 = VQ_9P_MAX_FIDS */
+	bool no_uring;          /* use preadv/pwritev even with io_uring */
+	/* One line per event (no newline); NULL = stderr with a prefix. */
+	void (*log)(void *opaque, const char *line);
+	void *log_opaque;
+};
+
+/*
+ * Open the export and create the server.  Returns 0 and *out; -EINVAL for
+ * bad params (no export_dir, tag too long, max_msize < 4096), -ENOTDIR or
+ * another -errno from opening export_dir, -ENOMEM.
+ */
+int vq_9p_new(const struct vq_9p_params *p, struct vq_9p **out);
+/* Destroy the server; every connection must be freed first.  NULL is ok. */
+void vq_9p_free(struct vq_9p *s);
+
+/* A new connection (no fids, msize not negotiated).  0 or -ENOMEM. */
+int vq_9p_conn_new(struct vq_9p *s, struct vq_9p_conn **out);
+/* Close every fid and destroy the connection.  NULL is ok. */
+void vq_9p_conn_free(struct vq_9p_conn *c);
+
+/*
+ * Serve one request.  req/req_n: the request's bytes (the whole message,
+ * starting at its size field); resp/resp_n: where the response goes.
+ * Returns the response length (> 0) written into resp, or:
+ *   -EPROTO  the framing is broken (or the connection already was):
+ *            nothing was answered; close the connection;
+ *   -ENOBUFS resp cannot hold even an Rlerror (11 bytes).
+ * A response never exceeds the negotiated msize or the resp segments: an
+ * Rread or Rreaddir is cut to fit.
+ */
+int vq_9p_conn_handle(struct vq_9p_conn *c, const struct iovec *req, unsigned req_n,
+		      const struct iovec *resp, unsigned resp_n);
+
+/* Largest message either side may send now: the negotiated msize, or
+ * 8192 before Tversion. */
+uint32_t vq_9p_conn_msize(const struct vq_9p_conn *c);
+
+/* Did a framing error break the connection? */
+bool vq_9p_conn_is_broken(const struct vq_9p_conn *c);
+
+/* Fids open on the connection (for tests and statistics). */
+unsigned vq_9p_conn_nfids(const struct vq_9p_conn *c);
+
+/* The mount tag (never NULL). */
+const char *vq_9p_tag(const struct vq_9p *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VIRTQ_9P_H */

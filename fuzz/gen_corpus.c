@@ -17,6 +17,7 @@
 #include <virtq/net.h>
 #include <virtq/ring.h>
 #include <virtq/vhost_user.h>
+#include <virtq/vsock.h>
 
 static uint8_t out[16384];
 static size_t n;
@@ -253,6 +254,70 @@ static void gen_blk(void)
 	save("blk", "write_zeroes");
 }
 
+/* ---- vsock */
+
+static uint8_t vs_ring[2][4096] __attribute__((aligned(64)));
+
+/* A split ring of 8 at vs_ring[i]: chains of n segments each (out or in). */
+static void vs_drv(unsigned i, const struct vq_seg *sg, unsigned nchains, bool in,
+		   struct vq_ring_layout *lay)
+{
+	struct vq_drv_config c = { .ring = { .layout = VQ_LAYOUT_SPLIT, .size = 8,
+					     .features = VQ_F_VERSION_1 } };
+	struct vq_drv *d;
+
+	memset(vs_ring[i], 0, sizeof(vs_ring[i]));
+	vq_ring_layout(VQ_LAYOUT_SPLIT, 8, lay);
+	c.ring.desc = vs_ring[i] + lay->desc_off;
+	c.ring.avail = vs_ring[i] + lay->avail_off;
+	c.ring.used = vs_ring[i] + lay->used_off;
+	if (vq_drv_new(&c, &d))
+		exit(1);
+	for (unsigned k = 0; k < nchains; k++)
+		if (vq_drv_add(d, &sg[k], in ? 0 : 1, in ? 1 : 0, (void *)(uintptr_t)(k + 1)))
+			exit(1);
+	vq_drv_kick_prepare(d);
+	vq_drv_free(d);
+}
+
+static void vs_hdr(uint8_t *at, uint16_t op, uint16_t type, uint32_t len, uint32_t flags)
+{
+	struct vq_vsock_pkt p = { .src_cid = 3, .dst_cid = 2, .src_port = 1000 + op,
+				  .dst_port = 80, .len = len, .type = type, .op = op,
+				  .flags = flags, .buf_alloc = 65536 };
+
+	vq_vsock_hdr_encode(&p, (struct virtio_vsock_hdr *)at);
+}
+
+static void gen_vsock(void)
+{
+	struct vq_seg tx[4], rx[4];
+	struct vq_ring_layout lay;
+
+	vs_hdr(guest, VIRTIO_VSOCK_OP_RW, VIRTIO_VSOCK_TYPE_STREAM, 16, 0);
+	u8(0); u8(10); u8(0); u32(0); put(guest, 44 + 16); save("vsock", "parse_rw");
+	vs_hdr(guest, VIRTIO_VSOCK_OP_RW, VIRTIO_VSOCK_TYPE_SEQPACKET, 4,
+	       VIRTIO_VSOCK_SEQ_EOM);
+	u8(0); u8(44); u8(1); u32(0); put(guest, 44 + 4); save("vsock", "parse_seq_eom");
+	vs_hdr(guest, VIRTIO_VSOCK_OP_REQUEST, VIRTIO_VSOCK_TYPE_STREAM, 0, 0);
+	u8(0); u8(20); u8(0); u32(0); put(guest, 44); save("vsock", "parse_request");
+
+	memset(guest, 0, sizeof(guest));
+	vs_hdr(guest, VIRTIO_VSOCK_OP_REQUEST, VIRTIO_VSOCK_TYPE_STREAM, 0, 0);
+	vs_hdr(guest + 256, VIRTIO_VSOCK_OP_RW, VIRTIO_VSOCK_TYPE_STREAM, 32, 0);
+	vs_hdr(guest + 512, VIRTIO_VSOCK_OP_SHUTDOWN, VIRTIO_VSOCK_TYPE_STREAM, 0, 3);
+	vs_hdr(guest + 768, VIRTIO_VSOCK_OP_CREDIT_REQUEST, VIRTIO_VSOCK_TYPE_STREAM, 0, 0);
+	for (unsigned k = 0; k < 4; k++) {
+		tx[k] = (struct vq_seg){ 0x40000 + k * 256, k == 1 ? 44 + 32 : 44 };
+		rx[k] = (struct vq_seg){ 0x40000 + 4096 + k * 512, 512 };
+	}
+	vs_drv(0, rx, 4, true, &lay);  /* queue 0: rx */
+	vs_drv(1, tx, 4, false, &lay); /* queue 1: tx */
+	u8(1); u64(VQ_F_VERSION_1 | VQ_VSOCK_F_SEQPACKET);
+	put(vs_ring[0], lay.total); put(vs_ring[1], lay.total); put(guest, sizeof(guest));
+	save("vsock", "device");
+}
+
 int main(int argc, char **argv)
 {
 	dir = argc > 1 ? argv[1] : "fuzz/corpus";
@@ -261,5 +326,6 @@ int main(int argc, char **argv)
 	gen_vhost_user();
 	gen_net();
 	gen_blk();
+	gen_vsock();
 	return 0;
 }

@@ -262,7 +262,7 @@ static uint8_t vs_ring[2][4096] __attribute__((aligned(64)));
 static void vs_drv(unsigned i, const struct vq_seg *sg, unsigned nchains, bool in,
 		   struct vq_ring_layout *lay)
 {
-	struct vq_drv_config c = { .ring = { .layout = VQ_LAYOUT_SPLIT, .size = 8,
+	struct vq_drv_params c = { .ring = { .layout = VQ_LAYOUT_SPLIT, .size = 8,
 					     .features = VQ_F_VERSION_1 } };
 	struct vq_drv *d;
 

@@ -68,7 +68,7 @@ static void fuzz_parse(struct fz *f)
 	free(buf);
 }
 
-static int start(struct vq_vsock *v, unsigned idx, const struct vq_ring_config *rc,
+static int start(struct vq_vsock *v, unsigned idx, const struct vq_ring_params *rc,
 		 const struct vq_mem *mem, struct vq_dev **q)
 {
 	if (vq_dev_new(rc, mem, q))
@@ -83,7 +83,7 @@ static void fuzz_device(struct fz *f)
 	struct vq_vsock_params p = { .guest_cid = CID, .log = quiet };
 	struct vq_mem_region r = { .gpa = GPA_BASE, .size = GBUF, .hva = guest, .prot = VQ_MEM_RW };
 	struct vq_ring_layout lay;
-	struct vq_ring_config rc = { .layout = VQ_LAYOUT_SPLIT, .size = QSIZE };
+	struct vq_ring_params rc = { .layout = VQ_LAYOUT_SPLIT, .size = QSIZE };
 	struct vq_dev *q[2] = { NULL, NULL };
 	uint64_t feat = fz_u64(f) & VQ_VSOCK_FEATURES_ALL & ~VQ_F_PACKED;
 

@@ -75,9 +75,9 @@ static void ring_setup(struct guest *t, unsigned idx)
 	t->ring[idx] = aligned_alloc(64, (l.total + 63) & ~(size_t)63);
 	ASSERT_TRUE(t->ring[idx] != NULL);
 	memset(t->ring[idx], 0, l.total);
-	struct vq_ring_config rc = { g_layout, QSIZE, t->feats, 0, t->ring[idx] + l.desc_off,
+	struct vq_ring_params rc = { g_layout, QSIZE, t->feats, 0, t->ring[idx] + l.desc_off,
 				     t->ring[idx] + l.avail_off, t->ring[idx] + l.used_off };
-	struct vq_drv_config dc = { .ring = rc };
+	struct vq_drv_params dc = { .ring = rc };
 
 	ASSERT_EQ(vq_drv_new(&dc, &t->drv[idx]), 0);
 	ASSERT_EQ(vq_dev_new(&rc, t->mem, &t->dev[idx]), 0);
@@ -854,8 +854,8 @@ BOTH(vsock_random_headers_never_crash)
 		while (recv_pkt(&t, &p, NULL, RXBUF) == 1)
 			;
 	}
-	ASSERT_FALSE(vq_dev_broken(t.dev[1]));
-	ASSERT_FALSE(vq_dev_broken(t.dev[0]));
+	ASSERT_FALSE(vq_dev_is_broken(t.dev[1]));
+	ASSERT_FALSE(vq_dev_is_broken(t.dev[0]));
 }
 
 TEST(vsock_parse_pure)

@@ -208,7 +208,7 @@ static int pop_rx(struct vq_vsock *v, struct vq_dev *q)
 	for (;;) {
 		*e = (struct vq_elem){ .iov = v->rx_iov, .iov_cap = VS_IOV_MAX };
 		rc = vq_dev_pop(q, e);
-		if (rc == 0 && vq_dev_enable_kicks(q) == 1)
+		if (rc == 0 && vq_dev_enable_notify(q) == 1)
 			continue;
 		if (rc <= 0)
 			break;

@@ -196,7 +196,7 @@ int vq__vs_tx(struct vq_vsock *v)
 				break; /* back-pressure: the driver owes rx buffers */
 			*e = (struct vq_elem){ .iov = v->park_iov, .iov_cap = VS_IOV_MAX };
 			rc = vq_dev_pop(q, e);
-			if (rc == 0 && vq_dev_enable_kicks(q) == 1)
+			if (rc == 0 && vq_dev_enable_notify(q) == 1)
 				continue;
 			if (rc == 0)
 				break;

@@ -174,6 +174,14 @@ void vq_dev_free(struct vq_dev *q);
 int vq_dev_pop(struct vq_dev *q, struct vq_elem *e);
 
 /*
+ * vq_dev_pop, and also the driver address of each iov entry: gpa[i] is
+ * where e->iov[i] starts in driver ("guest") address space (gpa has
+ * e->iov_cap entries).  For a relay that must re-translate the buffer by
+ * its guest address (host addresses may alias).  -EINVAL for a NULL gpa.
+ */
+int vq_dev_pop_gpa(struct vq_dev *q, struct vq_elem *e, uint64_t *gpa);
+
+/*
  * Return a popped chain with the number of bytes written into its writable
  * part.  Staged: the driver sees it after vq_dev_flush.  Returns 0, -EIO
  * when broken, -EINVAL when id is not in flight or len > e->in_len.

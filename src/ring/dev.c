@@ -183,6 +183,14 @@ int vq__walk_seg_slow(struct vq_dev *q, struct vq__walk *w, uint64_t addr, uint3
 	} else if (rc < 0) {
 		return seg_fault(q, rc, addr, len, write);
 	}
+	if (q->pop_gpa && rc > 0) {
+		uint64_t a = addr;
+
+		for (int i = 0; i < rc; i++) {
+			q->pop_gpa[w->niov + i] = a;
+			a += e->iov[w->niov + i].iov_len;
+		}
+	}
 	w->niov += (uint32_t)rc;
 	if (write) {
 		w->in_len += len;
@@ -256,6 +264,18 @@ int vq_dev_pop(struct vq_dev *q, struct vq_elem *e)
 	if (!e)
 		return -EINVAL;
 	return q->packed ? vq__packed_pop(q, e) : vq__split_pop(q, e);
+}
+
+int vq_dev_pop_gpa(struct vq_dev *q, struct vq_elem *e, uint64_t *gpa)
+{
+	int rc;
+
+	if (!gpa)
+		return -EINVAL;
+	q->pop_gpa = gpa;
+	rc = vq_dev_pop(q, e);
+	q->pop_gpa = NULL;
+	return rc;
 }
 
 /* vq_dev_push_id after its broken check (shared with vq_dev_push). */

@@ -108,6 +108,7 @@ struct vq_dev {
 	uint16_t *slot_of;       /* in_order: avail slot of each in-flight id */
 	uint32_t *full_len_of;   /* in_order: writable bytes of each (clamped) */
 	void *scratch;           /* max_chain * 16 bytes, for copied indirect tables */
+	uint64_t *pop_gpa;       /* vq_dev_pop_gpa: driver address of each iov entry */
 
 	/* ---- errors */
 	bool broken;
@@ -178,6 +179,8 @@ int vq__walk_seg(struct vq_dev *q, struct vq__walk *w, uint64_t addr, uint32_t l
 	hva = vq__mem_hint_ptr(q->mem, addr, len, write ? VQ_MEM_WRITE : VQ_MEM_READ);
 	if (!hva)
 		return vq__walk_seg_slow(q, w, addr, len, write);
+	if (q->pop_gpa)
+		q->pop_gpa[w->niov] = addr;
 	e->iov[w->niov].iov_base = hva;
 	e->iov[w->niov].iov_len = len;
 	w->niov++;

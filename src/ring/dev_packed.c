@@ -153,6 +153,8 @@ bool pop_one(struct vq_dev *q, struct vq_elem *e, uint16_t flags)
 	hva = vq__mem_hint_ptr(q->mem, d.addr, d.len, write ? VQ_MEM_WRITE : VQ_MEM_READ);
 	if (!hva)
 		return false;
+	if (q->pop_gpa)
+		q->pop_gpa[0] = d.addr;
 	e->iov[0].iov_base = hva;
 	e->iov[0].iov_len = d.len;
 	e->id = d.id_or_flags;

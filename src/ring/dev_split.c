@@ -150,6 +150,8 @@ static inline int pop_one(struct vq_dev *q, uint16_t head, struct vq_elem *e)
 	hva = vq__mem_hint_ptr(q->mem, d.addr, d.len, wr ? VQ_MEM_WRITE : VQ_MEM_READ);
 	if (!hva)
 		return 0;
+	if (q->pop_gpa)
+		q->pop_gpa[0] = d.addr;
 	e->iov[0].iov_base = hva;
 	e->iov[0].iov_len = d.len;
 	e->ndesc = 1;

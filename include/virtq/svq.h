@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtq shadow virtqueue (SVQ): relays one guest-facing ring to one
+ * device-facing ring whose descriptors carry IOVAs.
+ *
+ *   guest ring   the device side (struct vq_dev) of the guest's queue, over
+ *                the guest's memory map (GPA -> HVA);
+ *   shadow ring  the driver side (struct vq_drv) of a ring the SVQ owns,
+ *                mapped with its indirect tables into the IOVA space as host
+ *                memory; the device reads it and the guest's buffers at
+ *                IOVAs (struct vq_iova holds the GPA -> IOVA maps).
+ *
+ * Each guest buffer is re-translated by its guest addresses (never by host
+ * address, which may alias) into as many IOVA segments as the maps need,
+ * chained on the shadow ring (in an indirect table when the device accepts
+ * them and the chain needs more than one descriptor).  Split or packed,
+ * EVENT_IDX and INDIRECT are chosen per side.  Used ids and lengths go back
+ * to the guest exactly.
+ *
+ * Faults stay on their side: a guest that breaks the spec breaks the guest
+ * ring (vq_svq_guest_is_broken) and the shadow ring still drains; a device
+ * that breaks it (a bad used id or length) breaks the shadow ring
+ * (vq_svq_device_is_broken) and nothing is written to the guest's ring for
+ * it.
+ *
+ * Memory changes: pause the SVQ, drain it (vq_svq_relay_used until
+ * vq_svq_inflight is 0), change the guest map and the IOVA maps, resume.  A
+ * buffer popped from the guest but not yet on the shadow ring keeps its
+ * guest addresses and is re-translated when it is forwarded.
+ *
+ * Threading: one thread drives an SVQ.  Several SVQs may share one
+ * struct vq_iova when their owner serialises changes to it.
+ */
+#ifndef VIRTQ_SVQ_H
+#define VIRTQ_SVQ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <virtq/iova.h>
+#include <virtq/mem.h>
+#include <virtq/ring.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct vq_svq;
+
+struct vq_svq_params {
+	/* The guest's ring: host pointers to it, its layout, size and the
+	 * features negotiated with the guest. */
+	struct vq_ring_params guest;
+	const struct vq_mem *guest_mem; /* GPA -> HVA; outlives the SVQ */
+	struct vq_iova *iova;           /* guest maps already in; outlives it */
+	/* The shadow ring: layout, size (0 = the guest's), the features
+	 * negotiated with the device (of VQ_RING_FEATURES) and its largest
+	 * chain (0 = its size). */
+	enum vq_layout dev_layout;
+	uint32_t dev_size;
+	uint64_t dev_features;
+	uint32_t dev_max_chain;
+};
+
+/* Where the device finds the shadow ring, in IOVA space. */
+struct vq_svq_ring {
+	enum vq_layout layout;
+	uint32_t size;
+	uint64_t features;
+	uint32_t max_chain;
+	uint64_t desc, avail, used; /* IOVAs of the three parts */
+};
+
+/* What the owner must do after a relay step. */
+struct vq_svq_events {
+	bool kick_device;  /* notify the device (the shadow ring's kick) */
+	bool notify_guest; /* interrupt the guest (the guest ring's call) */
+};
+
+/*
+ * Create an SVQ: the guest ring's device side, and the shadow ring with
+ * its indirect tables allocated and mapped into p->iova.  Returns 0 and
+ * *out; -EINVAL for bad ring parameters; -ENOSPC when the IOVA space is
+ * full; -ENOMEM.
+ */
+int vq_svq_new(const struct vq_svq_params *p, struct vq_svq **out);
+
+/* Unmap and free the shadow ring.  In-flight guest buffers are left in
+ * flight (the guest ring's state says where to resume).  NULL is a no-op. */
+void vq_svq_free(struct vq_svq *s);
+
+/* The shadow ring's IOVAs, for the device. */
+void vq_svq_device_ring(const struct vq_svq *s, struct vq_svq_ring *out);
+
+/*
+ * Guest kick: forward the guest's available buffers to the shadow ring
+ * until either is empty or full.  Sets ev->kick_device when the device
+ * wants a kick (EVENT_IDX honoured).  Returns the number forwarded; -EIO
+ * when either ring is broken (nothing forwarded then); a guest violation's
+ * errno (the guest ring is then broken).
+ */
+int vq_svq_relay_avail(struct vq_svq *s, struct vq_svq_events *ev);
+
+/*
+ * Device call: return the device's used buffers to the guest (same id,
+ * same length), then forward more available buffers if room was made.
+ * Sets ev->notify_guest when the guest wants an interrupt and
+ * ev->kick_device as vq_svq_relay_avail.  Returns the number returned;
+ * -EIO when the shadow ring is broken; a device violation's errno (the
+ * shadow ring is then broken; the guest ring is untouched).
+ */
+int vq_svq_relay_used(struct vq_svq *s, struct vq_svq_events *ev);
+
+/* Stop (true) or resume (false) taking new buffers from the guest; a
+ * buffer already taken is still forwarded. */
+void vq_svq_set_paused(struct vq_svq *s, bool paused);
+
+/* Guest buffers taken and not yet returned (on the shadow ring or about
+ * to be). */
+unsigned vq_svq_inflight(const struct vq_svq *s);
+
+/*
+ * The guest ring's position, for a later vq_svq_set_state (live migration:
+ * pause and drain first).  Returns 0, or -EBUSY while buffers are in flight.
+ */
+int vq_svq_get_state(const struct vq_svq *s, struct vq_state *st);
+
+/* Resume the guest ring at st (before any traffic, or drained).  Returns
+ * 0; -EBUSY while buffers are in flight; -EINVAL as vq_dev_set_state. */
+int vq_svq_set_state(struct vq_svq *s, const struct vq_state *st);
+
+bool vq_svq_guest_is_broken(const struct vq_svq *s);
+bool vq_svq_device_is_broken(const struct vq_svq *s);
+/* What broke, in one line ("" when neither side is broken). */
+const char *vq_svq_error(const struct vq_svq *s);
+
+/* Buffers returned to the guest with length 0 because they could not be
+ * forwarded (more IOVA segments than the device takes, or guest memory
+ * unmapped under a waiting buffer). */
+uint64_t vq_svq_dropped(const struct vq_svq *s);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VIRTQ_SVQ_H */

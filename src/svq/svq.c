@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: MIT */
+/* Shadow virtqueue: guest ring -> IOVA shadow ring and back (include/virtq/svq.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <virtq/svq.h>
+
+#define SVQ_IOV_MAX     (1u << 20) /* most guest segments one buffer may need */
+#define SVQ_IND_TABLES  256u       /* indirect tables in the shadow ring's pool */
+
+/* A guest buffer on the shadow ring, by guest id: the token given to vq_drv. */
+struct svq_slot {
+	uint16_t ndesc; /* guest ring slots the chain took (packed) */
+	bool busy;
+};
+
+/* A block of host memory mapped into IOVA space. */
+struct svq_block {
+	void *p;
+	size_t bytes;
+	uint64_t iova;
+};
+
+struct vq_svq {
+	struct vq_dev *guest;
+	struct vq_drv *dev;
+	struct vq_iova *iova;
+	struct svq_block ring, pool;
+	struct vq_ring_layout lay;
+	struct vq_svq_ring dring;
+	struct svq_slot *slot;      /* guest size entries */
+
+	/* the buffer being forwarded: popped from the guest when pending */
+	struct vq_elem e;
+	uint64_t *gpa;              /* e.iov_cap entries: guest address of each iov */
+	bool pending;
+	struct vq_iova_seg *iseg;   /* seg_cap entries each */
+	struct vq_seg *seg;
+	uint32_t seg_cap;           /* the device's max_chain */
+
+	bool paused;
+	unsigned inflight;          /* guest buffers on the shadow ring */
+	uint64_t dropped;
+};
+
+static int grow_iov(struct vq_svq *s, uint32_t cap)
+{
+	struct iovec *iov = realloc(s->e.iov, cap * sizeof(*iov));
+	uint64_t *gpa;
+
+	if (!iov)
+		return -ENOMEM;
+	s->e.iov = iov;
+	gpa = realloc(s->gpa, cap * sizeof(*gpa));
+	if (!gpa)
+		return -ENOMEM;
+	s->gpa = gpa;
+	s->e.iov_cap = cap;
+	return 0;
+}
+
+/* Allocate bytes of zeroed, page-aligned host memory and map it at an IOVA. */
+static int block_map(struct vq_svq *s, struct svq_block *b, size_t bytes, uint32_t prot)
+{
+	int rc;
+
+	b->bytes = (bytes + 4095) & ~(size_t)4095;
+	b->p = aligned_alloc(4096, b->bytes);
+	if (!b->p)
+		return -ENOMEM;
+	memset(b->p, 0, b->bytes);
+	rc = vq_iova_map_host(s->iova, b->p, b->bytes, prot, &b->iova);
+	if (rc) {
+		free(b->p);
+		b->p = NULL;
+	}
+	return rc;
+}
+
+static void block_unmap(struct vq_svq *s, struct svq_block *b)
+{
+	if (!b->p)
+		return;
+	(void)vq_iova_unmap_host(s->iova, b->iova);
+	free(b->p);
+	b->p = NULL;
+}
+
+/* The shadow ring and its indirect pool, mapped; then its driver side. */
+static int shadow_new(struct vq_svq *s, const struct vq_svq_params *p)
+{
+	struct vq_svq_ring *r = &s->dring;
+	struct vq_drv_params dp = { 0 };
+	int rc;
+
+	r->layout = p->dev_layout;
+	r->size = p->dev_size ? p->dev_size : p->guest.size;
+	r->features = p->dev_features & VQ_RING_FEATURES;
+	r->max_chain = p->dev_max_chain ? p->dev_max_chain : r->size;
+	rc = vq_ring_layout(r->layout, r->size, &s->lay);
+	if (rc == 0)
+		rc = block_map(s, &s->ring, s->lay.total, VQ_MEM_RW);
+	if (rc)
+		return rc;
+	r->desc = s->ring.iova + s->lay.desc_off;
+	r->avail = s->ring.iova + s->lay.avail_off;
+	r->used = s->ring.iova + s->lay.used_off;
+	dp.ring = (struct vq_ring_params){
+		.layout = r->layout, .size = r->size, .features = r->features,
+		.max_chain = p->dev_max_chain,
+		.desc = (char *)s->ring.p + s->lay.desc_off,
+		.avail = (char *)s->ring.p + s->lay.avail_off,
+		.used = (char *)s->ring.p + s->lay.used_off,
+	};
+	if ((r->features & VQ_F_INDIRECT) && r->max_chain > 1) {
+		uint32_t tables = r->size < SVQ_IND_TABLES ? r->size : SVQ_IND_TABLES;
+
+		rc = block_map(s, &s->pool, (size_t)tables * r->max_chain * 16, VQ_MEM_READ);
+		if (rc)
+			return rc;
+		dp.indirect = s->pool.p;
+		dp.indirect_gpa = s->pool.iova;
+		dp.indirect_tables = tables;
+		dp.indirect_len = r->max_chain;
+	}
+	return vq_drv_new(&dp, &s->dev);
+}
+
+int vq_svq_new(const struct vq_svq_params *p, struct vq_svq **out)
+{
+	struct vq_svq *s;
+	uint32_t gmax;
+	int rc;
+
+	*out = NULL;
+	if (!p || !p->guest_mem || !p->iova)
+		return -EINVAL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->iova = p->iova;
+	rc = vq_dev_new(&p->guest, p->guest_mem, &s->guest);
+	if (rc == 0)
+		rc = shadow_new(s, p);
+	gmax = p->guest.max_chain ? p->guest.max_chain : p->guest.size;
+	if (rc == 0)
+		rc = grow_iov(s, gmax + 64);
+	if (rc == 0) {
+		s->seg_cap = s->dring.max_chain;
+		s->slot = calloc(p->guest.size, sizeof(*s->slot));
+		s->iseg = calloc(s->seg_cap, sizeof(*s->iseg));
+		s->seg = calloc(s->seg_cap, sizeof(*s->seg));
+		if (!s->slot || !s->iseg || !s->seg)
+			rc = -ENOMEM;
+	}
+	if (rc) {
+		vq_svq_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void vq_svq_free(struct vq_svq *s)
+{
+	if (!s)
+		return;
+	vq_dev_free(s->guest);
+	vq_drv_free(s->dev);
+	block_unmap(s, &s->ring);
+	block_unmap(s, &s->pool);
+	free(s->e.iov);
+	free(s->gpa);
+	free(s->slot);
+	free(s->iseg);
+	free(s->seg);
+	free(s);
+}
+
+void vq_svq_device_ring(const struct vq_svq *s, struct vq_svq_ring *out)
+{
+	*out = s->dring;
+}
+
+/* ---- guest -> device */
+
+/* Pop the next guest buffer with its guest addresses: 1, 0 (none) or -errno. */
+static int take(struct vq_svq *s)
+{
+	int rc;
+
+	for (;;) {
+		rc = vq_dev_pop_gpa(s->guest, &s->e, s->gpa);
+		if (rc != -ENOBUFS)
+			return rc;
+		/* More guest segments than iov entries: nothing was consumed. */
+		if (s->e.iov_cap >= SVQ_IOV_MAX)
+			return -ENOBUFS;
+		rc = grow_iov(s, s->e.iov_cap * 2);
+		if (rc)
+			return rc;
+	}
+}
+
+/* Give the pending buffer back to the guest with length 0. */
+static void give_back(struct vq_svq *s, bool count)
+{
+	(void)vq_dev_push_id(s->guest, s->e.id, s->e.ndesc, 0);
+	s->pending = false;
+	s->dropped += count;
+}
+
+/*
+ * Translate guest segments [from, to) of the pending buffer with prot and
+ * append them to s->seg at *nseg.  Returns 0 or vq_iova_translate's error.
+ */
+static int translate(struct vq_svq *s, uint32_t from, uint32_t to, uint32_t prot,
+		     unsigned *nseg)
+{
+	for (uint32_t i = from; i < to; i++) {
+		int rc = vq_iova_translate(s->iova, s->gpa[i], s->e.iov[i].iov_len, prot,
+					   s->iseg + *nseg, s->seg_cap - *nseg);
+
+		if (rc < 0)
+			return rc;
+		for (int k = 0; k < rc; k++) {
+			/* A piece of one descriptor: len < 2^32. */
+			s->seg[*nseg].addr = s->iseg[*nseg].iova;
+			s->seg[*nseg].len = (uint32_t)s->iseg[*nseg].len;
+			(*nseg)++;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Put the pending buffer on the shadow ring, translated afresh by its guest
+ * addresses.  Returns 0 when it left the pending slot (forwarded, or given
+ * back when it can never be forwarded), -ENOSPC when the shadow ring is
+ * full, -EIO when the shadow ring is broken.
+ */
+static int forward(struct vq_svq *s)
+{
+	struct vq_elem *e = &s->e;
+	unsigned nseg = 0, nout;
+	int rc;
+
+	rc = translate(s, 0, e->out_num, VQ_MEM_READ, &nseg);
+	nout = nseg;
+	if (rc == 0)
+		rc = translate(s, e->out_num, e->out_num + e->in_num, VQ_MEM_WRITE, &nseg);
+	if (rc < 0) {
+		give_back(s, true); /* unmapped, read-only or too fragmented */
+		return 0;
+	}
+	if (nseg == 0) {
+		give_back(s, false); /* only empty descriptors: nothing to do */
+		return 0;
+	}
+	rc = vq_drv_add(s->dev, s->seg, nout, nseg - nout, &s->slot[e->id]);
+	if (rc == -ENOSPC || rc == -EIO)
+		return rc;
+	if (rc < 0) {
+		give_back(s, true); /* -E2BIG: more than the device takes */
+		return 0;
+	}
+	s->slot[e->id] = (struct svq_slot){ .ndesc = e->ndesc, .busy = true };
+	s->inflight++;
+	s->pending = false;
+	return 0;
+}
+
+int vq_svq_relay_avail(struct vq_svq *s, struct vq_svq_events *ev)
+{
+	int n = 0, rc = 0;
+
+	if (vq_dev_is_broken(s->guest) || vq_drv_is_broken(s->dev))
+		return -EIO;
+	vq_dev_disable_notify(s->guest);
+	for (;;) {
+		if (!s->pending) {
+			if (s->paused)
+				break;
+			rc = take(s);
+			if (rc < 0)
+				break;
+			if (rc == 0) {
+				/* Empty: sleep unless buffers came meanwhile. */
+				if (!vq_dev_enable_notify(s->guest))
+					break;
+				vq_dev_disable_notify(s->guest);
+				continue;
+			}
+			s->pending = true;
+		}
+		rc = forward(s);
+		if (rc < 0)
+			break; /* full (used buffers will call us again) or broken */
+		n++;
+	}
+	if (vq_drv_kick_prepare(s->dev))
+		ev->kick_device = true;
+	vq_dev_flush(s->guest); /* buffers given back */
+	if (vq_dev_need_notify(s->guest))
+		ev->notify_guest = true;
+	if (rc < 0 && rc != -ENOSPC)
+		return rc;
+	return n;
+}
+
+/* ---- device -> guest */
+
+int vq_svq_relay_used(struct vq_svq *s, struct vq_svq_events *ev)
+{
+	int n = 0, rc;
+
+	if (vq_drv_is_broken(s->dev))
+		return -EIO;
+	vq_drv_disable_notify(s->dev);
+	for (;;) {
+		struct svq_slot *slot;
+		uint32_t len;
+		void *tok;
+
+		rc = vq_drv_get(s->dev, &tok, &len);
+		if (rc < 0)
+			return rc; /* the device broke the shadow ring; guest untouched */
+		if (rc == 0) {
+			if (!vq_drv_enable_notify(s->dev))
+				break;
+			vq_drv_disable_notify(s->dev);
+			continue;
+		}
+		/* vq_drv checked the id (in flight: our token) and that len is
+		 * at most the writable bytes we posted, the guest's in_len. */
+		slot = tok;
+		slot->busy = false;
+		s->inflight--;
+		(void)vq_dev_push_id(s->guest, (uint16_t)(slot - s->slot), slot->ndesc, len);
+		n++;
+	}
+	if (n) {
+		vq_dev_flush(s->guest);
+		if (vq_dev_need_notify(s->guest))
+			ev->notify_guest = true;
+		if (!vq_dev_is_broken(s->guest))
+			(void)vq_svq_relay_avail(s, ev);
+	}
+	return n;
+}
+
+/* ---- control */
+
+void vq_svq_set_paused(struct vq_svq *s, bool paused)
+{
+	s->paused = paused;
+}
+
+unsigned vq_svq_inflight(const struct vq_svq *s)
+{
+	return s->inflight + s->pending;
+}
+
+int vq_svq_get_state(const struct vq_svq *s, struct vq_state *st)
+{
+	if (vq_svq_inflight(s))
+		return -EBUSY;
+	vq_dev_get_state(s->guest, st);
+	return 0;
+}
+
+int vq_svq_set_state(struct vq_svq *s, const struct vq_state *st)
+{
+	if (vq_svq_inflight(s))
+		return -EBUSY;
+	return vq_dev_set_state(s->guest, st);
+}
+
+bool vq_svq_guest_is_broken(const struct vq_svq *s)
+{
+	return vq_dev_is_broken(s->guest);
+}
+
+bool vq_svq_device_is_broken(const struct vq_svq *s)
+{
+	return vq_drv_is_broken(s->dev);
+}
+
+const char *vq_svq_error(const struct vq_svq *s)
+{
+	if (vq_dev_is_broken(s->guest))
+		return vq_dev_error(s->guest);
+	if (vq_drv_is_broken(s->dev))
+		return vq_drv_error(s->dev);
+	return "";
+}
+
+uint64_t vq_svq_dropped(const struct vq_svq *s)
+{
+	return s->dropped;
+}

@@ -28,10 +28,15 @@ CFLAGS  += -std=gnu11 $(WARN) -fPIC -pthread -Iinclude -Isrc -D_GNU_SOURCE
 LDLIBS  += -pthread
 # liburing (Debian liburing-dev) for the 9p server's file I/O; without it the
 # 9p server uses preadv/pwritev.  tests/interop/lib/deps.sh need_liburing installs it.
+ifneq ($(filter check,$(MAKECMDGOALS)),)
+_ := $(shell bash -c '. tests/interop/lib/deps.sh && need_liburing' >&2)
+endif
 URING_LIBS := $(shell pkg-config --libs liburing 2>/dev/null)
 ifneq ($(URING_LIBS),)
 CFLAGS  += -DVQ_HAVE_LIBURING $(shell pkg-config --cflags liburing)
 LDLIBS  += $(URING_LIBS)
+else
+$(warning liburing not found by pkg-config (Debian: liburing-dev): the 9p server uses preadv/pwritev)
 endif
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all

@@ -11,6 +11,8 @@
 #   need_guest_kernel  /boot/vmlinuz-* + modules    (linux-image-amd64, kmod)
 #   need_busybox       /bin/busybox static          (busybox-static)
 #   need_cpio          cpio                         (cpio)
+#   need_liburing      liburing, found by pkg-config (liburing-dev, pkg-config)
+#   need_diod          diod, a 9P2000.L server      (diod)
 #   need_pkgs P...     any Debian packages, by name
 #   guest_kernel_version   prints the guest kernel version (newest
 #                          /boot/vmlinuz-* with virtio modules, or
@@ -147,4 +149,18 @@ need_busybox() {
 need_cpio() {
 	command -v cpio >/dev/null && return 0
 	need_pkgs cpio
+}
+
+# The Makefile links the 9p server's io_uring path when pkg-config finds
+# liburing; without it the build falls back to preadv/pwritev (and says so).
+need_liburing() {
+	pkg-config --exists liburing 2>/dev/null && return 0
+	need_pkgs liburing-dev pkg-config || return 1
+	pkg-config --exists liburing ||
+		_deps_skip liburing-dev "installed but pkg-config does not find liburing"
+}
+
+need_diod() {
+	command -v diod >/dev/null || [[ -x /usr/sbin/diod ]] && return 0
+	need_pkgs diod
 }

@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+/* virtq-9p ls | cat | cp | stat | bench: the client library over TCP. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "v9.h"
+
+#define CHUNK (4u << 20)
+
+static int fail(const char *what, const char *path, int err)
+{
+	vqt_log(VQT_LOG_ERR, "%s %s: %s", what, path, strerror(-err));
+	return 1;
+}
+
+/* Walk to path and open it; 0 and *fid or -errno. */
+static int open_path(struct vq_9p_client *cl, const char *path, uint32_t flags, uint32_t *fid)
+{
+	int err = vq_9p_client_walk(cl, path, fid);
+
+	if (err)
+		return err;
+	err = vq_9p_client_open(cl, *fid, flags);
+	if (err)
+		vq_9p_client_clunk(cl, *fid);
+	return err;
+}
+
+static int ls_one(void *ctx, const char *name, uint8_t type, uint64_t ino)
+{
+	(void)ctx;
+	printf("%c %10" PRIu64 " %s\n", type & 0x80 ? 'd' : type & 0x02 ? 'l' : '-', ino, name);
+	return 0;
+}
+
+static int cmd_ls(struct vq_9p_client *cl, const char *path)
+{
+	uint32_t fid;
+	int err = open_path(cl, path, O_RDONLY, &fid);
+
+	if (err)
+		return fail("ls", path, err);
+	err = vq_9p_client_readdir(cl, fid, ls_one, NULL);
+	vq_9p_client_clunk(cl, fid);
+	return err ? fail("ls", path, err) : 0;
+}
+
+static int cmd_stat(struct vq_9p_client *cl, const char *path)
+{
+	struct vq_9p_attr a;
+	uint32_t fid;
+	int err = vq_9p_client_walk(cl, path, &fid);
+
+	if (!err) {
+		err = vq_9p_client_getattr(cl, fid, &a);
+		vq_9p_client_clunk(cl, fid);
+	}
+	if (err)
+		return fail("stat", path, err);
+	printf("path %s\nino %" PRIu64 "\nmode 0%o\nuid %u\ngid %u\nnlink %" PRIu64
+	       "\nsize %" PRIu64 "\nblocks %" PRIu64 "\nmtime %" PRId64 ".%09u\n",
+	       path, a.ino, a.mode, a.uid, a.gid, a.nlink, a.size, a.blocks, a.mtime_sec,
+	       a.mtime_nsec);
+	return 0;
+}
+
+/* Remote file -> local fd. */
+static int copy_out(struct vq_9p_client *cl, const char *path, int out)
+{
+	uint8_t *buf = malloc(CHUNK);
+	uint64_t off = 0;
+	uint32_t fid;
+	int err = buf ? open_path(cl, path, O_RDONLY, &fid) : -ENOMEM;
+
+	while (!err) {
+		int64_t n = vq_9p_client_pread(cl, fid, off, buf, CHUNK);
+
+		if (n < 0)
+			err = (int)n;
+		if (n <= 0)
+			break;
+		for (int64_t w = 0; w < n && !err;) {
+			ssize_t k = write(out, buf + w, (size_t)(n - w));
+
+			if (k < 0)
+				err = -errno;
+			else
+				w += k;
+		}
+		off += (uint64_t)n;
+	}
+	if (buf && !err)
+		vq_9p_client_clunk(cl, fid);
+	free(buf);
+	return err;
+}
+
+/* Local fd -> new remote file at path (its directory must exist). */
+static int copy_in(struct vq_9p_client *cl, int in, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char dir[4096];
+	uint8_t *buf = malloc(CHUNK);
+	uint64_t off = 0;
+	uint32_t fid;
+	int err;
+
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) : 0, path);
+	err = buf ? vq_9p_client_walk(cl, dir, &fid) : -ENOMEM;
+	if (!err) {
+		err = vq_9p_client_create(cl, fid, slash ? slash + 1 : path,
+					  O_WRONLY | O_TRUNC, 0644);
+		if (err)
+			vq_9p_client_clunk(cl, fid);
+	}
+	while (!err) {
+		ssize_t n = read(in, buf, CHUNK);
+		int64_t w;
+
+		if (n <= 0) {
+			err = n < 0 ? -errno : 0;
+			break;
+		}
+		w = vq_9p_client_pwrite(cl, fid, off, buf, (uint64_t)n);
+		if (w != n)
+			err = w < 0 ? (int)w : -EIO;
+		off += (uint64_t)n;
+	}
+	if (buf && !err)
+		vq_9p_client_clunk(cl, fid);
+	free(buf);
+	return err;
+}
+
+/* cp :REMOTE LOCAL or cp LOCAL :REMOTE */
+static int cmd_cp(struct vq_9p_client *cl, const char *src, const char *dst)
+{
+	int fd, err;
+
+	if (src[0] == ':' && dst[0] != ':') {
+		fd = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return fail("cp: open", dst, -errno);
+		err = copy_out(cl, src + 1, fd);
+		close(fd);
+		return err ? fail("cp", src, err) : 0;
+	}
+	if (dst[0] == ':' && src[0] != ':') {
+		fd = open(src, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return fail("cp: open", src, -errno);
+		err = copy_in(cl, fd, dst + 1);
+		close(fd);
+		return err ? fail("cp", dst, err) : 0;
+	}
+	vqt_log(VQT_LOG_ERR, "cp: one side must be remote (:PATH), the other local");
+	return 2;
+}
+
+/* Fletcher-style checksum over every byte, 8 at a time (the tail bytewise). */
+static void csum(uint64_t *a, uint64_t *b, const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, p + i, 8);
+		*a += w;
+		*b += *a;
+	}
+	for (; i < n; i++) {
+		*a += p[i];
+		*b += *a;
+	}
+}
+
+static int bench_seq(struct vq_9p_client *cl, const struct v9_opts *o, const char *path)
+{
+	uint32_t chunk = vq_9p_client_msize(cl) - 11, fid;
+	uint8_t *buf = malloc(chunk);
+	uint64_t off = 0, a = 0, b = 0, t0;
+	int err = buf ? open_path(cl, path, O_RDONLY, &fid) : -ENOMEM;
+
+	if (err) {
+		free(buf);
+		return fail("bench", path, err);
+	}
+	t0 = vqt_now_ns();
+	while (!o->bench_size || off < o->bench_size) {
+		int64_t n = vq_9p_client_read(cl, fid, off, buf, chunk);
+
+		if (n < 0) {
+			free(buf);
+			return fail("bench: read", path, (int)n);
+		}
+		if (n == 0)
+			break;
+		csum(&a, &b, buf, (size_t)n);
+		off += (uint64_t)n;
+	}
+	double s = (double)(vqt_now_ns() - t0) / 1e9;
+
+	printf("seq msize %u bytes %" PRIu64 " secs %.3f MB/s %.1f csum %016" PRIx64 "%016" PRIx64 "\n",
+	       vq_9p_client_msize(cl), off, s, (double)off / s / 1e6, a, b);
+	vq_9p_client_clunk(cl, fid);
+	free(buf);
+	return 0;
+}
+
+static int bench_rand(struct vq_9p_client *cl, const struct v9_opts *o, const char *path)
+{
+	struct vq_9p_attr at;
+	uint8_t buf[4096];
+	uint64_t ops = 0, rng = 88172645463325252ull, t0, end;
+	uint32_t fid;
+	int err = open_path(cl, path, O_RDONLY, &fid);
+
+	if (!err)
+		err = vq_9p_client_getattr(cl, fid, &at);
+	if (err)
+		return fail("bench", path, err);
+	if (at.size < 4096)
+		return fail("bench", path, -EINVAL);
+	t0 = vqt_now_ns();
+	end = t0 + (uint64_t)(o->bench_secs * 1e9);
+	while (vqt_now_ns() < end) {
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		int64_t n = vq_9p_client_read(cl, fid, (rng % (at.size / 4096)) * 4096, buf, 4096);
+
+		if (n != 4096)
+			return fail("bench: read", path, n < 0 ? (int)n : -EIO);
+		ops++;
+	}
+	double s = (double)(vqt_now_ns() - t0) / 1e9;
+
+	printf("rand4k qd 1 ops %" PRIu64 " secs %.3f IOPS %.0f\n", ops, s, (double)ops / s);
+	vq_9p_client_clunk(cl, fid);
+	return 0;
+}
+
+static int run_cmd(struct vq_9p_client *cl, const struct v9_opts *o)
+{
+	const char *c = o->cmd;
+
+	if (!strcmp(c, "ls") || !strcmp(c, "cat") || !strcmp(c, "stat")) {
+		for (int i = 0; i < (o->nargs ? o->nargs : 1); i++) {
+			const char *p = o->nargs ? o->args[i] : "";
+			int r, e;
+
+			if (!strcmp(c, "ls"))
+				r = cmd_ls(cl, p);
+			else if (!strcmp(c, "stat"))
+				r = cmd_stat(cl, p);
+			else
+				r = (e = copy_out(cl, p, 1)) ? fail("cat", p, e) : 0;
+
+			if (r)
+				return r;
+		}
+		return 0;
+	}
+	if (!strcmp(c, "cp"))
+		return cmd_cp(cl, o->args[0], o->args[1]);
+	return o->random ? bench_rand(cl, o, o->args[0]) : bench_seq(cl, o, o->args[0]);
+}
+
+int v9_client_cmd(const struct v9_opts *o)
+{
+	struct vq_9p_client_params p = { .msize = o->msize, .uname = o->uname,
+					 .aname = o->aname };
+	struct vq_9p_client *cl;
+	int fd, err, r;
+
+	err = v9_tcp_connect(o->tcp, &fd);
+	if (err)
+		return fail("cannot connect to", o->tcp, err);
+	p.transport = (struct vq_9p_client_transport){ v9_tcp_rpc, (void *)(intptr_t)fd };
+	err = vq_9p_client_new(&p, &cl);
+	if (err) {
+		close(fd);
+		return fail("9p session with", o->tcp, err);
+	}
+	r = run_cmd(cl, o);
+	vq_9p_client_free(cl);
+	close(fd);
+	return r;
+}

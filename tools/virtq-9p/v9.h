@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* virtq-9p: a 9P2000.L server (serve) and client (ls, cat, cp, stat, bench). */
+#ifndef V9_H
+#define V9_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include <virtq/9p.h>
+#include <virtq/9p_client.h>
+
+#include "../common/tool.h"
+
+struct v9_opts {
+	const char *cmd;       /* serve, ls, cat, cp, stat, bench */
+	const char *tcp;       /* ADDR:PORT */
+	const char *socket;    /* vhost-user socket (serve) */
+	const char *export_dir;
+	const char *tag;
+	const char *aname;
+	const char *uname;
+	bool readonly;
+	bool no_uring;
+	uint32_t msize;        /* client: asked; server: the largest agreed */
+	unsigned max_conns;
+	uint64_t bench_size;   /* bench: bytes to read (0 = whole file) */
+	double bench_secs;     /* bench --random: seconds */
+	bool random;           /* bench: random 4 KiB reads */
+	char **args;           /* operands */
+	int nargs;
+};
+
+/* tcp.c */
+/* Parse ADDR:PORT ("[v6]:port" too) and listen (server) or connect. */
+int v9_tcp_listen(const char *addrport, int *fd);
+int v9_tcp_connect(const char *addrport, int *fd);
+/* Exactly n bytes from/to fd into/from the segments, from offset off. */
+int v9_read_iov(int fd, const struct iovec *v, unsigned n, uint64_t off, uint64_t len);
+int v9_write_iov(int fd, const struct iovec *v, unsigned n);
+/* A client transport over a connected TCP socket (ctx: int fd, cast). */
+int v9_tcp_rpc(void *ctx, const struct iovec *req, unsigned req_n,
+	       const struct iovec *resp, unsigned resp_n);
+
+/* serve.c */
+int v9_serve(const struct v9_opts *o);
+
+/* cmds.c */
+int v9_client_cmd(const struct v9_opts *o);
+
+#endif

@@ -153,6 +153,7 @@ const struct vq_device_ops vq_vsock_ops = {
 	.set_features = vs_set_features,
 	.get_config = vs_get_config,
 	.set_config = vs_set_config,
+	.config_size = sizeof(struct virtio_vsock_config),
 	.num_queues = vs_num_queues,
 	.queue_start = vs_queue_start,
 	.queue_stop = vs_queue_stop,

@@ -80,7 +80,7 @@ int vq_9p_client_open(struct vq_9p_client *cl, uint32_t fid, uint32_t flags);
 /* Create name in directory fid dfid and open it; dfid then is the file. */
 int vq_9p_client_create(struct vq_9p_client *cl, uint32_t dfid, const char *name,
 			uint32_t flags, uint32_t mode);
-/* One Tread / Twrite of at most msize - 23 bytes: the count, or -errno. */
+/* One Tread / Twrite of at most msize - 24 bytes: the count, or -errno. */
 int64_t vq_9p_client_read(struct vq_9p_client *cl, uint32_t fid, uint64_t off,
 			  void *buf, uint32_t len);
 int64_t vq_9p_client_write(struct vq_9p_client *cl, uint32_t fid, uint64_t off,

@@ -183,7 +183,7 @@ static void csum(uint64_t *a, uint64_t *b, const uint8_t *p, size_t n)
 
 static int bench_seq(struct vq_9p_client *cl, const struct v9_opts *o, const char *path)
 {
-	uint32_t chunk = vq_9p_client_msize(cl) - 11, fid;
+	uint32_t chunk = vq_9p_client_msize(cl) - 24, fid;
 	uint8_t *buf = malloc(chunk);
 	uint64_t off = 0, a = 0, b = 0, t0;
 	int err = buf ? open_path(cl, path, O_RDONLY, &fid) : -ENOMEM;

@@ -268,8 +268,8 @@ int64_t vq_9p_client_read(struct vq_9p_client *cl, uint32_t fid, uint64_t off,
 	uint32_t count;
 	int n, err;
 
-	if (len > cl->msize - P9_RREAD_HDR)
-		len = cl->msize - P9_RREAD_HDR;
+	if (len > cl->msize - P9_IOHDRSZ)
+		len = cl->msize - P9_IOHDRSZ;
 	resp[1].iov_len = len;
 	cl_begin(cl, P9_TREAD);
 	p9_wr_u32(&cl->w, fid);
@@ -299,8 +299,8 @@ int64_t vq_9p_client_write(struct vq_9p_client *cl, uint32_t fid, uint64_t off,
 	uint32_t count;
 	int n, err;
 
-	if (len > cl->msize - P9_IOHDR)
-		len = cl->msize - P9_IOHDR;
+	if (len > cl->msize - P9_IOHDRSZ)
+		len = cl->msize - P9_IOHDRSZ;
 	cl_begin(cl, P9_TWRITE);
 	p9_wr_u32(&cl->w, fid);
 	p9_wr_u64(&cl->w, off);
@@ -386,11 +386,11 @@ int vq_9p_client_readdir(struct vq_9p_client *cl, uint32_t fid,
 	uint64_t off = 0;
 
 	for (;;) {
-		uint32_t count = CL_BUF - P9_RREAD_HDR;
+		uint32_t count = CL_BUF - P9_IOHDRSZ;
 		int err;
 
-		if (count > cl->msize - P9_RREAD_HDR)
-			count = cl->msize - P9_RREAD_HDR;
+		if (count > cl->msize - P9_IOHDRSZ)
+			count = cl->msize - P9_IOHDRSZ;
 		cl_begin(cl, P9_TREADDIR);
 		p9_wr_u32(&cl->w, fid);
 		p9_wr_u64(&cl->w, off);

@@ -61,6 +61,8 @@ enum {
 #define P9_QID_SIZE    13u
 #define P9_IOHDR       23u      /* Twrite: hdr fid[4] offset[8] count[4] */
 #define P9_RREAD_HDR   11u      /* Rread / Rreaddir: hdr count[4] */
+#define P9_IOHDRSZ     24u      /* what a client leaves of msize for headers
+				 * (Linux's and diod's iounit: msize - 24) */
 #define P9_RLERROR_LEN 11u      /* hdr ecode[4] */
 #define P9_MIN_MSIZE   4096u    /* smaller msize values are refused */
 

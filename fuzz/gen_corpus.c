@@ -318,6 +318,37 @@ static void gen_vsock(void)
 	save("vsock", "device");
 }
 
+/* ---- svq: two GPA-contiguous regions, a read-only alias; traffic */
+
+static void svq_add(uint32_t gpa, uint16_t len, bool write)
+{
+	u8(0); u8(0); u8(write ? 0 : 1); u32(gpa); u16(len);
+}
+
+static void gen_svq(void)
+{
+	for (unsigned k = 0; k < 8; k++) {
+		char name[32];
+
+		u8((uint8_t)(((k & 1) ? 1 : 0) | ((k & 2) ? 2 : 0) | ((k & 4) ? 4 | 8 | 16 | 32 : 0)));
+		u8(k & 1 ? 0x22 : 0x13);                 /* guest 8 or 16, shadow 4 or 2 */
+		u8(2);                                   /* 3 fuzzed regions */
+		u32(0x10000); u16(0); u16(0x2000); u8(2);         /* RW at host +0 */
+		u32(0x12000); u16(0x4000); u16(0x2000); u8(2);    /* RW, host apart */
+		u32(0x20000); u16(0); u16(0x2000); u8(0);         /* RO alias of the first */
+		for (unsigned i = 0; i < 4; i++) {
+			svq_add(0x11f00 + i * 0x10, 0x200, false);
+			svq_add(0x10100 + i * 0x400, 0x100, true);
+			svq_add(0x20100 + i * 0x10, 0x80, false);
+		}
+		u8(1); u8(2); u32(77); u32(5); u32(9); u32(1000); u8(10);
+		u8(6); u32(0x11f00); u16(0x300); u8(0);  /* translate check */
+		u8(7); u8(9); u8(1); u8(9); u8(1); u8(7); u8(1); u8(2); u8(10);
+		snprintf(name, sizeof(name), "traffic%u", k);
+		save("svq", name);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	dir = argc > 1 ? argv[1] : "fuzz/corpus";
@@ -327,5 +358,6 @@ int main(int argc, char **argv)
 	gen_net();
 	gen_blk();
 	gen_vsock();
+	gen_svq();
 	return 0;
 }

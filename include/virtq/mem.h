@@ -95,6 +95,48 @@ void *vq_mem_ptr(const struct vq_mem *m, uint64_t addr, uint64_t len, uint32_t p
  */
 void *vq_mem_uaddr_ptr(const struct vq_mem *m, uint64_t uaddr, uint64_t len, uint32_t prot);
 
+/*
+ * The SIGBUS guard: memory a peer can shrink under us.  A frontend that
+ * shares guest memory through a file (memfd, tmpfs, hugetlbfs) may
+ * ftruncate() it below our mapping; touching a page past the new end then
+ * raises SIGBUS, which would kill the whole process.  Guarded ranges turn
+ * that into a disconnect: the process-wide handler maps a private zero page
+ * over the faulting page (the access completes, reading zeros), counts the
+ * fault on the range and shuts down the range's notify socket, so that the
+ * owner's event loop sees the connection end and tears it down.  A SIGBUS
+ * outside every guarded range goes to the handler installed before ours, or
+ * kills the process as usual.  The vhost-user backend uses this for every
+ * region whose file is not sealed against shrinking (F_SEAL_SHRINK).
+ * Threads that touch guest memory must not block SIGBUS: the kernel kills
+ * the process on a synchronous SIGBUS that is blocked.
+ */
+
+/*
+ * Install the SIGBUS handler (once per process; later calls are no-ops).
+ * Returns 0, or -EINVAL when sigaction() refused.  A SIGBUS handler the
+ * application installs afterwards replaces ours (calling this again does not
+ * restore ours).
+ */
+int vq_mem_guard_install(void);
+
+/* True once vq_mem_guard_install() succeeded. */
+bool vq_mem_guard_is_installed(void);
+
+/*
+ * Guard [base, base+len), a MAP_SHARED file mapping whose page size is align
+ * (a power of two; the huge page size on hugetlbfs); base and len are
+ * multiples of align.  notify_fd: a socket to shut down on the first fault
+ * (or -1).  Returns a guard id >= 0, -EINVAL, or -ENOSPC (table full).
+ * The owner must call vq_mem_guard_remove() before munmap().
+ */
+int vq_mem_guard_add(void *base, size_t len, size_t align, int notify_fd);
+
+/* Stop guarding id (waits for a handler that may be running). -1 is a no-op. */
+void vq_mem_guard_remove(int id);
+
+/* Faults seen on guard id so far; *addr (if not NULL): the last address. */
+unsigned vq_mem_guard_faults(int id, uintptr_t *addr);
+
 #ifdef __cplusplus
 }
 #endif

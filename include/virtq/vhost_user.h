@@ -95,6 +95,19 @@
  *     away stays stopped, with a log line).
  *   - RESET_OWNER and RESET_DEVICE stop and forget every ring and call reset.
  *
+ * Guest memory a frontend can shrink: a region's fd must be a regular file
+ * (memfd, tmpfs, hugetlbfs) at least mmap_offset + size long.  A file sealed
+ * with F_SEAL_SHRINK (QEMU's memory-backend-memfd, seal=on by default;
+ * virtq-user) cannot shrink.  Any other region (an unsealed memfd such as
+ * DPDK virtio-user's --no-huge memory, a tmpfs or hugetlbfs file) is
+ * registered with the SIGBUS guard of <virtq/mem.h>, which
+ * vq_vu_backend_new() installs (process-wide, chaining to the previous
+ * handler): if the frontend truncates the file, a worker touching a page
+ * past the new end reads zeros instead of dying, the connection's socket is
+ * shut down, and the control thread drops the connection with a log line
+ * ("guest memory shrank under the mapping").  Without the guard (sigaction
+ * failed) unsealed regions are refused.
+ *
  * Not offered, hence rejected: VHOST_F_LOG_ALL / LOG_SHMFD (SET_LOG_BASE,
  * SET_LOG_FD; QEMU then blocks migration), IOMMU_PLATFORM (IOTLB_MSG),
  * PAGEFAULT (POSTCOPY_*), SLAVE_REQ (SET_BACKEND_REQ_FD), INFLIGHT_SHMFD

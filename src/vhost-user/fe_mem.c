@@ -3,9 +3,13 @@
  * Frontend shared memory: one memfd, MAP_SHARED, holding per queue a ring
  * block (room for either layout) and an indirect-table pool, then the arena
  * vq_fe_alloc hands out.  Shared as one region whose guest address and user
- * address are both our virtual address (as DPDK virtio-user does).
+ * address are both our virtual address (as DPDK virtio-user does).  The
+ * memfd is sealed against shrinking and growing (as QEMU's
+ * memory-backend-memfd does): a backend can then map it without fearing
+ * SIGBUS, and need not guard it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -61,10 +65,11 @@ int vq__fe_mem_init(struct vq_fe *fe)
 
 	if (rc < 0)
 		return rc;
-	fe->memfd = memfd_create("virtq-fe", MFD_CLOEXEC);
+	fe->memfd = memfd_create("virtq-fe", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fe->memfd < 0)
 		return -errno;
-	if (ftruncate(fe->memfd, (off_t)total) < 0)
+	if (ftruncate(fe->memfd, (off_t)total) < 0 ||
+	    fcntl(fe->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
 		return -errno;
 	fe->mem = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fe->memfd, 0);
 	if (fe->mem == MAP_FAILED) {

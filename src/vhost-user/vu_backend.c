@@ -199,6 +199,10 @@ int vq_vu_backend_new(const struct vq_vu_params *cfg, struct vq_vu_backend **out
 
 	if (rc < 0)
 		return rc;
+	/* Unsealed guest memory is refused without it (vu_mem.c). */
+	if (vq_mem_guard_install() < 0)
+		vq__vu_log(NULL, VQ_VU_LOG_ERR, "SIGBUS guard not installed: unsealed "
+			   "guest memory will be refused");
 	rc = backend_alloc(cfg, &b);
 	if (rc == 0 && cfg->mode == VQ_VU_SERVER) {
 		if (cfg->listen_fd >= 0)

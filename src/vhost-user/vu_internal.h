@@ -167,6 +167,7 @@ struct vq__vu_map {
 	uint64_t gpa, size, uaddr, mmap_offset;
 	void *base; /* mmap()ed from file offset 0 */
 	size_t len;
+	int guard;  /* vq_mem_guard id; -1: none (the file is sealed against shrinking) */
 };
 
 /*
@@ -270,6 +271,9 @@ int vq__vu_h_vring_enable(struct vq_vu_backend *b, struct vq__vu_msg *m,
 
 /* ---- vu_mem.c */
 void vq__vu_mem_reset(struct vq_vu_backend *b);
+/* True (b->err says where) when the frontend shrank a region's file under
+ * the mapping: the SIGBUS guard caught an access past its end. */
+bool vq__vu_mem_faulted(struct vq_vu_backend *b);
 int vq__vu_h_set_mem_table(struct vq_vu_backend *b, struct vq__vu_msg *m,
 			   struct vq__vu_reply *r);
 int vq__vu_h_add_mem_reg(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq__vu_reply *r);

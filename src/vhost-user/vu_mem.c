@@ -4,8 +4,17 @@
  * is an fd mapped MAP_SHARED from file offset 0 to mmap_offset + size; the
  * fd itself is closed once mapped.  Running queues are stopped around every
  * change of the map and restarted on the new one.
+ *
+ * A frontend can shrink a region's file under the mapping (ftruncate), and
+ * the next access past the new end raises SIGBUS.  A file sealed with
+ * F_SEAL_SHRINK (QEMU's memory-backend-memfd, virtq-user) cannot shrink;
+ * every other region (an unsealed memfd as DPDK virtio-user's --no-huge
+ * memory, tmpfs and hugetlbfs files) is registered with the SIGBUS guard
+ * (<virtq/mem.h>), which turns such an access into zeros and a disconnect.
+ * Only regular files are mapped: a pipe, socket or device is refused.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +26,12 @@
 
 static void unmap(struct vq__vu_map *mp)
 {
-	if (mp->base)
+	if (mp->base) {
+		vq_mem_guard_remove(mp->guard);
 		munmap(mp->base, mp->len);
+	}
 	mp->base = NULL;
+	mp->guard = -1;
 }
 
 static uint64_t map_align(const struct stat *st)
@@ -51,6 +63,47 @@ static int check_region(struct vq_vu_backend *b, const struct vq__vu_region *r, 
 	return 0;
 }
 
+/* The file behind a region: a regular file that covers it.  0 or -errno. */
+static int check_file(struct vq_vu_backend *b, const struct vq__vu_region *r, int fd,
+		      uint64_t end, struct stat *st)
+{
+	if (fstat(fd, st) < 0)
+		return vq__vu_fail(b, -errno, "fstat on the region fd: %s", strerror(errno));
+	if (!S_ISREG(st->st_mode))
+		return vq__vu_fail(b, -EBADF, "region fd is not a regular file (mode 0%o): "
+				   "a memfd, tmpfs or hugetlbfs file is expected",
+				   (unsigned)(st->st_mode & S_IFMT));
+	if (end > (uint64_t)st->st_size)
+		return vq__vu_fail(b, -EINVAL, "region mmap_offset 0x%" PRIx64 " + size 0x%"
+				   PRIx64 " beyond the file size 0x%" PRIx64, r->mmap_offset,
+				   r->size, (uint64_t)st->st_size);
+	return 0;
+}
+
+/* Guard the mapping unless its file is sealed against shrinking. */
+static int guard(struct vq_vu_backend *b, struct vq__vu_map *mp, int fd, uint64_t align)
+{
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	mp->guard = -1;
+	if (seals >= 0 && (seals & F_SEAL_SHRINK))
+		return 0;
+	if (!vq_mem_guard_is_installed())
+		return vq__vu_fail(b, -EPERM, "region file not sealed against shrinking "
+				   "(F_SEAL_SHRINK) and no SIGBUS guard installed");
+	/* Zero pages go in at the file's page size (hugetlbfs) when the
+	 * mapping is aligned to it, else at the base page size. */
+	if ((uintptr_t)mp->base & (align - 1))
+		align = (uint64_t)sysconf(_SC_PAGESIZE);
+	mp->guard = vq_mem_guard_add(mp->base, mp->len, (size_t)align, b->conn_fd);
+	if (mp->guard < 0)
+		return vq__vu_fail(b, mp->guard, "cannot guard the region against "
+				   "shrinking: %s", strerror(-mp->guard));
+	vq__vu_log(b, VQ_VU_LOG_DEBUG, "region gpa 0x%" PRIx64 ": file not sealed, "
+		   "guarded against SIGBUS", mp->gpa);
+	return 0;
+}
+
 /* Validate one region against its fd and map it.  0 or -errno. */
 static int map_region(struct vq_vu_backend *b, const struct vq__vu_region *r, int fd,
 		      struct vq__vu_map *out)
@@ -60,14 +113,10 @@ static int map_region(struct vq_vu_backend *b, const struct vq__vu_region *r, in
 	void *p;
 	int rc = check_region(b, r, &end);
 
+	if (rc == 0)
+		rc = check_file(b, r, fd, end, &st);
 	if (rc < 0)
 		return rc;
-	if (fstat(fd, &st) < 0)
-		return vq__vu_fail(b, -errno, "fstat on the region fd: %s", strerror(errno));
-	if (S_ISREG(st.st_mode) && end > (uint64_t)st.st_size)
-		return vq__vu_fail(b, -EINVAL, "region mmap_offset 0x%" PRIx64 " + size 0x%"
-				   PRIx64 " beyond the file size 0x%" PRIx64, r->mmap_offset,
-				   r->size, (uint64_t)st.st_size);
 	align = map_align(&st);
 	if (__builtin_add_overflow(end, align - 1, &len) || len > SIZE_MAX)
 		return vq__vu_fail(b, -EOVERFLOW, "region too large to map");
@@ -77,7 +126,28 @@ static int map_region(struct vq_vu_backend *b, const struct vq__vu_region *r, in
 		return vq__vu_fail(b, -errno, "mmap of %" PRIu64 " bytes: %s", len, strerror(errno));
 	*out = (struct vq__vu_map){ .gpa = r->gpa, .size = r->size, .uaddr = r->uaddr,
 				    .mmap_offset = r->mmap_offset, .base = p, .len = (size_t)len };
-	return 0;
+	rc = guard(b, out, fd, align);
+	if (rc < 0)
+		unmap(out);
+	return rc;
+}
+
+bool vq__vu_mem_faulted(struct vq_vu_backend *b)
+{
+	for (unsigned i = 0; i < b->nmaps; i++) {
+		const struct vq__vu_map *mp = &b->maps[i];
+		uintptr_t at = 0;
+		unsigned n = vq_mem_guard_faults(mp->guard, &at);
+
+		if (n == 0)
+			continue;
+		vq__vu_fail(b, -EFAULT, "guest memory shrank under the mapping: SIGBUS at file "
+			    "offset 0x%zx of region gpa 0x%" PRIx64 " (%u faults; the frontend "
+			    "truncated its memory file)", (size_t)(at - (uintptr_t)mp->base),
+			    mp->gpa, n);
+		return true;
+	}
+	return false;
 }
 
 static int add_to_map(struct vq_vu_backend *b, struct vq_mem *mem, const struct vq__vu_map *mp)

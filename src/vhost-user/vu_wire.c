@@ -136,6 +136,8 @@ int vq__vu_recv(struct vq_vu_backend *b, struct vq__vu_msg *m)
 
 	m->nfds = 0;
 	rc = recv_header(b, m);
+	if (rc == 0 && vq__vu_mem_faulted(b))
+		rc = -EFAULT; /* the SIGBUS guard shut the socket down */
 	if (rc <= 0) {
 		vq__vu_close_fds(m);
 		return rc;

@@ -169,7 +169,11 @@ int vb_qthreads_start(struct vb_daemon *d)
 	d->qt = calloc(d->o.queues, sizeof(*d->qt));
 	if (!d->qt)
 		return -ENOMEM;
-	sigfillset(&all); /* signals go to the control thread */
+	/* Signals go to the control thread, except SIGBUS: a guest-memory
+	 * fault must reach the SIGBUS guard in the thread that faulted (a
+	 * blocked synchronous SIGBUS kills the process). */
+	sigfillset(&all);
+	sigdelset(&all, SIGBUS);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (unsigned i = 0; i < d->o.queues && r == 0; i++) {
 		r = qthread_init(d, &d->qt[i], i);

@@ -569,6 +569,87 @@ static int run_race(struct fe *f)
 	return 0;
 }
 
+/* ---- the shrink case: the memory file truncated under traffic */
+
+/* Packed: the race's chains (net: one descriptor; blk: three), in ring
+ * order, buffer id = chain index, heads stored last. */
+static void shrink_build_packed(struct race *x)
+{
+	struct sdesc *s = sd(x->f);
+	struct sdesc tmp[RACE_CHAINS * 3];
+	struct pdesc *d = pd(x->f);
+	unsigned n = RACE_CHAINS * x->per;
+
+	race_build(x); /* the split form, in the same memory: then converted */
+	memcpy(tmp, s, n * sizeof(*s));
+	for (unsigned k = 0; k < n; k++) {
+		uint16_t fl = P_AVAIL | (tmp[k].flags & (D_NEXT | D_WRITE));
+
+		d[k] = (struct pdesc){ tmp[k].addr, tmp[k].len, (uint16_t)(k / x->per),
+				       k % x->per ? fl : 0 };
+	}
+	for (unsigned i = 0; i < RACE_CHAINS; i++) {
+		unsigned h = i * x->per;
+
+		__atomic_store_n(&d[h].flags, P_AVAIL | (tmp[h].flags & (D_NEXT | D_WRITE)),
+				 __ATOMIC_RELEASE); /* pairs with the device's acquire */
+	}
+}
+
+static bool shrink_some_used(struct fe *f, bool packed)
+{
+	if (packed)
+		return __atomic_load_n(&pd(f)[0].flags, __ATOMIC_ACQUIRE) & P_USED;
+	return __atomic_load_n(&sused(f)[1], __ATOMIC_ACQUIRE) != 0;
+}
+
+/*
+ * Chains in flight on the target queue (the device consumes them), then the
+ * memfd is cut to 4 KiB, below every ring, and kicked again.  Unguarded,
+ * the daemon dies of SIGBUS; expected: the connection is closed.  After the
+ * truncation we touch none of our mapping (it would fault here too).
+ */
+static int run_shrink(struct fe *f, bool packed)
+{
+	struct race x = { .f = f, .per = f->o->dev == HDEV_NET ? 1 : 3 };
+	uint64_t one = 1, end;
+	uint16_t *avail = savail(f);
+
+	x.victim = x.per == 1 ? 0 : 1;
+	f->packed = packed;
+	if (fe_setup(f, F_VERSION_1 | (packed ? F_PACKED : 0))) {
+		HLOG("%s: setup failed", f->o->name);
+		return 3;
+	}
+	if (packed) {
+		shrink_build_packed(&x);
+	} else {
+		race_build(&x);
+		for (unsigned i = 0; i < RACE_CHAINS; i++)
+			avail[2 + i] = (uint16_t)(i * x.per);
+		__atomic_store_n(&avail[1], (uint16_t)RACE_CHAINS, __ATOMIC_RELEASE);
+	}
+	if (write(f->kick[f->target], &one, 8) != 8)
+		return 3;
+	for (end = hostile_ms() + 5000; !shrink_some_used(f, packed) && hostile_ms() < end;)
+		hostile_sleep_ms(1);
+	if (!shrink_some_used(f, packed)) {
+		HLOG("%s: the device used no chain before the truncation", f->o->name);
+		return 3;
+	}
+	if (ftruncate(f->memfd, 4096) < 0)
+		return 3;
+	for (int k = 0; k < 10 && write(f->kick[f->target], &one, 8) == 8; k++)
+		hostile_sleep_ms(1);
+	if (!vuc_closed(f->fd, 5000)) {
+		HLOG("%s: the connection was not closed within 5 s", f->o->name);
+		return 1;
+	}
+	active(f, "memory file cut to 4 KiB under traffic: connection closed");
+	hostile_sleep_ms(f->o->hold_ms);
+	return 0;
+}
+
 /* ---- protocol cases */
 
 enum stage { ST_RAW, ST_OWNER, ST_HELLO, ST_MEM };
@@ -945,6 +1026,8 @@ void hostile_fe_list(void)
 	for (size_t i = 0; i < sizeof(ring_cases) / sizeof(ring_cases[0]); i++)
 		printf("ring %s\t%s\n", ring_cases[i].name, ring_cases[i].log);
 	printf("ring desc-race\taddress outside guest memory\n");
+	printf("ring mem-shrink\tguest memory shrank under the mapping\n");
+	printf("ring packed-mem-shrink\tguest memory shrank under the mapping\n");
 	for (size_t i = 0; i < sizeof(proto_cases) / sizeof(proto_cases[0]); i++)
 		printf("proto %s\t%s\n", proto_cases[i].name, proto_cases[i].log);
 	printf("skip write-read-only\tvhost-user maps every region read-write: not expressible\n");
@@ -972,6 +1055,8 @@ int hostile_fe(const struct hopts *o)
 			rc = run_ring(&f, &ring_cases[i]);
 	if (!strcmp(o->name, "desc-race"))
 		rc = run_race(&f);
+	if (!strcmp(o->name, "mem-shrink") || !strcmp(o->name, "packed-mem-shrink"))
+		rc = run_shrink(&f, o->name[0] == 'p');
 	for (size_t i = 0; i < sizeof(proto_cases) / sizeof(proto_cases[0]); i++)
 		if (!strcmp(o->name, proto_cases[i].name))
 			rc = run_proto(&f, &proto_cases[i]);

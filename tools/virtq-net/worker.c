@@ -323,7 +323,11 @@ int vn_workers_start(struct vn_daemon *d)
 			return r;
 	if ((r = assign(d)) < 0)
 		return r;
-	sigfillset(&all); /* signals go to the control thread */
+	/* Signals go to the control thread, except SIGBUS: a guest-memory
+	 * fault must reach the SIGBUS guard in the thread that faulted (a
+	 * blocked synchronous SIGBUS kills the process). */
+	sigfillset(&all);
+	sigdelset(&all, SIGBUS);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (unsigned i = 0; i < d->nworkers && r == 0; i++) {
 		struct vn_worker *w = d->workers[i];

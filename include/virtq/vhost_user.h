@@ -55,7 +55,11 @@
  * its payload size (exact or range), fd count, whether it may come before
  * SET_OWNER and which protocol feature gates it.  On a violation:
  *   - header-level (short read, version != 1, size > VQ_VU_MAX_PAYLOAD,
- *     truncated payload, too many fds): the connection is closed;
+ *     truncated payload, too many fds, a message not complete 1 s after its
+ *     first byte): the connection is closed.  Messages are read without
+ *     waiting: a partial one is kept per connection (at most one header,
+ *     VQ_VU_MAX_PAYLOAD bytes and VQ_VU_MAX_FDS fds) while the control
+ *     thread serves other connections;
  *   - the message has a reply by definition (GET_*): the reply carries a
  *     zero-size payload, which QEMU and DPDK treat as failure;
  *   - need_reply (REPLY_ACK) is set: the ack carries a non-zero u64 (errno);
@@ -204,7 +208,7 @@ struct vq_vu_device_ops {
  * vq_vu_timeout_ms(b) and call vq_vu_handle(b, VQ_VU_TAG_TIMER) when due.
  */
 #define VQ_VU_TAG_SOCKET 0u          /* the listening or connected socket */
-#define VQ_VU_TAG_TIMER  0xffffffffu /* client-mode reconnect timer */
+#define VQ_VU_TAG_TIMER  0xffffffffu /* reconnect or stalled-message timer */
 #define VQ_VU_TAG_KICK(i) (1u + (unsigned)(i)) /* kick fd of queue i */
 
 struct vq_vu_loop_ops {
@@ -270,7 +274,9 @@ int vq_vu_handle(struct vq_vu_backend *b, uint32_t tag);
 int vq_vu_fd(const struct vq_vu_backend *b);
 int vq_vu_dispatch(struct vq_vu_backend *b);
 
-/* Milliseconds until a reconnect attempt is due (0 = now), -1 = none. */
+/* Milliseconds until the backend's timer is due (0 = now), -1 = none: a
+ * client-mode reconnect attempt, or the deadline of a message that has
+ * begun to arrive but is not complete (a stalled frontend is dropped). */
 int vq_vu_timeout_ms(const struct vq_vu_backend *b);
 
 /* The getters below and vq_vu_disconnect belong to the control thread

@@ -72,6 +72,7 @@ void vq__vu_drop(struct vq_vu_backend *b, const char *why)
 	vq__vu_mem_reset(b);
 	vq__vu_unwatch(b, b->conn_fd);
 	vq__vu_close(&b->conn_fd);
+	vq__vu_rx_reset(b);
 	conn_reset_state(b);
 	if (b->cfg.mode == VQ_VU_SERVER) {
 		vq__vu_watch(b, b->listen_fd, VQ_VU_TAG_SOCKET);
@@ -254,6 +255,10 @@ int vq_vu_handle(struct vq_vu_backend *b, uint32_t tag)
 	if (tag == VQ_VU_TAG_TIMER) {
 		if (b->cfg.mode == VQ_VU_CLIENT && b->conn_fd < 0 && vq_vu_timeout_ms(b) == 0)
 			return do_connect(b);
+		if (b->conn_fd >= 0 && vq__vu_rx_is_stalled(b)) {
+			vq__vu_log(b, VQ_VU_LOG_ERR, "bad message: %s", b->err);
+			vq__vu_drop(b, "protocol violation");
+		}
 		return 0;
 	}
 	if (tag != VQ_VU_TAG_SOCKET) {
@@ -284,7 +289,9 @@ int vq_vu_timeout_ms(const struct vq_vu_backend *b)
 {
 	uint64_t now;
 
-	if (b->cfg.mode != VQ_VU_CLIENT || b->conn_fd >= 0)
+	if (b->conn_fd >= 0)
+		return vq__vu_rx_timeout_ms(b);
+	if (b->cfg.mode != VQ_VU_CLIENT)
 		return -1;
 	now = now_ns();
 	if (now >= b->retry_at_ns)

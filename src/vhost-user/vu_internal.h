@@ -134,6 +134,14 @@ struct vq__vu_msg {
 	unsigned nfds;
 };
 
+/* A message being received: what has arrived so far (vu_wire.c). */
+struct vq__vu_rx {
+	struct vq__vu_msg m;
+	uint32_t got;         /* header and payload bytes received */
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0 while no message has begun */
+};
+#define VQ__VU_MSG_TIMEOUT_MS 1000u /* a begun message must complete in this */
+
 struct vq__vu_reply {
 	uint32_t size; /* payload bytes to send */
 	union vq__vu_payload p;
@@ -223,6 +231,7 @@ struct vq_vu_backend {
 	unsigned nq;
 	atomic_uint generation;
 	struct vq__vu_serve *serve; /* vq_vu_serve(): the adapter, else NULL */
+	struct vq__vu_rx rx;
 	char err[200];
 };
 
@@ -238,6 +247,12 @@ int vq__vu_recv(struct vq_vu_backend *b, struct vq__vu_msg *m);
 int vq__vu_send(struct vq_vu_backend *b, uint32_t request, const void *payload,
 		uint32_t size);
 void vq__vu_close_fds(struct vq__vu_msg *m);
+/* Forget a partly received message (its fds closed). */
+void vq__vu_rx_reset(struct vq_vu_backend *b);
+/* Milliseconds until a begun message times out (0: now), -1: none begun. */
+int vq__vu_rx_timeout_ms(const struct vq_vu_backend *b);
+/* True (b->err set) when a begun message is past its deadline. */
+bool vq__vu_rx_is_stalled(struct vq_vu_backend *b);
 /* Shared with the frontend (fe_*.c): read exactly len bytes of a message
  * that has begun (bounded wait); send a whole msghdr (bounded wait). */
 struct msghdr;

@@ -2,13 +2,18 @@
 /*
  * vhost-user wire: one message = 12-byte header + payload, fds in the
  * SCM_RIGHTS ancillary data of the header's first byte.  The connected
- * socket is non-blocking; a message that has started is read to its end
- * with a bounded wait, so a stalled peer cannot wedge the control thread.
+ * socket is non-blocking and messages are read incrementally: whatever part
+ * of a message has arrived waits in the connection's buffer (b->rx, at most
+ * a header, VQ_VU_MAX_PAYLOAD bytes and VQ_VU_MAX_FDS fds) while the loop
+ * serves everyone else, and a message not complete VQ__VU_MSG_TIMEOUT_MS
+ * after its first byte drops the connection (the loop's timer).  Only
+ * replies are written with a bounded wait.
  */
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vu_internal.h"
@@ -83,82 +88,156 @@ unsigned vq__vu_take_fds(struct msghdr *mh, int *fds, unsigned *nfds, unsigned m
 	return cnt;
 }
 
-/* Collect SCM_RIGHTS fds; -EMSGSIZE (fds closed) when the peer sent more. */
-static int take_fds(struct msghdr *mh, struct vq__vu_msg *m)
+static uint64_t now_ns(void)
 {
-	vq__vu_take_fds(mh, m->fds, &m->nfds, VQ_VU_MAX_FDS);
-	if (mh->msg_flags & MSG_CTRUNC) {
-		vq__vu_close_fds(m);
-		return -EMSGSIZE;
-	}
-	return 0;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static int recv_header(struct vq_vu_backend *b, struct vq__vu_msg *m)
+void vq__vu_rx_reset(struct vq_vu_backend *b)
+{
+	vq__vu_close_fds(&b->rx.m);
+	b->rx.got = 0;
+	b->rx.deadline_ns = 0;
+}
+
+/* Where the next bytes of the message go, and how many are still due. */
+static size_t rx_want(struct vq__vu_rx *x, char **at)
+{
+	const uint32_t hs = sizeof(x->m.hdr);
+
+	if (x->got < hs) {
+		*at = (char *)&x->m.hdr + x->got;
+		return hs - x->got;
+	}
+	*at = (char *)&x->m.p + (x->got - hs);
+	return x->m.hdr.size - (x->got - hs);
+}
+
+/* One recvmsg of what is due, fds collected.  Bytes read, 0 at EOF, -errno. */
+static ssize_t rx_read(struct vq_vu_backend *b, char *at, size_t len)
 {
 	union {
 		char buf[CMSG_SPACE(VQ_VU_MAX_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
-	struct iovec iov = { .iov_base = &m->hdr, .iov_len = sizeof(m->hdr) };
+	struct iovec iov = { .iov_base = at, .iov_len = len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
 			     .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf) };
 	ssize_t n;
-	int rc;
 
 	do
 		n = recvmsg(b->conn_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
-	if (n == 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	vq__vu_take_fds(&mh, b->rx.m.fds, &b->rx.m.nfds, VQ_VU_MAX_FDS);
+	if (mh.msg_flags & MSG_CTRUNC)
+		return vq__vu_fail(b, -EMSGSIZE, "more than %u fds in one message", VQ_VU_MAX_FDS);
+	return n;
+}
+
+/* The header is complete: refuse it before any payload is read. */
+static int check_header(struct vq_vu_backend *b, const struct vq__vu_hdr *h)
+{
+	if ((h->flags & VQ__VU_VERSION_MASK) != VQ__VU_VERSION)
+		return vq__vu_fail(b, -EPROTO, "bad version %u in flags 0x%x (request %u)",
+				   h->flags & VQ__VU_VERSION_MASK, h->flags, h->request);
+	if (h->flags & VQ__VU_FLAG_REPLY)
+		return vq__vu_fail(b, -EPROTO, "reply flag set in a request (request %u)",
+				   h->request);
+	if (h->size > VQ_VU_MAX_PAYLOAD)
+		return vq__vu_fail(b, -EMSGSIZE, "payload size %u > max %u (request %u)",
+				   h->size, VQ_VU_MAX_PAYLOAD, h->request);
+	return 0;
+}
+
+static int rx_eof(struct vq_vu_backend *b)
+{
+	const struct vq__vu_rx *x = &b->rx;
+
+	if (x->got == 0)
 		return 0;
-	rc = take_fds(&mh, m);
-	if (rc < 0)
-		return vq__vu_fail(b, rc, "more than %u fds in one message", VQ_VU_MAX_FDS);
-	if ((size_t)n < sizeof(m->hdr)) {
-		rc = vq__vu_read_full(b->conn_fd, (char *)&m->hdr + n, sizeof(m->hdr) - (size_t)n);
-		if (rc < 0)
-			return vq__vu_fail(b, rc, "short header (%zd of %zu bytes): %s",
-					   n, sizeof(m->hdr), strerror(-rc));
+	if (x->got < sizeof(x->m.hdr))
+		return vq__vu_fail(b, -ECONNRESET, "short header (%u of %zu bytes): the "
+				   "frontend closed the connection", x->got, sizeof(x->m.hdr));
+	return vq__vu_fail(b, -ECONNRESET, "truncated payload (request %u, size %u, %zu "
+			   "bytes came): the frontend closed the connection", x->m.hdr.request,
+			   x->m.hdr.size, x->got - sizeof(x->m.hdr));
+}
+
+/* Read what the socket holds of the current message.  1: complete. */
+static int rx_fill(struct vq_vu_backend *b)
+{
+	const uint32_t hs = sizeof(b->rx.m.hdr);
+	struct vq__vu_rx *x = &b->rx;
+
+	for (;;) {
+		char *at;
+		size_t due = rx_want(x, &at); /* > 0: a complete message returned */
+		uint32_t prev = x->got;
+		ssize_t n = rx_read(b, at, due);
+		int rc;
+
+		if (n <= 0)
+			return n == 0 ? rx_eof(b) : (int)n;
+		if (prev == 0)
+			x->deadline_ns = now_ns() + VQ__VU_MSG_TIMEOUT_MS * 1000000ull;
+		x->got += (uint32_t)n;
+		if (prev < hs && x->got == hs && (rc = check_header(b, &x->m.hdr)) < 0)
+			return rc;
+		if (x->got >= hs && x->got - hs == x->m.hdr.size)
+			return 1;
 	}
-	return 1;
 }
 
 /*
- * Receive one message.  Returns 1 with *m (fds owned by m), 0 when the peer
- * closed cleanly between messages, -EAGAIN when nothing was there, or
- * another -errno for a violation (b->err says which; no fd left open).
+ * Receive what is there of one message, without waiting.  Returns 1 with
+ * *m complete (fds owned by m), -EAGAIN when the message is not complete
+ * yet (the part kept in b->rx), 0 when the peer closed cleanly between
+ * messages, or another -errno for a violation (b->err says which; no fd
+ * left open).
  */
 int vq__vu_recv(struct vq_vu_backend *b, struct vq__vu_msg *m)
 {
-	int rc;
+	int rc = rx_fill(b);
 
-	m->nfds = 0;
-	rc = recv_header(b, m);
 	if (rc == 0 && vq__vu_mem_faulted(b))
 		rc = -EFAULT; /* the SIGBUS guard shut the socket down */
-	if (rc <= 0) {
-		vq__vu_close_fds(m);
+	if (rc == -EAGAIN)
 		return rc;
-	}
-	if ((m->hdr.flags & VQ__VU_VERSION_MASK) != VQ__VU_VERSION)
-		rc = vq__vu_fail(b, -EPROTO, "bad version %u in flags 0x%x (request %u)",
-				 m->hdr.flags & VQ__VU_VERSION_MASK, m->hdr.flags,
-				 m->hdr.request);
-	else if (m->hdr.flags & VQ__VU_FLAG_REPLY)
-		rc = vq__vu_fail(b, -EPROTO, "reply flag set in a request (request %u)",
-				 m->hdr.request);
-	else if (m->hdr.size > VQ_VU_MAX_PAYLOAD)
-		rc = vq__vu_fail(b, -EMSGSIZE, "payload size %u > max %u (request %u)",
-				 m->hdr.size, VQ_VU_MAX_PAYLOAD, m->hdr.request);
-	else if (m->hdr.size && (rc = vq__vu_read_full(b->conn_fd, &m->p, m->hdr.size)) < 0)
-		rc = vq__vu_fail(b, rc, "truncated payload (request %u, size %u): %s",
-				 m->hdr.request, m->hdr.size, strerror(-rc));
+	if (rc == 1)
+		memcpy(m, &b->rx.m, sizeof(*m));
 	else
-		return 1;
-	vq__vu_close_fds(m);
+		vq__vu_close_fds(&b->rx.m);
+	b->rx.m.nfds = 0; /* the fds are m's now, or closed */
+	vq__vu_rx_reset(b);
 	return rc;
+}
+
+int vq__vu_rx_timeout_ms(const struct vq_vu_backend *b)
+{
+	uint64_t now;
+
+	if (!b->rx.deadline_ns)
+		return -1;
+	now = now_ns();
+	return now >= b->rx.deadline_ns ? 0
+					: (int)((b->rx.deadline_ns - now + 999999) / 1000000);
+}
+
+bool vq__vu_rx_is_stalled(struct vq_vu_backend *b)
+{
+	const struct vq__vu_rx *x = &b->rx;
+
+	if (vq__vu_rx_timeout_ms(b) != 0)
+		return false;
+	vq__vu_fail(b, -ETIMEDOUT, "message stalled: %u of %zu bytes in %u ms (request %u)",
+		    x->got, sizeof(x->m.hdr) + (x->got >= sizeof(x->m.hdr) ? x->m.hdr.size : 0),
+		    VQ__VU_MSG_TIMEOUT_MS, x->got >= sizeof(x->m.hdr) ? x->m.hdr.request : 0);
+	return true;
 }
 
 int vq__vu_write_msg(int fd, struct msghdr *mh)

@@ -76,7 +76,7 @@ static void env_start(void)
 	ASSERT_TRUE(mkdtemp(E.dir) != NULL);
 	ASSERT_EQ(vq_vu_loop_new(&E.loop), 0);
 	for (int i = 0; i < 2; i++) {
-		struct vq_vu_config cfg = {
+		struct vq_vu_params cfg = {
 			.name = i ? "b" : "a", .mode = VQ_VU_SERVER, .path = E.path[i],
 			.listen_fd = -1, .ops = &dops, .features = 1ull << 32,
 			.protocol_features = VQ_VU_PROTOCOL_F_ALL, .num_queues = 1,

@@ -631,7 +631,7 @@ static int run_shrink(struct fe *f, bool packed)
 	}
 	if (write(f->kick[f->target], &one, 8) != 8)
 		return 3;
-	for (end = hostile_ms() + 5000; !shrink_some_used(f, packed) && hostile_ms() < end;)
+	for (end = vqt_now_ms() + 5000; !shrink_some_used(f, packed) && vqt_now_ms() < end;)
 		hostile_sleep_ms(1);
 	if (!shrink_some_used(f, packed)) {
 		HLOG("%s: the device used no chain before the truncation", f->o->name);

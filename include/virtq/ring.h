@@ -24,18 +24,21 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
 #include <virtq/mem.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* ---- features the ring core understands (as masks of 64-bit feature words) */
-#define VQ_F_INDIRECT   (1ull << 28) /* VIRTIO_F_INDIRECT_DESC */
-#define VQ_F_EVENT_IDX  (1ull << 29) /* VIRTIO_F_EVENT_IDX */
-#define VQ_F_VERSION_1  (1ull << 32) /* VIRTIO_F_VERSION_1 */
-#define VQ_F_PACKED     (1ull << 34) /* VIRTIO_F_RING_PACKED */
-#define VQ_F_IN_ORDER   (1ull << 35) /* VIRTIO_F_IN_ORDER */
+/* ---- features the ring core understands (as masks of 64-bit feature words;
+ * the bit numbers are the kernel UAPI's) */
+#define VQ_F_INDIRECT   (1ull << VIRTIO_RING_F_INDIRECT_DESC)
+#define VQ_F_EVENT_IDX  (1ull << VIRTIO_RING_F_EVENT_IDX)
+#define VQ_F_VERSION_1  (1ull << VIRTIO_F_VERSION_1)
+#define VQ_F_PACKED     (1ull << VIRTIO_F_RING_PACKED)
+#define VQ_F_IN_ORDER   (1ull << VIRTIO_F_IN_ORDER)
 
 /*
  * EXPERIMENTAL, not in the VIRTIO spec: VQ_F_LARGE_CHAIN.  When negotiated,

@@ -13,47 +13,6 @@
 #include "mem/mem_internal.h"
 #include "ring/ring_internal.h"
 
-/* Descriptor flags (VIRTIO 1.2 2.7.5 / 2.8), both layouts. */
-#define DEV_DESC_F_NEXT     0x1u
-#define DEV_DESC_F_WRITE    0x2u
-#define DEV_DESC_F_INDIRECT 0x4u
-#define DEV_DESC_F_AVAIL    (1u << 7)
-#define DEV_DESC_F_USED     (1u << 15)
-
-/* Split ring flags. */
-#define DEV_AVAIL_F_NO_INTERRUPT 0x1u
-#define DEV_USED_F_NO_NOTIFY     0x1u
-
-/* Packed event suppression flags. */
-#define DEV_EVENT_ENABLE  0x0u
-#define DEV_EVENT_DISABLE 0x1u
-#define DEV_EVENT_DESC    0x2u
-#define DEV_EVENT_MASK    0x3u
-
-/* Split rings (the trailing used_event / avail_event sit at ring[size]). */
-struct dev_split_avail {
-	uint16_t flags;
-	uint16_t idx;
-	uint16_t ring[];
-};
-
-struct dev_split_used_elem {
-	uint32_t id;
-	uint32_t len;
-};
-
-struct dev_split_used {
-	uint16_t flags;
-	uint16_t idx;
-	struct dev_split_used_elem ring[];
-};
-
-/* Packed event suppression structure. */
-struct dev_event {
-	uint16_t off_wrap; /* desc_event_off:15, desc_event_wrap:1 */
-	uint16_t flags;
-};
-
 /* Shared memory is read through this alias so no type rule is broken. */
 typedef uint64_t __attribute__((may_alias)) dev_u64;
 
@@ -69,10 +28,10 @@ struct vq_dev {
 	bool in_order;        /* packed and VQ_F_IN_ORDER negotiated: used runs */
 	const struct vq_mem *mem;
 	void *desc;                    /* split or packed descriptors */
-	struct dev_split_avail *avail; /* split */
-	struct dev_split_used *used;   /* split */
-	struct dev_event *drv_event;   /* packed: driver area, we read */
-	struct dev_event *dev_event;   /* packed: device area, we write */
+	struct vring_avail *avail; /* split */
+	struct vring_used *used;   /* split */
+	struct vring_packed_desc_event *drv_event;   /* packed: driver area, we read */
+	struct vring_packed_desc_event *dev_event;   /* packed: device area, we write */
 
 	/* ---- position */
 	uint16_t avail_idx;   /* split: last_avail_idx; packed: next avail slot */

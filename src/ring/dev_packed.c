@@ -10,9 +10,9 @@
 
 #include "ring/dev_internal.h"
 
-static struct vq__packed_desc *slot_desc(const struct vq_dev *q, uint16_t slot)
+static struct vring_packed_desc *slot_desc(const struct vq_dev *q, uint16_t slot)
 {
-	return (struct vq__packed_desc *)q->desc + slot;
+	return (struct vring_packed_desc *)q->desc + slot;
 }
 
 /* Step a (slot, wrap) position forward by n <= size slots. */
@@ -29,7 +29,7 @@ static void advance(const struct vq_dev *q, uint16_t *slot, bool *wrap, uint32_t
 
 static bool is_avail(uint16_t flags, bool wrap)
 {
-	return !!(flags & DEV_DESC_F_AVAIL) == wrap && !!(flags & DEV_DESC_F_USED) != wrap;
+	return !!(flags & VQ__DESC_F_AVAIL) == wrap && !!(flags & VQ__DESC_F_USED) != wrap;
 }
 
 static uint32_t sat_add(uint32_t a, uint32_t b)
@@ -40,7 +40,7 @@ static uint32_t sat_add(uint32_t a, uint32_t b)
 static int walk_indirect(struct vq_dev *q, struct vq__walk *w, const struct vq__desc *d,
 			 uint16_t flags, uint16_t slot)
 {
-	const struct vq__packed_desc *t;
+	const struct vring_packed_desc *t;
 	const void *table;
 	uint32_t n;
 	int rc;
@@ -49,7 +49,7 @@ static int walk_indirect(struct vq_dev *q, struct vq__walk *w, const struct vq__
 		return vq__dev_fail(q, VQ_ERR_INDIRECT_FEATURE,
 				    "INDIRECT flag at slot %u but VIRTIO_F_INDIRECT_DESC not negotiated",
 				    slot);
-	if (flags & DEV_DESC_F_NEXT)
+	if (flags & VRING_DESC_F_NEXT)
 		return vq__dev_fail(q, VQ_ERR_INDIRECT_NEXT,
 				    "indirect descriptor with NEXT at slot %u", slot);
 	if (w->count > 1)
@@ -65,11 +65,11 @@ static int walk_indirect(struct vq_dev *q, struct vq__walk *w, const struct vq__
 
 		vq__desc_read(&t[i], &td);
 		/* Only WRITE is meaningful in a table (NEXT is ignored). */
-		if (td.w3 & DEV_DESC_F_INDIRECT)
+		if (td.w3 & VRING_DESC_F_INDIRECT)
 			return vq__dev_fail(q, VQ_ERR_INDIRECT_NESTED,
 					    "indirect descriptor %u inside the indirect table at slot %u",
 					    i, slot);
-		rc = vq__walk_seg(q, w, td.addr, td.len, td.w3 & DEV_DESC_F_WRITE);
+		rc = vq__walk_seg(q, w, td.addr, td.len, td.w3 & VRING_DESC_F_WRITE);
 		if (rc)
 			return rc;
 	}
@@ -102,13 +102,13 @@ static int walk(struct vq_dev *q, struct vq__walk *w, uint16_t head_flags,
 			return vq__dev_fail(q, VQ_ERR_PACKED_WRAP,
 					    "slot %u (chain at slot %u) flags 0x%x not available for wrap counter %u",
 					    slot, q->avail_idx, flags, wrap);
-		if (flags & DEV_DESC_F_INDIRECT)
+		if (flags & VRING_DESC_F_INDIRECT)
 			rc = walk_indirect(q, w, &d, flags, slot);
 		else
-			rc = vq__walk_seg(q, w, d.addr, d.len, flags & DEV_DESC_F_WRITE);
+			rc = vq__walk_seg(q, w, d.addr, d.len, flags & VRING_DESC_F_WRITE);
 		if (rc)
 			return rc;
-		if (!(flags & DEV_DESC_F_NEXT))
+		if (!(flags & VRING_DESC_F_NEXT))
 			break;
 		advance(q, &slot, &wrap, 1);
 	}
@@ -140,11 +140,11 @@ static int check_id(struct vq_dev *q, uint16_t id)
 static inline __attribute__((always_inline))
 bool pop_one(struct vq_dev *q, struct vq_elem *e, uint16_t flags)
 {
-	bool write = flags & DEV_DESC_F_WRITE;
+	bool write = flags & VRING_DESC_F_WRITE;
 	struct vq__desc d;
 	void *hva;
 
-	if ((flags & (DEV_DESC_F_NEXT | DEV_DESC_F_INDIRECT)) || e->iov_cap == 0)
+	if ((flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) || e->iov_cap == 0)
 		return false;
 	vq__desc_read(slot_desc(q, q->avail_idx), &d);
 	if (d.len == 0 || d.id_or_flags >= q->size || vq__bit_test(q->inflight_bits, d.id_or_flags))
@@ -177,9 +177,9 @@ int vq__packed_pop(struct vq_dev *q, struct vq_elem *e)
 	 * the head descriptor's flags (after the rest of the chain).
 	 */
 	flags = __atomic_load_n(&slot_desc(q, q->avail_idx)->flags, __ATOMIC_ACQUIRE);
-	if (!!(flags & DEV_DESC_F_AVAIL) != q->avail_wrap)
+	if (!!(flags & VQ__DESC_F_AVAIL) != q->avail_wrap)
 		return 0;
-	if (!!(flags & DEV_DESC_F_USED) == q->avail_wrap)
+	if (!!(flags & VQ__DESC_F_USED) == q->avail_wrap)
 		return vq__dev_fail(q, VQ_ERR_PACKED_WRAP,
 				    "head slot %u flags 0x%x: AVAIL and USED both match wrap counter %u",
 				    q->avail_idx, flags, q->avail_wrap);
@@ -208,7 +208,7 @@ int vq__packed_pop(struct vq_dev *q, struct vq_elem *e)
 	if (q->event_idx && q->kicks_enabled)
 		/* Ordered by vq_dev_enable_notify's barrier; stale = one extra kick. */
 		__atomic_store_n(&q->dev_event->off_wrap,
-				 (uint16_t)(q->avail_idx | (q->avail_wrap ? 0x8000u : 0)),
+				 (uint16_t)(q->avail_idx | (q->avail_wrap ? VQ__EVENT_F_WRAP : 0)),
 				 __ATOMIC_RELAXED);
 	return 1;
 }
@@ -217,11 +217,11 @@ int vq__packed_pop(struct vq_dev *q, struct vq_elem *e)
 static inline __attribute__((always_inline))
 void write_used(struct vq_dev *q, uint16_t slot, bool wrap, uint16_t id, uint32_t len)
 {
-	struct vq__packed_desc *d = slot_desc(q, slot);
-	uint16_t flags = wrap ? (DEV_DESC_F_AVAIL | DEV_DESC_F_USED) : 0;
+	struct vring_packed_desc *d = slot_desc(q, slot);
+	uint16_t flags = wrap ? (VQ__DESC_F_AVAIL | VQ__DESC_F_USED) : 0;
 
 	if (len)
-		flags |= DEV_DESC_F_WRITE;
+		flags |= VRING_DESC_F_WRITE;
 	__atomic_store_n(&d->id, id, __ATOMIC_RELAXED);
 	__atomic_store_n(&d->len, len, __ATOMIC_RELAXED);
 	if (q->batch_n == 0) {
@@ -310,14 +310,14 @@ bool vq__packed_need_notify(struct vq_dev *q, uint16_t old, uint32_t n)
 	 * barrier between writing it and re-checking for used descriptors.
 	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	flags = __atomic_load_n(&q->drv_event->flags, __ATOMIC_RELAXED) & DEV_EVENT_MASK;
-	if (flags == DEV_EVENT_DISABLE)
+	flags = __atomic_load_n(&q->drv_event->flags, __ATOMIC_RELAXED) & VQ__EVENT_F_MASK;
+	if (flags == VRING_PACKED_EVENT_FLAG_DISABLE)
 		return false;
-	if (flags != DEV_EVENT_DESC || !q->event_idx || n >= q->size)
+	if (flags != VRING_PACKED_EVENT_FLAG_DESC || !q->event_idx || n >= q->size)
 		return true; /* ENABLE, reserved, or too far to tell */
 	off_wrap = __atomic_load_n(&q->drv_event->off_wrap, __ATOMIC_RELAXED);
-	ev = off_wrap & 0x7fff;
-	if (!!(off_wrap & 0x8000u) != q->pub_wrap)
+	ev = off_wrap & ~VQ__EVENT_F_WRAP;
+	if (!!(off_wrap & VQ__EVENT_F_WRAP) != q->pub_wrap)
 		ev -= q->size; /* the event lies in the previous lap */
 	/* vring_need_event(ev, new, old) with old = new - n, in one lap. */
 	return (uint16_t)(new - ev - 1) < (uint16_t)n;
@@ -325,15 +325,15 @@ bool vq__packed_need_notify(struct vq_dev *q, uint16_t old, uint32_t n)
 
 void vq__packed_set_notify(struct vq_dev *q, bool enable)
 {
-	uint16_t flags = DEV_EVENT_DISABLE;
+	uint16_t flags = VRING_PACKED_EVENT_FLAG_DISABLE;
 
 	if (enable && q->event_idx) {
 		__atomic_store_n(&q->dev_event->off_wrap,
-				 (uint16_t)(q->avail_idx | (q->avail_wrap ? 0x8000u : 0)),
+				 (uint16_t)(q->avail_idx | (q->avail_wrap ? VQ__EVENT_F_WRAP : 0)),
 				 __ATOMIC_RELAXED);
-		flags = DEV_EVENT_DESC;
+		flags = VRING_PACKED_EVENT_FLAG_DESC;
 	} else if (enable) {
-		flags = DEV_EVENT_ENABLE;
+		flags = VRING_PACKED_EVENT_FLAG_ENABLE;
 	}
 	/* Release: off_wrap before flags for a driver that reads flags first;
 	 * the rest of the ordering is vq_dev_enable_notify's full barrier. */
@@ -345,5 +345,5 @@ bool vq__packed_has_avail(const struct vq_dev *q)
 	/* Acquire: pairs with the driver's write barrier before head flags. */
 	uint16_t f = __atomic_load_n(&slot_desc(q, q->avail_idx)->flags, __ATOMIC_ACQUIRE);
 
-	return !!(f & DEV_DESC_F_AVAIL) == q->avail_wrap;
+	return !!(f & VQ__DESC_F_AVAIL) == q->avail_wrap;
 }

@@ -46,7 +46,7 @@ static int next_head(struct vq_dev *q, uint16_t *head)
 
 /* Where a chain's descriptors are read from: the ring's table or an indirect one. */
 struct split_level {
-	const struct vq__split_desc *table;
+	const struct vring_desc *table;
 	uint32_t n;      /* entries: loop bound and next bound */
 	uint32_t limit;  /* chain length limit */
 	bool indirect;
@@ -65,7 +65,7 @@ static int enter_indirect(struct vq_dev *q, struct vq__walk *w, struct split_lev
 	if (lv->indirect)
 		return vq__dev_fail(q, VQ_ERR_INDIRECT_NESTED,
 				    "indirect descriptor %u inside an indirect table", w->count - 1);
-	if (d->id_or_flags & DEV_DESC_F_NEXT)
+	if (d->id_or_flags & VRING_DESC_F_NEXT)
 		return vq__dev_fail(q, VQ_ERR_INDIRECT_NEXT,
 				    "indirect descriptor with NEXT (next %u)", d->w3);
 	if (w->count > 1)
@@ -111,7 +111,7 @@ static int walk(struct vq_dev *q, uint16_t head, struct vq__walk *w, uint16_t *n
 		rc = check_count(q, w, &lv, head);
 		if (rc)
 			return rc;
-		if (d.id_or_flags & DEV_DESC_F_INDIRECT) {
+		if (d.id_or_flags & VRING_DESC_F_INDIRECT) {
 			*ndesc = (uint16_t)w->count;
 			rc = enter_indirect(q, w, &lv, &d);
 			if (rc)
@@ -119,10 +119,10 @@ static int walk(struct vq_dev *q, uint16_t head, struct vq__walk *w, uint16_t *n
 			idx = 0;
 			continue;
 		}
-		rc = vq__walk_seg(q, w, d.addr, d.len, d.id_or_flags & DEV_DESC_F_WRITE);
+		rc = vq__walk_seg(q, w, d.addr, d.len, d.id_or_flags & VRING_DESC_F_WRITE);
 		if (rc)
 			return rc;
-		if (!(d.id_or_flags & DEV_DESC_F_NEXT))
+		if (!(d.id_or_flags & VRING_DESC_F_NEXT))
 			break;
 		if (d.w3 >= lv.n)
 			return vq__dev_fail(q, VQ_ERR_NEXT_RANGE, "next %u >= %s %u", d.w3,
@@ -142,11 +142,11 @@ static inline int pop_one(struct vq_dev *q, uint16_t head, struct vq_elem *e)
 	bool wr;
 	void *hva;
 
-	vq__desc_read((const struct vq__split_desc *)q->desc + head, &d);
-	if ((d.id_or_flags & (DEV_DESC_F_NEXT | DEV_DESC_F_INDIRECT)) || d.len == 0 ||
+	vq__desc_read((const struct vring_desc *)q->desc + head, &d);
+	if ((d.id_or_flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) || d.len == 0 ||
 	    e->iov_cap == 0)
 		return 0;
-	wr = d.id_or_flags & DEV_DESC_F_WRITE;
+	wr = d.id_or_flags & VRING_DESC_F_WRITE;
 	hva = vq__mem_hint_ptr(q->mem, d.addr, d.len, wr ? VQ_MEM_WRITE : VQ_MEM_READ);
 	if (!hva)
 		return 0;
@@ -195,7 +195,7 @@ popped:
 
 void vq__split_push(struct vq_dev *q, uint16_t id, uint32_t len)
 {
-	struct dev_split_used_elem *u = &q->used->ring[q->used_idx & q->mask];
+	struct vring_used_elem *u = &q->used->ring[q->used_idx & q->mask];
 
 	/* Published by the release store of used->idx in flush. */
 	__atomic_store_n(&u->id, (uint32_t)id, __ATOMIC_RELAXED);
@@ -235,7 +235,7 @@ bool vq__split_need_notify(struct vq_dev *q, uint16_t old, uint32_t n)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (!q->event_idx)
 		return !(__atomic_load_n(&q->avail->flags, __ATOMIC_RELAXED) &
-			 DEV_AVAIL_F_NO_INTERRUPT);
+			 VRING_AVAIL_F_NO_INTERRUPT);
 	if (n > 0xffffu)
 		return true; /* more than the 16-bit window: cannot tell, notify */
 	ev = __atomic_load_n(used_event(q), __ATOMIC_RELAXED);
@@ -251,7 +251,7 @@ void vq__split_set_notify(struct vq_dev *q, bool enable)
 			__atomic_store_n(avail_event(q), q->avail_idx, __ATOMIC_RELAXED);
 		return; /* disabled: avail_event simply stops moving */
 	}
-	__atomic_store_n(&q->used->flags, enable ? 0 : DEV_USED_F_NO_NOTIFY,
+	__atomic_store_n(&q->used->flags, enable ? 0 : VRING_USED_F_NO_NOTIFY,
 			 __ATOMIC_RELAXED);
 }
 

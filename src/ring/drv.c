@@ -50,7 +50,7 @@ const char *vq_drv_error(const struct vq_drv *q)
 void *vq__drv_table(const struct vq_drv *q, uint32_t table, uint64_t *gpa)
 {
 	/* No overflow: tables * len * 16 was checked by drv_pool_init. */
-	uint64_t off = (uint64_t)table * q->ind_len * sizeof(struct vq__split_desc);
+	uint64_t off = (uint64_t)table * q->ind_len * sizeof(struct vring_desc);
 
 	*gpa = q->ind_gpa + off;
 	return q->ind + off;
@@ -65,7 +65,7 @@ static int drv_pool_init(struct vq_drv *q, const struct vq_drv_params *cfg)
 	if (!cfg->indirect || cfg->indirect_len == 0)
 		return -EINVAL;
 	if (__builtin_mul_overflow((uint64_t)cfg->indirect_tables, cfg->indirect_len, &bytes) ||
-	    __builtin_mul_overflow(bytes, sizeof(struct vq__split_desc), &bytes) ||
+	    __builtin_mul_overflow(bytes, sizeof(struct vring_desc), &bytes) ||
 	    bytes > SIZE_MAX ||
 	    __builtin_add_overflow(cfg->indirect_gpa, bytes, &end) ||
 	    __builtin_add_overflow((uintptr_t)cfg->indirect, bytes, &end))

@@ -17,48 +17,7 @@
 
 #include "ring_internal.h"
 
-/* Descriptor flags (split and packed). */
-#define VQ__DESC_F_NEXT      0x1u
-#define VQ__DESC_F_WRITE     0x2u
-#define VQ__DESC_F_INDIRECT  0x4u
-#define VQ__DESC_F_AVAIL     (1u << 7)  /* packed */
-#define VQ__DESC_F_USED      (1u << 15) /* packed */
-
-/* Split ring flags. */
-#define VQ__AVAIL_F_NO_INTERRUPT 0x1u
-#define VQ__USED_F_NO_NOTIFY     0x1u
-
-/* Packed event suppression flags. */
-#define VQ__EVT_ENABLE  0x0u
-#define VQ__EVT_DISABLE 0x1u
-#define VQ__EVT_DESC    0x2u
-
 #define VQ__DRV_NO_TABLE UINT32_MAX
-
-/* Split rings, as the driver sees them.  used_event / avail_event follow
- * the ring arrays: avail->ring[size] and used->ring[size]. */
-struct vq__drv_avail {
-	uint16_t flags;
-	uint16_t idx;
-	uint16_t ring[];
-};
-
-struct vq__drv_used_elem {
-	uint32_t id;
-	uint32_t len;
-};
-
-struct vq__drv_used {
-	uint16_t flags;
-	uint16_t idx;
-	struct vq__drv_used_elem ring[];
-};
-
-/* Packed event suppression structure. */
-struct vq__drv_event {
-	uint16_t off_wrap;
-	uint16_t flags;
-};
 
 /* Per-id state of a buffer in flight. */
 struct vq__drv_buf {
@@ -109,8 +68,8 @@ struct vq_drv {
 
 	/* Ring memory. */
 	void *desc;
-	void *avail;  /* split: struct vq__drv_avail; packed: driver event suppression */
-	void *used;   /* split: struct vq__drv_used;  packed: device event suppression */
+	void *avail;  /* split: struct vring_avail; packed: driver event suppression */
+	void *used;   /* split: struct vring_used;  packed: device event suppression */
 
 	/* Indirect table pool. */
 	unsigned char *ind;

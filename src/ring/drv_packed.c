@@ -19,17 +19,17 @@
 
 #include "drv_internal.h"
 
-static inline struct vq__packed_desc *ring(const struct vq_drv *q)
+static inline struct vring_packed_desc *ring(const struct vq_drv *q)
 {
 	return q->desc;
 }
 
-static inline struct vq__drv_event *driver_event(const struct vq_drv *q)
+static inline struct vring_packed_desc_event *driver_event(const struct vq_drv *q)
 {
 	return q->avail;
 }
 
-static inline struct vq__drv_event *device_event(const struct vq_drv *q)
+static inline struct vring_packed_desc_event *device_event(const struct vq_drv *q)
 {
 	return q->used;
 }
@@ -54,7 +54,7 @@ void vq__drv_packed_init(struct vq_drv *q)
 
 static void packed_fill_table(struct vq_drv *q, const struct vq__drv_chain *c, uint64_t *gpa)
 {
-	struct vq__packed_desc *t = vq__drv_table(q, c->table, gpa);
+	struct vring_packed_desc *t = vq__drv_table(q, c->table, gpa);
 	struct vq__drv_iter it = { c->sg, 0, c->out_num, c->total };
 	uint64_t addr;
 	uint32_t len, k = 0;
@@ -65,7 +65,7 @@ static void packed_fill_table(struct vq_drv *q, const struct vq__drv_chain *c, u
 		t[k].addr = addr;
 		t[k].len = len;
 		t[k].id = 0;
-		t[k].flags = write ? VQ__DESC_F_WRITE : 0;
+		t[k].flags = write ? VRING_DESC_F_WRITE : 0;
 		k++;
 	}
 }
@@ -82,9 +82,9 @@ static uint16_t packed_write_chain(struct vq_drv *q, const struct vq__drv_chain 
 	uint32_t len;
 
 	while (vq__drv_next(&it, &addr, &len, &write)) {
-		struct vq__packed_desc *d = &ring(q)[slot];
-		uint16_t f = (uint16_t)((write ? VQ__DESC_F_WRITE : 0) | avail_bits(wrap) |
-					(++k < c->ndesc ? VQ__DESC_F_NEXT : 0));
+		struct vring_packed_desc *d = &ring(q)[slot];
+		uint16_t f = (uint16_t)((write ? VRING_DESC_F_WRITE : 0) | avail_bits(wrap) |
+					(++k < c->ndesc ? VRING_DESC_F_NEXT : 0));
 
 		d->addr = addr;
 		d->len = len;
@@ -125,14 +125,14 @@ void vq__drv_packed_add(struct vq_drv *q, const struct vq__drv_chain *c)
 		q->free_id = q->free_next[id];
 	}
 	if (c->table != VQ__DRV_NO_TABLE) {
-		struct vq__packed_desc *d = &ring(q)[head];
+		struct vring_packed_desc *d = &ring(q)[head];
 		uint64_t gpa;
 
 		packed_fill_table(q, c, &gpa);
 		d->addr = gpa;
-		d->len = c->ndesc * (uint32_t)sizeof(struct vq__packed_desc);
+		d->len = c->ndesc * (uint32_t)sizeof(struct vring_packed_desc);
 		d->id = id;
-		flags = (uint16_t)(VQ__DESC_F_INDIRECT | avail_bits(q->avail_wrap));
+		flags = (uint16_t)(VRING_DESC_F_INDIRECT | avail_bits(q->avail_wrap));
 		if (++q->avail_idx == q->size) {
 			q->avail_idx = 0;
 			q->avail_wrap = !q->avail_wrap;
@@ -153,8 +153,8 @@ void vq__drv_packed_add1(struct vq_drv *q, const struct vq_seg *s, bool write, v
 	struct vq__drv_chain c = { .token = token, .in_len = write ? s->len : 0,
 				   .table = VQ__DRV_NO_TABLE };
 	uint16_t head = q->avail_idx, id = head;
-	struct vq__packed_desc *d = &ring(q)[head];
-	uint16_t flags = (uint16_t)((write ? VQ__DESC_F_WRITE : 0) | avail_bits(q->avail_wrap));
+	struct vring_packed_desc *d = &ring(q)[head];
+	uint16_t flags = (uint16_t)((write ? VRING_DESC_F_WRITE : 0) | avail_bits(q->avail_wrap));
 
 	if (!q->in_order) {
 		id = q->free_id;
@@ -179,9 +179,9 @@ static bool packed_need_event(const struct vq_drv *q, uint16_t off_wrap, uint32_
 {
 	uint16_t new_idx = q->avail_idx;
 	uint16_t old_idx = (uint16_t)(new_idx - added);
-	uint16_t event = off_wrap & 0x7fffu;
+	uint16_t event = off_wrap & ~VQ__EVENT_F_WRAP;
 
-	if ((bool)(off_wrap >> 15) != q->avail_wrap)
+	if (((off_wrap & VQ__EVENT_F_WRAP) != 0) != q->avail_wrap)
 		event = (uint16_t)(event - q->size); /* an offset in the previous lap */
 	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
 }
@@ -213,9 +213,9 @@ bool vq__drv_packed_kick_prepare(struct vq_drv *q)
 	 */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	flags = __atomic_load_n(&device_event(q)->flags, __ATOMIC_RELAXED) & 0x3u;
-	if (flags == VQ__EVT_DISABLE)
+	if (flags == VRING_PACKED_EVENT_FLAG_DISABLE)
 		return false;
-	if (flags != VQ__EVT_DESC || !q->event_idx)
+	if (flags != VRING_PACKED_EVENT_FLAG_DESC || !q->event_idx)
 		return true;
 	return packed_need_event(q, __atomic_load_n(&device_event(q)->off_wrap, __ATOMIC_RELAXED),
 				 added);
@@ -227,7 +227,7 @@ static void packed_update_event(struct vq_drv *q)
 {
 	/* Relaxed: a hint; vq_drv_enable_notify fences before sleeping. */
 	__atomic_store_n(&driver_event(q)->off_wrap,
-			 (uint16_t)(q->last_used | (q->used_wrap ? 0x8000u : 0)), __ATOMIC_RELAXED);
+			 (uint16_t)(q->last_used | (q->used_wrap ? VQ__EVENT_F_WRAP : 0)), __ATOMIC_RELAXED);
 }
 
 /* Give buffer id back to the caller; skip its slots (2.8.6). */
@@ -284,7 +284,7 @@ static int packed_batch_start(struct vq_drv *q, uint16_t id, uint32_t len, void 
 
 int vq__drv_packed_get(struct vq_drv *q, void **token, uint32_t *len)
 {
-	struct vq__packed_desc *d = &ring(q)[q->last_used];
+	struct vring_packed_desc *d = &ring(q)[q->last_used];
 	uint16_t flags, id;
 	uint32_t l;
 
@@ -304,7 +304,7 @@ int vq__drv_packed_get(struct vq_drv *q, void **token, uint32_t *len)
 				       q->last_used, flags, q->used_wrap);
 	id = __atomic_load_n(&d->id, __ATOMIC_RELAXED);
 	/* len is reserved without WRITE (2.8.4): nothing was written. */
-	l = (flags & VQ__DESC_F_WRITE) ? __atomic_load_n(&d->len, __ATOMIC_RELAXED) : 0;
+	l = (flags & VRING_DESC_F_WRITE) ? __atomic_load_n(&d->len, __ATOMIC_RELAXED) : 0;
 	if (!vq__drv_returnable(q, id))
 		return vq__drv_violate(q, VQ_ERR_USED_ID, "used id %u is not a buffer in flight", id);
 	if (l > q->buf[id].in_len)
@@ -347,7 +347,7 @@ void vq__drv_packed_disable_notify(struct vq_drv *q)
 {
 	q->cb_disabled = true;
 	/* Relaxed: suppression is a hint to the device. */
-	__atomic_store_n(&driver_event(q)->flags, VQ__EVT_DISABLE, __ATOMIC_RELAXED);
+	__atomic_store_n(&driver_event(q)->flags, VRING_PACKED_EVENT_FLAG_DISABLE, __ATOMIC_RELAXED);
 }
 
 bool vq__drv_packed_enable_notify(struct vq_drv *q)
@@ -357,9 +357,9 @@ bool vq__drv_packed_enable_notify(struct vq_drv *q)
 	q->cb_disabled = false;
 	if (q->event_idx) {
 		packed_update_event(q);
-		__atomic_store_n(&driver_event(q)->flags, VQ__EVT_DESC, __ATOMIC_RELAXED);
+		__atomic_store_n(&driver_event(q)->flags, VRING_PACKED_EVENT_FLAG_DESC, __ATOMIC_RELAXED);
 	} else {
-		__atomic_store_n(&driver_event(q)->flags, VQ__EVT_ENABLE, __ATOMIC_RELAXED);
+		__atomic_store_n(&driver_event(q)->flags, VRING_PACKED_EVENT_FLAG_ENABLE, __ATOMIC_RELAXED);
 	}
 	/*
 	 * Full fence: the re-enabled state is visible before we re-read the

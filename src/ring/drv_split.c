@@ -13,12 +13,12 @@
 
 #include "drv_internal.h"
 
-static inline struct vq__drv_avail *avail_ring(const struct vq_drv *q)
+static inline struct vring_avail *avail_ring(const struct vq_drv *q)
 {
 	return q->avail;
 }
 
-static inline struct vq__drv_used *used_ring(const struct vq_drv *q)
+static inline struct vring_used *used_ring(const struct vq_drv *q)
 {
 	return q->used;
 }
@@ -45,7 +45,7 @@ void vq__drv_split_init(struct vq_drv *q)
 
 static void split_fill_table(struct vq_drv *q, const struct vq__drv_chain *c, uint64_t *gpa)
 {
-	struct vq__split_desc *t = vq__drv_table(q, c->table, gpa);
+	struct vring_desc *t = vq__drv_table(q, c->table, gpa);
 	struct vq__drv_iter it = { c->sg, 0, c->out_num, c->total };
 	uint64_t addr;
 	uint32_t len, k = 0;
@@ -54,8 +54,8 @@ static void split_fill_table(struct vq_drv *q, const struct vq__drv_chain *c, ui
 	while (vq__drv_next(&it, &addr, &len, &write)) {
 		t[k].addr = addr;
 		t[k].len = len;
-		t[k].flags = (uint16_t)((write ? VQ__DESC_F_WRITE : 0) |
-					(k + 1 < c->ndesc ? VQ__DESC_F_NEXT : 0));
+		t[k].flags = (uint16_t)((write ? VRING_DESC_F_WRITE : 0) |
+					(k + 1 < c->ndesc ? VRING_DESC_F_NEXT : 0));
 		t[k].next = (uint16_t)(k + 1);
 		k++;
 	}
@@ -64,7 +64,7 @@ static void split_fill_table(struct vq_drv *q, const struct vq__drv_chain *c, ui
 /* Write a direct chain from descriptor head on; returns its last descriptor. */
 static uint16_t split_write_chain(struct vq_drv *q, const struct vq__drv_chain *c, uint16_t head)
 {
-	struct vq__split_desc *d = q->desc;
+	struct vring_desc *d = q->desc;
 	struct vq__drv_iter it = { c->sg, 0, c->out_num, c->total };
 	uint16_t i = head, last = head;
 	uint64_t addr;
@@ -75,8 +75,8 @@ static uint16_t split_write_chain(struct vq_drv *q, const struct vq__drv_chain *
 		k++;
 		d[i].addr = addr;
 		d[i].len = len;
-		d[i].flags = (uint16_t)((write ? VQ__DESC_F_WRITE : 0) |
-					(k < c->ndesc ? VQ__DESC_F_NEXT : 0));
+		d[i].flags = (uint16_t)((write ? VRING_DESC_F_WRITE : 0) |
+					(k < c->ndesc ? VRING_DESC_F_NEXT : 0));
 		d[i].next = q->free_next[i];
 		last = i;
 		i = q->free_next[i];
@@ -86,7 +86,7 @@ static uint16_t split_write_chain(struct vq_drv *q, const struct vq__drv_chain *
 
 void vq__drv_split_add(struct vq_drv *q, const struct vq__drv_chain *c)
 {
-	struct vq__split_desc *d = q->desc;
+	struct vring_desc *d = q->desc;
 	uint16_t head = q->free_head, last = head, ndesc = 1;
 
 	if (c->table != VQ__DRV_NO_TABLE) {
@@ -94,8 +94,8 @@ void vq__drv_split_add(struct vq_drv *q, const struct vq__drv_chain *c)
 
 		split_fill_table(q, c, &gpa);
 		d[head].addr = gpa;
-		d[head].len = c->ndesc * (uint32_t)sizeof(struct vq__split_desc);
-		d[head].flags = VQ__DESC_F_INDIRECT;
+		d[head].len = c->ndesc * (uint32_t)sizeof(struct vring_desc);
+		d[head].flags = VRING_DESC_F_INDIRECT;
 		d[head].next = 0;
 	} else {
 		last = split_write_chain(q, c, head);
@@ -114,12 +114,12 @@ void vq__drv_split_add1(struct vq_drv *q, const struct vq_seg *s, bool write, vo
 {
 	struct vq__drv_chain c = { .token = token, .in_len = write ? s->len : 0,
 				   .table = VQ__DRV_NO_TABLE };
-	struct vq__split_desc *d = q->desc;
+	struct vring_desc *d = q->desc;
 	uint16_t head = q->free_head;
 
 	d[head].addr = s->addr;
 	d[head].len = s->len;
-	d[head].flags = write ? VQ__DESC_F_WRITE : 0;
+	d[head].flags = write ? VRING_DESC_F_WRITE : 0;
 	d[head].next = q->free_next[head];
 	q->free_head = q->free_next[head];
 	q->num_free--;
@@ -155,7 +155,7 @@ bool vq__drv_split_kick_prepare(struct vq_drv *q)
 
 		return (uint16_t)(new_idx - e - 1) < (uint16_t)(new_idx - old_idx);
 	}
-	return !(__atomic_load_n(&used_ring(q)->flags, __ATOMIC_RELAXED) & VQ__USED_F_NO_NOTIFY);
+	return !(__atomic_load_n(&used_ring(q)->flags, __ATOMIC_RELAXED) & VRING_USED_F_NO_NOTIFY);
 }
 
 /* ---- used buffers */
@@ -249,7 +249,7 @@ static int split_batch_start(struct vq_drv *q, uint16_t id, uint32_t len, void *
 
 int vq__drv_split_get(struct vq_drv *q, void **token, uint32_t *len)
 {
-	const struct vq__drv_used_elem *e;
+	const struct vring_used_elem *e;
 	uint32_t id, l;
 	int r;
 
@@ -307,7 +307,7 @@ void vq__drv_split_disable_notify(struct vq_drv *q)
 		/* An event index already passed: need_event stays false. */
 		__atomic_store_n(used_event(q), (uint16_t)(q->last_used - 1), __ATOMIC_RELAXED);
 	else
-		__atomic_store_n(&avail_ring(q)->flags, VQ__AVAIL_F_NO_INTERRUPT, __ATOMIC_RELAXED);
+		__atomic_store_n(&avail_ring(q)->flags, VRING_AVAIL_F_NO_INTERRUPT, __ATOMIC_RELAXED);
 }
 
 bool vq__drv_split_enable_notify(struct vq_drv *q)

@@ -20,7 +20,7 @@ static void expect_iov(struct fx *f, unsigned k, uint64_t gpa, size_t len)
 /* Driver adds a one-descriptor chain; device pops, pushes len, flushes. */
 static uint16_t cycle(struct fx *f, uint16_t id, uint32_t len)
 {
-	put1(f, BUF, 64, F_WRITE, id);
+	put1(f, BUF, 64, VRING_DESC_F_WRITE, id);
 	ASSERT_EQ(pop(f), 1);
 	ASSERT_EQ(vq_dev_push(f->q, &f->e, len), 0);
 	vq_dev_flush(f->q);
@@ -33,7 +33,7 @@ static void simple_chain(enum vq_layout layout)
 	const struct td d[5] = {
 		{ BUF, 100, 0 }, { GB - 0x10, 0x20, 0 }, /* spans A -> B */
 		{ BUF + 0x400, 0, 0 },                   /* zero length: no segment */
-		{ BUF + 0x800, 200, F_WRITE }, { BUF + 0x900, 0, F_WRITE },
+		{ BUF + 0x800, 200, VRING_DESC_F_WRITE }, { BUF + 0x900, 0, VRING_DESC_F_WRITE },
 	};
 	struct vq_elem e;
 	uint32_t id, len;
@@ -72,14 +72,14 @@ static void simple_chain(enum vq_layout layout)
 		ASSERT_EQ(id, 5);
 		ASSERT_EQ(len, 0);
 	} else {
-		ASSERT_EQ(p_get16(&f, 0, 14), F_AVAIL | F_NEXT); /* staged until flush */
+		ASSERT_EQ(p_get16(&f, 0, 14), VQ__DESC_F_AVAIL | VRING_DESC_F_NEXT); /* staged until flush */
 		vq_dev_flush(f.q);
-		ASSERT_EQ(p_get16(&f, 0, 14), F_AVAIL | F_USED | F_WRITE);
+		ASSERT_EQ(p_get16(&f, 0, 14), VQ__DESC_F_AVAIL | VQ__DESC_F_USED | VRING_DESC_F_WRITE);
 		ASSERT_EQ(p_get16(&f, 0, 12), 5);
 		memcpy(&len, p_slot(&f, 0) + 8, 4);
 		ASSERT_EQ(len, 150);
 		ASSERT_EQ(cycle(&f, 2, 0), 2); /* the next chain sits at slot 5 */
-		ASSERT_EQ(p_get16(&f, 5, 14), F_AVAIL | F_USED);
+		ASSERT_EQ(p_get16(&f, 5, 14), VQ__DESC_F_AVAIL | VQ__DESC_F_USED);
 		ASSERT_EQ(p_get16(&f, 5, 12), 2);
 	}
 	ASSERT_FALSE(vq_dev_is_broken(f.q));
@@ -94,7 +94,7 @@ TEST(packed_simple_chain) { simple_chain(VQ_LAYOUT_PACKED); }
 static void indirect(enum vq_layout layout)
 {
 	struct fx f;
-	const struct td t[2] = { { BUF + 0x100, 16, 0 }, { BUF + 0x200, 32, F_WRITE } };
+	const struct td t[2] = { { BUF + 0x100, 16, 0 }, { BUF + 0x200, 32, VRING_DESC_F_WRITE } };
 	const uint64_t where[3] = { GR, GB - 16, T1 + 4 };
 
 	fx_init(&f, layout, 8);
@@ -102,7 +102,7 @@ static void indirect(enum vq_layout layout)
 	put_table(&f, GB - 16, t, 2, true);
 	put_table(&f, T1 + 4, t, 2, true);
 	for (unsigned i = 0; i < 3; i++) {
-		put1(&f, where[i], 32, F_INDIRECT | (i == 2 ? F_WRITE : 0), 3);
+		put1(&f, where[i], 32, VRING_DESC_F_INDIRECT | (i == 2 ? VRING_DESC_F_WRITE : 0), 3);
 		ASSERT_EQ(pop(&f), 1);
 		ASSERT_EQ(f.e.ndesc, 1);
 		ASSERT_EQ(f.e.out_num, 1);
@@ -121,7 +121,7 @@ TEST(packed_indirect) { indirect(VQ_LAYOUT_PACKED); }
 static void enobufs(enum vq_layout layout)
 {
 	struct fx f;
-	const struct td d[2] = { { GB - 8, 16, 0 }, { BUF, 16, F_WRITE } };
+	const struct td d[2] = { { GB - 8, 16, 0 }, { BUF, 16, VRING_DESC_F_WRITE } };
 
 	fx_init(&f, layout, 8);
 	fx_dev(&f);
@@ -143,7 +143,7 @@ TEST(packed_enobufs) { enobufs(VQ_LAYOUT_PACKED); }
 static void chain_4gib(enum vq_layout layout)
 {
 	struct fx f;
-	const struct td d[2] = { { GBIG, 0x80000000u, 0 }, { GBIG + 0x80000000u, 0x80000000u, F_WRITE } };
+	const struct td d[2] = { { GBIG, 0x80000000u, 0 }, { GBIG + 0x80000000u, 0x80000000u, VRING_DESC_F_WRITE } };
 
 	fx_init(&f, layout, 8);
 	fx_dev(&f);
@@ -353,7 +353,7 @@ TEST(packed_state_round_trip_odd_size)
 	struct vq_dev *q2;
 	uint16_t used = 0;
 	bool wrap = true;
-	const struct td d[2] = { { BUF, 16, 0 }, { BUF + 0x100, 16, F_WRITE } };
+	const struct td d[2] = { { BUF, 16, 0 }, { BUF + 0x100, 16, VRING_DESC_F_WRITE } };
 
 	fx_init(&f, VQ_LAYOUT_PACKED, 5);
 	fx_dev(&f);
@@ -380,7 +380,7 @@ TEST(packed_state_round_trip_odd_size)
 		vq_dev_flush(f.q);
 		ASSERT_EQ(p_get16(&f, used, 12), i % 5);
 		ASSERT_EQ(p_get16(&f, used, 14),
-			  F_WRITE | (wrap ? F_AVAIL | F_USED : 0));
+			  VRING_DESC_F_WRITE | (wrap ? VQ__DESC_F_AVAIL | VQ__DESC_F_USED : 0));
 		used += 2;
 		if (used >= 5) {
 			used -= 5;
@@ -407,12 +407,12 @@ TEST(large_chain_feature)
 	for (unsigned i = 0; i < 17; i++)
 		t[i] = (struct td){ BUF + 0x40 * i, 0x40, 0 };
 	put_table(&f, T1, t, 16, true);
-	put1(&f, T1, 16 * 16, F_INDIRECT, 0);
+	put1(&f, T1, 16 * 16, VRING_DESC_F_INDIRECT, 0);
 	ASSERT_EQ(pop(&f), 1);
 	ASSERT_EQ(f.e.out_num, 16);
 	ASSERT_EQ(vq_dev_push(f.q, &f.e, 0), 0);
 	put_table(&f, T1, t, 17, true);
-	put1(&f, T1, 17 * 16, F_INDIRECT, 0);
+	put1(&f, T1, 17 * 16, VRING_DESC_F_INDIRECT, 0);
 	ASSERT_EQ(pop(&f), -E2BIG);
 	ASSERT_EQ(vq_dev_violation(f.q), VQ_ERR_CHAIN_LEN);
 	fx_fini(&f);
@@ -450,7 +450,7 @@ TEST(dev_new_bad_config)
 static void push_errors(enum vq_layout layout)
 {
 	struct fx f;
-	const struct td d[2] = { { BUF, 16, 0 }, { BUF, 16, F_WRITE } };
+	const struct td d[2] = { { BUF, 16, 0 }, { BUF, 16, VRING_DESC_F_WRITE } };
 	struct vq_elem e;
 
 	fx_init(&f, layout, 8);
@@ -476,13 +476,13 @@ TEST(packed_out_of_order_batch)
 {
 	struct fx f;
 	struct vq_elem e[3];
-	const struct td two[2] = { { BUF, 16, 0 }, { BUF, 16, F_WRITE } };
+	const struct td two[2] = { { BUF, 16, 0 }, { BUF, 16, VRING_DESC_F_WRITE } };
 
 	fx_init(&f, VQ_LAYOUT_PACKED, 8);
 	fx_dev(&f);
-	put1(&f, BUF, 16, F_WRITE, 7);
+	put1(&f, BUF, 16, VRING_DESC_F_WRITE, 7);
 	put_chain(&f, two, 2, 1);
-	put1(&f, BUF, 16, F_WRITE, 4);
+	put1(&f, BUF, 16, VRING_DESC_F_WRITE, 4);
 	for (unsigned i = 0; i < 3; i++) {
 		ASSERT_EQ(pop(&f), 1);
 		e[i] = f.e;
@@ -493,14 +493,14 @@ TEST(packed_out_of_order_batch)
 	ASSERT_EQ(vq_dev_push(f.q, &e[1], 5), 0); /* slot 0, skips 2 */
 	ASSERT_EQ(vq_dev_push(f.q, &e[0], 6), 0); /* slot 2 */
 	ASSERT_EQ(vq_dev_push(f.q, &e[2], 0), 0); /* slot 3 */
-	ASSERT_EQ(p_get16(&f, 0, 14), F_AVAIL | F_WRITE); /* first not yet used */
+	ASSERT_EQ(p_get16(&f, 0, 14), VQ__DESC_F_AVAIL | VRING_DESC_F_WRITE); /* first not yet used */
 	vq_dev_flush(f.q);
 	ASSERT_EQ(p_get16(&f, 0, 12), 1);
-	ASSERT_EQ(p_get16(&f, 0, 14), F_AVAIL | F_USED | F_WRITE);
+	ASSERT_EQ(p_get16(&f, 0, 14), VQ__DESC_F_AVAIL | VQ__DESC_F_USED | VRING_DESC_F_WRITE);
 	ASSERT_EQ(p_get16(&f, 2, 12), 7);
-	ASSERT_EQ(p_get16(&f, 2, 14), F_AVAIL | F_USED | F_WRITE);
+	ASSERT_EQ(p_get16(&f, 2, 14), VQ__DESC_F_AVAIL | VQ__DESC_F_USED | VRING_DESC_F_WRITE);
 	ASSERT_EQ(p_get16(&f, 3, 12), 4);
-	ASSERT_EQ(p_get16(&f, 3, 14), F_AVAIL | F_USED);
+	ASSERT_EQ(p_get16(&f, 3, 14), VQ__DESC_F_AVAIL | VQ__DESC_F_USED);
 	fx_fini(&f);
 }
 
@@ -514,7 +514,7 @@ TEST(split_in_order_sparse_ids)
 	f.cfg.features |= VQ_F_IN_ORDER;
 	fx_dev(&f);
 	for (unsigned i = 0; i < 3; i++) {
-		s_desc(&f, heads[i], BUF, 16, F_WRITE, 0);
+		s_desc(&f, heads[i], BUF, 16, VRING_DESC_F_WRITE, 0);
 		s_publish(&f, heads[i]);
 	}
 	struct vq_elem e[3];
@@ -545,40 +545,40 @@ TEST(packed_in_order_runs)
 {
 	struct fx f;
 	struct vq_elem e[7];
-	const struct td two[2] = { { BUF, 16, 0 }, { BUF, 16, F_WRITE } };
+	const struct td two[2] = { { BUF, 16, 0 }, { BUF, 16, VRING_DESC_F_WRITE } };
 	const uint32_t lens[7] = { 16, 16, 5, 0, 0, 3, 16 };
 
 	fx_init(&f, VQ_LAYOUT_PACKED, 8);
 	f.cfg.features |= VQ_F_IN_ORDER;
 	fx_dev(&f);
-	put1(&f, BUF, 16, F_WRITE, 0);  /* slot 0 */
+	put1(&f, BUF, 16, VRING_DESC_F_WRITE, 0);  /* slot 0 */
 	put_chain(&f, two, 2, 1);       /* slots 1-2 */
-	put1(&f, BUF, 16, F_WRITE, 3);  /* slot 3 */
+	put1(&f, BUF, 16, VRING_DESC_F_WRITE, 3);  /* slot 3 */
 	put1(&f, BUF, 16, 0, 4);        /* slot 4, nothing writable */
 	put1(&f, BUF, 16, 0, 5);        /* slot 5 */
-	put1(&f, BUF, 16, F_WRITE, 6);  /* slot 6 */
-	put1(&f, BUF, 16, F_WRITE, 7);  /* slot 7 */
+	put1(&f, BUF, 16, VRING_DESC_F_WRITE, 6);  /* slot 6 */
+	put1(&f, BUF, 16, VRING_DESC_F_WRITE, 7);  /* slot 7 */
 	for (unsigned i = 0; i < 7; i++) {
 		ASSERT_EQ(pop(&f), 1);
 		e[i] = f.e;
 		ASSERT_EQ(vq_dev_push(f.q, &e[i], lens[i]), 0);
 	}
-	ASSERT_EQ(p_get16(&f, 0, 14), F_AVAIL | F_WRITE); /* not before flush */
+	ASSERT_EQ(p_get16(&f, 0, 14), VQ__DESC_F_AVAIL | VRING_DESC_F_WRITE); /* not before flush */
 	vq_dev_flush(f.q);
 	/* Run 0..3: full, full, then 5 of 16 ends it. */
 	ASSERT_EQ(p_get16(&f, 0, 12), 3);
 	ASSERT_EQ(p_get16(&f, 0, 8), 5);
-	ASSERT_EQ(p_get16(&f, 0, 14), F_AVAIL | F_USED | F_WRITE);
-	ASSERT_EQ(p_get16(&f, 3, 14), F_AVAIL | F_WRITE); /* skipped, untouched */
+	ASSERT_EQ(p_get16(&f, 0, 14), VQ__DESC_F_AVAIL | VQ__DESC_F_USED | VRING_DESC_F_WRITE);
+	ASSERT_EQ(p_get16(&f, 3, 14), VQ__DESC_F_AVAIL | VRING_DESC_F_WRITE); /* skipped, untouched */
 	/* Run 4..6: len 0 with nothing writable is full; 3 of 16 ends it. */
 	ASSERT_EQ(p_get16(&f, 4, 12), 6);
 	ASSERT_EQ(p_get16(&f, 4, 8), 3);
-	ASSERT_EQ(p_get16(&f, 4, 14), F_AVAIL | F_USED | F_WRITE);
-	ASSERT_EQ(p_get16(&f, 5, 14), F_AVAIL);
+	ASSERT_EQ(p_get16(&f, 4, 14), VQ__DESC_F_AVAIL | VQ__DESC_F_USED | VRING_DESC_F_WRITE);
+	ASSERT_EQ(p_get16(&f, 5, 14), VQ__DESC_F_AVAIL);
 	/* Slot 7 on its own: the flush ends the run. */
 	ASSERT_EQ(p_get16(&f, 7, 12), 7);
 	ASSERT_EQ(p_get16(&f, 7, 8), 16);
-	ASSERT_EQ(p_get16(&f, 7, 14), F_AVAIL | F_USED | F_WRITE);
+	ASSERT_EQ(p_get16(&f, 7, 14), VQ__DESC_F_AVAIL | VQ__DESC_F_USED | VRING_DESC_F_WRITE);
 	ASSERT_EQ(vq_dev_inflight(f.q), 0);
 	fx_fini(&f);
 }

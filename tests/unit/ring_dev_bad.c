@@ -28,20 +28,20 @@ struct bad_case {
 };
 
 static void c_addr_overflow(struct fx *f) { put1(f, UINT64_MAX - 0xfff, 0x2000, 0, 1); }
-static void c_addr_overflow_end(struct fx *f) { put1(f, UINT64_MAX, 1, F_WRITE, 1); }
+static void c_addr_overflow_end(struct fx *f) { put1(f, UINT64_MAX, 1, VRING_DESC_F_WRITE, 1); }
 static void c_unmapped(struct fx *f) { put1(f, GHOLE, 16, 0, 1); }
-static void c_unmapped_zero(struct fx *f) { put1(f, 0, 8, F_WRITE, 1); }
+static void c_unmapped_zero(struct fx *f) { put1(f, 0, 8, VRING_DESC_F_WRITE, 1); }
 static void c_unmapped_tail(struct fx *f) { put1(f, GB + 4 * PG - 8, 16, 0, 1); }
 static void c_unmapped_second(struct fx *f)
 {
-	const struct td d[2] = { { BUF, 16, 0 }, { GHOLE + 0x1000, 64, F_WRITE } };
+	const struct td d[2] = { { BUF, 16, 0 }, { GHOLE + 0x1000, 64, VRING_DESC_F_WRITE } };
 
 	put_chain(f, d, 2, 1);
 }
-static void c_write_ro(struct fx *f) { put1(f, GR + 0x40, 16, F_WRITE, 1); }
+static void c_write_ro(struct fx *f) { put1(f, GR + 0x40, 16, VRING_DESC_F_WRITE, 1); }
 static void c_read_after_write(struct fx *f)
 {
-	const struct td d[3] = { { BUF, 16, 0 }, { BUF + 0x100, 16, F_WRITE }, { BUF + 0x200, 16, 0 } };
+	const struct td d[3] = { { BUF, 16, 0 }, { BUF + 0x100, 16, VRING_DESC_F_WRITE }, { BUF + 0x200, 16, 0 } };
 
 	put_chain(f, d, 3, 1);
 }
@@ -55,45 +55,45 @@ static void c_chain_len(struct fx *f)
 static void c_chain_bytes(struct fx *f)
 {
 	const struct td d[3] = { { GBIG, 0x80000000u, 0 }, { GBIG + 0x80000000u, 0x80000000u, 0 },
-				 { GBIG, 1, F_WRITE } };
+				 { GBIG, 1, VRING_DESC_F_WRITE } };
 
 	put_chain(f, d, 3, 1);
 }
 static void c_ind_nested(struct fx *f)
 {
-	const struct td t[2] = { { BUF, 16, 0 }, { T2, 32, F_INDIRECT } };
+	const struct td t[2] = { { BUF, 16, 0 }, { T2, 32, VRING_DESC_F_INDIRECT } };
 
 	put_table(f, T1, t, 2, true);
-	put1(f, T1, 32, F_INDIRECT, 1);
+	put1(f, T1, 32, VRING_DESC_F_INDIRECT, 1);
 }
 static void c_ind_with_next(struct fx *f)
 {
 	const struct td t[1] = { { BUF, 16, 0 } };
-	const struct td d[2] = { { T1, 16, F_INDIRECT }, { BUF, 16, F_WRITE } };
+	const struct td d[2] = { { T1, 16, VRING_DESC_F_INDIRECT }, { BUF, 16, VRING_DESC_F_WRITE } };
 
 	put_table(f, T1, t, 1, true);
 	put_chain(f, d, 2, 1);
 }
 static void c_ind_not_head(struct fx *f)
 {
-	const struct td t[1] = { { BUF, 16, F_WRITE } };
-	const struct td d[2] = { { BUF, 16, 0 }, { T1, 16, F_INDIRECT } };
+	const struct td t[1] = { { BUF, 16, VRING_DESC_F_WRITE } };
+	const struct td d[2] = { { BUF, 16, 0 }, { T1, 16, VRING_DESC_F_INDIRECT } };
 
 	put_table(f, T1, t, 1, true);
 	put_chain(f, d, 2, 1);
 }
-static void c_ind_len0(struct fx *f) { put1(f, T1, 0, F_INDIRECT, 1); }
-static void c_ind_len17(struct fx *f) { put1(f, T1, 17, F_INDIRECT, 1); }
+static void c_ind_len0(struct fx *f) { put1(f, T1, 0, VRING_DESC_F_INDIRECT, 1); }
+static void c_ind_len17(struct fx *f) { put1(f, T1, 17, VRING_DESC_F_INDIRECT, 1); }
 static void c_ind_feature(struct fx *f)
 {
 	const struct td t[1] = { { BUF, 16, 0 } };
 
 	put_table(f, T1, t, 1, true);
-	put1(f, T1, 16, F_INDIRECT, 1);
+	put1(f, T1, 16, VRING_DESC_F_INDIRECT, 1);
 }
-static void c_ind_unmapped(struct fx *f) { put1(f, GHOLE, 32, F_INDIRECT, 1); }
-static void c_ind_tail_unmapped(struct fx *f) { put1(f, GB + 4 * PG - 16, 32, F_INDIRECT, 1); }
-static void c_ind_overflow(struct fx *f) { put1(f, UINT64_MAX - 15, 32, F_INDIRECT, 1); }
+static void c_ind_unmapped(struct fx *f) { put1(f, GHOLE, 32, VRING_DESC_F_INDIRECT, 1); }
+static void c_ind_tail_unmapped(struct fx *f) { put1(f, GB + 4 * PG - 16, 32, VRING_DESC_F_INDIRECT, 1); }
+static void c_ind_overflow(struct fx *f) { put1(f, UINT64_MAX - 15, 32, VRING_DESC_F_INDIRECT, 1); }
 static void c_ind_too_long(struct fx *f)
 {
 	struct td t[9];
@@ -101,67 +101,67 @@ static void c_ind_too_long(struct fx *f)
 	for (unsigned i = 0; i < 9; i++)
 		t[i] = (struct td){ BUF, 4, 0 };
 	put_table(f, T1, t, 9, true);
-	put1(f, T1, 9 * 16, F_INDIRECT, 1);
+	put1(f, T1, 9 * 16, VRING_DESC_F_INDIRECT, 1);
 }
 static void c_ind_bad_buffer(struct fx *f)
 {
-	const struct td t[2] = { { BUF, 16, 0 }, { GHOLE, 16, F_WRITE } };
+	const struct td t[2] = { { BUF, 16, 0 }, { GHOLE, 16, VRING_DESC_F_WRITE } };
 
 	put_table(f, T1, t, 2, true);
-	put1(f, T1, 32, F_INDIRECT, 1);
+	put1(f, T1, 32, VRING_DESC_F_INDIRECT, 1);
 }
 static void c_ind_write_ro(struct fx *f)
 {
-	const struct td t[2] = { { BUF, 16, 0 }, { GR, 16, F_WRITE } };
+	const struct td t[2] = { { BUF, 16, 0 }, { GR, 16, VRING_DESC_F_WRITE } };
 
 	put_table(f, T1, t, 2, true);
-	put1(f, T1, 32, F_INDIRECT, 1);
+	put1(f, T1, 32, VRING_DESC_F_INDIRECT, 1);
 }
 static void c_ind_raw(struct fx *f)
 {
-	const struct td t[2] = { { BUF, 16, F_WRITE }, { BUF + 0x40, 16, 0 } };
+	const struct td t[2] = { { BUF, 16, VRING_DESC_F_WRITE }, { BUF + 0x40, 16, 0 } };
 
 	put_table(f, T1, t, 2, true);
-	put1(f, T1, 32, F_INDIRECT, 1);
+	put1(f, T1, 32, VRING_DESC_F_INDIRECT, 1);
 }
 
 /* split only */
 static void s_head_range(struct fx *f) { s_desc(f, 0, BUF, 16, 0, 0); s_publish(f, 8); }
 static void s_head_range_max(struct fx *f) { s_publish(f, 0xffff); }
-static void s_next_range(struct fx *f) { s_desc(f, 0, BUF, 16, F_NEXT, 8); s_publish(f, 0); }
-static void s_loop_self(struct fx *f) { s_desc(f, 3, BUF, 16, F_NEXT, 3); s_publish(f, 3); }
+static void s_next_range(struct fx *f) { s_desc(f, 0, BUF, 16, VRING_DESC_F_NEXT, 8); s_publish(f, 0); }
+static void s_loop_self(struct fx *f) { s_desc(f, 3, BUF, 16, VRING_DESC_F_NEXT, 3); s_publish(f, 3); }
 static void s_loop2(struct fx *f)
 {
-	s_desc(f, 0, BUF, 16, F_NEXT, 1);
-	s_desc(f, 1, BUF, 16, F_NEXT, 0);
+	s_desc(f, 0, BUF, 16, VRING_DESC_F_NEXT, 1);
+	s_desc(f, 1, BUF, 16, VRING_DESC_F_NEXT, 0);
 	s_publish(f, 0);
 }
 static void s_loop_tail(struct fx *f)
 {
-	s_desc(f, 0, BUF, 16, F_NEXT, 1);
-	s_desc(f, 1, BUF, 16, F_NEXT, 2);
-	s_desc(f, 2, BUF, 16, F_NEXT, 1);
+	s_desc(f, 0, BUF, 16, VRING_DESC_F_NEXT, 1);
+	s_desc(f, 1, BUF, 16, VRING_DESC_F_NEXT, 2);
+	s_desc(f, 2, BUF, 16, VRING_DESC_F_NEXT, 1);
 	s_publish(f, 0);
 }
 static void s_ind_loop(struct fx *f)
 {
 	uint8_t b[16];
 
-	enc_desc(f, b, BUF, 16, F_NEXT, 1);
+	enc_desc(f, b, BUF, 16, VRING_DESC_F_NEXT, 1);
 	gwrite(f, T1, b, 16);
-	enc_desc(f, b, BUF, 16, F_NEXT, 0);
+	enc_desc(f, b, BUF, 16, VRING_DESC_F_NEXT, 0);
 	gwrite(f, T1 + 16, b, 16);
-	put1(f, T1, 32, F_INDIRECT, 1);
+	put1(f, T1, 32, VRING_DESC_F_INDIRECT, 1);
 }
 static void s_ind_next_range(struct fx *f)
 {
 	uint8_t b[16];
 
-	enc_desc(f, b, BUF, 16, F_NEXT, 2);
+	enc_desc(f, b, BUF, 16, VRING_DESC_F_NEXT, 2);
 	gwrite(f, T1, b, 16);
 	enc_desc(f, b, BUF, 16, 0, 0);
 	gwrite(f, T1 + 16, b, 16);
-	put1(f, T1, 32, F_INDIRECT, 1);
+	put1(f, T1, 32, VRING_DESC_F_INDIRECT, 1);
 }
 static void s_avail_idx(struct fx *f) { __atomic_store_n(&s_avail(f)[1], 9, __ATOMIC_RELEASE); }
 static void s_avail_back(struct fx *f) { __atomic_store_n(&s_avail(f)[1], 0xffff, __ATOMIC_RELEASE); }
@@ -173,25 +173,25 @@ static void s_id_in_use(struct fx *f)
 }
 
 /* packed only */
-static void p_wrap_head(struct fx *f) { p_desc(f, 0, BUF, 16, 1, F_AVAIL | F_USED); }
+static void p_wrap_head(struct fx *f) { p_desc(f, 0, BUF, 16, 1, VQ__DESC_F_AVAIL | VQ__DESC_F_USED); }
 static void p_wrap_chain(struct fx *f)
 {
-	p_desc(f, 1, BUF, 16, 1, F_WRITE | F_USED); /* AVAIL/USED as for the other lap */
-	p_desc(f, 0, BUF, 16, 0xeeee, F_NEXT | F_AVAIL);
+	p_desc(f, 1, BUF, 16, 1, VRING_DESC_F_WRITE | VQ__DESC_F_USED); /* AVAIL/USED as for the other lap */
+	p_desc(f, 0, BUF, 16, 0xeeee, VRING_DESC_F_NEXT | VQ__DESC_F_AVAIL);
 }
 static void p_wrap_chain_zero(struct fx *f)
 {
-	p_desc(f, 0, BUF, 16, 0xeeee, F_NEXT | F_AVAIL); /* slot 1 never written */
+	p_desc(f, 0, BUF, 16, 0xeeee, VRING_DESC_F_NEXT | VQ__DESC_F_AVAIL); /* slot 1 never written */
 }
 static void p_wrap_chain_used(struct fx *f)
 {
-	p_desc(f, 1, BUF, 16, 1, F_AVAIL | F_USED);
-	p_desc(f, 0, BUF, 16, 0xeeee, F_NEXT | F_AVAIL);
+	p_desc(f, 1, BUF, 16, 1, VQ__DESC_F_AVAIL | VQ__DESC_F_USED);
+	p_desc(f, 0, BUF, 16, 0xeeee, VRING_DESC_F_NEXT | VQ__DESC_F_AVAIL);
 }
 static void p_id_range(struct fx *f) { put1(f, BUF, 16, 0, 8); }
 static void p_id_range_max(struct fx *f)
 {
-	const struct td d[2] = { { BUF, 16, 0 }, { BUF, 16, F_WRITE } };
+	const struct td d[2] = { { BUF, 16, 0 }, { BUF, 16, VRING_DESC_F_WRITE } };
 
 	put_chain(f, d, 2, 0xffff);
 }
@@ -203,15 +203,15 @@ static void p_id_in_use(struct fx *f)
 static void p_chain_ring(struct fx *f)
 {
 	for (uint16_t s = 1; s < 8; s++)
-		p_desc(f, s, BUF, 16, 0xeeee, F_NEXT | F_AVAIL);
-	p_desc(f, 0, BUF, 16, 0xeeee, F_NEXT | F_AVAIL);
+		p_desc(f, s, BUF, 16, 0xeeee, VRING_DESC_F_NEXT | VQ__DESC_F_AVAIL);
+	p_desc(f, 0, BUF, 16, 0xeeee, VRING_DESC_F_NEXT | VQ__DESC_F_AVAIL);
 }
 static void p_ind_nested_direct_table(struct fx *f)
 {
-	const struct td t[1] = { { T2, 16, F_INDIRECT } };
+	const struct td t[1] = { { T2, 16, VRING_DESC_F_INDIRECT } };
 
 	put_table(f, T1, t, 1, false);
-	put1(f, T1, 16, F_INDIRECT, 1);
+	put1(f, T1, 16, VRING_DESC_F_INDIRECT, 1);
 }
 
 #define BAD(n, l, fn, e, viol, m, ...) \

@@ -16,6 +16,7 @@
 #include <virtq/ring.h>
 
 #include "../harness/test.h"
+#include "ring/ring_wire.h"
 
 #define PG 4096u
 #define GA 0x100000ull            /* region A: 16 pages RW; the ring at its start */
@@ -31,12 +32,6 @@
 /* Host pages: guard, canary, A x16, canary, B x4, canary, R, canary, guard. */
 enum { P_A = 2, P_B = 19, P_R = 24, NPAGES = 27 };
 static const unsigned canary_pages[] = { 1, 18, 23, 25 };
-
-#define F_NEXT 1u
-#define F_WRITE 2u
-#define F_INDIRECT 4u
-#define F_AVAIL (1u << 7)
-#define F_USED (1u << 15)
 
 #define BASE_FEATURES (VQ_F_VERSION_1 | VQ_F_INDIRECT)
 
@@ -106,7 +101,7 @@ static inline void put_table(struct fx *f, uint64_t gpa, const struct td *d, uns
 		uint16_t flags = d[i].flags;
 
 		if (!is_packed(f) && chain && i + 1 < n)
-			flags |= F_NEXT;
+			flags |= VRING_DESC_F_NEXT;
 		enc_desc(f, b, d[i].addr, d[i].len, flags, is_packed(f) ? 0 : (uint16_t)(i + 1));
 		gwrite(f, gpa + 16ull * i, b, 16);
 	}
@@ -115,7 +110,7 @@ static inline void put_table(struct fx *f, uint64_t gpa, const struct td *d, uns
 static inline void fx_init(struct fx *f, enum vq_layout layout, uint16_t size)
 {
 	struct vq_ring_layout lay;
-	const struct td ro_table[2] = { { BUF + 0x100, 16, 0 }, { BUF + 0x200, 32, F_WRITE } };
+	const struct td ro_table[2] = { { BUF + 0x100, 16, 0 }, { BUF + 0x200, 32, VRING_DESC_F_WRITE } };
 
 	memset(f, 0, sizeof(*f));
 	f->host = mmap(NULL, NPAGES * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -218,7 +213,7 @@ static inline uint8_t *p_slot(struct fx *f, uint16_t slot)
 
 static inline uint16_t p_avail_bits(bool wrap)
 {
-	return wrap ? F_AVAIL : F_USED;
+	return wrap ? VQ__DESC_F_AVAIL : VQ__DESC_F_USED;
 }
 
 static inline void p_desc(struct fx *f, uint16_t slot, uint64_t addr, uint32_t len, uint16_t id,
@@ -252,7 +247,7 @@ static inline void put_chain(struct fx *f, const struct td *d, unsigned n, uint1
 			uint16_t i = (f->snext + k) & mask, nx = (f->snext + k + 1) & mask;
 
 			s_desc(f, i, d[k].addr, d[k].len,
-			       d[k].flags | (k + 1 < n ? F_NEXT : 0), nx);
+			       d[k].flags | (k + 1 < n ? VRING_DESC_F_NEXT : 0), nx);
 		}
 		f->snext += n;
 		s_publish(f, head);
@@ -261,7 +256,7 @@ static inline void put_chain(struct fx *f, const struct td *d, unsigned n, uint1
 	uint16_t head = f->aidx, head_flags = 0;
 
 	for (unsigned k = 0; k < n; k++) {
-		uint16_t flags = d[k].flags | (k + 1 < n ? F_NEXT : 0) | p_avail_bits(f->awrap);
+		uint16_t flags = d[k].flags | (k + 1 < n ? VRING_DESC_F_NEXT : 0) | p_avail_bits(f->awrap);
 
 		if (k == 0) {
 			head_flags = flags;

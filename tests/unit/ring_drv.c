@@ -66,17 +66,17 @@ TEST(drv_split_add_get_roundtrip)
 	ASSERT_EQ(avail16(&f)[1], 1);
 	int head = dev_split_pop(&f);
 	ASSERT_GE(head, 0);
-	struct sdesc *d = &sd(&f)[head];
+	struct vring_desc *d = &sd(&f)[head];
 	ASSERT_EQ_U64(d->addr, 0x1000);
 	ASSERT_EQ(d->len, 100);
-	ASSERT_EQ(d->flags, F_NEXT);
+	ASSERT_EQ(d->flags, VRING_DESC_F_NEXT);
 	d = &sd(&f)[d->next];
 	ASSERT_EQ_U64(d->addr, 0x5000);
-	ASSERT_EQ(d->flags, F_NEXT);
+	ASSERT_EQ(d->flags, VRING_DESC_F_NEXT);
 	d = &sd(&f)[d->next];
 	ASSERT_EQ_U64(d->addr, 0x9000);
 	ASSERT_EQ(d->len, 300);
-	ASSERT_EQ(d->flags, F_WRITE);
+	ASSERT_EQ(d->flags, VRING_DESC_F_WRITE);
 	expect_none(&f);
 	dev_split_use(&f, (uint32_t)head, 123);
 	expect_get(&f, &tok[0], 123);
@@ -161,18 +161,18 @@ TEST(drv_coalesce_adjacent_segments)
 	ASSERT_EQ(vq_drv_add(f.q, sg, 3, 4, &tok[0]), 0);
 	ASSERT_EQ(vq_drv_nfree(f.q), 5);
 	vq_drv_kick_prepare(f.q);
-	struct sdesc *d = &sd(&f)[dev_split_pop(&f)];
+	struct vring_desc *d = &sd(&f)[dev_split_pop(&f)];
 	ASSERT_EQ_U64(d->addr, 0x1000);
 	ASSERT_EQ(d->len, 0x400);
-	ASSERT_EQ(d->flags, F_NEXT);
+	ASSERT_EQ(d->flags, VRING_DESC_F_NEXT);
 	d = &sd(&f)[d->next];
 	ASSERT_EQ_U64(d->addr, 0x1400);
 	ASSERT_EQ(d->len, 0x40);
-	ASSERT_EQ(d->flags, F_NEXT | F_WRITE);
+	ASSERT_EQ(d->flags, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE);
 	d = &sd(&f)[d->next];
 	ASSERT_EQ_U64(d->addr, 0x9000);
 	ASSERT_EQ(d->len, 8);
-	ASSERT_EQ(d->flags, F_WRITE);
+	ASSERT_EQ(d->flags, VRING_DESC_F_WRITE);
 	fx_fini(&f);
 }
 
@@ -227,18 +227,18 @@ TEST(drv_indirect_and_pool_fallback)
 	int h0 = dev_split_pop(&f), h1 = dev_split_pop(&f), h2 = dev_split_pop(&f);
 	int h3 = dev_split_pop(&f);
 	ASSERT_EQ(sd(&f)[h0].flags, 0);
-	ASSERT_EQ(sd(&f)[h1].flags, F_INDIRECT);
+	ASSERT_EQ(sd(&f)[h1].flags, VRING_DESC_F_INDIRECT);
 	ASSERT_EQ(sd(&f)[h1].len, 48);
-	struct sdesc *t = ind_host(&f, sd(&f)[h1].addr);
+	struct vring_desc *t = ind_host(&f, sd(&f)[h1].addr);
 	ASSERT_EQ_U64(t[0].addr, sg[0].addr);
-	ASSERT_EQ(t[0].flags, F_NEXT);
+	ASSERT_EQ(t[0].flags, VRING_DESC_F_NEXT);
 	ASSERT_EQ(t[0].next, 1);
-	ASSERT_EQ(t[1].flags, F_NEXT);
+	ASSERT_EQ(t[1].flags, VRING_DESC_F_NEXT);
 	ASSERT_EQ_U64(t[2].addr, sg[2].addr);
 	ASSERT_EQ(t[2].len, sg[2].len);
-	ASSERT_EQ(t[2].flags, F_WRITE);
-	ASSERT_EQ(sd(&f)[h2].flags, F_NEXT);
-	ASSERT_EQ(sd(&f)[h3].flags, F_INDIRECT);
+	ASSERT_EQ(t[2].flags, VRING_DESC_F_WRITE);
+	ASSERT_EQ(sd(&f)[h2].flags, VRING_DESC_F_NEXT);
+	ASSERT_EQ(sd(&f)[h3].flags, VRING_DESC_F_INDIRECT);
 	ASSERT_NE(sd(&f)[h3].addr, sd(&f)[h1].addr);
 	/* Return the first table; with the pool then empty again... */
 	dev_split_use(&f, (uint32_t)h1, 0);
@@ -267,15 +267,15 @@ TEST(drv_packed_indirect_and_fallback)
 	ASSERT_EQ(vq_drv_nfree(f.q), 1);
 	ASSERT_EQ(vq_drv_add(f.q, sg, 2, 0, &tok[2]), -ENOSPC);
 	vq_drv_kick_prepare(f.q);
-	ASSERT_EQ(pd(&f)[0].flags, F_INDIRECT | F_AVAIL);
+	ASSERT_EQ(pd(&f)[0].flags, VRING_DESC_F_INDIRECT | VQ__DESC_F_AVAIL);
 	ASSERT_EQ(pd(&f)[0].len, 64);
-	struct pdesc *t = ind_host(&f, pd(&f)[0].addr);
+	struct vring_packed_desc *t = ind_host(&f, pd(&f)[0].addr);
 	ASSERT_EQ(t[0].flags, 0);
-	ASSERT_EQ(t[1].flags, F_WRITE);
-	ASSERT_EQ(t[3].flags, F_WRITE);
+	ASSERT_EQ(t[1].flags, VRING_DESC_F_WRITE);
+	ASSERT_EQ(t[3].flags, VRING_DESC_F_WRITE);
 	ASSERT_EQ_U64(t[3].addr, sg[3].addr);
-	ASSERT_EQ(pd(&f)[1].flags, F_NEXT | F_AVAIL);
-	ASSERT_EQ(pd(&f)[2].flags, F_WRITE | F_AVAIL);
+	ASSERT_EQ(pd(&f)[1].flags, VRING_DESC_F_NEXT | VQ__DESC_F_AVAIL);
+	ASSERT_EQ(pd(&f)[2].flags, VRING_DESC_F_WRITE | VQ__DESC_F_AVAIL);
 	/* The id is in every descriptor of the chain, the last included. */
 	ASSERT_EQ(pd(&f)[1].id, pd(&f)[2].id);
 	ASSERT_NE(pd(&f)[0].id, pd(&f)[2].id);
@@ -344,7 +344,7 @@ TEST(drv_packed_len_needs_write_flag)
 	/* A used descriptor without WRITE: len is reserved, reported as 0. */
 	pd(&f)[0].id = (uint16_t)id;
 	pd(&f)[0].len = 77;
-	__atomic_store_n(&pd(&f)[0].flags, F_AVAIL | F_USED, __ATOMIC_RELEASE);
+	__atomic_store_n(&pd(&f)[0].flags, VQ__DESC_F_AVAIL | VQ__DESC_F_USED, __ATOMIC_RELEASE);
 	expect_get(&f, &tok[0], 0);
 	fx_fini(&f);
 }

@@ -119,7 +119,7 @@ TEST(drv_hostile_used_idx)
 	/* Packed: AVAIL and USED disagree in a "used" descriptor. */
 	hostile_setup(&f, VQ_LAYOUT_PACKED, h, n);
 	pd(&f)[0].id = (uint16_t)h[0];
-	__atomic_store_n(&pd(&f)[0].flags, F_USED, __ATOMIC_RELEASE);
+	__atomic_store_n(&pd(&f)[0].flags, VQ__DESC_F_USED, __ATOMIC_RELEASE);
 	expect_broken(&f, vq_drv_get(f.q, &t, &l), VQ_ERR_PACKED_WRAP);
 	fx_fini(&f);
 }

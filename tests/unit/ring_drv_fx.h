@@ -15,25 +15,9 @@
 #include <virtq/ring.h>
 
 #include "../harness/test.h"
+#include "ring/ring_wire.h"
 
-#define F_NEXT     0x1u
-#define F_WRITE    0x2u
-#define F_INDIRECT 0x4u
-#define F_AVAIL    (1u << 7)
-#define F_USED     (1u << 15)
 #define IND_GPA    0x40000000ull
-
-struct sdesc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags, next;
-};
-
-struct pdesc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t id, flags;
-};
 
 struct fx {
 	struct vq_drv *q;
@@ -81,14 +65,14 @@ static inline void fx_fini(struct fx *f)
 	free(f->ind);
 }
 
-static inline struct sdesc *sd(struct fx *f)
+static inline struct vring_desc *sd(struct fx *f)
 {
-	return (struct sdesc *)(f->ring + f->lay.desc_off);
+	return (struct vring_desc *)(f->ring + f->lay.desc_off);
 }
 
-static inline struct pdesc *pd(struct fx *f)
+static inline struct vring_packed_desc *pd(struct fx *f)
 {
-	return (struct pdesc *)(f->ring + f->lay.desc_off);
+	return (struct vring_packed_desc *)(f->ring + f->lay.desc_off);
 }
 
 static inline uint16_t *avail16(struct fx *f)
@@ -141,7 +125,7 @@ static inline int dev_packed_peek(struct fx *f)
 {
 	uint16_t fl = __atomic_load_n(&pd(f)[f->dev_avail].flags, __ATOMIC_ACQUIRE);
 
-	if (!(fl & F_AVAIL) != !f->dev_avail_wrap || !(fl & F_USED) == !f->dev_avail_wrap)
+	if (!(fl & VQ__DESC_F_AVAIL) != !f->dev_avail_wrap || !(fl & VQ__DESC_F_USED) == !f->dev_avail_wrap)
 		return -1;
 	return f->dev_avail;
 }
@@ -164,15 +148,15 @@ static inline int dev_packed_pop(struct fx *f, unsigned *nslots)
 			f->dev_avail = 0;
 			f->dev_avail_wrap = !f->dev_avail_wrap;
 		}
-	} while (fl & F_NEXT);
+	} while (fl & VRING_DESC_F_NEXT);
 	*nslots = n;
 	return id;
 }
 
 static inline void dev_packed_use(struct fx *f, uint16_t id, uint32_t len, unsigned nslots)
 {
-	struct pdesc *d = &pd(f)[f->dev_used];
-	uint16_t fl = (uint16_t)((f->dev_used_wrap ? F_AVAIL | F_USED : 0) | (len ? F_WRITE : 0));
+	struct vring_packed_desc *d = &pd(f)[f->dev_used];
+	uint16_t fl = (uint16_t)((f->dev_used_wrap ? VQ__DESC_F_AVAIL | VQ__DESC_F_USED : 0) | (len ? VRING_DESC_F_WRITE : 0));
 
 	d->id = id;
 	d->len = len;

@@ -24,17 +24,18 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <linux/virtio_blk.h>
+#include <linux/virtio_net.h>
+#include <virtq/ring.h>
+
 #include "hostile.h"
+#include "ring/ring_wire.h"
 
 #define NQ 4
-#define F_VERSION_1 (1ull << 32)
-#define F_PACKED (1ull << 34)
-#define NET_F_MAC (1ull << 5)
-#define NET_F_STATUS (1ull << 16)
-#define BLK_F_SEG_MAX (1ull << 2)
-#define BLK_F_FLUSH (1ull << 9)
-#define P_AVAIL (1u << 7)
-#define P_USED (1u << 15)
+#define NET_F_MAC (1ull << VIRTIO_NET_F_MAC)
+#define NET_F_STATUS (1ull << VIRTIO_NET_F_STATUS)
+#define BLK_F_SEG_MAX (1ull << VIRTIO_BLK_F_SEG_MAX)
+#define BLK_F_FLUSH (1ull << VIRTIO_BLK_F_FLUSH)
 
 struct breg { uint64_t gpa, size, uaddr; uint8_t *host; size_t maplen; };
 struct bq {
@@ -122,7 +123,7 @@ static int reply_u64(struct be *b, uint32_t req, uint64_t v)
 
 static uint64_t dev_features(const struct be *b)
 {
-	uint64_t f = F_VERSION_1 | F_PACKED | VUC_F_PROTOCOL_FEATURES;
+	uint64_t f = VQ_F_VERSION_1 | VQ_F_PACKED | VUC_F_PROTOCOL_FEATURES;
 
 	return f | (b->o->dev == HDEV_NET ? NET_F_MAC | NET_F_STATUS : BLK_F_SEG_MAX | BLK_F_FLUSH);
 }
@@ -270,7 +271,7 @@ static int b_garbage(struct be *b, struct vuc_msg *m)
 
 static int b_no_version1(struct be *b, struct vuc_msg *m)
 {
-	return reply_u64(b, m->h.req, dev_features(b) & ~F_VERSION_1);
+	return reply_u64(b, m->h.req, dev_features(b) & ~VQ_F_VERSION_1);
 }
 
 static int b_queue_num_zero(struct be *b, struct vuc_msg *m)
@@ -299,28 +300,24 @@ static int b_config_wrong(struct be *b, struct vuc_msg *m)
 
 /* ---- ring attacks: the driver posted buffers on queue q */
 
-struct savail { uint16_t flags, idx, ring[]; };
-struct sused_elem { uint32_t id, len; };
-struct sused { uint16_t flags, idx; struct sused_elem ring[]; };
-struct pdesc { uint64_t addr; uint32_t len; uint16_t id, flags; };
 
-static struct savail *avail_of(struct be *b, struct bq *q)
+static struct vring_avail *avail_of(struct be *b, struct bq *q)
 {
 	return uaddr_ptr(b, q->avail, 4 + 2ull * q->num);
 }
 
-static struct sused *used_of(struct be *b, struct bq *q)
+static struct vring_used *used_of(struct be *b, struct bq *q)
 {
 	return uaddr_ptr(b, q->used, 4 + 8ull * q->num);
 }
 
 static bool packed(const struct be *b)
 {
-	return b->features & F_PACKED;
+	return b->features & VQ_F_PACKED;
 }
 
 /* Publish used idx (release: pairs with the driver's acquire load), call. */
-static void publish_used(struct bq *q, struct sused *u, uint16_t idx)
+static void publish_used(struct bq *q, struct vring_used *u, uint16_t idx)
 {
 	uint64_t one = 1;
 
@@ -329,7 +326,7 @@ static void publish_used(struct bq *q, struct sused *u, uint16_t idx)
 		HLOG("call eventfd write failed");
 }
 
-static int ready_split(struct be *b, struct bq *q, struct savail **a, struct sused **u)
+static int ready_split(struct be *b, struct bq *q, struct vring_avail **a, struct vring_used **u)
 {
 	*a = avail_of(b, q);
 	*u = used_of(b, q);
@@ -339,26 +336,26 @@ static int ready_split(struct be *b, struct bq *q, struct savail **a, struct sus
 static int a_used_bad_id(struct be *b, struct vuc_msg *m)
 {
 	struct bq *q = &b->q[b->c->queue];
-	struct savail *a;
-	struct sused *u;
+	struct vring_avail *a;
+	struct vring_used *u;
 
 	if (packed(b)) {
-		struct pdesc *d = uaddr_ptr(b, q->desc, 16ull * q->num);
+		struct vring_packed_desc *d = uaddr_ptr(b, q->desc, 16ull * q->num);
 		uint64_t one = 1;
 
-		if (!d || !(__atomic_load_n(&d[0].flags, __ATOMIC_ACQUIRE) & P_AVAIL))
+		if (!d || !(__atomic_load_n(&d[0].flags, __ATOMIC_ACQUIRE) & VQ__DESC_F_AVAIL))
 			return 0;
 		d[0].id = 999;
 		d[0].len = 0;
 		/* Release: the driver acquires the flags before reading id. */
-		__atomic_store_n(&d[0].flags, (uint16_t)(P_AVAIL | P_USED), __ATOMIC_RELEASE);
+		__atomic_store_n(&d[0].flags, (uint16_t)(VQ__DESC_F_AVAIL | VQ__DESC_F_USED), __ATOMIC_RELEASE);
 		if (q->call >= 0 && write(q->call, &one, 8) != 8)
 			HLOG("call eventfd write failed");
 		return 1;
 	}
 	if (!ready_split(b, q, &a, &u))
 		return 0;
-	u->ring[0] = (struct sused_elem){ 999, 0 };
+	u->ring[0] = (struct vring_used_elem){ 999, 0 };
 	publish_used(q, u, 1);
 	return 1;
 }
@@ -366,12 +363,12 @@ static int a_used_bad_id(struct be *b, struct vuc_msg *m)
 static int a_used_bad_len(struct be *b, struct vuc_msg *m)
 {
 	struct bq *q = &b->q[b->c->queue];
-	struct savail *a;
-	struct sused *u;
+	struct vring_avail *a;
+	struct vring_used *u;
 
 	if (!ready_split(b, q, &a, &u))
 		return 0;
-	u->ring[0] = (struct sused_elem){ a->ring[0], 1u << 30 };
+	u->ring[0] = (struct vring_used_elem){ a->ring[0], 1u << 30 };
 	publish_used(q, u, 1);
 	return 1;
 }
@@ -379,8 +376,8 @@ static int a_used_bad_len(struct be *b, struct vuc_msg *m)
 static int a_used_idx_ahead(struct be *b, struct vuc_msg *m)
 {
 	struct bq *q = &b->q[b->c->queue];
-	struct savail *a;
-	struct sused *u;
+	struct vring_avail *a;
+	struct vring_used *u;
 
 	if (!ready_split(b, q, &a, &u))
 		return 0;
@@ -391,8 +388,8 @@ static int a_used_idx_ahead(struct be *b, struct vuc_msg *m)
 static int a_hangup(struct be *b, struct vuc_msg *m)
 {
 	struct bq *q = &b->q[b->c->queue];
-	struct savail *a;
-	struct sused *u;
+	struct vring_avail *a;
+	struct vring_used *u;
 
 	return ready_split(b, q, &a, &u) ? -1 : 0;
 }
@@ -400,8 +397,8 @@ static int a_hangup(struct be *b, struct vuc_msg *m)
 static int a_unsolicited(struct be *b, struct vuc_msg *m)
 {
 	struct bq *q = &b->q[b->c->queue];
-	struct savail *a;
-	struct sused *u;
+	struct vring_avail *a;
+	struct vring_used *u;
 	uint64_t v = 0;
 
 	if (!ready_split(b, q, &a, &u))

@@ -28,7 +28,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <virtq/ring.h>
+
 #include "hostile.h"
+#include "ring/ring_wire.h"
 
 #define MEM_SIZE  (4u << 20)
 #define QSIZE     256u
@@ -36,20 +39,6 @@
 #define TABLE_OFF 0x80000u
 #define TABLE2_OFF 0x90000u
 #define BUF_OFF   0x100000u
-
-/* split / packed descriptor flags */
-#define D_NEXT 1u
-#define D_WRITE 2u
-#define D_INDIRECT 4u
-#define P_AVAIL (1u << 7)
-#define P_USED (1u << 15)
-
-#define F_VERSION_1 (1ull << 32)
-#define F_INDIRECT (1ull << 28)
-#define F_PACKED (1ull << 34)
-
-struct sdesc { uint64_t addr; uint32_t len; uint16_t flags, next; };
-struct pdesc { uint64_t addr; uint32_t len; uint16_t id, flags; };
 
 struct fe {
 	const struct hopts *o;
@@ -155,9 +144,9 @@ static int fe_setup(struct fe *f, uint64_t want)
 
 /* ---- ring cases: write a bad chain into the target queue */
 
-static struct sdesc *sd(struct fe *f)
+static struct vring_desc *sd(struct fe *f)
 {
-	return (struct sdesc *)(f->mem + QOFF(f->target));
+	return (struct vring_desc *)(f->mem + QOFF(f->target));
 }
 
 static uint16_t *savail(struct fe *f)
@@ -170,14 +159,14 @@ static uint16_t *sused(struct fe *f)
 	return (uint16_t *)(f->mem + QOFF(f->target) + 0x2000);
 }
 
-static struct pdesc *pd(struct fe *f)
+static struct vring_packed_desc *pd(struct fe *f)
 {
-	return (struct pdesc *)(f->mem + QOFF(f->target));
+	return (struct vring_packed_desc *)(f->mem + QOFF(f->target));
 }
 
-static struct sdesc *table(struct fe *f, uint32_t off)
+static struct vring_desc *table(struct fe *f, uint32_t off)
 {
-	return (struct sdesc *)(f->mem + off);
+	return (struct vring_desc *)(f->mem + off);
 }
 
 /* Publish head at avail slot 0 and set avail idx (release: pairs with the
@@ -197,8 +186,8 @@ static void packed_publish(struct fe *f, uint16_t flags)
 
 static void r_loop(struct fe *f)
 {
-	sd(f)[0] = (struct sdesc){ gpa(f, BUF_OFF), 64, D_NEXT, 1 };
-	sd(f)[1] = (struct sdesc){ gpa(f, BUF_OFF), 64, D_NEXT, 0 };
+	sd(f)[0] = (struct vring_desc){ gpa(f, BUF_OFF), 64, VRING_DESC_F_NEXT, 1 };
+	sd(f)[1] = (struct vring_desc){ gpa(f, BUF_OFF), 64, VRING_DESC_F_NEXT, 0 };
 	split_publish(f, 0, 1);
 }
 
@@ -209,7 +198,7 @@ static void r_head_range(struct fe *f)
 
 static void r_next_range(struct fe *f)
 {
-	sd(f)[0] = (struct sdesc){ gpa(f, BUF_OFF), 64, D_NEXT, 999 };
+	sd(f)[0] = (struct vring_desc){ gpa(f, BUF_OFF), 64, VRING_DESC_F_NEXT, 999 };
 	split_publish(f, 0, 1);
 }
 
@@ -217,49 +206,49 @@ static void r_next_range(struct fe *f)
 static void r_chain_long(struct fe *f)
 {
 	for (uint16_t i = 0; i < 300; i++)
-		table(f, TABLE_OFF)[i] = (struct sdesc){ gpa(f, BUF_OFF), 16,
-							 i < 299 ? D_NEXT : 0, (uint16_t)(i + 1) };
-	sd(f)[0] = (struct sdesc){ gpa(f, TABLE_OFF), 300 * 16, D_INDIRECT, 0 };
+		table(f, TABLE_OFF)[i] = (struct vring_desc){ gpa(f, BUF_OFF), 16,
+							 i < 299 ? VRING_DESC_F_NEXT : 0, (uint16_t)(i + 1) };
+	sd(f)[0] = (struct vring_desc){ gpa(f, TABLE_OFF), 300 * 16, VRING_DESC_F_INDIRECT, 0 };
 	split_publish(f, 0, 1);
 }
 
 static void r_nested(struct fe *f)
 {
-	table(f, TABLE2_OFF)[0] = (struct sdesc){ gpa(f, BUF_OFF), 64, 0, 0 };
-	table(f, TABLE_OFF)[0] = (struct sdesc){ gpa(f, TABLE2_OFF), 16, D_INDIRECT, 0 };
-	sd(f)[0] = (struct sdesc){ gpa(f, TABLE_OFF), 16, D_INDIRECT, 0 };
+	table(f, TABLE2_OFF)[0] = (struct vring_desc){ gpa(f, BUF_OFF), 64, 0, 0 };
+	table(f, TABLE_OFF)[0] = (struct vring_desc){ gpa(f, TABLE2_OFF), 16, VRING_DESC_F_INDIRECT, 0 };
+	sd(f)[0] = (struct vring_desc){ gpa(f, TABLE_OFF), 16, VRING_DESC_F_INDIRECT, 0 };
 	split_publish(f, 0, 1);
 }
 
 static void r_indirect_len(struct fe *f)
 {
-	sd(f)[0] = (struct sdesc){ gpa(f, TABLE_OFF), 17, D_INDIRECT, 0 };
+	sd(f)[0] = (struct vring_desc){ gpa(f, TABLE_OFF), 17, VRING_DESC_F_INDIRECT, 0 };
 	split_publish(f, 0, 1);
 }
 
 static void r_unmapped(struct fe *f)
 {
-	sd(f)[0] = (struct sdesc){ 0x1000, 64, 0, 0 }; /* far below our mapping */
+	sd(f)[0] = (struct vring_desc){ 0x1000, 64, 0, 0 }; /* far below our mapping */
 	split_publish(f, 0, 1);
 }
 
 static void r_beyond_end(struct fe *f)
 {
 	/* Starts inside the region, ends 4 KiB past it. */
-	sd(f)[0] = (struct sdesc){ gpa(f, MEM_SIZE - 0x1000), 0x2000, 0, 0 };
+	sd(f)[0] = (struct vring_desc){ gpa(f, MEM_SIZE - 0x1000), 0x2000, 0, 0 };
 	split_publish(f, 0, 1);
 }
 
 static void r_overflow(struct fe *f)
 {
-	sd(f)[0] = (struct sdesc){ UINT64_MAX - 15, 64, 0, 0 };
+	sd(f)[0] = (struct vring_desc){ UINT64_MAX - 15, 64, 0, 0 };
 	split_publish(f, 0, 1);
 }
 
 static void r_read_after_write(struct fe *f)
 {
-	sd(f)[0] = (struct sdesc){ gpa(f, BUF_OFF), 64, D_WRITE | D_NEXT, 1 };
-	sd(f)[1] = (struct sdesc){ gpa(f, BUF_OFF + 64), 64, 0, 0 };
+	sd(f)[0] = (struct vring_desc){ gpa(f, BUF_OFF), 64, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1 };
+	sd(f)[1] = (struct vring_desc){ gpa(f, BUF_OFF + 64), 64, 0, 0 };
 	split_publish(f, 0, 1);
 }
 
@@ -270,40 +259,40 @@ static void r_avail_jump(struct fe *f)
 
 static void p_wrap_head(struct fe *f)
 {
-	pd(f)[0] = (struct pdesc){ gpa(f, BUF_OFF), 64, 0, 0 };
-	packed_publish(f, P_AVAIL | P_USED);
+	pd(f)[0] = (struct vring_packed_desc){ gpa(f, BUF_OFF), 64, 0, 0 };
+	packed_publish(f, VQ__DESC_F_AVAIL | VQ__DESC_F_USED);
 }
 
 static void p_wrap_chain(struct fe *f)
 {
-	pd(f)[1] = (struct pdesc){ gpa(f, BUF_OFF), 64, 0, 0 }; /* not available */
-	pd(f)[0] = (struct pdesc){ gpa(f, BUF_OFF), 64, 0, 0 };
-	packed_publish(f, P_AVAIL | D_NEXT);
+	pd(f)[1] = (struct vring_packed_desc){ gpa(f, BUF_OFF), 64, 0, 0 }; /* not available */
+	pd(f)[0] = (struct vring_packed_desc){ gpa(f, BUF_OFF), 64, 0, 0 };
+	packed_publish(f, VQ__DESC_F_AVAIL | VRING_DESC_F_NEXT);
 }
 
 static void p_id_range(struct fe *f)
 {
-	pd(f)[0] = (struct pdesc){ gpa(f, BUF_OFF), 64, 999, 0 };
-	packed_publish(f, P_AVAIL);
+	pd(f)[0] = (struct vring_packed_desc){ gpa(f, BUF_OFF), 64, 999, 0 };
+	packed_publish(f, VQ__DESC_F_AVAIL);
 }
 
 static void p_chain_long(struct fe *f)
 {
-	struct pdesc *t = (struct pdesc *)(f->mem + TABLE_OFF);
+	struct vring_packed_desc *t = (struct vring_packed_desc *)(f->mem + TABLE_OFF);
 
 	for (unsigned i = 0; i < 300; i++)
-		t[i] = (struct pdesc){ gpa(f, BUF_OFF), 16, 0, 0 };
-	pd(f)[0] = (struct pdesc){ gpa(f, TABLE_OFF), 300 * 16, 0, 0 };
-	packed_publish(f, P_AVAIL | D_INDIRECT);
+		t[i] = (struct vring_packed_desc){ gpa(f, BUF_OFF), 16, 0, 0 };
+	pd(f)[0] = (struct vring_packed_desc){ gpa(f, TABLE_OFF), 300 * 16, 0, 0 };
+	packed_publish(f, VQ__DESC_F_AVAIL | VRING_DESC_F_INDIRECT);
 }
 
 static void p_nested(struct fe *f)
 {
-	struct pdesc *t = (struct pdesc *)(f->mem + TABLE_OFF);
+	struct vring_packed_desc *t = (struct vring_packed_desc *)(f->mem + TABLE_OFF);
 
-	t[0] = (struct pdesc){ gpa(f, TABLE2_OFF), 16, 0, D_INDIRECT };
-	pd(f)[0] = (struct pdesc){ gpa(f, TABLE_OFF), 16, 0, 0 };
-	packed_publish(f, P_AVAIL | D_INDIRECT);
+	t[0] = (struct vring_packed_desc){ gpa(f, TABLE2_OFF), 16, 0, VRING_DESC_F_INDIRECT };
+	pd(f)[0] = (struct vring_packed_desc){ gpa(f, TABLE_OFF), 16, 0, 0 };
+	packed_publish(f, VQ__DESC_F_AVAIL | VRING_DESC_F_INDIRECT);
 }
 
 struct ring_case {
@@ -351,8 +340,8 @@ static int wait_err(struct fe *f, int ms)
 
 static int run_ring(struct fe *f, const struct ring_case *c)
 {
-	uint64_t one = 1, want = F_VERSION_1 | F_INDIRECT | (c->packed ? F_PACKED : 0);
-	struct pdesc before;
+	uint64_t one = 1, want = VQ_F_VERSION_1 | VQ_F_INDIRECT | (c->packed ? VQ_F_PACKED : 0);
+	struct vring_packed_desc before;
 	int r;
 
 	f->packed = c->packed;
@@ -414,7 +403,7 @@ static uint32_t race_good_len(const struct race *x)
 static void race_build(struct race *x)
 {
 	static const uint8_t mac[6] = { 0x02, 0, 0, 0, 0, 0x68 };
-	struct sdesc *d = sd(x->f);
+	struct vring_desc *d = sd(x->f);
 
 	for (unsigned i = 0; i < RACE_CHAINS; i++) {
 		uint8_t *b = x->f->mem + BUF_OFF + i * 1024u;
@@ -426,12 +415,12 @@ static void race_build(struct race *x)
 			memcpy(b + 18, mac, 6);
 			b[24] = 0x88;
 			b[25] = 0xb5;
-			d[h] = (struct sdesc){ race_good_addr(x, i), race_good_len(x), 0, 0 };
+			d[h] = (struct vring_desc){ race_good_addr(x, i), race_good_len(x), 0, 0 };
 			continue;
 		}
-		d[h] = (struct sdesc){ gpa(x->f, BUF_OFF + i * 1024u), 16, D_NEXT, (uint16_t)(h + 1) };
-		d[h + 1] = (struct sdesc){ race_good_addr(x, i), 512, D_WRITE | D_NEXT, (uint16_t)(h + 2) };
-		d[h + 2] = (struct sdesc){ gpa(x->f, BUF_OFF + i * 1024u + 600), 1, D_WRITE, 0 };
+		d[h] = (struct vring_desc){ gpa(x->f, BUF_OFF + i * 1024u), 16, VRING_DESC_F_NEXT, (uint16_t)(h + 1) };
+		d[h + 1] = (struct vring_desc){ race_good_addr(x, i), 512, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, (uint16_t)(h + 2) };
+		d[h + 2] = (struct vring_desc){ gpa(x->f, BUF_OFF + i * 1024u + 600), 1, VRING_DESC_F_WRITE, 0 };
 	}
 }
 
@@ -450,7 +439,7 @@ static void race_spin(int n)
 static void *racer(void *arg)
 {
 	struct race *x = arg;
-	struct sdesc *d = sd(x->f);
+	struct vring_desc *d = sd(x->f);
 
 	while (!atomic_load_explicit(&x->stop, memory_order_relaxed)) {
 		/* How long each intermediate state is held grows from nothing:
@@ -460,7 +449,7 @@ static void *racer(void *arg)
 		int hold = (int)(x->flips / 512);
 
 		for (unsigned i = 0; i < RACE_CHAINS; i++) {
-			struct sdesc *v = &d[i * x->per + x->victim];
+			struct vring_desc *v = &d[i * x->per + x->victim];
 
 			__atomic_store_n(&v->addr, RACE_BAD_ADDR, __ATOMIC_RELAXED);
 			race_spin(hold);
@@ -503,7 +492,7 @@ static int run_race(struct fe *f)
 	int r;
 
 	x.victim = x.per == 1 ? 0 : 1;
-	if ((r = fe_setup(f, F_VERSION_1))) {
+	if ((r = fe_setup(f, VQ_F_VERSION_1))) {
 		HLOG("desc-race: setup failed: %s", strerror(-r));
 		return 3;
 	}
@@ -701,7 +690,7 @@ static int p_short_payload(struct fe *f)
 
 static int p_long_payload(struct fe *f)
 {
-	uint64_t v[8] = { F_VERSION_1 };
+	uint64_t v[8] = { VQ_F_VERSION_1 };
 
 	return vuc_send(f->fd, VUC_SET_VRING_NUM, VUC_V1 | VUC_NEED_REPLY, v, sizeof(v), NULL, 0);
 }
@@ -735,7 +724,7 @@ static int p_kick_no_fd(struct fe *f)
 
 static int p_fd_on_features(struct fe *f)
 {
-	uint64_t v = F_VERSION_1;
+	uint64_t v = VQ_F_VERSION_1;
 	int fd = eventfd(0, EFD_CLOEXEC);
 	int r = vuc_send(f->fd, VUC_SET_FEATURES, VUC_V1 | VUC_NEED_REPLY, &v, 8, &fd, 1);
 
@@ -894,7 +883,7 @@ static int p_mem_before_owner(struct fe *f)
 
 static int p_features_not_offered(struct fe *f)
 {
-	uint64_t v = F_VERSION_1 | (1ull << 63);
+	uint64_t v = VQ_F_VERSION_1 | (1ull << 63);
 
 	return vuc_send(f->fd, VUC_SET_FEATURES, VUC_V1 | VUC_NEED_REPLY, &v, 8, NULL, 0);
 }
@@ -955,7 +944,7 @@ static int reach(struct fe *f, enum stage st)
 		r = vuc_send(f->fd, VUC_SET_OWNER, VUC_V1, NULL, 0, NULL, 0);
 	if (!r && st >= ST_HELLO) {
 		/* fe_hello sends SET_OWNER again: idempotent, as with QEMU. */
-		r = fe_hello(f, F_VERSION_1);
+		r = fe_hello(f, VQ_F_VERSION_1);
 	}
 	if (!r && st >= ST_MEM)
 		r = fe_memtable(f);

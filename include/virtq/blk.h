@@ -75,19 +75,13 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include <linux/virtio_blk.h>
+#include <virtq/blk_defs.h>
 #include <virtq/ring.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define VQ_BLK_F(bit) (1ull << (bit))
-
-#define VQ_BLK_SECTOR       512u
-#define VQ_BLK_SECTOR_SHIFT 9
-#define VQ_BLK_ID_BYTES     20u     /* VIRTIO_BLK_ID_BYTES */
-#define VQ_BLK_MAX_QUEUES   256u    /* vhost-user's limit */
 #define VQ_BLK_MAX_SEGS     256u    /* most discard / write-zeroes ranges per request */
 #define VQ_BLK_MAX_IOTHREADS 256u
 
@@ -100,37 +94,6 @@ extern "C" {
 	 VQ_F_VERSION_1 | VQ_F_INDIRECT | VQ_F_EVENT_IDX | VQ_F_PACKED)
 /* Not VQ_F_IN_ORDER: requests complete out of order. */
 
-/*
- * The config space (spec 5.2.4), little-endian, as the driver reads it.
- * The same layout as struct virtio_blk_config plus the zoned block, which
- * the model leaves zero (ZONED is never offered).
- */
-struct vq_blk_config {
-	uint64_t capacity;              /* 512-byte sectors */
-	uint32_t size_max;
-	uint32_t seg_max;
-	uint16_t cylinders;             /* geometry: 0, GEOMETRY not offered */
-	uint8_t heads, sectors;
-	uint32_t blk_size;
-	uint8_t physical_block_exp;     /* topology: 0, TOPOLOGY not offered */
-	uint8_t alignment_offset;
-	uint16_t min_io_size;
-	uint32_t opt_io_size;
-	uint8_t writeback;              /* CONFIG_WCE not offered */
-	uint8_t unused0;
-	uint16_t num_queues;
-	uint32_t max_discard_sectors;
-	uint32_t max_discard_seg;
-	uint32_t discard_sector_alignment;
-	uint32_t max_write_zeroes_sectors;
-	uint32_t max_write_zeroes_seg;
-	uint8_t write_zeroes_may_unmap;
-	uint8_t unused1[3];
-	uint32_t max_secure_erase_sectors;
-	uint32_t max_secure_erase_seg;
-	uint32_t secure_erase_sector_alignment;
-	uint8_t zoned[24];
-} __attribute__((packed));
 
 /*
  * Where the data lives and how it is exposed.  Zero values take defaults.

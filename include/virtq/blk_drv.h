@@ -26,16 +26,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <linux/virtio_blk.h>
+#include <virtq/blk_defs.h>
 #include <virtq/ring.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define VQ_BLKDRV_SECTOR 512u
-#define VQ_BLKDRV_ID_BYTES 20u /* VIRTIO_BLK_ID_BYTES */
-#define VQ_BLKDRV_CONFIG_BYTES 60u /* the config fields read (through write_zeroes_may_unmap) */
+/* The config bytes read: struct virtio_blk_config through
+ * write_zeroes_may_unmap and the 3 bytes that pad it. */
+#define VQ_BLKDRV_CONFIG_BYTES \
+	((unsigned)offsetof(struct virtio_blk_config, write_zeroes_may_unmap) + 4u)
 
 /* What the driver reads of struct virtio_blk_config (features decide which). */
 struct vq_blkdrv_info {

@@ -40,14 +40,12 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include <linux/virtio_net.h>
+#include <virtq/net_defs.h>
 #include <virtq/ring.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define VQ_NET_F(bit) (1ull << (bit))
 
 /* Features the model implements (VIRTIO_NET_F_* bit numbers from linux). */
 #define VQ_NET_FEATURES_ALL                                                    \
@@ -59,19 +57,15 @@ extern "C" {
 	 VQ_NET_F(VIRTIO_NET_F_MRG_RXBUF) | VQ_NET_F(VIRTIO_NET_F_STATUS) |    \
 	 VQ_NET_F(VIRTIO_NET_F_CTRL_VQ) | VQ_NET_F(VIRTIO_NET_F_CTRL_RX) |     \
 	 VQ_NET_F(VIRTIO_NET_F_MQ) | VQ_NET_F(VIRTIO_NET_F_CTRL_MAC_ADDR) |    \
-	 VQ_NET_F(27) /* VIRTIO_F_ANY_LAYOUT (legacy) */ |                     \
+	 VQ_NET_F(VIRTIO_F_ANY_LAYOUT) /* legacy */ |                          \
 	 VQ_F_VERSION_1 | VQ_F_INDIRECT | VQ_F_EVENT_IDX | VQ_F_PACKED |       \
 	 VQ_F_IN_ORDER)
 
 /* Offered by default: everything but IN_ORDER (opt in through params). */
 #define VQ_NET_FEATURES_DEFAULT (VQ_NET_FEATURES_ALL & ~VQ_F_IN_ORDER)
 
-#define VQ_NET_MAX_PAIRS   0x8000u /* spec limit of max_virtqueue_pairs */
 #define VQ_NET_BURST_MAX   64u     /* most frames one tx burst returns */
 #define VQ_NET_MAC_TABLE   64u     /* unicast and multicast filter entries each */
-/* Longest frame (no virtio header): 14 Ethernet + 40 IPv6 + 65535 payload. */
-#define VQ_NET_MAX_FRAME   65589u
-#define VQ_NET_MIN_FRAME   14u     /* an Ethernet header */
 
 /*
  * One frame.  From vq_net_tx_burst: hdr is a validated copy of the guest's

@@ -49,17 +49,19 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include <linux/virtio_net.h>
+#include <virtq/net_defs.h>
 #include <virtq/ring.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define VQ_NETDRV_PAGE        4096u
-#define VQ_NETDRV_SMALL_FRAME 1514u  /* Ethernet header + 1500 */
-#define VQ_NETDRV_BIG_BYTES   65562u /* header + largest GSO frame, one big buffer */
-#define VQ_NETDRV_MAX_FRAME   65589u /* largest frame accepted on rx (no header) */
+#define VQ_NETDRV_PAGE        4096u  /* one receive buffer page */
+#define VQ_NETDRV_SMALL_FRAME ((unsigned)ETH_FRAME_LEN) /* Ethernet header + 1500 */
+/* One big buffer: a 12-byte header and the largest GSO frame Linux builds
+ * (an Ethernet header and 64 KiB). */
+#define VQ_NETDRV_BIG_BYTES   \
+	((unsigned)sizeof(struct virtio_net_hdr_mrg_rxbuf) + (unsigned)ETH_HLEN + 65536u)
 
 enum vq_netdrv_rxmode {
 	VQ_NETDRV_RX_AUTO = 0,
@@ -152,7 +154,7 @@ void vq_netdrv_fe_queue_event(void *nd, unsigned i, struct vq_drv *q, struct vq_
 
 struct vq_netdrv_txpkt {
 	const void *data;                    /* the frame */
-	uint32_t len;                        /* 14..VQ_NETDRV_MAX_FRAME */
+	uint32_t len;                        /* 14..VQ_NET_MAX_FRAME */
 	const struct virtio_net_hdr_v1 *hdr; /* offloads, or NULL for none */
 };
 

@@ -25,17 +25,21 @@
 #include <sys/uio.h>
 
 #include <linux/virtio_config.h>
-#include <linux/virtio_ring.h>
 #include <virtq/mem.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-/* ---- features the ring core understands (as masks of 64-bit feature words;
- * the bit numbers are the kernel UAPI's) */
-#define VQ_F_INDIRECT   (1ull << VIRTIO_RING_F_INDIRECT_DESC)
-#define VQ_F_EVENT_IDX  (1ull << VIRTIO_RING_F_EVENT_IDX)
+/*
+ * ---- features the ring core understands (as masks of 64-bit feature words;
+ * the bit numbers are the kernel UAPI's).  INDIRECT_DESC and EVENT_IDX are
+ * VIRTIO_RING_F_* of <linux/virtio_ring.h>, which a C++ program cannot
+ * include (its vring_init converts void *): their numbers are written here
+ * and checked against it at build time (src/ring/ring_wire.h).
+ */
+#define VQ_F_INDIRECT   (1ull << 28) /* VIRTIO_RING_F_INDIRECT_DESC */
+#define VQ_F_EVENT_IDX  (1ull << 29) /* VIRTIO_RING_F_EVENT_IDX */
 #define VQ_F_VERSION_1  (1ull << VIRTIO_F_VERSION_1)
 #define VQ_F_PACKED     (1ull << VIRTIO_F_RING_PACKED)
 #define VQ_F_IN_ORDER   (1ull << VIRTIO_F_IN_ORDER)

@@ -21,6 +21,7 @@
 
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
+#include <virtq/ring.h>
 
 #ifndef VRING_PACKED_EVENT_FLAG_ENABLE /* UAPI headers before Linux 5.0 */
 #define VRING_PACKED_DESC_F_AVAIL	7
@@ -49,6 +50,8 @@ struct vring_packed_desc {
 /* The wrap counter bit of a packed off_wrap field. */
 #define VQ__EVENT_F_WRAP  (1u << VRING_PACKED_EVENT_F_WRAP_CTR)
 
+_Static_assert(VQ_F_INDIRECT == 1ull << VIRTIO_RING_F_INDIRECT_DESC, "ring.h matches the UAPI");
+_Static_assert(VQ_F_EVENT_IDX == 1ull << VIRTIO_RING_F_EVENT_IDX, "ring.h matches the UAPI");
 _Static_assert(sizeof(struct vring_desc) == 16, "split descriptor is 16 bytes");
 _Static_assert(sizeof(struct vring_packed_desc) == 16, "packed descriptor is 16 bytes");
 _Static_assert(sizeof(struct vring_used_elem) == 8, "used element is 8 bytes");

@@ -172,7 +172,7 @@ TEST(blk_multiqueue)
 	rig_init(&r, &(struct rig_opts){ .nq = NQ, .iothreads = 4 });
 	ASSERT_TRUE(vq_blk_host_features(r.b) & F_BLK(MQ));
 	ASSERT_EQ(vq_blk_get_config(r.b, 0, &c, sizeof(c)), 0);
-	ASSERT_EQ(c.num_queues, NQ);
+	ASSERT_EQ(c.blk.num_queues, NQ);
 	for (unsigned k = 0; k < ROUNDS; k++) {
 		for (unsigned i = 0; i < NQ; i++) {
 			struct rq q;
@@ -223,16 +223,16 @@ TEST(blk_config_features)
 	rig_init(&r, &(struct rig_opts){ .nq = 2 });
 	ASSERT_EQ(sizeof(c), 96);
 	ASSERT_EQ(vq_blk_get_config(r.b, 0, &c, sizeof(c)), 0);
-	ASSERT_EQ_U64(c.capacity, NSEC);
+	ASSERT_EQ_U64(c.blk.capacity, NSEC);
 	ASSERT_EQ(vq_blk_capacity(r.b), NSEC);
-	ASSERT_EQ(c.seg_max, 126);
-	ASSERT_EQ(c.blk_size, 512);
-	ASSERT_EQ(c.num_queues, 2);
-	ASSERT_EQ(c.max_discard_seg, 4);
-	ASSERT_EQ(c.max_discard_sectors, 1024);
-	ASSERT_EQ(c.write_zeroes_may_unmap, 1);
+	ASSERT_EQ(c.blk.seg_max, 126);
+	ASSERT_EQ(c.blk.blk_size, 512);
+	ASSERT_EQ(c.blk.num_queues, 2);
+	ASSERT_EQ(c.blk.max_discard_seg, 4);
+	ASSERT_EQ(c.blk.max_discard_sectors, 1024);
+	ASSERT_EQ(c.blk.write_zeroes_may_unmap, 1);
 	ASSERT_EQ(vq_blk_get_config(r.b, 8, x, 4), 0);
-	ASSERT_MEM_EQ(x, &c.size_max, 4);
+	ASSERT_MEM_EQ(x, &c.blk.size_max, 4);
 	ASSERT_EQ(vq_blk_get_config(r.b, sizeof(c) - 4, x, 8), -EINVAL);
 	ASSERT_EQ(vq_blk_get_config(r.b, UINT32_MAX, x, 2), -EINVAL);
 	uint64_t hf = vq_blk_host_features(r.b);

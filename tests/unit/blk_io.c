@@ -190,7 +190,7 @@ TEST(blk_direct)
 	close(r.fd);
 	rig_init(&r, &o);
 	ASSERT_EQ(vq_blk_get_config(r.b, 0, &c, sizeof(c)), 0);
-	ASSERT_EQ(c.blk_size, 4096);         /* defaults to the direct-I/O block */
+	ASSERT_EQ(c.blk.blk_size, 4096);         /* defaults to the direct-I/O block */
 	direct_case(&r, 8, 8192, 0, 11);      /* aligned: straight O_DIRECT */
 	direct_case(&r, 64, 8192, 1, 12);     /* guest memory unaligned: bounce */
 	direct_case(&r, 128, 3u << 20, 8, 15); /* bounce, several chunks */

@@ -127,7 +127,7 @@ static void make_frame(uint8_t *f, uint32_t len, uint32_t seq)
 
 static void check_frame(const struct vq_netdrv_rxpkt *pk, uint32_t len, uint32_t seq)
 {
-	static uint8_t want[VQ_NETDRV_MAX_FRAME], got[VQ_NETDRV_MAX_FRAME];
+	static uint8_t want[VQ_NET_MAX_FRAME], got[VQ_NET_MAX_FRAME];
 
 	ASSERT_EQ(pk->len, len);
 	make_frame(want, len, seq);
@@ -153,7 +153,7 @@ static int device_loop(struct env *e)
 /* Send frames of these sizes, loop them, receive and check every byte. */
 static void roundtrip(struct env *e, const uint32_t *sizes, unsigned cnt, unsigned rounds)
 {
-	static uint8_t buf[VQ_NETDRV_MAX_FRAME];
+	static uint8_t buf[VQ_NET_MAX_FRAME];
 	struct vq_netdrv_rxpkt rx[64];
 	uint32_t seq = 0, rseq = 0;
 
@@ -485,7 +485,7 @@ TEST(tx_rejects_bad_frames)
 
 	env_init(&e, F_MRG, VQ_NETDRV_RX_AUTO, false);
 	ASSERT_EQ(vq_netdrv_tx_burst(e.nd, 0, &t, 1), -EINVAL);
-	t.len = VQ_NETDRV_MAX_FRAME + 1;
+	t.len = VQ_NET_MAX_FRAME + 1;
 	ASSERT_EQ(vq_netdrv_tx_burst(e.nd, 0, &t, 1), -EINVAL);
 	ASSERT_EQ(vq_netdrv_tx_burst(e.nd, 1, &t, 1), -EINVAL); /* no pair 1 */
 }

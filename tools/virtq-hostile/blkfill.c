@@ -80,7 +80,7 @@ static int bf_open(struct bf *b, const char *path)
 	if ((r = vq_blkdrv_new(&p, &b->bd)) < 0)
 		return r;
 	vq_blkdrv_set_queue(b->bd, 0, vq_fe_queue(b->fe, 0));
-	b->capacity = info.capacity * VQ_BLKDRV_SECTOR;
+	b->capacity = info.capacity * VQ_BLK_SECTOR;
 	b->buf = vq_fe_alloc(b->fe, BS, 4096);
 	return b->buf ? 0 : -ENOMEM;
 }

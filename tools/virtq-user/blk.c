@@ -199,7 +199,7 @@ static int setup(struct blk *b)
 		.features = b->features, .num_queues = 1, .queue_size = 256,
 		.seg_max = b->info.seg_max, .alloc = vqu_fe_alloc, .kick = vqu_fe_kick, .ctx = b->fe,
 	};
-	uint64_t cap = b->info.capacity * VQ_BLKDRV_SECTOR;
+	uint64_t cap = b->info.capacity * VQ_BLK_SECTOR;
 	int r;
 
 	if (!b->o.size)
@@ -332,13 +332,13 @@ static int single(struct blk *b, const struct vq_blkdrv_req *r)
 
 static void print_id(struct blk *b)
 {
-	char id[VQ_BLKDRV_ID_BYTES + 1] = { 0 };
+	char id[VQ_BLK_ID_BYTES + 1] = { 0 };
 	uint8_t *p = b->buf;
-	struct vq_seg seg = { vq_fe_addr(b->fe, p), VQ_BLKDRV_ID_BYTES };
+	struct vq_seg seg = { vq_fe_addr(b->fe, p), VQ_BLK_ID_BYTES };
 	struct vq_blkdrv_req r = { .type = VIRTIO_BLK_T_GET_ID, .data = &seg, .nseg = 1 };
 	int st = single(b, &r);
 
-	memcpy(id, p, VQ_BLKDRV_ID_BYTES);
+	memcpy(id, p, VQ_BLK_ID_BYTES);
 	printf("GET_ID: %s%s%s\n", st ? "" : "\"", st ? strerror(-st) : id, st ? "" : "\"");
 }
 

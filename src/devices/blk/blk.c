@@ -27,10 +27,12 @@ static int check_params(const struct vq_blk_params *p)
 		return -EINVAL;
 	if (p->num_queues > VQ_BLK_MAX_QUEUES || p->iothreads > VQ_BLK_MAX_IOTHREADS)
 		return -EINVAL;
-	if (p->blk_size && (!pow2(p->blk_size) || p->blk_size < 512 || p->blk_size > 65536))
+	if (p->blk_size && (!pow2(p->blk_size) || p->blk_size < VQ_BLK_MIN_BLOCK ||
+			    p->blk_size > VQ_BLK_MAX_BLOCK))
 		return -EINVAL;
 	if (p->direct_align &&
-	    (!pow2(p->direct_align) || p->direct_align < 512 || p->direct_align > 65536))
+	    (!pow2(p->direct_align) || p->direct_align < VQ_BLK_MIN_BLOCK ||
+	     p->direct_align > VQ_BLK_MAX_BLOCK))
 		return -EINVAL;
 	if (p->max_discard_seg > VQ_BLK_MAX_SEGS || p->max_write_zeroes_seg > VQ_BLK_MAX_SEGS)
 		return -EINVAL;
@@ -71,9 +73,9 @@ static uint64_t offered(const struct vq_blk_params *p)
 static void fill_config(struct vq_blk *b)
 {
 	const struct vq_blk_params *p = &b->p;
-	struct vq_blk_config *c = &b->cfg;
+	struct virtio_blk_config *c = &b->cfg.blk;
 
-	memset(c, 0, sizeof(*c));
+	memset(&b->cfg, 0, sizeof(b->cfg));
 	c->capacity = b->size >> VQ_BLK_SECTOR_SHIFT;
 	c->size_max = p->size_max;
 	c->seg_max = p->seg_max;
@@ -96,8 +98,9 @@ static int setup(struct vq_blk *b)
 	if (r < 0)
 		return r;
 	if (!b->p.blk_size)
-		b->p.blk_size = b->dio_off > 512 && b->dio_off <= 65536 ? b->dio_off : 512;
-	zalign = b->dio_mem > 4096 ? b->dio_mem : 4096;
+		b->p.blk_size = b->dio_off > VQ_BLK_MIN_BLOCK && b->dio_off <= VQ_BLK_MAX_BLOCK ?
+				 b->dio_off : VQ_BLK_MIN_BLOCK;
+	zalign = b->dio_mem > VQ__BLK_DIO_ALIGN ? b->dio_mem : VQ__BLK_DIO_ALIGN;
 	if (posix_memalign((void **)&b->zeros, zalign, VQ__BLK_ZERO_BUF))
 		return -ENOMEM;
 	memset(b->zeros, 0, VQ__BLK_ZERO_BUF);
@@ -171,13 +174,13 @@ int vq_blk_set_features(struct vq_blk *b, uint64_t features)
 		return -EINVAL;
 	b->features = features;
 	b->lim = (struct vq_blk_limits){
-		.capacity = b->cfg.capacity,
+		.capacity = b->cfg.blk.capacity,
 		.features = features,
 		.readonly = b->p.readonly,
-		.max_discard_sectors = b->cfg.max_discard_sectors,
-		.max_discard_seg = b->cfg.max_discard_seg,
-		.max_write_zeroes_sectors = b->cfg.max_write_zeroes_sectors,
-		.max_write_zeroes_seg = b->cfg.max_write_zeroes_seg,
+		.max_discard_sectors = b->cfg.blk.max_discard_sectors,
+		.max_discard_seg = b->cfg.blk.max_discard_seg,
+		.max_write_zeroes_sectors = b->cfg.blk.max_write_zeroes_sectors,
+		.max_write_zeroes_seg = b->cfg.blk.max_write_zeroes_seg,
 	};
 	return 0;
 }
@@ -199,7 +202,7 @@ int vq_blk_get_config(const struct vq_blk *b, uint32_t off, void *buf, uint32_t 
 
 uint64_t vq_blk_capacity(const struct vq_blk *b)
 {
-	return b->cfg.capacity;
+	return b->cfg.blk.capacity;
 }
 
 unsigned vq_blk_num_queues(const struct vq_blk *b)

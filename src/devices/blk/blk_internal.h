@@ -16,6 +16,8 @@
 #define VQ__BLK_RANGE     16u           /* struct virtio_blk_discard_write_zeroes */
 #define VQ__BLK_IOV0      64u           /* initial iovecs per request */
 #define VQ__BLK_IOV_MAX   (VQ_MAX_CHAIN + 1u) /* most iovecs one request grows to */
+/* Direct-I/O alignment (memory and offset) when statx cannot tell. */
+#define VQ__BLK_DIO_ALIGN 4096u
 #define VQ__BLK_BOUNCE    (1u << 20)    /* O_DIRECT bounce chunk */
 #define VQ__BLK_ZERO_BUF  (1u << 20)    /* zero-writing chunk */
 #define VQ__BLK_HAS(f, bit) (((f) & VQ_BLK_F(bit)) != 0)

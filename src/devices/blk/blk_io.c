@@ -37,7 +37,7 @@ static void dio_align(struct vq_blk *b)
 	struct statx sx;
 	int ssz = 0;
 
-	b->dio_mem = b->dio_off = 4096;
+	b->dio_mem = b->dio_off = VQ__BLK_DIO_ALIGN;
 	if (statx(b->fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 &&
 	    (sx.stx_mask & STATX_DIOALIGN) && sx.stx_dio_offset_align) {
 		b->dio_mem = sx.stx_dio_mem_align ? sx.stx_dio_mem_align : 1;
@@ -184,7 +184,7 @@ static int rw_bounce(struct vq_blk *b, struct vq__blk_io *io, bool write, int fl
 
 	if (cap > io->r.len)
 		cap = (size_t)io->r.len; /* a multiple of dio_off: checked by caller */
-	if (posix_memalign((void **)&buf, b->dio_mem > 4096 ? b->dio_mem : 4096, cap))
+	if (posix_memalign((void **)&buf, b->dio_mem > VQ__BLK_DIO_ALIGN ? b->dio_mem : VQ__BLK_DIO_ALIGN, cap))
 		return -ENOMEM;
 	while (done < io->r.len && r == 0) {
 		size_t k = io->r.len - done < cap ? io->r.len - done : cap;

@@ -13,6 +13,7 @@
 #define SLOT_RANGE 16u
 #define SLOT_STATUS 32u
 #define HAS(f, bit) (((f) >> (bit)) & 1u)
+#define CFG(field) offsetof(struct virtio_blk_config, field)
 #define TOKEN(i) ((void *)(uintptr_t)((i) + 1u))
 #define INDEX(t) ((uint32_t)((uintptr_t)(t) - 1u))
 
@@ -47,32 +48,32 @@ int vq_blkdrv_parse_config(const void *cfg, size_t len, uint64_t features,
 			   struct vq_blkdrv_info *out)
 {
 	const uint8_t *c = cfg;
-	struct vq_blkdrv_info i = { .blk_size = VQ_BLKDRV_SECTOR, .num_queues = 1 };
+	struct vq_blkdrv_info i = { .blk_size = VQ_BLK_SECTOR, .num_queues = 1 };
 	uint16_t nq;
 
 	if (!cfg || !out || len < VQ_BLKDRV_CONFIG_BYTES)
 		return -EINVAL;
-	memcpy(&i.capacity, c, 8);
+	memcpy(&i.capacity, c + CFG(capacity), 8);
 	if (HAS(features, VIRTIO_BLK_F_SIZE_MAX))
-		i.size_max = rd32(c, 8);
+		i.size_max = rd32(c, CFG(size_max));
 	if (HAS(features, VIRTIO_BLK_F_SEG_MAX))
-		i.seg_max = rd32(c, 12);
+		i.seg_max = rd32(c, CFG(seg_max));
 	if (HAS(features, VIRTIO_BLK_F_BLK_SIZE))
-		i.blk_size = rd32(c, 20);
-	memcpy(&nq, c + 34, 2);
+		i.blk_size = rd32(c, CFG(blk_size));
+	memcpy(&nq, c + CFG(num_queues), 2);
 	if (HAS(features, VIRTIO_BLK_F_MQ))
 		i.num_queues = nq;
 	i.read_only = HAS(features, VIRTIO_BLK_F_RO);
 	i.flush = HAS(features, VIRTIO_BLK_F_FLUSH);
 	if (HAS(features, VIRTIO_BLK_F_DISCARD)) {
-		i.max_discard_sectors = rd32(c, 36);
-		i.max_discard_seg = rd32(c, 40);
+		i.max_discard_sectors = rd32(c, CFG(max_discard_sectors));
+		i.max_discard_seg = rd32(c, CFG(max_discard_seg));
 	}
 	if (HAS(features, VIRTIO_BLK_F_WRITE_ZEROES)) {
-		i.max_write_zeroes_sectors = rd32(c, 48);
-		i.max_write_zeroes_seg = rd32(c, 52);
+		i.max_write_zeroes_sectors = rd32(c, CFG(max_write_zeroes_sectors));
+		i.max_write_zeroes_seg = rd32(c, CFG(max_write_zeroes_seg));
 	}
-	if (i.blk_size < 512 || i.blk_size > 65536 || (i.blk_size & (i.blk_size - 1)) ||
+	if (i.blk_size < VQ_BLK_MIN_BLOCK || i.blk_size > VQ_BLK_MAX_BLOCK || (i.blk_size & (i.blk_size - 1)) ||
 	    i.num_queues == 0 || (HAS(features, VIRTIO_BLK_F_SEG_MAX) && i.seg_max == 0))
 		return -EPROTO;
 	*out = i;
@@ -101,7 +102,7 @@ int vq_blkdrv_new(const struct vq_blkdrv_params *p, struct vq_blkdrv **out)
 	struct vq_blkdrv *bd;
 	int rc = 0;
 
-	if (!p || !out || !p->alloc || p->num_queues == 0 || p->num_queues > 256 ||
+	if (!p || !out || !p->alloc || p->num_queues == 0 || p->num_queues > VQ_BLK_MAX_QUEUES ||
 	    p->queue_size == 0 || p->queue_size > VQ_MAX_QUEUE_SIZE)
 		return -EINVAL;
 	bd = calloc(1, sizeof(*bd));
@@ -169,12 +170,12 @@ static int check_req(const struct vq_blkdrv *bd, const struct vq_blkdrv_req *r, 
 	switch (r->type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
-		if (!b || b % VQ_BLKDRV_SECTOR ||
-		    __builtin_add_overflow(r->sector, b / VQ_BLKDRV_SECTOR, &end))
+		if (!b || b % VQ_BLK_SECTOR ||
+		    __builtin_add_overflow(r->sector, b / VQ_BLK_SECTOR, &end))
 			return -EINVAL;
 		return 0;
 	case VIRTIO_BLK_T_GET_ID:
-		return b >= VQ_BLKDRV_ID_BYTES ? 0 : -EINVAL;
+		return b >= VQ_BLK_ID_BYTES ? 0 : -EINVAL;
 	case VIRTIO_BLK_T_FLUSH:
 		return r->nseg ? -EINVAL : 0;
 	case VIRTIO_BLK_T_DISCARD:

@@ -91,7 +91,7 @@ int vq_netdrv_rx_mem(enum vq_netdrv_rxmode mode, uint64_t features, uint32_t que
 	r.pinned = (uint64_t)r.bufs * r.buf_bytes;
 	all = HAS(features, VIRTIO_NET_F_MRG_RXBUF) ? r.pinned : r.buf_bytes;
 	all -= r.hdr_size;
-	r.max_frame = all > VQ_NETDRV_MAX_FRAME ? VQ_NETDRV_MAX_FRAME : (uint32_t)all;
+	r.max_frame = all > VQ_NET_MAX_FRAME ? VQ_NET_MAX_FRAME : (uint32_t)all;
 	/* Buffers one frame of a size needs: merged, or exactly one. */
 	r.pkts_mtu = r.bufs / div_up(r.hdr_size + VQ_NETDRV_SMALL_FRAME, r.buf_bytes);
 	if (r.max_frame >= VQ_NETDRV_BIG_BYTES - r.hdr_size)
@@ -169,7 +169,7 @@ static int txq_init(struct vq_netdrv *nd, struct vq__netdrv_txq *q)
 {
 	q->nbufs = nd->p.queue_size;
 	q->buf_bytes = tx_buf_size(&nd->p);
-	q->max_segs = div_up(nd->hdr_size + VQ_NETDRV_MAX_FRAME, q->buf_bytes);
+	q->max_segs = div_up(nd->hdr_size + VQ_NET_MAX_FRAME, q->buf_bytes);
 	q->mem = nd->p.alloc(nd->p.ctx, page_up((uint64_t)q->nbufs * q->buf_bytes), &q->addr);
 	q->free = calloc(q->nbufs, sizeof(*q->free));
 	q->next = calloc(q->nbufs, sizeof(*q->next));

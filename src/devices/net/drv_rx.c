@@ -147,7 +147,7 @@ static int frame_done(struct vq_netdrv *nd, unsigned qp, struct vq_netdrv_rxpkt 
 	uint64_t flen = f->bytes - nd->hdr_size;
 
 	f->active = false;
-	if (flen < VQ_NET_MIN_FRAME || flen > VQ_NETDRV_MAX_FRAME) {
+	if (flen < VQ_NET_MIN_FRAME || flen > VQ_NET_MAX_FRAME) {
 		nd->st[qp].rx_errors++;
 		return 0;
 	}

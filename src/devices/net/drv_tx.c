@@ -115,7 +115,7 @@ static int tx_one(struct vq_netdrv *nd, struct vq__netdrv_txq *q, const struct v
 	struct vq_seg seg;
 	int rc;
 
-	if (pkt->len < VQ_NET_MIN_FRAME || pkt->len > VQ_NETDRV_MAX_FRAME || !pkt->data)
+	if (pkt->len < VQ_NET_MIN_FRAME || pkt->len > VQ_NET_MAX_FRAME || !pkt->data)
 		return -EINVAL;
 	total = nd->hdr_size + pkt->len;
 	need = (total + q->buf_bytes - 1) / q->buf_bytes;

@@ -155,7 +155,7 @@ static int gso_parse(const struct vq_net_pkt *pkt, struct gso_frame *g)
 	unsigned t;
 	int r;
 
-	g->l2 = 14;
+	g->l2 = ETH_HLEN;
 	g->v6 = false;
 	if (got < 18)
 		return -EINVAL;

@@ -564,23 +564,23 @@ static int run_race(struct fe *f)
  * order, buffer id = chain index, heads stored last. */
 static void shrink_build_packed(struct race *x)
 {
-	struct sdesc *s = sd(x->f);
-	struct sdesc tmp[RACE_CHAINS * 3];
-	struct pdesc *d = pd(x->f);
+	struct vring_desc *s = sd(x->f);
+	struct vring_desc tmp[RACE_CHAINS * 3];
+	struct vring_packed_desc *d = pd(x->f);
 	unsigned n = RACE_CHAINS * x->per;
 
 	race_build(x); /* the split form, in the same memory: then converted */
 	memcpy(tmp, s, n * sizeof(*s));
 	for (unsigned k = 0; k < n; k++) {
-		uint16_t fl = P_AVAIL | (tmp[k].flags & (D_NEXT | D_WRITE));
+		uint16_t fl = VQ__DESC_F_AVAIL | (tmp[k].flags & (VRING_DESC_F_NEXT | VRING_DESC_F_WRITE));
 
-		d[k] = (struct pdesc){ tmp[k].addr, tmp[k].len, (uint16_t)(k / x->per),
+		d[k] = (struct vring_packed_desc){ tmp[k].addr, tmp[k].len, (uint16_t)(k / x->per),
 				       k % x->per ? fl : 0 };
 	}
 	for (unsigned i = 0; i < RACE_CHAINS; i++) {
 		unsigned h = i * x->per;
 
-		__atomic_store_n(&d[h].flags, P_AVAIL | (tmp[h].flags & (D_NEXT | D_WRITE)),
+		__atomic_store_n(&d[h].flags, VQ__DESC_F_AVAIL | (tmp[h].flags & (VRING_DESC_F_NEXT | VRING_DESC_F_WRITE)),
 				 __ATOMIC_RELEASE); /* pairs with the device's acquire */
 	}
 }
@@ -588,7 +588,7 @@ static void shrink_build_packed(struct race *x)
 static bool shrink_some_used(struct fe *f, bool packed)
 {
 	if (packed)
-		return __atomic_load_n(&pd(f)[0].flags, __ATOMIC_ACQUIRE) & P_USED;
+		return __atomic_load_n(&pd(f)[0].flags, __ATOMIC_ACQUIRE) & VQ__DESC_F_USED;
 	return __atomic_load_n(&sused(f)[1], __ATOMIC_ACQUIRE) != 0;
 }
 
@@ -606,7 +606,7 @@ static int run_shrink(struct fe *f, bool packed)
 
 	x.victim = x.per == 1 ? 0 : 1;
 	f->packed = packed;
-	if (fe_setup(f, F_VERSION_1 | (packed ? F_PACKED : 0))) {
+	if (fe_setup(f, VQ_F_VERSION_1 | (packed ? VQ_F_PACKED : 0))) {
 		HLOG("%s: setup failed", f->o->name);
 		return 3;
 	}

@@ -1,0 +1,435 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vsock driver: the object over a vq_fe, pools in shared memory, the poll
+ * loop, sockets and listeners.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "drv_internal.h"
+
+void vq__drv_fail(struct vq_vsockdrv *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(d->err, sizeof(d->err), fmt, ap);
+	va_end(ap);
+}
+
+static void on_queue(void *opaque, unsigned i, struct vq_drv *q, struct vq_drv *old)
+{
+	struct vq_vsockdrv *d = opaque;
+
+	(void)old;
+	if (i < 3)
+		d->q[i] = q; /* buffers of a dying ring are re-posted on the next one */
+}
+
+static int pools(struct vq_vsockdrv *d)
+{
+	const struct vq_vsockdrv_params *p = &d->p;
+	uint32_t rxb = p->rx_buf_pages * DRV_PAGE;
+	struct virtio_vsock_hdr *h;
+	uint8_t *m;
+
+	d->rx = calloc(p->rx_bufs, sizeof(*d->rx));
+	d->txc = calloc(p->tx_bufs, sizeof(*d->txc));
+	d->txh = calloc(p->queue_size, sizeof(*d->txh));
+	h = vq_fe_alloc(d->fe, (size_t)(p->rx_bufs + p->queue_size) * sizeof(*h), 64);
+	m = vq_fe_alloc(d->fe, (size_t)p->rx_bufs * rxb, DRV_PAGE);
+	d->evt = vq_fe_alloc(d->fe, 8 * sizeof(*d->evt), 64);
+	if (!d->rx || !d->txc || !d->txh || !h || !m || !d->evt)
+		return -ENOMEM;
+	for (unsigned i = 0; i < p->rx_bufs; i++)
+		d->rx[i] = (struct drx){ .hdr = &h[i], .data = m + (size_t)i * rxb };
+	for (unsigned i = 0; i < p->queue_size; i++) {
+		d->txh[i] = (struct dtx){ .hdr = &h[p->rx_bufs + i], .next = d->free_h };
+		d->free_h = &d->txh[i];
+	}
+	for (unsigned i = 0; i < p->tx_bufs; i++) {
+		uint8_t *b = vq_fe_alloc(d->fe, VQ_VSOCK_HDR_LEN + p->tx_pkt, 64);
+
+		if (!b)
+			return -ENOMEM;
+		d->txc[i] = (struct dtx){ .hdr = (void *)b, .data = b + VQ_VSOCK_HDR_LEN,
+					  .next = d->free_c };
+		d->free_c = &d->txc[i];
+	}
+	return 0;
+}
+
+static int start(struct vq_vsockdrv *d)
+{
+	uint64_t cid = 0;
+	int rc;
+
+	rc = vq_fe_get_config(d->fe, 0, &cid, sizeof(cid));
+	if (rc < 0) {
+		vq__drv_fail(d, "GET_CONFIG (guest_cid): %s", strerror(-rc));
+		return rc;
+	}
+	d->cid = le64toh(cid);
+	if (d->cid < 3 || d->cid > UINT32_MAX - 1) {
+		vq__drv_fail(d, "the device gave guest cid %llu", (unsigned long long)d->cid);
+		return -EPROTO;
+	}
+	d->features = vq_fe_features(d->fe);
+	for (unsigned i = 0; i < d->p.rx_bufs; i++)
+		if ((rc = vq__drv_rx_post(d, &d->rx[i])) < 0)
+			return rc;
+	for (unsigned i = 0; i < 8; i++) {
+		struct vq_seg s = { vq_fe_addr(d->fe, &d->evt[i]), sizeof(d->evt[i]) };
+
+		if (vq_drv_add(d->q[DQ_EVT], &s, 0, 1, &d->evt[i]) < 0)
+			return -ENOSPC;
+	}
+	d->kick[DQ_RX] = d->kick[DQ_EVT] = true;
+	return vq_vsockdrv_poll(d) < 0 ? -EIO : 0;
+}
+
+static void defaults(struct vq_vsockdrv_params *p)
+{
+	if (!p->features)
+		p->features = VQ_VSOCK_F_SEQPACKET | VQ_F_EVENT_IDX | VQ_F_INDIRECT;
+	p->features |= VQ_F_VERSION_1;
+	if (!p->queue_size)
+		p->queue_size = 1024;
+	if (!p->rx_bufs || p->rx_bufs > p->queue_size / 2)
+		p->rx_bufs = p->queue_size / 2; /* two descriptors each */
+	if (!p->rx_buf_pages)
+		p->rx_buf_pages = 1;
+	if (!p->tx_bufs)
+		p->tx_bufs = 64;
+	if (!p->tx_pkt)
+		p->tx_pkt = 64u << 10;
+	if (!p->buf_alloc)
+		p->buf_alloc = p->rx_bufs * p->rx_buf_pages * DRV_PAGE / 2;
+	if (!p->zc_mem)
+		p->zc_mem = 16u << 20;
+}
+
+static int fe_open(struct vq_vsockdrv *d)
+{
+	const struct vq_vsockdrv_params *p = &d->p;
+	struct vq_fe_params fp = {
+		.path = p->path, .mode = VQ_FE_CLIENT, .features = p->features,
+		.required_features = VQ_F_VERSION_1, .num_queues = 3,
+		.queue_size = p->queue_size, .indirect_tables = 16, .indirect_len = 16,
+		.queue_event = on_queue, .opaque = d,
+	};
+	size_t rx = (size_t)p->rx_bufs * (p->rx_buf_pages * DRV_PAGE + 64);
+	int rc;
+
+	fp.mem_size = rx + (size_t)p->tx_bufs * (p->tx_pkt + 128) +
+		      (size_t)p->queue_size * 64 + p->zc_mem + (1u << 20);
+	rc = vq_fe_new(&fp, &d->fe);
+	if (rc < 0) {
+		vq__drv_fail(d, "frontend: %s", strerror(-rc));
+		return rc;
+	}
+	rc = vq_fe_connect(d->fe);
+	if (rc < 0)
+		vq__drv_fail(d, "connect %s: %s", p->path, vq_fe_error(d->fe));
+	return rc;
+}
+
+static int watch_calls(struct vq_vsockdrv *d)
+{
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d->epfd < 0)
+		return -errno;
+	for (unsigned i = 0; i < 3; i++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
+
+		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, vq_fe_call_fd(d->fe, i), &ev) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+int vq_vsockdrv_new(const struct vq_vsockdrv_params *p, struct vq_vsockdrv **out)
+{
+	struct vq_vsockdrv *d = calloc(1, sizeof(*d));
+	int rc;
+
+	if (!d)
+		return -ENOMEM;
+	d->p = *p;
+	d->epfd = -1;
+	d->next_port = DRV_FIRST_PORT;
+	defaults(&d->p);
+	rc = fe_open(d);
+	if (!rc)
+		rc = pools(d);
+	if (!rc)
+		rc = watch_calls(d);
+	if (!rc)
+		rc = start(d);
+	if (rc < 0) {
+		vq_vsockdrv_free(d);
+		return rc;
+	}
+	*out = d;
+	return 0;
+}
+
+void vq_vsockdrv_free(struct vq_vsockdrv *d)
+{
+	if (!d)
+		return;
+	while (d->socks) {
+		struct vq_vsocksk *s = d->socks;
+
+		d->socks = s->next;
+		free(s);
+	}
+	while (d->zc_done) {
+		struct dzc *z = d->zc_done;
+
+		d->zc_done = z->next;
+		free(z);
+	}
+	vq_fe_free(d->fe);
+	if (d->epfd >= 0)
+		close(d->epfd);
+	free(d->rx);
+	free(d->txc);
+	free(d->txh);
+	free(d);
+}
+
+uint64_t vq_vsockdrv_cid(const struct vq_vsockdrv *d) { return d->cid; }
+uint64_t vq_vsockdrv_features(const struct vq_vsockdrv *d) { return d->features; }
+const char *vq_vsockdrv_error(const struct vq_vsockdrv *d) { return d->err; }
+int vq_vsockdrv_fd(const struct vq_vsockdrv *d) { return d->epfd; }
+
+void vq_vsockdrv_get_stats(const struct vq_vsockdrv *d, struct vq_vsockdrv_stats *s)
+{
+	*s = d->st;
+}
+
+void *vq_vsockdrv_alloc(struct vq_vsockdrv *d, size_t size)
+{
+	return vq_fe_alloc(d->fe, size, size % DRV_PAGE ? 64 : DRV_PAGE);
+}
+
+static void drain_calls(struct vq_vsockdrv *d)
+{
+	for (unsigned i = 0; i < 3; i++) {
+		uint64_t v;
+
+		if (read(vq_fe_call_fd(d->fe, i), &v, sizeof(v)) == sizeof(v))
+			d->st.calls++;
+	}
+}
+
+void vq__drv_kick_all(struct vq_vsockdrv *d)
+{
+	for (unsigned i = 0; i < 3; i++) {
+		if (!d->kick[i] || !d->q[i])
+			continue;
+		d->kick[i] = false;
+		if (vq_drv_kick_prepare(d->q[i])) {
+			vq_fe_kick(d->fe, i);
+			d->st.kicks++;
+		}
+	}
+}
+
+int vq_vsockdrv_poll(struct vq_vsockdrv *d)
+{
+	int work = 0, rc;
+
+	if (d->broken)
+		return -EIO;
+	if (vq_fe_poll(d->fe) != VQ_FE_READY || !d->q[0] || !d->q[1] || !d->q[2]) {
+		vq__drv_fail(d, "the device went away: %s", vq_fe_error(d->fe));
+		d->broken = true;
+		return -EIO;
+	}
+	drain_calls(d);
+	for (int pass = 0; pass < 2; pass++) {
+		if ((rc = vq__drv_tx_used(d)) < 0 || (work += rc, rc = vq__drv_rx_used(d)) < 0 ||
+		    (work += rc, rc = vq__drv_evt_used(d)) < 0) {
+			d->broken = true;
+			return rc;
+		}
+		work += rc;
+		work += vq__drv_flush_ctrl(d);
+		vq__drv_kick_all(d);
+		/* re-arm interrupts; something may have come meanwhile */
+		if (!vq_drv_enable_notify(d->q[DQ_RX]) && !vq_drv_enable_notify(d->q[DQ_TX]))
+			break;
+	}
+	return work;
+}
+
+int vq_vsockdrv_wait(struct vq_vsockdrv *d, int timeout_ms)
+{
+	struct pollfd pf = { d->epfd, POLLIN, 0 };
+
+	if (poll(&pf, 1, timeout_ms) < 0 && errno != EINTR)
+		return -errno;
+	return vq_vsockdrv_poll(d);
+}
+
+/* ---- sockets */
+
+struct vq_vsocksk *vq__dsk_find(struct vq_vsockdrv *d, uint32_t lport, uint32_t pport)
+{
+	for (struct vq_vsocksk *s = d->socks; s; s = s->next)
+		if (s->lport == lport && s->pport == pport && s->state != DS_CLOSED)
+			return s;
+	return NULL;
+}
+
+struct vq_vsocksk *vq__dsk_new(struct vq_vsockdrv *d, uint32_t lport, uint32_t pport,
+			       uint16_t type)
+{
+	struct vq_vsocksk *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->zc_page = vq_fe_alloc(d->fe, DRV_PAGE, DRV_PAGE);
+	if (!s->zc_page) {
+		free(s);
+		return NULL;
+	}
+	s->d = d;
+	s->lport = lport;
+	s->pport = pport;
+	s->type = type;
+	s->buf_alloc = d->p.buf_alloc;
+	s->next = d->socks;
+	d->socks = s;
+	return s;
+}
+
+/* The socket is finished: its queued buffers go back; RST if asked. */
+void vq__dsk_reset(struct vq_vsocksk *s, int err, bool send_rst)
+{
+	if (s->state == DS_CLOSED)
+		return;
+	s->state = DS_CLOSED;
+	s->err = err;
+	s->pend = send_rst ? DP_RST : 0;
+	vq__dsk_drop_rx(s);
+	s->d->st.resets++;
+}
+
+int vq_vsocksk_connect(struct vq_vsockdrv *d, uint32_t port, uint16_t type, int timeout_ms,
+		       struct vq_vsocksk **out)
+{
+	struct vq_vsocksk *s;
+	int rc;
+
+	if (type == VIRTIO_VSOCK_TYPE_SEQPACKET ? !(d->features & VQ_VSOCK_F_SEQPACKET)
+						 : type != VIRTIO_VSOCK_TYPE_STREAM)
+		return -EOPNOTSUPP;
+	s = vq__dsk_new(d, d->next_port++, port, type);
+	if (!s)
+		return -ENOMEM;
+	if (d->next_port == 0)
+		d->next_port = DRV_FIRST_PORT;
+	s->state = DS_CONNECTING;
+	s->pend = DP_REQUEST;
+	for (int waited = 0; s->state == DS_CONNECTING && waited <= timeout_ms; waited += 10)
+		if ((rc = vq_vsockdrv_wait(d, 10)) < 0)
+			return rc;
+	if (s->state == DS_ESTABLISHED) {
+		*out = s;
+		return 0;
+	}
+	rc = s->state == DS_CLOSED ? -ECONNREFUSED : -ETIMEDOUT;
+	if (rc == -ETIMEDOUT)
+		vq__dsk_reset(s, rc, true);
+	s->freed = true; /* collected by the socket sweep */
+	return rc;
+}
+
+int vq__dsk_listener(struct vq_vsockdrv *d, uint32_t port)
+{
+	for (unsigned i = 0; i < DRV_MAX_LISTEN; i++)
+		if (d->listen[i].used && d->listen[i].port == port)
+			return (int)i;
+	return -ENOENT;
+}
+
+int vq_vsockdrv_listen(struct vq_vsockdrv *d, uint32_t port)
+{
+	if (vq__dsk_listener(d, port) >= 0)
+		return -EADDRINUSE;
+	for (unsigned i = 0; i < DRV_MAX_LISTEN; i++)
+		if (!d->listen[i].used) {
+			d->listen[i].used = true;
+			d->listen[i].port = port;
+			d->listen[i].q = d->listen[i].tail = NULL;
+			return 0;
+		}
+	return -ENOMEM;
+}
+
+int vq_vsockdrv_accept(struct vq_vsockdrv *d, uint32_t port, struct vq_vsocksk **out)
+{
+	int i = vq__dsk_listener(d, port);
+	struct vq_vsocksk *s;
+
+	if (i < 0)
+		return i;
+	s = d->listen[i].q;
+	if (!s)
+		return -EAGAIN;
+	d->listen[i].q = s->anext;
+	if (!s->anext)
+		d->listen[i].tail = NULL;
+	s->accepted = true;
+	*out = s;
+	return 0;
+}
+
+uint32_t vq_vsocksk_send_room(const struct vq_vsocksk *s)
+{
+	uint32_t inflight = s->tx_cnt - s->peer_fwd_cnt;
+
+	if (s->state != DS_ESTABLISHED)
+		return 0;
+	return inflight > s->peer_buf_alloc ? 0 : s->peer_buf_alloc - inflight;
+}
+
+size_t vq_vsocksk_recv_avail(const struct vq_vsocksk *s) { return s->rx_avail; }
+bool vq_vsocksk_is_connected(const struct vq_vsocksk *s) { return s->state == DS_ESTABLISHED; }
+uint32_t vq_vsocksk_local_port(const struct vq_vsocksk *s) { return s->lport; }
+
+int vq_vsocksk_shutdown(struct vq_vsocksk *s, uint32_t how)
+{
+	how &= VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND;
+	if (s->state != DS_ESTABLISHED)
+		return -ENOTCONN;
+	s->shut_flags |= how;
+	if (how & VIRTIO_VSOCK_SHUTDOWN_SEND)
+		s->shut_send = true;
+	s->pend |= DP_SHUTDOWN;
+	vq__drv_flush_ctrl(s->d);
+	return 0;
+}
+
+void vq_vsocksk_close(struct vq_vsocksk *s)
+{
+	struct vq_vsockdrv *d = s->d;
+
+	if (s->state == DS_ESTABLISHED) {
+		s->shut_flags = VIRTIO_VSOCK_SHUTDOWN_RCV | VIRTIO_VSOCK_SHUTDOWN_SEND;
+		s->pend |= DP_SHUTDOWN;
+	}
+	vq__dsk_drop_rx(s);
+	s->freed = true; /* stays findable until the peer's RST, then swept */
+	vq__drv_flush_ctrl(d);
+	vq__drv_kick_all(d);
+}

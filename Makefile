@@ -26,17 +26,21 @@ WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototyp
 CFLAGS  ?= -O2 -g
 CFLAGS  += -std=gnu11 $(WARN) -fPIC -pthread -Iinclude -Isrc -D_GNU_SOURCE
 LDLIBS  += -pthread
-# liburing (Debian liburing-dev) for the 9p server's file I/O; without it the
-# 9p server uses preadv/pwritev.  tests/interop/lib/deps.sh need_liburing installs it.
-ifneq ($(filter check,$(MAKECMDGOALS)),)
+# liburing (Debian liburing-dev): virtq-blk's io_uring engine and the 9p
+# server's file I/O.  Found with pkg-config; without it (or with LIBURING=0)
+# virtq-blk uses its thread pool and 9p preadv/pwritev.  `make check` and
+# `make bench` install it first (tests/interop/lib/deps.sh need_liburing;
+# VIRTQ_NO_INSTALL=1 stops that), as the tests install QEMU.
+ifneq ($(filter check bench,$(MAKECMDGOALS)),)
 _ := $(shell bash -c '. tests/interop/lib/deps.sh && need_liburing' >&2)
 endif
-URING_LIBS := $(shell pkg-config --libs liburing 2>/dev/null)
-ifneq ($(URING_LIBS),)
+LIBURING ?= $(if $(shell pkg-config --exists liburing 2>/dev/null && echo y),1,0)
+ifeq ($(LIBURING),1)
 CFLAGS  += -DVQ_HAVE_LIBURING $(shell pkg-config --cflags liburing)
-LDLIBS  += $(URING_LIBS)
+LDLIBS  += $(shell pkg-config --libs liburing)
+VQ_PC_REQUIRES := liburing
 else
-$(warning liburing not found by pkg-config (Debian: liburing-dev): the 9p server uses preadv/pwritev)
+$(warning building without liburing (Debian: liburing-dev): virtq-blk uses its thread pool, the 9p server preadv/pwritev)
 endif
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -46,6 +50,7 @@ ifeq ($(TSAN),1)
 CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan
 LDFLAGS += -fsanitize=thread
 endif
+
 
 LIB_SRCS   := $(sort $(shell find src -name '*.c' 2>/dev/null))
 LIB_OBJS   := $(LIB_SRCS:%.c=$(O)/obj/%.o)

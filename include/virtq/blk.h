@@ -18,22 +18,30 @@
  * 0 and counted in vq_blk_stats.dropped.  Data never moves outside the
  * request's own buffers or the exposed sectors of the backing store.
  *
- * ---- I/O engine: a thread pool, not io_uring ---------------------------
- * Reads and writes run as preadv/pwritev, FLUSH as fdatasync, DISCARD as
- * fallocate(PUNCH_HOLE|KEEP_SIZE), WRITE_ZEROES as fallocate(ZERO_RANGE)
- * (PUNCH_HOLE with UNMAP) falling back to writing zeros, on a pool of
- * `iothreads` threads shared by all queues.  Why not io_uring: it needs
- * liburing (not part of a plain Debian build machine, and the Makefile must
- * build everywhere), its fallocate/fsync opcodes and O_DIRECT behaviour vary
- * by kernel, and it is often disabled in containers (io_uring_disabled
- * sysctl, seccomp).  A pool of blocking threads works on any kernel, keeps
- * buffered I/O truly asynchronous (io_uring punts buffered writes to its own
- * workers anyway), and is easy to reason about; its cost (a wakeup per
- * request) is small next to a storage round trip.  The engine is private to
- * src/devices/blk/blk_pool.c and can be swapped without API changes.
- *
- * With iothreads == 0 requests execute synchronously inside
- * vq_blk_queue_poll (handy for fuzzing and simple tests).
+ * ---- I/O engines: io_uring, or a thread pool ----------------------------
+ * `engine` picks how requests reach the backing store:
+ *   VQ_BLK_ENGINE_URING: one io_uring per queue (liburing).  Reads and
+ *     writes are readv/writev, FLUSH is fsync(DATASYNC); the queue thread
+ *     prepares one entry per request and submits the whole batch once per
+ *     vq_blk_queue_poll; short transfers are resubmitted for the rest.  The
+ *     file descriptors are registered with the ring.  Guest buffers are not
+ *     registered: they belong to the driver's memory map, which the driver
+ *     may replace at any time, and a fixed read takes one buffer where a
+ *     request has several.  DISCARD, WRITE_ZEROES and O_DIRECT requests that
+ *     need bounce buffers go to the `iothreads` pool (inline when 0).
+ *     Completions signal the queue's eventfd (vq_blk_queue_fd) as well.
+ *   VQ_BLK_ENGINE_THREADS: preadv/pwritev, fdatasync, and fallocate
+ *     (PUNCH_HOLE|KEEP_SIZE for DISCARD, ZERO_RANGE or PUNCH_HOLE with UNMAP
+ *     for WRITE_ZEROES, falling back to writing zeros) on a pool of
+ *     `iothreads` threads shared by all queues.  It works on any kernel
+ *     (io_uring is often disabled in containers: the io_uring_disabled
+ *     sysctl, seccomp).
+ *   VQ_BLK_ENGINE_AUTO (0): io_uring when virtq was built with liburing,
+ *     the kernel lets us create a ring, iothreads > 0 and io_hook is NULL;
+ *     the thread pool otherwise.  vq_blk_get_engine says which one runs.
+ * With iothreads == 0 and the threads engine, requests execute
+ * synchronously inside vq_blk_queue_poll (handy for fuzzing and simple
+ * tests).
  *
  * ---- Completions and threading -----------------------------------------
  * The ring stays single-threaded on the device side: only the thread that
@@ -98,6 +106,12 @@ extern "C" {
 /*
  * Where the data lives and how it is exposed.  Zero values take defaults.
  */
+enum vq_blk_engine {
+	VQ_BLK_ENGINE_AUTO = 0, /* io_uring when available, else threads */
+	VQ_BLK_ENGINE_THREADS,  /* the thread pool (or synchronous) */
+	VQ_BLK_ENGINE_URING,    /* io_uring; vq_blk_new fails when unavailable */
+};
+
 struct vq_blk_params {
 	const char *path;        /* file or block device; opened by vq_blk_new */
 	int fd;                  /* or an open descriptor (path NULL, fd >= 0):
@@ -111,6 +125,7 @@ struct vq_blk_params {
 				  * 0 = as reported */
 	unsigned num_queues;     /* 1..VQ_BLK_MAX_QUEUES; 0 = 1; MQ offered when > 1 */
 	unsigned iothreads;      /* 0..VQ_BLK_MAX_IOTHREADS; 0 = synchronous */
+	enum vq_blk_engine engine; /* see "I/O engines" above; 0 = AUTO */
 	uint32_t blk_size;       /* power of two 512..65536; 0 = 512 (buffered)
 				  * or the direct-I/O block (direct) */
 	uint32_t seg_max;        /* 0 = 126 */
@@ -129,7 +144,8 @@ struct vq_blk_params {
 	void *opaque;
 	/* Test/trace hook, NULL normally: called on the I/O thread right
 	 * before (after == false) and after (after == true) the system call
-	 * of every request that reaches the backing store. */
+	 * of every request that reaches the backing store (with the io_uring
+	 * engine: only of those the pool executes). */
 	void (*io_hook)(void *opaque, unsigned q, uint32_t type, uint64_t offset,
 			uint64_t len, bool after);
 };
@@ -140,9 +156,16 @@ struct vq_blk;
  * Open the backing store, size it, start the I/O threads.  Returns 0 and
  * *out; -EINVAL for bad params, a store smaller than one sector or one that
  * is neither a regular file nor a block device (and from open when the file
- * system refuses O_DIRECT); -errno from open/stat; -ENOMEM.
+ * system refuses O_DIRECT); -errno from open/stat; -ENOMEM; with engine
+ * VQ_BLK_ENGINE_URING, -EOPNOTSUPP when virtq was built without liburing
+ * and -errno from io_uring_queue_init when the kernel refuses a ring.
  */
 int vq_blk_new(const struct vq_blk_params *p, struct vq_blk **out);
+
+/* The engine that runs (never VQ_BLK_ENGINE_AUTO). */
+enum vq_blk_engine vq_blk_get_engine(const struct vq_blk *b);
+/* "auto", "threads", "io_uring".  Static storage. */
+const char *vq_blk_engine_name(enum vq_blk_engine e);
 /* Stop the I/O threads (waiting for in-flight I/O), close what we opened.
  * Queues are detached, not freed: the owner owns its vq_devs.  NULL ok. */
 void vq_blk_free(struct vq_blk *b);

@@ -56,6 +56,7 @@ struct rig_opts {
 	const char *dir;        /* for the backing file; NULL = /tmp */
 	uint32_t disk;          /* bytes; 0 = DISK */
 	void (*io_hook)(void *, unsigned, uint32_t, uint64_t, uint64_t, bool);
+	enum vq_blk_engine engine; /* 0 = AUTO */
 };
 
 static unsigned notified[4];
@@ -118,7 +119,7 @@ static inline int rig_try(struct rig *r, const struct rig_opts *o)
 				   .serial = SERIAL,
 				   .max_discard_seg = 4, .max_write_zeroes_seg = 4,
 				   .max_discard_sectors = 1024, .notify = on_notify,
-				   .io_hook = o->io_hook };
+				   .io_hook = o->io_hook, .engine = o->engine };
 
 	return vq_blk_new(&p, &r->b);
 }

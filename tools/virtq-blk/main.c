@@ -33,6 +33,10 @@ VQT_BACKEND_HELP
 "      --direct          O_DIRECT (bounce buffers for unaligned guest memory)\n"
 "  -q, --queues N        request queues, 1..%u (default 1; MQ offered when > 1)\n"
 "      --iothreads N     I/O threads, 0..%u (default 4; 0 = I/O on queue threads)\n"
+"      --engine E        uring: one io_uring per queue (discard, write zeroes and\n"
+"                        O_DIRECT bounces on the I/O threads); threads: the pool\n"
+"                        does all I/O; auto (default): uring when the kernel\n"
+"                        allows it and --iothreads > 0, else threads\n"
 "      --blk-size N      advertised block size, power of two 512..65536\n"
 "                        (default 512, or the direct-I/O block with --direct)\n"
 "      --serial S        GET_ID answer (at most 20 bytes; default \"virtq-blk\")\n"
@@ -49,7 +53,7 @@ VQT_COMMON_HELP
 
 enum {
 	OPT_READONLY = VQT_OPT_TOOL_BASE, OPT_DIRECT, OPT_IOTHREADS, OPT_BLK_SIZE, OPT_SERIAL,
-	OPT_STATS,
+	OPT_STATS, OPT_ENGINE,
 };
 
 static const struct option longopts[] = {
@@ -63,6 +67,7 @@ static const struct option longopts[] = {
 	{ "direct", no_argument, NULL, OPT_DIRECT },
 	{ "queues", required_argument, NULL, 'q' },
 	{ "iothreads", required_argument, NULL, OPT_IOTHREADS },
+	{ "engine", required_argument, NULL, OPT_ENGINE },
 	{ "blk-size", required_argument, NULL, OPT_BLK_SIZE },
 	{ "serial", required_argument, NULL, OPT_SERIAL },
 	{ "poll", required_argument, NULL, 'p' },
@@ -82,6 +87,19 @@ static int parse_blk_size(const char *a, uint32_t *out)
 	if (v & (v - 1))
 		return vqt_parse_fail("not a power of two");
 	*out = v;
+	return 0;
+}
+
+static int parse_engine(const char *a, enum vq_blk_engine *out)
+{
+	if (!strcmp(a, "uring"))
+		*out = VQ_BLK_ENGINE_URING;
+	else if (!strcmp(a, "threads"))
+		*out = VQ_BLK_ENGINE_THREADS;
+	else if (!strcmp(a, "auto"))
+		*out = VQ_BLK_ENGINE_AUTO;
+	else
+		return vqt_parse_fail("uring, threads or auto");
 	return 0;
 }
 
@@ -108,6 +126,7 @@ static int parse_opt(void *ctx, int c, const char *a)
 	case OPT_DIRECT: o->direct = true; return 0;
 	case 'q': return vqt_parse_uint(a, 1, VQ_BLK_MAX_QUEUES, &o->queues);
 	case OPT_IOTHREADS: return vqt_parse_uint(a, 0, VQ_BLK_MAX_IOTHREADS, &o->iothreads);
+	case OPT_ENGINE: return parse_engine(a, &o->engine);
 	case OPT_BLK_SIZE: return parse_blk_size(a, &o->blk_size);
 	case OPT_SERIAL: return parse_serial(a, &o->serial);
 	case 'p':
@@ -251,13 +270,16 @@ static int open_device(struct vb_daemon *d)
 {
 	struct vq_blk_params p = {
 		.path = d->o.file, .fd = -1, .readonly = d->o.readonly, .direct = d->o.direct,
-		.num_queues = d->o.queues, .iothreads = d->o.iothreads,
+		.num_queues = d->o.queues, .iothreads = d->o.iothreads, .engine = d->o.engine,
 		.blk_size = d->o.blk_size, .serial = d->o.serial,
 		.notify = vb_notify, .opaque = d,
 	};
 	int r = vq_blk_new(&p, &d->blk);
 
-	if (r < 0)
+	if (r < 0 && d->o.engine == VQ_BLK_ENGINE_URING && r != -EINVAL)
+		vqt_log(VQT_LOG_ERR, "cannot serve %s with --engine uring: %s", d->o.file,
+			strerror(-r));
+	else if (r < 0)
 		vqt_log(VQT_LOG_ERR, "cannot serve %s: %s%s", d->o.file, strerror(-r),
 		       r == -EINVAL ? " (empty, not a file or block device, or O_DIRECT "
 				      "unsupported?)" : "");
@@ -333,8 +355,9 @@ int main(int argc, char **argv)
 		r = open_backend(&d);
 	if (r == 0) {
 		d.t_start = d.t_last = vb_now();
-		vb_log("serving %s (%" PRIu64 " sectors, %u queue%s, %u I/O threads%s%s) on %s",
-		       d.o.file, vq_blk_capacity(d.blk), d.o.queues, d.o.queues > 1 ? "s" : "",
+		vb_log("serving %s (%" PRIu64 " sectors, %u queue%s, %s engine, %u I/O threads%s%s)"
+		       " on %s", d.o.file, vq_blk_capacity(d.blk), d.o.queues,
+		       d.o.queues > 1 ? "s" : "", vq_blk_engine_name(vq_blk_get_engine(d.blk)),
 		       d.o.iothreads, d.o.readonly ? ", read-only" : "",
 		       d.o.direct ? ", O_DIRECT" : "", d.o.socket);
 		run(&d);

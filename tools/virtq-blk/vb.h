@@ -44,6 +44,7 @@ struct vb_opts {
 	const char *file;
 	bool readonly, direct;
 	unsigned queues, iothreads;
+	enum vq_blk_engine engine;
 	uint32_t blk_size;
 	const char *serial;
 	enum vb_poll poll;

@@ -2,7 +2,8 @@
 /*
  * virtio-blk device model: lifecycle, features, config space, statistics.
  * The parser is in blk_parse.c, the request queues in blk_queue.c, the
- * backing store in blk_io.c, the I/O threads in blk_pool.c.
+ * backing store in blk_io.c, the I/O engines in blk_pool.c (threads) and
+ * blk_uring.c (io_uring).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,6 +27,8 @@ static int check_params(const struct vq_blk_params *p)
 	if (!p || (!p->path && p->fd < 0))
 		return -EINVAL;
 	if (p->num_queues > VQ_BLK_MAX_QUEUES || p->iothreads > VQ_BLK_MAX_IOTHREADS)
+		return -EINVAL;
+	if ((unsigned)p->engine > VQ_BLK_ENGINE_URING)
 		return -EINVAL;
 	if (p->blk_size && (!pow2(p->blk_size) || p->blk_size < VQ_BLK_MIN_BLOCK ||
 			    p->blk_size > VQ_BLK_MAX_BLOCK))
@@ -90,6 +93,26 @@ static void fill_config(struct vq_blk *b)
 	c->write_zeroes_may_unmap = 1;
 }
 
+/* io_uring by default when it works and there are I/O threads to spare
+ * (iothreads 0 keeps everything synchronous); a test hook wants threads. */
+static int start_engine(struct vq_blk *b)
+{
+	enum vq_blk_engine e = b->p.engine;
+	int r;
+
+	if (e == VQ_BLK_ENGINE_AUTO)
+		e = b->p.iothreads && !b->p.io_hook ? VQ_BLK_ENGINE_URING : VQ_BLK_ENGINE_THREADS;
+	b->eng = e == VQ_BLK_ENGINE_URING ? &vq__blk_engine_uring : &vq__blk_engine_threads;
+	r = b->eng->start(b);
+	if (r < 0 && b->p.engine == VQ_BLK_ENGINE_AUTO && e == VQ_BLK_ENGINE_URING) {
+		b->eng = &vq__blk_engine_threads; /* no io_uring here: the pool */
+		r = b->eng->start(b);
+	}
+	if (r < 0)
+		b->eng = NULL; /* start cleaned up after itself */
+	return r;
+}
+
 static int setup(struct vq_blk *b)
 {
 	size_t zalign;
@@ -114,7 +137,7 @@ static int setup(struct vq_blk *b)
 	for (unsigned i = 0; i < b->nq; i++)
 		if ((r = vq__blk_queue_init(b, &b->q[i], i)) < 0)
 			return r;
-	return vq__blk_pool_start(b);
+	return start_engine(b);
 }
 
 int vq_blk_new(const struct vq_blk_params *p, struct vq_blk **out)
@@ -147,7 +170,8 @@ void vq_blk_free(struct vq_blk *b)
 {
 	if (!b)
 		return;
-	vq__blk_pool_stop(b); /* every submitted request executes first */
+	if (b->eng)
+		b->eng->stop(b); /* every submitted request executes first */
 	for (unsigned i = 0; b->q && i < b->nq; i++) {
 		vq__blk_queue_forget(&b->q[i]);
 		vq__blk_queue_fini(&b->q[i]);
@@ -215,6 +239,24 @@ void vq_blk_reset(struct vq_blk *b)
 	for (unsigned i = 0; i < b->nq; i++)
 		vq_blk_set_queue(b, i, NULL);
 	vq_blk_set_features(b, 0);
+}
+
+enum vq_blk_engine vq_blk_get_engine(const struct vq_blk *b)
+{
+	return b->eng->id;
+}
+
+const char *vq_blk_engine_name(enum vq_blk_engine e)
+{
+	switch (e) {
+	case VQ_BLK_ENGINE_AUTO:
+		return "auto";
+	case VQ_BLK_ENGINE_THREADS:
+		return "threads";
+	case VQ_BLK_ENGINE_URING:
+		return "io_uring";
+	}
+	return "?";
 }
 
 int vq_blk_get_stats(const struct vq_blk *b, unsigned i, struct vq_blk_stats *out)

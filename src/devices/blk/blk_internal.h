@@ -34,6 +34,12 @@ struct vq__blk_io {
 	struct vq_blk_req r;
 	struct vq_blk_range *ranges;  /* VQ_BLK_MAX_SEGS entries, owned */
 	int err;                      /* 0 or -errno of the system call */
+	/* io_uring engine: what is left of a read or write after a short
+	 * transfer (the unsent tail of data[], and its file offset). */
+	struct iovec *cur;
+	unsigned ncur;
+	uint64_t cur_off;
+	int cur_fd;                   /* registered file index */
 };
 
 /* Single-writer counters; readers load them relaxed. */
@@ -51,6 +57,7 @@ struct vq__blk_queue {
 	unsigned inflight;                        /* popped, not pushed */
 	unsigned unflushed;                       /* pushed since the last flush */
 	unsigned nio;                             /* allocated vq__blk_io */
+	struct vq__blk_uring *ur;                 /* io_uring engine state, or NULL */
 	struct vq__blk_counters st;
 };
 
@@ -64,8 +71,29 @@ struct vq__blk_pool {
 	pthread_t *th;
 };
 
+/*
+ * The I/O engine (private; chosen by vq_blk_params.engine).  Every hook but
+ * start/stop runs on the queue's own thread.
+ *   threads (blk_pool.c): a pool of blocking threads, or inline when the
+ *           pool has none;
+ *   uring   (blk_uring.c): one io_uring per queue for reads, writes and
+ *           flushes, batched per poll; the pool for the rest.
+ */
+struct vq__blk_engine {
+	enum vq_blk_engine id;
+	int (*start)(struct vq_blk *b);   /* after the queues exist; -errno */
+	void (*stop)(struct vq_blk *b);   /* every request in flight finishes first */
+	void (*submit)(struct vq__blk_queue *q, struct vq__blk_io *io);
+	void (*kick)(struct vq__blk_queue *q); /* end of a poll: start the batch */
+	/* Finished requests, oldest first (linked by next), err set. */
+	struct vq__blk_io *(*reap)(struct vq__blk_queue *q);
+};
+extern const struct vq__blk_engine vq__blk_engine_threads;
+extern const struct vq__blk_engine vq__blk_engine_uring;
+
 struct vq_blk {
 	struct vq_blk_params p;
+	const struct vq__blk_engine *eng;
 	int fd;                 /* main descriptor (O_DIRECT when direct) */
 	int bfd;                /* buffered descriptor for unaligned direct I/O, or -1 */
 	bool own_fd;
@@ -102,12 +130,26 @@ static inline void vq__blk_count(struct vq__blk_queue *q, unsigned c, uint64_t v
 /* blk_io.c: execute a parsed request on the backing store; sets io->err. */
 void vq__blk_execute(struct vq_blk *b, struct vq__blk_io *io);
 int vq__blk_open(struct vq_blk *b);
+/* The descriptor a read or write goes to (b->fd or b->bfd), or -1 when it
+ * needs the O_DIRECT bounce buffers. */
+int vq__blk_rw_fd(const struct vq_blk *b, const struct vq__blk_io *io);
+/* Advance iov[0..*cnt) by n bytes (n <= their total); empty segments at
+ * the front are skipped.  Returns the new first segment. */
+struct iovec *vq__blk_iov_advance(struct iovec *iov, unsigned *cnt, size_t n);
+/* Transfer all of iov[0..cnt) (modified) at off with blocking calls,
+ * resuming after short ones: 0, or -errno (-EIO/-ENOSPC at end of file). */
+int vq__blk_rw_all(int fd, struct iovec *iov, unsigned cnt, uint64_t off, bool write,
+		   int flags);
+/* RWF_DSYNC when writes must be stable at completion (no FLUSH), else 0. */
+int vq__blk_write_flags(const struct vq_blk *b);
 
-/* blk_pool.c */
+/* blk_pool.c: the thread pool, also the uring engine's helper for what
+ * io_uring does not take (discard, write zeroes, bounce buffers). */
 int vq__blk_pool_start(struct vq_blk *b);
 void vq__blk_pool_stop(struct vq_blk *b);
-void vq__blk_pool_submit(struct vq_blk *b, struct vq__blk_io *io);
+void vq__blk_pool_run(struct vq__blk_queue *q, struct vq__blk_io *io);
 void vq__blk_post_done(struct vq__blk_queue *q, struct vq__blk_io *io);
+struct vq__blk_io *vq__blk_take_done(struct vq__blk_queue *q);
 
 /* blk_queue.c */
 int vq__blk_queue_init(struct vq_blk *b, struct vq__blk_queue *q, unsigned idx);

@@ -112,7 +112,7 @@ int vq__blk_open(struct vq_blk *b)
 /* ---- reading and writing */
 
 /* Advance iov[0..*cnt) by n bytes (n <= their total). */
-static struct iovec *iov_advance(struct iovec *iov, unsigned *cnt, size_t n)
+struct iovec *vq__blk_iov_advance(struct iovec *iov, unsigned *cnt, size_t n)
 {
 	while (*cnt && n >= iov->iov_len) {
 		n -= iov->iov_len;
@@ -131,11 +131,11 @@ static struct iovec *iov_advance(struct iovec *iov, unsigned *cnt, size_t n)
  * resuming after short transfers.  0, or -errno (-EIO on an unexpected end
  * of file).
  */
-static int rw_all(int fd, struct iovec *iov, unsigned cnt, uint64_t off, bool write,
-		  int flags)
+int vq__blk_rw_all(int fd, struct iovec *iov, unsigned cnt, uint64_t off, bool write,
+		   int flags)
 {
 	for (;;) {
-		iov = iov_advance(iov, &cnt, 0); /* skips empty segments */
+		iov = vq__blk_iov_advance(iov, &cnt, 0); /* skips empty segments */
 		if (!cnt)
 			return 0;
 		int n = cnt > IOV_MAX ? IOV_MAX : (int)cnt;
@@ -149,7 +149,7 @@ static int rw_all(int fd, struct iovec *iov, unsigned cnt, uint64_t off, bool wr
 		if (k == 0)
 			return write ? -ENOSPC : -EIO;
 		off += (uint64_t)k;
-		iov = iov_advance(iov, &cnt, (size_t)k);
+		iov = vq__blk_iov_advance(iov, &cnt, (size_t)k);
 	}
 }
 
@@ -192,7 +192,7 @@ static int rw_bounce(struct vq_blk *b, struct vq__blk_io *io, bool write, int fl
 
 		if (write)
 			iov_copy(io->data, io->ndata, done, buf, k, false);
-		r = rw_all(b->fd, &v, 1, io->r.offset + done, write, flags);
+		r = vq__blk_rw_all(b->fd, &v, 1, io->r.offset + done, write, flags);
 		if (r == 0 && !write)
 			iov_copy(io->data, io->ndata, done, buf, k, true);
 		done += k;
@@ -210,19 +210,30 @@ static bool mem_aligned(const struct vq_blk *b, const struct vq__blk_io *io)
 	return true;
 }
 
-static int do_rw(struct vq_blk *b, struct vq__blk_io *io, bool write)
+int vq__blk_write_flags(const struct vq_blk *b)
 {
 	/* Driver did not take FLUSH although offered: writes are stable at
 	 * completion (spec 5.2.6.3, first case). */
-	int flags = write && !VQ__BLK_HAS(b->features, VIRTIO_BLK_F_FLUSH) ? RWF_DSYNC : 0;
+	return VQ__BLK_HAS(b->features, VIRTIO_BLK_F_FLUSH) ? 0 : RWF_DSYNC;
+}
 
+int vq__blk_rw_fd(const struct vq_blk *b, const struct vq__blk_io *io)
+{
 	if (!b->p.direct)
-		return rw_all(b->fd, io->data, io->ndata, io->r.offset, write, flags);
+		return b->fd;
 	if (io->r.offset % b->dio_off || io->r.len % b->dio_off)
-		return rw_all(b->bfd, io->data, io->ndata, io->r.offset, write, flags);
-	if (!mem_aligned(b, io))
+		return b->bfd;
+	return mem_aligned(b, io) ? b->fd : -1;
+}
+
+static int do_rw(struct vq_blk *b, struct vq__blk_io *io, bool write)
+{
+	int flags = write ? vq__blk_write_flags(b) : 0;
+	int fd = vq__blk_rw_fd(b, io);
+
+	if (fd < 0)
 		return rw_bounce(b, io, write, flags);
-	return rw_all(b->fd, io->data, io->ndata, io->r.offset, write, flags);
+	return vq__blk_rw_all(fd, io->data, io->ndata, io->r.offset, write, flags);
 }
 
 /* ---- discard and write zeroes */
@@ -236,7 +247,7 @@ static int write_zeros(struct vq_blk *b, uint64_t off, uint64_t len)
 	while (len) {
 		size_t k = len < VQ__BLK_ZERO_BUF ? (size_t)len : VQ__BLK_ZERO_BUF;
 		struct iovec v = { b->zeros, k };
-		int r = rw_all(fd, &v, 1, off, true, flags);
+		int r = vq__blk_rw_all(fd, &v, 1, off, true, flags);
 
 		if (r < 0)
 			return r;

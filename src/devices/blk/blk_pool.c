@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * virtio-blk I/O engine: a pool of threads doing blocking system calls
- * (see <virtq/blk.h> for why not io_uring), and the per-queue completion
- * list they post to.
+ * virtio-blk I/O engine "threads": a pool of threads doing blocking system
+ * calls, and the per-queue completion list they post to.  The io_uring
+ * engine (blk_uring.c) hands it what io_uring does not take.
  *
  * Submission: one FIFO under a mutex, shared by all queues; a condition
  * variable wakes one thread per request.  Completion: per queue, a
@@ -61,10 +61,36 @@ static void *io_thread(void *arg)
 	return NULL;
 }
 
-void vq__blk_pool_submit(struct vq_blk *b, struct vq__blk_io *io)
+/* Everything posted so far, oldest first. */
+struct vq__blk_io *vq__blk_take_done(struct vq__blk_queue *q)
 {
-	struct vq__blk_pool *p = &b->pool;
+	struct vq__blk_io *io, *rev = NULL;
+	eventfd_t v;
 
+	eventfd_read(q->efd, &v); /* before the exchange: see vq__blk_post_done */
+	/* Acquire: pairs with the release CAS in vq__blk_post_done. */
+	io = atomic_exchange_explicit(&q->done, NULL, memory_order_acquire);
+	while (io) { /* LIFO -> FIFO */
+		struct vq__blk_io *next = io->next;
+
+		io->next = rev;
+		rev = io;
+		io = next;
+	}
+	return rev;
+}
+
+/* Execute io on a pool thread, or right here when the pool has none; it
+ * shows up in vq__blk_take_done either way. */
+void vq__blk_pool_run(struct vq__blk_queue *q, struct vq__blk_io *io)
+{
+	struct vq__blk_pool *p = &q->b->pool;
+
+	if (!p->nthreads) {
+		vq__blk_execute(q->b, io);
+		vq__blk_post_done(q, io);
+		return;
+	}
 	io->next = NULL;
 	pthread_mutex_lock(&p->lock);
 	*p->tail = io;
@@ -115,3 +141,16 @@ void vq__blk_pool_stop(struct vq_blk *b)
 	pthread_cond_destroy(&p->cond);
 	pthread_mutex_destroy(&p->lock);
 }
+
+static void no_kick(struct vq__blk_queue *q)
+{
+}
+
+const struct vq__blk_engine vq__blk_engine_threads = {
+	.id = VQ_BLK_ENGINE_THREADS,
+	.start = vq__blk_pool_start,
+	.stop = vq__blk_pool_stop,
+	.submit = vq__blk_pool_run,
+	.kick = no_kick,
+	.reap = vq__blk_take_done,
+};

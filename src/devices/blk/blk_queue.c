@@ -166,26 +166,15 @@ static void complete(struct vq__blk_queue *q, struct vq__blk_io *io, uint8_t st)
 	io_put(q, io);
 }
 
-/* Push everything the I/O threads finished.  Returns the number pushed. */
+/* Push everything the engine finished.  Returns the number pushed. */
 static unsigned reap(struct vq__blk_queue *q)
 {
-	struct vq__blk_io *io, *rev = NULL;
-	eventfd_t v;
+	struct vq__blk_io *io, *next;
 	unsigned n = 0;
 
-	eventfd_read(q->efd, &v); /* before the exchange: see vq__blk_post_done */
-	/* Acquire: pairs with the release CAS in vq__blk_post_done. */
-	io = atomic_exchange_explicit(&q->done, NULL, memory_order_acquire);
-	while (io) { /* LIFO -> FIFO */
-		struct vq__blk_io *next = io->next;
-
-		io->next = rev;
-		rev = io;
-		io = next;
-	}
-	for (; rev; rev = io, n++) {
-		io = rev->next;
-		complete(q, rev, rev->err ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK);
+	for (io = q->b->eng->reap(q); io; io = next, n++) {
+		next = io->next;
+		complete(q, io, io->err ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK);
 	}
 	return n;
 }
@@ -259,13 +248,9 @@ static void start(struct vq__blk_queue *q, struct vq__blk_io *io)
 		build_data(io);
 		get_id(b, io);
 		complete(q, io, VIRTIO_BLK_S_OK);
-	} else if (b->pool.nthreads) {
-		build_data(io);
-		vq__blk_pool_submit(b, io);
 	} else {
 		build_data(io);
-		vq__blk_execute(b, io);
-		complete(q, io, io->err ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK);
+		b->eng->submit(q, io);
 	}
 }
 
@@ -294,6 +279,10 @@ int vq_blk_queue_poll(struct vq_blk *b, unsigned i, unsigned budget)
 		popped++;
 		start(q, io);
 	}
+	if (popped) {
+		q->b->eng->kick(q); /* one submission for the whole batch */
+		reap(q);            /* what finished inline is pushed now */
+	}
 	flush_notify(q);
 	if (r < 0)
 		return vq_dev_is_broken(q->vq) ? -EIO : r;
@@ -308,6 +297,7 @@ int vq_blk_queue_drain(struct vq_blk *b, unsigned i)
 		return -EINVAL;
 	q = &b->q[i];
 	for (;;) {
+		b->eng->kick(q);
 		reap(q);
 		if (!q->inflight)
 			break;

@@ -11,7 +11,8 @@
 #   need_guest_kernel  /boot/vmlinuz-* + modules    (linux-image-amd64, kmod)
 #   need_busybox       /bin/busybox static          (busybox-static)
 #   need_cpio          cpio                         (cpio)
-#   need_liburing      liburing, found by pkg-config (liburing-dev, pkg-config)
+#   need_liburing      liburing, found by pkg-config (liburing-dev, pkg-config);
+#                      `make check` and `make bench` call it before building
 #   need_diod          diod, a 9P2000.L server      (diod)
 #   need_pkgs P...     any Debian packages, by name
 #   guest_kernel_version   prints the guest kernel version (newest

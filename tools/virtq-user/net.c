@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <virtq/frontend.h>
@@ -36,6 +37,8 @@ struct netopt {
 	int mode;
 	uint32_t size, qsize, burst;
 	double duration;
+	double rate; /* tx: frames per second, 0 = as fast as the rings allow */
+	uint32_t window; /* tx: frames sent and not yet echoed back, at most; 0 = open loop */
 	bool packed, verify, server, indirect, tx_copy;
 	int mrg; /* 1 on, 0 off */
 	unsigned queues;
@@ -79,6 +82,13 @@ static const char usage[] =
 "      --indirect          VIRTIO_F_INDIRECT_DESC (big chains take 1 ring entry)\n"
 "      --qsize N           ring entries [256]\n"
 "  -b, --burst N           frames per burst, 1-256 [32]\n"
+"      --rate PPS          tx: send at most PPS frames per second, sleeping in\n"
+"                          between (a paced sender) [0: as fast as possible]\n"
+"      --window N          tx: closed loop; the peer runs --mode echo, this side\n"
+"                          receives (and with --verify checks) the echoes and keeps\n"
+"                          at most N frames, 1-4096, sent and not yet back: with N\n"
+"                          no larger than the rings no switch has cause to drop\n"
+"                          [0: open loop]\n"
 "      --verify            check sequence numbers and every payload byte on rx\n"
 "      --tx-copy           tx copies each frame into a driver buffer (vq_netdrv_tx_burst)\n"
 "                          [default: frames up to one buffer are built in place]\n"
@@ -159,6 +169,17 @@ static int parse_one(void *opt, int c, const char *arg)
 		return 0;
 	case 'V': o->verify = true; return 0;
 	case 'X': o->tx_copy = true; return 0;
+	case 'W':
+		if (vqt_parse_u64(arg, 0, 4096, &v) < 0)
+			return -EINVAL;
+		o->window = (uint32_t)v;
+		return 0;
+	case 'r': {
+		char *end;
+
+		o->rate = strtod(arg, &end);
+		return *end || !(o->rate >= 0 && o->rate <= 1e9) ? -EINVAL : 0;
+	}
 	case 'C':
 		if (vqt_parse_u64(arg, 0, 4095, &v) < 0)
 			return -EINVAL;
@@ -177,7 +198,8 @@ static int parse(struct netopt *o, int argc, char **argv)
 		{ "packed", 0, NULL, 'P' }, { "mrg", 1, NULL, 'M' }, { "rxbuf", 1, NULL, 'R' },
 		{ "indirect", 0, NULL, 'I' }, { "qsize", 1, NULL, 'Q' }, { "burst", 1, NULL, 'b' },
 		{ "verify", 0, NULL, 'V' }, { "cpu", 1, NULL, 'C' }, { "help", 0, NULL, 'h' },
-		{ "tx-copy", 0, NULL, 'X' },
+		{ "tx-copy", 0, NULL, 'X' }, { "rate", 1, NULL, 'r' },
+		{ "window", 1, NULL, 'W' },
 		{ NULL, 0, NULL, 0 } };
 
 	*o = (struct netopt){ .mode = MODE_TX, .size = 64, .qsize = 256, .burst = 32,
@@ -402,9 +424,9 @@ static bool same_frame(const uint8_t *f, const uint8_t *tpl, uint32_t sz)
  * sequence number (and, with --verify, its pattern), as testpmd's txonly
  * writes only headers into its mbufs.  Larger frames are copied.
  */
-static void do_tx(struct net *n, unsigned qp)
+static void do_tx(struct net *n, unsigned qp, uint32_t b)
 {
-	uint32_t b = n->o.burst, sz = n->o.size;
+	uint32_t sz = n->o.size;
 	uint8_t *base = n->frames + (size_t)qp * MAX_BURST * sz;
 	int r, k;
 
@@ -560,6 +582,17 @@ static unsigned tx_drain(struct net *n)
 	return left;
 }
 
+/* --window: wait (at most 1 s) for the echoes of every frame sent. */
+static void echo_drain(struct net *n)
+{
+	uint64_t end = vqt_now_ns() + NS;
+
+	while (n->c.rx_pkts < n->c.tx_pkts && vq_fe_state(n->fe) == VQ_FE_READY &&
+	       vqt_now_ns() < end)
+		for (unsigned qp = 0; qp < n->o.queues; qp++)
+			do_rx(n, qp);
+}
+
 /* The exact totals, one line, for scripts. */
 static void print_counts(const struct net *n, unsigned inflight)
 {
@@ -581,6 +614,41 @@ static void print_counts(const struct net *n, unsigned inflight)
 	       (unsigned long long)c->echo_drop, (unsigned long long)next);
 }
 
+/* Tx, one pass: with --window, take the echoes in first and send no more
+ * than the window allows (the sum over queue pairs, as counted). */
+static void tx_step(struct net *n, unsigned qp)
+{
+	uint32_t b = n->o.burst;
+
+	if (n->o.window) {
+		uint64_t out;
+
+		do_rx(n, qp);
+		out = n->c.tx_pkts - n->c.rx_pkts;
+		if (out >= n->o.window)
+			return;
+		if (b > n->o.window - out)
+			b = (uint32_t)(n->o.window - out);
+	}
+	do_tx(n, qp, b);
+}
+
+/* --rate: true when the sender is ahead of PPS * elapsed; it then sleeps
+ * for about one burst's worth of time. */
+static bool tx_ahead(const struct net *n, uint64_t t0)
+{
+	uint64_t now = vqt_now_ns();
+	double due = (double)(now - t0) / NS * n->o.rate;
+
+	if ((double)n->c.tx_pkts < due)
+		return false;
+	uint64_t ns = (uint64_t)(((double)n->c.tx_pkts - due + 1) / n->o.rate * NS);
+	struct timespec ts = { (time_t)(ns / NS), (long)(ns % NS) };
+
+	nanosleep(&ts, NULL);
+	return true;
+}
+
 static int run(struct net *n)
 {
 	uint64_t t0 = vqt_now_ns(), end = t0 + (uint64_t)(n->o.duration * NS);
@@ -588,10 +656,12 @@ static int run(struct net *n)
 	unsigned iter = 0, left;
 
 	while (!vqu_stop && now < end) {
-		if (vq_fe_state(n->fe) == VQ_FE_READY)
+		if (n->o.rate > 0 && n->o.mode == MODE_TX && tx_ahead(n, t0))
+			iter |= 31; /* slept: look at the clock */
+		else if (vq_fe_state(n->fe) == VQ_FE_READY)
 			for (unsigned qp = 0; qp < n->o.queues; qp++) {
 				if (n->o.mode == MODE_TX)
-					do_tx(n, qp);
+					tx_step(n, qp);
 				else
 					do_rx(n, qp);
 			}
@@ -605,6 +675,8 @@ static int run(struct net *n)
 		}
 	}
 	left = n->o.mode == MODE_RX ? 0 : tx_drain(n);
+	if (n->o.window)
+		echo_drain(n);
 	now = vqt_now_ns();
 	print_rate("total   ", (double)(now - t0) / NS, &n->c, &(struct counters){ 0 });
 	print_counts(n, left);

@@ -9,7 +9,15 @@
 #define VIRTQ_NET_DEFS_H
 
 #include <linux/if_ether.h>
+/* The UAPI header names a field `class` (struct virtio_net_ctrl_hdr), a
+ * C++ keyword: C++ sees it as virtio_net_ctrl_class. */
+#ifdef __cplusplus
+#define class virtio_net_ctrl_class
+#endif
 #include <linux/virtio_net.h>
+#ifdef __cplusplus
+#undef class
+#endif
 
 /* A feature bit (VIRTIO_NET_F_*, VIRTIO_F_*) as a mask. */
 #define VQ_NET_F(bit) (1ull << (bit))

@@ -6,6 +6,7 @@
 #   bench/run.sh ring [net ...]  run only these sections; the others keep
 #                                their last results
 #   bench/run.sh --assemble      only rebuild docs/PERFORMANCE.md
+#   bench/run.sh --plots         redraw docs/img/*.svg from the stored results
 #   bench/run.sh --list          list the sections
 #
 # A section is a script bench/NAME.sh (every bench/*.sh except this one; the
@@ -17,7 +18,10 @@
 # Each section's output is stored in docs/perf/NAME.md together with the
 # machine, date and commit it was measured on; docs/PERFORMANCE.md is then
 # assembled from every docs/perf/*.md.  A section that fails or is skipped
-# keeps its previous results.
+# keeps its previous results.  After a section ran, bench/plot/NAME.sh (if
+# any) draws its pictures from docs/perf/NAME.md into docs/img/ with gnuplot
+# (bench/lib/plot.sh); docs/PERFORMANCE.md shows docs/img/NAME.svg and
+# docs/img/NAME-*.svg below the section.
 #
 # Environment: O (build directory, default build), BENCH_QUICK=1 (sections
 # use short runs: to try the scripts, not to publish numbers; such output
@@ -31,6 +35,8 @@ case $O in /*) bin=$O/bin ;; *) bin=$PWD/$O/bin ;; esac
 export O VIRTQ_ROOT=$PWD VIRTQ_BIN=$bin BENCH_QUICK=${BENCH_QUICK:-0}
 # shellcheck source=SCRIPTDIR/lib/stats.sh
 . bench/lib/stats.sh
+# shellcheck source=SCRIPTDIR/lib/plot.sh
+. bench/lib/plot.sh
 PERF_DIR=docs/perf
 OUT=docs/PERFORMANCE.md
 
@@ -78,6 +84,7 @@ run_section() { # name -> 0 ok, 77 skipped, 1 failed
 		  [ "$BENCH_QUICK" = 1 ] && echo "- BENCH_QUICK=1: short smoke-test runs, not for publication"
 		  echo; } >>"$tmp"
 		mkdir -p "$PERF_DIR" && mv "$tmp" "$PERF_DIR/$name.md"
+		bench_plot_section "$name" || true
 	elif [ "$rc" -eq 77 ]; then
 		echo "bench section $name skipped: $(tail -1 "$err")" >&2
 		[ -f "$PERF_DIR/$name.md" ] || { echo "## $name"; echo
@@ -88,6 +95,19 @@ run_section() { # name -> 0 ok, 77 skipped, 1 failed
 	rm -f "$tmp" "$err"
 	[ "$rc" -eq 0 ] || [ "$rc" -eq 77 ] || return 1
 	[ "$rc" -eq 0 ] || return 77
+}
+
+images() { # name -> Markdown links to its pictures
+	local img
+	for img in docs/img/"$1".svg docs/img/"$1"-*.svg; do
+		[ -f "$img" ] && printf '![%s](%s)\n\n' "$(basename "$img" .svg)" "${img#docs/}"
+	done
+	return 0
+}
+
+plots() { # redraw every section's pictures from docs/perf/
+	local name
+	for name in $(sections); do bench_plot_section "$name" || true; done
 }
 
 assemble() {
@@ -101,7 +121,7 @@ assemble() {
 	  echo
 	  for name in $(sections); do
 		  f=$PERF_DIR/$name.md
-		  [ -f "$f" ] && { cat "$f"; echo; }
+		  [ -f "$f" ] && { cat "$f"; echo; images "$name"; }
 	  done
 	  for f in "$PERF_DIR"/*.md; do # results whose script is gone
 		  [ -f "$f" ] && [ ! -f "bench/$(basename "$f" .md).sh" ] && { cat "$f"; echo; }
@@ -116,6 +136,7 @@ main() {
 	case "${1:-}" in
 	--list) sections; return 0 ;;
 	--assemble) assemble; return 0 ;;
+	--plots) plots; assemble; return 0 ;;
 	-h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; return 0 ;;
 	esac
 	if [ $# -eq 0 ]; then mapfile -t want < <(sections); else want=("$@"); fi

@@ -135,14 +135,15 @@ clean:
 # ---- make install [PREFIX=/usr/local] [LIBDIR=...] [DESTDIR=...] -------------
 # Headers, libvirtq.a, libvirtq.so.X.Y.Z with its soname and dev links,
 # virtq.pc (pkg-config), the tools, and the vhost-user JSON descriptors that
-# libvirt reads (share/qemu/vhost-user/*.json, when the tree has them).
+# libvirt reads (share/qemu/vhost-user/*.json[.in], when the tree has them;
+# @BINDIR@ becomes the installed tool directory).
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
 LIBDIR     ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 DATADIR    ?= $(PREFIX)/share
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
-VU_JSON    := $(wildcard share/qemu/vhost-user/*.json)
+VU_JSON    := $(wildcard share/qemu/vhost-user/*.json share/qemu/vhost-user/*.json.in)
 
 # virtq.pc is written at install time: its paths are this install's.
 VQ_PC_SED  := -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VQ_VER)|' \
@@ -163,7 +164,8 @@ install: all
 ifneq ($(VU_JSON),)
 	install -d $(DESTDIR)$(DATADIR)/qemu/vhost-user
 	for f in $(VU_JSON); do \
-		sed 's|@BINDIR@|$(BINDIR)|g' $$f >$(DESTDIR)$(DATADIR)/qemu/vhost-user/$$(basename $$f) || exit 1; \
+		sed 's|@BINDIR@|$(BINDIR)|g' $$f \
+			>$(DESTDIR)$(DATADIR)/qemu/vhost-user/$$(basename $$f .in) || exit 1; \
 	done
 endif
 
@@ -172,7 +174,7 @@ uninstall:
 	rm -f $(DESTDIR)$(LIBDIR)/libvirtq.a $(DESTDIR)$(LIBDIR)/libvirtq.so* \
 		$(DESTDIR)$(PKGCONFIGDIR)/virtq.pc \
 		$(addprefix $(DESTDIR)$(BINDIR)/,$(notdir $(TOOLS))) \
-		$(addprefix $(DESTDIR)$(DATADIR)/qemu/vhost-user/,$(notdir $(VU_JSON)))
+		$(addprefix $(DESTDIR)$(DATADIR)/qemu/vhost-user/,$(notdir $(VU_JSON:.in=)))
 
 .PHONY: install uninstall
 .SECONDARY:

@@ -49,13 +49,20 @@ for f in include/virtq/version.h include/virtq/ring.h lib64/libvirtq.a \
 	[[ -e $p/$f ]] || missing+=("$f")
 done
 for h in include/virtq/*.h; do [[ -e $p/$h ]] || missing+=("$h"); done
-for j in share/qemu/vhost-user/*.json; do [[ -e $j ]] && ! [[ -e $p/$j ]] && missing+=("$j"); done
+# the vhost-user descriptors: installed as .json, naming the installed binary
+for j in share/qemu/vhost-user/*.json share/qemu/vhost-user/*.json.in; do
+	[[ -e $j ]] || continue
+	d=$p/share/qemu/vhost-user/$(basename "$j" .in)
+	bin=$(sed -n 's/.*"binary": *"\([^"]*\)".*/\1/p' "$d" 2>/dev/null)
+	[[ -x $bin && $bin == "$p/bin/"* ]] || missing+=("$d (binary '$bin')")
+	ndesc=$((${ndesc:-0} + 1))
+done
 [[ $(readlink "$lib/libvirtq.so.$major") == "libvirtq.so.$ver" ]] || missing+=("libvirtq.so.$major -> libvirtq.so.$ver")
 [[ $(readlink "$lib/libvirtq.so") == "libvirtq.so.$major" ]] || missing+=("libvirtq.so -> libvirtq.so.$major")
 soname=$(readelf -d "$lib/libvirtq.so.$ver" 2>/dev/null | sed -n 's/.*SONAME.*\[\(.*\)\]/\1/p')
 [[ $soname == "libvirtq.so.$major" ]] || missing+=("SONAME libvirtq.so.$major (have '$soname')")
 if ((${#missing[@]} == 0)); then
-	pass "installed: headers, libvirtq.a, libvirtq.so.$ver (soname libvirtq.so.$major) and links, virtq.pc, tools"
+	pass "installed: headers, libvirtq.a, libvirtq.so.$ver (soname libvirtq.so.$major) and links, virtq.pc, tools, ${ndesc:-0} vhost-user descriptors"
 else
 	fail "not installed: ${missing[*]}"
 fi

@@ -210,6 +210,11 @@ struct vq_vu_device_ops {
 #define VQ_VU_TAG_SOCKET 0u          /* the listening or connected socket */
 #define VQ_VU_TAG_TIMER  0xffffffffu /* reconnect or stalled-message timer */
 #define VQ_VU_TAG_KICK(i) (1u + (unsigned)(i)) /* kick fd of queue i */
+/* The queue a kick tag names (the inverse of VQ_VU_TAG_KICK); only for a
+ * tag that is neither VQ_VU_TAG_SOCKET nor VQ_VU_TAG_TIMER. */
+#define VQ_VU_TAG_QUEUE(tag) ((unsigned)(tag) - 1u)
+/* Is tag a kick tag? */
+#define VQ_VU_TAG_IS_KICK(tag) ((tag) != VQ_VU_TAG_SOCKET && (tag) != VQ_VU_TAG_TIMER)
 
 struct vq_vu_loop_ops {
 	int (*watch)(void *loop, int fd, struct vq_vu_backend *b, uint32_t tag);

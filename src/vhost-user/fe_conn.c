@@ -173,7 +173,7 @@ static int negotiate_protocol(struct vq_fe *fe)
 		return rc;
 	pf &= fe->cfg.protocol_features;
 	/* Sent before pfeatures is set: this message never asks for an ack. */
-	if ((rc = vq__fe_request(fe, VQ__VU_SET_PROTOCOL_FEATURES, &pf, 8, NULL, 0)) < 0)
+	if ((rc = vq__fe_request(fe, VQ__VU_SET_PROTOCOL_FEATURES, &pf, sizeof(pf), NULL, 0)) < 0)
 		return rc;
 	fe->pfeatures = pf;
 	if (!(pf & VQ_VU_PROTOCOL_F_MQ))
@@ -190,7 +190,7 @@ static int set_status(struct vq_fe *fe, uint64_t s)
 {
 	if (!(fe->pfeatures & VQ_VU_PROTOCOL_F_STATUS))
 		return 0;
-	return vq__fe_request(fe, VQ__VU_SET_STATUS, &s, 8, NULL, 0);
+	return vq__fe_request(fe, VQ__VU_SET_STATUS, &s, sizeof(s), NULL, 0);
 }
 
 static int negotiate(struct vq_fe *fe)
@@ -210,7 +210,7 @@ static int negotiate(struct vq_fe *fe)
 			return rc;
 	}
 	if ((rc = vq__fe_request(fe, VQ__VU_SET_OWNER, NULL, 0, NULL, 0)) < 0 ||
-	    (rc = vq__fe_request(fe, VQ__VU_SET_FEATURES, &want, 8, NULL, 0)) < 0)
+	    (rc = vq__fe_request(fe, VQ__VU_SET_FEATURES, &want, sizeof(want), NULL, 0)) < 0)
 		return rc;
 	fe->features = want;
 	return set_status(fe, VQ__FE_S_ACK | VQ__FE_S_DRIVER | VQ__FE_S_FEATURES_OK);

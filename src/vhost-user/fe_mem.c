@@ -110,7 +110,7 @@ int vq__fe_send_mem_table(struct vq_fe *fe)
 					       .mmap_offset = 0 };
 	/* Payload: the header and the regions actually used. */
 	return vq__fe_request(fe, VQ__VU_SET_MEM_TABLE, &t,
-			      (uint32_t)(8 + sizeof(t.regions[0])), &fe->memfd, 1);
+			      (uint32_t)(offsetof(struct vq__vu_mem_table, regions) + sizeof(t.regions[0])), &fe->memfd, 1);
 }
 
 void *vq_fe_alloc(struct vq_fe *fe, size_t size, size_t align)

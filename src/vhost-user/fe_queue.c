@@ -55,17 +55,17 @@ static void drain(int fd)
 static int announce(struct vq_fe *fe, struct vq__fe_queue *q, const struct vq_ring_layout *lay)
 {
 	uint64_t file = q->vring;
-	struct vq__vu_state st = { .index = q->vring, .num = fe->cfg.queue_size };
+	struct vhost_vring_state st = { .index = q->vring, .num = fe->cfg.queue_size };
 	uint64_t base = (uint64_t)(uintptr_t)q->ring;
-	struct vq__vu_addr a = {
-		.index = q->vring, .desc = base + lay->desc_off,
-		.used = base + lay->used_off, .avail = base + lay->avail_off,
+	struct vhost_vring_addr a = {
+		.index = q->vring, .desc_user_addr = base + lay->desc_off,
+		.used_user_addr = base + lay->used_off, .avail_user_addr = base + lay->avail_off,
 	};
 	int rc;
 
 	drain(q->call_fd);
 	drain(q->kick_fd);
-	if ((rc = vq__fe_request(fe, VQ__VU_SET_VRING_CALL, &file, 8, &q->call_fd, 1)) < 0 ||
+	if ((rc = vq__fe_request(fe, VQ__VU_SET_VRING_CALL, &file, sizeof(file), &q->call_fd, 1)) < 0 ||
 	    (rc = vq__fe_request(fe, VQ__VU_SET_VRING_NUM, &st, sizeof(st), NULL, 0)) < 0)
 		return rc;
 	/* Packed: avail and used at slot 0 with wrap counters 1 (bits 15, 31). */
@@ -73,12 +73,12 @@ static int announce(struct vq_fe *fe, struct vq__fe_queue *q, const struct vq_ri
 	if ((rc = vq__fe_request(fe, VQ__VU_SET_VRING_BASE, &st, sizeof(st), NULL, 0)) < 0 ||
 	    (rc = vq__fe_request(fe, VQ__VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0)) < 0)
 		return rc;
-	return vq__fe_request(fe, VQ__VU_SET_VRING_KICK, &file, 8, &q->kick_fd, 1);
+	return vq__fe_request(fe, VQ__VU_SET_VRING_KICK, &file, sizeof(file), &q->kick_fd, 1);
 }
 
 static int enable(struct vq_fe *fe, struct vq__fe_queue *q, bool on)
 {
-	struct vq__vu_state st = { .index = q->vring, .num = on };
+	struct vhost_vring_state st = { .index = q->vring, .num = on };
 
 	if (!(fe->features & VQ_VU_F_PROTOCOL_FEATURES))
 		return 0; /* rings start enabled */
@@ -124,7 +124,7 @@ void vq__fe_queues_destroy(struct vq_fe *fe)
 /* GET_VRING_BASE: the answer must name our queue and be a valid position. */
 static int get_base(struct vq_fe *fe, struct vq__fe_queue *q)
 {
-	struct vq__vu_state st = { .index = q->vring }, r;
+	struct vhost_vring_state st = { .index = q->vring }, r;
 	int rc = vq__fe_query(fe, VQ__VU_GET_VRING_BASE, &st, sizeof(st), &r, sizeof(r));
 
 	if (rc < 0)

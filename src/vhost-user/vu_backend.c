@@ -261,9 +261,9 @@ int vq_vu_handle(struct vq_vu_backend *b, uint32_t tag)
 		}
 		return 0;
 	}
-	if (tag != VQ_VU_TAG_SOCKET) {
-		if (tag - 1 < b->nq && b->conn_fd >= 0)
-			vq__vu_queue_kicked(b, &b->queues[tag - 1]);
+	if (VQ_VU_TAG_IS_KICK(tag)) {
+		if (VQ_VU_TAG_QUEUE(tag) < b->nq && b->conn_fd >= 0)
+			vq__vu_queue_kicked(b, &b->queues[VQ_VU_TAG_QUEUE(tag)]);
 		return 0;
 	}
 	if (b->conn_fd >= 0)

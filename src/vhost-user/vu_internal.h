@@ -9,118 +9,12 @@
 
 #include <virtq/vhost_user.h>
 
-/* ---- wire format (QEMU docs/interop/vhost-user.rst), native byte order */
-
-enum vq__vu_request {
-	VQ__VU_GET_FEATURES = 1,
-	VQ__VU_SET_FEATURES = 2,
-	VQ__VU_SET_OWNER = 3,
-	VQ__VU_RESET_OWNER = 4,
-	VQ__VU_SET_MEM_TABLE = 5,
-	VQ__VU_SET_LOG_BASE = 6,
-	VQ__VU_SET_LOG_FD = 7,
-	VQ__VU_SET_VRING_NUM = 8,
-	VQ__VU_SET_VRING_ADDR = 9,
-	VQ__VU_SET_VRING_BASE = 10,
-	VQ__VU_GET_VRING_BASE = 11,
-	VQ__VU_SET_VRING_KICK = 12,
-	VQ__VU_SET_VRING_CALL = 13,
-	VQ__VU_SET_VRING_ERR = 14,
-	VQ__VU_GET_PROTOCOL_FEATURES = 15,
-	VQ__VU_SET_PROTOCOL_FEATURES = 16,
-	VQ__VU_GET_QUEUE_NUM = 17,
-	VQ__VU_SET_VRING_ENABLE = 18,
-	VQ__VU_SEND_RARP = 19,
-	VQ__VU_NET_SET_MTU = 20,
-	VQ__VU_SET_BACKEND_REQ_FD = 21, /* a.k.a. SET_SLAVE_REQ_FD */
-	VQ__VU_IOTLB_MSG = 22,
-	VQ__VU_SET_VRING_ENDIAN = 23,
-	VQ__VU_GET_CONFIG = 24,
-	VQ__VU_SET_CONFIG = 25,
-	VQ__VU_CREATE_CRYPTO_SESSION = 26,
-	VQ__VU_CLOSE_CRYPTO_SESSION = 27,
-	VQ__VU_POSTCOPY_ADVISE = 28,
-	VQ__VU_POSTCOPY_LISTEN = 29,
-	VQ__VU_POSTCOPY_END = 30,
-	VQ__VU_GET_INFLIGHT_FD = 31,
-	VQ__VU_SET_INFLIGHT_FD = 32,
-	VQ__VU_GPU_SET_SOCKET = 33,
-	VQ__VU_RESET_DEVICE = 34,
-	VQ__VU_VRING_KICK = 35,
-	VQ__VU_GET_MAX_MEM_SLOTS = 36,
-	VQ__VU_ADD_MEM_REG = 37,
-	VQ__VU_REM_MEM_REG = 38,
-	VQ__VU_SET_STATUS = 39,
-	VQ__VU_GET_STATUS = 40,
-	VQ__VU_REQUEST_MAX = 41,
-};
-
-#define VQ__VU_VERSION_MASK 0x3u
-#define VQ__VU_VERSION 0x1u
-#define VQ__VU_FLAG_REPLY (1u << 2)
-#define VQ__VU_FLAG_NEED_REPLY (1u << 3)
-
-#define VQ__VU_VRING_IDX_MASK 0xffull
-#define VQ__VU_VRING_NOFD_MASK (1ull << 8)
-
-#define VQ__VU_F_LOG_ALL (1ull << 26)        /* VHOST_F_LOG_ALL */
-#define VQ__VU_F_IOMMU_PLATFORM (1ull << 33) /* VIRTIO_F_ACCESS_PLATFORM */
-
-struct vq__vu_hdr {
-	uint32_t request;
-	uint32_t flags;
-	uint32_t size;
-};
-
-struct vq__vu_state {
-	uint32_t index;
-	uint32_t num;
-};
-
-struct vq__vu_addr {
-	uint32_t index;
-	uint32_t flags;
-	uint64_t desc;
-	uint64_t used;
-	uint64_t avail;
-	uint64_t log;
-};
-
-struct vq__vu_region {
-	uint64_t gpa;
-	uint64_t size;
-	uint64_t uaddr;
-	uint64_t mmap_offset;
-};
-
-struct vq__vu_mem_table {
-	uint32_t nregions;
-	uint32_t padding;
-	struct vq__vu_region regions[VQ_VU_MEM_TABLE_REGIONS];
-};
-
-struct vq__vu_mem_single {
-	uint64_t padding;
-	struct vq__vu_region region;
-};
-
-struct vq__vu_config {
-	uint32_t offset;
-	uint32_t size;
-	uint32_t flags;
-	uint8_t data[];
-};
-#define VQ__VU_CONFIG_HDR 12u
-
-_Static_assert(sizeof(struct vq__vu_hdr) == 12, "header is 12 bytes");
-_Static_assert(sizeof(struct vq__vu_addr) == 40, "vring addr is 40 bytes");
-_Static_assert(sizeof(struct vq__vu_mem_table) == 8 + 8 * 32, "mem table");
-_Static_assert(sizeof(struct vq__vu_mem_single) == 40, "single region");
+#include "vu_proto.h"
 
 union vq__vu_payload {
 	uint64_t u64;
-	struct vq__vu_state state;
-	struct vq__vu_addr addr;
+	struct vhost_vring_state state;
+	struct vhost_vring_addr addr;
 	struct vq__vu_mem_table mem;
 	struct vq__vu_mem_single single;
 	struct vq__vu_config config;
@@ -159,12 +53,13 @@ typedef int (*vq__vu_handler)(struct vq_vu_backend *b, struct vq__vu_msg *m,
 			      struct vq__vu_reply *r);
 
 struct vq__vu_req {
+	uint32_t req;      /* its request code (the row's index) */
 	const char *name;
 	vq__vu_handler fn; /* NULL: always rejected */
 	uint16_t min_size, max_size;
 	uint8_t min_fds, max_fds;
 	uint8_t flags;
-	int8_t pfeat; /* protocol feature bit that must be negotiated, or -1 */
+	uint64_t pfeat;    /* protocol feature that must be negotiated, or 0 */
 };
 
 const struct vq__vu_req *vq__vu_req_lookup(uint32_t request);
@@ -198,7 +93,7 @@ struct vq_vu_queue {
 	atomic_bool enabled;
 	bool has_num, has_addr;
 	uint32_t num;
-	struct vq__vu_addr addr;
+	struct vhost_vring_addr addr;
 	struct vq_state base;
 	int kick_fd;     /* -1: none (or polling) */
 	bool kick_set;   /* SET_VRING_KICK seen since the last stop */

@@ -202,7 +202,7 @@ int vq__vu_h_set_mem_table(struct vq_vu_backend *b, struct vq__vu_msg *m,
 	if (t->nregions > VQ_VU_MEM_TABLE_REGIONS)
 		return vq__vu_fail(b, -E2BIG, "%u regions > %u", t->nregions,
 				   VQ_VU_MEM_TABLE_REGIONS);
-	if (m->hdr.size < 8 + t->nregions * sizeof(struct vq__vu_region))
+	if (m->hdr.size < offsetof(struct vq__vu_mem_table, regions) + t->nregions * sizeof(t->regions[0]))
 		return vq__vu_fail(b, -EBADMSG, "payload %u too short for %u regions",
 				   m->hdr.size, t->nregions);
 	if (m->nfds != t->nregions)

@@ -6,18 +6,15 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "vu_internal.h"
 
-#define PF(bit) ((int8_t)(bit))
-#define NOPF ((int8_t)-1)
 #define PRE VQ__VU_PRE_OWNER
 #define REP VQ__VU_HAS_REPLY
 #define QS VQ__VU_QIDX_STATE
 #define QF VQ__VU_QIDX_FILE
-#define U64 8, 8
-#define CFG VQ__VU_CONFIG_HDR, VQ__VU_CONFIG_HDR + VQ_VU_MAX_CONFIG
 
 static int h_get_features(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq__vu_reply *r);
 static int h_set_features(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq__vu_reply *r);
@@ -35,62 +32,86 @@ static int h_set_status(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq
 static int h_get_status(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq__vu_reply *r);
 
 /*
- * One row per request: name, handler (NULL = rejected), payload size range,
- * fd count range, flags, gating protocol feature.  Rejected requests still
- * list the fds they may carry, so the error is the precise one.
+ * One row per request, at its request code: handler (none: rejected),
+ * payload size range, fd count range, flags, and the protocol feature that
+ * must be negotiated first.  Rejected requests still list the payload and
+ * fds they may carry, so the error is the precise one.  A request listed
+ * twice does not build (-Woverride-init); vq__vu_req_lookup checks that the
+ * row found is the one asked for, and tests/unit/vu_table.c checks every
+ * row against the protocol's numbering and sizes.
  */
+#define ROW(id, ...) [VQ__VU_##id] = { .req = VQ__VU_##id, .name = #id, __VA_ARGS__ }
+#define SIZE(lo, hi) .min_size = (lo), .max_size = (hi)
+#define SIZEOF(t) SIZE(sizeof(t), sizeof(t))
+#define FDS(lo, hi) .min_fds = (lo), .max_fds = (hi)
+#define U64 uint64_t
+#define STATE struct vhost_vring_state
+#define INFLIGHT SIZE(offsetof(struct vq__vu_inflight, pad), sizeof(struct vq__vu_inflight))
+#define CONFIG SIZE(VQ__VU_CONFIG_HDR, VQ__VU_CONFIG_HDR + VQ_VU_MAX_CONFIG)
+#define MEM_SLOTS VQ_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS
 static const struct vq__vu_req reqs[VQ__VU_REQUEST_MAX] = {
-#define R_(id, fn, smin, smax, fmin, fmax, fl, pf) \
-	[VQ__VU_##id] = { #id, fn, smin, smax, fmin, fmax, fl, pf }
-#define R(...) R_(__VA_ARGS__)
-	R(GET_FEATURES, h_get_features, 0, 0, 0, 0, PRE | REP, NOPF),
-	R(SET_FEATURES, h_set_features, U64, 0, 0, 0, NOPF),
-	R(SET_OWNER, h_set_owner, 0, 0, 0, 0, PRE, NOPF),
-	R(RESET_OWNER, h_reset, 0, 0, 0, 0, PRE, NOPF),
-	R(SET_MEM_TABLE, vq__vu_h_set_mem_table, 8, sizeof(struct vq__vu_mem_table), 0,
-	  VQ_VU_MAX_FDS, 0, NOPF),
-	R(SET_LOG_BASE, NULL, 8, 16, 0, 1, 0, PF(1)),
-	R(SET_LOG_FD, NULL, 0, 8, 0, 1, 0, NOPF),
-	R(SET_VRING_NUM, vq__vu_h_vring_num, 8, 8, 0, 0, QS, NOPF),
-	R(SET_VRING_ADDR, vq__vu_h_vring_addr, 40, 40, 0, 0, QS, NOPF),
-	R(SET_VRING_BASE, vq__vu_h_vring_base, 8, 8, 0, 0, QS, NOPF),
-	R(GET_VRING_BASE, vq__vu_h_get_vring_base, 8, 8, 0, 0, QS | REP, NOPF),
-	R(SET_VRING_KICK, vq__vu_h_vring_kick, U64, 0, 1, QF, NOPF),
-	R(SET_VRING_CALL, vq__vu_h_vring_call, U64, 0, 1, QF, NOPF),
-	R(SET_VRING_ERR, vq__vu_h_vring_err, U64, 0, 1, QF, NOPF),
-	R(GET_PROTOCOL_FEATURES, h_get_pfeatures, 0, 0, 0, 0, PRE | REP, NOPF),
-	R(SET_PROTOCOL_FEATURES, h_set_pfeatures, U64, 0, 0, PRE, NOPF),
-	R(GET_QUEUE_NUM, h_get_queue_num, 0, 0, 0, 0, PRE | REP, NOPF),
-	R(SET_VRING_ENABLE, vq__vu_h_vring_enable, 8, 8, 0, 0, QS, NOPF),
-	R(SEND_RARP, h_send_rarp, U64, 0, 0, 0, PF(2)),
-	R(NET_SET_MTU, h_set_mtu, U64, 0, 0, 0, PF(4)),
-	R(SET_BACKEND_REQ_FD, NULL, 0, 8, 0, 1, PRE, PF(5)),
-	R(IOTLB_MSG, NULL, 0, VQ_VU_MAX_PAYLOAD, 0, 0, REP, NOPF),
-	R(SET_VRING_ENDIAN, NULL, 8, 8, 0, 0, 0, PF(6)),
-	R(GET_CONFIG, h_get_config, CFG, 0, 0, PRE | REP, PF(9)),
-	R(SET_CONFIG, h_set_config, CFG, 0, 0, PRE, PF(9)),
-	R(CREATE_CRYPTO_SESSION, NULL, 0, VQ_VU_MAX_PAYLOAD, 0, 0, REP, PF(7)),
-	R(CLOSE_CRYPTO_SESSION, NULL, 0, 8, 0, 0, 0, PF(7)),
-	R(POSTCOPY_ADVISE, NULL, 0, 8, 0, 0, REP, PF(8)),
-	R(POSTCOPY_LISTEN, NULL, 0, 8, 0, 0, 0, PF(8)),
-	R(POSTCOPY_END, NULL, 0, 8, 0, 0, REP, PF(8)),
-	R(GET_INFLIGHT_FD, NULL, 20, 24, 0, 0, REP, PF(12)),
-	R(SET_INFLIGHT_FD, NULL, 20, 24, 0, 1, 0, PF(12)),
-	R(GPU_SET_SOCKET, NULL, 0, 8, 0, 1, 0, NOPF),
-	R(RESET_DEVICE, h_reset, 0, 0, 0, 0, 0, PF(13)),
-	R(VRING_KICK, NULL, 8, 8, 0, 0, 0, PF(14)),
-	R(GET_MAX_MEM_SLOTS, h_get_max_slots, 0, 0, 0, 0, PRE | REP, PF(15)),
-	R(ADD_MEM_REG, vq__vu_h_add_mem_reg, 40, 40, 1, 1, 0, PF(15)),
-	R(REM_MEM_REG, vq__vu_h_rem_mem_reg, 40, 40, 0, 1, 0, PF(15)),
-	R(SET_STATUS, h_set_status, U64, 0, 0, 0, PF(16)),
-	R(GET_STATUS, h_get_status, 0, 0, 0, 0, PRE | REP, PF(16)),
-#undef R
-#undef R_
+	ROW(GET_FEATURES, .fn = h_get_features, .flags = PRE | REP),
+	ROW(SET_FEATURES, .fn = h_set_features, SIZEOF(U64)),
+	ROW(SET_OWNER, .fn = h_set_owner, .flags = PRE),
+	ROW(RESET_OWNER, .fn = h_reset, .flags = PRE),
+	ROW(SET_MEM_TABLE, .fn = vq__vu_h_set_mem_table,
+	    SIZE(offsetof(struct vq__vu_mem_table, regions), sizeof(struct vq__vu_mem_table)),
+	    FDS(0, VQ_VU_MAX_FDS)),
+	ROW(SET_LOG_BASE, SIZE(sizeof(U64), sizeof(struct vq__vu_log)), FDS(0, 1),
+	    .pfeat = VQ__VU_PF_LOG_SHMFD),
+	ROW(SET_LOG_FD, SIZE(0, sizeof(U64)), FDS(0, 1)),
+	ROW(SET_VRING_NUM, .fn = vq__vu_h_vring_num, SIZEOF(STATE), .flags = QS),
+	ROW(SET_VRING_ADDR, .fn = vq__vu_h_vring_addr, SIZEOF(struct vhost_vring_addr), .flags = QS),
+	ROW(SET_VRING_BASE, .fn = vq__vu_h_vring_base, SIZEOF(STATE), .flags = QS),
+	ROW(GET_VRING_BASE, .fn = vq__vu_h_get_vring_base, SIZEOF(STATE), .flags = QS | REP),
+	ROW(SET_VRING_KICK, .fn = vq__vu_h_vring_kick, SIZEOF(U64), FDS(0, 1), .flags = QF),
+	ROW(SET_VRING_CALL, .fn = vq__vu_h_vring_call, SIZEOF(U64), FDS(0, 1), .flags = QF),
+	ROW(SET_VRING_ERR, .fn = vq__vu_h_vring_err, SIZEOF(U64), FDS(0, 1), .flags = QF),
+	ROW(GET_PROTOCOL_FEATURES, .fn = h_get_pfeatures, .flags = PRE | REP),
+	ROW(SET_PROTOCOL_FEATURES, .fn = h_set_pfeatures, SIZEOF(U64), .flags = PRE),
+	ROW(GET_QUEUE_NUM, .fn = h_get_queue_num, .flags = PRE | REP),
+	ROW(SET_VRING_ENABLE, .fn = vq__vu_h_vring_enable, SIZEOF(STATE), .flags = QS),
+	ROW(SEND_RARP, .fn = h_send_rarp, SIZEOF(U64), .pfeat = VQ_VU_PROTOCOL_F_RARP),
+	ROW(NET_SET_MTU, .fn = h_set_mtu, SIZEOF(U64), .pfeat = VQ_VU_PROTOCOL_F_MTU),
+	ROW(SET_BACKEND_REQ_FD, SIZE(0, sizeof(U64)), FDS(0, 1), .flags = PRE,
+	    .pfeat = VQ__VU_PF_BACKEND_REQ),
+	ROW(IOTLB_MSG, SIZE(0, VQ_VU_MAX_PAYLOAD), .flags = REP),
+	ROW(SET_VRING_ENDIAN, SIZEOF(STATE), .pfeat = VQ__VU_PF_CROSS_ENDIAN),
+	ROW(GET_CONFIG, .fn = h_get_config, CONFIG, .flags = PRE | REP,
+	    .pfeat = VQ_VU_PROTOCOL_F_CONFIG),
+	ROW(SET_CONFIG, .fn = h_set_config, CONFIG, .flags = PRE, .pfeat = VQ_VU_PROTOCOL_F_CONFIG),
+	ROW(CREATE_CRYPTO_SESSION, SIZE(0, VQ_VU_MAX_PAYLOAD), .flags = REP,
+	    .pfeat = VQ__VU_PF_CRYPTO_SESSION),
+	ROW(CLOSE_CRYPTO_SESSION, SIZE(0, sizeof(U64)), .pfeat = VQ__VU_PF_CRYPTO_SESSION),
+	ROW(POSTCOPY_ADVISE, SIZE(0, sizeof(U64)), .flags = REP, .pfeat = VQ__VU_PF_PAGEFAULT),
+	ROW(POSTCOPY_LISTEN, SIZE(0, sizeof(U64)), .pfeat = VQ__VU_PF_PAGEFAULT),
+	ROW(POSTCOPY_END, SIZE(0, sizeof(U64)), .flags = REP, .pfeat = VQ__VU_PF_PAGEFAULT),
+	ROW(GET_INFLIGHT_FD, INFLIGHT, .flags = REP, .pfeat = VQ__VU_PF_INFLIGHT_SHMFD),
+	ROW(SET_INFLIGHT_FD, INFLIGHT, FDS(0, 1), .pfeat = VQ__VU_PF_INFLIGHT_SHMFD),
+	ROW(GPU_SET_SOCKET, SIZE(0, sizeof(U64)), FDS(0, 1)),
+	ROW(RESET_DEVICE, .fn = h_reset, .pfeat = VQ_VU_PROTOCOL_F_RESET_DEVICE),
+	ROW(VRING_KICK, SIZEOF(STATE), .pfeat = VQ__VU_PF_INBAND_NOTIFICATIONS),
+	ROW(GET_MAX_MEM_SLOTS, .fn = h_get_max_slots, .flags = PRE | REP, .pfeat = MEM_SLOTS),
+	ROW(ADD_MEM_REG, .fn = vq__vu_h_add_mem_reg, SIZEOF(struct vq__vu_mem_single), FDS(1, 1),
+	    .pfeat = MEM_SLOTS),
+	ROW(REM_MEM_REG, .fn = vq__vu_h_rem_mem_reg, SIZEOF(struct vq__vu_mem_single), FDS(0, 1),
+	    .pfeat = MEM_SLOTS),
+	ROW(SET_STATUS, .fn = h_set_status, SIZEOF(U64), .pfeat = VQ_VU_PROTOCOL_F_STATUS),
+	ROW(GET_STATUS, .fn = h_get_status, .flags = PRE | REP, .pfeat = VQ_VU_PROTOCOL_F_STATUS),
 };
+#undef ROW
+#undef SIZE
+#undef SIZEOF
+#undef FDS
+#undef U64
+#undef STATE
+#undef INFLIGHT
+#undef CONFIG
+#undef MEM_SLOTS
 
 const struct vq__vu_req *vq__vu_req_lookup(uint32_t request)
 {
-	if (request >= VQ__VU_REQUEST_MAX || !reqs[request].name)
+	if (request >= VQ__VU_REQUEST_MAX || !reqs[request].name || reqs[request].req != request)
 		return NULL;
 	return &reqs[request];
 }
@@ -133,9 +154,9 @@ static int validate(struct vq_vu_backend *b, const struct vq__vu_req *q,
 				   q->min_fds, q->max_fds);
 	if (!b->owner && !(q->flags & VQ__VU_PRE_OWNER))
 		return vq__vu_fail(b, -EPERM, "sent before SET_OWNER");
-	if (q->pfeat >= 0 && !(b->pfeatures & (1ull << q->pfeat)))
+	if (q->pfeat && !(b->pfeatures & q->pfeat))
 		return vq__vu_fail(b, -EOPNOTSUPP, "protocol feature %d not negotiated",
-				   q->pfeat);
+				   __builtin_ctzll(q->pfeat));
 	if (!q->fn)
 		return vq__vu_fail(b, -EOPNOTSUPP, "not supported by this backend");
 	if (q->flags & (VQ__VU_QIDX_STATE | VQ__VU_QIDX_FILE))
@@ -163,7 +184,7 @@ static void finish(struct vq_vu_backend *b, const struct vq__vu_req *q,
 			src = vq__vu_send(b, m->hdr.request, NULL, 0);
 		} else if (need) {
 			r->p.u64 = (uint64_t)-rc;
-			src = vq__vu_send(b, m->hdr.request, &r->p, 8);
+			src = vq__vu_send(b, m->hdr.request, &r->p, sizeof(r->p.u64));
 		} else {
 			b->broken = true;
 			return;
@@ -172,7 +193,7 @@ static void finish(struct vq_vu_backend *b, const struct vq__vu_req *q,
 		src = vq__vu_send(b, m->hdr.request, &r->p, r->size);
 	} else if (need) {
 		r->p.u64 = 0;
-		src = vq__vu_send(b, m->hdr.request, &r->p, 8);
+		src = vq__vu_send(b, m->hdr.request, &r->p, sizeof(r->p.u64));
 	}
 	if (src < 0) {
 		vq__vu_log(b, VQ_VU_LOG_ERR, "%s: cannot send the reply: %s", name,
@@ -219,7 +240,7 @@ int vq__vu_handle_msg(struct vq_vu_backend *b)
 static int reply_u64(struct vq__vu_reply *r, uint64_t v)
 {
 	r->p.u64 = v;
-	r->size = 8;
+	r->size = sizeof(r->p.u64);
 	return 0;
 }
 

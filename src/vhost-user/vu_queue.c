@@ -11,7 +11,6 @@
 
 #include "vu_internal.h"
 
-#define VQ__VU_VRING_F_LOG 0x1u
 
 static bool is_packed(const struct vq_vu_backend *b)
 {
@@ -41,7 +40,7 @@ static void *ring_part(struct vq_vu_backend *b, const char *what, uint64_t ua, u
 
 /* Translate a ring's three parts (frontend VAs) through the memory map. */
 static int ring_ptrs(struct vq_vu_backend *b, const struct vq_vu_queue *q,
-		     const struct vq__vu_addr *a, struct vq_ring_params *rc)
+		     const struct vhost_vring_addr *a, struct vq_ring_params *rc)
 {
 	uint64_t n = q->num, ev = (b->features & VQ_F_EVENT_IDX) ? 2 : 0;
 	int err = 0;
@@ -54,15 +53,15 @@ static int ring_ptrs(struct vq_vu_backend *b, const struct vq_vu_queue *q,
 	rc->max_chain = q->max_chain;
 	if (is_packed(b)) {
 		rc->layout = VQ_LAYOUT_PACKED;
-		rc->desc = ring_part(b, "descriptor ring", a->desc, 16 * n, VQ_MEM_RW, 16, &err);
-		rc->avail = ring_part(b, "driver event area", a->avail, 4, VQ_MEM_READ, 4, &err);
-		rc->used = ring_part(b, "device event area", a->used, 4, VQ_MEM_RW, 4, &err);
+		rc->desc = ring_part(b, "descriptor ring", a->desc_user_addr, 16 * n, VQ_MEM_RW, 16, &err);
+		rc->avail = ring_part(b, "driver event area", a->avail_user_addr, 4, VQ_MEM_READ, 4, &err);
+		rc->used = ring_part(b, "device event area", a->used_user_addr, 4, VQ_MEM_RW, 4, &err);
 	} else {
 		rc->layout = VQ_LAYOUT_SPLIT;
-		rc->desc = ring_part(b, "descriptor table", a->desc, 16 * n, VQ_MEM_READ, 16, &err);
-		rc->avail = ring_part(b, "avail ring", a->avail, 4 + 2 * n + ev, VQ_MEM_READ, 2,
+		rc->desc = ring_part(b, "descriptor table", a->desc_user_addr, 16 * n, VQ_MEM_READ, 16, &err);
+		rc->avail = ring_part(b, "avail ring", a->avail_user_addr, 4 + 2 * n + ev, VQ_MEM_READ, 2,
 				      &err);
-		rc->used = ring_part(b, "used ring", a->used, 4 + 8 * n + ev, VQ_MEM_RW, 4, &err);
+		rc->used = ring_part(b, "used ring", a->used_user_addr, 4 + 8 * n + ev, VQ_MEM_RW, 4, &err);
 	}
 	return err;
 }
@@ -235,7 +234,7 @@ int vq__vu_h_vring_num(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq_
 int vq__vu_h_vring_addr(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq__vu_reply *r)
 {
 	struct vq_vu_queue *q = msg_queue(b, m);
-	const struct vq__vu_addr *a = &m->p.addr;
+	const struct vhost_vring_addr *a = &m->p.addr;
 	struct vq_ring_params rc;
 	bool was = q->started;
 	int err;
@@ -244,7 +243,7 @@ int vq__vu_h_vring_addr(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq
 		return vq__vu_fail(b, -EINVAL, "unknown vring flags 0x%x", a->flags);
 	if (!q->has_num)
 		return vq__vu_fail(b, -EPROTO, "SET_VRING_ADDR before SET_VRING_NUM");
-	/* a->log is only used with VHOST_F_LOG_ALL, which is never offered. */
+	/* a->log_guest_addr is only used with VHOST_F_LOG_ALL, which is never offered. */
 	err = ring_ptrs(b, q, a, &rc);
 	if (err < 0)
 		return err;

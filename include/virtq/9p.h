@@ -109,6 +109,40 @@ unsigned vq_9p_conn_nfids(const struct vq_9p_conn *c);
 /* The mount tag (never NULL). */
 const char *vq_9p_tag(const struct vq_9p *s);
 
+/* ---- the virtio-9p device model (device ID 9)
+ *
+ * A struct vq_device (<virtq/device.h>) for vq_vu_serve or an in-process
+ * transport: one request queue, the mount tag in struct virtio_9p_config
+ * (<linux/virtio_9p.h>), features VIRTIO_9P_MOUNT_TAG, VERSION_1,
+ * INDIRECT_DESC, EVENT_IDX, RING_PACKED and, with large_chain, the
+ * experimental VQ_F_LARGE_CHAIN with max_chain descriptors per chain (so a
+ * 128 MiB request of 4 KiB pages, 32768 of them plus headers, fits one
+ * chain).  Without it the ring enforces the spec's rule: a chain is at most
+ * the queue size.  Each chain's readable part is one request and its
+ * writable part the response, handed to vq_9p_conn_handle as they are.  A
+ * request the session cannot answer (broken framing) is returned with used
+ * length 0.  Kicks are served on the calling thread (queue_kick), or with
+ * queue_poll by a thread of the owner's.  A device reset ends the session.
+ */
+struct vq_9p_dev;
+
+struct vq_9p_dev_params {
+	struct vq_9p *server; /* the export; outlives the device */
+	bool large_chain;     /* offer VQ_F_LARGE_CHAIN */
+	uint32_t max_chain;   /* with it; 0 = VQ_MAX_CHAIN */
+};
+
+extern const struct vq_device_ops vq_9p_device_ops;
+
+/* 0 and *out; -EINVAL, -ENOMEM. */
+int vq_9p_dev_new(const struct vq_9p_dev_params *p, struct vq_9p_dev **out);
+/* Every queue must be stopped.  NULL is ok. */
+void vq_9p_dev_free(struct vq_9p_dev *d);
+/* The model as a struct vq_device (ops and object). */
+struct vq_device vq_9p_dev_device(struct vq_9p_dev *d);
+/* Requests answered, and returned unanswered (used length 0). */
+void vq_9p_dev_stats(const struct vq_9p_dev *d, uint64_t *served, uint64_t *dropped);
+
 #ifdef __cplusplus
 }
 #endif

@@ -39,6 +39,10 @@ struct vq_9p_client_transport {
 	int (*rpc)(void *ctx, const struct iovec *req, unsigned req_n,
 		   const struct iovec *resp, unsigned resp_n);
 	void *ctx;
+	/* Segments one request may use, both directions together (a virtio
+	 * queue without large chains: the queue size); 0 = no limit.  The
+	 * client's own headers take two. */
+	unsigned max_segs;
 };
 
 struct vq_9p_client_params {
@@ -85,6 +89,14 @@ int64_t vq_9p_client_read(struct vq_9p_client *cl, uint32_t fid, uint64_t off,
 			  void *buf, uint32_t len);
 int64_t vq_9p_client_write(struct vq_9p_client *cl, uint32_t fid, uint64_t off,
 			   const void *buf, uint32_t len);
+/*
+ * One Tread into the segments iov[0..n): at most msize - 24 bytes and
+ * max_segs - 2 segments (the rest is left for the next call).  The count,
+ * or -errno.  The data goes straight into the segments (zero copy when the
+ * transport can reach them, e.g. shared memory).
+ */
+int64_t vq_9p_client_readv(struct vq_9p_client *cl, uint32_t fid, uint64_t off,
+			   const struct iovec *iov, unsigned n);
 /* As many as it takes: stops at end of file (read) or on an error. */
 int64_t vq_9p_client_pread(struct vq_9p_client *cl, uint32_t fid, uint64_t off,
 			   void *buf, uint64_t len);

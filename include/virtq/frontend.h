@@ -92,6 +92,9 @@ struct vq_fe_params {
 	uint32_t queue_size;        /* entries; 0 = 256 (split: a power of two) */
 	uint32_t indirect_tables;   /* per queue, used with VQ_F_INDIRECT; 0 = none */
 	uint32_t indirect_len;      /* descriptors per table (0 = 16) */
+	uint32_t max_chain;         /* with VQ_F_LARGE_CHAIN negotiated: the
+				     * ring's max_chain (the backend's, which
+				     * vhost-user does not carry); else unused */
 	size_t mem_size;            /* arena bytes for vq_fe_alloc */
 	int timeout_ms;             /* wait for one reply / one accept; 0 = 2000 */
 	/*

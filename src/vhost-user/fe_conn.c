@@ -81,6 +81,8 @@ static int fe_init(struct vq_fe *fe, const struct vq_fe_params *cfg)
 		fe->cfg.queue_size = VQ__FE_DEFAULT_QSIZE;
 	if (fe->cfg.indirect_tables && !fe->cfg.indirect_len)
 		fe->cfg.indirect_len = 16;
+	if (fe->cfg.max_chain > VQ_MAX_CHAIN)
+		return -EINVAL;
 	if (fe->cfg.timeout_ms <= 0)
 		fe->cfg.timeout_ms = VQ__FE_DEFAULT_TIMEOUT_MS;
 	if (!fe->cfg.protocol_features)

@@ -33,6 +33,8 @@ static int new_drv(struct vq_fe *fe, struct vq__fe_queue *q, struct vq_ring_layo
 		.features = fe->features & VQ_RING_FEATURES,
 		.desc = q->ring + lay->desc_off, .avail = q->ring + lay->avail_off,
 		.used = q->ring + lay->used_off,
+		/* the backend's max_chain is not on the wire: the caller's */
+		.max_chain = (fe->features & VQ_F_LARGE_CHAIN) ? fe->cfg.max_chain : 0,
 	};
 	if (q->ind) {
 		dc.indirect = q->ind;

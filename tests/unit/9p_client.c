@@ -40,7 +40,7 @@ static void rig_init(struct rig *r, uint32_t msize)
 	ASSERT_TRUE(mkdtemp(r->dir) != NULL);
 	ASSERT_EQ(vq_9p_new(&p, &r->s), 0);
 	ASSERT_EQ(vq_9p_conn_new(r->s, &r->c), 0);
-	cp.transport = (struct vq_9p_client_transport){ inproc_rpc, r->c };
+	cp.transport = (struct vq_9p_client_transport){ inproc_rpc, r->c, 0 };
 	ASSERT_EQ(vq_9p_client_new(&cp, &r->cl), 0);
 }
 
@@ -121,6 +121,48 @@ TEST(client_roundtrip)
 	ASSERT_EQ(vq_9p_client_clunk(r.cl, d), 0);
 	snprintf(p, sizeof(p), "%s/n-0", r.dir);
 	ASSERT_EQ(access(p, F_OK), -1);
+	rig_fini(&r);
+}
+
+/* readv: straight into scattered segments, within max_segs and msize */
+TEST(client_readv_limits)
+{
+	struct rig r;
+	static uint8_t pages[10][4096], data[40960];
+	struct iovec v[10];
+	uint32_t f;
+	char p[128];
+	int fd;
+
+	rig_init(&r, 16384);
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 31 + 7);
+	snprintf(p, sizeof(p), "%s/f", r.dir);
+	fd = open(p, O_CREAT | O_WRONLY, 0644);
+	ASSERT_EQ(write(fd, data, sizeof(data)), (ssize_t)sizeof(data));
+	close(fd);
+	for (unsigned i = 0; i < 10; i++)
+		v[i] = (struct iovec){ pages[9 - i], 4096 };
+	ASSERT_EQ(vq_9p_client_walk(r.cl, "f", &f), 0);
+	ASSERT_EQ(vq_9p_client_open(r.cl, f, O_RDONLY), 0);
+	/* msize 16384: 16360 bytes, 4 segments (the last one cut) */
+	ASSERT_EQ(vq_9p_client_readv(r.cl, f, 0, v, 10), 16384 - 24);
+	for (unsigned i = 0; i < 4; i++)
+		ASSERT_MEM_EQ(pages[9 - i], data + i * 4096, i < 3 ? 4096 : 4096 - 24);
+	/* a transport that takes 4 segments per request: 2 data segments */
+	vq_9p_client_free(r.cl);
+	struct vq_9p_client_params cp = { .msize = 16384 };
+
+	cp.transport = (struct vq_9p_client_transport){ inproc_rpc, r.c, 4 };
+	ASSERT_EQ(vq_9p_client_new(&cp, &r.cl), 0);
+	ASSERT_EQ(vq_9p_client_walk(r.cl, "f", &f), 0);
+	ASSERT_EQ(vq_9p_client_open(r.cl, f, O_RDONLY), 0);
+	memset(pages, 0, sizeof(pages));
+	ASSERT_EQ(vq_9p_client_readv(r.cl, f, 4096, v, 10), 8192);
+	ASSERT_MEM_EQ(pages[9], data + 4096, 4096);
+	ASSERT_MEM_EQ(pages[8], data + 8192, 4096);
+	ASSERT_EQ(pages[7][0], 0);
+	ASSERT_EQ(vq_9p_client_clunk(r.cl, f), 0);
 	rig_fini(&r);
 }
 
@@ -206,7 +248,7 @@ static void fake_set(struct fake *f, uint8_t type, const void *body, size_t n, b
 TEST(client_rejects_malformed)
 {
 	struct fake f = { 0 };
-	struct vq_9p_client_params cp = { .transport = { fake_rpc, &f } };
+	struct vq_9p_client_params cp = { .transport = { fake_rpc, &f, 0 } };
 	struct vq_9p_client *cl;
 	uint8_t buf[100];
 	struct vq_9p_attr a;

@@ -12,15 +12,24 @@
 #include "v9.h"
 
 static const char usage[] =
-"Usage: virtq-9p serve --export DIR --tcp ADDR:PORT [--tag NAME] [--readonly]\n"
-"       virtq-9p ls|stat|cat --tcp ADDR:PORT [PATH...]\n"
-"       virtq-9p cp --tcp ADDR:PORT (:REMOTE LOCAL | LOCAL :REMOTE)\n"
-"       virtq-9p bench --tcp ADDR:PORT [--size N] [--random --secs S] PATH\n"
-"A 9P2000.L file server and client.  serve exports DIR; the Linux kernel\n"
-"mounts it with: mount -t 9p -o trans=tcp,port=PORT,version=9p2000.L ADDR /mnt\n"
+"Usage: virtq-9p serve --export DIR (--tcp ADDR:PORT | --socket PATH) [--tag NAME]\n"
+"                [--readonly]\n"
+"       virtq-9p ls|stat|cat (--tcp ADDR:PORT | --socket PATH) [PATH...]\n"
+"       virtq-9p cp (--tcp ADDR:PORT | --socket PATH) (:REMOTE LOCAL | LOCAL :REMOTE)\n"
+"       virtq-9p bench (--tcp ADDR:PORT | --socket PATH) [--size N] [--scatter]\n"
+"                [--random --secs S] PATH\n"
+"A 9P2000.L file server and client.  serve exports DIR over TCP, or as a\n"
+"vhost-user virtio-9p device (device ID 9, the tag in its config space).\n"
+"The Linux kernel mounts the TCP server with:\n"
+"  mount -t 9p -o trans=tcp,port=PORT,version=9p2000.L ADDR /mnt\n"
 "Paths on the client side are relative to the export's root.\n\n"
 "  -e, --export DIR      the directory served (serve)\n"
 "  -t, --tcp ADDR:PORT   listen on (serve) or connect to (clients) this address\n"
+"  -s, --socket PATH     vhost-user: listen on (serve) or connect to (clients)\n"
+"      --no-large-chain  vhost-user: do not offer (serve) or use (clients) the\n"
+"                        experimental VQ_F_LARGE_CHAIN; chains then stay within\n"
+"                        the queue size (128) and clients split reads\n"
+"      --packed          vhost-user clients: the packed ring layout\n"
 "      --tag NAME        mount tag (serve; default \"virtq\")\n"
 "      --readonly        refuse every change with EROFS (serve)\n"
 "  -m, --msize N         serve: the largest msize agreed (default and most\n"
@@ -30,18 +39,24 @@ static const char usage[] =
 "      --aname A         clients: the attach name (default \"\")\n"
 "      --uname U         clients: the user name (default root)\n"
 "      --size N          bench: read only N bytes (default: the whole file)\n"
+"      --scatter         bench: page-sized buffers, none adjacent (each page a\n"
+"                        descriptor, as a guest's page cache would be)\n"
 "      --random          bench: random 4 KiB reads (QD 1) instead of sequential\n"
 "      --secs S          bench --random: run time (default 5)\n"
 VQT_COMMON_HELP
 "bench prints one line: MB/s (sequential, every byte checksummed) or IOPS.\n";
 
 enum { OPT_TAG = VQT_OPT_TOOL_BASE, OPT_RO, OPT_CONNS, OPT_NO_URING, OPT_ANAME, OPT_UNAME,
-       OPT_SIZE, OPT_RANDOM, OPT_SECS };
+       OPT_SIZE, OPT_RANDOM, OPT_SECS, OPT_NO_LARGE, OPT_PACKED, OPT_SCATTER };
 
 static const struct option longopts[] = {
 	VQT_COMMON_OPTIONS,
 	{ "export", required_argument, NULL, 'e' },
 	{ "tcp", required_argument, NULL, 't' },
+	{ "socket", required_argument, NULL, 's' },
+	{ "no-large-chain", no_argument, NULL, OPT_NO_LARGE },
+	{ "packed", no_argument, NULL, OPT_PACKED },
+	{ "scatter", no_argument, NULL, OPT_SCATTER },
 	{ "tag", required_argument, NULL, OPT_TAG },
 	{ "readonly", no_argument, NULL, OPT_RO },
 	{ "msize", required_argument, NULL, 'm' },
@@ -75,6 +90,10 @@ static int parse_opt(void *ctx, int c, const char *a)
 	switch (c) {
 	case 'e': o->export_dir = a; return 0;
 	case 't': o->tcp = a; return 0;
+	case 's': o->socket = a; return 0;
+	case OPT_NO_LARGE: o->no_large_chain = true; return 0;
+	case OPT_PACKED: o->packed = true; return 0;
+	case OPT_SCATTER: o->scatter = true; return 0;
 	case OPT_TAG:
 		if (!*a || strlen(a) > VQ_9P_MAX_TAG)
 			return vqt_parse_fail("1..%u bytes", VQ_9P_MAX_TAG);
@@ -102,8 +121,8 @@ static const char *check(const struct v9_opts *o)
 		known |= !strcmp(o->cmd, cmds[i]);
 	if (!known)
 		return "the command is one of serve, ls, cat, cp, stat, bench";
-	if (!o->tcp)
-		return "--tcp ADDR:PORT is required";
+	if (!o->tcp == !o->socket)
+		return "one of --tcp ADDR:PORT and --socket PATH is required";
 	if (!strcmp(o->cmd, "serve"))
 		return o->export_dir ? (o->nargs ? "serve takes no operands" : NULL)
 				     : "--export DIR is required";
@@ -117,7 +136,7 @@ static const char *check(const struct v9_opts *o)
 int main(int argc, char **argv)
 {
 	struct v9_opts o = { .max_conns = 64, .bench_secs = 5 };
-	const struct vqt_cli cli = { .prog = "virtq-9p", .help = usage, .shortopts = "e:t:m:",
+	const struct vqt_cli cli = { .prog = "virtq-9p", .help = usage, .shortopts = "e:t:m:s:",
 				     .longopts = longopts, .one = parse_opt, .ctx = &o };
 	const char *why;
 	int r;

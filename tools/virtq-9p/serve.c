@@ -145,6 +145,8 @@ int v9_serve(const struct v9_opts *o)
 	struct sigaction sa = { .sa_handler = on_signal };
 	int lfd, err;
 
+	if (o->socket)
+		return v9_serve_vu(o);
 	signal(SIGPIPE, SIG_IGN);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);

@@ -27,6 +27,10 @@ struct v9_opts {
 	uint64_t bench_size;   /* bench: bytes to read (0 = whole file) */
 	double bench_secs;     /* bench --random: seconds */
 	bool random;           /* bench: random 4 KiB reads */
+	unsigned qd;           /* bench --random: requests in flight (vhost-user) */
+	bool packed;           /* client over vhost-user: packed ring */
+	bool no_large_chain;   /* vhost-user: neither offer nor use large chains */
+	bool scatter;          /* bench: page-sized buffers, none adjacent */
 	char **args;           /* operands */
 	int nargs;
 };
@@ -44,6 +48,18 @@ int v9_tcp_rpc(void *ctx, const struct iovec *req, unsigned req_n,
 
 /* serve.c */
 int v9_serve(const struct v9_opts *o);
+
+/* vu.c */
+struct v9_vu;
+int v9_serve_vu(const struct v9_opts *o);
+/* Connect to o->socket; extra: shared bytes the caller will v9_vu_alloc. */
+int v9_vu_open(const struct v9_opts *o, size_t extra, struct v9_vu **out,
+	       struct vq_9p_client_transport *t);
+void v9_vu_close(struct v9_vu *v);
+void *v9_vu_alloc(struct v9_vu *v, size_t size);
+bool v9_vu_has_large_chain(const struct v9_vu *v);
+int v9_vu_rpc(void *ctx, const struct iovec *req, unsigned rn, const struct iovec *resp,
+	      unsigned sn);
 
 /* cmds.c */
 int v9_client_cmd(const struct v9_opts *o);

@@ -14,6 +14,8 @@
 
 struct vq_9p_client {
 	struct vq_9p_client_transport t;
+	struct iovec *seg;  /* readv's response segments */
+	unsigned seg_cap;
 	uint32_t msize;
 	uint32_t next_fid;
 	uint16_t tag;
@@ -145,6 +147,7 @@ void vq_9p_client_free(struct vq_9p_client *cl)
 	if (!cl)
 		return;
 	(void)vq_9p_client_clunk(cl, 0);
+	free(cl->seg);
 	free(cl->req);
 	free(cl->resp);
 	free(cl);
@@ -260,36 +263,75 @@ int vq_9p_client_create(struct vq_9p_client *cl, uint32_t dfid, const char *name
 	return err ? err : cl_open_reply(cl);
 }
 
-int64_t vq_9p_client_read(struct vq_9p_client *cl, uint32_t fid, uint64_t off,
-			  void *buf, uint32_t len)
+/* resp segments for a Tread: the header, then iov trimmed to the limits. */
+static int read_segs(struct vq_9p_client *cl, uint8_t *hdr, const struct iovec *iov,
+		     unsigned n, uint32_t *count)
+{
+	uint32_t room = cl->msize - P9_IOHDRSZ;
+	unsigned k = 1, max = cl->t.max_segs ? cl->t.max_segs - 1 : UINT32_MAX;
+
+	if (cl->t.max_segs && cl->t.max_segs < 3)
+		return -EINVAL;
+	if (n + 1 > cl->seg_cap) {
+		struct iovec *v = realloc(cl->seg, (n + 1) * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		cl->seg = v;
+		cl->seg_cap = n + 1;
+	}
+	cl->seg[0] = (struct iovec){ hdr, P9_RREAD_HDR };
+	*count = 0;
+	for (unsigned i = 0; i < n && k < max && room; i++) {
+		size_t l = iov[i].iov_len < room ? iov[i].iov_len : room;
+
+		if (!l)
+			continue;
+		cl->seg[k++] = (struct iovec){ iov[i].iov_base, l };
+		room -= (uint32_t)l;
+		*count += (uint32_t)l;
+	}
+	return (int)k;
+}
+
+int64_t vq_9p_client_readv(struct vq_9p_client *cl, uint32_t fid, uint64_t off,
+			   const struct iovec *iov, unsigned n)
 {
 	uint8_t hdr[P9_RREAD_HDR];
-	struct iovec req, resp[2] = { { hdr, sizeof(hdr) }, { buf, 0 } };
-	uint32_t count;
-	int n, err;
+	struct iovec req;
+	uint32_t len, count;
+	int k, r, err;
 
-	if (len > cl->msize - P9_IOHDRSZ)
-		len = cl->msize - P9_IOHDRSZ;
-	resp[1].iov_len = len;
+	k = read_segs(cl, hdr, iov, n, &len);
+	if (k < 0)
+		return k;
 	cl_begin(cl, P9_TREAD);
 	p9_wr_u32(&cl->w, fid);
 	p9_wr_u64(&cl->w, off);
 	p9_wr_u32(&cl->w, len);
 	p9_wr_set_size(&cl->w, (uint32_t)cl->w.off);
 	req = (struct iovec){ cl->req, cl->w.off };
-	n = cl->t.rpc(cl->t.ctx, &req, 1, resp, 2);
-	if (n < 0)
-		return n;
-	if ((size_t)n < P9_RLERROR_LEN)
+	r = cl->t.rpc(cl->t.ctx, &req, 1, cl->seg, (unsigned)k);
+	if (r < 0)
+		return r;
+	if ((size_t)r < P9_RLERROR_LEN)
 		return -EPROTO;
 	err = cl_check(cl, hdr, sizeof(hdr), P9_RREAD, 4);
 	if (err)
-		return (err != -EPROTO && n != (int)P9_RLERROR_LEN) ? -EPROTO : err;
+		return (err != -EPROTO && r != (int)P9_RLERROR_LEN) ? -EPROTO : err;
 	count = p9_rd_u32(&cl->rd);
-	if ((uint32_t)n != P9_RREAD_HDR + count || count > len ||
-	    (hdr[0] | hdr[1] << 8 | hdr[2] << 16 | (uint32_t)hdr[3] << 24) != (uint32_t)n)
+	if ((uint32_t)r != P9_RREAD_HDR + count || count > len ||
+	    (hdr[0] | hdr[1] << 8 | hdr[2] << 16 | (uint32_t)hdr[3] << 24) != (uint32_t)r)
 		return -EPROTO;
 	return count;
+}
+
+int64_t vq_9p_client_read(struct vq_9p_client *cl, uint32_t fid, uint64_t off,
+			  void *buf, uint32_t len)
+{
+	struct iovec v = { buf, len };
+
+	return vq_9p_client_readv(cl, fid, off, &v, 1);
 }
 
 int64_t vq_9p_client_write(struct vq_9p_client *cl, uint32_t fid, uint64_t off,

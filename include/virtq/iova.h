@@ -10,7 +10,9 @@
  *               out; freeing merges neighbours.
  *   host maps   IOVA -> HVA, for memory the host owns (shadow rings, bounce
  *               and control buffers).
- *   guest maps  GPA -> IOVA, for guest memory, one map per guest region.
+ *   guest maps  GPA -> IOVA, for guest memory, one map per guest region;
+ *               a sorted index of this tree, rebuilt on each guest map
+ *               change (O(n)), serves translations by binary search.
  *
  * A guest buffer is translated by its guest address, never by its host
  * address: two guest regions may alias the same host memory (one of them

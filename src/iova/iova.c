@@ -7,6 +7,13 @@
 
 #include "iova/itree.h"
 
+/* A guest map as the lookup index holds it. */
+struct gmap {
+	uint64_t size;
+	uint64_t to;    /* IOVA of the first byte */
+	uint32_t prot;
+};
+
 struct vq_iova {
 	uint64_t base, last;       /* window [base, last] */
 	uint64_t align;            /* of maps */
@@ -15,6 +22,16 @@ struct vq_iova {
 	struct vq__inode *guest;   /* guest maps, by GPA */
 	uint64_t free_bytes;
 	unsigned nfree, nhost, nguest;
+	/*
+	 * The guest tree flattened for translation: starts sorted (gkey) and
+	 * the maps beside them (gmap), rebuilt on every guest map change
+	 * (O(n), rare) so that a lookup is a branch-free binary search over
+	 * one dense array (O(log n), few cache lines) instead of a pointer
+	 * walk.  gcap entries are allocated.
+	 */
+	uint64_t *gkey;
+	struct gmap *gmap;
+	unsigned gcap;
 };
 
 static bool is_pow2(uint64_t x)
@@ -66,6 +83,8 @@ void vq_iova_free(struct vq_iova *t)
 	vq__itree_destroy(t->free);
 	vq__itree_destroy(t->host);
 	vq__itree_destroy(t->guest);
+	free(t->gkey);
+	free(t->gmap);
 	free(t);
 }
 
@@ -251,6 +270,70 @@ void *vq_iova_host_ptr(const struct vq_iova *t, uint64_t iova, uint64_t len, uin
 	return (char *)n->hva + off;
 }
 
+/* Room in the index for n maps.  0 or -ENOMEM (nothing changed). */
+static int gidx_reserve(struct vq_iova *t, unsigned n)
+{
+	unsigned cap = t->gcap ? t->gcap : 16;
+	uint64_t *k;
+	struct gmap *m;
+
+	if (n <= t->gcap)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	k = realloc(t->gkey, cap * sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	t->gkey = k;
+	m = realloc(t->gmap, cap * sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	t->gmap = m;
+	t->gcap = cap;
+	return 0;
+}
+
+struct gidx_fill {
+	struct vq_iova *t;
+	unsigned i;
+};
+
+static int gidx_put(struct vq__inode *n, void *arg)
+{
+	struct gidx_fill *f = arg;
+
+	f->t->gkey[f->i] = n->start;
+	f->t->gmap[f->i] = (struct gmap){ .size = n->size, .to = n->to, .prot = n->prot };
+	f->i++;
+	return 0;
+}
+
+/* Rebuild the index from the tree (room was reserved). */
+static void gidx_rebuild(struct vq_iova *t)
+{
+	struct gidx_fill f = { t, 0 };
+
+	(void)vq__itree_walk(t->guest, gidx_put, &f);
+}
+
+/* Index of the map holding gpa, or -1. */
+static long gidx_find(const struct vq_iova *t, uint64_t gpa)
+{
+	const uint64_t *k = t->gkey;
+	unsigned n = t->nguest, at = 0;
+
+	if (n == 0 || gpa < k[0])
+		return -1;
+	/* Largest start <= gpa; the comparison feeds an add, not a branch. */
+	while (n > 1) {
+		unsigned half = n / 2;
+
+		at += (k[at + half] <= gpa) ? half : 0;
+		n -= half;
+	}
+	return gpa - k[at] < t->gmap[at].size ? (long)at : -1;
+}
+
 int vq_iova_map_guest(struct vq_iova *t, const struct vq_mem_region *r, uint64_t *iova)
 {
 	struct vq__inode *n;
@@ -262,6 +345,8 @@ int vq_iova_map_guest(struct vq_iova *t, const struct vq_mem_region *r, uint64_t
 		return -EOVERFLOW;
 	if (vq__itree_overlaps(t->guest, r->gpa, r->size))
 		return -EEXIST;
+	if (gidx_reserve(t, t->nguest + 1))
+		return -ENOMEM;
 	n = node_new(r->gpa, r->size);
 	if (!n)
 		return -ENOMEM;
@@ -274,6 +359,7 @@ int vq_iova_map_guest(struct vq_iova *t, const struct vq_mem_region *r, uint64_t
 	n->prot = r->prot;
 	t->guest = vq__itree_insert(t->guest, n);
 	t->nguest++;
+	gidx_rebuild(t);
 	*iova = n->to;
 	return 0;
 }
@@ -286,6 +372,7 @@ int vq_iova_unmap_guest(struct vq_iova *t, uint64_t gpa, uint64_t size)
 		return -ENOENT;
 	t->guest = vq__itree_remove(t->guest, gpa, &n);
 	t->nguest--;
+	gidx_rebuild(t);
 	(void)vq_iova_release(t, n->to, n->size);
 	free(n);
 	return 0;
@@ -293,11 +380,11 @@ int vq_iova_unmap_guest(struct vq_iova *t, uint64_t gpa, uint64_t size)
 
 int vq_iova_guest_iova(const struct vq_iova *t, uint64_t gpa, uint64_t *iova)
 {
-	const struct vq__inode *n = vq__itree_find(t->guest, gpa);
+	long i = gidx_find(t, gpa);
 
-	if (!n)
+	if (i < 0)
 		return -EFAULT;
-	*iova = n->to + (gpa - n->start);
+	*iova = t->gmap[i].to + (gpa - t->gkey[i]);
 	return 0;
 }
 
@@ -312,18 +399,20 @@ int vq_iova_translate(const struct vq_iova *t, uint64_t gpa, uint64_t len, uint3
 	if (__builtin_add_overflow(gpa, len - 1, &end))
 		return -EOVERFLOW;
 	for (;;) {
-		const struct vq__inode *n = vq__itree_find(t->guest, gpa);
+		long i = gidx_find(t, gpa);
+		const struct gmap *m;
 		uint64_t off, piece, iova;
 
-		if (!n)
+		if (i < 0)
 			return -EFAULT;
-		if ((n->prot & prot) != prot)
+		m = &t->gmap[i];
+		if ((m->prot & prot) != prot)
 			return -EACCES;
-		off = gpa - n->start;
-		piece = n->size - off;
+		off = gpa - t->gkey[i];
+		piece = m->size - off;
 		if (piece > end - gpa + 1)
 			piece = end - gpa + 1;
-		iova = n->to + off;
+		iova = m->to + off;
 		if (nseg && seg[nseg - 1].iova + seg[nseg - 1].len == iova) {
 			seg[nseg - 1].len += piece;
 		} else {

@@ -33,6 +33,7 @@ struct bench_cmd {
 
 extern const struct bench_cmd bench_cmd_ring;
 extern const struct bench_cmd bench_cmd_net;
+extern const struct bench_cmd bench_cmd_svq;
 
 /* ---- helpers (util.c) */
 

@@ -12,6 +12,7 @@
 static const struct bench_cmd *const cmds[] = {
 	&bench_cmd_ring,
 	&bench_cmd_net,
+	&bench_cmd_svq,
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))

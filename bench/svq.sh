@@ -4,7 +4,7 @@
 # virtqueue's IOVA translations/s at 8..4096 guest regions (our tree's index
 # against the linear search QEMU's vhost IOVA tree does today), and the
 # relay's CPU cost per buffer (virtq-bench svq).  Prints Markdown; run it
-# through bench/run.sh.  With gnuplot it draws docs/img/svq.svg.
+# through bench/run.sh (bench/plot/svq.sh draws docs/img/svq.svg).
 set -euo pipefail
 cd "$(dirname "$0")/.." || exit 1
 bin=${VIRTQ_BIN:-build/bin}
@@ -20,28 +20,6 @@ relay=$(sed -n '/^$/,$p' <<<"$out" | sed '/^$/d')
 r512=$(awk -F'|' '$2+0 == 512 { gsub(/ /, "", $6); print $6 }' <<<"$trans")
 a512=$(awk -F'|' '$2+0 == 512 { gsub(/ /, "", $7); print $7 }' <<<"$trans")
 relay_max=$(awk -F'|' 'NR > 2 { gsub(/ /, "", $5); if ($5 + 0 > m) m = $5 + 0 } END { print m }' <<<"$relay")
-
-plot=""
-if command -v gnuplot >/dev/null 2>&1; then
-	dat=$(mktemp)
-	awk -F'|' 'NR > 2 { print $2, $3, $4, $5 }' <<<"$trans" >"$dat"
-	mkdir -p docs/img
-	gnuplot <<GP >&2 && plot=1
-set terminal svg size 720,420 dynamic font "sans,12"
-set output "docs/img/svq.svg"
-set title "IOVA translations per second (1500-byte buffers, one CPU)"
-set logscale xy
-set xlabel "guest memory regions"
-set ylabel "million translations / s"
-set xtics (8, 64, 512, 4096)
-set key top right
-set grid
-plot "$dat" using 1:2 with linespoints lw 2 title "virtq (sorted index of the GPA tree)", \
-     "$dat" using 1:3 with linespoints lw 2 title "QEMU-style walk (GTree foreach)", \
-     "$dat" using 1:4 with linespoints lw 2 title "linear array scan"
-GP
-	rm -f "$dat"
-fi
 
 cat <<MD
 ## Shadow virtqueue: IOVA translation and relay cost
@@ -73,7 +51,6 @@ Target (issue): at least 10x a linear scan at 512 regions.  Measured at 512
 regions: **${r512:-n/a}x** the QEMU-style walk ($verdict), ${a512:-n/a}x the
 array scan.
 MD
-[ -n "$plot" ] && printf '\n![translations per second against region count](img/svq.svg)\n'
 cat <<MD
 
 ### Relay cost per buffer

@@ -63,7 +63,10 @@ static int common(const struct vqt_cli *cli, int c, const char *arg)
 {
 	switch (c) {
 	case 'h':
-		fputs(cli->help, stdout);
+		if (cli->help)
+			fputs(cli->help, stdout);
+		else
+			cli->usage(stdout);
 		return COMMON_EXIT;
 	case VQT_OPT_VERSION:
 		vqt_print_version(cli->prog);

@@ -134,21 +134,32 @@ int vqt_parse_count(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-int vqt_parse_secs(const char *s, double min, double max, double *out)
+/* A decimal number (fractions allowed) in [min, max]; unit names it. */
+static int parse_real(const char *s, double min, double max, const char *unit, double *out)
 {
 	char *end;
 	double v;
 
 	why[0] = 0;
 	if (!isdigit((unsigned char)*s) && *s != '.')
-		return vqt_parse_fail("not a number of seconds");
+		return vqt_parse_fail("not a number");
 	v = strtod(s, &end);
 	if (end == s || *end || v != v)
-		return vqt_parse_fail("not a number of seconds");
+		return vqt_parse_fail("not a number");
 	if (v < min || v > max)
-		return vqt_parse_fail("must be %g..%g seconds", min, max);
+		return vqt_parse_fail("must be %g..%g%s", min, max, unit);
 	*out = v;
 	return 0;
+}
+
+int vqt_parse_double(const char *s, double min, double max, double *out)
+{
+	return parse_real(s, min, max, "", out);
+}
+
+int vqt_parse_secs(const char *s, double min, double max, double *out)
+{
+	return parse_real(s, min, max, " seconds", out);
 }
 
 /* CPU c exists (is configured) on this machine. */
@@ -175,9 +186,9 @@ static int cpu_range(char *tok, unsigned *a, unsigned *b)
 	*b = *a;
 	if (!r && dash)
 		r = vqt_parse_uint(dash + 1, *a, CPU_SETSIZE - 1, b);
-	if (r < 0)
+	if (r < 0 && !strcmp(why, "not a number"))
 		return vqt_parse_fail("not a CPU list (e.g. 1,3 or 2-5)");
-	return 0;
+	return r;
 }
 
 int vqt_parse_cpus(const char *s, int *cpus, unsigned cap)

@@ -2,6 +2,7 @@
 /* Socket checks of the tools (see tool.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <stddef.h>
@@ -25,6 +26,21 @@ int vqt_parse_listen_fd(const char *s, int *fd)
 	return 0;
 }
 
+/* True when the directory that would hold path exists. */
+static bool dir_exists(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	if (!slash)
+		return true;
+	if (slash == path)
+		return true; /* "/" */
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	return stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 const char *vqt_socket_why(const char *path, int err, char *buf, size_t len)
 {
 	struct stat st;
@@ -36,7 +52,9 @@ const char *vqt_socket_why(const char *path, int err, char *buf, size_t len)
 			err = 0;
 		}
 	}
-	if (err == -ENOENT || (err == 0 && lstat(path, &st) < 0))
+	if ((err == -ENOENT || err == -ENOTDIR) && !dir_exists(path))
+		snprintf(buf, len, "%s: its directory does not exist", path);
+	else if (err == -ENOENT || (err == 0 && lstat(path, &st) < 0))
 		snprintf(buf, len, "%s: no such file (is the backend running?)", path);
 	else if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
 		snprintf(buf, len, "%s: not a unix socket", path);

@@ -21,6 +21,7 @@
 #define VQT_TOOL_H
 
 #include <getopt.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -52,6 +53,8 @@ int vqt_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out);
 int vqt_parse_size(const char *s, uint64_t *out);
 /* A count with an optional decimal suffix: k, K (1e3), M (1e6), G (1e9). */
 int vqt_parse_count(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* A number, fractions allowed (2.5). */
+int vqt_parse_double(const char *s, double min, double max, double *out);
 /* Seconds, fractions allowed (0.5). */
 int vqt_parse_secs(const char *s, double min, double max, double *out);
 /* A CPU list such as 1,3 or 2-5 into cpus[0..cap); every CPU must exist on
@@ -123,7 +126,8 @@ enum {
 
 struct vqt_cli {
 	const char *prog;            /* "virtq-blk" or "virtq-user net" */
-	const char *help;            /* the --help text */
+	const char *help;            /* the --help text, or NULL: */
+	void (*usage)(FILE *f);      /* writes it */
 	const char *shortopts;       /* without 'h' (added) */
 	const struct option *longopts;
 	/* One option (not h, --version, --log-format): 0, or -EINVAL with a

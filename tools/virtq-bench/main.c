@@ -20,7 +20,8 @@ static const struct bench_cmd *const cmds[] = {
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: virtq-bench COMMAND [OPTIONS]\n"
-		   "       virtq-bench COMMAND --help\n\n"
+		   "       virtq-bench COMMAND --help\n"
+		   "       virtq-bench --version\n\n"
 		   "Benchmarks of the virtq data plane.  Numbers go to stdout,\n"
 		   "progress and errors to stderr.  Exit status 0 on success.\n\n"
 		   "Commands:\n");
@@ -43,9 +44,13 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (!strcmp(argv[1], "--version")) {
+		vqt_print_version("virtq-bench");
+		return 0;
+	}
 	for (size_t i = 0; i < NCMDS; i++)
 		if (!strcmp(argv[1], cmds[i]->name))
 			return cmds[i]->run(argc - 1, argv + 1);
-	fprintf(stderr, "virtq-bench: unknown command '%s' (try --help)\n", argv[1]);
+	vqt_usage_error("virtq-bench", "unknown command '%s'", argv[1]);
 	return 2;
 }

@@ -301,6 +301,7 @@ static void net_usage(FILE *f)
 }
 
 static const struct option net_long[] = {
+	VQT_COMMON_OPTIONS,
 	{ "rx", no_argument, NULL, 'r' },
 	{ "count", required_argument, NULL, 'n' },
 	{ "size", required_argument, NULL, 's' },
@@ -315,8 +316,9 @@ static const struct option net_long[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static int net_opt(struct nb_opts *o, int c, const char *arg)
+static int net_opt(void *ctx, int c, const char *arg)
 {
+	struct nb_opts *o = ctx;
 	uint64_t v;
 	uint32_t cpus[2];
 
@@ -333,9 +335,10 @@ static int net_opt(struct nb_opts *o, int c, const char *arg)
 		o->qsz = (uint32_t)v; return 0;
 	case 'b': if (vqt_parse_count(arg, 1, VQ_NET_BURST_MAX, &v)) return -EINVAL;
 		o->batch = (uint32_t)v; return 0;
-	case 'c': if (bench_parse_list(arg, 0, 1023, cpus, 2) != 2) return -EINVAL;
+	case 'c': if (bench_parse_list(arg, 0, 1023, cpus, 2) != 2)
+			return vqt_parse_fail("two CPUs: driver,device");
 		o->cpu_drv = (int)cpus[0]; o->cpu_dev = (int)cpus[1]; return 0;
-	default: return -EINVAL;
+	default: return vqt_parse_fail("unknown option");
 	}
 }
 
@@ -351,17 +354,14 @@ static int net_run(int argc, char **argv)
 	memset(b, 0, sizeof(*b));
 	b->o = (struct nb_opts){ .count = 10000000, .qsz = 256, .batch = 32, .size = 64,
 				 .cpu_drv = 0, .cpu_dev = 1 };
-	while ((c = getopt_long(argc, argv, "h", net_long, NULL)) != -1) {
-		if (c == 'h') {
-			net_usage(stdout);
-			free(b);
-			return 0;
-		}
-		if (net_opt(&b->o, c, optarg)) {
-			net_usage(stderr);
-			free(b);
-			return 2;
-		}
+	if ((c = vqt_getopt(&(const struct vqt_cli){ .prog = "virtq-bench net",
+						     .usage = net_usage, .shortopts = "",
+						     .longopts = net_long, .one = net_opt,
+						     .ctx = &b->o }, argc, argv)) != 0 ||
+	    (optind < argc && vqt_usage_error("virtq-bench net", "unexpected argument '%s'",
+					      argv[optind]))) {
+		free(b);
+		return c > 0 ? 0 : 2;
 	}
 	nb_frame(b);
 	r = nb_setup(b);

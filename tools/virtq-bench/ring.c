@@ -185,11 +185,12 @@ static int apply_opt(struct ring_opts *o, int c, const char *arg)
 	case 'N': o->ring_on[0] = false; return 0;
 	case 'I': o->inline_mode = true; return 0;
 	case 'S': o->suppress = true; return 0;
-	default: return -EINVAL;
+	default: return vqt_parse_fail("unknown option");
 	}
 }
 
 static const struct option long_opts[] = {
+	VQT_COMMON_OPTIONS,
 	{ "count", required_argument, NULL, 'n' },
 	{ "reps", required_argument, NULL, 'r' },
 	{ "warmup", required_argument, NULL, 'w' },
@@ -210,43 +211,41 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static const char *opt_name(int c)
+struct ring_cli {
+	struct ring_opts *o;
+	bool warmup_set;
+};
+
+static int ring_opt(void *ctx, int c, const char *arg)
 {
-	for (const struct option *o = long_opts; o->name; o++)
-		if (o->val == c)
-			return o->name;
-	return "?";
+	struct ring_cli *rc = ctx;
+
+	rc->warmup_set |= c == 'w';
+	return apply_opt(rc->o, c, arg);
 }
 
-/* Returns 0, 1 after --help, or -EINVAL after printing why. */
+/* Returns 0, 1 after --help or --version, or -EINVAL after printing why. */
 static int parse_opts(int argc, char **argv, struct ring_opts *o)
 {
-	bool warmup_set = false;
-	int c;
+	struct ring_cli rc = { .o = o };
+	const struct vqt_cli cli = {
+		.prog = "virtq-bench ring", .usage = ring_usage, .shortopts = "v",
+		.longopts = long_opts, .one = ring_opt, .ctx = &rc,
+	};
+	int r;
 
 	*o = (struct ring_opts){ .count = 2000000, .reps = 7, .size = 256,
 				 .segs = 1, .timeout_s = 60, .batch = { 1, 32 },
 				 .nbatch = 2, .ring_on = { true, true, true },
 				 .features = VQ_F_EVENT_IDX, .cpu_drv = 0, .cpu_dev = 1 };
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "vh", long_opts, NULL)) != -1) {
-		if (c == 'h') {
-			ring_usage(stdout);
-			return 1;
-		}
-		warmup_set |= c == 'w';
-		if (c == '?' || apply_opt(o, c, optarg)) {
-			if (c != '?')
-				fprintf(stderr, "virtq-bench ring: bad value for --%s: '%s'\n",
-					opt_name(c), optarg);
-			return -EINVAL;
-		}
-	}
+	if ((r = vqt_getopt(&cli, argc, argv)) != 0)
+		return r > 0 ? 1 : -EINVAL;
 	if (optind < argc) {
-		fprintf(stderr, "virtq-bench ring: unexpected argument '%s'\n", argv[optind]);
+		vqt_usage_error(cli.prog, "unexpected argument '%s'", argv[optind]);
 		return -EINVAL;
 	}
-	if (!warmup_set)
+	if (!rc.warmup_set)
 		o->warmup = o->count / 10;
 	return 0;
 }

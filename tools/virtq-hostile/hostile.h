@@ -32,6 +32,7 @@ struct hopts {
 	int hold_ms;       /* keep the connection this long after the reaction */
 	uint64_t seed;     /* blk-fill / blk-check pattern */
 	const char *acked; /* blk-check: the blk-fill output */
+	bool list;         /* --list */
 };
 
 #define HLOG(...) do { fprintf(stderr, "virtq-hostile: " __VA_ARGS__); fputc('\n', stderr); } while (0)

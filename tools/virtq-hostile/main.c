@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* virtq-hostile: option parsing and dispatch (see hostile.h). */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@ static const char usage[] =
 "  blk-fill: write a blk device block by block with the pattern of N, print\n"
 "      ACK/ERR per 4 KiB block, then FLUSH; blk-check: read back the ACKed\n"
 "      blocks of FILE (blk-fill's output) and compare (LOST lines).\n"
+"  --version     print the version and exit\n"
 "Exit: 0 expected reaction, 1 unexpected, 2 usage, 3 setup failed, 77 skip.\n";
 
 static volatile sig_atomic_t g_stop;
@@ -49,59 +51,102 @@ void hostile_sleep_ms(int ms)
 		nanosleep(&(struct timespec){ 0, 10 * 1000000 }, NULL);
 }
 
+static int parse_opt(void *ctx, int c, const char *arg)
+{
+	struct hopts *o = ctx;
+	unsigned v;
+
+	switch (c) {
+	case 's': o->path = arg; return 0;
+	case 'c': o->name = arg; return 0;
+	case 'd':
+		if (strcmp(arg, "net") && strcmp(arg, "blk"))
+			return vqt_parse_fail("net or blk");
+		o->dev = strcmp(arg, "net") ? HDEV_BLK : HDEV_NET;
+		return 0;
+	case 'H':
+		if (vqt_parse_uint(arg, 0, 1u << 30, &v) < 0)
+			return -EINVAL;
+		o->hold_ms = (int)v;
+		return 0;
+	case 'l': o->list = true; return 0;
+	case 'S': return vqt_parse_u64(arg, 0, UINT64_MAX, &o->seed);
+	case 'a': o->acked = arg; return 0;
+	default: return vqt_parse_fail("unknown option");
+	}
+}
+
+/* What a command lacks: a usage error naming it, or NULL. */
+static const char *missing(const char *cmd, const struct hopts *o)
+{
+	bool blk = !strcmp(cmd, "blk-fill") || !strcmp(cmd, "blk-check");
+
+	if (o->list)
+		return blk ? "--list is for fe and be" : NULL;
+	if (!o->path)
+		return "--socket is required";
+	if (!strcmp(cmd, "blk-check") && !o->acked)
+		return "blk-check needs --acked FILE";
+	if (!blk && !o->name)
+		return "--case is required (see --list)";
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "socket", 1, NULL, 's' }, { "case", 1, NULL, 'c' }, { "dev", 1, NULL, 'd' },
-		{ "hold-ms", 1, NULL, 'H' }, { "seed", 1, NULL, 'S' }, { "acked", 1, NULL, 'a' }, { "list", 0, NULL, 'l' }, { "help", 0, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		VQT_COMMON_OPTIONS,
+		{ "socket", 1, NULL, 's' }, { "socket-path", 1, NULL, 's' },
+		{ "case", 1, NULL, 'c' }, { "dev", 1, NULL, 'd' }, { "hold-ms", 1, NULL, 'H' },
+		{ "seed", 1, NULL, 'S' }, { "acked", 1, NULL, 'a' }, { "list", 0, NULL, 'l' },
+		{ "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
+	static const char *const cmds[] = { "fe", "be", "blk-fill", "blk-check", NULL };
 	struct hopts o = { .dev = HDEV_NET, .hold_ms = 1000 };
-	bool list = false;
-	int c;
+	const struct vqt_cli cli = {
+		.prog = "virtq-hostile", .help = usage, .shortopts = "s:c:d:H:S:a:l",
+		.longopts = lo, .one = parse_opt, .ctx = &o,
+	};
+	const char *cmd = argc >= 2 ? argv[1] : "", *why;
+	int r;
 
-	bool blk = argc >= 2 && (!strcmp(argv[1], "blk-fill") || !strcmp(argv[1], "blk-check"));
-
-	if (argc < 2 || (strcmp(argv[1], "fe") && strcmp(argv[1], "be") && !blk)) {
-		fputs(usage, argc < 2 ? stderr : strcmp(argv[1], "-h") && strcmp(argv[1], "--help")
-							 ? stderr : stdout);
-		return argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) ? 0 : 2;
+	if (argc >= 2 && (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") ||
+			  !strcmp(cmd, "--version"))) {
+		optind = 1;
+		return vqt_getopt(&cli, 2, argv) == 1 ? 0 : 2;
+	}
+	for (r = 0; cmds[r] && strcmp(cmds[r], cmd); r++)
+		;
+	if (!cmds[r]) {
+		vqt_usage_error(cli.prog, argc < 2 ? "no command (fe, be, blk-fill, blk-check)" :
+				"unknown command '%s'", cmd);
+		return 2;
 	}
 	optind = 2;
-	while ((c = getopt_long(argc, argv, "s:c:d:H:S:a:lh", lo, NULL)) != -1) {
-		switch (c) {
-		case 's': o.path = optarg; break;
-		case 'c': o.name = optarg; break;
-		case 'd':
-			if (strcmp(optarg, "net") && strcmp(optarg, "blk"))
-				goto bad;
-			o.dev = strcmp(optarg, "net") ? HDEV_BLK : HDEV_NET;
-			break;
-		case 'H': o.hold_ms = atoi(optarg); break;
-		case 'l': list = true; break;
-		case 'S': o.seed = strtoull(optarg, NULL, 0); break;
-		case 'a': o.acked = optarg; break;
-		case 'h': fputs(usage, stdout); return 0;
-		default: goto bad;
-		}
+	if ((r = vqt_getopt(&cli, argc, argv)) != 0)
+		return r > 0 ? 0 : 2;
+	if (optind < argc) {
+		vqt_usage_error(cli.prog, "unexpected argument '%s'", argv[optind]);
+		return 2;
+	}
+	if ((why = missing(cmd, &o))) {
+		vqt_usage_error(cli.prog, "%s", why);
+		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_stop);
 	signal(SIGINT, on_stop);
-	if (list) {
-		if (strcmp(argv[1], "fe"))
+	if (o.list) {
+		if (strcmp(cmd, "fe"))
 			hostile_be_list();
 		else
 			hostile_fe_list();
 		return 0;
 	}
-	if (blk && o.path && optind == argc && (!strcmp(argv[1], "blk-fill") || o.acked))
-		return strcmp(argv[1], "blk-fill") ? hostile_blk_check(&o) : hostile_blk_fill(&o);
-	if (blk || !o.path || !o.name || optind < argc || o.hold_ms < 0)
-		goto bad;
-	return strcmp(argv[1], "fe") ? hostile_be(&o) : hostile_fe(&o);
-bad:
-	fputs(usage, stderr);
-	return 2;
+	if (!strcmp(cmd, "blk-fill"))
+		return hostile_blk_fill(&o);
+	if (!strcmp(cmd, "blk-check"))
+		return hostile_blk_check(&o);
+	return strcmp(cmd, "fe") ? hostile_be(&o) : hostile_fe(&o);
 }

@@ -42,6 +42,7 @@ void vn_port_broken(struct vn_port *p, struct vq_vu_queue *q)
 		return;
 	if (atomic_exchange(&p->broken, 1))
 		return; /* already reported */
+	atomic_fetch_add(&p->nbroken, 1); /* the statistics' errors */
 	vn_log("%s: queue %u broken: %s; port stopped until the frontend resets it", p->name,
 	       vq_vu_queue_index(q),
 	       *vq_dev_error(vd) ? vq_dev_error(vd) : vq_violation_str(vq_dev_violation(vd)));

@@ -50,6 +50,7 @@ void vn_port_counters(struct vn_daemon *d, struct vn_port *p, struct vn_counters
 {
 	*c = p->base;
 	net_counters(p, c);
+	c->errors += atomic_load(&p->nbroken);
 	for (unsigned i = 0; i < d->nworkers; i++) {
 		if (!d->workers[i] || !d->workers[i]->pc)
 			continue;
@@ -63,14 +64,23 @@ void vn_port_counters(struct vn_daemon *d, struct vn_port *p, struct vn_counters
 	}
 }
 
+/* The port's full socket path (the TAP's interface name). */
+static const char *port_path(const struct vn_port *p)
+{
+	return p->path ? p->path : p->name;
+}
+
 static void print_json(const struct vn_port *p, double t, const struct vn_counters *c,
 		       const double r[4], bool total)
 {
-	printf("{\"time\":%.3f,\"port\":\"%s\",%s"
+	printf("{\"time\":%.3f,\"port\":\"%s\",\"index\":%u,\"%s\":", t, p->name, p->idx,
+	       p->path ? "socket" : "tap");
+	vqt_json_str(port_path(p));
+	printf(",%s"
 	       "\"rx_packets\":%llu,\"rx_bytes\":%llu,\"rx_pps\":%.0f,\"rx_bps\":%.0f,"
 	       "\"tx_packets\":%llu,\"tx_bytes\":%llu,\"tx_pps\":%.0f,\"tx_bps\":%.0f,"
 	       "\"drops\":%llu,\"errors\":%llu}\n",
-	       t, p->name, total ? "\"total\":true," : "",
+	       total ? "\"total\":true," : "",
 	       (unsigned long long)c->rx_pkts, (unsigned long long)c->rx_bytes, r[0], r[1],
 	       (unsigned long long)c->tx_pkts, (unsigned long long)c->tx_bytes, r[2], r[3],
 	       (unsigned long long)c->drops, (unsigned long long)c->errors);
@@ -86,10 +96,11 @@ static void print_text(const struct vn_port *p, double t, const struct vn_counte
 	else
 		snprintf(when, sizeof(when), "%.1fs", t);
 	printf("%-12s %-16s rx %12llu pkts %8.3f Mpps %8.3f Gbit/s | "
-	       "tx %12llu pkts %8.3f Mpps %8.3f Gbit/s | drops %llu errors %llu\n",
+	       "tx %12llu pkts %8.3f Mpps %8.3f Gbit/s | drops %llu errors %llu | port %u %s\n",
 	       when, p->name, (unsigned long long)c->rx_pkts, r[0] / 1e6, r[1] / 1e9,
 	       (unsigned long long)c->tx_pkts, r[2] / 1e6, r[3] / 1e9,
-	       (unsigned long long)c->drops, (unsigned long long)c->errors);
+	       (unsigned long long)c->drops, (unsigned long long)c->errors, p->idx,
+	       port_path(p));
 }
 
 /*

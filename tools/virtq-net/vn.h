@@ -95,6 +95,7 @@ struct vn_port {
 	const char *path;               /* vhost-user socket; NULL for a TAP;
 					 * d->o.fd_path for the --fd port */
 	atomic_int broken;              /* a ring broke: not served until reset */
+	atomic_uint_fast64_t nbroken;   /* times a ring broke (counted in errors) */
 	atomic_uint rx_live;            /* rx lanes attached: worth flooding to */
 	unsigned npairs;
 	struct vn_lane *lanes;          /* npairs */

@@ -25,7 +25,7 @@ enum rw { RW_RANDREAD, RW_READ, RW_RANDWRITE, RW_WRITE };
 
 struct blkopt {
 	const char *path;
-	bool verify, packed, server, seeded;
+	bool verify, packed, server, seeded, json;
 	enum rw rw;
 	uint64_t bs, size, seed;
 	unsigned qd;
@@ -47,8 +47,8 @@ struct blk {
 };
 
 static const char usage[] =
-"Usage: virtq-user blk --socket PATH [OPTIONS]\n"
-"  -s, --socket PATH     vhost-user-blk socket of the backend\n"
+"Usage: virtq-user blk --socket-path PATH [OPTIONS]\n"
+"  -s, --socket-path PATH  vhost-user-blk socket of the backend (or --socket)\n"
 "      --server          listen on PATH; the backend connects\n"
 "  -m, --mode MODE       verify (write, read back, compare) or fio [verify]\n"
 "      --rw KIND         fio: randread|read|randwrite|write [randread]\n"
@@ -60,8 +60,10 @@ static const char usage[] =
 "      --seed N          pattern seed [time]: the 64-bit LE word at byte offset x\n"
 "                        of the disk is x ^ (N * 0x9e3779b97f4a7c15)\n"
 "      --cpu N           pin the thread to CPU N\n"
-"  -h, --help            this text\n"
-"MB/s is 10^6 bytes per second.\n";
+"      --stats-json      fio: the per-second and total lines as JSON objects\n"
+VQT_COMMON_HELP
+"MB/s is 10^6 bytes per second.\n"
+VQU_WAIT_HELP;
 
 static int parse_rw(const char *s, enum rw *out)
 {
@@ -72,62 +74,62 @@ static int parse_rw(const char *s, enum rw *out)
 			*out = (enum rw)i;
 			return 0;
 		}
-	return -EINVAL;
+	return vqt_parse_fail("randread, read, randwrite or write");
 }
 
 static int parse_one(void *opt, int c, const char *arg)
 {
 	struct blkopt *o = opt;
 	uint64_t v;
-	char *end;
 
 	switch (c) {
 	case 's': o->path = arg; return 0;
-	case 'S': o->server = true; return 0;
+	case VQU_OPT_SERVER: o->server = true; return 0;
+	case VQT_OPT_STATS_JSON: o->json = true; return 0;
 	case 'm':
 		if (strcmp(arg, "verify") && strcmp(arg, "fio"))
-			return -EINVAL;
+			return vqt_parse_fail("verify or fio");
 		o->verify = !strcmp(arg, "verify");
 		return 0;
 	case 'r': return parse_rw(arg, &o->rw);
 	case 'b':
-		if (vqt_parse_size(arg, &v) < 0 || !v || v % 512 || v > (1u << 20))
+		if (vqt_parse_size(arg, &v) < 0)
 			return -EINVAL;
+		if (!v || v % 512 || v > (1u << 20))
+			return vqt_parse_fail("a multiple of 512 up to 1M");
 		o->bs = v;
 		return 0;
-	case 'q':
-		if (vqt_parse_u64(arg, 0, MAX_QD, &v) < 0 || !v)
+	case 'q': return vqt_parse_uint(arg, 1, MAX_QD, &o->qd);
+	case 'd': return vqt_parse_secs(arg, 0.001, 1e9, &o->duration);
+	case 'z':
+		if (vqt_parse_size(arg, &o->size) < 0)
 			return -EINVAL;
-		o->qd = (unsigned)v;
-		return 0;
-	case 'd':
-		o->duration = strtod(arg, &end);
-		return *end || o->duration <= 0 ? -EINVAL : 0;
-	case 'z': return vqt_parse_size(arg, &o->size) < 0 || !o->size ? -EINVAL : 0;
+		return o->size ? 0 : vqt_parse_fail("must not be 0");
 	case 'P': o->packed = true; return 0;
 	case 'e':
 		o->seeded = true;
 		return vqt_parse_u64(arg, 0, UINT64_MAX, &o->seed);
-	case 'C':
-		if (vqt_parse_u64(arg, 0, 4095, &v) < 0)
-			return -EINVAL;
-		o->cpu = (int)v;
-		return 0;
+	case 'C': return vqt_parse_cpus(arg, &o->cpu, 1) < 0 ? -EINVAL : 0;
 	}
-	return -EINVAL;
+	return vqt_parse_fail("unknown option");
 }
 
 static int parse(struct blkopt *o, int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "socket", 1, NULL, 's' }, { "server", 0, NULL, 'S' }, { "mode", 1, NULL, 'm' },
+		VQU_COMMON_OPTIONS, { "mode", 1, NULL, 'm' },
 		{ "rw", 1, NULL, 'r' }, { "bs", 1, NULL, 'b' }, { "qd", 1, NULL, 'q' },
 		{ "duration", 1, NULL, 'd' }, { "size", 1, NULL, 'z' }, { "packed", 0, NULL, 'P' },
-		{ "cpu", 1, NULL, 'C' }, { "seed", 1, NULL, 'e' }, { "help", 0, NULL, 'h' },
+		{ "cpu", 1, NULL, 'C' }, { "seed", 1, NULL, 'e' },
 		{ NULL, 0, NULL, 0 } };
 
 	*o = (struct blkopt){ .verify = true, .bs = 4096, .qd = 32, .duration = 10, .cpu = -1 };
-	return vqu_getopt(argc, argv, "blk", "s:m:d:h", lo, usage, parse_one, o, &o->path);
+	const struct vqt_cli cli = {
+		.prog = "virtq-user blk", .help = usage, .shortopts = "s:m:d:",
+		.longopts = lo, .one = parse_one, .ctx = o,
+	};
+
+	return vqu_getopt(&cli, argc, argv, &o->path);
 }
 
 /* ---- setup */
@@ -162,9 +164,10 @@ static int connect_fe(struct blk *b)
 	};
 	int r;
 
-	if ((r = vq_fe_new(&c, &b->fe)) < 0)
+	if ((r = vqu_fe_new(&c, "virtq-user blk", &b->fe)) < 0)
 		return r;
-	return vqu_connect_wait(b->fe, "virtq-user blk", b->o.path, 10000);
+	return vqu_connect_wait(b->fe, "virtq-user blk", b->o.path,
+				b->o.server ? 60000 : 10000, b->o.server);
 }
 
 static int read_config(struct blk *b)
@@ -416,8 +419,23 @@ static uint64_t next_off(struct blk *b)
 	return (b->rng % b->nblocks) * b->o.bs;
 }
 
-static void fio_line(struct blk *b, const char *tag, double secs, uint64_t ios, uint64_t bytes)
+/* One fio rate line over secs (text, or an object with --stats-json; t is
+ * the time since the start). */
+static void fio_line(struct blk *b, const char *tag, double t, double secs, uint64_t ios,
+		     uint64_t bytes)
 {
+	if (b->o.json) {
+		printf("{\"time\":%.3f,\"socket\":", t);
+		vqt_json_str(b->o.path);
+		printf(",%s\"ios\":%llu,\"bytes\":%llu,\"iops\":%.0f,\"Bps\":%.0f,"
+		       "\"errors\":%llu,\"mismatches\":%llu}\n",
+		       !strncmp(tag, "total", 5) ? "\"total\":true," : "",
+		       (unsigned long long)ios, (unsigned long long)bytes, (double)ios / secs,
+		       (double)bytes / secs, (unsigned long long)b->errors,
+		       (unsigned long long)b->mismatches);
+		fflush(stdout);
+		return;
+	}
 	printf("%s %10.0f IOPS %9.1f MB/s %9.1f MiB/s%s\n", tag, (double)ios / secs,
 	       (double)bytes / secs / 1e6, (double)bytes / secs / 1048576.0,
 	       b->errors ? " (errors)" : "");
@@ -448,13 +466,15 @@ static int do_fio(struct blk *b)
 			char tag[24];
 
 			snprintf(tag, sizeof(tag), "[%5.1fs]", (double)(now - t0) / NS);
-			fio_line(b, tag, 1.0, b->ios - b->last_ios, b->bytes - b->last_bytes);
+			fio_line(b, tag, (double)(now - t0) / NS, 1.0, b->ios - b->last_ios,
+				 b->bytes - b->last_bytes);
 			b->last_ios = b->ios;
 			b->last_bytes = b->bytes;
 			next += NS;
 		}
 	}
-	fio_line(b, "total   ", (double)(vqt_now_ns() - t0) / NS, b->ios, b->bytes);
+	now = vqt_now_ns();
+	fio_line(b, "total   ", (double)(now - t0) / NS, (double)(now - t0) / NS, b->ios, b->bytes);
 	return b->errors ? 1 : 0;
 }
 

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <virtq/frontend.h>
@@ -21,6 +23,7 @@ static const char usage[] =
 "Usage: virtq-user net --socket PATH [OPTIONS]   virtio-net driver: tx / rx / echo\n"
 "       virtq-user blk --socket PATH [OPTIONS]   virtio-blk driver: verify / fio\n"
 "       virtq-user (net|blk) --help              options of a subcommand\n"
+"       virtq-user --version\n"
 "\n"
 "A userspace virtio driver: connects to a vhost-user backend (virtq-net,\n"
 "DPDK's vhost PMD, qemu-storage-daemon, ...), shares its memory (memfd),\n"
@@ -36,7 +39,26 @@ void vqu_report_retry(const char *who, const char *why)
 	fprintf(stderr, "%s: connect failed: %s; retrying\n", who, why);
 }
 
-int vqu_connect_wait(struct vq_fe *fe, const char *who, const char *path, uint64_t ms)
+/* Why the connection could not be made, naming the path and the cause. */
+static void connect_failed(struct vq_fe *fe, const char *who, const char *path, int r,
+			   uint64_t ms, bool server)
+{
+	char why[400];
+
+	if (server && r == -ETIMEDOUT)
+		fprintf(stderr, "%s: no backend connected to %s within %.0f s\n", who, path,
+			(double)ms / 1000);
+	else if (r == -ENOENT || r == -ECONNREFUSED || r == -EACCES || r == -ENOTSOCK ||
+		 r == -ENAMETOOLONG)
+		fprintf(stderr, "%s: cannot connect to %s (gave up after %.0f s)\n", who,
+			vqt_socket_why(path, r, why, sizeof(why)), (double)ms / 1000);
+	else
+		fprintf(stderr, "%s: cannot connect to %s: %s\n", who, path,
+			vq_fe_error(fe)[0] ? vq_fe_error(fe) : strerror(-r));
+}
+
+int vqu_connect_wait(struct vq_fe *fe, const char *who, const char *path, uint64_t ms,
+		     bool server)
 {
 	uint64_t end = vqt_now_ns() + ms * 1000000ull;
 	int r;
@@ -46,8 +68,7 @@ int vqu_connect_wait(struct vq_fe *fe, const char *who, const char *path, uint64
 		usleep(100000);
 	}
 	if (r < 0)
-		fprintf(stderr, "%s: cannot connect to %s: %s\n", who, path,
-			vq_fe_error(fe)[0] ? vq_fe_error(fe) : strerror(-r));
+		connect_failed(fe, who, path, r, ms, server);
 	return r;
 }
 
@@ -64,39 +85,36 @@ void vqu_fe_kick(void *fe, unsigned q)
 	vq_fe_kick(fe, q);
 }
 
-static const char *long_name(const struct option *lo, int c)
+int vqu_getopt(const struct vqt_cli *cli, int argc, char **argv, const char *const *path)
 {
-	for (; lo->name; lo++)
-		if (lo->val == c)
-			return lo->name;
-	return "?";
+	int r = vqt_getopt(cli, argc, argv);
+
+	if (r != 0)
+		return r;
+	if (optind < argc)
+		return vqt_usage_error(cli->prog, "unexpected argument '%s'", argv[optind]);
+	if (!*path)
+		return vqt_usage_error(cli->prog, "--socket-path is required");
+	return 0;
 }
 
-int vqu_getopt(int argc, char **argv, const char *cmd, const char *shortopts,
-	       const struct option *lo, const char *help,
-	       int (*one)(void *o, int c, const char *arg), void *o, const char *const *path)
+int vqu_fe_new(const struct vq_fe_params *p, const char *who, struct vq_fe **out)
 {
-	int c;
+	char why[400];
+	int r = vq_fe_new(p, out);
 
-	while ((c = getopt_long(argc, argv, shortopts, lo, NULL)) != -1) {
-		if (c == 'h') {
-			fputs(help, stdout);
-			return 1;
-		}
-		if (c == '?' || one(o, c, optarg) < 0) {
-			if (c != '?')
-				fprintf(stderr, "virtq-user %s: bad value for --%s: %s\n", cmd,
-					long_name(lo, c), optarg ? optarg : "");
-			fprintf(stderr, "Try 'virtq-user %s --help'.\n", cmd);
-			return -1;
-		}
-	}
-	if (!*path || optind < argc) {
-		fprintf(stderr, "virtq-user %s: %s\nTry 'virtq-user %s --help'.\n", cmd,
-			*path ? "unexpected argument" : "--socket is required", cmd);
-		return -1;
-	}
-	return 0;
+	if (r == 0)
+		return 0;
+	if (r == -EINVAL && p->path && strlen(p->path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		r = -ENAMETOOLONG;
+	if (r == -EINVAL)
+		fprintf(stderr, "%s: frontend parameters refused (queues, ring size): %s\n", who,
+			strerror(-r));
+	else
+		fprintf(stderr, "%s: cannot %s %s\n", who,
+			p->mode == VQ_FE_SERVER ? "listen on" : "use",
+			vqt_socket_why(p->path, r, why, sizeof(why)));
+	return r;
 }
 
 void vqu_pin_cpu(int cpu)
@@ -131,6 +149,14 @@ int main(int argc, char **argv)
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		fputs(usage, stdout);
 		return 0;
+	}
+	if (argc >= 2 && !strcmp(argv[1], "--version")) {
+		vqt_print_version("virtq-user");
+		return 0;
+	}
+	if (argc >= 2) {
+		vqt_usage_error("virtq-user", "unknown subcommand '%s' (net or blk)", argv[1]);
+		return 2;
 	}
 	fputs(usage, stderr);
 	return 2;

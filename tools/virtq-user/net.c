@@ -39,7 +39,7 @@ struct netopt {
 	double duration;
 	double rate; /* tx: frames per second, 0 = as fast as the rings allow */
 	uint32_t window; /* tx: frames sent and not yet echoed back, at most; 0 = open loop */
-	bool packed, verify, server, indirect, tx_copy;
+	bool packed, verify, server, indirect, tx_copy, json;
 	int mrg; /* 1 on, 0 off */
 	unsigned queues;
 	enum vq_netdrv_rxmode rxbuf;
@@ -69,8 +69,8 @@ struct net {
 };
 
 static const char usage[] =
-"Usage: virtq-user net --socket PATH [OPTIONS]\n"
-"  -s, --socket PATH       vhost-user socket of the backend\n"
+"Usage: virtq-user net --socket-path PATH [OPTIONS]\n"
+"  -s, --socket-path PATH  vhost-user socket of the backend (or --socket)\n"
 "      --server            listen on PATH; the backend connects (default: connect)\n"
 "  -m, --mode MODE         tx (generate), rx (count), echo (send back) [tx]\n"
 "  -n, --size N            frame bytes without FCS, 14-65535 [64]\n"
@@ -93,8 +93,10 @@ static const char usage[] =
 "      --tx-copy           tx copies each frame into a driver buffer (vq_netdrv_tx_burst)\n"
 "                          [default: frames up to one buffer are built in place]\n"
 "      --cpu N             pin the thread to CPU N\n"
-"  -h, --help              this text\n"
-"Rates count Ethernet frame bytes (no FCS, preamble or gap): Gbit/s = bytes*8/s.\n";
+"      --stats-json        the per-second and total rate lines as JSON objects\n"
+VQT_COMMON_HELP
+"Rates count Ethernet frame bytes (no FCS, preamble or gap): Gbit/s = bytes*8/s.\n"
+VQU_WAIT_HELP;
 
 /* ---- options */
 
@@ -107,7 +109,7 @@ static int parse_mode(const char *s, int *out)
 	else if (!strcmp(s, "echo"))
 		*out = MODE_ECHO;
 	else
-		return -EINVAL;
+		return vqt_parse_fail("tx, rx or echo");
 	return 0;
 }
 
@@ -120,7 +122,7 @@ static int parse_rxbuf(const char *s, enum vq_netdrv_rxmode *out)
 	else if (!strcmp(s, "small"))
 		*out = VQ_NETDRV_RX_SMALL;
 	else
-		return -EINVAL;
+		return vqt_parse_fail("mergeable, big or small");
 	return 0;
 }
 
@@ -131,80 +133,57 @@ static int parse_one(void *opt, int c, const char *arg)
 
 	switch (c) {
 	case 's': o->path = arg; return 0;
-	case 'S': o->server = true; return 0;
+	case VQU_OPT_SERVER: o->server = true; return 0;
+	case VQT_OPT_STATS_JSON: o->json = true; return 0;
 	case 'm': return parse_mode(arg, &o->mode);
-	case 'n':
-		if (vqt_parse_u64(arg, 0, 65535, &v) < 0 || v < 14)
-			return -EINVAL;
-		o->size = (uint32_t)v;
-		return 0;
-	case 'd': {
-		char *end;
-
-		o->duration = strtod(arg, &end);
-		return *end || o->duration <= 0 ? -EINVAL : 0;
-	}
-	case 'q':
-		if (vqt_parse_u64(arg, 0, 127, &v) < 0 || v == 0)
-			return -EINVAL;
-		o->queues = (unsigned)v;
-		return 0;
+	case 'n': return vqt_parse_uint(arg, 14, 65535, &o->size);
+	case 'd': return vqt_parse_secs(arg, 0.001, 1e9, &o->duration);
+	case 'q': return vqt_parse_uint(arg, 1, 127, &o->queues);
 	case 'P': o->packed = true; return 0;
 	case 'M':
 		if (strcmp(arg, "on") && strcmp(arg, "off"))
-			return -EINVAL;
+			return vqt_parse_fail("on or off");
 		o->mrg = !strcmp(arg, "on");
 		return 0;
 	case 'R': return parse_rxbuf(arg, &o->rxbuf);
 	case 'I': o->indirect = true; return 0;
 	case 'Q':
-		if (vqt_parse_u64(arg, 0, 32768, &v) < 0 || v < 64 || (v & (v - 1)))
+		if (vqt_parse_u64(arg, 64, 32768, &v) < 0)
 			return -EINVAL;
+		if (v & (v - 1))
+			return vqt_parse_fail("not a power of two");
 		o->qsize = (uint32_t)v;
 		return 0;
-	case 'b':
-		if (vqt_parse_u64(arg, 0, MAX_BURST, &v) < 0 || v == 0)
-			return -EINVAL;
-		o->burst = (uint32_t)v;
-		return 0;
+	case 'b': return vqt_parse_uint(arg, 1, MAX_BURST, &o->burst);
 	case 'V': o->verify = true; return 0;
 	case 'X': o->tx_copy = true; return 0;
-	case 'W':
-		if (vqt_parse_u64(arg, 0, 4096, &v) < 0)
-			return -EINVAL;
-		o->window = (uint32_t)v;
-		return 0;
-	case 'r': {
-		char *end;
-
-		o->rate = strtod(arg, &end);
-		return *end || !(o->rate >= 0 && o->rate <= 1e9) ? -EINVAL : 0;
+	case 'W': return vqt_parse_uint(arg, 0, 4096, &o->window);
+	case 'r': return vqt_parse_double(arg, 0, 1e9, &o->rate);
+	case 'C': return vqt_parse_cpus(arg, &o->cpu, 1) < 0 ? -EINVAL : 0;
 	}
-	case 'C':
-		if (vqt_parse_u64(arg, 0, 4095, &v) < 0)
-			return -EINVAL;
-		o->cpu = (int)v;
-		return 0;
-	}
-	return -EINVAL;
+	return vqt_parse_fail("unknown option");
 }
 
 /* 0 run, 1 exit 0, -1 exit 2. */
 static int parse(struct netopt *o, int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "socket", 1, NULL, 's' }, { "server", 0, NULL, 'S' }, { "mode", 1, NULL, 'm' },
+		VQU_COMMON_OPTIONS, { "mode", 1, NULL, 'm' },
 		{ "size", 1, NULL, 'n' }, { "duration", 1, NULL, 'd' }, { "queues", 1, NULL, 'q' },
 		{ "packed", 0, NULL, 'P' }, { "mrg", 1, NULL, 'M' }, { "rxbuf", 1, NULL, 'R' },
 		{ "indirect", 0, NULL, 'I' }, { "qsize", 1, NULL, 'Q' }, { "burst", 1, NULL, 'b' },
-		{ "verify", 0, NULL, 'V' }, { "cpu", 1, NULL, 'C' }, { "help", 0, NULL, 'h' },
-		{ "tx-copy", 0, NULL, 'X' }, { "rate", 1, NULL, 'r' },
-		{ "window", 1, NULL, 'W' },
+		{ "verify", 0, NULL, 'V' }, { "cpu", 1, NULL, 'C' }, { "tx-copy", 0, NULL, 'X' },
+		{ "rate", 1, NULL, 'r' }, { "window", 1, NULL, 'W' },
 		{ NULL, 0, NULL, 0 } };
 
 	*o = (struct netopt){ .mode = MODE_TX, .size = 64, .qsize = 256, .burst = 32,
 			      .duration = 10, .mrg = 1, .queues = 1, .cpu = -1 };
-	return vqu_getopt(argc, argv, "net", "s:m:n:d:q:b:h", lo, usage, parse_one, o, &o->path);
+	const struct vqt_cli cli = {
+		.prog = "virtq-user net", .help = usage, .shortopts = "s:m:n:d:q:b:",
+		.longopts = lo, .one = parse_one, .ctx = o,
+	};
+
+	return vqu_getopt(&cli, argc, argv, &o->path);
 }
 
 /* ---- features and memory */
@@ -311,13 +290,12 @@ static int setup_fe(struct net *n)
 		.mem_size = arena_size(n), .timeout_ms = 5000,
 		.queue_event = on_queue, .state_event = on_state, .opaque = n,
 	};
-	int r = vq_fe_new(&c, &n->fe);
+	int r = vqu_fe_new(&c, "virtq-user net", &n->fe);
 
-	if (r < 0) {
-		fprintf(stderr, "virtq-user: frontend: %s\n", strerror(-r));
+	if (r < 0)
 		return r;
-	}
-	return vqu_connect_wait(n->fe, "virtq-user", n->o.path, n->o.server ? 60000 : 10000);
+	return vqu_connect_wait(n->fe, "virtq-user net", n->o.path,
+				n->o.server ? 60000 : 10000, n->o.server);
 }
 
 static int setup_nd(struct net *n)
@@ -508,12 +486,36 @@ static void do_rx(struct net *n, unsigned qp)
 
 /* ---- reporting */
 
-static void print_rate(const char *tag, double secs, const struct counters *a,
-		       const struct counters *b)
+/* --stats-json: one object; t = seconds since the start. */
+static void print_json(const struct net *n, double t, const double r[4],
+		       const struct counters *a, bool total)
+{
+	printf("{\"time\":%.3f,\"socket\":", t);
+	vqt_json_str(n->o.path);
+	printf(",%s\"tx_packets\":%llu,\"tx_bytes\":%llu,\"tx_pps\":%.0f,\"tx_bps\":%.0f,"
+	       "\"rx_packets\":%llu,\"rx_bytes\":%llu,\"rx_pps\":%.0f,\"rx_bps\":%.0f,"
+	       "\"bad\":%llu,\"lost\":%llu,\"reorder\":%llu,\"foreign\":%llu,"
+	       "\"echo_drop\":%llu}\n", total ? "\"total\":true," : "",
+	       (unsigned long long)a->tx_pkts, (unsigned long long)a->tx_bytes, r[0], r[1],
+	       (unsigned long long)a->rx_pkts, (unsigned long long)a->rx_bytes, r[2], r[3],
+	       (unsigned long long)a->bad, (unsigned long long)a->lost,
+	       (unsigned long long)a->reorder, (unsigned long long)a->foreign,
+	       (unsigned long long)a->echo_drop);
+}
+
+/* One rate line over secs: a - b (text), or an object (--stats-json). */
+static void print_rate(const struct net *n, const char *tag, double t, double secs,
+		       const struct counters *a, const struct counters *b)
 {
 	double tp = (double)(a->tx_pkts - b->tx_pkts), tb = (double)(a->tx_bytes - b->tx_bytes);
 	double rp = (double)(a->rx_pkts - b->rx_pkts), rb = (double)(a->rx_bytes - b->rx_bytes);
 
+	if (n->o.json) {
+		print_json(n, t, (const double[4]){ tp / secs, tb * 8 / secs, rp / secs,
+						    rb * 8 / secs }, a, !strncmp(tag, "total", 5));
+		fflush(stdout);
+		return;
+	}
 	printf("%s tx %8.3f Mpps %7.3f Gbit/s | rx %8.3f Mpps %7.3f Gbit/s", tag,
 	       tp / secs / 1e6, tb * 8 / secs / 1e9, rp / secs / 1e6, rb * 8 / secs / 1e9);
 	if (a->bad || a->lost || a->foreign || a->reorder || a->echo_drop)
@@ -558,7 +560,8 @@ static int housekeeping(struct net *n, uint64_t now, uint64_t t0, uint64_t *next
 		char tag[32];
 
 		snprintf(tag, sizeof(tag), "[%6.1fs]", (double)(now - t0) / NS);
-		print_rate(tag, 1.0 + (double)(now - *next_print) / NS, &n->c, &n->last);
+		print_rate(n, tag, (double)(now - t0) / NS, 1.0 + (double)(now - *next_print) / NS,
+			   &n->c, &n->last);
 		n->last = n->c;
 		*next_print = now + NS;
 	}
@@ -678,7 +681,8 @@ static int run(struct net *n)
 	if (n->o.window)
 		echo_drain(n);
 	now = vqt_now_ns();
-	print_rate("total   ", (double)(now - t0) / NS, &n->c, &(struct counters){ 0 });
+	print_rate(n, "total   ", (double)(now - t0) / NS, (double)(now - t0) / NS, &n->c,
+		   &(struct counters){ 0 });
 	print_counts(n, left);
 	if (n->reconnects)
 		printf("reconnects: %u\n", n->reconnects);

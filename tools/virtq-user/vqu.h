@@ -13,29 +13,44 @@
 
 #include "../common/tool.h"
 
-struct option;
 struct vq_fe;
+struct vq_fe_params;
 
 extern volatile sig_atomic_t vqu_stop;
 
-/* "4k", "64", "1M", "2g": bytes.  0 and *out, or -EINVAL. */
 void vqu_pin_cpu(int cpu);
 /* A connect attempt failed with why: print it once per distinct reason (a
  * retry loop would otherwise report only the last one, e.g. ENOENT after
  * the backend that sent a bad reply went away). */
 void vqu_report_retry(const char *who, const char *why);
 /* Connect fe, retrying for up to ms (the backend may be starting) unless
- * vqu_stop; who prefixes the messages.  0, or the last -errno (reported). */
-int vqu_connect_wait(struct vq_fe *fe, const char *who, const char *path, uint64_t ms);
+ * vqu_stop; who prefixes the messages.  0, or the last -errno (reported,
+ * naming the path and the cause). */
+int vqu_connect_wait(struct vq_fe *fe, const char *who, const char *path, uint64_t ms,
+		     bool server);
 /* Driver glue with the frontend as ctx: arena memory and queue kicks. */
 void *vqu_fe_alloc(void *fe, size_t size, uint64_t *addr);
 void vqu_fe_kick(void *fe, unsigned q);
-/* getopt_long over argv for subcommand cmd: one(o, c, optarg) takes each
- * option (-errno for a bad value), -h prints help; *path must be set by
- * then.  0 run, 1 help printed (exit 0), -1 bad usage reported (exit 2). */
-int vqu_getopt(int argc, char **argv, const char *cmd, const char *shortopts,
-	       const struct option *lo, const char *help,
-	       int (*one)(void *o, int c, const char *arg), void *o, const char *const *path);
+/* The options of a subcommand (vqt_getopt with cli->prog "virtq-user CMD");
+ * *path must be set by then.  0 run, 1 exit 0, -1 usage error reported. */
+int vqu_getopt(const struct vqt_cli *cli, int argc, char **argv, const char *const *path);
+/* vq_fe_new; a failure is reported naming the socket path and the cause. */
+int vqu_fe_new(const struct vq_fe_params *p, const char *who, struct vq_fe **out);
+/* Help text: how long virtq-user waits for a backend, and when it retries. */
+#define VQU_WAIT_HELP \
+"Waits: virtq-user connects to PATH, retrying every 100 ms for up to 10 s while\n" \
+"the backend starts; with --server it waits up to 60 s for the backend to\n" \
+"connect.  Each vhost-user reply is waited for up to 5 s.  After a disconnect\n" \
+"it retries every 50 ms until the run ends (--duration) or SIGINT/SIGTERM.\n"
+/* Shared options of the subcommands. */
+#define VQU_OPT_SERVER 'S'
+#define VQU_COMMON_OPTIONS \
+	VQT_COMMON_OPTIONS, \
+	{ "socket-path", required_argument, NULL, 's' }, \
+	{ "socket", required_argument, NULL, 's' }, \
+	{ "server", no_argument, NULL, VQU_OPT_SERVER }, \
+	{ "stats-json", no_argument, NULL, VQT_OPT_STATS_JSON }, \
+	{ "help", no_argument, NULL, 'h' }
 
 int vqu_net_main(int argc, char **argv);
 int vqu_blk_main(int argc, char **argv);

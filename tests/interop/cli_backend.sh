@@ -2,9 +2,10 @@
 # cli_backend.sh - the vhost-user backend program conventions (QEMU
 # docs/interop/vhost-user.rst) and --version, on the real binaries.
 #
-#   capabilities-NAME  NAME --print-capabilities prints JSON that parses, with
+#   capabilities-NAME  NAME (virtq-net, virtq-blk, virtq-vsock)
+#                      --print-capabilities prints JSON that parses, with
 #                      the daemon's "type" and a "features" list, and exits 0;
-#                      the descriptor share/qemu/vhost-user/50-NAME.json.in
+#                      the descriptor share/qemu/vhost-user/50-NAME.json
 #                      parses and names the same type and the binary
 #   fd-net             virtq-net --fd serves a listening socket created by its
 #                      parent (tests/interop/lib/listen_fd.py, as libvirt
@@ -25,7 +26,7 @@ LISTEN=$ROOT/tests/interop/lib/listen_fd.py
 
 # capabilities NAME TYPE: --print-capabilities and the descriptor agree.
 capabilities() {
-	local name=$1 type=$2 out rc desc=$ROOT/share/qemu/vhost-user/50-$1.json.in why=
+	local name=$1 type=$2 out rc desc=$ROOT/share/qemu/vhost-user/50-$1.json why=
 	out=$("$BIN/$name" --print-capabilities 2>&1); rc=$?
 	((rc == 0)) || why+=" exit $rc;"
 	python3 -m json.tool <<<"$out" >/dev/null 2>&1 || why+=" not JSON: $(head -c 200 <<<"$out");"
@@ -43,6 +44,7 @@ assert d["binary"] == "@BINDIR@/" + sys.argv[3], d' "$desc" "$type" "$name" 2>/d
 }
 capabilities virtq-net net
 capabilities virtq-blk block
+[[ -x $BIN/virtq-vsock ]] && capabilities virtq-vsock vsock
 
 # fd-net: virtq-net --fd, traffic from --source to virtq-user net rx.
 vq_spawn net.log 60 python3 "$LISTEN" "$WORK/n.sock" "$BIN/virtq-net" --fd '{fd}' \

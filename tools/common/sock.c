@@ -84,3 +84,30 @@ const char *vqt_socket_name(int fd, char *buf, size_t len)
 		snprintf(buf, len, "fd %d", fd);
 	return buf;
 }
+
+int vqt_backend_opt(struct vqt_backend_opts *b, int c, const char *arg)
+{
+	switch (c) {
+	case 's': b->socket_path = arg; return 0;
+	case 'c': b->client = true; return 0;
+	case VQT_OPT_PRINT_CAPS: b->print_caps = true; return 0;
+	case VQT_OPT_FD:
+		if (b->listen_fd >= 0)
+			return vqt_parse_fail("given twice");
+		return vqt_parse_listen_fd(arg, &b->listen_fd);
+	}
+	return 1;
+}
+
+const char *vqt_backend_check(struct vqt_backend_opts *b)
+{
+	if (b->socket_path && b->listen_fd >= 0)
+		return "--socket-path and --fd exclude each other";
+	if (b->client && b->listen_fd >= 0)
+		return "--fd serves a listening socket: not with --client";
+	if (b->listen_fd >= 0)
+		b->socket_path = vqt_socket_name(b->listen_fd, b->fd_name, sizeof(b->fd_name));
+	if (!b->socket_path)
+		return "--socket-path (or --fd) is required";
+	return NULL;
+}

@@ -124,6 +124,27 @@ enum {
 	"      --print-capabilities  print the backend's capabilities as JSON\n"   \
 	"                        (for libvirt) and exit\n"
 
+/*
+ * The socket options of a daemon that serves one vhost-user socket
+ * (virtq-blk, virtq-vsock, ...): VQT_BACKEND_OPTIONS plus, if the tool
+ * offers it, { "client", no_argument, NULL, 'c' }.
+ */
+struct vqt_backend_opts {
+	const char *socket_path;   /* --socket-path; after vqt_backend_check, the
+				    * --fd socket's name when --fd was given */
+	int listen_fd;             /* --fd, or -1 */
+	bool client;               /* --client: connect instead of listening */
+	bool print_caps;           /* --print-capabilities */
+	char fd_name[108];
+};
+#define VQT_BACKEND_OPTS_INIT { .listen_fd = -1 }
+/* Option c if it is one of those: 0 taken, -EINVAL a bad value (reason for
+ * vqt_parse_error), 1 not one of them. */
+int vqt_backend_opt(struct vqt_backend_opts *b, int c, const char *arg);
+/* Once every option is read: NULL when the socket options are complete and
+ * consistent, else the usage error to report. */
+const char *vqt_backend_check(struct vqt_backend_opts *b);
+
 struct vqt_cli {
 	const char *prog;            /* "virtq-blk" or "virtq-user net" */
 	const char *help;            /* the --help text, or NULL: */

@@ -111,16 +111,21 @@ static int parse_serial(const char *a, const char **out)
 	return 0;
 }
 
+struct vb_cli {
+	struct vb_opts *o;
+	struct vqt_backend_opts be;
+};
+
 /* One option; 0, or -EINVAL with a reason (vqt_parse_error). */
 static int parse_opt(void *ctx, int c, const char *a)
 {
-	struct vb_opts *o = ctx;
+	struct vb_cli *cli = ctx;
+	struct vb_opts *o = cli->o;
+	int r = vqt_backend_opt(&cli->be, c, a);
 
+	if (r <= 0)
+		return r;
 	switch (c) {
-	case 's': o->socket = a; return 0;
-	case VQT_OPT_FD: return vqt_parse_listen_fd(a, &o->listen_fd);
-	case VQT_OPT_PRINT_CAPS: o->print_caps = true; return 0;
-	case 'c': o->client = true; return 0;
 	case 'f': o->file = a; return 0;
 	case OPT_READONLY: o->readonly = true; return 0;
 	case OPT_DIRECT: o->direct = true; return 0;
@@ -141,50 +146,40 @@ static int parse_opt(void *ctx, int c, const char *a)
 	}
 }
 
-/* What is missing or contradictory once every option is read, or NULL. */
-static const char *check_opts(const struct vb_opts *o)
-{
-	if (!o->socket && o->listen_fd < 0 && !o->file)
-		return "--socket-path (or --fd) and --file are required";
-	if (!o->socket && o->listen_fd < 0)
-		return "--socket-path (or --fd) is required";
-	if (!o->file)
-		return "--file is required";
-	if (o->socket && o->listen_fd >= 0)
-		return "--socket-path and --fd exclude each other";
-	if (o->client && o->listen_fd >= 0)
-		return "--fd serves a listening socket: not with --client";
-	return NULL;
-}
-
 /* Returns 0 to run, 1 to exit 0 (--help, --version, --print-capabilities),
  * -1 to exit 2 (usage error). */
 static int parse_args(int argc, char **argv, struct vb_opts *o)
 {
 	static const char *const features[] = { "blk-file", "read-only", NULL };
 	static char usage[sizeof(usage_fmt) + 16];
+	struct vb_cli vc = { .o = o, .be = VQT_BACKEND_OPTS_INIT };
 	const struct vqt_cli cli = {
 		.prog = "virtq-blk", .help = usage, .shortopts = "s:cf:q:p:v",
-		.longopts = longopts, .one = parse_opt, .ctx = o,
+		.longopts = longopts, .one = parse_opt, .ctx = &vc,
 	};
 	const char *why;
 	int r;
 
 	snprintf(usage, sizeof(usage), usage_fmt, VQ_BLK_MAX_QUEUES, VQ_BLK_MAX_IOTHREADS);
-	*o = (struct vb_opts){ .queues = 1, .iothreads = 4, .serial = "virtq-blk",
-			       .listen_fd = -1 };
+	*o = (struct vb_opts){ .queues = 1, .iothreads = 4, .serial = "virtq-blk" };
 	if ((r = vqt_getopt(&cli, argc, argv)) != 0)
 		return r;
-	if (o->print_caps) {
+	if (vc.be.print_caps) {
 		vqt_print_capabilities("block", features);
 		return 1;
 	}
 	if (optind < argc)
 		return vqt_usage_error(cli.prog, "unexpected argument '%s'", argv[optind]);
-	if ((why = check_opts(o)))
+	if (!o->file && !vc.be.socket_path && vc.be.listen_fd < 0)
+		why = "--socket-path (or --fd) and --file are required";
+	else if (!(why = vqt_backend_check(&vc.be)) && !o->file)
+		why = "--file is required";
+	if (why)
 		return vqt_usage_error(cli.prog, "%s", why);
-	if (o->listen_fd >= 0)
-		o->socket = vqt_socket_name(o->listen_fd, o->fd_path, sizeof(o->fd_path));
+	memcpy(o->socket_name, vc.be.fd_name, sizeof(o->socket_name)); /* vc is ours */
+	o->socket = vc.be.listen_fd >= 0 ? o->socket_name : vc.be.socket_path;
+	o->listen_fd = vc.be.listen_fd;
+	o->client = vc.be.client;
 	return 0;
 }
 

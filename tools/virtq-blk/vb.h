@@ -38,8 +38,7 @@ enum vb_poll { VB_POLL_KICK, VB_POLL_BUSY };
 struct vb_opts {
 	const char *socket;        /* --socket-path, or the --fd socket's name */
 	int listen_fd;             /* --fd, or -1 */
-	char fd_path[108];
-	bool print_caps;
+	char socket_name[108];     /* the --fd socket's name */
 	bool client;
 	const char *file;
 	bool readonly, direct;

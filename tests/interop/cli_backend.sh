@@ -5,7 +5,7 @@
 #   capabilities-NAME  NAME (virtq-net, virtq-blk, virtq-vsock)
 #                      --print-capabilities prints JSON that parses, with
 #                      the daemon's "type" and a "features" list, and exits 0;
-#                      the descriptor share/qemu/vhost-user/50-NAME.json
+#                      the descriptor share/qemu/vhost-user/50-NAME.json.in
 #                      parses and names the same type and the binary
 #   fd-net             virtq-net --fd serves a listening socket created by its
 #                      parent (tests/interop/lib/listen_fd.py, as libvirt
@@ -26,7 +26,7 @@ LISTEN=$ROOT/tests/interop/lib/listen_fd.py
 
 # capabilities NAME TYPE: --print-capabilities and the descriptor agree.
 capabilities() {
-	local name=$1 type=$2 out rc desc=$ROOT/share/qemu/vhost-user/50-$1.json why=
+	local name=$1 type=$2 out rc desc=$ROOT/share/qemu/vhost-user/50-$1.json.in why=
 	out=$("$BIN/$name" --print-capabilities 2>&1); rc=$?
 	((rc == 0)) || why+=" exit $rc;"
 	python3 -m json.tool <<<"$out" >/dev/null 2>&1 || why+=" not JSON: $(head -c 200 <<<"$out");"

@@ -51,6 +51,11 @@ struct vq_svq_params {
 	/* The guest's ring: host pointers to it, its layout, size and the
 	 * features negotiated with the guest. */
 	struct vq_ring_params guest;
+	/* Optional: the device side of the guest's ring, already made (as a
+	 * vhost-user adapter hands one to queue_start).  The SVQ uses it
+	 * instead of making one from `guest` (of which only size is read)
+	 * and does not free it. */
+	struct vq_dev *guest_dev;
 	const struct vq_mem *guest_mem; /* GPA -> HVA; outlives the SVQ */
 	struct vq_iova *iova;           /* guest maps already in; outlives it */
 	/* The shadow ring: layout, size (0 = the guest's), the features
@@ -60,6 +65,13 @@ struct vq_svq_params {
 	uint32_t dev_size;
 	uint64_t dev_features;
 	uint32_t dev_max_chain;
+	/* Optional: where the shadow ring and its indirect tables live (for
+	 * example a memfd arena a vhost-user backend can map).  alloc returns
+	 * bytes at align (a power of two) or NULL; release gives them back.
+	 * NULL: aligned_alloc and free.  The SVQ zeroes what it gets. */
+	void *(*alloc)(void *ctx, size_t bytes, size_t align);
+	void (*release)(void *ctx, void *p, size_t bytes);
+	void *alloc_ctx;
 };
 
 /* Where the device finds the shadow ring, in IOVA space. */

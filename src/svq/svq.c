@@ -6,6 +6,8 @@
 
 #include <virtq/svq.h>
 
+#include "ring/dev_internal.h" /* the queue size of a caller's vq_dev */
+
 #define SVQ_IOV_MAX     (1u << 20) /* most guest segments one buffer may need */
 #define SVQ_IND_TABLES  256u       /* indirect tables in the shadow ring's pool */
 
@@ -24,6 +26,10 @@ struct svq_block {
 
 struct vq_svq {
 	struct vq_dev *guest;
+	bool own_guest;             /* made (and freed) by the SVQ */
+	void *(*alloc)(void *ctx, size_t bytes, size_t align);
+	void (*release)(void *ctx, void *p, size_t bytes);
+	void *alloc_ctx;
 	struct vq_drv *dev;
 	struct vq_iova *iova;
 	struct svq_block ring, pool;
@@ -60,21 +66,28 @@ static int grow_iov(struct vq_svq *s, uint32_t cap)
 	return 0;
 }
 
+static void block_release(struct vq_svq *s, struct svq_block *b)
+{
+	if (s->release)
+		s->release(s->alloc_ctx, b->p, b->bytes);
+	else if (!s->alloc)
+		free(b->p);
+	b->p = NULL;
+}
+
 /* Allocate bytes of zeroed, page-aligned host memory and map it at an IOVA. */
 static int block_map(struct vq_svq *s, struct svq_block *b, size_t bytes, uint32_t prot)
 {
 	int rc;
 
 	b->bytes = (bytes + 4095) & ~(size_t)4095;
-	b->p = aligned_alloc(4096, b->bytes);
+	b->p = s->alloc ? s->alloc(s->alloc_ctx, b->bytes, 4096) : aligned_alloc(4096, b->bytes);
 	if (!b->p)
 		return -ENOMEM;
 	memset(b->p, 0, b->bytes);
 	rc = vq_iova_map_host(s->iova, b->p, b->bytes, prot, &b->iova);
-	if (rc) {
-		free(b->p);
-		b->p = NULL;
-	}
+	if (rc)
+		block_release(s, b);
 	return rc;
 }
 
@@ -83,8 +96,7 @@ static void block_unmap(struct vq_svq *s, struct svq_block *b)
 	if (!b->p)
 		return;
 	(void)vq_iova_unmap_host(s->iova, b->iova);
-	free(b->p);
-	b->p = NULL;
+	block_release(s, b);
 }
 
 /* The shadow ring and its indirect pool, mapped; then its driver side. */
@@ -134,13 +146,24 @@ int vq_svq_new(const struct vq_svq_params *p, struct vq_svq **out)
 	int rc;
 
 	*out = NULL;
-	if (!p || !p->guest_mem || !p->iova)
+	if (!p || !p->guest_mem || !p->iova || p->guest.size == 0 ||
+	    p->guest.size > VQ_MAX_QUEUE_SIZE)
 		return -EINVAL;
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
 	s->iova = p->iova;
-	rc = vq_dev_new(&p->guest, p->guest_mem, &s->guest);
+	s->alloc = p->alloc;
+	s->release = p->release;
+	s->alloc_ctx = p->alloc_ctx;
+	s->guest = p->guest_dev;
+	rc = 0;
+	if (s->guest && s->guest->size != p->guest.size)
+		rc = -EINVAL;   /* the slots are indexed by its ids */
+	if (!s->guest) {
+		rc = vq_dev_new(&p->guest, p->guest_mem, &s->guest);
+		s->own_guest = rc == 0;
+	}
 	if (rc == 0)
 		rc = shadow_new(s, p);
 	gmax = p->guest.max_chain ? p->guest.max_chain : p->guest.size;
@@ -166,7 +189,8 @@ void vq_svq_free(struct vq_svq *s)
 {
 	if (!s)
 		return;
-	vq_dev_free(s->guest);
+	if (s->own_guest)
+		vq_dev_free(s->guest);
 	vq_drv_free(s->dev);
 	block_unmap(s, &s->ring);
 	block_unmap(s, &s->pool);

@@ -146,3 +146,75 @@ TEST(svq_state_save_restore)
 	}
 }
 
+
+/* ---- the SVQ over a caller's guest-side vq_dev, shadow ring in a
+ * caller's arena (as a vhost-user proxy needs: the adapter makes the vq_dev,
+ * the backend must be able to map the shadow ring) */
+
+static uint8_t arena[1u << 21] __attribute__((aligned(4096)));
+static size_t arena_used;
+
+static void *arena_alloc(void *ctx, size_t bytes, size_t align)
+{
+	struct fx *f = ctx;
+	size_t at = (arena_used + align - 1) & ~(align - 1);
+
+	if (at + bytes > sizeof(arena))
+		return NULL;
+	arena_used = at + bytes;
+	f->allocs++;
+	return arena + at;
+}
+
+static void arena_release(void *ctx, void *p, size_t bytes)
+{
+	struct fx *f = ctx;
+
+	ASSERT_TRUE((uint8_t *)p >= arena && (uint8_t *)p + bytes <= arena + sizeof(arena));
+	f->releases++;
+}
+
+static void own_guest_dev(struct fx *f, struct vq_svq_params *p)
+{
+	if (!f->gdev)
+		ASSERT_EQ(vq_dev_new(&p->guest, p->guest_mem, &f->gdev), 0);
+	p->guest_dev = f->gdev;
+	p->alloc = arena_alloc;
+	p->release = arena_release;
+	p->alloc_ctx = f;
+}
+
+TEST(svq_over_callers_vq_dev_and_arena)
+{
+	struct combo c = std_combo;
+	struct vq_svq_params bad;
+	struct vq_svq *s = NULL;
+	struct fx f;
+
+	fx_init(&f, &c);
+	vq_dev_free(f.dev);
+	vq_svq_free(f.svq);
+	arena_used = 0;
+	f.tweak = own_guest_dev;
+	svq_new(&f);
+	ASSERT_EQ(f.allocs, 2);                  /* ring and indirect tables */
+	ASSERT_TRUE(vq_iova_host_ptr(f.iova, f.ring.desc, 16, VQ_MEM_READ) ==
+		    (void *)arena);
+	traffic(&f, 300);
+	/* The caller's vq_dev is the guest ring: its state moved. */
+	struct vq_state st;
+	vq_dev_get_state(f.gdev, &st);
+	ASSERT_NE(st.avail_idx, 0);
+	/* A vq_dev of another size than the ring's is refused. */
+	bad = (struct vq_svq_params){ .guest = { .size = f.c.gsize / 2 }, .guest_dev = f.gdev,
+				      .guest_mem = f.gmem, .iova = f.iova };
+	ASSERT_EQ(vq_svq_new(&bad, &s), -EINVAL);
+	ASSERT_TRUE(s == NULL);
+	vq_dev_free(f.dev);
+	f.dev = NULL;
+	vq_svq_free(f.svq);
+	f.svq = NULL;
+	ASSERT_EQ(f.releases, 2);
+	ASSERT_FALSE(vq_dev_is_broken(f.gdev)); /* not freed by the SVQ */
+	fx_fini(&f);
+}

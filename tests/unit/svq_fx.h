@@ -78,6 +78,10 @@ struct fx {
 	bool use_hot;           /* put new buffers in the hot region */
 	bool kick_device, notify_guest;
 	struct iovec diov[64];
+	/* Optional: adjust the SVQ's parameters before vq_svq_new. */
+	void (*tweak)(struct fx *f, struct vq_svq_params *p);
+	struct vq_dev *gdev;    /* a guest-side vq_dev the test made (tweak) */
+	unsigned allocs, releases;
 };
 
 /* ---- guest memory */
@@ -154,6 +158,8 @@ static inline void svq_new(struct fx *f)
 	p.dev_layout = f->c.dl;
 	p.dev_size = f->c.dsize;
 	p.dev_features = f->c.df;
+	if (f->tweak)
+		f->tweak(f, &p);
 	ASSERT_EQ(vq_svq_new(&p, &f->svq), 0);
 	vq_svq_device_ring(f->svq, &f->ring);
 	ASSERT_EQ(f->ring.size, f->c.dsize);
@@ -202,6 +208,7 @@ static inline void fx_fini(struct fx *f)
 {
 	vq_dev_free(f->dev);
 	vq_svq_free(f->svq);
+	vq_dev_free(f->gdev);
 	vq_drv_free(f->gdrv);
 	vq_iova_free(f->iova);
 	vq_mem_free(f->gmem);

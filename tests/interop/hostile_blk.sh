@@ -15,7 +15,8 @@
 #     at a time, so unlike hostile_net.sh there is no second port to measure
 #     during the attack: "the next frontend works" is the claim here.
 # At the end: the host's upper 8 MiB are unchanged (no bad chain reached the
-# file), the daemon exits 0 on SIGINT, and no sanitizer report appears.
+# file), the daemon exits 0 on SIGINT, its totals count every broken queue in
+# errors, and no sanitizer report appears.
 #
 # Prints PASS/FAIL/SKIP lines and "N passed, N failed, N skipped".
 # VIRTQ_KEEP=1 keeps the work directory.  HOSTILE_CASES="a b" runs a subset.
@@ -58,7 +59,7 @@ attack() {
 		tail -c +$((off + 1)) blk.log | tail -n 5 >&2
 	else
 		hc_pass "$c" "$(tail -c +$((off + 1)) blk.log | grep -aF -m1 -- "$text" |
-			sed 's/^virtq[-a-z]*: //' | cut -c1-110); next frontend verified"
+			sed -E 's/^([0-9.]+ [a-z]+ )?virtq[-a-z]*: //' | cut -c1-110); next frontend verified"
 	fi
 }
 
@@ -79,6 +80,15 @@ if ((rc == 0)) && [[ $got == "$want" ]] && grep -q '^total ' blk.log; then
 	hc_pass clean-exit "daemon exit 0; host data outside the verified MiB unchanged"
 else
 	hc_fail clean-exit "daemon rc $rc; upper 8 MiB md5 $got, want $want"
+fi
+# Ring violations break the queue: the totals count each break in errors.
+nring=$("${HOSTILE[@]}" fe --list | grep -c '^ring ')
+errors=$(sed -n 's/^total .* errors \([0-9]*\).*/\1/p' blk.log | tail -n 1)
+# (At most once per case; a case may break the connection instead.)
+if [[ -n $errors ]] && ((errors > 0 && errors <= nring)); then
+	hc_pass broken-queues-counted "totals: errors $errors after $nring ring violations"
+else
+	hc_fail broken-queues-counted "totals: errors ${errors:-missing}, want 1..$nring: $(grep '^total ' blk.log)"
 fi
 if hc_san blk.log healthy.log case-*.out; then
 	hc_pass no-sanitizer-report "${SAN:-0}"

@@ -108,7 +108,7 @@ attack() {
 		tail -c +$((off + 1)) net.log | grep -v 'pkts' | tail -n 5 >&2
 	else
 		hc_pass "$c" "$(tail -c +$((off + 1)) net.log | grep -aF -m1 -- "$text" |
-			sed 's/^virtq[-a-z]*: //' | cut -c1-110); b.sock +$((C2 - C1)) frames meanwhile"
+			sed -E 's/^([0-9.]+ [a-z]+ )?virtq[-a-z]*: //' | cut -c1-110); b.sock +$((C2 - C1)) frames meanwhile"
 	fi
 }
 

@@ -6,7 +6,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "vu_internal.h"
@@ -306,15 +309,48 @@ int vq__vu_h_get_vring_base(struct vq_vu_backend *b, struct vq__vu_msg *m,
 	return 0;
 }
 
+/*
+ * A kick, call or err fd must be an eventfd ("anon_inode:[eventfd]" in
+ * /proc; without /proc, at least an anonymous inode): a pipe or socket
+ * could block a worker or fill up.  It is made non-blocking, since the
+ * frontend shares it and can drain a kick or fill a call counter under us.
+ * (It can also clear O_NONBLOCK again: drain_kick reads with RWF_NOWAIT.)
+ */
+static int check_evfd(struct vq_vu_backend *b, int fd, const char *what)
+{
+	char path[40], link[64] = "";
+	struct stat st;
+	ssize_t n;
+	int fl;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n > 0)
+		link[n] = '\0';
+	if (fstat(fd, &st) < 0)
+		return vq__vu_fail(b, -errno, "fstat on the %s fd: %s", what, strerror(errno));
+	if (n > 0 ? strcmp(link, "anon_inode:[eventfd]") != 0 : (st.st_mode & S_IFMT) != 0)
+		return vq__vu_fail(b, -EBADF, "the %s fd is not an eventfd (%s)", what,
+				   n > 0 ? link : "not an anonymous inode");
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0))
+		return vq__vu_fail(b, -errno, "cannot make the %s fd non-blocking: %s", what,
+				   strerror(errno));
+	return 0;
+}
+
 /* SET_VRING_KICK: the ring starts now (its fd, or NOFD: polling). */
 int vq__vu_h_vring_kick(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq__vu_reply *r)
 {
 	struct vq_vu_queue *q = file_queue(b, m);
+	int rc;
 
 	if (!q->has_num)
 		return vq__vu_fail(b, -EPROTO, "SET_VRING_KICK before SET_VRING_NUM");
 	if (!q->has_addr)
 		return vq__vu_fail(b, -EPROTO, "SET_VRING_KICK before SET_VRING_ADDR");
+	if (m->nfds && (rc = check_evfd(b, m->fds[0], "kick")) < 0)
+		return rc;
 	vq__vu_queue_stop(b, q);
 	vq__vu_close(&q->kick_fd);
 	if (m->nfds) {
@@ -325,15 +361,18 @@ int vq__vu_h_vring_kick(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq
 	return vq__vu_queue_start(b, q);
 }
 
-static int evfd_set(struct vq_vu_backend *b, struct vq__vu_evfd *e, struct vq__vu_msg *m)
+static int evfd_set(struct vq_vu_backend *b, struct vq__vu_evfd *e, struct vq__vu_msg *m,
+		    const char *what)
 {
-	int cur = atomic_load(&e->fd), fd;
+	int cur = atomic_load(&e->fd), fd, rc;
 
 	if (!m->nfds) {
 		atomic_store_explicit(&e->on, false, memory_order_release);
 		return 0;
 	}
 	fd = m->fds[0];
+	if ((rc = check_evfd(b, fd, what)) < 0)
+		return rc;
 	if (cur < 0) {
 		m->fds[0] = -1;
 		atomic_store_explicit(&e->fd, fd, memory_order_release);
@@ -346,12 +385,12 @@ static int evfd_set(struct vq_vu_backend *b, struct vq__vu_evfd *e, struct vq__v
 
 int vq__vu_h_vring_call(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq__vu_reply *r)
 {
-	return evfd_set(b, &file_queue(b, m)->call, m);
+	return evfd_set(b, &file_queue(b, m)->call, m, "call");
 }
 
 int vq__vu_h_vring_err(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq__vu_reply *r)
 {
-	return evfd_set(b, &file_queue(b, m)->err, m);
+	return evfd_set(b, &file_queue(b, m)->err, m, "err");
 }
 
 int vq__vu_h_vring_enable(struct vq_vu_backend *b, struct vq__vu_msg *m,
@@ -405,11 +444,16 @@ int vq_vu_queue_kick_fd(const struct vq_vu_queue *q)
 int vq_vu_queue_drain_kick(const struct vq_vu_queue *q)
 {
 	uint64_t v;
+	struct iovec iov = { .iov_base = &v, .iov_len = sizeof(v) };
 	ssize_t n;
 
 	if (q->kick_fd < 0)
 		return 0;
-	n = read(q->kick_fd, &v, sizeof(v));
+	/* RWF_NOWAIT: never block, even if the frontend cleared O_NONBLOCK
+	 * and drained the counter first (plain read where unsupported). */
+	n = preadv2(q->kick_fd, &iov, 1, -1, RWF_NOWAIT);
+	if (n < 0 && errno == EOPNOTSUPP)
+		n = read(q->kick_fd, &v, sizeof(v));
 	if (n == (ssize_t)sizeof(v))
 		return 1;
 	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)

@@ -9,6 +9,8 @@
 #     signalled and the bad chain not consumed; protocol: connection closed,
 #     or an error ack after which the connection still answers);
 #   - the daemon logged a line naming the violation;
+#   - once the attacker hung up, the daemon holds as many fds as before the
+#     case and its RSS is at most 4 MiB above;
 #   - the daemon still runs, and right after the attacker hung up a healthy
 #     frontend (virtq-user blk verify: write 1 MiB, flush, read back,
 #     compare) is served.  virtq-blk has one socket and serves one frontend
@@ -34,6 +36,8 @@ vq_spawn blk.log 600 "$BIN/virtq-blk" --socket k.sock --file disk.img
 BPID=$VQ_PID
 hc_wait_sock k.sock 10 || { hc_fail setup "virtq-blk did not create k.sock"; cat blk.log >&2; hc_end; }
 
+BCHILD=$(hc_child "$BPID")
+
 healthy() { # a full verify pass on the first MiB; true when it says OK
 	timeout -k 5 30 "$BIN/virtq-user" blk -s k.sock --size 1M --bs 4k --qd 8 --cpu 0 >healthy.log 2>&1 &&
 		grep -q '^verify: OK' healthy.log
@@ -41,8 +45,9 @@ healthy() { # a full verify pass on the first MiB; true when it says OK
 healthy || { hc_fail setup "a healthy frontend fails before any attack"; cat healthy.log >&2; hc_end; }
 
 attack() {
-	local c=$1 text=$2 off out=case-$1.out rc why=''
+	local c=$1 text=$2 off out=case-$1.out rc why='' fd0 rss0 base
 	off=$(hc_size blk.log)
+	fd0=$(hc_fds "$BCHILD") rss0=$(hc_rss_kb "$BCHILD")
 	timeout -k 5 30 "${HOSTILE[@]}" fe --dev blk -s k.sock --case "$c" --hold-ms 200 >"$out" 2>&1
 	rc=$?
 	if ((rc != 0)); then
@@ -51,6 +56,8 @@ attack() {
 		why="no daemon log line containing \"$text\""
 	elif ! vq_alive "$BPID"; then
 		why="virtq-blk died"
+	elif ! base=$(hc_baseline "$BCHILD" "$fd0" "$rss0"); then
+		why="the daemon did not return to its fds and memory before the case: $base"
 	elif ! healthy; then
 		why="the next (healthy) frontend failed: $(tail -n 2 healthy.log | tr '\n' ' ')"
 	fi

@@ -12,6 +12,10 @@
 #     connection closed, or an error ack after which it still answers);
 #   - the daemon logged a line naming the violation (after the case began);
 #   - the daemon, the sender and the receiver are still running;
+#   - once the attacker hung up, the daemon holds as many fds as before the
+#     case, and its RSS is at most 4 MiB above (resource cases: many
+#     connections, memory-table storms, one memfd mapped 8 times, a full or
+#     closed eventfd; kind "res" in virtq-hostile fe --list);
 #   - frames kept reaching the receiver DURING the attack: while the attacking
 #     connection is held open after the violation took effect, the switch's
 #     count of frames delivered into b.sock's rx ring (its stats line, every
@@ -38,6 +42,7 @@ NPID=$VQ_PID
 for s in h a b; do
 	hc_wait_sock $s.sock 10 || { hc_fail setup "virtq-net did not create $s.sock"; cat net.log >&2; hc_end; }
 done
+NCHILD=$(hc_child "$NPID")
 vq_spawn rx.log 600 "$BIN/virtq-user" net -s b.sock -m rx --verify -d 500 --cpu 1
 RXPID=$VQ_PID
 hc_wait_grep rx.log "connected" 10 || { hc_fail setup "receiver did not connect"; cat rx.log >&2; hc_end; }
@@ -81,8 +86,9 @@ during_attack() {
 
 # attack CASE LOGTEXT: one connection, one violation; the checks above.
 attack() {
-	local c=$1 text=$2 off out=case-$1.out hp rc why='' measured=0
+	local c=$1 text=$2 off out=case-$1.out hp rc why='' measured=0 fd0 rss0 base
 	off=$(hc_size net.log)
+	fd0=$(hc_fds "$NCHILD") rss0=$(hc_rss_kb "$NCHILD")
 	: >"$out"
 	timeout -k 5 60 "${HOSTILE[@]}" fe --dev net -s h.sock --case "$c" \
 		--hold-ms $((MEASURE_S * 1000 + 5000)) >"$out" 2>&1 &
@@ -102,6 +108,8 @@ attack() {
 		why="a healthy virtq-user died"
 	elif ((!measured)); then
 		why="b.sock received nothing during the attack (${C1:-no stats line} -> ${C2:-no stats line} within ${MEASURE_S} s)"
+	elif ! base=$(hc_baseline "$NCHILD" "$fd0" "$rss0"); then
+		why="the daemon did not return to its fds and memory before the case: $base"
 	fi
 	if [[ -n $why ]]; then
 		hc_fail "$c" "$why"

@@ -25,7 +25,9 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <virtq/ring.h>
@@ -639,6 +641,235 @@ static int run_shrink(struct fe *f, bool packed)
 	return 0;
 }
 
+/* ---- resource cases: fds, memory and connections, under traffic */
+
+/* Split chains kept available on the target queue (republished as the
+ * device uses them, one kick per pass) by a thread, until stop. */
+struct flow {
+	struct race x;
+	pthread_t t;
+	_Atomic bool stop;
+	bool running;
+	atomic_uint consumed;
+	uint16_t aidx, uidx;
+	bool infl[RACE_CHAINS];
+};
+
+static void flow_pass(struct flow *w)
+{
+	struct fe *f = w->x.f;
+	uint16_t *avail = savail(f), u = __atomic_load_n(&sused(f)[1], __ATOMIC_ACQUIRE);
+	uint32_t *used = (uint32_t *)(sused(f) + 2);
+	uint64_t one = 1;
+
+	for (; w->uidx != u; w->uidx++) {
+		uint32_t id = used[2 * (w->uidx % QSIZE)] / w->x.per;
+
+		if (id < RACE_CHAINS && w->infl[id]) {
+			w->infl[id] = false;
+			atomic_fetch_add(&w->consumed, 1);
+		}
+	}
+	for (unsigned i = 0; i < RACE_CHAINS; i++)
+		if (!w->infl[i]) {
+			avail[2 + w->aidx % QSIZE] = (uint16_t)(i * w->x.per);
+			w->aidx++;
+			w->infl[i] = true;
+		}
+	/* Release: pairs with the device's acquire load of avail idx. */
+	__atomic_store_n(&avail[1], w->aidx, __ATOMIC_RELEASE);
+	if (write(f->kick[f->target], &one, 8) < 0 && errno != EAGAIN)
+		return;
+}
+
+static void *flow_main(void *arg)
+{
+	struct flow *w = arg;
+
+	while (!atomic_load(&w->stop)) {
+		flow_pass(w);
+		hostile_sleep_ms(1);
+	}
+	return NULL;
+}
+
+static int flow_start(struct fe *f, struct flow *w)
+{
+	memset(w, 0, sizeof(*w));
+	w->x = (struct race){ .f = f, .per = f->o->dev == HDEV_NET ? 1 : 3 };
+	w->x.victim = w->x.per == 1 ? 0 : 1;
+	race_build(&w->x);
+	if (pthread_create(&w->t, NULL, flow_main, w))
+		return -EAGAIN;
+	w->running = true;
+	return 0;
+}
+
+static void flow_stop(struct flow *w)
+{
+	atomic_store(&w->stop, true);
+	if (w->running)
+		pthread_join(w->t, NULL);
+	w->running = false;
+}
+
+/* Chains the device used within ms of flowing. */
+static unsigned flow_for(struct flow *w, int ms)
+{
+	unsigned c0 = atomic_load(&w->consumed);
+
+	hostile_sleep_ms(ms);
+	return atomic_load(&w->consumed) - c0;
+}
+
+static int res_answers(struct fe *f, const char *what)
+{
+	uint64_t v;
+	int r = vuc_get_u64(f->fd, VUC_GET_FEATURES, &v);
+
+	if (r)
+		HLOG("%s: %s, then GET_FEATURES failed: %s", f->o->name, what, strerror(-r));
+	return r ? 1 : 0;
+}
+
+/* 64 more connections to the port while ours runs traffic. */
+static int res_many_conns(struct fe *f, struct flow *w)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fds[64], refused = 0;
+	unsigned used;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", f->o->path);
+	for (int i = 0; i < 64; i++) {
+		fds[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fds[i] >= 0 && connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			refused++;
+	}
+	used = flow_for(w, 500);
+	HLOG("%s: 64 more connections (%d refused at once); %u chains used meanwhile",
+	     f->o->name, refused, used);
+	for (int i = 0; i < 64; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return used ? res_answers(f, "many connections") : 1;
+}
+
+/* 200 SET_MEM_TABLE (the same memory) while the device uses chains. */
+static int res_mem_storm(struct fe *f, struct flow *w)
+{
+	unsigned c0 = atomic_load(&w->consumed), used;
+	int r = 0, n;
+
+	for (n = 0; n < 200 && !r; n++)
+		r = fe_memtable(f);
+	used = atomic_load(&w->consumed) - c0 + flow_for(w, 300);
+	HLOG("%s: %d memory tables acked (%s); %u chains used during and after", f->o->name,
+	     n - (r != 0), r ? strerror(-r) : "all", used);
+	return r || !used ? 1 : res_answers(f, "memory-table storm");
+}
+
+/* The queue's call fd: blocking, its counter one short of the maximum. */
+static int res_call_full(struct fe *f, struct flow *w)
+{
+	uint64_t u = f->target, big = 0xfffffffffffffffeull;
+	int fd = eventfd(0, EFD_CLOEXEC), r;
+	unsigned used;
+
+	if (fd < 0 || write(fd, &big, 8) != 8)
+		return 3;
+	r = ack_ok(f, VUC_SET_VRING_CALL, &u, 8, &fd, 1);
+	/* Blocking again on our side: the daemon's write must not wait. */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	flow_for(w, 300); /* the device meets the full counter */
+	used = flow_for(w, 500);
+	HLOG("%s: call eventfd full (ack %d); %u chains used in the last 0.5 s", f->o->name, r,
+	     used);
+	close(fd);
+	return r || !used ? 1 : res_answers(f, "full call eventfd");
+}
+
+/* We close our copies of the target's kick, call and err eventfds; the
+ * daemon keeps its own.  Then a new kick fd restarts the flow. */
+static int res_evfd_closed(struct fe *f, struct flow *w)
+{
+	uint64_t u = f->target;
+	unsigned used;
+	int r;
+
+	flow_stop(w);
+	close(f->kick[f->target]);
+	close(f->call[f->target]);
+	close(f->err[f->target]);
+	hostile_sleep_ms(200);
+	if (res_answers(f, "eventfds closed"))
+		return 1;
+	f->kick[f->target] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	r = ack_ok(f, VUC_SET_VRING_KICK, &u, 8, &f->kick[f->target], 1);
+	atomic_store(&w->stop, false);
+	if (r || pthread_create(&w->t, NULL, flow_main, w))
+		return 1;
+	w->running = true;
+	used = flow_for(w, 500);
+	HLOG("%s: eventfds closed under the daemon; new kick fd acked; %u chains used after",
+	     f->o->name, used);
+	return used ? 0 : 1;
+}
+
+/* Eight regions, every one the whole memfd (the first where the rings are). */
+static int res_same_memfd(struct fe *f, struct flow *w)
+{
+	struct vuc_memtab t = { .n = 8 };
+	int fds[8], r;
+	unsigned used;
+
+	for (unsigned i = 0; i < 8; i++) {
+		uint64_t a = i ? (1ull << 46) + i * (uint64_t)MEM_SIZE : gpa(f, 0);
+
+		t.r[i] = (struct vuc_region){ a, MEM_SIZE, a, 0 };
+		fds[i] = f->memfd;
+	}
+	r = ack_ok(f, VUC_SET_MEM_TABLE, &t, 8 + 8 * 32, fds, 8);
+	used = flow_for(w, 500);
+	HLOG("%s: one memfd mapped 8 times: ack %d; %u chains used after", f->o->name, r, used);
+	return r || !used ? 1 : res_answers(f, "same memfd 8 times");
+}
+
+struct res_case {
+	const char *name;
+	int (*run)(struct fe *f, struct flow *w);
+};
+
+static const struct res_case res_cases[] = {
+	{ "many-connections", res_many_conns },
+	{ "mem-table-storm", res_mem_storm },
+	{ "same-memfd-8x", res_same_memfd },
+	{ "call-fd-full", res_call_full },
+	{ "eventfd-closed", res_evfd_closed },
+};
+
+static int run_res(struct fe *f, const struct res_case *c)
+{
+	struct flow w;
+	int r;
+
+	if (fe_setup(f, F_VERSION_1) || flow_start(f, &w)) {
+		HLOG("%s: setup failed", c->name);
+		return 3;
+	}
+	if (!flow_for(&w, 300)) {
+		flow_stop(&w);
+		HLOG("%s: the device used no chain before the attack", c->name);
+		return 3;
+	}
+	r = c->run(f, &w);
+	flow_stop(&w);
+	if (r == 0) {
+		active(f, "the connection kept working");
+		hostile_sleep_ms(f->o->hold_ms);
+	}
+	return r;
+}
+
 /* ---- protocol cases */
 
 enum stage { ST_RAW, ST_OWNER, ST_HELLO, ST_MEM };
@@ -904,6 +1135,48 @@ static int p_garbage(struct fe *f)
 	return vuc_send_raw(f->fd, junk, sizeof(junk), NULL, 0);
 }
 
+/* A pipe or a socket where a memfd or an eventfd belongs. */
+static int wrong_fd(bool sock, int p[2])
+{
+	return sock ? socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) : pipe2(p, O_CLOEXEC);
+}
+
+static int p_region_fd(struct fe *f, bool sock)
+{
+	struct vuc_memtab t = { .n = 1, .r[0] = { gpa(f, 0), MEM_SIZE, gpa(f, 0), 0 } };
+	int p[2], r;
+
+	if (wrong_fd(sock, p))
+		return -errno;
+	r = vuc_send(f->fd, VUC_SET_MEM_TABLE, VUC_V1 | VUC_NEED_REPLY, &t, 8 + 32, &p[0], 1);
+	close(p[0]), close(p[1]);
+	return r;
+}
+
+static int p_region_pipe(struct fe *f) { return p_region_fd(f, false); }
+static int p_region_socket(struct fe *f) { return p_region_fd(f, true); }
+
+static int p_vring_fd(struct fe *f, uint32_t req, bool sock)
+{
+	struct vuc_state s = { 0, QSIZE };
+	struct vuc_addr a = { 0, 0, gpa(f, QOFF(0)), gpa(f, QOFF(0) + 0x2000),
+			      gpa(f, QOFF(0) + 0x1000), 0 };
+	uint64_t u = 0;
+	int p[2], r;
+
+	if ((r = ack_ok(f, VUC_SET_VRING_NUM, &s, sizeof(s), NULL, 0)) ||
+	    (r = ack_ok(f, VUC_SET_VRING_ADDR, &a, sizeof(a), NULL, 0)))
+		return r;
+	if (wrong_fd(sock, p))
+		return -errno;
+	r = vuc_send(f->fd, req, VUC_V1 | VUC_NEED_REPLY, &u, 8, &p[0], 1);
+	close(p[0]), close(p[1]);
+	return r;
+}
+
+static int p_kick_pipe(struct fe *f) { return p_vring_fd(f, VUC_SET_VRING_KICK, false); }
+static int p_call_socket(struct fe *f) { return p_vring_fd(f, VUC_SET_VRING_CALL, true); }
+
 static const struct proto_case proto_cases[] = {
 	{ "short-header", "short header", ST_RAW, EX_CLOSED, 0, p_short_header },
 	{ "truncated-payload", "truncated payload", ST_OWNER, EX_CLOSED, 0, p_truncated },
@@ -934,6 +1207,10 @@ static const struct proto_case proto_cases[] = {
 	{ "order-mem-before-owner", "sent before SET_OWNER", ST_RAW, EX_NACK, VUC_SET_MEM_TABLE, p_mem_before_owner },
 	{ "features-not-offered", "not offered", ST_OWNER, EX_NACK, VUC_SET_FEATURES, p_features_not_offered },
 	{ "bad-request-no-reply", "queue size 0 outside", ST_HELLO, EX_CLOSED, 0, p_bad_no_reply },
+	{ "region-fd-pipe", "not a regular file", ST_HELLO, EX_NACK, VUC_SET_MEM_TABLE, p_region_pipe },
+	{ "region-fd-socket", "not a regular file", ST_HELLO, EX_NACK, VUC_SET_MEM_TABLE, p_region_socket },
+	{ "kick-fd-pipe", "the kick fd is not an eventfd", ST_MEM, EX_NACK, VUC_SET_VRING_KICK, p_kick_pipe },
+	{ "call-fd-socket", "the call fd is not an eventfd", ST_MEM, EX_NACK, VUC_SET_VRING_CALL, p_call_socket },
 };
 
 static int reach(struct fe *f, enum stage st)
@@ -1017,6 +1294,8 @@ void hostile_fe_list(void)
 	printf("ring desc-race\taddress outside guest memory\n");
 	printf("ring mem-shrink\tguest memory shrank under the mapping\n");
 	printf("ring packed-mem-shrink\tguest memory shrank under the mapping\n");
+	for (size_t i = 0; i < sizeof(res_cases) / sizeof(res_cases[0]); i++)
+		printf("res %s\tfrontend connected\n", res_cases[i].name);
 	for (size_t i = 0; i < sizeof(proto_cases) / sizeof(proto_cases[0]); i++)
 		printf("proto %s\t%s\n", proto_cases[i].name, proto_cases[i].log);
 	printf("skip write-read-only\tvhost-user maps every region read-write: not expressible\n");
@@ -1044,6 +1323,9 @@ int hostile_fe(const struct hopts *o)
 			rc = run_ring(&f, &ring_cases[i]);
 	if (!strcmp(o->name, "desc-race"))
 		rc = run_race(&f);
+	for (size_t i = 0; i < sizeof(res_cases) / sizeof(res_cases[0]); i++)
+		if (!strcmp(o->name, res_cases[i].name))
+			rc = run_res(&f, &res_cases[i]);
 	if (!strcmp(o->name, "mem-shrink") || !strcmp(o->name, "packed-mem-shrink"))
 		rc = run_shrink(&f, o->name[0] == 'p');
 	for (size_t i = 0; i < sizeof(proto_cases) / sizeof(proto_cases[0]); i++)

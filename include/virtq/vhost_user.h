@@ -280,9 +280,21 @@ int vq_vu_fd(const struct vq_vu_backend *b);
 int vq_vu_dispatch(struct vq_vu_backend *b);
 
 /* Milliseconds until the backend's timer is due (0 = now), -1 = none: a
- * client-mode reconnect attempt, or the deadline of a message that has
- * begun to arrive but is not complete (a stalled frontend is dropped). */
+ * client-mode reconnect attempt, the deadline of a message that has begun
+ * to arrive but is not complete (a stalled frontend is dropped), or, while
+ * queues run, the next tick of the eventfd watchdog (every 100 ms). */
 int vq_vu_timeout_ms(const struct vq_vu_backend *b);
+
+/*
+ * The signal (a real-time one) the eventfd watchdog sends to a worker that
+ * has been blocked for 100 ms writing a call or err eventfd: a frontend can
+ * fill the counter of an eventfd it shares with us and clear O_NONBLOCK on
+ * it, and the write then waits until it reads.  The backend installs a
+ * no-op handler (without SA_RESTART, when the signal had none), so the
+ * write fails with EINTR; the connection is then dropped.  Threads that
+ * call vq_vu_queue_signal / _notify / _signal_error must not block it.
+ */
+int vq_vu_wake_signal(void);
 
 /* The getters below and vq_vu_disconnect belong to the control thread
  * (workers use the vq_vu_queue_* accessors instead). */

@@ -200,6 +200,7 @@ int vq_vu_backend_new(const struct vq_vu_params *cfg, struct vq_vu_backend **out
 
 	if (rc < 0)
 		return rc;
+	vq__vu_wake_install();
 	/* Unsealed guest memory is refused without it (vu_mem.c). */
 	if (vq_mem_guard_install() < 0)
 		vq__vu_log(NULL, VQ_VU_LOG_ERR, "SIGBUS guard not installed: unsealed "
@@ -250,6 +251,20 @@ void vq_vu_backend_free(struct vq_vu_backend *b)
 	free(b);
 }
 
+/* Milliseconds to the watchdog's next tick while any queue runs, else -1. */
+static int watchdog_ms(const struct vq_vu_backend *b)
+{
+	uint64_t now;
+	bool running = b->stuck;
+
+	for (unsigned i = 0; i < b->nq && !running; i++)
+		running = b->queues[i].started;
+	if (!running)
+		return -1;
+	now = now_ns();
+	return now >= b->wd_next_ns ? 0 : (int)((b->wd_next_ns - now + 999999) / 1000000);
+}
+
 int vq_vu_handle(struct vq_vu_backend *b, uint32_t tag)
 {
 	if (tag == VQ_VU_TAG_TIMER) {
@@ -258,6 +273,10 @@ int vq_vu_handle(struct vq_vu_backend *b, uint32_t tag)
 		if (b->conn_fd >= 0 && vq__vu_rx_is_stalled(b)) {
 			vq__vu_log(b, VQ_VU_LOG_ERR, "bad message: %s", b->err);
 			vq__vu_drop(b, "protocol violation");
+		}
+		if (b->conn_fd >= 0 && watchdog_ms(b) == 0) {
+			b->wd_next_ns = now_ns() + VQ__VU_STUCK_MS * 1000000ull;
+			vq__vu_watchdog(b);
 		}
 		return 0;
 	}
@@ -289,8 +308,11 @@ int vq_vu_timeout_ms(const struct vq_vu_backend *b)
 {
 	uint64_t now;
 
-	if (b->conn_fd >= 0)
-		return vq__vu_rx_timeout_ms(b);
+	if (b->conn_fd >= 0) {
+		int rx = vq__vu_rx_timeout_ms(b), wd = watchdog_ms(b);
+
+		return rx < 0 || (wd >= 0 && wd < rx) ? wd : rx;
+	}
 	if (b->cfg.mode != VQ_VU_CLIENT)
 		return -1;
 	now = now_ns();

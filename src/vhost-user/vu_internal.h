@@ -3,6 +3,7 @@
 #ifndef VQ_VU_INTERNAL_H
 #define VQ_VU_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -81,7 +82,11 @@ struct vq__vu_map {
 struct vq__vu_evfd {
 	_Atomic int fd;
 	atomic_bool on;
+	/* The watchdog's view of a write in progress (vq__vu_watchdog). */
+	_Atomic uint64_t since_ns;  /* CLOCK_MONOTONIC | 1; 0: no write */
+	_Atomic(pthread_t) writer;  /* the writing thread, while since_ns */
 };
+#define VQ__VU_STUCK_MS 100u /* a write to a call/err eventfd may take this */
 
 struct vq_vu_queue {
 	struct vq_vu_backend *b;
@@ -127,6 +132,8 @@ struct vq_vu_backend {
 	atomic_uint generation;
 	struct vq__vu_serve *serve; /* vq_vu_serve(): the adapter, else NULL */
 	struct vq__vu_rx rx;
+	bool stuck;         /* the watchdog woke a worker out of an eventfd write */
+	uint64_t wd_next_ns; /* the watchdog's next tick */
 	char err[200];
 };
 
@@ -168,6 +175,12 @@ void vq__vu_queues_pause(struct vq_vu_backend *b);
 void vq__vu_queues_resume(struct vq_vu_backend *b);
 void vq__vu_reset_device(struct vq_vu_backend *b);
 void vq__vu_queue_kicked(struct vq_vu_backend *b, struct vq_vu_queue *q);
+/* The control thread's tick: wake workers blocked writing a call or err
+ * eventfd (the frontend filled its counter and cleared O_NONBLOCK) and,
+ * once they are out, drop the connection. */
+void vq__vu_watchdog(struct vq_vu_backend *b);
+/* Install the no-op handler of vq_vu_wake_signal() (once). */
+void vq__vu_wake_install(void);
 int vq__vu_h_vring_num(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq__vu_reply *r);
 int vq__vu_h_vring_addr(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq__vu_reply *r);
 int vq__vu_h_vring_base(struct vq_vu_backend *b, struct vq__vu_msg *m, struct vq__vu_reply *r);

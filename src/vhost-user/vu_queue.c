@@ -6,10 +6,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vu_internal.h"
@@ -461,9 +463,18 @@ int vq_vu_queue_drain_kick(const struct vq_vu_queue *q)
 	return 0;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static int evfd_signal(struct vq__vu_evfd *e)
 {
 	uint64_t one = 1;
+	ssize_t n;
 	int fd;
 
 	/* Acquire: pairs with the release stores in evfd_set(). */
@@ -472,9 +483,80 @@ static int evfd_signal(struct vq__vu_evfd *e)
 	fd = atomic_load_explicit(&e->fd, memory_order_acquire);
 	if (fd < 0)
 		return 0;
-	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+	atomic_store_explicit(&e->writer, pthread_self(), memory_order_relaxed);
+	/* Release: pairs with the watchdog's acquire load (writer is set). */
+	atomic_store_explicit(&e->since_ns, mono_ns() | 1, memory_order_release);
+	n = write(fd, &one, sizeof(one));
+	/* Release: pairs with the watchdog's acquire load (we are out). */
+	atomic_store_explicit(&e->since_ns, 0, memory_order_release);
+	if (n < 0 && errno != EAGAIN)
 		return -errno;
 	return 1;
+}
+
+static void wake_noop(int sig)
+{
+	(void)sig;
+}
+
+static void wake_install_once(void)
+{
+	struct sigaction sa, old;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = wake_noop; /* no SA_RESTART: the write returns EINTR */
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(vq_vu_wake_signal(), NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+		sigaction(vq_vu_wake_signal(), &sa, NULL);
+}
+
+void vq__vu_wake_install(void)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, wake_install_once);
+}
+
+int vq_vu_wake_signal(void)
+{
+	return SIGRTMIN + 3;
+}
+
+/* True while a worker is inside a write to e; wake it when it is stuck. */
+static bool evfd_watch(struct vq_vu_backend *b, struct vq_vu_queue *q,
+		       struct vq__vu_evfd *e, const char *what, uint64_t now)
+{
+	/* Acquire: pairs with the release stores in evfd_signal(). */
+	uint64_t t = atomic_load_explicit(&e->since_ns, memory_order_acquire);
+
+	if (!t || now - t < VQ__VU_STUCK_MS * 1000000ull)
+		return t != 0;
+	/* Release: pairs with evfd_signal's acquire load: no further write. */
+	atomic_store_explicit(&e->on, false, memory_order_release);
+	pthread_kill(atomic_load_explicit(&e->writer, memory_order_relaxed), vq_vu_wake_signal());
+	if (!b->stuck)
+		vq__vu_log(b, VQ_VU_LOG_ERR, "queue %u: a worker blocked %u ms writing the %s "
+			   "eventfd (the frontend filled its counter): woken", q->index,
+			   VQ__VU_STUCK_MS, what);
+	b->stuck = true;
+	return true;
+}
+
+void vq__vu_watchdog(struct vq_vu_backend *b)
+{
+	uint64_t now = mono_ns();
+	bool busy = false;
+
+	for (unsigned i = 0; i < b->nq; i++) {
+		struct vq_vu_queue *q = &b->queues[i];
+
+		busy |= evfd_watch(b, q, &q->call, "call", now);
+		busy |= evfd_watch(b, q, &q->err, "err", now);
+	}
+	if (b->stuck && !busy) {
+		b->stuck = false;
+		vq__vu_drop(b, "a worker was blocked on the frontend's call or err eventfd");
+	}
 }
 
 int vq_vu_queue_signal(struct vq_vu_queue *q)

@@ -174,6 +174,7 @@ int vb_qthreads_start(struct vb_daemon *d)
 	 * blocked synchronous SIGBUS kills the process). */
 	sigfillset(&all);
 	sigdelset(&all, SIGBUS);
+	sigdelset(&all, vq_vu_wake_signal()); /* the eventfd watchdog's */
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (unsigned i = 0; i < d->o.queues && r == 0; i++) {
 		r = qthread_init(d, &d->qt[i], i);

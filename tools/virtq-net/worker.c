@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "vn.h"
@@ -108,7 +109,11 @@ static void wait_events(struct vn_worker *w, int timeout_ms)
 		unsigned kind = (unsigned)(ev[i].data.u64 >> 32);
 		int fd = (int)(uint32_t)ev[i].data.u64;
 
-		if (kind != EV_TAP && read(fd, &v, sizeof(v)) < 0)
+		/* RWF_NOWAIT: a frontend may drain its kick eventfd first and
+		 * clear O_NONBLOCK on it; the read must not wait then. */
+		if (kind != EV_TAP && preadv2(fd, &(struct iovec){ &v, sizeof(v) }, 1, -1,
+					      RWF_NOWAIT) < 0 && errno == EOPNOTSUPP &&
+		    read(fd, &v, sizeof(v)) < 0)
 			continue; /* already drained: nothing to do */
 	}
 }
@@ -328,6 +333,7 @@ int vn_workers_start(struct vn_daemon *d)
 	 * blocked synchronous SIGBUS kills the process). */
 	sigfillset(&all);
 	sigdelset(&all, SIGBUS);
+	sigdelset(&all, vq_vu_wake_signal()); /* the eventfd watchdog's */
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (unsigned i = 0; i < d->nworkers && r == 0; i++) {
 		struct vn_worker *w = d->workers[i];

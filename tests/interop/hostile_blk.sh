@@ -75,6 +75,7 @@ while IFS=$'\t' read -r kc text; do
 	kind=${kc%% *} c=${kc#* }
 	if [[ -n ${HOSTILE_CASES:-} && " $HOSTILE_CASES " != *" $c "* ]]; then continue; fi
 	if [[ $kind == skip ]]; then hc_skip "$c" "$text"; continue; fi
+	[[ $kind == tool ]] && continue
 	vq_alive "$BPID" || { hc_fail "$c" "virtq-blk is not running"; continue; }
 	attack "$c" "$text"
 done < <("${HOSTILE[@]}" fe --list)

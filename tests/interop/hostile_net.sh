@@ -2,7 +2,9 @@
 # hostile_net.sh - a hostile frontend against virtq-net, over real sockets,
 # while two healthy ports forward traffic through the same switch.
 #
-# virtq-net serves three ports: h.sock (the attacker), a.sock and b.sock.
+# virtq-net serves four ports: h.sock (the attacker), a.sock, b.sock and
+# p.sock (idle: stall-mid-header times GET_FEATURES on it while h.sock holds
+# 8 of a header's 12 bytes; the median of 5 must be under 50 ms).
 # virtq-user tx --verify sends on a.sock (CPU 0), virtq-user rx --verify
 # counts on b.sock (CPU 1); the switch runs one worker in kick mode.  Then,
 # one connection per case, build/bin/virtq-hostile fe commits each ring and
@@ -36,10 +38,10 @@ hc_need virtq-net virtq-user virtq-hostile
 
 MEASURE_S=${HOSTILE_MEASURE_S:-10} # bound on waiting for forwarding progress
 
-vq_spawn net.log 600 "$BIN/virtq-net" -s h.sock -s a.sock -s b.sock --poll kick \
+vq_spawn net.log 600 "$BIN/virtq-net" -s h.sock -s a.sock -s b.sock -s p.sock --poll kick \
 	--workers 1 --cpus 1 --stats 0.2
 NPID=$VQ_PID
-for s in h a b; do
+for s in h a b p; do
 	hc_wait_sock $s.sock 10 || { hc_fail setup "virtq-net did not create $s.sock"; cat net.log >&2; hc_end; }
 done
 NCHILD=$(hc_child "$NPID")
@@ -90,7 +92,7 @@ attack() {
 	off=$(hc_size net.log)
 	fd0=$(hc_fds "$NCHILD") rss0=$(hc_rss_kb "$NCHILD")
 	: >"$out"
-	timeout -k 5 60 "${HOSTILE[@]}" fe --dev net -s h.sock --case "$c" \
+	timeout -k 5 60 "${HOSTILE[@]}" fe --dev net -s h.sock --probe p.sock --case "$c" \
 		--hold-ms $((MEASURE_S * 1000 + 5000)) >"$out" 2>&1 &
 	hp=$!
 	while vq_alive "$hp" && ! grep -q '^HOSTILE-ACTIVE' "$out"; do sleep 0.02; done
@@ -125,6 +127,7 @@ while IFS=$'\t' read -r kc text; do
 	kind=${kc%% *} c=${kc#* }
 	if [[ -n ${HOSTILE_CASES:-} && " $HOSTILE_CASES " != *" $c "* ]]; then continue; fi
 	if [[ $kind == skip ]]; then hc_skip "$c" "$text"; continue; fi
+	[[ $kind == tool ]] && continue
 	vq_alive "$NPID" || { hc_fail "$c" "virtq-net is not running"; continue; }
 	attack "$c" "$text"
 done < <("${HOSTILE[@]}" fe --list)

@@ -878,6 +878,66 @@ static int run_res(struct fe *f, const struct res_case *c)
 	return r;
 }
 
+/* ---- the stall case: 8 of the 12 header bytes, then nothing */
+
+/* Median and max of five GET_FEATURES round trips on a new connection to
+ * path, in microseconds.  0 or -errno. */
+static int probe_port(const char *path, uint64_t *median, uint64_t *max)
+{
+	uint64_t t[5], v;
+	int fd = vuc_connect(path, 2000), r = 0;
+
+	if (fd < 0)
+		return fd;
+	for (int i = 0; i < 5 && !r; i++) {
+		uint64_t t0 = (vqt_now_ns() / 1000);
+
+		r = vuc_get_u64(fd, VUC_GET_FEATURES, &v);
+		t[i] = (vqt_now_ns() / 1000) - t0;
+		for (int j = i; j > 0 && t[j] < t[j - 1]; j--) {
+			uint64_t x = t[j];
+
+			t[j] = t[j - 1];
+			t[j - 1] = x;
+		}
+	}
+	close(fd);
+	*median = t[2];
+	*max = t[4];
+	return r;
+}
+
+/* Expected: another port answers within 50 ms (median of five) while our
+ * half-message waits, and our connection is closed within 3 s. */
+static int run_stall(struct fe *f)
+{
+	struct vuc_hdr h = { VUC_GET_FEATURES, VUC_V1, 0 };
+	uint64_t med = 0, max = 0;
+	int r;
+
+	if ((r = vuc_send(f->fd, VUC_SET_OWNER, VUC_V1, NULL, 0, NULL, 0)) ||
+	    (r = vuc_send_raw(f->fd, &h, 8, NULL, 0)))
+		return 3;
+	hostile_sleep_ms(20);
+	if (f->o->probe) {
+		if ((r = probe_port(f->o->probe, &med, &max))) {
+			HLOG("stall-mid-header: probe of %s failed: %s", f->o->probe, strerror(-r));
+			return 1;
+		}
+		HLOG("stall-mid-header: %s answered GET_FEATURES in %llu us (median of 5; max %llu us)",
+		     f->o->probe, (unsigned long long)med, (unsigned long long)max);
+		if (med >= 50000)
+			return 1;
+	}
+	if (!vuc_closed(f->fd, 3000)) {
+		HLOG("stall-mid-header: the stalled connection was not closed within 3 s");
+		return 1;
+	}
+	active(f, "other port answered; stalled connection closed");
+	hostile_sleep_ms(f->o->hold_ms);
+	return 0;
+}
+
 /* ---- protocol cases */
 
 enum stage { ST_RAW, ST_OWNER, ST_HELLO, ST_MEM };
@@ -1300,6 +1360,8 @@ void hostile_fe_list(void)
 	for (size_t i = 0; i < sizeof(ring_cases) / sizeof(ring_cases[0]); i++)
 		printf("ring %s\t%s\n", ring_cases[i].name, ring_cases[i].log);
 	printf("ring desc-race\taddress outside guest memory\n");
+	printf("proto stall-mid-header\tmessage stalled: 8 of 12 bytes\n");
+	printf("tool probe\t(not a case: times GET_FEATURES on --socket)\n");
 	printf("ring mem-shrink\tguest memory shrank under the mapping\n");
 	printf("ring packed-mem-shrink\tguest memory shrank under the mapping\n");
 	for (size_t i = 0; i < sizeof(res_cases) / sizeof(res_cases[0]); i++)
@@ -1331,6 +1393,17 @@ int hostile_fe(const struct hopts *o)
 			rc = run_ring(&f, &ring_cases[i]);
 	if (!strcmp(o->name, "desc-race"))
 		rc = run_race(&f);
+	if (!strcmp(o->name, "stall-mid-header"))
+		rc = run_stall(&f);
+	if (!strcmp(o->name, "probe")) {
+		uint64_t med = 0, max = 0;
+		int r = probe_port(o->path, &med, &max);
+
+		printf("probe %s: %s, median %llu us, max %llu us\n", o->path,
+		       r ? strerror(-r) : "GET_FEATURES answered", (unsigned long long)med,
+		       (unsigned long long)max);
+		rc = r ? 1 : 0;
+	}
 	for (size_t i = 0; i < sizeof(res_cases) / sizeof(res_cases[0]); i++)
 		if (!strcmp(o->name, res_cases[i].name))
 			rc = run_res(&f, &res_cases[i]);

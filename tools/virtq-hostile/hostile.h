@@ -33,6 +33,7 @@ struct hopts {
 	uint64_t seed;     /* blk-fill / blk-check pattern */
 	const char *acked; /* blk-check: the blk-fill output */
 	bool list;         /* --list */
+	const char *probe; /* stall-mid-header: another port of the same daemon */
 };
 
 #define HLOG(...) do { fprintf(stderr, "virtq-hostile: " __VA_ARGS__); fputc('\n', stderr); } while (0)

@@ -21,6 +21,8 @@ static const char usage[] =
 "      virtq-blk: vring 0) and commit the violation NAME.\n"
 "  be: listen on PATH as a backend; a frontend (virtq-user) connects and\n"
 "      gets bad replies or bad used entries.\n"
+"  --probe PATH  stall-mid-header: time GET_FEATURES on this other port of\n"
+"                the daemon while our half-message is pending\n"
 "  --hold-ms N   keep the connection N ms after the violation took effect\n"
 "                (default 1000); \"HOSTILE-ACTIVE NAME\" on stdout marks it.\n"
 "                SIGTERM or SIGINT ends the hold early (exit status unchanged).\n"
@@ -72,6 +74,7 @@ static int parse_opt(void *ctx, int c, const char *arg)
 	case 'l': o->list = true; return 0;
 	case 'S': return vqt_parse_u64(arg, 0, UINT64_MAX, &o->seed);
 	case 'a': o->acked = arg; return 0;
+	case 'P': o->probe = arg; return 0;
 	default: return vqt_parse_fail("unknown option");
 	}
 }
@@ -98,13 +101,14 @@ int main(int argc, char **argv)
 		VQT_COMMON_OPTIONS,
 		{ "socket", 1, NULL, 's' }, { "socket-path", 1, NULL, 's' },
 		{ "case", 1, NULL, 'c' }, { "dev", 1, NULL, 'd' }, { "hold-ms", 1, NULL, 'H' },
-		{ "seed", 1, NULL, 'S' }, { "acked", 1, NULL, 'a' }, { "list", 0, NULL, 'l' },
+		{ "seed", 1, NULL, 'S' }, { "acked", 1, NULL, 'a' }, { "probe", 1, NULL, 'P' },
+		{ "list", 0, NULL, 'l' },
 		{ "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	static const char *const cmds[] = { "fe", "be", "blk-fill", "blk-check", NULL };
 	struct hopts o = { .dev = HDEV_NET, .hold_ms = 1000 };
 	const struct vqt_cli cli = {
-		.prog = "virtq-hostile", .help = usage, .shortopts = "s:c:d:H:S:a:l",
+		.prog = "virtq-hostile", .help = usage, .shortopts = "s:c:d:H:S:a:P:l",
 		.longopts = lo, .one = parse_opt, .ctx = &o,
 	};
 	const char *cmd = argc >= 2 ? argv[1] : "", *why;

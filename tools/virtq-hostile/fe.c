@@ -860,7 +860,7 @@ static int run_res(struct fe *f, const struct res_case *c)
 	struct flow w;
 	int r;
 
-	if (fe_setup(f, F_VERSION_1) || flow_start(f, &w)) {
+	if (fe_setup(f, VQ_F_VERSION_1) || flow_start(f, &w)) {
 		HLOG("%s: setup failed", c->name);
 		return 3;
 	}

@@ -43,11 +43,15 @@ static const char usage[] =
 "                        descriptor, as a guest's page cache would be)\n"
 "      --random          bench: random 4 KiB reads (QD 1) instead of sequential\n"
 "      --secs S          bench --random: run time (default 5)\n"
+"      --qd N            bench --random over vhost-user: requests in flight,\n"
+"                        1..64 (default 1)\n"
+"      --memcpy          bench: no 9p; copy the local file PATH in chunks of\n"
+"                        msize - 24 into one buffer (the physical bound)\n"
 VQT_COMMON_HELP
 "bench prints one line: MB/s (sequential, every byte checksummed) or IOPS.\n";
 
 enum { OPT_TAG = VQT_OPT_TOOL_BASE, OPT_RO, OPT_CONNS, OPT_NO_URING, OPT_ANAME, OPT_UNAME,
-       OPT_SIZE, OPT_RANDOM, OPT_SECS, OPT_NO_LARGE, OPT_PACKED, OPT_SCATTER };
+       OPT_SIZE, OPT_RANDOM, OPT_SECS, OPT_NO_LARGE, OPT_PACKED, OPT_SCATTER, OPT_QD, OPT_MEMCPY };
 
 static const struct option longopts[] = {
 	VQT_COMMON_OPTIONS,
@@ -57,6 +61,8 @@ static const struct option longopts[] = {
 	{ "no-large-chain", no_argument, NULL, OPT_NO_LARGE },
 	{ "packed", no_argument, NULL, OPT_PACKED },
 	{ "scatter", no_argument, NULL, OPT_SCATTER },
+	{ "qd", required_argument, NULL, OPT_QD },
+	{ "memcpy", no_argument, NULL, OPT_MEMCPY },
 	{ "tag", required_argument, NULL, OPT_TAG },
 	{ "readonly", no_argument, NULL, OPT_RO },
 	{ "msize", required_argument, NULL, 'm' },
@@ -94,6 +100,8 @@ static int parse_opt(void *ctx, int c, const char *a)
 	case OPT_NO_LARGE: o->no_large_chain = true; return 0;
 	case OPT_PACKED: o->packed = true; return 0;
 	case OPT_SCATTER: o->scatter = true; return 0;
+	case OPT_QD: return vqt_parse_uint(a, 1, 64, &o->qd);
+	case OPT_MEMCPY: o->memcpy_only = true; return 0;
 	case OPT_TAG:
 		if (!*a || strlen(a) > VQ_9P_MAX_TAG)
 			return vqt_parse_fail("1..%u bytes", VQ_9P_MAX_TAG);
@@ -121,6 +129,8 @@ static const char *check(const struct v9_opts *o)
 		known |= !strcmp(o->cmd, cmds[i]);
 	if (!known)
 		return "the command is one of serve, ls, cat, cp, stat, bench";
+	if (!strcmp(o->cmd, "bench") && o->memcpy_only)
+		return o->nargs == 1 ? NULL : "bench --memcpy takes one local PATH";
 	if (!o->tcp == !o->socket)
 		return "one of --tcp ADDR:PORT and --socket PATH is required";
 	if (!strcmp(o->cmd, "serve"))
@@ -135,7 +145,7 @@ static const char *check(const struct v9_opts *o)
 
 int main(int argc, char **argv)
 {
-	struct v9_opts o = { .max_conns = 64, .bench_secs = 5 };
+	struct v9_opts o = { .max_conns = 64, .bench_secs = 5, .qd = 1 };
 	const struct vqt_cli cli = { .prog = "virtq-9p", .help = usage, .shortopts = "e:t:m:s:",
 				     .longopts = longopts, .one = parse_opt, .ctx = &o };
 	const char *why;
@@ -156,5 +166,7 @@ int main(int argc, char **argv)
 	o.nargs = argc - 1 - optind;
 	if ((why = check(&o)))
 		return vqt_usage_error(cli.prog, "%s", why), 2;
+	if (o.memcpy_only)
+		return v9_bench_memcpy(&o);
 	return !strcmp(o.cmd, "serve") ? v9_serve(&o) : v9_client_cmd(&o);
 }

@@ -31,6 +31,7 @@ struct v9_opts {
 	bool packed;           /* client over vhost-user: packed ring */
 	bool no_large_chain;   /* vhost-user: neither offer nor use large chains */
 	bool scatter;          /* bench: page-sized buffers, none adjacent */
+	bool memcpy_only;      /* bench: memcpy of a local file, no 9p */
 	char **args;           /* operands */
 	int nargs;
 };
@@ -58,10 +59,15 @@ int v9_vu_open(const struct v9_opts *o, size_t extra, struct v9_vu **out,
 void v9_vu_close(struct v9_vu *v);
 void *v9_vu_alloc(struct v9_vu *v, size_t size);
 bool v9_vu_has_large_chain(const struct v9_vu *v);
+/* Random 4 KiB Treads of fid (size bytes) with qd (<= 64) in flight for
+ * secs; *ops answered ones.  0 or -errno (-EPROTO: a bad answer). */
+int v9_vu_bench_qd(struct v9_vu *v, uint32_t fid, uint64_t size, unsigned qd, double secs,
+		   uint64_t *ops);
 int v9_vu_rpc(void *ctx, const struct iovec *req, unsigned rn, const struct iovec *resp,
 	      unsigned sn);
 
 /* cmds.c */
 int v9_client_cmd(const struct v9_opts *o);
+int v9_bench_memcpy(const struct v9_opts *o);
 
 #endif

@@ -24,6 +24,7 @@
 #include <virtq/frontend.h>
 #include <virtq/vhost_user.h>
 
+#include "devices/9p/p9_wire.h"
 #include "v9.h"
 
 #define V9_QSIZE     128u
@@ -216,7 +217,7 @@ int v9_vu_open(const struct v9_opts *o, size_t extra, struct v9_vu **out,
 
 	if (!v)
 		return -ENOMEM;
-	v->bounce_cap = (size_t)msize + 8192;
+	v->bounce_cap = (size_t)msize + 2 * 65536 + 8192; /* data + the client's 64 KiB buffers */
 	fp.mem_size = v->bounce_cap + extra + (1u << 20);
 	err = vq_fe_new(&fp, &v->fe);
 	if (!err)
@@ -247,4 +248,86 @@ void v9_vu_close(struct v9_vu *v)
 	vq_fe_free(v->fe);
 	free(v->segs);
 	free(v);
+}
+
+/* ---- random 4 KiB reads with qd requests in flight (raw Tread chains) */
+
+struct qd_slot {
+	uint8_t *req, *hdr, *page;
+};
+
+static int qd_submit(struct v9_vu *v, struct vq_drv *q, struct qd_slot *sl, unsigned i,
+		     uint32_t fid, uint64_t off)
+{
+	struct p9_wr w = { .p = sl->req, .cap = P9_IOHDR };
+	struct vq_seg segs[3] = {
+		{ vq_fe_addr(v->fe, sl->req), 23 },
+		{ vq_fe_addr(v->fe, sl->hdr), P9_RREAD_HDR },
+		{ vq_fe_addr(v->fe, sl->page), 4096 },
+	};
+
+	p9_wr_hdr(&w, P9_TREAD, (uint16_t)(i + 1));
+	p9_wr_u32(&w, fid);
+	p9_wr_u64(&w, off);
+	p9_wr_u32(&w, 4096);
+	p9_wr_set_size(&w, 23);
+	return vq_drv_add(q, segs, 1, 2, sl);
+}
+
+static bool qd_reply_is_ok(const struct qd_slot *sl, uint32_t len)
+{
+	struct p9_rd rd = { .p = sl->hdr, .len = P9_RREAD_HDR };
+
+	return len == P9_RREAD_HDR + 4096 && p9_rd_u32(&rd) == len &&
+	       p9_rd_u8(&rd) == P9_RREAD && p9_rd_u16(&rd) == sl->req[5] &&
+	       p9_rd_u32(&rd) == 4096;
+}
+
+int v9_vu_bench_qd(struct v9_vu *v, uint32_t fid, uint64_t size, unsigned qd, double secs,
+		   uint64_t *ops)
+{
+	struct vq_drv *q = vq_fe_queue(v->fe, 0);
+	struct qd_slot sl[64];
+	uint64_t rng = 88172645463325252ull, pages = size / 4096, end;
+	void *tok;
+	uint32_t len;
+	int r = 0;
+
+	if (!q || qd > 64 || !pages)
+		return -EINVAL;
+	for (unsigned i = 0; i < qd; i++) {
+		sl[i].req = v9_vu_alloc(v, 64);
+		sl[i].hdr = v9_vu_alloc(v, 64);
+		sl[i].page = v9_vu_alloc(v, 4096);
+		if (!sl[i].req || !sl[i].hdr || !sl[i].page)
+			return -ENOMEM;
+	}
+	end = vqt_now_ns() + (uint64_t)(secs * 1e9);
+	*ops = 0;
+	for (unsigned i = 0; i < qd && !r; i++) {
+		rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+		r = qd_submit(v, q, &sl[i], i, fid, (rng % pages) * 4096);
+	}
+	for (unsigned inflight = qd; !r && inflight;) {
+		unsigned got = 0;
+
+		if (vq_drv_kick_prepare(q)) /* publishes what was (re)submitted */
+			vq_fe_kick(v->fe, 0);
+		while (!r && (r = vq_drv_get(q, &tok, &len)) == 1) {
+			struct qd_slot *s = tok;
+
+			r = qd_reply_is_ok(s, len) ? 0 : -EPROTO;
+			(*ops)++;
+			got++;
+			inflight--;
+			if (!r && vqt_now_ns() < end) {
+				rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+				r = qd_submit(v, q, s, (unsigned)(s - sl), fid, (rng % pages) * 4096);
+				inflight++;
+			}
+		}
+		if (!r && inflight && !got && !vq_fe_wait(v->fe, 0, 5000))
+			r = -ETIMEDOUT;
+	}
+	return r < 0 ? r : 0;
 }

@@ -120,6 +120,8 @@ static int dev_queue_poll(void *dev, unsigned idx, unsigned budget)
 
 	if (idx != 0 || !d->q)
 		return -EINVAL;
+	if (vq_dev_is_broken(d->q))
+		return -EIO; /* reported once, when it broke */
 	while (done < budget && (r = serve_one(d)) > 0)
 		done++;
 	vq_dev_flush(d->q);

@@ -85,8 +85,10 @@ struct vq__blk_engine {
 	void (*stop)(struct vq_blk *b);   /* every request in flight finishes first */
 	void (*submit)(struct vq__blk_queue *q, struct vq__blk_io *io);
 	void (*kick)(struct vq__blk_queue *q); /* end of a poll: start the batch */
-	/* Finished requests, oldest first (linked by next), err set. */
-	struct vq__blk_io *(*reap)(struct vq__blk_queue *q);
+	/* Finished requests, oldest first (linked by next), err set.  With
+	 * clear, the completion eventfd is read first (a signal that lands
+	 * after it is kept); without, it is left as it is. */
+	struct vq__blk_io *(*reap)(struct vq__blk_queue *q, bool clear);
 };
 extern const struct vq__blk_engine vq__blk_engine_threads;
 extern const struct vq__blk_engine vq__blk_engine_uring;
@@ -149,7 +151,7 @@ int vq__blk_pool_start(struct vq_blk *b);
 void vq__blk_pool_stop(struct vq_blk *b);
 void vq__blk_pool_run(struct vq__blk_queue *q, struct vq__blk_io *io);
 void vq__blk_post_done(struct vq__blk_queue *q, struct vq__blk_io *io);
-struct vq__blk_io *vq__blk_take_done(struct vq__blk_queue *q);
+struct vq__blk_io *vq__blk_take_done(struct vq__blk_queue *q, bool clear);
 
 /* blk_queue.c */
 int vq__blk_queue_init(struct vq_blk *b, struct vq__blk_queue *q, unsigned idx);

@@ -62,12 +62,13 @@ static void *io_thread(void *arg)
 }
 
 /* Everything posted so far, oldest first. */
-struct vq__blk_io *vq__blk_take_done(struct vq__blk_queue *q)
+struct vq__blk_io *vq__blk_take_done(struct vq__blk_queue *q, bool clear)
 {
 	struct vq__blk_io *io, *rev = NULL;
 	eventfd_t v;
 
-	eventfd_read(q->efd, &v); /* before the exchange: see vq__blk_post_done */
+	if (clear)
+		eventfd_read(q->efd, &v); /* before the exchange: see vq__blk_post_done */
 	/* Acquire: pairs with the release CAS in vq__blk_post_done. */
 	io = atomic_exchange_explicit(&q->done, NULL, memory_order_acquire);
 	while (io) { /* LIFO -> FIFO */

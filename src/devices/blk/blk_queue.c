@@ -166,13 +166,14 @@ static void complete(struct vq__blk_queue *q, struct vq__blk_io *io, uint8_t st)
 	io_put(q, io);
 }
 
-/* Push everything the engine finished.  Returns the number pushed. */
-static unsigned reap(struct vq__blk_queue *q)
+/* Push everything the engine finished (clear: see vq__blk_engine.reap).
+ * Returns the number pushed. */
+static unsigned reap(struct vq__blk_queue *q, bool clear)
 {
 	struct vq__blk_io *io, *next;
 	unsigned n = 0;
 
-	for (io = q->b->eng->reap(q); io; io = next, n++) {
+	for (io = q->b->eng->reap(q, clear); io; io = next, n++) {
 		next = io->next;
 		complete(q, io, io->err ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK);
 	}
@@ -269,7 +270,7 @@ int vq_blk_queue_poll(struct vq_blk *b, unsigned i, unsigned budget)
 		return -ENOTCONN;
 	if (budget > INT_MAX)
 		budget = INT_MAX;
-	reap(q);
+	reap(q, true);
 	while (popped < budget) {
 		struct vq__blk_io *io = NULL;
 
@@ -281,7 +282,8 @@ int vq_blk_queue_poll(struct vq_blk *b, unsigned i, unsigned budget)
 	}
 	if (popped) {
 		q->b->eng->kick(q); /* one submission for the whole batch */
-		reap(q);            /* what finished inline is pushed now */
+		reap(q, false);     /* what finished inline is pushed now; a
+				     * later signal wakes the next poll */
 	}
 	flush_notify(q);
 	if (r < 0)
@@ -298,7 +300,7 @@ int vq_blk_queue_drain(struct vq_blk *b, unsigned i)
 	q = &b->q[i];
 	for (;;) {
 		b->eng->kick(q);
-		reap(q);
+		reap(q, true);
 		if (!q->inflight)
 			break;
 		struct pollfd pfd = { .fd = q->efd, .events = POLLIN };

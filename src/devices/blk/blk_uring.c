@@ -57,11 +57,19 @@ static bool prep_rw(struct vq__blk_queue *q, struct vq__blk_io *io)
 
 	if (!sqe)
 		return false;
-	if (io->r.type == VIRTIO_BLK_T_OUT)
+	if (n == 1 && io->r.type == VIRTIO_BLK_T_OUT) { /* one segment: no iovec to import */
+		io_uring_prep_write(sqe, io->cur_fd, io->cur->iov_base, (unsigned)io->cur->iov_len,
+				    io->cur_off);
+		sqe->rw_flags = vq__blk_write_flags(q->b);
+	} else if (n == 1) {
+		io_uring_prep_read(sqe, io->cur_fd, io->cur->iov_base, (unsigned)io->cur->iov_len,
+				   io->cur_off);
+	} else if (io->r.type == VIRTIO_BLK_T_OUT) {
 		io_uring_prep_writev2(sqe, io->cur_fd, io->cur, n, io->cur_off,
 				      vq__blk_write_flags(q->b));
-	else
+	} else {
 		io_uring_prep_readv(sqe, io->cur_fd, io->cur, n, io->cur_off);
+	}
 	sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data(sqe, io);
 	return true;
@@ -150,9 +158,9 @@ static bool on_cqe(struct vq__blk_queue *q, struct vq__blk_io *io, int res)
 	return true;
 }
 
-static struct vq__blk_io *uring_reap(struct vq__blk_queue *q)
+static struct vq__blk_io *uring_reap(struct vq__blk_queue *q, bool clear)
 {
-	struct vq__blk_io *head = vq__blk_take_done(q), **tail = &head; /* reads the efd */
+	struct vq__blk_io *head = vq__blk_take_done(q, clear), **tail = &head; /* efd first */
 	struct io_uring *ring = &q->ur->ring;
 	struct io_uring_cqe *cqe;
 	unsigned at, n = 0;

@@ -15,6 +15,7 @@
  *   u8 sizes    guest size 1 << (1 + low nibble % 4), shadow 1 << (high nibble % 5)
  *   u8 nregions 1 + n % 4, then per region: u32 gpa, u16 host offset, u16 size, u8 prot
  *   ops         until the input ends, one u8 opcode each (see run_op)
+ *               (regions change one by one or through vq_iova_sync_guest)
  * Invariants:
  *   - a translation covers exactly the bytes the guest map gives, through
  *     the IOVA view (same host bytes, same order), or both fail;
@@ -210,10 +211,20 @@ static void op_region(struct ctx *c, struct fz *f)
 
 	if (k >= c->nreg)
 		return;
-	if (c->mapped[k])
+	if (fz_u8(f) & 1) {             /* through the guest map and a sync */
+		if (c->mapped[k])
+			c->mapped[k] = vq_mem_remove(c->gmem, c->reg[k].gpa, c->reg[k].size) != 0;
+		else
+			c->mapped[k] = vq_mem_add(c->gmem, &c->reg[k]) == 0;
+		FZ_CHECK(vq_iova_sync_guest(c->iova, c->gmem) >= 0, "sync");
+		FZ_CHECK(vq_iova_guest_count(c->iova) == vq_mem_count(c->gmem),
+			 "%u guest maps for %u regions", vq_iova_guest_count(c->iova),
+			 vq_mem_count(c->gmem));
+	} else if (c->mapped[k]) {
 		region_unmap(c, k);
-	else
+	} else {
 		(void)region_map(c, k);
+	}
 	FZ_CHECK(vq_iova_to_mem(c->iova, c->dmem) == 0, "IOVA view");
 }
 

@@ -118,6 +118,17 @@ int vq_iova_map_guest(struct vq_iova *t, const struct vq_mem_region *r, uint64_t
  * IOVA range.  Returns 0 or -ENOENT. */
 int vq_iova_unmap_guest(struct vq_iova *t, uint64_t gpa, uint64_t size);
 
+/*
+ * Make the guest maps follow guest map m (after a vhost-user SET_MEM_TABLE,
+ * ADD_MEM_REG or REM_MEM_REG): unmap every guest map that is not a region
+ * of m with the same gpa, size, hva and prot, then map every region of m
+ * not mapped yet.  Maps that stay keep their IOVAs.  The owner quiesces
+ * whoever uses the maps first (vq_svq_set_paused, drain).  Returns the
+ * number of maps added plus removed, or the first error of
+ * vq_iova_map_guest (maps made before it stay).
+ */
+int vq_iova_sync_guest(struct vq_iova *t, const struct vq_mem *m);
+
 /* IOVA of guest address gpa, when a guest map holds it: 0 and *iova, else
  * -EFAULT. */
 int vq_iova_guest_iova(const struct vq_iova *t, uint64_t gpa, uint64_t *iova);

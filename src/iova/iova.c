@@ -428,6 +428,68 @@ int vq_iova_translate(const struct vq_iova *t, uint64_t gpa, uint64_t len, uint3
 	}
 }
 
+/* Is guest map n region r, exactly? */
+static bool same_region(const struct vq__inode *n, const struct vq_mem_region *r)
+{
+	return n->start == r->gpa && n->size == r->size && n->hva == r->hva &&
+	       n->prot == r->prot;
+}
+
+/* Does m hold a region exactly like guest map n? */
+static bool in_mem(const struct vq__inode *n, const struct vq_mem *m)
+{
+	unsigned cnt = vq_mem_count(m);
+
+	/* m is sorted by gpa: binary search for the region at n->start. */
+	for (unsigned lo = 0, hi = cnt; lo < hi;) {
+		unsigned mid = lo + (hi - lo) / 2;
+		struct vq_mem_region r;
+
+		if (vq_mem_region_at(m, mid, &r))
+			return false;
+		if (r.gpa == n->start)
+			return same_region(n, &r);
+		if (r.gpa < n->start)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+int vq_iova_sync_guest(struct vq_iova *t, const struct vq_mem *m)
+{
+	struct vq__inode *n = vq__itree_ge(t->guest, 0);
+	int changes = 0, rc;
+
+	while (n) {                     /* unmap what m no longer holds */
+		uint64_t next_key = n->start + (n->size - 1);
+		bool last = next_key == UINT64_MAX;
+
+		if (!in_mem(n, m)) {
+			(void)vq_iova_unmap_guest(t, n->start, n->size);
+			changes++;
+		}
+		n = last ? NULL : vq__itree_ge(t->guest, next_key + 1);
+	}
+	for (unsigned i = 0; i < vq_mem_count(m); i++) {
+		struct vq_mem_region r;
+		const struct vq__inode *g;
+		uint64_t iova;
+
+		if (vq_mem_region_at(m, i, &r))
+			break;
+		g = vq__itree_find(t->guest, r.gpa);
+		if (g && same_region(g, &r))
+			continue;
+		rc = vq_iova_map_guest(t, &r, &iova);
+		if (rc)
+			return rc;
+		changes++;
+	}
+	return changes;
+}
+
 unsigned vq_iova_host_count(const struct vq_iova *t)
 {
 	return t->nhost;

@@ -586,3 +586,53 @@ TEST(iova_tree_stays_balanced)
 	}
 	vq__itree_destroy(root);
 }
+
+/* The guest maps follow a guest memory map through changes; maps that
+ * stay keep their IOVAs, and translation agrees with the map. */
+TEST(iova_sync_guest_follows_the_memory_map)
+{
+	struct vq_iova *t = space(0x100000, 1ull << 32, 0x1000);
+	struct vq_mem *m = NULL;
+	struct vq_mem_region a = { .gpa = 0x10000, .size = 0x4000, .hva = hostmem[0],
+				   .prot = VQ_MEM_RW };
+	struct vq_mem_region b = { .gpa = 0x14000, .size = 0x4000, .hva = hostmem[1],
+				   .prot = VQ_MEM_RW };
+	struct vq_mem_region c = { .gpa = 0x40000, .size = 0x2000, .hva = hostmem[1],
+				   .prot = VQ_MEM_READ };
+	struct vq_iova_seg seg[4];
+	uint64_t ia, ia2, ib;
+
+	ASSERT_EQ(vq_mem_new(&m), 0);
+	ASSERT_EQ(vq_mem_add(m, &a), 0);
+	ASSERT_EQ(vq_mem_add(m, &b), 0);
+	ASSERT_EQ(vq_iova_sync_guest(t, m), 2);
+	ASSERT_EQ(vq_iova_sync_guest(t, m), 0);              /* nothing to do */
+	ASSERT_EQ(vq_iova_guest_iova(t, 0x10000, &ia), 0);
+	ASSERT_EQ(vq_iova_guest_iova(t, 0x14000, &ib), 0);
+	/* a and b got adjacent IOVAs: one merged segment. */
+	ASSERT_EQ(vq_iova_translate(t, 0x13f00, 0x200, VQ_MEM_WRITE, seg, 4), 1);
+	ASSERT_EQ_U64(seg[0].iova, ia + 0x3f00);
+	/* REM_MEM_REG b, ADD_MEM_REG c (aliasing b's host memory, read-only). */
+	ASSERT_EQ(vq_mem_remove(m, b.gpa, b.size), 0);
+	ASSERT_EQ(vq_mem_add(m, &c), 0);
+	ASSERT_EQ(vq_iova_sync_guest(t, m), 2);
+	ASSERT_EQ(vq_iova_guest_count(t), 2);
+	ASSERT_EQ(vq_iova_guest_iova(t, 0x10000, &ia2), 0);
+	ASSERT_EQ_U64(ia2, ia);                               /* a stayed put */
+	ASSERT_EQ(vq_iova_translate(t, 0x13f00, 0x200, VQ_MEM_READ, seg, 4), -EFAULT);
+	ASSERT_EQ(vq_iova_translate(t, 0x40000, 0x10, VQ_MEM_WRITE, seg, 4), -EACCES);
+	ASSERT_EQ(vq_iova_translate(t, 0x40000, 0x10, VQ_MEM_READ, seg, 4), 1);
+	/* SET_MEM_TABLE with a changed a (now read-only): remapped. */
+	a.prot = VQ_MEM_READ;
+	vq_mem_clear(m);
+	ASSERT_EQ(vq_mem_add(m, &a), 0);
+	ASSERT_EQ(vq_iova_sync_guest(t, m), 3);              /* a out and in, c out */
+	ASSERT_EQ(vq_iova_translate(t, 0x10000, 0x10, VQ_MEM_WRITE, seg, 4), -EACCES);
+	ASSERT_EQ(vq_iova_guest_count(t), 1);
+	vq_mem_clear(m);
+	ASSERT_EQ(vq_iova_sync_guest(t, m), 1);
+	ASSERT_EQ(vq_iova_guest_count(t), 0);
+	ASSERT_EQ_U64(vq_iova_free_bytes(t), 1ull << 32);    /* every range back */
+	vq_mem_free(m);
+	vq_iova_free(t);
+}

@@ -228,6 +228,12 @@ enum vq_vu_mode {
 	VQ_VU_CLIENT = 1, /* connect to path, retry with backoff */
 };
 
+/* Client mode retries a failed connect after VQ_VU_RETRY_MIN_MS, doubling the
+ * wait up to VQ_VU_RETRY_MAX_MS, for as long as the backend lives (also
+ * after a disconnect). */
+#define VQ_VU_RETRY_MIN_MS 50
+#define VQ_VU_RETRY_MAX_MS 2000
+
 struct vq_vu_params {
 	const char *name;      /* for log lines; NULL = the path */
 	enum vq_vu_mode mode;

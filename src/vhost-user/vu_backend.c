@@ -14,8 +14,8 @@
 #include "unix_sock.h"
 #include "vu_internal.h"
 
-#define BACKOFF_MIN_MS 50u
-#define BACKOFF_MAX_MS 2000u
+#define BACKOFF_MIN_MS ((unsigned)VQ_VU_RETRY_MIN_MS)
+#define BACKOFF_MAX_MS ((unsigned)VQ_VU_RETRY_MAX_MS)
 
 void vq__vu_close(int *fd)
 {

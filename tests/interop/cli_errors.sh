@@ -62,8 +62,8 @@ help | 10 s                                          | virtq-user net --help
 help | 60 s                                          | virtq-user net --help
 help | 10 s                                          | virtq-user blk --help
 help | 60 s                                          | virtq-user blk --help
-help | doubling up to 1 s                            | virtq-net --help
-help | doubling up to 1 s                            | virtq-blk --help
+help | doubling up to 2000 ms                        | virtq-net --help
+help | doubling up to 2000 ms                        | virtq-blk --help
 help | --print-capabilities                          | virtq-net --help
 help | --fd FD                                       | virtq-blk --help
 '

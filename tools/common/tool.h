@@ -35,6 +35,9 @@
 #define VQ_VERSION "0.0.0-dev" /* until include/virtq/version.h exists */
 #endif
 
+#define VQT_STR_(x) #x
+#define VQT_STR(x) VQT_STR_(x) /* a macro's value as a string literal */
+
 /* ---- clock (CLOCK_MONOTONIC) */
 
 uint64_t vqt_now_ns(void);

@@ -24,8 +24,10 @@ static const char usage_fmt[] =
 "              -device vhost-user-blk-pci,chardev=c0,num-queues=1\n"
 "(guest RAM must be shared: -object memory-backend-memfd,share=on,...).\n\n"
 VQT_BACKEND_HELP
-"  -c, --client          connect to PATH instead, retrying with a backoff from\n"
-"                        10 ms doubling up to 1 s, for ever (also after a\n"
+"  -c, --client          connect to PATH instead, retrying after "
+VQT_STR(VQ_VU_RETRY_MIN_MS) " ms,\n"
+"                        doubling up to " VQT_STR(VQ_VU_RETRY_MAX_MS)
+" ms, for ever (also after a\n"
 "                        disconnect); default: listen and re-accept\n"
 "  -f, --file PATH       backing file or block device (capacity: its size / 512;\n"
 "                        --blk-file is the same option)\n"

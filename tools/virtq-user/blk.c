@@ -63,7 +63,8 @@ static const char usage[] =
 "      --stats-json      fio: the per-second and total lines as JSON objects\n"
 VQT_COMMON_HELP
 "MB/s is 10^6 bytes per second.\n"
-VQU_WAIT_HELP;
+VQU_WAIT_HELP
+"A disconnect ends the run (exit 1).\n";
 
 static int parse_rw(const char *s, enum rw *out)
 {

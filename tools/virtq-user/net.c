@@ -96,7 +96,9 @@ static const char usage[] =
 "      --stats-json        the per-second and total rate lines as JSON objects\n"
 VQT_COMMON_HELP
 "Rates count Ethernet frame bytes (no FCS, preamble or gap): Gbit/s = bytes*8/s.\n"
-VQU_WAIT_HELP;
+VQU_WAIT_HELP
+"After a disconnect it reconnects, trying every 50 ms, until the run ends\n"
+"(--duration) or SIGINT/SIGTERM.\n";
 
 /* ---- options */
 

@@ -40,8 +40,7 @@ int vqu_fe_new(const struct vq_fe_params *p, const char *who, struct vq_fe **out
 #define VQU_WAIT_HELP \
 "Waits: virtq-user connects to PATH, retrying every 100 ms for up to 10 s while\n" \
 "the backend starts; with --server it waits up to 60 s for the backend to\n" \
-"connect.  Each vhost-user reply is waited for up to 5 s.  After a disconnect\n" \
-"it retries every 50 ms until the run ends (--duration) or SIGINT/SIGTERM.\n"
+"connect.  Each vhost-user reply is waited for up to 5 s.\n"
 /* Shared options of the subcommands. */
 #define VQU_OPT_SERVER 'S'
 #define VQU_COMMON_OPTIONS \

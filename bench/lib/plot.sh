@@ -76,7 +76,7 @@ set style fill solid 0.85 border -1
 set grid ytics
 set yrange [0:$ymax]
 set xrange [-0.6:$(($(wc -l <"$wide") - 2)).6]
-set key top left autotitle columnheader
+set key outside top center horizontal autotitle columnheader
 set xtics rotate by 30 right nomirror
 set bmargin 6
 w = 0.8 / $n

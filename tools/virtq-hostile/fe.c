@@ -49,7 +49,7 @@ struct fe {
 	bool packed;
 	unsigned nq, target;
 	int kick[2], call[2], err[2];
-	uint64_t features;
+	uint64_t features, pfeatures;
 };
 
 static uint64_t gpa(const struct fe *f, uint32_t off)
@@ -93,6 +93,7 @@ static int fe_hello(struct fe *f, uint64_t want)
 	mypf = pf & (VUC_PF_REPLY_ACK | VUC_PF_MQ | VUC_PF_CONFIG | VUC_PF_STATUS);
 	if ((r = vuc_send(f->fd, VUC_SET_PROTOCOL_FEATURES, VUC_V1, &mypf, 8, NULL, 0)))
 		return r;
+	f->pfeatures = mypf;
 	if ((want & feat) != want)
 		return -EOPNOTSUPP;
 	f->features = want | VUC_F_PROTOCOL_FEATURES;
@@ -134,6 +135,7 @@ static int fe_vring(struct fe *f, unsigned i)
 
 static int fe_setup(struct fe *f, uint64_t want)
 {
+	uint64_t status = 0xf; /* ACKNOWLEDGE | DRIVER | DRIVER_OK | FEATURES_OK */
 	int r;
 
 	if ((r = fe_hello(f, want)) || (r = fe_memtable(f)))
@@ -141,7 +143,10 @@ static int fe_setup(struct fe *f, uint64_t want)
 	for (unsigned i = 0; i < f->nq; i++)
 		if ((r = fe_vring(f, i)))
 			return r;
-	return 0;
+	/* As QEMU does; DPDK's vhost starts the device only on DRIVER_OK. */
+	if (f->pfeatures & VUC_PF_STATUS)
+		r = ack_ok(f, VUC_SET_STATUS, &status, 8, NULL, 0);
+	return r;
 }
 
 /* ---- ring cases: write a bad chain into the target queue */

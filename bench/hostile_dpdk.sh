@@ -25,6 +25,7 @@ cases=${*:-"desc-loop addr-unmapped region-beyond-file short-header stall-mid-he
 	region-fd-pipe region-fd-socket kick-fd-pipe call-fd-socket call-fd-full eventfd-closed"}
 
 start() {
+	rm -f "$WORK/p.sock"
 	DPDK_MAXSEC=900 dpdk_vhost_start "$WORK/h.sock" "vqhd$$-$1" io \
 		--eal --vdev --eal "net_vhost1,iface=$WORK/p.sock,queues=1" || return 1
 	for _ in $(seq 100); do [[ -S $WORK/p.sock ]] && return 0; sleep 0.1; done

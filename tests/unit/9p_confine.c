@@ -125,7 +125,7 @@ TEST(escape_renamed_out)
 }
 
 struct racer {
-	struct t9 *t;
+	char d[128], e[128]; /* the two names swapped (hp() is not thread-safe) */
 	atomic_bool stop;
 	unsigned swaps;
 };
@@ -136,8 +136,7 @@ static void *race_swap(void *arg)
 	struct racer *r = arg;
 
 	while (!atomic_load(&r->stop)) {
-		if (renameat2(AT_FDCWD, hp(r->t, "export/d"), AT_FDCWD, hp(r->t, "export/e"),
-			      RENAME_EXCHANGE) == 0)
+		if (renameat2(AT_FDCWD, r->d, AT_FDCWD, r->e, RENAME_EXCHANGE) == 0)
 			r->swaps++;
 	}
 	return NULL;
@@ -146,7 +145,7 @@ static void *race_swap(void *arg)
 TEST(escape_racing_swap)
 {
 	struct t9 t;
-	struct racer r = { .t = &t };
+	struct racer r = { .swaps = 0 };
 	pthread_t th;
 	unsigned inside = 0, refused = 0;
 	struct timespec t0, now;
@@ -155,6 +154,8 @@ TEST(escape_racing_swap)
 	hostdir(&t, "export/d");
 	hostf(&t, "export/d/secret", "INSIDE");
 	ASSERT_EQ(symlink(t.out, hp(&t, "export/e")), 0);
+	snprintf(r.d, sizeof(r.d), "%s", hp(&t, "export/d"));
+	snprintf(r.e, sizeof(r.e), "%s", hp(&t, "export/e"));
 	t_start(&t);
 	ASSERT_EQ(pthread_create(&th, NULL, race_swap, &r), 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);

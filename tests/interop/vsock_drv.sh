@@ -79,5 +79,7 @@ for layout in split packed; do
 	grep -q '^UDS-SINK-HASH ' "$LAST_PEER" || fail "$layout: host sink: $(cat "$LAST_PEER")"
 	vq_kill "$DPID" INT 10 || fail "$layout: daemon exited badly"
 	grep -q 'credit violations 0' "$WORK/daemon-$layout.log" || fail "$layout: $(tail -n 1 "$WORK/daemon-$layout.log")"
+	! grep -aqE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$WORK/daemon-$layout.log" ||
+		fail "$layout: a sanitizer report in the daemon's log"
 done
 echo "PASS $NAME"

@@ -25,5 +25,7 @@ int vv_loop_run(struct vv_loop *l, int timeout_ms);
 
 /* `virtq-vsock client`: the userspace driver (client.c). */
 int vv_client_main(int argc, char **argv);
+/* `virtq-vsock hostile`: a rule-breaking guest (hostile.c). */
+int vv_hostile_main(int argc, char **argv);
 
 #endif

@@ -23,6 +23,10 @@
  *   uds-sink PATH MIB        accept, read MIB MiB, check, print the hash
  *   uds-source PATH MIB      accept, write MIB MiB
  *   uds-connect UDS PORT BYTES  host -> guest: CONNECT, OK, echo BYTES
+ *   uds-blast PATH MB PAGES  accept, write MB * 10^6 bytes in writes of
+ *                            PAGES pages (a fixed pattern: for benchmarks)
+ *   uds-drain PATH           accept, read and discard until EOF
+ *   uds-hold PATH SEC        accept, read nothing for SEC seconds, close
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -312,6 +316,39 @@ static int uds_connect(const char *uds, unsigned port, size_t bytes)
 	return rc;
 }
 
+static int uds_blast(const char *path, unsigned long mb, unsigned long pages)
+{
+	size_t chunk = pages * 4096, total = mb * 1000000ul;
+	uint8_t *b = malloc(chunk);
+	int s;
+
+	if (!b || !chunk)
+		return 2;
+	memset(b, 0x5a, chunk);
+	s = uds_accept(path, SOCK_STREAM);
+	for (size_t done = 0; done < total;) {
+		size_t n = total - done < chunk ? total - done : chunk;
+
+		write_all(s, b, n);
+		done += n;
+	}
+	close(s);
+	return 0;
+}
+
+static int uds_drain(const char *path)
+{
+	static uint8_t b[1 << 20];
+	int s = uds_accept(path, SOCK_STREAM);
+	uint64_t total = 0;
+	ssize_t k;
+
+	while ((k = read(s, b, sizeof(b))) > 0)
+		total += (uint64_t)k;
+	printf("UDS-DRAIN %" PRIu64 " bytes\n", total);
+	return k < 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *m = argc > 1 ? argv[1] : "";
@@ -345,6 +382,17 @@ int main(int argc, char **argv)
 	if (!strcmp(m, "uds-connect") && argc == 5)
 		return uds_connect(argv[2], (unsigned)strtoul(argv[3], NULL, 0),
 				   strtoul(argv[4], NULL, 0));
+	if (!strcmp(m, "uds-hold") && argc == 4) {
+		int s = uds_accept(argv[2], SOCK_STREAM);
+
+		sleep((unsigned)n);
+		close(s);
+		return 0;
+	}
+	if (!strcmp(m, "uds-drain") && argc == 3)
+		return uds_drain(argv[2]);
+	if (!strcmp(m, "uds-blast") && argc == 5)
+		return uds_blast(argv[2], n, strtoul(argv[4], NULL, 0));
 	fprintf(stderr, "usage: see the comment at the top of vsock_peer.c\n");
 	return 2;
 }

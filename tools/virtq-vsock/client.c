@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <virtq/vsock_drv.h>
@@ -25,11 +26,12 @@
 
 enum { M_ECHO, M_RECV, M_SEND };
 enum { OPT_PORT = VQT_OPT_TOOL_BASE, OPT_TYPE, OPT_MODE, OPT_BYTES, OPT_PAGES, OPT_ZC_RX,
-       OPT_ZC_TX, OPT_VERIFY, OPT_PACKED, OPT_RXBUF_PAGES, OPT_RX_BUFS, OPT_BUF_ALLOC };
+       OPT_ZC_TX, OPT_VERIFY, OPT_PACKED, OPT_RXBUF_PAGES, OPT_RX_BUFS, OPT_BUF_ALLOC,
+       OPT_QSIZE };
 
 struct cl {
 	const char *socket;
-	unsigned port, pages, rxbuf_pages, rx_bufs;
+	unsigned port, pages, rxbuf_pages, rx_bufs, qsize;
 	uint64_t bytes, buf_alloc;
 	uint16_t type;
 	int mode;
@@ -50,13 +52,15 @@ static const char usage[] =
 "      --type T          stream (default) or seqpacket\n"
 "      --mode M          echo (default), recv or send\n"
 "      --bytes SIZE      bytes to move (default 64m)\n"
-"      --pages N         pages per send / per receive (default 32)\n"
+"      --pages N         pages per send / per receive, 1..4096 (default 32;\n"
+"                        a zero-copy receive lends at most 511 buffers)\n"
 "      --zc-rx           receive zero-copy (lent rx buffers)\n"
 "      --zc-tx           send zero-copy (pages in shared memory)\n"
 "      --verify          check every byte\n"
 "      --packed          packed rings (default split)\n"
 "      --rx-buf-pages N  pages per rx buffer (default 1)\n"
-"      --rx-bufs N       rx buffers posted (default 512)\n"
+"      --queue-size N    entries per queue, a power of two (default 1024)\n"
+"      --rx-bufs N       rx buffers posted (default and most: queue size / 2)\n"
 "      --buf-alloc SIZE  receive credit per socket (default half the rx pool)\n"
 VQT_COMMON_HELP;
 
@@ -76,6 +80,7 @@ static const struct option longopts[] = {
 	{ "rx-buf-pages", required_argument, NULL, OPT_RXBUF_PAGES },
 	{ "rx-bufs", required_argument, NULL, OPT_RX_BUFS },
 	{ "buf-alloc", required_argument, NULL, OPT_BUF_ALLOC },
+	{ "queue-size", required_argument, NULL, OPT_QSIZE },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -107,14 +112,18 @@ static int parse_opt(void *ctx, int c, const char *a)
 		return 0;
 	case OPT_MODE: return pick(a, modes, 3, &o->mode);
 	case OPT_BYTES: return vqt_parse_size(a, &o->bytes);
-	case OPT_PAGES: return vqt_parse_uint(a, 1, 511, &o->pages);
+	case OPT_PAGES: return vqt_parse_uint(a, 1, 4096, &o->pages);
 	case OPT_ZC_RX: o->zc_rx = true; return 0;
 	case OPT_ZC_TX: o->zc_tx = true; return 0;
 	case OPT_VERIFY: o->verify = true; return 0;
 	case OPT_PACKED: o->packed = true; return 0;
 	case OPT_RXBUF_PAGES: return vqt_parse_uint(a, 1, 16, &o->rxbuf_pages);
-	case OPT_RX_BUFS: return vqt_parse_uint(a, 16, 4096, &o->rx_bufs);
+	case OPT_RX_BUFS: return vqt_parse_uint(a, 16, 16384, &o->rx_bufs);
 	case OPT_BUF_ALLOC: return vqt_parse_size(a, &o->buf_alloc);
+	case OPT_QSIZE:
+		if (vqt_parse_uint(a, 64, 32768, &o->qsize) < 0)
+			return -EINVAL;
+		return o->qsize & (o->qsize - 1) ? vqt_parse_fail("not a power of two") : 0;
 	default: return vqt_parse_fail("unknown option");
 	}
 }
@@ -310,25 +319,31 @@ static int run_recv(struct cl *o)
 	return rc;
 }
 
+#define SEND_BUFS_MAX 64u
+
+/* Buffers taken in turn: up to 16 MiB of them, at least 2, at most 64. */
 static int run_send(struct cl *o)
 {
 	size_t chunk = (size_t)o->pages * 4096;
-	uint8_t *b[2] = { vq_vsockdrv_alloc(o->d, chunk), vq_vsockdrv_alloc(o->d, chunk) };
-	uint64_t done = 0, k = 0, ck[2] = { 0, 0 };
+	unsigned nb = (unsigned)((16u << 20) / chunk);
+	uint8_t *b[SEND_BUFS_MAX];
+	uint64_t done = 0, k = 0, ck[SEND_BUFS_MAX] = { 0 };
 	int rc = 0;
 
-	if (!b[0] || !b[1])
-		return -ENOMEM;
+	nb = nb < 2 ? 2 : nb > SEND_BUFS_MAX ? SEND_BUFS_MAX : nb;
+	for (unsigned i = 0; i < nb; i++)
+		if (!(b[i] = vq_vsockdrv_alloc(o->d, chunk)))
+			return -ENOMEM;
 	while (done < o->bytes && !rc) {
 		size_t n = o->bytes - done < chunk ? (size_t)(o->bytes - done) : chunk;
-		uint8_t *buf = b[k & 1];
+		unsigned i = (unsigned)(k % nb);
 
 		if (o->zc_tx)
-			rc = zc_wait(o, ck[k & 1]); /* this buffer's previous send */
+			rc = zc_wait(o, ck[i]); /* this buffer's previous send */
 		if (!rc && o->verify)
-			gen_fill(o, buf, n);
+			gen_fill(o, b[i], n);
 		if (!rc)
-			rc = send_all(o, buf, n, &ck[k & 1]);
+			rc = send_all(o, b[i], n, &ck[i]);
 		done += n;
 		k++;
 	}
@@ -340,21 +355,26 @@ static void report(struct cl *o, double secs)
 	static const char *const modes[] = { "echo", "recv", "send" };
 	struct vq_vsockdrv_stats st;
 	double mb = (double)o->bytes / 1e6;
+	struct rusage ru;
 
+	getrusage(RUSAGE_SELF, &ru);
 	vq_vsockdrv_get_stats(o->d, &st);
 	printf("virtq-vsock client: %s %s rx=%s tx=%s pages=%u: %" PRIu64 " bytes in %.3f s, "
 	       "%.1f MB/s, %.2f Gbit/s; per MB: %.1f rx buffers re-posted, %.2f credit updates, "
-	       "%.2f kicks, %.2f calls, 0 page-table operations%s\n",
+	       "%.2f kicks, %.2f calls, 0 page-table operations; cpu %.3f user %.3f sys%s\n",
 	       modes[o->mode], o->type == VIRTIO_VSOCK_TYPE_SEQPACKET ? "seqpacket" : "stream",
 	       o->zc_rx ? "zc" : "copy", o->zc_tx ? "zc" : "copy", o->pages, o->bytes, secs,
 	       mb / secs, mb * 8e-3 / secs, st.rx_reposted / mb, st.credit_updates / mb,
-	       st.kicks / mb, st.calls / mb, o->verify ? ", verified" : "");
+	       st.kicks / mb, st.calls / mb,
+	       (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6,
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6,
+	       o->verify ? ", verified" : "");
 }
 
 static int client(struct cl *o)
 {
 	struct vq_vsockdrv_params p = {
-		.path = o->socket, .rx_bufs = o->rx_bufs, .rx_buf_pages = o->rxbuf_pages,
+		.path = o->socket, .queue_size = o->qsize, .rx_bufs = o->rx_bufs, .rx_buf_pages = o->rxbuf_pages,
 		.buf_alloc = (uint32_t)o->buf_alloc,
 		.features = VQ_VSOCK_F_SEQPACKET | VQ_F_EVENT_IDX | VQ_F_INDIRECT |
 			    (o->packed ? VQ_F_PACKED : 0),

@@ -165,9 +165,9 @@ static int connect_fe(struct blk *b)
 	};
 	int r;
 
-	if ((r = vqu_fe_new(&c, "virtq-user blk", &b->fe)) < 0)
+	if ((r = vqu_fe_new(&c, &b->fe)) < 0)
 		return r;
-	return vqu_connect_wait(b->fe, "virtq-user blk", b->o.path,
+	return vqu_connect_wait(b->fe, b->o.path,
 				b->o.server ? 60000 : 10000, b->o.server);
 }
 
@@ -178,12 +178,12 @@ static int read_config(struct blk *b)
 
 	b->features = vq_fe_features(b->fe);
 	if ((r = vq_fe_get_config(b->fe, 0, cfg, sizeof(cfg))) < 0) {
-		fprintf(stderr, "virtq-user blk: GET_CONFIG: %s %s\n", strerror(-r),
+		vqt_log(VQT_LOG_ERR, "GET_CONFIG: %s %s", strerror(-r),
 			vq_fe_error(b->fe));
 		return r;
 	}
 	if ((r = vq_blkdrv_parse_config(cfg, sizeof(cfg), b->features, &b->info)) < 0) {
-		fprintf(stderr, "virtq-user blk: bad config from the device\n");
+		vqt_log(VQT_LOG_ERR, "bad config from the device");
 		return r;
 	}
 	printf("virtq-user blk: %s: capacity %llu sectors (%.1f MiB), blk_size %u, seg_max %u, "
@@ -212,7 +212,7 @@ static int setup(struct blk *b)
 		b->o.size = cap;
 	b->nblocks = b->o.size / b->o.bs;
 	if (!b->nblocks || b->o.bs % b->info.blk_size) {
-		fprintf(stderr, "virtq-user blk: --size/--bs do not fit the disk\n");
+		vqt_log(VQT_LOG_ERR, "--size/--bs do not fit the disk");
 		return -EINVAL;
 	}
 	if ((r = vq_blkdrv_new(&p, &b->bd)) < 0)
@@ -284,12 +284,12 @@ static int reap(struct blk *b, bool check)
 			continue;
 		if (d[i].status) {
 			if (b->errors++ < 5)
-				fprintf(stderr, "virtq-user blk: request at %llu: %s\n",
+				vqt_log(VQT_LOG_ERR, "request at %llu: %s",
 					(unsigned long long)b->off[s], strerror(-d[i].status));
 		} else if (check) {
 			fill(b, want, b->off[s]);
 			if (memcmp(want, b->buf + (size_t)s * b->o.bs, b->o.bs) && b->mismatches++ < 5)
-				fprintf(stderr, "virtq-user blk: mismatch at offset %llu\n",
+				vqt_log(VQT_LOG_ERR, "mismatch at offset %llu",
 					(unsigned long long)b->off[s]);
 		}
 		b->ios++;
@@ -309,7 +309,7 @@ static int pass(struct blk *b, uint32_t type, bool check)
 			next++;
 		vq_blkdrv_kick(b->bd, 0);
 		if (reap(b, check) < 0 || vq_fe_poll(b->fe) != VQ_FE_READY) {
-			fprintf(stderr, "virtq-user blk: device failed: %s\n", fail_reason(b));
+			vqt_log(VQT_LOG_ERR, "device failed: %s", fail_reason(b));
 			return -EIO;
 		}
 	}
@@ -383,7 +383,7 @@ static int do_verify(struct blk *b)
 	       (unsigned long long)b->nonce,
 	       (unsigned long long)(b->nonce * 0x9e3779b97f4a7c15ull));
 	if (b->info.read_only) {
-		fprintf(stderr, "virtq-user blk: the device is read-only: cannot verify\n");
+		vqt_log(VQT_LOG_ERR, "the device is read-only: cannot verify");
 		return 1;
 	}
 	if (pass(b, VIRTIO_BLK_T_OUT, false) < 0)
@@ -450,7 +450,7 @@ static int do_fio(struct blk *b)
 	uint64_t t0 = vqt_now_ns(), end = t0 + (uint64_t)(b->o.duration * NS), next = t0 + NS, now;
 
 	if (type == VIRTIO_BLK_T_OUT && b->info.read_only) {
-		fprintf(stderr, "virtq-user blk: the device is read-only\n");
+		vqt_log(VQT_LOG_ERR, "the device is read-only");
 		return 1;
 	}
 	printf("fio: %s, bs %llu, qd %u, %llu MiB region\n", names[b->o.rw],
@@ -460,7 +460,7 @@ static int do_fio(struct blk *b)
 			;
 		vq_blkdrv_kick(b->bd, 0);
 		if (reap(b, false) < 0 || vq_fe_poll(b->fe) != VQ_FE_READY) {
-			fprintf(stderr, "virtq-user blk: device failed: %s\n", fail_reason(b));
+			vqt_log(VQT_LOG_ERR, "device failed: %s", fail_reason(b));
 			return 1;
 		}
 		if (now >= next) {

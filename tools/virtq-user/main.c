@@ -29,46 +29,46 @@ static const char usage[] =
 "DPDK's vhost PMD, qemu-storage-daemon, ...), shares its memory (memfd),\n"
 "drives split or packed rings and prints live and final rates.\n";
 
-void vqu_report_retry(const char *who, const char *why)
+void vqu_report_retry(const char *why)
 {
 	static char last[256];
 
 	if (!why[0] || !strncmp(last, why, sizeof(last) - 1))
 		return;
 	snprintf(last, sizeof(last), "%s", why);
-	fprintf(stderr, "%s: connect failed: %s; retrying\n", who, why);
+	vqt_log(VQT_LOG_WARN, "connect failed: %s; retrying", why);
 }
 
 /* Why the connection could not be made, naming the path and the cause. */
-static void connect_failed(struct vq_fe *fe, const char *who, const char *path, int r,
+static void connect_failed(struct vq_fe *fe, const char *path, int r,
 			   uint64_t ms, bool server)
 {
 	char why[400];
 
 	if (server && r == -ETIMEDOUT)
-		fprintf(stderr, "%s: no backend connected to %s within %.0f s\n", who, path,
+		vqt_log(VQT_LOG_ERR, "no backend connected to %s within %.0f s", path,
 			(double)ms / 1000);
 	else if (r == -ENOENT || r == -ECONNREFUSED || r == -EACCES || r == -ENOTSOCK ||
 		 r == -ENAMETOOLONG)
-		fprintf(stderr, "%s: cannot connect to %s (gave up after %.0f s)\n", who,
+		vqt_log(VQT_LOG_ERR, "cannot connect to %s (gave up after %.0f s)",
 			vqt_socket_why(path, r, why, sizeof(why)), (double)ms / 1000);
 	else
-		fprintf(stderr, "%s: cannot connect to %s: %s\n", who, path,
+		vqt_log(VQT_LOG_ERR, "cannot connect to %s: %s", path,
 			vq_fe_error(fe)[0] ? vq_fe_error(fe) : strerror(-r));
 }
 
-int vqu_connect_wait(struct vq_fe *fe, const char *who, const char *path, uint64_t ms,
+int vqu_connect_wait(struct vq_fe *fe, const char *path, uint64_t ms,
 		     bool server)
 {
 	uint64_t end = vqt_now_ns() + ms * 1000000ull;
 	int r;
 
 	while ((r = vq_fe_connect(fe)) < 0 && !vqu_stop && vqt_now_ns() < end) {
-		vqu_report_retry(who, vq_fe_error(fe));
+		vqu_report_retry(vq_fe_error(fe));
 		usleep(100000);
 	}
 	if (r < 0)
-		connect_failed(fe, who, path, r, ms, server);
+		connect_failed(fe, path, r, ms, server);
 	return r;
 }
 
@@ -98,7 +98,7 @@ int vqu_getopt(const struct vqt_cli *cli, int argc, char **argv, const char *con
 	return 0;
 }
 
-int vqu_fe_new(const struct vq_fe_params *p, const char *who, struct vq_fe **out)
+int vqu_fe_new(const struct vq_fe_params *p, struct vq_fe **out)
 {
 	char why[400];
 	int r = vq_fe_new(p, out);
@@ -108,11 +108,10 @@ int vqu_fe_new(const struct vq_fe_params *p, const char *who, struct vq_fe **out
 	if (r == -EINVAL && p->path && strlen(p->path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		r = -ENAMETOOLONG;
 	if (r == -EINVAL)
-		fprintf(stderr, "%s: frontend parameters refused (queues, ring size): %s\n", who,
+		vqt_log(VQT_LOG_ERR, "frontend parameters refused (queues, ring size): %s",
 			strerror(-r));
 	else
-		fprintf(stderr, "%s: cannot %s %s\n", who,
-			p->mode == VQ_FE_SERVER ? "listen on" : "use",
+		vqt_log(VQT_LOG_ERR, "cannot %s %s", p->mode == VQ_FE_SERVER ? "listen on" : "use",
 			vqt_socket_why(p->path, r, why, sizeof(why)));
 	return r;
 }
@@ -126,7 +125,7 @@ void vqu_pin_cpu(int cpu)
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	if (sched_setaffinity(0, sizeof(set), &set) < 0)
-		fprintf(stderr, "virtq-user: cannot pin to CPU %d\n", cpu);
+		vqt_log(VQT_LOG_WARN, "cannot pin to CPU %d", cpu);
 }
 
 static void on_signal(int sig)
@@ -142,10 +141,15 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (argc >= 2 && strcmp(argv[1], "net") == 0)
+	vqt_log_init("virtq-user");
+	if (argc >= 2 && strcmp(argv[1], "net") == 0) {
+		vqt_log_init("virtq-user net");
 		return vqu_net_main(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "blk") == 0)
+	}
+	if (argc >= 2 && strcmp(argv[1], "blk") == 0) {
+		vqt_log_init("virtq-user blk");
 		return vqu_blk_main(argc - 1, argv + 1);
+	}
 	if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		fputs(usage, stdout);
 		return 0;

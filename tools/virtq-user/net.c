@@ -277,9 +277,9 @@ static void on_state(void *opaque, enum vq_fe_state s, const char *why)
 	if (n->exiting)
 		return;
 	if (s == VQ_FE_DISCONNECTED)
-		fprintf(stderr, "virtq-user: backend disconnected: %s; waiting for it\n", why);
+		vqt_log(VQT_LOG_INFO, "backend disconnected: %s; waiting for it", why);
 	else if (s == VQ_FE_READY)
-		fprintf(stderr, "virtq-user: connected\n");
+		vqt_log(VQT_LOG_INFO, "connected");
 }
 
 static int setup_fe(struct net *n)
@@ -292,11 +292,11 @@ static int setup_fe(struct net *n)
 		.mem_size = arena_size(n), .timeout_ms = 5000,
 		.queue_event = on_queue, .state_event = on_state, .opaque = n,
 	};
-	int r = vqu_fe_new(&c, "virtq-user net", &n->fe);
+	int r = vqu_fe_new(&c, &n->fe);
 
 	if (r < 0)
 		return r;
-	return vqu_connect_wait(n->fe, "virtq-user net", n->o.path,
+	return vqu_connect_wait(n->fe, n->o.path,
 				n->o.server ? 60000 : 10000, n->o.server);
 }
 
@@ -307,13 +307,13 @@ static int setup_nd(struct net *n)
 
 	n->features = vq_fe_features(n->fe);
 	if (n->o.queues > 1 && vq_fe_backend_queue_num(n->fe) < n->o.queues) {
-		fprintf(stderr, "virtq-user: backend has %llu queue pairs, %u asked\n",
+		vqt_log(VQT_LOG_ERR, "backend has %llu queue pairs, %u asked",
 			(unsigned long long)vq_fe_backend_queue_num(n->fe), n->o.queues);
 		return -EINVAL;
 	}
 	p = nd_params(n, n->features);
 	if ((r = vq_netdrv_new(&p, &n->nd)) < 0) {
-		fprintf(stderr, "virtq-user: net driver: %s (rx buffers %s need %s)\n", strerror(-r),
+		vqt_log(VQT_LOG_ERR, "net driver: %s (rx buffers %s need %s)", strerror(-r),
 			vq_netdrv_rxmode_str(n->o.rxbuf), "MRG_RXBUF for mergeable");
 		return r;
 	}
@@ -534,7 +534,7 @@ static bool broken_report(struct net *n)
 	for (unsigned i = 0; i < 2 * n->o.queues; i++)
 		if (vq_netdrv_is_broken(n->nd, i) || (vq_fe_queue(n->fe, i) &&
 						   vq_drv_is_broken(vq_fe_queue(n->fe, i)))) {
-			fprintf(stderr, "virtq-user: queue %u broken: %s %s\n", i,
+			vqt_log(VQT_LOG_ERR, "queue %u broken: %s %s", i,
 				vq_netdrv_error(n->nd),
 				vq_fe_queue(n->fe, i) ? vq_drv_error(vq_fe_queue(n->fe, i)) : "");
 			return true;
@@ -548,7 +548,7 @@ static int housekeeping(struct net *n, uint64_t now, uint64_t t0, uint64_t *next
 	if (vq_fe_poll(n->fe) == VQ_FE_DISCONNECTED) {
 		if (vq_fe_connect(n->fe) == 0) {
 			if (vq_fe_features(n->fe) != n->features) {
-				fprintf(stderr, "virtq-user: features changed on reconnect\n");
+				vqt_log(VQT_LOG_ERR, "features changed on reconnect");
 				return -1;
 			}
 			n->reconnects++;

@@ -22,12 +22,10 @@ void vqu_pin_cpu(int cpu);
 /* A connect attempt failed with why: print it once per distinct reason (a
  * retry loop would otherwise report only the last one, e.g. ENOENT after
  * the backend that sent a bad reply went away). */
-void vqu_report_retry(const char *who, const char *why);
+void vqu_report_retry(const char *why);
 /* Connect fe, retrying for up to ms (the backend may be starting) unless
- * vqu_stop; who prefixes the messages.  0, or the last -errno (reported,
- * naming the path and the cause). */
-int vqu_connect_wait(struct vq_fe *fe, const char *who, const char *path, uint64_t ms,
-		     bool server);
+ * vqu_stop.  0, or the last -errno (logged, naming the path and the cause). */
+int vqu_connect_wait(struct vq_fe *fe, const char *path, uint64_t ms, bool server);
 /* Driver glue with the frontend as ctx: arena memory and queue kicks. */
 void *vqu_fe_alloc(void *fe, size_t size, uint64_t *addr);
 void vqu_fe_kick(void *fe, unsigned q);
@@ -35,7 +33,7 @@ void vqu_fe_kick(void *fe, unsigned q);
  * *path must be set by then.  0 run, 1 exit 0, -1 usage error reported. */
 int vqu_getopt(const struct vqt_cli *cli, int argc, char **argv, const char *const *path);
 /* vq_fe_new; a failure is reported naming the socket path and the cause. */
-int vqu_fe_new(const struct vq_fe_params *p, const char *who, struct vq_fe **out);
+int vqu_fe_new(const struct vq_fe_params *p, struct vq_fe **out);
 /* Help text: how long virtq-user waits for a backend, and when it retries. */
 #define VQU_WAIT_HELP \
 "Waits: virtq-user connects to PATH, retrying every 100 ms for up to 10 s while\n" \

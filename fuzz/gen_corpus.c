@@ -19,6 +19,8 @@
 #include <virtq/vhost_user.h>
 #include <virtq/vsock.h>
 
+#include "../tests/unit/net_split_fx.h"
+
 static uint8_t out[16384];
 static size_t n;
 static const char *dir;
@@ -349,6 +351,31 @@ static void gen_svq(void)
 	}
 }
 
+/* ---- net_split: crafted frames (tests/unit/net_split_fx.h) */
+
+static void gen_net_split(void)
+{
+	static const uint8_t ext[] = { IPPROTO_HOPOPTS, IPPROTO_ROUTING, IPPROTO_DSTOPTS };
+	static const uint8_t frag6[] = { IPPROTO_FRAGMENT };
+	static const struct sf_spec specs[] = {
+		{ .ip = 4, .l4 = IPPROTO_TCP, .frame_len = 128 },
+		{ .ip = 4, .l4 = IPPROTO_UDP, .frame_len = 64, .vlans = 1 },
+		{ .ip = 4, .l4 = IPPROTO_TCP, .frame_len = 200, .ihl = 7, .tcp_doff = 8 },
+		{ .ip = 4, .l4 = IPPROTO_UDP, .frame_len = 100, .frag = 0x2000 },
+		{ .ip = 6, .l4 = IPPROTO_TCP, .frame_len = 160, .vlans = 2 },
+		{ .ip = 6, .l4 = IPPROTO_UDP, .frame_len = 160, .ext = ext, .ext_n = 3 },
+		{ .ip = 6, .l4 = IPPROTO_UDP, .frame_len = 120, .ext = frag6, .ext_n = 1 },
+	};
+	char name[32];
+
+	for (unsigned i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+		sf_build(&specs[i], out);
+		n = specs[i].frame_len;
+		snprintf(name, sizeof(name), "frame%u", i);
+		save("net_split", name);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	dir = argc > 1 ? argv[1] : "fuzz/corpus";
@@ -359,5 +386,6 @@ int main(int argc, char **argv)
 	gen_blk();
 	gen_vsock();
 	gen_svq();
+	gen_net_split();
 	return 0;
 }

@@ -50,6 +50,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			  o.why != VQ_NET_SPLIT_MALFORMED), "refusal %d why %u", r, o.why);
 	FZ_CHECK(vq_net_split_parse(b, size, &o2) == r && !memcmp(&o, &o2, sizeof(o)),
 		 "not deterministic");
+	/* A prefix: a split point inside it, or one the whole frame agrees with */
+	r = vq_net_split_parse_prefix(b, size / 2, size, &o2);
+	FZ_CHECK(r <= (int)(size / 2), "prefix split %d past %zu bytes", r, size / 2);
+	if (r > 0)
+		FZ_CHECK(!memcmp(&o, &o2, sizeof(o)), "prefix and frame disagree");
 	free(b);
 	return 0;
 }

@@ -15,6 +15,49 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * EXPERIMENTAL feature bits, not in the VIRTIO spec.  Bits 42..45 lie in the
+ * range the spec reserves for future extensions (42..49, beside
+ * VQ_F_LARGE_CHAIN at 47); they will move if a design is standardised.  Off
+ * by default: a vq_net offers one only when vq_net_params.features names it,
+ * and only the implemented ones (VQ_NET_F_SPLIT_IMPLEMENTED) can be offered.
+ *
+ * VQ_NET_F_SPLIT_A: descriptor-chain split.  A receive chain's first
+ *   writable segment holds the virtio-net header and the protocol headers,
+ *   the following segments (typically one page) the payload, from their
+ *   first byte.  A split frame has VQ_NET_HDR_F_SPLIT in flags and the
+ *   protocol header length in hdr_len; its used length is the full length
+ *   of segment 0 plus the payload bytes (the gap after the headers counts,
+ *   so byte offsets in the chain stay linear).  A frame that is not split
+ *   (fragment, unknown protocol, headers longer than segment 0, a chain of
+ *   one segment, payload longer than the chain) is placed as without the
+ *   feature, flag clear.  num_buffers is 1 for a split frame.
+ * VQ_NET_F_SPLIT_B: mergeable page buffers, headers at an offset so that the
+ *   payload starts page-aligned in the next buffer.  Reserved, not built.
+ * VQ_NET_F_SPLIT_C: separate small header buffers and page buffers in a
+ *   driver-chosen ratio.  Reserved, not built.
+ * VQ_NET_F_SPLIT_HDR_RING: a per-rx-queue ring of fixed-size header
+ *   buffers configured once.  Reserved, not built.
+ */
+#define VQ_NET_F_SPLIT_A_BIT        42
+#define VQ_NET_F_SPLIT_B_BIT        43
+#define VQ_NET_F_SPLIT_C_BIT        44
+#define VQ_NET_F_SPLIT_HDR_RING_BIT 45
+#define VQ_NET_F_SPLIT_A        (1ull << VQ_NET_F_SPLIT_A_BIT)
+#define VQ_NET_F_SPLIT_B        (1ull << VQ_NET_F_SPLIT_B_BIT)
+#define VQ_NET_F_SPLIT_C        (1ull << VQ_NET_F_SPLIT_C_BIT)
+#define VQ_NET_F_SPLIT_HDR_RING (1ull << VQ_NET_F_SPLIT_HDR_RING_BIT)
+#define VQ_NET_F_SPLIT_ALL (VQ_NET_F_SPLIT_A | VQ_NET_F_SPLIT_B | VQ_NET_F_SPLIT_C | \
+			    VQ_NET_F_SPLIT_HDR_RING)
+/* The ones a vq_net can offer today. */
+#define VQ_NET_F_SPLIT_IMPLEMENTED VQ_NET_F_SPLIT_A
+
+/* virtio_net_hdr.flags: this frame was split (EXPERIMENTAL, a bit that no
+ * VIRTIO_NET_HDR_F_* uses). */
+#define VQ_NET_HDR_F_SPLIT 0x80u
+/* Longest protocol header the device splits off (longer: not split). */
+#define VQ_NET_SPLIT_HDR_MAX 256u
+
 /* At most this many VLAN tags (802.1Q / 802.1ad) are walked. */
 #define VQ_NET_SPLIT_MAX_VLAN 2u
 /* At most this many IPv6 extension headers are walked. */
@@ -53,5 +96,14 @@ struct vq_net_split_info {
  * out is NULL.
  */
 int vq_net_split_parse(const void *frame, size_t len, struct vq_net_split_info *out);
+
+/*
+ * The same over the first buflen bytes of a frame of frame_len bytes (a
+ * device copies a bounded prefix first): headers must lie inside
+ * buf[0..buflen), IP length fields are checked against frame_len.  Returns
+ * as vq_net_split_parse; -EINVAL also when buflen > frame_len.
+ */
+int vq_net_split_parse_prefix(const void *buf, size_t buflen, size_t frame_len,
+			      struct vq_net_split_info *out);
 
 #endif

@@ -17,6 +17,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <virtq/net_split.h>
+
 #include "net_internal.h"
 
 static struct vq__net_queue *pair_queue(struct vq_net *n, unsigned qp, unsigned tx)
@@ -396,6 +398,12 @@ static int rx_plain(struct rx_ctx *c, const struct vq_net_pkt *pkt)
 
 	rx_hdr(c->n, &pkt->hdr, &h);
 	h.num_buffers = 1;
+	/* EXPERIMENTAL header/data split (split.c), only when negotiated. */
+	if (__builtin_expect(c->n->features & VQ_NET_F_SPLIT_ALL, 0)) {
+		r = vq__net_rx_split(c->n, c->q, &h, pkt, &c->pushed);
+		if (r != -EAGAIN)
+			return rx_account(c, r, pkt->len);
+	}
 	r = rx_deliver_one(c, &h, pkt);
 	if (r == -EAGAIN)
 		r = rx_deliver(c, &h, &s, 1, pkt->len);

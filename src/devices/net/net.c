@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <virtq/net_split.h>
+
 #include "net_internal.h"
 
 /* ---- chain pool */
@@ -143,7 +145,7 @@ static uint64_t offered(const struct vq_net_params *p)
 {
 	uint64_t f = p->features ? p->features : VQ_NET_FEATURES_DEFAULT;
 
-	f &= VQ_NET_FEATURES_ALL;
+	f &= VQ_NET_FEATURES_ALL | VQ_NET_F_SPLIT_IMPLEMENTED; /* split: opt in only */
 	if (!p->mtu)
 		f &= ~VQ_NET_F(VIRTIO_NET_F_MTU);
 	if (p->max_pairs == 1)

@@ -143,6 +143,15 @@ typedef int (*vq__net_emit_fn)(void *ctx, const struct vq__net_seg *seg, unsigne
 int vq__net_gso_tcp(const struct vq_net_pkt *pkt, vq__net_emit_fn emit, void *ctx,
 		    unsigned *nseg);
 
+/*
+ * EXPERIMENTAL header/data split placement (split.c, net_split.h): 1 when
+ * the frame was placed split, 0 when the ring is empty, -EAGAIN when it is
+ * not split here (the caller places it as usual; a chain may be held in the
+ * pool), or the ring's error.  *pushed counts chains pushed.
+ */
+int vq__net_rx_split(struct vq_net *n, struct vq__net_queue *q,
+		     const struct virtio_net_hdr_v1 *h, const struct vq_net_pkt *pkt,
+		     unsigned *pushed);
 /* tx/rx/ctrl (tx.c, rx.c, ctrl.c) */
 void vq__net_rx_release(struct vq_net *n, struct vq__net_queue *q);
 void vq__net_tx_release(struct vq_net *n, struct vq__net_queue *q, unsigned qp);

@@ -24,7 +24,8 @@
 
 struct walk {
 	const uint8_t *p;
-	size_t len;
+	size_t len;  /* bytes we may read */
+	size_t flen; /* the frame's length: IP length fields are checked against it */
 	struct vq_net_split_info *o;
 };
 
@@ -75,7 +76,7 @@ static int walk_ip4(struct walk *w, size_t off)
 		return stop(w, VQ_NET_SPLIT_MALFORMED);
 	ihl = (size_t)(h[0] & 0xf) * 4u;
 	tot = rd16(h + 2);
-	if (ihl < IP4_HLEN || tot < ihl || !has(w, off, tot))
+	if (ihl < IP4_HLEN || tot < ihl || off > w->flen || tot > w->flen - off)
 		return stop(w, VQ_NET_SPLIT_MALFORMED);
 	if (rd16(h + 6) & (IP4_MF | IP4_OFF))
 		return stop(w, VQ_NET_SPLIT_FRAGMENT);
@@ -110,7 +111,7 @@ static int walk_ip6(struct walk *w, size_t off)
 	if (!has(w, off, IP6_HLEN) || (w->p[off] >> 4) != 6)
 		return stop(w, VQ_NET_SPLIT_MALFORMED);
 	end = off + IP6_HLEN + rd16(w->p + off + 4);
-	if (rd16(w->p + off + 4) == 0 || end > w->len) /* jumbograms are not walked */
+	if (rd16(w->p + off + 4) == 0 || end > w->flen) /* jumbograms are not walked */
 		return stop(w, VQ_NET_SPLIT_MALFORMED);
 	nh = w->p[off + 6];
 	off += IP6_HLEN;
@@ -127,15 +128,18 @@ static int walk_ip6(struct walk *w, size_t off)
 	return walk_l4(w, off, end, nh);
 }
 
-int vq_net_split_parse(const void *frame, size_t len, struct vq_net_split_info *out)
+int vq_net_split_parse_prefix(const void *buf, size_t buflen, size_t frame_len,
+			      struct vq_net_split_info *out)
 {
-	struct walk w = { frame, len, out };
+	struct walk w = { buf, buflen, frame_len, out };
 	size_t off = ETH_HLEN;
 	uint16_t type;
 
-	if (!frame || !out)
+	if (!buf || !out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
+	if (buflen > frame_len)
+		return stop(&w, VQ_NET_SPLIT_MALFORMED);
 	if (!has(&w, 0, ETH_HLEN))
 		return stop(&w, VQ_NET_SPLIT_MALFORMED);
 	type = rd16(w.p + 12);
@@ -154,4 +158,9 @@ int vq_net_split_parse(const void *frame, size_t len, struct vq_net_split_info *
 	if (type == ETH_P_IPV6)
 		return walk_ip6(&w, off);
 	return stop(&w, VQ_NET_SPLIT_UNKNOWN);
+}
+
+int vq_net_split_parse(const void *frame, size_t len, struct vq_net_split_info *out)
+{
+	return vq_net_split_parse_prefix(frame, len, len, out);
 }

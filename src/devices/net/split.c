@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * EXPERIMENTAL header/data split, device side (include/virtq/net_split.h).
+ * Reached from rx_plain only when a VQ_NET_F_SPLIT_* feature is negotiated.
+ * Method A: segment 0 of a receive chain takes the virtio-net header and the
+ * protocol headers, segments 1.. the payload.  Anything that does not fit
+ * that shape goes back to the caller (-EAGAIN) for unsplit placement.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <virtq/net_split.h>
+
+#include "net_internal.h"
+
+/* Payload bytes from the frame into segments 1.. of e. */
+static void a_copy_payload(const struct vq_elem *e, const struct vq_net_pkt *pkt, size_t off,
+			   size_t left)
+{
+	for (unsigned i = 1; i < e->in_num && left; i++) {
+		const struct iovec *v = &e->iov[e->out_num + i];
+		size_t n = v->iov_len < left ? v->iov_len : left;
+
+		n = vq__net_iov_read(pkt->iov, pkt->iovcnt, off, v->iov_base, n);
+		off += n;
+		left -= n;
+	}
+}
+
+/* Does e have Method A's shape for hs + hl header bytes and plen payload? */
+static bool a_fits(const struct vq_elem *e, size_t hs, size_t hl, size_t plen)
+{
+	uint64_t room = 0;
+
+	if (e->out_num || e->in_num < 2 || e->iov[0].iov_len < hs + hl)
+		return false;
+	for (unsigned i = 1; i < e->in_num; i++)
+		room += e->iov[i].iov_len;
+	return room >= plen;
+}
+
+/* The chain in the pool is readable: return it empty (as rx_bad_chain). */
+static int a_bad_chain(struct vq__net_queue *q, struct vq_elem *e, unsigned *pushed)
+{
+	int r = vq_dev_push(q->vq, e, 0);
+
+	VQ__NET_COUNT(q->st.errors, 1);
+	q->pool.ne = q->pool.ni = 0;
+	(*pushed)++;
+	return r < 0 ? r : -EAGAIN;
+}
+
+int vq__net_rx_split(struct vq_net *n, struct vq__net_queue *q,
+		     const struct virtio_net_hdr_v1 *h, const struct vq_net_pkt *pkt,
+		     unsigned *pushed)
+{
+	struct vq__net_pool *p = &q->pool;
+	uint8_t hb[sizeof(struct virtio_net_hdr_v1) + VQ_NET_SPLIT_HDR_MAX];
+	struct virtio_net_hdr_v1 sh = *h;
+	struct vq_net_split_info si;
+	size_t hs = n->hdr_size, got;
+	struct vq_elem *e;
+	int hl, r;
+
+	if (!(n->features & VQ_NET_F_SPLIT_A) || p->ne > 1)
+		return -EAGAIN;
+	/* Parse a copy: the frame may change under us; the copy is what we write. */
+	got = vq__net_iov_read(pkt->iov, pkt->iovcnt, 0, hb + hs,
+			       pkt->len < VQ_NET_SPLIT_HDR_MAX ? pkt->len : VQ_NET_SPLIT_HDR_MAX);
+	if ((hl = vq_net_split_parse_prefix(hb + hs, got, pkt->len, &si)) <= 0 ||
+	    (uint32_t)hl == pkt->len)
+		return -EAGAIN; /* not split: no payload, or must not be */
+	if (p->ne == 1) { /* held by an earlier frame that did not fit it */
+		e = &p->elem[0];
+	} else {
+		if ((r = vq__net_pool_pop(p, q->vq, &e)) <= 0)
+			return r == -ENOBUFS ? -EAGAIN : r;
+		if (e->out_num)
+			return a_bad_chain(q, e, pushed);
+	}
+	if (!a_fits(e, hs, (size_t)hl, pkt->len - (size_t)hl))
+		return -EAGAIN; /* held: the unsplit path takes it from the pool */
+	sh.flags |= VQ_NET_HDR_F_SPLIT;
+	sh.hdr_len = (uint16_t)hl;
+	sh.num_buffers = 1;
+	memcpy(hb, &sh, hs); /* a 10-byte header has no num_buffers */
+	memcpy(e->iov[0].iov_base, hb, hs + (size_t)hl);
+	a_copy_payload(e, pkt, (size_t)hl, pkt->len - (size_t)hl);
+	/* iov_len of segment 0 <= chain length <= 2^32; payload <= 64 KiB */
+	r = vq_dev_push_id(q->vq, e->id, e->ndesc,
+			   (uint32_t)(e->iov[0].iov_len + pkt->len - (size_t)hl));
+	p->ne = p->ni = 0;
+	(*pushed)++;
+	return r < 0 ? r : 1;
+}

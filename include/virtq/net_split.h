@@ -30,8 +30,8 @@
  *   of segment 0 plus the payload bytes (the gap after the headers counts,
  *   so byte offsets in the chain stay linear).  A frame that is not split
  *   (fragment, unknown protocol, headers longer than segment 0, a chain of
- *   one segment, payload longer than the chain) is placed as without the
- *   feature, flag clear.  num_buffers is 1 for a split frame.
+ *   one segment, no payload, payload longer than the chain) is placed as
+ *   without the feature, flag clear.  num_buffers is 1 for a split frame.
  * VQ_NET_F_SPLIT_B: mergeable page buffers, headers at an offset so that the
  *   payload starts page-aligned in the next buffer.  Reserved, not built.
  * VQ_NET_F_SPLIT_C: separate small header buffers and page buffers in a

@@ -73,7 +73,7 @@ $(O)/obj/%.o: %.c
 $(O)/libvirtq.a: $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AR      $@")
-	$(Q)rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 # libvirtq.so.MAJOR.MINOR.PATCH (soname libvirtq.so.MAJOR), and the two links
 # a linker (-lvirtq) and the loader look for.  Version: include/virtq/version.h.
@@ -92,12 +92,12 @@ $(O)/libvirtq.so: $(O)/libvirtq.so.$(VQ_VER)
 $(TOOLS_LIB): $(TOOLS_OBJS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AR      $@")
-	$(Q)rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(HARNESS): $(HARNESS_OBJS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AR      $@")
-	$(Q)rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 # virtq-hostile plays a vhost-user peer with the tests' wire helpers.
 $(O)/bin/virtq-hostile: TOOL_EXTRA := $(HARNESS)
@@ -180,6 +180,20 @@ uninstall:
 .SECONDARY:
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
 
+# The library alone, cross-built for aarch64 into build-aarch64/ (Debian
+# gcc-aarch64-linux-gnu, installed when missing): nothing in src/ may be
+# x86-only.  Skips loudly when the cross compiler cannot be had.
+CROSS_AARCH64 ?= aarch64-linux-gnu-
+cross-aarch64:
+	$(Q)if ! command -v $(CROSS_AARCH64)gcc >/dev/null && \
+	    ! bash -c '. tests/interop/lib/deps.sh && need_pkgs gcc-aarch64-linux-gnu'; then \
+		echo "SKIP cross-aarch64: $(CROSS_AARCH64)gcc not available (Debian gcc-aarch64-linux-gnu)"; \
+	else \
+		$(MAKE) --no-print-directory O=build-aarch64 CC=$(CROSS_AARCH64)gcc \
+			AR=$(CROSS_AARCH64)ar LIBURING=0 build-aarch64/libvirtq.a build-aarch64/libvirtq.so && \
+		echo "cross-aarch64: $$(file -bL build-aarch64/libvirtq.so | cut -d, -f1-2)"; \
+	fi
+
 # libFuzzer targets (clang): fuzz/NAME.c -> build-fuzz/NAME.  See docs/RELIABILITY.md.
 fuzz:
 	$(Q)V=$(V) bash fuzz/build.sh
@@ -194,4 +208,4 @@ FUZZ_JOBS ?= 1
 fuzz-long:
 	$(Q)V=$(V) bash fuzz/campaign.sh $(FUZZ_LONG_SECONDS) $(FUZZ_JOBS)
 
-.PHONY: fuzz fuzz-smoke fuzz-long
+.PHONY: fuzz fuzz-smoke fuzz-long cross-aarch64

@@ -63,6 +63,22 @@ extern "C" {
 #define VQ_MAX_CHAIN       65535u          /* descriptors, with VQ_F_LARGE_CHAIN */
 #define VQ_MAX_CHAIN_BYTES (1ull << 32)    /* total bytes of one chain */
 
+/*
+ * A hint for busy-wait loops (polling a ring, spinning on a sequence lock):
+ * lets the sibling hyperthread run and saves power.  x86: pause;
+ * aarch64: yield; elsewhere a compiler barrier only.
+ */
+static inline void vq_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__) || defined(__arm__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
 enum vq_layout {
 	VQ_LAYOUT_SPLIT = 0,
 	VQ_LAYOUT_PACKED = 1,

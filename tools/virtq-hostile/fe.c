@@ -434,7 +434,7 @@ static void race_build(struct race *x)
 static void race_spin(int n)
 {
 	for (int k = 0; k < n; k++)
-		__builtin_ia32_pause();
+		vq_cpu_relax();
 	/* Pairs with nothing: it only drains our store buffer, so that the
 	 * state just stored is what the device can see while we spin. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);

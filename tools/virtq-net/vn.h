@@ -47,7 +47,7 @@ static inline void vn_lock(struct vn_lock *l)
 		if (!atomic_exchange_explicit(&l->v, 1, memory_order_acquire))
 			return;
 		while (atomic_load_explicit(&l->v, memory_order_relaxed))
-			__builtin_ia32_pause();
+			vq_cpu_relax();
 	}
 }
 

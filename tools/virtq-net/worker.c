@@ -174,7 +174,7 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		if (++idle < IDLE_SPINS) {
-			__builtin_ia32_pause();
+			vq_cpu_relax();
 			continue;
 		}
 		idle = 0;
@@ -226,7 +226,7 @@ void vn_quiesce(struct vn_daemon *d)
 			continue;
 		while (atomic_load_explicit(&w->epoch, memory_order_seq_cst) == e[i]) {
 			if (++spins < 1000)
-				__builtin_ia32_pause();
+				vq_cpu_relax();
 			else
 				usleep(20);
 			if (spins == 1000 + 250000)

@@ -51,7 +51,7 @@ static void filter_load(const struct vq_net *n, struct vq_net_rx_filter *out, si
 		/* Acquire: pairs with filter_publish's release store of the
 		 * even value: the words of that change are visible. */
 		while ((s1 = __atomic_load_n(&n->filter_seq, __ATOMIC_ACQUIRE)) & 1)
-			__builtin_ia32_pause();
+			vq_cpu_relax();
 		for (size_t k = 0; k < nw; k++)
 			dst[k] = __atomic_load_n(&src[k], __ATOMIC_RELAXED);
 		/* Acquire: the words before the re-check.  Pairs with

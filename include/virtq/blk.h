@@ -84,6 +84,7 @@
 #include <sys/uio.h>
 
 #include <virtq/blk_defs.h>
+#include <virtq/device.h>
 #include <virtq/ring.h>
 
 #ifdef __cplusplus
@@ -279,6 +280,23 @@ struct vq_blk_stats {
 /* Counters of queue i (written by its queue thread; any thread may read
  * them, each counter is atomic).  Returns 0, -EINVAL. */
 int vq_blk_get_stats(const struct vq_blk *b, unsigned i, struct vq_blk_stats *out);
+
+/* ---- the model as an ops table (<virtq/device.h>)
+ *
+ * For a transport such as vq_vu_serve() (<virtq/vhost_user.h>): features,
+ * config space (struct vq_blk_config, read-only), queue start
+ * (vq_blk_set_queue) and stop (vq_blk_set_queue NULL, which drains: call
+ * it only once no thread of the owner touches the queue), reset, and
+ * serving: queue_poll is vq_blk_queue_poll; a kick polls until the ring
+ * is empty with notifications on, on the calling thread (enough with
+ * iothreads == 0; with I/O threads, completions also need a poll when
+ * vq_blk_queue_fd is readable, so daemons give each queue a thread).  A
+ * ring that breaks is reported to the host's queue_broken once per start.
+ * attach replaces the params' notify/opaque with the host's notify.
+ */
+const struct vq_device_ops *vq_blk_device_ops(void);
+/* b as a struct vq_device: { vq_blk_device_ops(), b }. */
+struct vq_device vq_blk_device(struct vq_blk *b);
 
 #ifdef __cplusplus
 }

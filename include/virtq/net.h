@@ -41,6 +41,7 @@
 #include <sys/uio.h>
 
 #include <virtq/net_defs.h>
+#include <virtq/device.h>
 #include <virtq/ring.h>
 
 #ifdef __cplusplus
@@ -267,6 +268,23 @@ int vq_net_get_stats(const struct vq_net *n, unsigned qp, struct vq_net_stats *o
 /* Counters of the control queue (packets: commands executed; errors:
  * malformed ones), read the same way.  Returns 0, -ENOENT (none offered). */
 int vq_net_get_ctrl_stats(const struct vq_net *n, struct vq_net_queue_stats *out);
+
+/* ---- the model as an ops table (<virtq/device.h>)
+ *
+ * For a transport such as vq_vu_serve() (<virtq/vhost_user.h>):
+ * features (a driver set without CTRL_VQ loses the bits that need a
+ * control queue: DPDK virtio-user acks MQ, CTRL_RX and CTRL_MAC_ADDR
+ * without one), config space (struct virtio_net_config, read-only),
+ * queue start/stop (vq_net_set_queue), reset, and the control queue:
+ * served on start, on each kick and on queue_poll; when its ring breaks
+ * the host's queue_broken is called once per start.  The data queues stay
+ * the owner's: it moves frames with the burst functions above and no kick
+ * of a data queue does anything here (queue_poll says -EOPNOTSUPP).
+ * attach replaces the params' notify/opaque with the host's notify.
+ */
+const struct vq_device_ops *vq_net_device_ops(void);
+/* n as a struct vq_device: { vq_net_device_ops(), n }. */
+struct vq_device vq_net_device(struct vq_net *n);
 
 #ifdef __cplusplus
 }

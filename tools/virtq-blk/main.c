@@ -269,7 +269,6 @@ static int open_device(struct vb_daemon *d)
 		.path = d->o.file, .fd = -1, .readonly = d->o.readonly, .direct = d->o.direct,
 		.num_queues = d->o.queues, .iothreads = d->o.iothreads, .engine = d->o.engine,
 		.blk_size = d->o.blk_size, .serial = d->o.serial,
-		.notify = vb_notify, .opaque = d,
 	};
 	int r = vq_blk_new(&p, &d->blk);
 
@@ -283,25 +282,26 @@ static int open_device(struct vb_daemon *d)
 	return r;
 }
 
+/* Serve the model (its ops table) over vhost-user; the hooks hand started
+ * queues to the queue threads. */
 static int open_backend(struct vb_daemon *d)
 {
-	struct vq_vu_params c = {
+	struct vq_vu_serve_params sp = {
 		.name = "virtq-blk", .mode = d->o.client ? VQ_VU_CLIENT : VQ_VU_SERVER,
-		.path = d->o.socket, .listen_fd = d->o.listen_fd, .ops = vb_device_ops(), .dev = d,
-		.features = vq_blk_host_features(d->blk),
+		.path = d->o.socket, .listen_fd = d->o.listen_fd, .device = vq_blk_device(d->blk),
 		.protocol_features = VQ_VU_PROTOCOL_F_MQ | VQ_VU_PROTOCOL_F_REPLY_ACK |
 				     VQ_VU_PROTOCOL_F_CONFIG | VQ_VU_PROTOCOL_F_RESET_DEVICE |
 				     VQ_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS |
 				     VQ_VU_PROTOCOL_F_STATUS,
-		.num_queues = d->o.queues, .queue_num = d->o.queues,
-		.loop_ops = vq_vu_loop_ops(),
+		.queue_num = d->o.queues, .loop_ops = vq_vu_loop_ops(),
+		.hooks = vb_serve_hooks(), .hook = d,
 	};
 	int r = vq_vu_loop_new(&d->loop);
 
 	if (r < 0)
 		return r;
-	c.loop = d->loop;
-	r = vq_vu_backend_new(&c, &d->vu);
+	sp.loop = d->loop;
+	r = vq_vu_serve(&sp, &d->vu);
 	if (r < 0)
 		vqt_log(VQT_LOG_ERR, "cannot %s %s: %s", d->o.client ? "connect to" : "listen on",
 		       d->o.socket, strerror(-r));

@@ -15,15 +15,6 @@
 
 /* ---- queue thread */
 
-/* Called by the device model on the queue thread after a flush. */
-void vb_notify(void *opaque, unsigned q)
-{
-	struct vb_daemon *d = opaque;
-
-	if (q < d->o.queues && d->qt[q].have)
-		vq_vu_queue_signal(d->qt[q].have);
-}
-
 static void watch(struct vb_qthread *t, int fd, bool on)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
@@ -32,11 +23,11 @@ static void watch(struct vb_qthread *t, int fd, bool on)
 		vb_log("queue %u: epoll_ctl(%d): %s", t->idx, fd, strerror(errno));
 }
 
-/* Drain in-flight requests of the queue and let go of it. */
+/* Drain in-flight requests of the queue and let go of it (the model's
+ * queue_stop detaches the ring afterwards, on the control thread). */
 static void detach(struct vb_qthread *t)
 {
 	vq_blk_queue_drain(t->d->blk, t->idx);
-	vq_blk_set_queue(t->d->blk, t->idx, NULL);
 	t->dev = NULL;
 	if (t->kick_fd >= 0)
 		watch(t, t->kick_fd, false);
@@ -44,12 +35,12 @@ static void detach(struct vb_qthread *t)
 	t->broken = false;
 }
 
+/* The model's queue_start attached the ring already (control thread). */
 static void attach(struct vb_qthread *t, struct vq_vu_queue *q)
 {
 	/* NULL when the queue was stopped meanwhile: serve() then idles
 	 * until the control thread's stop reaches sync_state(). */
 	t->dev = vq_vu_queue_dev(q);
-	vq_blk_set_queue(t->d->blk, t->idx, t->dev);
 	t->kick_fd = vq_vu_queue_kick_fd(q);
 	if (t->kick_fd >= 0)
 		watch(t, t->kick_fd, true);
@@ -213,12 +204,14 @@ void vb_qthreads_stop(struct vb_daemon *d)
 	d->qt = NULL;
 }
 
-/* ---- vhost-user device callbacks (control thread) */
+/* ---- vq_vu_serve hooks (control thread): the device model (vq_blk's ops
+ * table) is served by the library; these hand its started queues to the
+ * queue threads and take them back. */
 
 /* Hand q to its queue thread (or take it back) and wait until it did. */
-static void handover(struct vb_daemon *d, struct vq_vu_queue *q, bool start)
+static void handover(struct vb_daemon *d, unsigned idx, struct vq_vu_queue *q, bool start)
 {
-	struct vb_qthread *t = &d->qt[vq_vu_queue_index(q)];
+	struct vb_qthread *t = &d->qt[idx];
 	struct vq_vu_queue *want = start ? q : NULL;
 
 	tell(t, want, false);
@@ -228,80 +221,54 @@ static void handover(struct vb_daemon *d, struct vq_vu_queue *q, bool start)
 	pthread_mutex_unlock(&t->lock);
 }
 
-static int dev_queue_start(void *dev, struct vq_vu_queue *q)
+/* The queue thread reads the kick fd from now on: returns 1. */
+static int hook_queue_started(void *hook, unsigned idx, struct vq_vu_queue *q)
 {
-	struct vb_daemon *d = dev;
+	struct vb_daemon *d = hook;
 
-	if (vq_vu_queue_index(q) >= d->o.queues)
+	if (idx >= d->o.queues)
 		return -EINVAL;
-	handover(d, q, true);
+	handover(d, idx, q, true);
 	if (d->o.verbose)
-		vb_log("queue %u started", vq_vu_queue_index(q));
-	return 0;
+		vb_log("queue %u started", idx);
+	return 1;
 }
 
-static void dev_queue_stop(void *dev, struct vq_vu_queue *q)
+static void hook_queue_stopping(void *hook, unsigned idx, struct vq_vu_queue *q)
 {
-	struct vb_daemon *d = dev;
+	struct vb_daemon *d = hook;
 
-	if (vq_vu_queue_index(q) >= d->o.queues)
+	if (idx >= d->o.queues)
 		return;
-	handover(d, q, false); /* returns after in-flight I/O was pushed */
+	handover(d, idx, q, false); /* returns after in-flight I/O was pushed */
 	if (d->o.verbose)
-		vb_log("queue %u stopped", vq_vu_queue_index(q));
+		vb_log("queue %u stopped", idx);
 }
 
-static void dev_queue_enable(void *dev, struct vq_vu_queue *q, bool on)
+static void hook_queue_enabled(void *hook, unsigned idx, struct vq_vu_queue *q, bool on)
 {
-	struct vb_daemon *d = dev;
-	unsigned i = vq_vu_queue_index(q);
+	struct vb_daemon *d = hook;
 
-	if (i < d->o.queues)
-		eventfd_write(d->qt[i].wakefd, 1); /* look at the ring again */
+	if (idx < d->o.queues)
+		eventfd_write(d->qt[idx].wakefd, 1); /* look at the ring again */
 }
 
-static int dev_set_features(void *dev, uint64_t f)
+static void hook_reset(void *hook)
 {
-	struct vb_daemon *d = dev;
+	struct vb_daemon *d = hook;
 
-	f &= ~VQ_VU_F_PROTOCOL_FEATURES;
-	if (f == d->features)
-		return 0; /* QEMU repeats it while rings run */
-	d->features = f;
-	return vq_blk_set_features(d->blk, f);
-}
-
-static int dev_get_config(void *dev, uint32_t off, void *buf, uint32_t len)
-{
-	struct vb_daemon *d = dev;
-	uint32_t have = sizeof(struct vq_blk_config);
-	uint32_t n = off < have ? (len < have - off ? len : have - off) : 0;
-
-	/* A frontend with a larger struct reads zeros past ours. */
-	memset(buf, 0, len);
-	return n ? vq_blk_get_config(d->blk, off, buf, n) : 0;
-}
-
-static void dev_reset(void *dev)
-{
-	struct vb_daemon *d = dev;
-
-	vq_blk_reset(d->blk); /* every queue is stopped already */
-	d->features = 0;
 	if (d->o.verbose)
 		vb_log("device reset");
 }
 
-static const struct vq_vu_device_ops ops = {
-	.set_features = dev_set_features,
-	.get_config = dev_get_config,
-	.queue_start = dev_queue_start,
-	.queue_stop = dev_queue_stop,
-	.queue_enable = dev_queue_enable,
-	.reset = dev_reset,
+static const struct vq_vu_serve_hooks hooks = {
+	.queue_started = hook_queue_started,
+	.queue_stopping = hook_queue_stopping,
+	.queue_enabled = hook_queue_enabled,
+	.reset = hook_reset,
 };
 
-const struct vq_vu_device_ops *vb_device_ops(void)
+const struct vq_vu_serve_hooks *vb_serve_hooks(void)
 {
-	return &ops;
+	return &hooks;
 }

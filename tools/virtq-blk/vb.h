@@ -3,20 +3,22 @@
  * virtq-blk: a vhost-user-blk daemon over a file or a block device.
  * Internal header.
  *
- * Threads.  The control thread (main) runs the vhost-user backend on the
- * built-in epoll loop and prints statistics.  One queue thread per request
- * queue owns that queue's ring: it waits (epoll) on the queue's kick fd, the
- * device model's completion fd and its own wake fd, pops and starts
- * requests, and pushes completions (vq_blk_queue_poll).  The device model's
- * I/O threads (--iothreads) do the system calls.
+ * Threads.  The control thread (main) serves the device model (vq_blk's
+ * ops table) with vq_vu_serve on the built-in epoll loop and prints
+ * statistics.  One queue thread per request queue owns that queue's ring:
+ * it waits (epoll) on the queue's kick fd, the device model's completion fd
+ * and its own wake fd, pops and starts requests, and pushes completions
+ * (vq_blk_queue_poll).  The device model's I/O threads (--iothreads) do the
+ * system calls.
  *
- * Start / stop.  The control thread never touches a ring.  queue_start sets
- * the thread's `want` to the queue and waits until the thread adopted it
- * (`have`); queue_stop sets `want` to NULL and waits until the thread
- * drained every in-flight request of the queue (pushed, flushed, notified)
- * and let go of it.  The handshake is a mutex and a condition variable, so
- * the ring, the memory map and the kick fd the library frees after
- * queue_stop are never touched again.
+ * Start / stop.  The control thread touches a ring only in the model's
+ * queue_start (attach) and queue_stop (detach, after the drain).  The
+ * queue_started hook sets the thread's `want` to the queue and waits until
+ * the thread adopted it (`have`); queue_stopping sets `want` to NULL and
+ * waits until the thread drained every in-flight request of the queue
+ * (pushed, flushed, notified) and let go of it.  The handshake is a mutex
+ * and a condition variable, so the ring, the memory map and the kick fd
+ * the library frees after queue_stop are never touched again.
  */
 #ifndef VB_H
 #define VB_H
@@ -79,7 +81,6 @@ struct vb_daemon {
 	struct vq_vu_loop *loop;
 	struct vq_vu_backend *vu;
 	struct vb_qthread *qt;     /* o.queues entries */
-	uint64_t features;         /* negotiated, device bits */
 	struct vq_blk_stats last;  /* at the previous statistics line */
 	atomic_uint_fast64_t broken; /* queues broken by a protocol violation */
 	double t_start, t_last;
@@ -94,7 +95,6 @@ void vb_stats_sum(struct vb_daemon *d, struct vq_blk_stats *sum);
 /* queue.c */
 int vb_qthreads_start(struct vb_daemon *d);
 void vb_qthreads_stop(struct vb_daemon *d);
-const struct vq_vu_device_ops *vb_device_ops(void);
-void vb_notify(void *opaque, unsigned q);
+const struct vq_vu_serve_hooks *vb_serve_hooks(void);
 
 #endif

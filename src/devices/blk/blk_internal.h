@@ -58,6 +58,7 @@ struct vq__blk_queue {
 	unsigned unflushed;                       /* pushed since the last flush */
 	unsigned nio;                             /* allocated vq__blk_io */
 	struct vq__blk_uring *ur;                 /* io_uring engine state, or NULL */
+	bool reported;                            /* ops.c: broken ring reported */
 	struct vq__blk_counters st;
 };
 
@@ -112,6 +113,7 @@ struct vq_blk {
 	struct vq__blk_queue *q;
 	struct vq__blk_pool pool;
 	uint8_t *zeros;         /* VQ__BLK_ZERO_BUF zero bytes, aligned */
+	struct vq_device_host host; /* ops.c: the transport (attach) */
 };
 
 /* Counter indexes into vq__blk_counters (order of struct vq_blk_stats). */

@@ -56,6 +56,9 @@ struct vq_net {
 	uint32_t filter_seq;    /* odd while a change is being written */
 	struct vq_net_rx_filter filter;
 	struct vq__net_queue *q; /* nq entries */
+	/* ops.c: the transport attached through vq_device_ops.attach */
+	struct vq_device_host host;
+	bool ctrl_reported;     /* the broken control queue was reported */
 };
 
 /* Piece of a frame to copy: len bytes starting off bytes into iov[0..cnt). */

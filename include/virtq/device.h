@@ -9,10 +9,17 @@
  *     struct vq_dev it created over memory it owns (the driver side of the
  *     same ring lives in the same process);
  *   - vhost-user: vq_vu_serve() (<virtq/vhost_user.h>) turns the protocol's
- *     messages into these calls: GET_FEATURES reads .features, SET_FEATURES
- *     calls set_features, GET_CONFIG calls get_config, a ring becoming
- *     ready calls queue_start with its vq_dev, GET_VRING_BASE or a
- *     disconnect calls queue_stop, RESET_* and disconnects call reset.
+ *     messages into these calls: GET_FEATURES answers get_features (asked
+ *     once, when serving starts), SET_FEATURES calls set_features, GET_CONFIG
+ *     calls get_config, a ring becoming ready calls queue_start with its
+ *     vq_dev, GET_VRING_BASE, a ring change or a disconnect calls
+ *     queue_stop, a kick calls queue_kick (unless the daemon's own thread
+ *     took the queue's kick fd), RESET_* and disconnects call reset.  A
+ *     daemon adds threads through vq_vu_serve's hooks, not through the ops.
+ *
+ * The net and blk models export their tables: vq_net_device_ops() /
+ * vq_net_device(n) (<virtq/net.h>), vq_blk_device_ops() / vq_blk_device(b)
+ * (<virtq/blk.h>).
  *
  * The model tells the transport about used buffers and broken queues
  * through struct vq_device_host, which the transport hands to the model with

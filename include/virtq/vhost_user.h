@@ -9,7 +9,10 @@
  * of the current connection: negotiated features, the memory map (struct
  * vq_mem), and one struct vq_vu_queue per vring.  The device model sees
  * neither sockets nor messages: it implements struct vq_vu_device_ops and is
- * handed queues (struct vq_dev from <virtq/ring.h>) to process.
+ * handed queues (struct vq_dev from <virtq/ring.h>) to process.  A model
+ * written as a struct vq_device (<virtq/device.h>, the shape every model in
+ * src/devices/ has) is served with vq_vu_serve() instead: the library's
+ * device adapter (see "the device adapter" below).
  *
  * ---- Event loop ---------------------------------------------------------
  * The library owns no threads.  Either

@@ -36,8 +36,20 @@
  *   payload starts page-aligned in the next buffer.  Reserved, not built.
  * VQ_NET_F_SPLIT_C: separate small header buffers and page buffers in a
  *   driver-chosen ratio.  Reserved, not built.
- * VQ_NET_F_SPLIT_HDR_RING: a per-rx-queue ring of fixed-size header
- *   buffers configured once.  Reserved, not built.
+ * VQ_NET_F_SPLIT_HDR_RING: a per-rx-queue ring of count fixed-size header
+ *   entries, configured once (vq_net_split_set_hdr_ring).  The device
+ *   writes a split frame's protocol headers into the next free entry and
+ *   places the virtio-net header and only the payload in the data buffers
+ *   (chained or mergeable, num_buffers and used lengths as without the
+ *   feature); VQ_NET_HDR_F_SPLIT and hdr_len mark such a frame.  Entries
+ *   are used strictly in order, so the driver knows which one a flagged
+ *   frame took.  Free entries are [head, tail): head is the device's
+ *   free-running 16-bit count of entries used, tail a little-endian u16 in
+ *   guest memory the driver advances (release) as it recycles entries.
+ *   Ring empty, header longer than an entry, or a frame not splittable:
+ *   the frame is placed unsplit, flag clear.  A tail more than count ahead
+ *   of head disables the ring (sticky, counted in errors); the queue goes on.
+ * At most one split method may be negotiated.
  */
 #define VQ_NET_F_SPLIT_A_BIT        42
 #define VQ_NET_F_SPLIT_B_BIT        43
@@ -50,7 +62,7 @@
 #define VQ_NET_F_SPLIT_ALL (VQ_NET_F_SPLIT_A | VQ_NET_F_SPLIT_B | VQ_NET_F_SPLIT_C | \
 			    VQ_NET_F_SPLIT_HDR_RING)
 /* The ones a vq_net can offer today. */
-#define VQ_NET_F_SPLIT_IMPLEMENTED VQ_NET_F_SPLIT_A
+#define VQ_NET_F_SPLIT_IMPLEMENTED (VQ_NET_F_SPLIT_A | VQ_NET_F_SPLIT_HDR_RING)
 
 /* virtio_net_hdr.flags: this frame was split (EXPERIMENTAL, a bit that no
  * VIRTIO_NET_HDR_F_* uses). */
@@ -105,5 +117,29 @@ int vq_net_split_parse(const void *frame, size_t len, struct vq_net_split_info *
  */
 int vq_net_split_parse_prefix(const void *buf, size_t buflen, size_t frame_len,
 			      struct vq_net_split_info *out);
+
+struct vq_net;
+struct vq_mem;
+
+/* The header ring of one rx queue (VQ_NET_F_SPLIT_HDR_RING). */
+struct vq_net_split_hdr_ring {
+	const struct vq_mem *mem; /* translates gpa and tail_gpa; outlives the ring */
+	uint64_t gpa;             /* count entries of entry_size bytes, contiguous */
+	uint64_t tail_gpa;        /* le16, 2-byte aligned: the driver's tail */
+	uint32_t entry_size;      /* 64..4096 */
+	uint16_t count;           /* 1..32768 */
+};
+
+/*
+ * Configure (r != NULL) or remove (r == NULL) the header ring of pair qp.
+ * Needs VQ_NET_F_SPLIT_HDR_RING negotiated.  The whole ring and the tail
+ * must be device-writable/readable guest memory now; every use translates
+ * again and falls back to unsplit placement if that fails.  Returns 0,
+ * -EINVAL (bad qp or sizes, feature not negotiated), -EFAULT (not mapped),
+ * -ENOMEM.  Device reset removes every ring.  Call it from the thread that
+ * serves pair qp, or before traffic starts (no locking).
+ */
+int vq_net_split_set_hdr_ring(struct vq_net *n, unsigned qp,
+			      const struct vq_net_split_hdr_ring *r);
 
 #endif

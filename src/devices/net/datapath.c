@@ -390,6 +390,26 @@ int rx_deliver_one(struct rx_ctx *c, const struct virtio_net_hdr_v1 *h,
 	return r < 0 ? r : 1;
 }
 
+/* EXPERIMENTAL header/data split (split.c): -EAGAIN when not split here. */
+static int rx_split(struct rx_ctx *c, struct virtio_net_hdr_v1 *h, const struct vq_net_pkt *pkt)
+{
+	unsigned qp = (unsigned)(c->q - c->n->q) / 2u;
+	struct vq__net_src s = { pkt->iov, pkt->iovcnt, 0, pkt->len };
+	int r;
+
+	if (c->n->features & VQ_NET_F_SPLIT_HDR_RING) {
+		if (!(s.off = vq__net_hdr_ring_put(c->n, qp, h, pkt)))
+			return -EAGAIN;
+		s.len -= s.off;
+		r = rx_deliver(c, h, &s, 1, (uint32_t)s.len);
+		if (r == 1)
+			vq__net_hdr_ring_commit(c->n, qp);
+		return rx_account(c, r, pkt->len);
+	}
+	r = vq__net_rx_split(c->n, c->q, h, pkt, &c->pushed);
+	return r == -EAGAIN ? r : rx_account(c, r, pkt->len);
+}
+
 static int rx_plain(struct rx_ctx *c, const struct vq_net_pkt *pkt)
 {
 	struct virtio_net_hdr_v1 h;
@@ -399,11 +419,9 @@ static int rx_plain(struct rx_ctx *c, const struct vq_net_pkt *pkt)
 	rx_hdr(c->n, &pkt->hdr, &h);
 	h.num_buffers = 1;
 	/* EXPERIMENTAL header/data split (split.c), only when negotiated. */
-	if (__builtin_expect(c->n->features & VQ_NET_F_SPLIT_ALL, 0)) {
-		r = vq__net_rx_split(c->n, c->q, &h, pkt, &c->pushed);
-		if (r != -EAGAIN)
-			return rx_account(c, r, pkt->len);
-	}
+	if (__builtin_expect(c->n->features & VQ_NET_F_SPLIT_ALL, 0) &&
+	    (r = rx_split(c, &h, pkt)) != -EAGAIN)
+		return r;
 	r = rx_deliver_one(c, &h, pkt);
 	if (r == -EAGAIN)
 		r = rx_deliver(c, &h, &s, 1, pkt->len);

@@ -194,6 +194,7 @@ void vq_net_free(struct vq_net *n)
 		return;
 	for (unsigned i = 0; i < n->nq; i++)
 		queue_fini(&n->q[i]);
+	vq__net_split_reset(n);
 	free(n->q);
 	free(n);
 }
@@ -202,6 +203,7 @@ void vq_net_reset(struct vq_net *n)
 {
 	for (unsigned i = 0; i < n->nq; i++)
 		queue_fini(&n->q[i]);
+	vq__net_split_reset(n);
 	n->features = 0;
 	n->hdr_size = vq_net_hdr_size(0);
 	__atomic_store_n(&n->active_pairs, 1u, __ATOMIC_RELAXED);
@@ -247,8 +249,8 @@ static const struct {
 
 int vq_net_set_features(struct vq_net *n, uint64_t f)
 {
-	if (f & ~n->host_features)
-		return -EINVAL;
+	if ((f & ~n->host_features) || __builtin_popcountll(f & VQ_NET_F_SPLIT_ALL) > 1)
+		return -EINVAL; /* at most one experimental split method */
 	for (size_t i = 0; i < sizeof(feature_deps) / sizeof(feature_deps[0]); i++)
 		if (VQ__NET_HAS(f, feature_deps[i].bit) && !(f & feature_deps[i].needs))
 			return -EINVAL;

@@ -59,6 +59,7 @@ struct vq_net {
 	/* ops.c: the transport attached through vq_device_ops.attach */
 	struct vq_device_host host;
 	bool ctrl_reported;     /* the broken control queue was reported */
+	struct vq__net_hdr_ring *hring; /* EXPERIMENTAL split: max_pairs, or NULL */
 };
 
 /* Piece of a frame to copy: len bytes starting off bytes into iov[0..cnt). */
@@ -155,6 +156,18 @@ int vq__net_gso_tcp(const struct vq_net_pkt *pkt, vq__net_emit_fn emit, void *ct
 int vq__net_rx_split(struct vq_net *n, struct vq__net_queue *q,
 		     const struct virtio_net_hdr_v1 *h, const struct vq_net_pkt *pkt,
 		     unsigned *pushed);
+/*
+ * Header ring (VQ_NET_F_SPLIT_HDR_RING): write the frame's protocol headers
+ * into the next free entry of pair qp's ring.  Returns the header length
+ * (the caller places only the payload, with VQ_NET_HDR_F_SPLIT and hdr_len
+ * set in *h, then calls vq__net_hdr_ring_commit if it was delivered), or 0
+ * when the frame goes unsplit (ring empty or unset, header too large, not
+ * splittable).
+ */
+uint32_t vq__net_hdr_ring_put(struct vq_net *n, unsigned qp, struct virtio_net_hdr_v1 *h,
+			      const struct vq_net_pkt *pkt);
+void vq__net_hdr_ring_commit(struct vq_net *n, unsigned qp);
+void vq__net_split_reset(struct vq_net *n);
 /* tx/rx/ctrl (tx.c, rx.c, ctrl.c) */
 void vq__net_rx_release(struct vq_net *n, struct vq__net_queue *q);
 void vq__net_tx_release(struct vq_net *n, struct vq__net_queue *q, unsigned qp);

@@ -7,7 +7,10 @@
  * that shape goes back to the caller (-EAGAIN) for unsplit placement.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <virtq/mem.h>
 
 #include <virtq/net_split.h>
 
@@ -92,4 +95,101 @@ int vq__net_rx_split(struct vq_net *n, struct vq__net_queue *q,
 	p->ne = p->ni = 0;
 	(*pushed)++;
 	return r < 0 ? r : 1;
+}
+
+/* ======================================================================
+ * Header ring (VQ_NET_F_SPLIT_HDR_RING)
+ * ====================================================================== */
+
+struct vq__net_hdr_ring {
+	struct vq_net_split_hdr_ring r;
+	uint16_t head;   /* entries used, free-running */
+	bool on;         /* configured and not disabled */
+};
+
+void vq__net_split_reset(struct vq_net *n)
+{
+	free(n->hring);
+	n->hring = NULL;
+}
+
+int vq_net_split_set_hdr_ring(struct vq_net *n, unsigned qp,
+			      const struct vq_net_split_hdr_ring *r)
+{
+	uint64_t bytes;
+
+	if (!n || qp >= n->p.max_pairs || !(n->features & VQ_NET_F_SPLIT_HDR_RING))
+		return -EINVAL;
+	if (!r) {
+		if (n->hring)
+			n->hring[qp].on = false;
+		return 0;
+	}
+	if (!r->mem || r->entry_size < 64 || r->entry_size > 4096 || !r->count ||
+	    r->count > 32768 || (r->tail_gpa & 1))
+		return -EINVAL;
+	bytes = (uint64_t)r->entry_size * r->count; /* <= 2^27: no overflow */
+	if (!vq_mem_ptr(r->mem, r->gpa, bytes, VQ_MEM_WRITE) ||
+	    !vq_mem_ptr(r->mem, r->tail_gpa, 2, VQ_MEM_READ))
+		return -EFAULT;
+	if (!n->hring && !(n->hring = calloc(n->p.max_pairs, sizeof(*n->hring))))
+		return -ENOMEM;
+	n->hring[qp] = (struct vq__net_hdr_ring){ .r = *r, .on = true };
+	return 0;
+}
+
+/* Entries free for the device: 0 when none, -1 when the tail is hostile. */
+static int hr_free(struct vq__net_hdr_ring *h)
+{
+	const uint16_t *t = vq_mem_ptr(h->r.mem, h->r.tail_gpa, 2, VQ_MEM_READ);
+	uint16_t tail, avail;
+
+	if (!t)
+		return -1;
+	/* Acquire: pairs with the driver's release store of tail after it
+	 * stopped reading the entries it hands back. */
+	tail = __atomic_load_n(t, __ATOMIC_ACQUIRE);
+	avail = (uint16_t)(tail - h->head);
+	if (avail > h->r.count)
+		return -1;
+	return avail;
+}
+
+uint32_t vq__net_hdr_ring_put(struct vq_net *n, unsigned qp, struct virtio_net_hdr_v1 *h,
+			      const struct vq_net_pkt *pkt)
+{
+	struct vq__net_hdr_ring *hr = n->hring ? &n->hring[qp] : NULL;
+	uint8_t hb[VQ_NET_SPLIT_HDR_MAX];
+	struct vq_net_split_info si;
+	size_t got;
+	uint8_t *dst;
+	int hl, fr;
+
+	if (!hr || !hr->on)
+		return 0;
+	if ((fr = hr_free(hr)) <= 0) {
+		if (fr < 0) {
+			hr->on = false; /* sticky: the queue goes on unsplit */
+			VQ__NET_COUNT(n->q[2u * qp].st.errors, 1);
+		}
+		return 0;
+	}
+	got = vq__net_iov_read(pkt->iov, pkt->iovcnt, 0, hb,
+			       pkt->len < sizeof(hb) ? pkt->len : sizeof(hb));
+	hl = vq_net_split_parse_prefix(hb, got, pkt->len, &si);
+	if (hl <= 0 || (uint32_t)hl == pkt->len || (uint32_t)hl > hr->r.entry_size)
+		return 0;
+	dst = vq_mem_ptr(hr->r.mem, hr->r.gpa + (uint64_t)(hr->head % hr->r.count) *
+			 hr->r.entry_size, (uint64_t)hl, VQ_MEM_WRITE);
+	if (!dst)
+		return 0; /* unmapped since: fail closed, unsplit */
+	memcpy(dst, hb, (size_t)hl);
+	h->flags |= VQ_NET_HDR_F_SPLIT;
+	h->hdr_len = (uint16_t)hl;
+	return (uint32_t)hl;
+}
+
+void vq__net_hdr_ring_commit(struct vq_net *n, unsigned qp)
+{
+	n->hring[qp].head++;
 }

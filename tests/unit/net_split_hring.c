@@ -1,0 +1,240 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * EXPERIMENTAL header/data split, header ring (VQ_NET_F_SPLIT_HDR_RING):
+ * the device model in-process over split and packed rings with mergeable
+ * page buffers.  Every frame type is received with its headers in the ring
+ * and only the payload in the data buffers, and reassembled.  Fallbacks
+ * (ring empty, header larger than an entry, fragments) and a hostile tail.
+ */
+#include <virtq/net_split.h>
+
+#include "net_fx.h"
+#include "net_split_fx.h"
+
+#define PAGE 4096u
+#define NENT 8u
+#define T0 0x100
+
+static uint8_t fr[VQ_NET_MAX_FRAME];
+
+struct hport {
+	struct port p;
+	struct vq_net_split_hdr_ring r;
+	uint16_t *tail;
+	uint64_t buf[64];
+	unsigned used; /* buffers consumed; buffer i % 64 is token T0 + i % 64 */
+};
+
+static void hport_init(struct hport *h, uint64_t feats, uint32_t entry_size)
+{
+	struct vq_net_params np = { .mac = MAC0, .max_pairs = 1,
+				    .features = VQ_NET_FEATURES_DEFAULT | VQ_NET_F_SPLIT_ALL };
+	struct port *p = &h->p;
+	struct vq_mem_region reg;
+
+	memset(h, 0, sizeof(*h));
+	ASSERT_EQ(vq_net_new(&np, &p->n), 0);
+	ASSERT_EQ(vq_net_set_features(p->n, feats), 0);
+	p->g = aligned_alloc(PAGE, GSIZE);
+	ASSERT_TRUE(p->g != NULL);
+	memset(p->g, 0, GSIZE);
+	ASSERT_EQ(vq_mem_new(&p->mem), 0);
+	reg = (struct vq_mem_region){ GBASE, GSIZE, p->g, 0, VQ_MEM_RW };
+	ASSERT_EQ(vq_mem_add(p->mem, &reg), 0);
+	p->next = GBASE;
+	ring_setup(p, 0, 0, feats);
+	ring_setup(p, 1, 1, feats);
+	h->r = (struct vq_net_split_hdr_ring){ .mem = p->mem, .gpa = galloc(p, NENT * entry_size),
+					       .tail_gpa = galloc(p, 2), .entry_size = entry_size,
+					       .count = NENT };
+	h->tail = (uint16_t *)host(p, h->r.tail_gpa);
+	*h->tail = NENT; /* every entry free */
+	ASSERT_EQ(vq_net_split_set_hdr_ring(p->n, 0, &h->r), 0);
+	for (unsigned i = 0; i < 64; i++) { /* page buffers, posted once */
+		struct vq_seg s = { galloc(p, PAGE), PAGE };
+
+		h->buf[i] = s.addr;
+		post(p, 0, &s, 0, 1, T0 + i);
+	}
+}
+
+static void rx_one(struct hport *h, uint32_t len)
+{
+	struct frame f;
+	struct vq_net_pkt *pk = &f.pkt;
+
+	frame_init(&f, fr, len, len > 3000 ? 3 : 1);
+	ASSERT_EQ(vq_net_rx_burst(h->p.n, 0, &pk, 1), 1);
+}
+
+/* Read the next frame from the data buffers (mergeable): its header into
+ * *vh, the bytes after it into out; returns their number. */
+static size_t take(struct hport *h, struct virtio_net_hdr_v1 *vh, uint8_t *out)
+{
+	size_t n = 0, hs = sizeof(*vh);
+	void *t;
+	uint32_t l;
+
+	for (unsigned k = 0, nb = 1; k < nb; k++) {
+		ASSERT_EQ(vq_drv_get(h->p.drv[0], &t, &l), 1);
+		unsigned slot = h->used % 64;
+		struct vq_seg sg = { h->buf[slot], PAGE };
+
+		ASSERT_EQ((uintptr_t)t, T0 + slot);
+		if (k == 0) {
+			ASSERT_GE(l, hs);
+			memcpy(vh, host(&h->p, h->buf[slot]), hs);
+			nb = vh->num_buffers;
+			memcpy(out, host(&h->p, h->buf[slot]) + hs, l - hs);
+			n = l - hs;
+		} else {
+			memcpy(out + n, host(&h->p, h->buf[slot]), l);
+			n += l;
+		}
+		if (k + 1 < nb)
+			ASSERT_EQ(l, PAGE); /* all but the last used in full */
+		h->used++;
+		post(&h->p, 0, &sg, 0, 1, T0 + slot); /* recycle, in order */
+	}
+	return n;
+}
+
+static void expect_split(struct hport *h, unsigned entry, uint32_t len, size_t hl)
+{
+	static uint8_t got[VQ_NET_MAX_FRAME + PAGE];
+	struct virtio_net_hdr_v1 vh;
+	size_t n = take(h, &vh, got);
+
+	ASSERT_EQ(vh.flags & VQ_NET_HDR_F_SPLIT, VQ_NET_HDR_F_SPLIT);
+	ASSERT_EQ(vh.hdr_len, hl);
+	ASSERT_EQ(n, len - hl);
+	ASSERT_MEM_EQ(got, fr + hl, len - hl);
+	ASSERT_MEM_EQ(host(&h->p, h->r.gpa + (entry % NENT) * h->r.entry_size), fr, hl);
+}
+
+static void expect_unsplit(struct hport *h, uint32_t len)
+{
+	static uint8_t got[VQ_NET_MAX_FRAME + PAGE];
+	struct virtio_net_hdr_v1 vh;
+	size_t n = take(h, &vh, got);
+
+	ASSERT_EQ(vh.flags & VQ_NET_HDR_F_SPLIT, 0);
+	ASSERT_EQ(n, len);
+	ASSERT_MEM_EQ(got, fr, len);
+}
+
+static void every_frame(enum vq_layout lay)
+{
+	static const uint32_t sizes[2][3] = { { 64, 1500, 65536 }, { 86, 1500, 65536 } };
+	struct hport h;
+	unsigned entry = 0;
+
+	g_layout = lay;
+	hport_init(&h, VQ_F_VERSION_1 | F_MRG | VQ_NET_F_SPLIT_HDR_RING |
+		       (lay ? VQ_F_PACKED : 0), 128);
+	for (int ip = 4; ip <= 6; ip += 2)
+		for (int t = 0; t < 2; t++)
+			for (unsigned s = 0; s < 3; s++) {
+				uint32_t len = sizes[ip == 6][s];
+				struct sf_spec sp = { .ip = ip, .frame_len = len,
+						      .l4 = t ? IPPROTO_UDP : IPPROTO_TCP };
+				size_t hl = sf_build(&sp, fr);
+
+				ASSERT_GT(hl, 0);
+				rx_one(&h, len);
+				expect_split(&h, entry++, len, hl);
+				(*h.tail)++; /* the driver recycles the entry */
+			}
+	ASSERT_EQ(stats(&h.p, 0).errors, 0);
+}
+
+TEST(hring_every_frame_split_ring) { every_frame(VQ_LAYOUT_SPLIT); }
+TEST(hring_every_frame_packed_ring) { every_frame(VQ_LAYOUT_PACKED); }
+
+TEST(hring_fallbacks)
+{
+	struct sf_spec tcp = { .ip = 4, .l4 = IPPROTO_TCP, .frame_len = 1500 };
+	struct sf_spec opts = { .ip = 4, .l4 = IPPROTO_TCP, .frame_len = 1500, .tcp_doff = 15 };
+	struct sf_spec frag = { .ip = 6, .l4 = IPPROTO_UDP, .frame_len = 1500,
+				.ext = (const uint8_t[]){ IPPROTO_FRAGMENT }, .ext_n = 1 };
+	struct hport h;
+	size_t hl;
+
+	g_layout = VQ_LAYOUT_SPLIT;
+	hport_init(&h, VQ_F_VERSION_1 | F_MRG | VQ_NET_F_SPLIT_HDR_RING, 64);
+	*h.tail = 1;                 /* one entry free */
+	hl = sf_build(&tcp, fr);
+	rx_one(&h, 1500);
+	expect_split(&h, 0, 1500, hl);
+	fr[0] ^= 0xff;
+	rx_one(&h, 1500);            /* ring empty: unsplit */
+	expect_unsplit(&h, 1500);
+	ASSERT_EQ(host(&h.p, h.r.gpa)[0], (uint8_t)~fr[0]); /* entry 0 untouched */
+	*h.tail = 3;
+	sf_build(&opts, fr);         /* 94 bytes of headers > 64-byte entries */
+	rx_one(&h, 1500);
+	expect_unsplit(&h, 1500);
+	sf_build(&frag, fr);
+	rx_one(&h, 1500);
+	expect_unsplit(&h, 1500);
+	hl = sf_build(&tcp, fr);     /* the next entry in order is 1 */
+	rx_one(&h, 1500);
+	expect_split(&h, 1, 1500, hl);
+	ASSERT_EQ(stats(&h.p, 0).errors, 0);
+}
+
+/* A tail more than count ahead disables the ring for good (counted); the
+ * queue goes on unsplit and is not broken.  Bad configurations refused. */
+TEST(hring_hostile)
+{
+	struct sf_spec tcp = { .ip = 6, .l4 = IPPROTO_TCP, .frame_len = 3000 };
+	struct vq_net_split_hdr_ring r;
+	struct hport h;
+
+	g_layout = VQ_LAYOUT_SPLIT;
+	hport_init(&h, VQ_F_VERSION_1 | F_MRG | VQ_NET_F_SPLIT_HDR_RING, 128);
+	sf_build(&tcp, fr);
+	*h.tail = NENT + 1;
+	rx_one(&h, 3000);
+	expect_unsplit(&h, 3000);
+	ASSERT_EQ(stats(&h.p, 0).errors, 1);
+	*h.tail = NENT;              /* sane again: still off (sticky) */
+	rx_one(&h, 3000);
+	expect_unsplit(&h, 3000);
+	ASSERT_FALSE(vq_dev_is_broken(h.p.dev[0]));
+	r = h.r;
+	r.entry_size = 32;
+	ASSERT_EQ(vq_net_split_set_hdr_ring(h.p.n, 0, &r), -EINVAL);
+	r = h.r;
+	r.count = 0;
+	ASSERT_EQ(vq_net_split_set_hdr_ring(h.p.n, 0, &r), -EINVAL);
+	r = h.r;
+	r.tail_gpa |= 1;
+	ASSERT_EQ(vq_net_split_set_hdr_ring(h.p.n, 0, &r), -EINVAL);
+	r = h.r;
+	r.gpa = GBASE + GSIZE - 64;  /* runs past guest memory */
+	ASSERT_EQ(vq_net_split_set_hdr_ring(h.p.n, 0, &r), -EFAULT);
+	r = h.r;
+	r.tail_gpa = 0x10;           /* not guest memory */
+	ASSERT_EQ(vq_net_split_set_hdr_ring(h.p.n, 0, &r), -EFAULT);
+	ASSERT_EQ(vq_net_split_set_hdr_ring(h.p.n, 1, &h.r), -EINVAL); /* no pair 1 */
+	ASSERT_EQ(vq_net_split_set_hdr_ring(h.p.n, 0, &h.r), 0);       /* reconfigure: on */
+	rx_one(&h, 3000);
+	expect_split(&h, 0, 3000, 14 + 40 + 20);
+	vq_net_reset(h.p.n);         /* reset removes the ring; feature gone */
+	ASSERT_EQ(vq_net_split_set_hdr_ring(h.p.n, 0, &h.r), -EINVAL);
+}
+
+TEST(hring_one_method_at_a_time)
+{
+	struct vq_net_params np = { .mac = MAC0, .max_pairs = 1,
+				    .features = VQ_NET_FEATURES_DEFAULT | VQ_NET_F_SPLIT_ALL };
+	struct vq_net *n;
+
+	ASSERT_EQ(vq_net_new(&np, &n), 0);
+	ASSERT_EQ(vq_net_set_features(n, VQ_F_VERSION_1 | VQ_NET_F_SPLIT_A |
+					     VQ_NET_F_SPLIT_HDR_RING), -EINVAL);
+	ASSERT_EQ(vq_net_set_features(n, VQ_F_VERSION_1 | VQ_NET_F_SPLIT_A), 0);
+	ASSERT_EQ(vq_net_split_set_hdr_ring(n, 0, NULL), -EINVAL); /* not negotiated */
+	vq_net_free(n);
+}

@@ -244,6 +244,8 @@ void vq_dev_get_state(const struct vq_dev *q, struct vq_state *s);
 int vq_dev_set_state(struct vq_dev *q, const struct vq_state *s);
 
 bool vq_dev_is_broken(const struct vq_dev *q);
+/* Entries of the ring (as created). */
+uint32_t vq_dev_size(const struct vq_dev *q);
 enum vq_violation vq_dev_violation(const struct vq_dev *q);
 /* Human-readable description of the violation ("" when not broken). */
 const char *vq_dev_error(const struct vq_dev *q);

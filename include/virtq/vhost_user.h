@@ -319,6 +319,15 @@ uint8_t vq_vu_status(const struct vq_vu_backend *b);
  * message (control thread) - workers use their vq_dev instead. */
 const struct vq_mem *vq_vu_mem(const struct vq_vu_backend *b);
 void *vq_vu_device(const struct vq_vu_backend *b); /* the config's dev */
+/*
+ * The file behind guest memory [hva, hva + len) of the current map (a
+ * proxy hands it on to another backend): returns the backend's own fd
+ * (borrowed: valid until the next memory message; dup it to keep it) and
+ * its file offset in *offset; -ENOENT when no one region's mapping covers
+ * the range; -EINVAL for len 0 or a wrap.  Control thread.
+ */
+int vq_vu_mem_fd(const struct vq_vu_backend *b, const void *hva, uint64_t len,
+		 uint64_t *offset);
 
 /* ---- queues (index 0..num_queues-1; the objects live as long as b) */
 

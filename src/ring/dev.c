@@ -36,6 +36,11 @@ bool vq_dev_is_broken(const struct vq_dev *q)
 	return q->broken;
 }
 
+uint32_t vq_dev_size(const struct vq_dev *q)
+{
+	return q->size;
+}
+
 enum vq_violation vq_dev_violation(const struct vq_dev *q)
 {
 	return q->violation;

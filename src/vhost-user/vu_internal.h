@@ -72,6 +72,7 @@ struct vq__vu_map {
 	void *base; /* mmap()ed from file offset 0 */
 	size_t len;
 	int guard;  /* vq_mem_guard id; -1: none (the file is sealed against shrinking) */
+	int fd;     /* our dup of the region's fd (vq_vu_mem_fd); -1: none */
 };
 
 /*

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * vhost-user memory: SET_MEM_TABLE, ADD_MEM_REG, REM_MEM_REG.  Each region
- * is an fd mapped MAP_SHARED from file offset 0 to mmap_offset + size; the
- * fd itself is closed once mapped.  Running queues are stopped around every
+ * is an fd mapped MAP_SHARED from file offset 0 to mmap_offset + size; a
+ * dup of the fd is kept with the mapping (vq_vu_mem_fd: a proxy hands the
+ * same memory on to another backend) and closed when it is unmapped.  Running queues are stopped around every
  * change of the map and restarted on the new one.
  *
  * A frontend can shrink a region's file under the mapping (ftruncate), and
@@ -30,6 +31,9 @@ static void unmap(struct vq__vu_map *mp)
 		vq_mem_guard_remove(mp->guard);
 		munmap(mp->base, mp->len);
 	}
+	if (mp->base && mp->fd >= 0)
+		close(mp->fd);
+	mp->fd = -1;
 	mp->base = NULL;
 	mp->guard = -1;
 }
@@ -125,8 +129,12 @@ static int map_region(struct vq_vu_backend *b, const struct vq__vu_region *r, in
 	if (p == MAP_FAILED)
 		return vq__vu_fail(b, -errno, "mmap of %" PRIu64 " bytes: %s", len, strerror(errno));
 	*out = (struct vq__vu_map){ .gpa = r->gpa, .size = r->size, .uaddr = r->uaddr,
-				    .mmap_offset = r->mmap_offset, .base = p, .len = (size_t)len };
-	rc = guard(b, out, fd, align);
+				    .mmap_offset = r->mmap_offset, .base = p, .len = (size_t)len,
+				    .guard = -1, .fd = fcntl(fd, F_DUPFD_CLOEXEC, 3) };
+	if (out->fd < 0)
+		rc = vq__vu_fail(b, -errno, "dup of the region fd: %s", strerror(errno));
+	else
+		rc = guard(b, out, fd, align);
 	if (rc < 0)
 		unmap(out);
 	return rc;
@@ -270,4 +278,23 @@ int vq__vu_h_rem_mem_reg(struct vq_vu_backend *b, struct vq__vu_msg *m, struct v
 	b->nmaps--;
 	vq__vu_queues_resume(b);
 	return 0;
+}
+
+int vq_vu_mem_fd(const struct vq_vu_backend *b, const void *hva, uint64_t len,
+		 uint64_t *offset)
+{
+	uintptr_t p = (uintptr_t)hva, end;
+
+	if (len == 0 || __builtin_add_overflow(p, (uintptr_t)len, &end))
+		return -EINVAL;
+	for (unsigned i = 0; i < b->nmaps; i++) {
+		const struct vq__vu_map *mp = &b->maps[i];
+		uintptr_t base = (uintptr_t)mp->base;
+
+		if (!mp->base || mp->fd < 0 || p < base || end > base + mp->len)
+			continue;
+		*offset = (uint64_t)(p - base);
+		return mp->fd;
+	}
+	return -ENOENT;
 }

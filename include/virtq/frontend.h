@@ -108,6 +108,16 @@ struct vq_fe_params {
 	/* Optional.  The state changed; why: a reason ("" when none). */
 	void (*state_event)(void *opaque, enum vq_fe_state s, const char *why);
 	void *opaque;
+	/*
+	 * Manual mode (a proxy): vq_fe_new makes no shared memory and no
+	 * rings, vq_fe_connect only negotiates (protocol features, SET_OWNER,
+	 * SET_FEATURES with `features & offered`), and the caller drives the
+	 * rest with vq_fe_set_features, vq_fe_set_mem_table, vq_fe_ring_start
+	 * and vq_fe_ring_stop.  vq_fe_queue() is then always NULL and
+	 * vq_fe_stop is not used.  queue_size, indirect_* and mem_size are
+	 * ignored.
+	 */
+	bool manual;
 };
 
 /*
@@ -189,6 +199,48 @@ int vq_fe_wait(struct vq_fe *fe, unsigned i, int timeout_ms);
 int vq_fe_queue_ring(const struct vq_fe *fe, unsigned i, struct vq_ring_params *out);
 /* Last GET_VRING_BASE answer of queue i (vq_fe_stop).  0, -ENOENT. */
 int vq_fe_queue_base(const struct vq_fe *fe, unsigned i, uint32_t *base);
+
+/* ---- manual mode (see vq_fe_params.manual) */
+/* One region of a memory table: the backend maps fd from offset for size
+ * bytes and finds it at addr (its guest address and its user address). */
+struct vq_fe_region {
+	uint64_t addr;
+	uint64_t size;
+	int fd;
+	uint64_t offset;
+};
+/* A ring the caller made, at the addresses of its memory table. */
+struct vq_fe_ring {
+	enum vq_layout layout;
+	uint32_t size;
+	uint32_t base;  /* SET_VRING_BASE (0 = a fresh ring) */
+	uint64_t desc, avail, used;
+};
+/*
+ * SET_FEATURES again with features (a subset of the backend's offer; the
+ * PROTOCOL_FEATURES bit is added when offered), before any ring starts.
+ * Returns 0; -ENOTCONN; -EINVAL (not offered); -EPROTO / -EREMOTEIO.
+ */
+int vq_fe_set_features(struct vq_fe *fe, uint64_t features);
+/*
+ * SET_MEM_TABLE with n (1..VQ_VU_MEM_TABLE_REGIONS) caller regions; the
+ * fds are only sent (the caller keeps them).  Returns 0; -ENOTCONN;
+ * -EINVAL; -EPROTO / -EREMOTEIO.
+ */
+int vq_fe_set_mem_table(struct vq_fe *fe, const struct vq_fe_region *r, unsigned n);
+/*
+ * Start queue i on ring r: CALL, NUM, BASE, ADDR, KICK, then ENABLE (with
+ * PROTOCOL_FEATURES).  The kick and call eventfds (vq_fe_kick,
+ * vq_fe_call_fd) are made on first use and kept.  Returns 0; -ENOTCONN;
+ * -EINVAL; -EPROTO / -EREMOTEIO.
+ */
+int vq_fe_ring_start(struct vq_fe *fe, unsigned i, const struct vq_fe_ring *r);
+/*
+ * Stop queue i: ENABLE 0 (with PROTOCOL_FEATURES) and GET_VRING_BASE; the
+ * answer goes to *base (the caller checks it against its ring).  Returns
+ * 0; -ENOTCONN; -EINVAL; -EPROTO.
+ */
+int vq_fe_ring_stop(struct vq_fe *fe, unsigned i, uint32_t *base);
 
 /* ---- shared memory */
 

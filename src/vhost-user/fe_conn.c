@@ -96,10 +96,10 @@ static int fe_init(struct vq_fe *fe, const struct vq_fe_params *cfg)
 		fe->q[i].kick_fd = fe->q[i].call_fd = -1;
 		fe->q[i].vring = (uint16_t)(cfg->queue_index ? cfg->queue_index[i] : i);
 	}
-	for (unsigned i = 0; i < cfg->num_queues; i++)
+	for (unsigned i = 0; !cfg->manual && i < cfg->num_queues; i++)
 		if ((rc = vq__fe_queue_fds(&fe->q[i])) < 0)
 			return rc;
-	if ((rc = vq__fe_mem_init(fe)) < 0)
+	if (!cfg->manual && (rc = vq__fe_mem_init(fe)) < 0)
 		return rc;
 	return cfg->mode == VQ_FE_SERVER ? listen_on(fe) : 0;
 }
@@ -225,6 +225,18 @@ int vq_fe_connect(struct vq_fe *fe)
 	if (fe->state != VQ_FE_DISCONNECTED)
 		return -EISCONN;
 	fe->err[0] = '\0';
+	if (fe->cfg.manual) {
+		if ((rc = open_conn(fe)) < 0 || (rc = negotiate(fe)) < 0) {
+			if (fe->sock >= 0)
+				close(fe->sock);
+			fe->sock = -1;
+			fe->features = fe->pfeatures = fe->queue_num = 0;
+			return rc;
+		}
+		fe->generation++;
+		vq__fe_set_state(fe, VQ_FE_READY, "");
+		return 0;
+	}
 	if ((rc = open_conn(fe)) < 0 || (rc = negotiate(fe)) < 0 ||
 	    (rc = vq__fe_send_mem_table(fe)) < 0 || (rc = vq__fe_queues_start(fe)) < 0 ||
 	    (rc = set_status(fe, VQ__FE_S_ACK | VQ__FE_S_DRIVER | VQ__FE_S_FEATURES_OK |

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Frontend, manual mode: the caller (a proxy) owns memory and rings and
+ * tells the backend where they are: SET_FEATURES, SET_MEM_TABLE with its
+ * own fds and addresses, and ring start/stop at its own addresses.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "fe_internal.h"
+
+/* A violation or a dead socket drops the connection; a refusal keeps it. */
+static int failed(struct vq_fe *fe, int rc)
+{
+	if (rc < 0 && rc != -EREMOTEIO && rc != -EOPNOTSUPP && rc != -EINVAL)
+		vq__fe_drop(fe, fe->err);
+	return rc;
+}
+
+static bool usable(const struct vq_fe *fe)
+{
+	return fe->cfg.manual && fe->state == VQ_FE_READY && fe->sock >= 0;
+}
+
+int vq_fe_set_features(struct vq_fe *fe, uint64_t features)
+{
+	uint64_t want = features & ~VQ_VU_F_PROTOCOL_FEATURES;
+	int rc;
+
+	if (!usable(fe))
+		return -ENOTCONN;
+	if (want & ~fe->offered)
+		return -EINVAL;
+	if (fe->offered & VQ_VU_F_PROTOCOL_FEATURES)
+		want |= VQ_VU_F_PROTOCOL_FEATURES;
+	rc = vq__fe_request(fe, VQ__VU_SET_FEATURES, &want, sizeof(want), NULL, 0);
+	if (rc < 0)
+		return failed(fe, rc);
+	fe->features = want;
+	return 0;
+}
+
+int vq_fe_set_mem_table(struct vq_fe *fe, const struct vq_fe_region *r, unsigned n)
+{
+	struct vq__vu_mem_table t;
+	int fds[VQ_VU_MEM_TABLE_REGIONS];
+	uint64_t end;
+
+	if (!usable(fe))
+		return -ENOTCONN;
+	if (n == 0 || n > VQ_VU_MEM_TABLE_REGIONS)
+		return -EINVAL;
+	memset(&t, 0, sizeof(t));
+	t.nregions = n;
+	for (unsigned i = 0; i < n; i++) {
+		if (r[i].fd < 0 || r[i].size == 0 ||
+		    __builtin_add_overflow(r[i].addr, r[i].size - 1, &end) ||
+		    __builtin_add_overflow(r[i].offset, r[i].size, &end))
+			return -EINVAL;
+		t.regions[i] = (struct vq__vu_region){ .gpa = r[i].addr, .size = r[i].size,
+						       .uaddr = r[i].addr,
+						       .mmap_offset = r[i].offset };
+		fds[i] = r[i].fd;
+	}
+	return failed(fe, vq__fe_request(fe, VQ__VU_SET_MEM_TABLE, &t,
+					 (uint32_t)(offsetof(struct vq__vu_mem_table, regions) +
+						    n * sizeof(t.regions[0])), fds, n));
+}
+
+static int enable(struct vq_fe *fe, uint16_t vring, bool on)
+{
+	struct vhost_vring_state st = { .index = vring, .num = on };
+
+	if (!(fe->features & VQ_VU_F_PROTOCOL_FEATURES))
+		return 0; /* rings start enabled */
+	return vq__fe_request(fe, VQ__VU_SET_VRING_ENABLE, &st, sizeof(st), NULL, 0);
+}
+
+static int announce(struct vq_fe *fe, struct vq__fe_queue *q, const struct vq_fe_ring *r)
+{
+	uint64_t file = q->vring;
+	struct vhost_vring_state st = { .index = q->vring, .num = r->size };
+	struct vhost_vring_addr a = {
+		.index = q->vring, .desc_user_addr = r->desc, .used_user_addr = r->used,
+		.avail_user_addr = r->avail,
+	};
+	int rc;
+
+	if ((rc = vq__fe_request(fe, VQ__VU_SET_VRING_CALL, &file, sizeof(file), &q->call_fd, 1)) < 0 ||
+	    (rc = vq__fe_request(fe, VQ__VU_SET_VRING_NUM, &st, sizeof(st), NULL, 0)) < 0)
+		return rc;
+	st.num = r->base;
+	if ((rc = vq__fe_request(fe, VQ__VU_SET_VRING_BASE, &st, sizeof(st), NULL, 0)) < 0 ||
+	    (rc = vq__fe_request(fe, VQ__VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0)) < 0 ||
+	    (rc = vq__fe_request(fe, VQ__VU_SET_VRING_KICK, &file, sizeof(file), &q->kick_fd, 1)) < 0)
+		return rc;
+	return enable(fe, q->vring, true);
+}
+
+int vq_fe_ring_start(struct vq_fe *fe, unsigned i, const struct vq_fe_ring *r)
+{
+	struct vq__fe_queue *q;
+	int rc;
+
+	if (!usable(fe))
+		return -ENOTCONN;
+	if (i >= fe->cfg.num_queues || r->size == 0 || r->size > VQ_MAX_QUEUE_SIZE)
+		return -EINVAL;
+	q = &fe->q[i];
+	if (q->kick_fd < 0 && (rc = vq__fe_queue_fds(q)) < 0)
+		return rc;
+	q->has_base = false;
+	return failed(fe, announce(fe, q, r));
+}
+
+int vq_fe_ring_stop(struct vq_fe *fe, unsigned i, uint32_t *base)
+{
+	struct vhost_vring_state st, reply;
+	int rc;
+
+	if (!usable(fe))
+		return -ENOTCONN;
+	if (i >= fe->cfg.num_queues)
+		return -EINVAL;
+	st = (struct vhost_vring_state){ .index = fe->q[i].vring };
+	if ((rc = enable(fe, fe->q[i].vring, false)) < 0 ||
+	    (rc = vq__fe_query(fe, VQ__VU_GET_VRING_BASE, &st, sizeof(st), &reply,
+			       sizeof(reply))) < 0)
+		return failed(fe, rc);
+	if (reply.index != fe->q[i].vring)
+		return failed(fe, vq__fe_fail(fe, -EPROTO, "GET_VRING_BASE for vring %u "
+					      "answered vring %u", fe->q[i].vring, reply.index));
+	*base = reply.num;
+	return 0;
+}

@@ -1,0 +1,146 @@
+#!/bin/bash
+# svq_net.sh - virtq-user net -> virtq-svq -> virtq-net -> virtq-svq ->
+# virtq-user net, with every payload byte checked end to end.
+#
+# Both drivers reach virtq-net through a shadow-virtqueue proxy each, so
+# the transmit path (guest tx ring -> shadow ring -> virtq-net) and the
+# receive path (virtq-net -> shadow rx ring -> guest rx ring) are relayed;
+# virtq-net sees only the proxies' IOVA memory layouts.  virtq-user --mode
+# tx sends sequence-numbered pattern frames on port A, virtq-user --mode rx
+# --verify on port B checks each one (length, sequence, every byte).
+# Per case:
+#   bad == 0, foreign == 0, reorder == 0 and received > 0;
+#   the sender's frames all completed (tx_inflight 0) and virtq-net took
+#   exactly that many from port A (no frame lost or duplicated by the relay);
+#   received + lost + tail == sent (lost: gaps B saw; tail: sent after the
+#   last frame B saw), and received <= what virtq-net delivered to B;
+#   the ring layout both drivers and virtq-net negotiated (the proxy's
+#   shadow rings follow the guest's layout);
+#   no proxy logged an error or a broken queue.
+# Matrix: split and packed x 64 and 1514-byte frames (mergeable rx buffers).
+#
+# One PASS/FAIL line per case; exit 0 all passed, 1 a case failed, 77 skip.
+# VIRTQ_KEEP=1 keeps the work directory (all logs).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+LIB=$ROOT/tests/interop/lib
+. "$LIB/net.sh"
+
+NAME=svq_net
+BIN=${VIRTQ_BIN:-$ROOT/${O:-build}/bin}
+VQU=$BIN/virtq-user
+VIRTQ_NET=$BIN/virtq-net
+SVQ=$BIN/virtq-svq
+SEC=${SVQ_NET_SEC:-2}
+CPU1=$(($(nproc) > 1 ? 1 : 0))
+
+net_begin "$NAME" svq-net "$VQU" "$VIRTQ_NET" "$SVQ"
+
+layout_of() { grep -ao '\(split\|packed\) rings of' "$1" | cut -d' ' -f1; }
+
+# sp_start LOG SOCKET BACKEND: virtq-svq, waiting until SOCKET listens.
+# Sets SP_PID.
+sp_start() {
+	local end=$((SECONDS + 10))
+	rm -f "$2"
+	vq_spawn "$1" $((SEC + 80)) "$SVQ" --socket "$2" --backend "$3"
+	SP_PID=$VQ_PID
+	until _net_listening "$2"; do
+		vq_alive "$SP_PID" || return 1
+		((SECONDS < end)) || return 1
+		sleep 0.05
+	done
+}
+
+one_case() {
+	local layout=$1 size=$2 tag="$1 ${2}B"
+	local sa=$WORK/c$N.a.sock sb=$WORK/c$N.b.sock pa=$WORK/c$N.pa.sock pb=$WORK/c$N.pb.sock
+	local vlog=$WORK/c$N.vn.log palog=$WORK/c$N.pa.log pblog=$WORK/c$N.pb.log
+	local tlog=$WORK/c$N.tx.log rlog=$WORK/c$N.rx.log errs='' rc tpid rpid papid pbpid
+	local utx left urx bad lost foreign reorder arx btx next tail v q end
+	local common=(--size "$size")
+	[[ $layout == packed ]] && common+=(--packed)
+	vn_start "$vlog" $((SEC + 90)) --socket "$sa" --socket "$sb" --cpus "$CPU1" || {
+		net_result "$NAME" "$tag" " virtq-net did not start" "-" "$vlog"
+		FAILS=$((FAILS + 1))
+		return
+	}
+	sp_start "$palog" "$pa" "$sa" && papid=$SP_PID &&
+		sp_start "$pblog" "$pb" "$sb" && pbpid=$SP_PID || {
+		net_result "$NAME" "$tag" " virtq-svq did not start" "-" "$palog" "$pblog"
+		vn_stop "$VN_PID"
+		FAILS=$((FAILS + 1))
+		return
+	}
+	vq_spawn "$rlog" $((SEC + 70)) "$VQU" net --socket "$pb" --mode rx --verify \
+		--duration $((SEC + 60)) --mrg on --rxbuf mergeable --cpu "$CPU1" "${common[@]}"
+	rpid=$VQ_PID
+	end=$((SECONDS + 10))
+	until grep -aqs 'rings of' "$rlog" || ((SECONDS > end)) || ! vq_alive "$rpid"; do
+		vq_sleep 0.05
+	done
+	vq_spawn "$tlog" $((SEC + 40)) "$VQU" net --socket "$pa" --mode tx --verify \
+		--duration "$SEC" --cpu 0 "${common[@]}"
+	tpid=$VQ_PID
+	net_wait "$tpid" $((SEC + 30))
+	rc=$?
+	((rc == 0)) || errs+=" sender exited $rc;"
+	vq_sleep 0.5
+	vq_alive "$rpid" || errs+=" receiver exited early;"
+	vq_kill "$rpid" INT 10
+	rc=$?
+	((rc == 0)) || errs+=" receiver exited $rc after SIGINT;"
+	for v in "$papid" "$pbpid"; do
+		vq_kill "$v" INT 10
+		rc=$?
+		((rc == 0)) || errs+=" virtq-svq exited $rc after SIGINT;"
+	done
+	vn_stop "$VN_PID"
+	rc=$?
+	((rc == 0)) || errs+=" virtq-net exited $rc after SIGINT;"
+	for v in "$vlog" "$tlog" "$rlog" "$palog" "$pblog"; do errs+=$(net_san_check "$v"); done
+	grep -aq 'broken' "$vlog" && errs+=" $(grep -a -m1 broken "$vlog");"
+	for v in "$palog" "$pblog"; do
+		grep -aq ' error \|broken' "$v" && errs+=" $(basename "$v"): $(grep -a -m1 ' error \|broken' "$v");"
+	done
+	for v in "$tlog" "$rlog"; do
+		[[ $(layout_of "$v") == "$layout" ]] ||
+			errs+=" $(basename "$v") runs $(layout_of "$v") rings, want $layout;"
+	done
+	for q in 0 1; do
+		[[ $(vn_layout "$vlog" "$q") == "$layout" ]] ||
+			errs+=" virtq-net queue $q runs '$(vn_layout "$vlog" "$q")' shadow rings, want $layout;"
+	done
+	utx=$(vqu_count "$tlog" tx_pkts) left=$(vqu_count "$tlog" tx_inflight)
+	urx=$(vqu_count "$rlog" rx_pkts) bad=$(vqu_count "$rlog" bad) lost=$(vqu_count "$rlog" lost)
+	foreign=$(vqu_count "$rlog" foreign) reorder=$(vqu_count "$rlog" reorder)
+	next=$(vqu_count "$rlog" rx_next_seq)
+	tail=$((${utx:-0} - ${next:-0}))
+	arx=$(vn_total "$vlog" c$N.a.sock rx_packets)
+	btx=$(vn_total "$vlog" c$N.b.sock tx_packets)
+	[[ -n $utx && -n $urx && -n $arx && -n $btx && -n $next ]] || errs+=" missing totals;"
+	[[ $bad == 0 ]] || errs+=" $bad bad frames;"
+	[[ $foreign == 0 ]] || errs+=" $foreign foreign frames;"
+	[[ $reorder == 0 ]] || errs+=" $reorder frames out of order;"
+	((${urx:-0} > 0)) || errs+=" nothing received;"
+	[[ $left == 0 ]] || errs+=" $left frames still queued when the sender stopped;"
+	[[ ${arx:-x} == "${utx:-y}" ]] || errs+=" virtq-net took $arx from A, the sender sent $utx;"
+	((${urx:-0} + ${lost:-0} + tail == ${utx:-0})) ||
+		errs+=" received $urx + lost $lost + tail $tail != sent $utx;"
+	((${urx:-0} <= ${btx:-0})) || errs+=" received $urx > virtq-net delivered $btx;"
+	net_result "$NAME" "$tag" "$errs" \
+		"sent ${utx:-?} switched ${btx:-?} recv ${urx:-?} verified through two proxies, lost ${lost:-?} + tail $tail" \
+		"$vlog" "$palog" "$pblog" "$tlog" "$rlog" || FAILS=$((FAILS + 1))
+}
+
+t0=$SECONDS
+for layout in split packed; do
+	for size in 64 1514; do
+		N=$((N + 1))
+		one_case "$layout" "$size"
+	done
+done
+echo "  $N cases in $((SECONDS - t0)) s"
+((FAILS == 0)) || exit 1
+exit 0

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtq-svq: a vhost-user proxy that relays every queue through shadow
+ * virtqueues.  Towards the frontend (--socket) it is a vhost-user backend;
+ * towards the real backend (--backend) a vhost-user frontend presenting
+ * a memory layout of its own, in IOVA space.  Device features, config and
+ * queue count follow the backend.  One thread: the control socket, the
+ * guest kicks and the backend calls are polled together.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/tool.h"
+#include "sp.h"
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+static const char usage[] =
+	"usage: virtq-svq --socket PATH --backend PATH [-v]\n"
+	"Relay a vhost-user device through shadow virtqueues.\n"
+	"  -s, --socket PATH     listen here for the frontend (QEMU, DPDK, virtq-user)\n"
+	"  -b, --backend PATH    the real vhost-user backend's socket (connected first)\n"
+	"  -v, --verbose         log every vhost-user message\n"
+	"  -h, --help            this text\n";
+
+/* What to poll: the control socket, then kick and call fds of each queue. */
+struct sp_poll {
+	struct pollfd pfd[1 + 2 * VQ_VU_MAX_QUEUES];
+	unsigned idx[1 + 2 * VQ_VU_MAX_QUEUES];
+	unsigned n;
+};
+
+static void poll_build(struct sp *s, struct sp_poll *p)
+{
+	p->n = 0;
+	p->pfd[p->n++] = (struct pollfd){ .fd = vq_vu_fd(s->b), .events = POLLIN };
+	for (unsigned i = 0; i < s->nq; i++) {
+		if (!s->q[i].svq)
+			continue;
+		p->idx[p->n] = i;
+		p->pfd[p->n++] = (struct pollfd){ .fd = vq_vu_queue_kick_fd(s->q[i].vq),
+						  .events = POLLIN };
+		p->idx[p->n] = i;
+		p->pfd[p->n++] = (struct pollfd){ .fd = vq_fe_call_fd(s->fe, i), .events = POLLIN };
+	}
+}
+
+static int loop(struct sp *s)
+{
+	struct sp_poll p;
+	int rc, t;
+
+	while (!stop) {
+		poll_build(s, &p);
+		t = vq_vu_timeout_ms(s->b);
+		rc = poll(p.pfd, p.n, t < 0 || t > 200 ? 200 : t);
+		if (rc < 0 && errno != EINTR)
+			return -errno;
+		for (unsigned i = 1; rc > 0 && i < p.n; i++)
+			if (p.pfd[i].revents && s->q[p.idx[i]].svq)
+				sp_relay(s, p.idx[i], (i & 1) != 0);
+		if ((rc > 0 && p.pfd[0].revents) || vq_vu_timeout_ms(s->b) == 0)
+			if ((rc = vq_vu_dispatch(s->b)) < 0)
+				return rc;
+		if (vq_fe_poll(s->fe) != VQ_FE_READY) {
+			vqt_log(VQT_LOG_ERR, "backend went away: %s", vq_fe_error(s->fe));
+			return -ECONNRESET;
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "backend", required_argument, NULL, 'b' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *sock = NULL, *backend = NULL;
+	bool verbose = false;
+	struct sp *s;
+	int c, rc;
+
+	vqt_log_init("virtq-svq");
+	while ((c = getopt_long(argc, argv, "s:b:vh", lo, NULL)) != -1) {
+		switch (c) {
+		case 's': sock = optarg; break;
+		case 'b': backend = optarg; break;
+		case 'v': verbose = true; break;
+		case 'h': fputs(usage, stdout); return 0;
+		default: fputs(usage, stderr); return 2;
+		}
+	}
+	if (!sock || !backend || optind != argc) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	vqt_log_library(verbose);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+	s = malloc(sizeof(*s));
+	if (!s)
+		return 1;
+	rc = sp_init(s, backend);
+	if (rc == 0 && (rc = sp_serve(s, sock)) < 0)
+		vqt_log(VQT_LOG_ERR, "cannot serve %s: %s", sock, strerror(-rc));
+	if (rc == 0) {
+		vqt_log(VQT_LOG_INFO, "listening on %s", sock);
+		rc = loop(s);
+	}
+	sp_fini(s);
+	free(s);
+	return rc < 0 ? 1 : 0;
+}

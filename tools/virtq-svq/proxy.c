@@ -1,0 +1,351 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtq-svq proxy: a vhost-user device model (struct vq_device_ops) whose
+ * queues are relayed through shadow virtqueues to a real vhost-user
+ * backend, which sees a memory layout of IOVAs: the guest's regions (its
+ * own fds, at IOVAs of struct vq_iova) and one memfd arena holding the
+ * shadow rings and indirect tables.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../common/tool.h"
+#include "sp.h"
+
+/* Ring features the shadow virtqueues handle on either side. */
+#define SP_RING_OK (VQ_F_INDIRECT | VQ_F_EVENT_IDX | VQ_F_VERSION_1 | VQ_F_PACKED)
+/* Transport bits (24..40): only SP_RING_OK passes; device bits pass as offered. */
+#define SP_TRANSPORT_BITS (((1ull << 41) - 1) & ~((1ull << 24) - 1))
+
+/* ---- the arena: page-granular first fit (a few blocks per queue) */
+
+static void *arena_alloc(void *ctx, size_t bytes, size_t align)
+{
+	struct sp *s = ctx;
+	size_t n = (bytes + SP_PAGE - 1) / SP_PAGE, step = align > SP_PAGE ? align / SP_PAGE : 1;
+
+	for (size_t i = 0; n && i + n <= SP_ARENA_PAGES; i += step) {
+		size_t j = 0;
+
+		while (j < n && !s->page_used[i + j])
+			j++;
+		if (j < n)
+			continue;
+		memset(&s->page_used[i], 1, n);
+		return s->arena + i * SP_PAGE;
+	}
+	return NULL;
+}
+
+static void arena_release(void *ctx, void *p, size_t bytes)
+{
+	struct sp *s = ctx;
+	size_t i = (size_t)((uint8_t *)p - s->arena) / SP_PAGE;
+
+	memset(&s->page_used[i], 0, (bytes + SP_PAGE - 1) / SP_PAGE);
+}
+
+static int arena_init(struct sp *s)
+{
+	size_t len = (size_t)SP_ARENA_PAGES * SP_PAGE;
+
+	s->memfd = memfd_create("virtq-svq", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (s->memfd < 0)
+		return -errno;
+	if (ftruncate(s->memfd, (off_t)len) < 0 ||
+	    fcntl(s->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		return -errno;
+	s->arena = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, s->memfd, 0);
+	if (s->arena == MAP_FAILED) {
+		s->arena = NULL;
+		return -errno;
+	}
+	return 0;
+}
+
+/* ---- the backend's memory table */
+
+/* fd and offset of host memory [hva, hva + len): the arena or a guest region. */
+static int region_fd(struct sp *s, const void *hva, uint64_t len, uint64_t *off)
+{
+	const uint8_t *p = hva;
+	size_t alen = (size_t)SP_ARENA_PAGES * SP_PAGE;
+
+	if (p >= s->arena && len <= alen && (size_t)(p - s->arena) <= alen - len) {
+		*off = (uint64_t)(p - s->arena);
+		return s->memfd;
+	}
+	return vq_vu_mem_fd(s->b, hva, len, off);
+}
+
+/* Make the IOVA maps follow the guest's map, and send the backend its view. */
+static int send_mem_table(struct sp *s)
+{
+	const struct vq_mem *gm = vq_vu_mem(s->b);
+	struct vq_fe_region r[VQ_VU_MEM_TABLE_REGIONS];
+	struct vq_mem_region m;
+	unsigned n;
+	int rc;
+
+	if (!gm)
+		return -EFAULT;
+	if ((rc = vq_iova_sync_guest(s->iova, gm)) < 0 ||
+	    (rc = vq_iova_to_mem(s->iova, s->devmem)) < 0)
+		return rc;
+	n = vq_mem_count(s->devmem);
+	if (n > VQ_VU_MEM_TABLE_REGIONS)
+		return -ENOSPC;
+	for (unsigned i = 0; i < n; i++) {
+		if ((rc = vq_mem_region_at(s->devmem, i, &m)) < 0)
+			return rc;
+		r[i] = (struct vq_fe_region){ .addr = m.gpa, .size = m.size };
+		r[i].fd = region_fd(s, m.hva, m.size, &r[i].offset);
+		if (r[i].fd < 0)
+			return r[i].fd;
+	}
+	return vq_fe_set_mem_table(s->fe, r, n);
+}
+
+/* ---- queues */
+
+static int queue_open(struct sp *s, unsigned idx, struct vq_vu_queue *vq)
+{
+	struct vq_dev *gd = vq_vu_queue_dev(vq);
+	struct vq_svq_params p = {
+		.guest = { .size = gd ? vq_dev_size(gd) : 0 },
+		.guest_dev = gd, .guest_mem = vq_vu_mem(s->b), .iova = s->iova,
+		.dev_layout = (s->dev_features & VQ_F_PACKED) ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT,
+		.dev_features = s->dev_features & VQ_RING_FEATURES,
+		.alloc = arena_alloc, .release = arena_release, .alloc_ctx = s,
+	};
+	struct vq_svq_ring ring;
+	struct vq_fe_ring fr;
+	int rc;
+
+	if (!gd || !p.guest_mem)
+		return -EINVAL;
+	/* Guest maps first: the shadow ring's IOVAs come after them. */
+	if ((rc = vq_iova_sync_guest(s->iova, p.guest_mem)) < 0 ||
+	    (rc = vq_svq_new(&p, &s->q[idx].svq)) < 0)
+		return rc;
+	vq_svq_device_ring(s->q[idx].svq, &ring);
+	fr = (struct vq_fe_ring){
+		.layout = ring.layout, .size = ring.size,
+		.base = ring.layout == VQ_LAYOUT_PACKED ? 0x80008000u : 0,
+		.desc = ring.desc, .avail = ring.avail, .used = ring.used,
+	};
+	if ((rc = send_mem_table(s)) < 0 || (rc = vq_fe_ring_start(s->fe, idx, &fr)) < 0) {
+		vq_svq_free(s->q[idx].svq);
+		s->q[idx].svq = NULL;
+		return rc;
+	}
+	s->q[idx].vq = vq;
+	return 0;
+}
+
+static void events(struct sp *s, unsigned idx, const struct vq_svq_events *ev)
+{
+	if (ev->kick_device)
+		(void)vq_fe_kick(s->fe, idx);
+	if (ev->notify_guest)
+		(void)vq_vu_queue_signal(s->q[idx].vq);
+}
+
+static void report(struct sp *s, unsigned idx, int rc)
+{
+	struct sp_queue *q = &s->q[idx];
+
+	if (rc >= 0 || rc == -EIO)
+		return;
+	vqt_log(VQT_LOG_ERR, "queue %u: %s", idx, vq_svq_error(q->svq));
+	if (vq_svq_guest_is_broken(q->svq))
+		(void)vq_vu_queue_signal_error(q->vq);
+}
+
+void sp_relay(struct sp *s, unsigned idx, bool kick)
+{
+	struct sp_queue *q = &s->q[idx];
+	struct vq_svq_events ev = { 0 };
+	uint64_t v;
+	int rc;
+
+	if (!q->svq)
+		return;
+	if (kick) {
+		(void)vq_vu_queue_drain_kick(q->vq);
+		rc = vq_svq_relay_avail(q->svq, &ev);
+	} else {
+		while (read(vq_fe_call_fd(s->fe, idx), &v, sizeof(v)) == (ssize_t)sizeof(v))
+			;
+		rc = vq_svq_relay_used(q->svq, &ev);
+	}
+	report(s, idx, rc);
+	events(s, idx, &ev);
+}
+
+/* Stop the backend's ring, return what it used, and drop the shadow ring. */
+static void queue_close(struct sp *s, unsigned idx)
+{
+	struct sp_queue *q = &s->q[idx];
+	struct vq_svq_events ev = { 0 };
+	uint32_t base;
+
+	if (!q->svq)
+		return;
+	vq_svq_set_paused(q->svq, true);
+	if (vq_fe_ring_stop(s->fe, idx, &base) < 0)
+		vqt_log(VQT_LOG_WARN, "queue %u: backend stop failed: %s", idx,
+			vq_fe_error(s->fe));
+	(void)vq_svq_relay_used(q->svq, &ev);
+	if (ev.notify_guest)
+		(void)vq_vu_queue_signal(q->vq);
+	if (vq_svq_inflight(q->svq))
+		vqt_log(VQT_LOG_INFO, "queue %u: %u buffers were still with the backend",
+			idx, vq_svq_inflight(q->svq));
+	vq_svq_free(q->svq);
+	q->svq = NULL;
+	q->vq = NULL;
+}
+
+/* ---- the device model the frontend sees */
+
+static uint64_t op_get_features(void *dev)
+{
+	return ((struct sp *)dev)->offered;
+}
+
+/* The guest's device bits, and its ring bits for the shadow ring too. */
+static int op_set_features(void *dev, uint64_t f)
+{
+	struct sp *s = dev;
+	uint64_t want = f & vq_fe_backend_features(s->fe) & ~VQ_VU_F_PROTOCOL_FEATURES;
+	int rc;
+
+	if (want == s->dev_features)
+		return 0;
+	rc = vq_fe_set_features(s->fe, want);
+	if (rc < 0) {
+		vqt_log(VQT_LOG_ERR, "backend refused features 0x%llx: %s",
+			(unsigned long long)want, vq_fe_error(s->fe));
+		return rc;
+	}
+	s->dev_features = want;
+	return 0;
+}
+
+static int op_get_config(void *dev, uint32_t off, void *buf, uint32_t len)
+{
+	return vq_fe_get_config(((struct sp *)dev)->fe, off, buf, len);
+}
+
+static unsigned op_num_queues(void *dev)
+{
+	return ((struct sp *)dev)->nq;
+}
+
+static int op_queue_start(void *dev, unsigned idx, struct vq_dev *q)
+{
+	return 0; /* the shadow ring is made in hook_started, with the vu queue */
+}
+
+static void op_queue_stop(void *dev, unsigned idx)
+{
+	queue_close(dev, idx);
+}
+
+static int hook_started(void *hook, unsigned idx, struct vq_vu_queue *q)
+{
+	struct sp *s = hook;
+	int rc = queue_open(s, idx, q);
+
+	if (rc < 0) {
+		vqt_log(VQT_LOG_ERR, "queue %u: cannot relay: %s%s%s", idx, strerror(-rc),
+			vq_fe_error(s->fe)[0] ? ": " : "", vq_fe_error(s->fe));
+		return rc;
+	}
+	return 1; /* main.c polls the kick fd */
+}
+
+static const struct vq_device_ops sp_ops = {
+	.name = "svq",
+	.get_features = op_get_features,
+	.set_features = op_set_features,
+	.get_config = op_get_config,
+	.num_queues = op_num_queues,
+	.queue_start = op_queue_start,
+	.queue_stop = op_queue_stop,
+};
+
+static const struct vq_vu_serve_hooks sp_hooks = {
+	.queue_started = hook_started,
+};
+
+/* ---- setup */
+
+/* Connect to the backend and learn what the frontend will be offered. */
+int sp_init(struct sp *s, const char *backend)
+{
+	struct vq_fe_params fp = {
+		.path = backend, .mode = VQ_FE_CLIENT, .num_queues = VQ_FE_MAX_QUEUES,
+		.manual = true,
+	};
+	struct vq_iova_params ip = { .base = 1ull << 20, .size = 1ull << 46 };
+	uint64_t offered;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	s->memfd = -1;
+	if ((rc = arena_init(s)) < 0 || (rc = vq_iova_new(&ip, &s->iova)) < 0 ||
+	    (rc = vq_mem_new(&s->devmem)) < 0 || (rc = vq_fe_new(&fp, &s->fe)) < 0)
+		return rc;
+	if ((rc = vq_fe_connect(s->fe)) < 0) {
+		vqt_log(VQT_LOG_ERR, "backend %s: %s", backend, vq_fe_error(s->fe));
+		return rc;
+	}
+	offered = vq_fe_backend_features(s->fe);
+	s->offered = offered & ~SP_TRANSPORT_BITS & ~VQ_F_LARGE_CHAIN;
+	s->offered |= offered & SP_RING_OK;
+	/* GET_QUEUE_NUM counts queue pairs for net and queues for blk, and
+	 * the device type is not on the wire: accept rings up to a net
+	 * device's (pairs and a control queue), answer the backend's number. */
+	s->queue_num = vq_fe_backend_queue_num(s->fe);
+	s->nq = s->queue_num > (VQ_VU_MAX_QUEUES - 1) / 2 ? VQ_VU_MAX_QUEUES
+							 : 2 * (unsigned)s->queue_num + 1;
+	if (s->queue_num == 0)
+		s->nq = 3;
+	vqt_log(VQT_LOG_INFO, "backend %s: features 0x%llx, %u queues", backend,
+		(unsigned long long)offered, s->nq);
+	return 0;
+}
+
+int sp_serve(struct sp *s, const char *socket)
+{
+	struct vq_vu_serve_params p = {
+		.name = "svq", .mode = VQ_VU_SERVER, .path = socket, .listen_fd = -1,
+		.device = { .ops = &sp_ops, .dev = s },
+		.protocol_features = VQ_VU_PROTOCOL_F_MQ | VQ_VU_PROTOCOL_F_REPLY_ACK |
+				     VQ_VU_PROTOCOL_F_CONFIG | VQ_VU_PROTOCOL_F_RESET_DEVICE |
+				     VQ_VU_PROTOCOL_F_STATUS,
+		.queue_num = s->queue_num, .max_mem_slots = VQ_VU_MEM_TABLE_REGIONS - 2,
+		.hooks = &sp_hooks, .hook = s,
+	};
+
+	if (!(vq_fe_protocol_features(s->fe) & VQ_VU_PROTOCOL_F_CONFIG))
+		p.protocol_features &= ~VQ_VU_PROTOCOL_F_CONFIG;
+	return vq_vu_serve(&p, &s->b);
+}
+
+void sp_fini(struct sp *s)
+{
+	vq_vu_backend_free(s->b);
+	vq_fe_free(s->fe);
+	vq_mem_free(s->devmem);
+	vq_iova_free(s->iova);
+	if (s->arena)
+		munmap(s->arena, (size_t)SP_ARENA_PAGES * SP_PAGE);
+	if (s->memfd >= 0)
+		close(s->memfd);
+}

@@ -11,8 +11,8 @@
  * (the frontend's queue callback is the natural place: see
  * vq_netdrv_fe_queue_event).  Attaching an rx ring posts receive buffers.
  *
- * Receive buffers (seed 002: Linux virtio_net, "Improve the recv buffer
- * allocation scheme"), one strategy per driver:
+ * Receive buffers, one strategy per driver (the three schemes of Linux's
+ * virtio_net driver):
  *   - MERGEABLE (needs VIRTIO_NET_F_MRG_RXBUF): one page per buffer; a frame
  *     larger than a page spans several, the first header says how many
  *     (num_buffers).  num_buffers is checked against the buffers the device
@@ -95,7 +95,7 @@ struct vq_netdrv_rxmem {
 };
 
 /*
- * The arithmetic of seed 002 for a queue of queue_size entries.  indirect:
+ * What a strategy pins and holds for a queue of queue_size entries.  indirect:
  * multi-descriptor buffers go into indirect tables (1 ring entry each).
  * E.g. 256 entries, 12-byte header: mergeable 256 pages = 1 MiB, 256 MTU
  * frames (15 GSO frames); big 256/17 = 15 chains, 1044480 bytes, 15 frames

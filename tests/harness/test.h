@@ -6,8 +6,8 @@
  * per test ("PASS name", "FAIL name: why", "SKIP name: why") and ends with
  * "N passed, N failed, N skipped".
  *
- *   ./build/tests/ring_split            run all tests
- *   ./build/tests/ring_split pattern    run tests whose name contains pattern
+ *   ./build/tests/ring_drv              run all tests
+ *   ./build/tests/ring_drv pattern      run tests whose name contains pattern
  *   VQ_TEST_TIMEOUT=120                 per-test timeout in seconds (default 120)
  */
 #ifndef VQ_TEST_H

@@ -5,7 +5,7 @@
  * addresses equal to virtual addresses.  Frames go driver tx -> device tx
  * burst -> device rx burst (loopback) -> driver rx, and every byte is
  * checked: all three receive strategies, split and packed, sizes from 60
- * bytes to 64 KiB GSO-sized frames; the seed-002 memory arithmetic; a
+ * bytes to 64 KiB GSO-sized frames; what each receive strategy pins (vq_netdrv_rx_mem); a
  * device lying about num_buffers, short frames, frames split across
  * bursts, backpressure, detach/re-attach, the control queue.
  */
@@ -278,7 +278,7 @@ TEST(many_frames_recycle)
 	}
 }
 
-/* ---- the seed's arithmetic */
+/* ---- receive memory per strategy (vq_netdrv_rx_mem) */
 
 TEST(rx_mem_arithmetic)
 {
@@ -306,7 +306,7 @@ TEST(rx_mem_arithmetic)
 	ASSERT_EQ(vq_netdrv_rx_mem(VQ_NETDRV_RX_BIG, VQ_F_VERSION_1, 256, true, &m), 0);
 	ASSERT_EQ(m.entries_per_buf, 1);
 	ASSERT_EQ(m.bufs, 256);
-	ASSERT_EQ_U64(m.pinned, 256ull * 17 * 4096); /* 17 MiB: the seed's "16M per guest" */
+	ASSERT_EQ_U64(m.pinned, 256ull * 17 * 4096); /* 17 MiB: the big-buffer cost Linux virtio_net's mergeable buffers avoid */
 
 	ASSERT_EQ(vq_netdrv_rx_mem(VQ_NETDRV_RX_SMALL, VQ_F_VERSION_1, 256, false, &m), 0);
 	ASSERT_EQ(m.buf_bytes, 1526);

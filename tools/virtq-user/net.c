@@ -234,7 +234,7 @@ static void print_rx_mem(const struct net *n)
 						       VQ_NETDRV_RX_SMALL };
 	uint64_t f = n->features | VQ_NET_F(VIRTIO_NET_F_MRG_RXBUF);
 
-	printf("receive memory per queue, %u-entry ring (seed 002 arithmetic):\n", n->o.qsize);
+	printf("receive memory per queue, %u-entry ring (vq_netdrv_rx_mem):\n", n->o.qsize);
 	printf("  %-9s %6s %6s %8s %6s %8s %8s %10s\n", "strategy", "buf", "descs", "entries",
 	       "bufs", "mtu-pkts", "gso-pkts", "pinned");
 	for (unsigned i = 0; i < 3; i++) {

@@ -186,13 +186,16 @@ static void csum(uint64_t *a, uint64_t *b, const uint8_t *p, size_t n)
  * with --scatter in reverse page order, so that no two are adjacent and
  * every page is its own descriptor), or one block. */
 static struct iovec *bench_buf(const struct v9_opts *o, struct v9_vu *vu, uint32_t len,
-			       unsigned *n)
+			       unsigned *n, void **heap)
 {
 	unsigned pages = (len + 4095) / 4096;
 	uint8_t *blk = vu ? v9_vu_alloc(vu, (size_t)pages * 4096) : malloc((size_t)pages * 4096);
 	struct iovec *v = calloc(pages, sizeof(*v));
 
+	*heap = vu ? NULL : blk; /* shared memory is the transport's */
 	if (!blk || !v) {
+		free(*heap);
+		*heap = NULL;
 		free(v);
 		return NULL;
 	}
@@ -223,11 +226,13 @@ static int bench_seq(struct vq_9p_client *cl, const struct v9_opts *o, struct v9
 {
 	uint32_t chunk = vq_9p_client_msize(cl) - 24, fid;
 	unsigned n, reqs = 0;
-	struct iovec *v = bench_buf(o, vu, chunk, &n);
+	void *heap;
+	struct iovec *v = bench_buf(o, vu, chunk, &n, &heap);
 	uint64_t off = 0, a = 0, b = 0, t0;
 	int err = v ? open_path(cl, path, O_RDONLY, &fid) : -ENOMEM;
 
 	if (err) {
+		free(heap);
 		free(v);
 		return fail("bench", path, err);
 	}
@@ -235,13 +240,17 @@ static int bench_seq(struct vq_9p_client *cl, const struct v9_opts *o, struct v9
 	 * both sides (a first touch costs more than the copy on some hosts) */
 	for (unsigned i = 0; i < n; i++)
 		memset(v[i].iov_base, 0, v[i].iov_len);
-	if (vq_9p_client_readv(cl, fid, 0, v, n) < 0)
+	if (vq_9p_client_readv(cl, fid, 0, v, n) < 0) {
+		free(heap);
+		free(v);
 		return fail("bench: read", path, -EIO);
+	}
 	t0 = vqt_now_ns();
 	while (!o->bench_size || off < o->bench_size) {
 		int64_t got = vq_9p_client_readv(cl, fid, off, v, n);
 
 		if (got < 0) {
+			free(heap);
 			free(v);
 			return fail("bench: read", path, (int)got);
 		}
@@ -258,6 +267,7 @@ static int bench_seq(struct vq_9p_client *cl, const struct v9_opts *o, struct v9
 	       PRIx64 "%016" PRIx64 "\n", vq_9p_client_msize(cl), n, reqs, off, s,
 	       (double)off / s / 1e6, a, b);
 	vq_9p_client_clunk(cl, fid);
+	free(heap);
 	free(v);
 	return 0;
 }

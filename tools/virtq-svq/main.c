@@ -32,6 +32,7 @@ static const char usage[] =
 	"  -s, --socket PATH     listen here for the frontend (QEMU, DPDK, virtq-user)\n"
 	"  -b, --backend PATH    the real vhost-user backend's socket (connected first)\n"
 	"  -v, --verbose         log every vhost-user message\n"
+	"      --version         print the version and exit\n"
 	"  -h, --help            this text\n";
 
 /* What to poll: the control socket, then kick and call fds of each queue. */
@@ -87,6 +88,7 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "backend", required_argument, NULL, 'b' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "version", no_argument, NULL, VQT_OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -102,6 +104,7 @@ int main(int argc, char **argv)
 		case 'b': backend = optarg; break;
 		case 'v': verbose = true; break;
 		case 'h': fputs(usage, stdout); return 0;
+		case VQT_OPT_VERSION: vqt_print_version("virtq-svq"); return 0;
 		default: fputs(usage, stderr); return 2;
 		}
 	}

@@ -441,8 +441,14 @@ void vq_vu_loop_free(struct vq_vu_loop *l);
 /* Ops to put in vq_vu_params.loop_ops together with .loop = l. */
 const struct vq_vu_loop_ops *vq_vu_loop_ops(void);
 /* Wait up to timeout_ms (-1 forever) and handle what is ready, including
- * due reconnect timers.  Returns events handled, or -errno. */
+ * due reconnect timers.  Returns events handled (readable fds of
+ * vq_vu_loop_add_fd counted), or -errno. */
 int vq_vu_loop_run(struct vq_vu_loop *l, int timeout_ms);
+/* Also wake vq_vu_loop_run when fd (the caller's, e.g. a device model's
+ * epoll fd) is readable; the caller handles it after the run.  The loop
+ * does not close fd; it must stay open while the loop runs.  0, -EBADF,
+ * -errno from epoll_ctl. */
+int vq_vu_loop_add_fd(struct vq_vu_loop *l, int fd);
 
 /* ---- logging */
 

@@ -3,7 +3,9 @@
  * A small built-in epoll loop for vhost-user backends.  Watches are kept in
  * a table indexed by fd; each carries a sequence number that is also in the
  * epoll event, so an event for an fd that was unwatched (or closed and
- * reused) earlier in the same batch is recognised and skipped.
+ * reused) earlier in the same batch is recognised and skipped.  Sequence
+ * number 0 is never a watch's: it marks the caller's wake-only fds
+ * (vq_vu_loop_add_fd).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include "vu_internal.h"
 
 #define LOOP_BATCH 32
+#define WAKE_SEQ 0u /* the caller's fds (vq_vu_loop_add_fd) */
 
 struct loop_watch {
 	struct vq_vu_backend *b; /* NULL: slot free */
@@ -83,7 +86,9 @@ static int loop_watch(void *loop, int fd, struct vq_vu_backend *b, uint32_t tag)
 
 	if (fd < 0 || grow(l, (unsigned)fd) < 0)
 		return -ENOMEM;
-	l->w[fd] = (struct loop_watch){ .b = b, .tag = tag, .seq = ++l->seq };
+	if (++l->seq == WAKE_SEQ)
+		l->seq++;
+	l->w[fd] = (struct loop_watch){ .b = b, .tag = tag, .seq = l->seq };
 	ev.data.u64 = (uint64_t)l->seq << 32 | (uint32_t)fd;
 	rc = epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
 	if (rc < 0 && errno == EEXIST)
@@ -146,6 +151,16 @@ const struct vq_vu_loop_ops *vq_vu_loop_ops(void)
 	return &builtin_ops;
 }
 
+int vq_vu_loop_add_fd(struct vq_vu_loop *l, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)WAKE_SEQ << 32 };
+
+	if (fd < 0)
+		return -EBADF;
+	ev.data.u64 |= (uint32_t)fd;
+	return epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
 static int next_timeout(const struct vq_vu_loop *l, int timeout_ms)
 {
 	for (unsigned i = 0; i < l->nb; i++) {
@@ -183,6 +198,10 @@ int vq_vu_loop_run(struct vq_vu_loop *l, int timeout_ms)
 		struct loop_watch w;
 		int rc;
 
+		if (seq == WAKE_SEQ) {
+			handled++; /* the caller's fd: the caller handles it */
+			continue;
+		}
 		if (fd >= l->nw || !l->w[fd].b || l->w[fd].seq != seq)
 			continue; /* unwatched earlier in this batch */
 		w = l->w[fd];

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <virtq/vsock.h>
@@ -143,15 +144,17 @@ static void print_totals(const struct vq_vsock *v)
 	fflush(stdout);
 }
 
-/* One thread: vhost-user messages and kicks, then the model's work. */
-static int serve(struct vq_vsock *v, struct vv_loop *l)
+/* One thread: vhost-user messages, kicks and timers, then the model's work. */
+static int serve(struct vq_vsock *v, struct vq_vu_loop *l)
 {
 	int more = 0, rc;
 
 	while (!quit) {
-		rc = vv_loop_run(l, more > 0 ? 0 : 1000);
-		if (rc < 0)
-			return rc;
+		rc = vq_vu_loop_run(l, more > 0 ? 0 : 1000);
+		if (rc < 0) { /* a local failure (accept, memory): keep serving */
+			vqt_log(VQT_LOG_ERR, "control loop: %s", strerror(-rc));
+			nanosleep(&(struct timespec){ 0, 100000000 }, NULL);
+		}
 		more = vq_vsock_process(v);
 		if (more < 0)
 			return more;
@@ -168,7 +171,7 @@ static int run(const struct vv_opts *o)
 					 .listen_fd = o->listen_fd };
 	struct vq_vu_backend *b = NULL;
 	struct vq_vsock *v = NULL;
-	struct vv_loop *l = NULL;
+	struct vq_vu_loop *l = NULL;
 	int rc;
 
 	rc = vq_vsock_new(&vp, &v);
@@ -176,10 +179,12 @@ static int run(const struct vv_opts *o)
 		vqt_log(VQT_LOG_ERR, "--uds-path %s: %s", o->uds, strerror(-rc));
 		return 1;
 	}
-	rc = vv_loop_new(vq_vsock_fd(v), &l);
+	rc = vq_vu_loop_new(&l);
+	if (rc == 0)
+		rc = vq_vu_loop_add_fd(l, vq_vsock_fd(v));
 	if (rc == 0) {
 		vq_vsock_device(v, &sp.device);
-		sp.loop_ops = vv_loop_ops();
+		sp.loop_ops = vq_vu_loop_ops();
 		sp.loop = l;
 		rc = vq_vu_serve(&sp, &b);
 	}
@@ -193,7 +198,7 @@ static int run(const struct vv_opts *o)
 	vq_vu_backend_free(b);
 	print_totals(v);
 	vq_vsock_free(v);
-	vv_loop_free(l);
+	vq_vu_loop_free(l);
 	return rc < 0 ? 1 : 0;
 }
 

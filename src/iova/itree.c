@@ -28,46 +28,41 @@ static void update(struct vq__inode *n)
 	n->max = m;
 }
 
-static struct vq__inode *rotate_right(struct vq__inode *n)
+/* The child of n on side s: 0 the left, 1 the right. */
+static struct vq__inode **child(struct vq__inode *n, int s)
 {
-	struct vq__inode *l = n->l;
-
-	n->l = l->r;
-	l->r = n;
-	update(n);
-	update(l);
-	return l;
+	return s ? &n->r : &n->l;
 }
 
-static struct vq__inode *rotate_left(struct vq__inode *n)
+/* Rotate n down to side s: its child on the other side takes its place and
+ * is returned (s = 1 is a right rotation). */
+static struct vq__inode *rotate(struct vq__inode *n, int s)
 {
-	struct vq__inode *r = n->r;
+	struct vq__inode *c = *child(n, !s);
 
-	n->r = r->l;
-	r->l = n;
+	*child(n, !s) = *child(c, s);
+	*child(c, s) = n;
 	update(n);
-	update(r);
-	return r;
+	update(c);
+	return c;
 }
 
 /* Restore the AVL balance at n after one of its subtrees changed by one. */
 static struct vq__inode *balance(struct vq__inode *n)
 {
-	int bf;
+	int bf, tall;
+	struct vq__inode **t;
 
 	update(n);
 	bf = height(n->l) - height(n->r);
-	if (bf > 1) {
-		if (height(n->l->l) < height(n->l->r))
-			n->l = rotate_left(n->l);
-		return rotate_right(n);
-	}
-	if (bf < -1) {
-		if (height(n->r->r) < height(n->r->l))
-			n->r = rotate_right(n->r);
-		return rotate_left(n);
-	}
-	return n;
+	if (bf >= -1 && bf <= 1)
+		return n;
+	tall = bf < 0; /* the side two higher than the other */
+	t = child(n, tall);
+	/* An inner-heavy child turns first (the double rotation). */
+	if (height(*child(*t, tall)) < height(*child(*t, !tall)))
+		*t = rotate(*t, tall);
+	return rotate(n, !tall);
 }
 
 struct vq__inode *vq__itree_insert(struct vq__inode *root, struct vq__inode *n)
@@ -121,34 +116,31 @@ struct vq__inode *vq__itree_remove(struct vq__inode *root, uint64_t key,
 	return balance(root);
 }
 
-struct vq__inode *vq__itree_le(struct vq__inode *root, uint64_t key)
+/* The node nearest to key on side s of it (s = 0: the largest start <= key,
+ * s = 1: the smallest start >= key), or NULL. */
+static struct vq__inode *nearest(struct vq__inode *root, uint64_t key, int s)
 {
 	struct vq__inode *best = NULL;
 
 	while (root) {
-		if (root->start <= key) {
+		int hit = s ? root->start >= key : root->start <= key;
+
+		if (hit)
 			best = root;
-			root = root->r;
-		} else {
-			root = root->l;
-		}
+		/* past a hit look closer to key, else further towards side s */
+		root = *child(root, hit ^ s);
 	}
 	return best;
 }
 
+struct vq__inode *vq__itree_le(struct vq__inode *root, uint64_t key)
+{
+	return nearest(root, key, 0);
+}
+
 struct vq__inode *vq__itree_ge(struct vq__inode *root, uint64_t key)
 {
-	struct vq__inode *best = NULL;
-
-	while (root) {
-		if (root->start >= key) {
-			best = root;
-			root = root->l;
-		} else {
-			root = root->r;
-		}
-	}
-	return best;
+	return nearest(root, key, 1);
 }
 
 struct vq__inode *vq__itree_find(struct vq__inode *root, uint64_t key)

@@ -195,8 +195,14 @@ static int next_chunk(const struct vq_mem *m, uint64_t *addr, uint64_t *len,
 	return 0;
 }
 
-int vq_mem_translate(const struct vq_mem *m, uint64_t addr, uint64_t len,
-		     uint32_t prot, struct iovec *iov, unsigned max_iov)
+/*
+ * Walk [addr, addr + len) in pieces that each lie in one region with access
+ * prot.  Piece i goes to iov[i] while i < max_iov (the rest are only checked,
+ * so that a fault anywhere is reported ahead of a short array), and its bytes
+ * are copied to copy, when not NULL.  Returns the number of pieces or -errno.
+ */
+static inline int walk(const struct vq_mem *m, uint64_t addr, uint64_t len, uint32_t prot,
+		       struct iovec *iov, unsigned max_iov, unsigned char *copy)
 {
 	unsigned n = 0;
 	uint64_t end;
@@ -210,15 +216,23 @@ int vq_mem_translate(const struct vq_mem *m, uint64_t addr, uint64_t len,
 
 		if (err)
 			return err;
-		/* Past max_iov keep walking (without writing) so that a
-		 * fault anywhere is still reported ahead of -ENOBUFS. */
-		if (n < max_iov) {
-			iov[n].iov_base = p;
-			iov[n].iov_len = (size_t)chunk;
+		if (n < max_iov)
+			iov[n] = (struct iovec){ p, (size_t)chunk };
+		if (copy) {
+			memcpy(copy, p, (size_t)chunk);
+			copy += chunk;
 		}
 		n++;
 	}
-	return n > max_iov ? -ENOBUFS : (int)n;
+	return (int)n;
+}
+
+int vq_mem_translate(const struct vq_mem *m, uint64_t addr, uint64_t len,
+		     uint32_t prot, struct iovec *iov, unsigned max_iov)
+{
+	int n = walk(m, addr, len, prot, iov, max_iov, NULL);
+
+	return n >= 0 && (unsigned)n > max_iov ? -ENOBUFS : n;
 }
 
 void *vq_mem_ptr(const struct vq_mem *m, uint64_t addr, uint64_t len, uint32_t prot)
@@ -254,20 +268,7 @@ void *vq_mem_uaddr_ptr(const struct vq_mem *m, uint64_t uaddr, uint64_t len, uin
 
 int vq__mem_read(const struct vq_mem *m, uint64_t addr, void *dst, uint64_t len)
 {
-	unsigned char *d = dst;
-	uint64_t end;
+	int n = walk(m, addr, len, VQ_MEM_READ, NULL, 0, dst);
 
-	if (__builtin_add_overflow(addr, len, &end))
-		return -EOVERFLOW;
-	while (len) {
-		void *p;
-		uint64_t chunk;
-		int err = next_chunk(m, &addr, &len, VQ_MEM_READ, &p, &chunk);
-
-		if (err)
-			return err;
-		memcpy(d, p, (size_t)chunk);
-		d += chunk;
-	}
-	return 0;
+	return n < 0 ? n : 0;
 }

@@ -218,30 +218,32 @@ static int negotiate(struct vq_fe *fe)
 	return set_status(fe, VQ__FE_S_ACK | VQ__FE_S_DRIVER | VQ__FE_S_FEATURES_OK);
 }
 
+/* Open and negotiate; then, unless manual, the memory table, the queues and
+ * DRIVER_OK.  >= 0 or -errno (the caller undoes what was done). */
+static int bring_up(struct vq_fe *fe)
+{
+	int rc;
+
+	if ((rc = open_conn(fe)) < 0 || (rc = negotiate(fe)) < 0 || fe->cfg.manual)
+		return rc;
+	if ((rc = vq__fe_send_mem_table(fe)) < 0 || (rc = vq__fe_queues_start(fe)) < 0)
+		return rc;
+	return set_status(fe, VQ__FE_S_ACK | VQ__FE_S_DRIVER | VQ__FE_S_FEATURES_OK |
+				      VQ__FE_S_DRIVER_OK);
+}
+
 int vq_fe_connect(struct vq_fe *fe)
 {
+	bool manual = fe->cfg.manual;
 	int rc;
 
 	if (fe->state != VQ_FE_DISCONNECTED)
 		return -EISCONN;
 	fe->err[0] = '\0';
-	if (fe->cfg.manual) {
-		if ((rc = open_conn(fe)) < 0 || (rc = negotiate(fe)) < 0) {
-			if (fe->sock >= 0)
-				close(fe->sock);
-			fe->sock = -1;
-			fe->features = fe->pfeatures = fe->queue_num = 0;
-			return rc;
-		}
-		fe->generation++;
-		vq__fe_set_state(fe, VQ_FE_READY, "");
-		return 0;
-	}
-	if ((rc = open_conn(fe)) < 0 || (rc = negotiate(fe)) < 0 ||
-	    (rc = vq__fe_send_mem_table(fe)) < 0 || (rc = vq__fe_queues_start(fe)) < 0 ||
-	    (rc = set_status(fe, VQ__FE_S_ACK | VQ__FE_S_DRIVER | VQ__FE_S_FEATURES_OK |
-				     VQ__FE_S_DRIVER_OK)) < 0) {
-		vq__fe_queues_destroy(fe);
+	rc = bring_up(fe);
+	if (rc < 0) {
+		if (!manual)
+			vq__fe_queues_destroy(fe);
 		if (fe->sock >= 0)
 			close(fe->sock);
 		fe->sock = -1;
@@ -250,7 +252,7 @@ int vq_fe_connect(struct vq_fe *fe)
 	}
 	fe->generation++;
 	vq__fe_set_state(fe, VQ_FE_READY, "");
-	for (unsigned i = 0; fe->cfg.queue_event && i < fe->cfg.num_queues; i++)
+	for (unsigned i = 0; !manual && fe->cfg.queue_event && i < fe->cfg.num_queues; i++)
 		fe->cfg.queue_event(fe->cfg.opaque, i, fe->q[i].drv, NULL);
 	return 0;
 }

@@ -21,43 +21,49 @@ int vq__unix_addr(const char *path, struct sockaddr_un *sa)
 	return 0;
 }
 
-int vq__unix_listen(const char *path, int flags, int backlog)
+/* A new Unix stream socket, and the address of path in *sa: fd or -errno. */
+static int open_sock(const char *path, int flags, struct sockaddr_un *sa)
 {
-	struct sockaddr_un sa;
-	struct stat st;
-	int fd, r = vq__unix_addr(path, &sa);
+	int fd, r = vq__unix_addr(path, sa);
 
 	if (r < 0)
 		return r;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
+	return fd < 0 ? -errno : fd;
+}
+
+/* A call on fd failed: close it and return that call's -errno. */
+static int close_failed(int fd)
+{
+	int r = -errno;
+
+	close(fd);
+	return r;
+}
+
+int vq__unix_listen(const char *path, int flags, int backlog)
+{
+	struct sockaddr_un sa;
+	struct stat st;
+	int fd = open_sock(path, flags, &sa);
+
 	if (fd < 0)
-		return -errno;
+		return fd;
 	/* Replace a stale socket (a previous run), never another file. */
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, backlog) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, backlog) < 0)
+		return close_failed(fd);
 	return fd;
 }
 
 int vq__unix_connect(const char *path, int flags)
 {
 	struct sockaddr_un sa;
-	int fd, r = vq__unix_addr(path, &sa);
+	int fd = open_sock(path, flags, &sa);
 
-	if (r < 0)
-		return r;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return close_failed(fd);
 	return fd;
 }
 

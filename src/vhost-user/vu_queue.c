@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -522,6 +523,19 @@ int vq_vu_wake_signal(void)
 	return SIGRTMIN + 3;
 }
 
+/*
+ * True when a write of 8 bytes to fd would block now: the frontend filled
+ * its counter (or its pipe/socket).  A worker that has been inside the write
+ * for long while the fd is writable was only descheduled (a busy host), and
+ * is left alone.
+ */
+static bool evfd_is_full(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+	return fd >= 0 && poll(&p, 1, 0) == 0;
+}
+
 /* True while a worker is inside a write to e; wake it when it is stuck. */
 static bool evfd_watch(struct vq_vu_backend *b, struct vq_vu_queue *q,
 		       struct vq__vu_evfd *e, const char *what, uint64_t now)
@@ -531,6 +545,8 @@ static bool evfd_watch(struct vq_vu_backend *b, struct vq_vu_queue *q,
 
 	if (!t || now - t < VQ__VU_STUCK_MS * 1000000ull)
 		return t != 0;
+	if (!evfd_is_full(atomic_load_explicit(&e->fd, memory_order_relaxed)))
+		return true; /* preempted, not blocked: look again next round */
 	/* Release: pairs with evfd_signal's acquire load: no further write. */
 	atomic_store_explicit(&e->on, false, memory_order_release);
 	pthread_kill(atomic_load_explicit(&e->writer, memory_order_relaxed), vq_vu_wake_signal());

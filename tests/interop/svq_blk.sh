@@ -38,7 +38,10 @@ for layout in split packed; do
 done
 vq_kill "$sp" INT 10 || errs+=" virtq-svq exited $? after SIGINT;"
 vq_kill "$vb" INT 10 || errs+=" virtq-blk exited $? after SIGINT;"
-grep -aq ' error \|broken' "$WORK/sp.log" && errs+=" proxy: $(grep -a -m1 ' error \|broken' "$WORK/sp.log");"
+grep -aq ' error \|broken\|unforwarded' "$WORK/sp.log" &&
+	errs+=" proxy: $(grep -a -m1 ' error \|broken\|unforwarded' "$WORK/sp.log");"
+v=$(grep -a 'disconnect: ' "$WORK/vb.log" | grep -av 'frontend closed the connection' | head -n 1)
+[[ -z $v ]] || errs+=" virtq-blk: $v;"
 for f in "$WORK"/*.log; do errs+=$(net_san_check "$f"); done
 net_result "$NAME" "verify split+packed" "$errs" "8 MiB written, read back and compared through virtq-svq" \
 	"$WORK/sp.log" "$WORK/vb.log" "$WORK/u.split.log" "$WORK/u.packed.log" || exit 1

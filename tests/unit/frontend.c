@@ -16,9 +16,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -381,6 +383,72 @@ TEST(no_fd_leak_over_reconnects)
 	}
 	echo_check(fe, 3, 2);
 	ASSERT_LE(vuc_count_fds(), before + 1);
+	vq_fe_free(fe);
+	backend_stop();
+}
+
+/*
+ * A worker preempted inside its write to a call eventfd that has room (a
+ * busy host) is not a stuck worker: the backend's eventfd watchdog must not
+ * drop the connection for it.  The "worker" signals in a tight loop; a
+ * signal handler that sleeps 250 ms lands, most of the time, between the
+ * write and the end of vq_vu_queue_signal, so the watchdog sees a write
+ * "in progress" for longer than its limit (100 ms) on a writable fd.
+ */
+static atomic_bool sig_stop;
+static atomic_uint sig_calls;
+
+static void sleepy(int sig)
+{
+	struct timespec t0, t;
+
+	(void)sig;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do /* the watchdog's wake signal may cut one nanosleep short */
+		nanosleep(&(struct timespec){ 0, 250000000 }, NULL);
+	while (clock_gettime(CLOCK_MONOTONIC, &t) == 0 &&
+	       (t.tv_sec - t0.tv_sec) * 1000000000ll + (t.tv_nsec - t0.tv_nsec) < 250000000ll);
+}
+
+static void *signaller(void *arg)
+{
+	while (!atomic_load(&sig_stop)) {
+		(void)vq_vu_queue_signal(arg);
+		atomic_fetch_add(&sig_calls, 1);
+	}
+	return NULL;
+}
+
+TEST_T(preempted_call_writer_keeps_connection, 30)
+{
+	struct sigaction sa = { .sa_handler = sleepy };
+	struct vq_fe *fe;
+	pthread_t thr;
+	uint64_t v;
+
+	mkpath();
+	backend_start(VQ_VU_SERVER);
+	fe = fe_make(VQ_FE_CLIENT, VQ_F_VERSION_1, 2);
+	ASSERT_EQ(vq_fe_connect(fe), 0);
+	echo_check(fe, 1, 1);
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(sigaction(SIGUSR1, &sa, NULL), 0);
+	atomic_store(&sig_stop, false);
+	ASSERT_EQ(pthread_create(&thr, NULL, signaller, vq_vu_queue(B.b, 1)), 0);
+	for (int i = 0; i < 3; i++) {
+		usleep(100000);
+		pthread_kill(thr, SIGUSR1); /* one handler at a time: 250 ms each */
+		usleep(300000);
+		while (read(vq_fe_call_fd(fe, 1), &v, sizeof(v)) > 0)
+			; /* the counter never fills */
+	}
+	atomic_store(&sig_stop, true);
+	pthread_join(thr, NULL);
+	usleep(300000); /* the watchdog drops a stuck writer's connection once it is out */
+	ASSERT_GT(atomic_load(&sig_calls), 100u);
+	ASSERT_EQ(vq_fe_poll(fe), VQ_FE_READY);
+	ASSERT_EQ(O.states[VQ_FE_DISCONNECTED], 0);
+	echo_check(fe, 1, 2); /* and the queue still works */
 	vq_fe_free(fe);
 	backend_stop();
 }

@@ -205,6 +205,9 @@ static void queue_close(struct sp *s, unsigned idx)
 	if (vq_svq_inflight(q->svq))
 		vqt_log(VQT_LOG_INFO, "queue %u: %u buffers were still with the backend",
 			idx, vq_svq_inflight(q->svq));
+	if (vq_svq_dropped(q->svq))
+		vqt_log(VQT_LOG_WARN, "queue %u: %llu buffers went back to the guest unforwarded",
+			idx, (unsigned long long)vq_svq_dropped(q->svq));
 	vq_svq_free(q->svq);
 	q->svq = NULL;
 	q->vq = NULL;

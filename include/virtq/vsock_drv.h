@@ -66,8 +66,27 @@ extern "C" {
 struct vq_vsockdrv;
 struct vq_vsocksk;
 
+/*
+ * An in-process transport, instead of vhost-user (tests, a device model in
+ * the same process): the caller built the rings, runs the device and
+ * passes its notifications on.  Driver addresses are virtual addresses.
+ */
+struct vq_vsockdrv_local {
+	void *mem;               /* the driver's buffers are carved from it; the */
+	size_t mem_size;         /* device must reach all of it (vq_vsockdrv_mem_size) */
+	struct vq_drv *queues[3];/* rx, tx, event rings, started, negotiated with
+				  * vq_vsockdrv_params.features */
+	uint64_t cid;            /* the device's guest_cid (its config) */
+	void (*kick)(void *ctx, unsigned idx); /* notify queue idx */
+	/* Called where the driver would sleep in poll(2) on the call fds
+	 * (connect, vq_vsockdrv_wait): let the device run. */
+	void (*wait)(void *ctx, int timeout_ms);
+	void *ctx;
+};
+
 struct vq_vsockdrv_params {
 	const char *path;        /* vhost-user socket of the device */
+	const struct vq_vsockdrv_local *local; /* instead of path (copied) */
 	uint64_t features;       /* wanted: VQ_VSOCK_F_SEQPACKET, VQ_F_PACKED,
 				  * VQ_F_EVENT_IDX, VQ_F_INDIRECT (VERSION_1 is
 				  * added); 0 = all but PACKED */
@@ -90,9 +109,14 @@ struct vq_vsockdrv_stats {
 	uint64_t bad_pkts, resets;
 };
 
-/* Connect to the device and start its queues; rx buffers are posted.
- * Returns 0 and *out; -errno from vq_fe_new / vq_fe_connect; -ENOMEM. */
+/* Connect to the device and start its queues (or take p->local's); rx
+ * buffers are posted.  Returns 0 and *out; -errno from vq_fe_new /
+ * vq_fe_connect; -EINVAL (local: a missing queue or callback, a bad cid);
+ * -ENOMEM (local: mem too small). */
 int vq_vsockdrv_new(const struct vq_vsockdrv_params *p, struct vq_vsockdrv **out);
+/* Bytes of shared memory the driver needs with these params (defaults
+ * applied): a local transport's mem_size at least. */
+size_t vq_vsockdrv_mem_size(const struct vq_vsockdrv_params *p);
 /* Close every socket (RST), disconnect, free.  NULL is a no-op. */
 void vq_vsockdrv_free(struct vq_vsockdrv *d);
 
@@ -101,7 +125,8 @@ uint64_t vq_vsockdrv_features(const struct vq_vsockdrv *d); /* negotiated */
 const char *vq_vsockdrv_error(const struct vq_vsockdrv *d); /* last failure */
 void vq_vsockdrv_get_stats(const struct vq_vsockdrv *d, struct vq_vsockdrv_stats *s);
 
-/* Poll fd (epoll over the call eventfds), readable when there is work. */
+/* Poll fd (epoll over the call eventfds), readable when there is work;
+ * -1 with a local transport. */
 int vq_vsockdrv_fd(const struct vq_vsockdrv *d);
 /* Process used buffers, deliver packets to sockets, send owed control
  * packets.  Returns the units of work done, or -EIO (a queue broke). */
@@ -144,8 +169,10 @@ ssize_t vq_vsocksk_send_zc(struct vq_vsocksk *s, const struct iovec *iov, unsign
 /* Cookies of finished zero-copy sends, up to max: the count (0 = none). */
 unsigned vq_vsockdrv_zc_done(struct vq_vsockdrv *d, uint64_t *cookies, unsigned max);
 
-/* Copy up to len received bytes (SEQPACKET: up to the end of one message;
- * *eom set when it ended; the rest of a longer message is dropped).
+/* Copy up to len received bytes.  SEQPACKET: up to the end of one
+ * message, *eom set when it ended; a message longer than len is truncated
+ * (its rest is dropped, also the part still to come) and *eom is set;
+ * *eom false: only part of the message has arrived, the next recv goes on.
  * Returns bytes, 0 at EOF (peer shut down sending), -EAGAIN, -ECONNRESET. */
 ssize_t vq_vsocksk_recv(struct vq_vsocksk *s, void *buf, size_t len, bool *eom);
 

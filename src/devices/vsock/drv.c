@@ -32,6 +32,20 @@ static void on_queue(void *opaque, unsigned i, struct vq_drv *q, struct vq_drv *
 		d->q[i] = q; /* buffers of a dying ring are re-posted on the next one */
 }
 
+void *vq__drv_alloc(struct vq_vsockdrv *d, size_t size, size_t align)
+{
+	uintptr_t base, at;
+
+	if (d->fe)
+		return vq_fe_alloc(d->fe, size, align);
+	base = (uintptr_t)d->local.mem;
+	at = (base + d->local_used + align - 1) & ~(uintptr_t)(align - 1);
+	if (at - base > d->local.mem_size || size > d->local.mem_size - (at - base))
+		return NULL;
+	d->local_used = at - base + size;
+	return (void *)at;
+}
+
 static int pools(struct vq_vsockdrv *d)
 {
 	const struct vq_vsockdrv_params *p = &d->p;
@@ -42,9 +56,9 @@ static int pools(struct vq_vsockdrv *d)
 	d->rx = calloc(p->rx_bufs, sizeof(*d->rx));
 	d->txc = calloc(p->tx_bufs, sizeof(*d->txc));
 	d->txh = calloc(p->queue_size, sizeof(*d->txh));
-	h = vq_fe_alloc(d->fe, (size_t)(p->rx_bufs + p->queue_size) * sizeof(*h), 64);
-	m = vq_fe_alloc(d->fe, (size_t)p->rx_bufs * rxb, DRV_PAGE);
-	d->evt = vq_fe_alloc(d->fe, 8 * sizeof(*d->evt), 64);
+	h = vq__drv_alloc(d, (size_t)(p->rx_bufs + p->queue_size) * sizeof(*h), 64);
+	m = vq__drv_alloc(d, (size_t)p->rx_bufs * rxb, DRV_PAGE);
+	d->evt = vq__drv_alloc(d, 8 * sizeof(*d->evt), 64);
 	if (!d->rx || !d->txc || !d->txh || !h || !m || !d->evt)
 		return -ENOMEM;
 	for (unsigned i = 0; i < p->rx_bufs; i++)
@@ -54,7 +68,7 @@ static int pools(struct vq_vsockdrv *d)
 		d->free_h = &d->txh[i];
 	}
 	for (unsigned i = 0; i < p->tx_bufs; i++) {
-		uint8_t *b = vq_fe_alloc(d->fe, VQ_VSOCK_HDR_LEN + p->tx_pkt, 64);
+		uint8_t *b = vq__drv_alloc(d, VQ_VSOCK_HDR_LEN + p->tx_pkt, 64);
 
 		if (!b)
 			return -ENOMEM;
@@ -70,22 +84,27 @@ static int start(struct vq_vsockdrv *d)
 	uint64_t cid = 0;
 	int rc;
 
-	rc = vq_fe_get_config(d->fe, 0, &cid, sizeof(cid));
-	if (rc < 0) {
-		vq__drv_fail(d, "GET_CONFIG (guest_cid): %s", strerror(-rc));
-		return rc;
+	if (d->fe) {
+		rc = vq_fe_get_config(d->fe, 0, &cid, sizeof(cid));
+		if (rc < 0) {
+			vq__drv_fail(d, "GET_CONFIG (guest_cid): %s", strerror(-rc));
+			return rc;
+		}
+		cid = le64toh(cid);
+	} else {
+		cid = d->local.cid;
 	}
-	d->cid = le64toh(cid);
+	d->cid = cid;
 	if (d->cid < 3 || d->cid > UINT32_MAX - 1) {
 		vq__drv_fail(d, "the device gave guest cid %llu", (unsigned long long)d->cid);
 		return -EPROTO;
 	}
-	d->features = vq_fe_features(d->fe);
+	d->features = d->fe ? vq_fe_features(d->fe) : d->p.features;
 	for (unsigned i = 0; i < d->p.rx_bufs; i++)
 		if ((rc = vq__drv_rx_post(d, &d->rx[i])) < 0)
 			return rc;
 	for (unsigned i = 0; i < 8; i++) {
-		struct vq_seg s = { vq_fe_addr(d->fe, &d->evt[i]), sizeof(d->evt[i]) };
+		struct vq_seg s = { vq__drv_addr(&d->evt[i]), sizeof(d->evt[i]) };
 
 		if (vq_drv_add(d->q[DQ_EVT], &s, 0, 1, &d->evt[i]) < 0)
 			return -ENOSPC;
@@ -115,6 +134,33 @@ static void defaults(struct vq_vsockdrv_params *p)
 		p->zc_mem = 16u << 20;
 }
 
+size_t vq_vsockdrv_mem_size(const struct vq_vsockdrv_params *params)
+{
+	struct vq_vsockdrv_params q = *params, *p = &q;
+	size_t rx;
+
+	defaults(p);
+	rx = (size_t)p->rx_bufs * (p->rx_buf_pages * DRV_PAGE + 64);
+	return rx + (size_t)p->tx_bufs * (p->tx_pkt + 128) + (size_t)p->queue_size * 64 +
+	       p->zc_mem + (1u << 20);
+}
+
+/* The caller's rings and callbacks (vq_vsockdrv_params.local). */
+static int local_open(struct vq_vsockdrv *d)
+{
+	const struct vq_vsockdrv_local *l = d->p.local;
+
+	if (!l->mem || !l->kick || !l->wait || !l->queues[0] || !l->queues[1] || !l->queues[2]) {
+		vq__drv_fail(d, "local transport: a queue, mem or a callback is missing");
+		return -EINVAL;
+	}
+	d->local = *l;
+	d->p.local = NULL;
+	for (unsigned i = 0; i < 3; i++)
+		d->q[i] = l->queues[i];
+	return 0;
+}
+
 static int fe_open(struct vq_vsockdrv *d)
 {
 	const struct vq_vsockdrv_params *p = &d->p;
@@ -124,11 +170,9 @@ static int fe_open(struct vq_vsockdrv *d)
 		.queue_size = p->queue_size, .indirect_tables = 16, .indirect_len = 16,
 		.queue_event = on_queue, .opaque = d,
 	};
-	size_t rx = (size_t)p->rx_bufs * (p->rx_buf_pages * DRV_PAGE + 64);
 	int rc;
 
-	fp.mem_size = rx + (size_t)p->tx_bufs * (p->tx_pkt + 128) +
-		      (size_t)p->queue_size * 64 + p->zc_mem + (1u << 20);
+	fp.mem_size = vq_vsockdrv_mem_size(p);
 	rc = vq_fe_new(&fp, &d->fe);
 	if (rc < 0) {
 		vq__drv_fail(d, "frontend: %s", strerror(-rc));
@@ -165,10 +209,10 @@ int vq_vsockdrv_new(const struct vq_vsockdrv_params *p, struct vq_vsockdrv **out
 	d->epfd = -1;
 	d->next_port = DRV_FIRST_PORT;
 	defaults(&d->p);
-	rc = fe_open(d);
+	rc = d->p.local ? local_open(d) : fe_open(d);
 	if (!rc)
 		rc = pools(d);
-	if (!rc)
+	if (!rc && d->fe)
 		rc = watch_calls(d);
 	if (!rc)
 		rc = start(d);
@@ -196,6 +240,7 @@ void vq_vsockdrv_free(struct vq_vsockdrv *d)
 		d->zc_done = z->next;
 		free(z);
 	}
+	free(d->zc_pages);
 	vq_fe_free(d->fe);
 	if (d->epfd >= 0)
 		close(d->epfd);
@@ -217,12 +262,12 @@ void vq_vsockdrv_get_stats(const struct vq_vsockdrv *d, struct vq_vsockdrv_stats
 
 void *vq_vsockdrv_alloc(struct vq_vsockdrv *d, size_t size)
 {
-	return vq_fe_alloc(d->fe, size, size % DRV_PAGE ? 64 : DRV_PAGE);
+	return vq__drv_alloc(d, size, size % DRV_PAGE ? 64 : DRV_PAGE);
 }
 
 static void drain_calls(struct vq_vsockdrv *d)
 {
-	for (unsigned i = 0; i < 3; i++) {
+	for (unsigned i = 0; d->fe && i < 3; i++) {
 		uint64_t v;
 
 		if (read(vq_fe_call_fd(d->fe, i), &v, sizeof(v)) == sizeof(v))
@@ -237,7 +282,10 @@ void vq__drv_kick_all(struct vq_vsockdrv *d)
 			continue;
 		d->kick[i] = false;
 		if (vq_drv_kick_prepare(d->q[i])) {
-			vq_fe_kick(d->fe, i);
+			if (d->fe)
+				vq_fe_kick(d->fe, i);
+			else
+				d->local.kick(d->local.ctx, i);
 			d->st.kicks++;
 		}
 	}
@@ -249,8 +297,8 @@ int vq_vsockdrv_poll(struct vq_vsockdrv *d)
 
 	if (d->broken)
 		return -EIO;
-	if (vq_fe_poll(d->fe) != VQ_FE_READY || !d->q[0] || !d->q[1] || !d->q[2]) {
-		vq__drv_fail(d, "the device went away: %s", vq_fe_error(d->fe));
+	if ((d->fe && vq_fe_poll(d->fe) != VQ_FE_READY) || !d->q[0] || !d->q[1] || !d->q[2]) {
+		vq__drv_fail(d, "the device went away: %s", d->fe ? vq_fe_error(d->fe) : "no queue");
 		d->broken = true;
 		return -EIO;
 	}
@@ -275,7 +323,9 @@ int vq_vsockdrv_wait(struct vq_vsockdrv *d, int timeout_ms)
 {
 	struct pollfd pf = { d->epfd, POLLIN, 0 };
 
-	if (poll(&pf, 1, timeout_ms) < 0 && errno != EINTR)
+	if (!d->fe)
+		d->local.wait(d->local.ctx, timeout_ms);
+	else if (poll(&pf, 1, timeout_ms) < 0 && errno != EINTR)
 		return -errno;
 	return vq_vsockdrv_poll(d);
 }
@@ -297,7 +347,8 @@ struct vq_vsocksk *vq__dsk_new(struct vq_vsockdrv *d, uint32_t lport, uint32_t p
 
 	if (!s)
 		return NULL;
-	s->zc_page = vq_fe_alloc(d->fe, DRV_PAGE, DRV_PAGE);
+	s->zc_page = d->nzc_pages ? d->zc_pages[--d->nzc_pages]
+				  : vq__drv_alloc(d, DRV_PAGE, DRV_PAGE);
 	if (!s->zc_page) {
 		free(s);
 		return NULL;
@@ -310,6 +361,25 @@ struct vq_vsocksk *vq__dsk_new(struct vq_vsockdrv *d, uint32_t lport, uint32_t p
 	s->next = d->socks;
 	d->socks = s;
 	return s;
+}
+
+/* Free s (unlinked already); its header page is kept for the next socket
+ * (arena memory is never given back). */
+void vq__dsk_free(struct vq_vsockdrv *d, struct vq_vsocksk *s)
+{
+	if (d->nzc_pages == d->zc_pages_cap) {
+		unsigned n = d->zc_pages_cap ? d->zc_pages_cap * 2 : 16;
+		void **pg = realloc(d->zc_pages, n * sizeof(*pg));
+
+		if (!pg) { /* the page is lost to the arena, nothing else */
+			free(s);
+			return;
+		}
+		d->zc_pages = pg;
+		d->zc_pages_cap = n;
+	}
+	d->zc_pages[d->nzc_pages++] = s->zc_page;
+	free(s);
 }
 
 /* The socket is finished: its queued buffers go back; RST if asked. */

@@ -24,7 +24,7 @@ enum { DQ_RX = 0, DQ_TX = 1, DQ_EVT = 2 };
 /* Control packets a socket owes the device (bits of dsk.pend). */
 enum {
 	DP_REQUEST = 1u << 0, DP_RESPONSE = 1u << 1, DP_CREDIT_UPDATE = 1u << 2,
-	DP_SHUTDOWN = 1u << 3, DP_RST = 1u << 4,
+	DP_SHUTDOWN = 1u << 3, DP_RST = 1u << 4, DP_CREDIT_REQUEST = 1u << 5,
 };
 
 enum dsk_state { DS_CONNECTING, DS_ESTABLISHED, DS_CLOSED };
@@ -65,6 +65,7 @@ struct vq_vsocksk {
 	size_t rx_avail;
 	uint32_t buf_alloc, rx_cnt, fwd_cnt, fwd_told;
 	bool peer_shut_send, peer_shut_rcv;
+	bool skip_msg;                 /* SEQPACKET: drop up to the next EOM */
 	struct drx *lent[DRV_ZC_MAX];
 	void *lent_data[DRV_ZC_MAX];
 	unsigned nlent;
@@ -73,11 +74,14 @@ struct vq_vsocksk {
 	/* send */
 	uint32_t peer_buf_alloc, peer_fwd_cnt, tx_cnt;
 	bool shut_send;
+	bool credit_asked;             /* CREDIT_REQUEST sent, no answer yet */
 };
 
 struct vq_vsockdrv {
 	struct vq_vsockdrv_params p;
-	struct vq_fe *fe;
+	struct vq_fe *fe;              /* NULL with a local transport */
+	struct vq_vsockdrv_local local;
+	size_t local_used;             /* bytes of local.mem handed out */
 	struct vq_drv *q[3];
 	int epfd;
 	uint64_t cid, features;
@@ -96,14 +100,21 @@ struct vq_vsockdrv {
 	unsigned nrst;
 	struct dzc *zc_done, *zc_done_tail;
 	uint32_t next_port;
+	void **zc_pages;               /* header pages of freed sockets, for reuse */
+	unsigned nzc_pages, zc_pages_cap;
 	struct vq_vsockdrv_stats st;
 };
 
+/* Driver addresses are virtual addresses with either transport. */
+static inline uint64_t vq__drv_addr(const void *p) { return (uint64_t)(uintptr_t)p; }
+
 /* drv.c */
+void *vq__drv_alloc(struct vq_vsockdrv *d, size_t size, size_t align);
 struct vq_vsocksk *vq__dsk_find(struct vq_vsockdrv *d, uint32_t lport, uint32_t pport);
 struct vq_vsocksk *vq__dsk_new(struct vq_vsockdrv *d, uint32_t lport, uint32_t pport,
 			       uint16_t type);
 void vq__dsk_reset(struct vq_vsocksk *s, int err, bool send_rst);
+void vq__dsk_free(struct vq_vsockdrv *d, struct vq_vsocksk *s);
 int vq__dsk_listener(struct vq_vsockdrv *d, uint32_t port);
 void vq__drv_kick_all(struct vq_vsockdrv *d);
 void vq__drv_fail(struct vq_vsockdrv *d, const char *fmt, ...)
@@ -119,6 +130,7 @@ int vq__drv_evt_used(struct vq_vsockdrv *d);
 int vq__drv_tx_used(struct vq_vsockdrv *d);
 int vq__drv_flush_ctrl(struct vq_vsockdrv *d);
 void vq__dsk_credit_check(struct vq_vsocksk *s);
+void vq__dsk_credit_ask(struct vq_vsocksk *s);
 void vq__drv_hdr(const struct vq_vsocksk *s, uint16_t op, struct vq_vsock_pkt *p);
 
 #endif

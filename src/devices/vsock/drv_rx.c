@@ -14,8 +14,8 @@
 int vq__drv_rx_post(struct vq_vsockdrv *d, struct drx *b)
 {
 	struct vq_seg sg[2] = {
-		{ vq_fe_addr(d->fe, b->hdr), VQ_VSOCK_HDR_LEN },
-		{ vq_fe_addr(d->fe, b->data), d->p.rx_buf_pages * DRV_PAGE },
+		{ vq__drv_addr(b->hdr), VQ_VSOCK_HDR_LEN },
+		{ vq__drv_addr(b->data), d->p.rx_buf_pages * DRV_PAGE },
 	};
 	int rc;
 
@@ -106,6 +106,9 @@ static void on_request(struct vq_vsockdrv *d, const struct vq_vsock_pkt *p)
 /* One packet for socket s.  Returns 1 when b was queued (kept). */
 static int on_sock(struct vq_vsocksk *s, struct drx *b, const struct vq_vsock_pkt *p)
 {
+	if (p->buf_alloc != s->peer_buf_alloc || p->fwd_cnt != s->peer_fwd_cnt ||
+	    p->op == VIRTIO_VSOCK_OP_CREDIT_UPDATE)
+		s->credit_asked = false; /* news: a later shortage may ask again */
 	s->peer_buf_alloc = p->buf_alloc;
 	s->peer_fwd_cnt = p->fwd_cnt;
 	switch (p->op) {
@@ -209,7 +212,7 @@ int vq__drv_evt_used(struct vq_vsockdrv *d)
 
 	while ((rc = vq_drv_get(d->q[DQ_EVT], &tok, &len)) == 1) {
 		struct virtio_vsock_event *e = tok;
-		struct vq_seg s = { vq_fe_addr(d->fe, e), sizeof(*e) };
+		struct vq_seg s = { vq__drv_addr(e), sizeof(*e) };
 
 		if (len >= sizeof(*e) && le32toh(e->id) == VIRTIO_VSOCK_EVENT_TRANSPORT_RESET)
 			transport_reset(d);
@@ -231,37 +234,62 @@ static int recv_state(const struct vq_vsocksk *s)
 	return s->peer_shut_send ? 0 : -EAGAIN;
 }
 
+/* Take the head buffer off the queue and give it back. */
+static void consume(struct vq_vsocksk *s)
+{
+	struct drx *b = s->rxq;
+
+	s->rx_avail -= b->len - b->off;
+	s->rxq = b->next;
+	if (!s->rxq)
+		s->rxq_tail = NULL;
+	recycle(s, b, true);
+}
+
+/* The tail of a message a short read truncated: drop what has come of it
+ * (the rest is dropped when it arrives). */
+static void skip_msg(struct vq_vsocksk *s)
+{
+	while (s->skip_msg && s->rxq) {
+		bool end = s->rxq->flags & VIRTIO_VSOCK_SEQ_EOM;
+
+		consume(s);
+		s->skip_msg = !end;
+	}
+}
+
 ssize_t vq_vsocksk_recv(struct vq_vsocksk *s, void *buf, size_t len, bool *eom)
 {
+	bool seq = s->type == VIRTIO_VSOCK_TYPE_SEQPACKET, ended = false;
 	size_t got = 0;
-	int rc = recv_state(s);
+	int rc;
 
 	if (eom)
 		*eom = false;
+	skip_msg(s);
+	rc = recv_state(s);
 	if (rc <= 0)
 		return rc;
-	while (s->rxq && got < len) {
+	while (s->rxq && got < len && !ended) {
 		struct drx *b = s->rxq;
 		size_t k = b->len - b->off < len - got ? b->len - b->off : len - got;
-		bool end = b->flags & VIRTIO_VSOCK_SEQ_EOM;
 
 		memcpy((uint8_t *)buf + got, b->data + b->off, k);
 		got += k;
 		b->off += (uint32_t)k;
 		s->rx_avail -= k;
-		if (b->off < b->len && !(s->type == VIRTIO_VSOCK_TYPE_SEQPACKET && end))
+		ended = seq && (b->flags & VIRTIO_VSOCK_SEQ_EOM);
+		if (b->off < b->len && !seq)
 			break;
-		s->rx_avail -= b->len - b->off; /* a truncated message's tail */
-		s->rxq = b->next;
-		if (!s->rxq)
-			s->rxq_tail = NULL;
-		recycle(s, b, true);
-		if (s->type == VIRTIO_VSOCK_TYPE_SEQPACKET && end) {
-			if (eom)
-				*eom = true;
-			break;
-		}
+		consume(s); /* SEQPACKET: a partly read buffer is a truncated message */
 	}
+	if (seq && !ended && got == len && len) { /* truncated: drop the rest */
+		s->skip_msg = true;
+		skip_msg(s);
+		ended = true;
+	}
+	if (eom)
+		*eom = ended;
 	vq__dsk_credit_check(s);
 	return (ssize_t)got;
 }
@@ -270,10 +298,12 @@ int vq_vsocksk_recv_zc(struct vq_vsocksk *s, unsigned max_pages, struct vq_vsock
 {
 	size_t bytes = 0;
 	unsigned pages = 0, n = 0;
-	int rc = recv_state(s);
+	int rc;
 
 	if (s->nlent)
 		return -EBUSY;
+	skip_msg(s);
+	rc = recv_state(s);
 	if (rc <= 0)
 		return rc;
 	while (s->rxq && n < DRV_ZC_MAX) {

@@ -29,7 +29,7 @@ static int send_hdr(struct vq_vsockdrv *d, const struct vq_vsock_pkt *p)
 	if (!t)
 		return -EAGAIN;
 	vq_vsock_hdr_encode(p, t->hdr);
-	sg = (struct vq_seg){ vq_fe_addr(d->fe, t->hdr), VQ_VSOCK_HDR_LEN };
+	sg = (struct vq_seg){ vq__drv_addr(t->hdr), VQ_VSOCK_HDR_LEN };
 	if (vq_drv_add(d->q[DQ_TX], &sg, 1, 0, t) < 0)
 		return -EAGAIN;
 	d->free_h = t->next;
@@ -46,6 +46,7 @@ static int send_pend(struct vq_vsocksk *s)
 		{ DP_REQUEST, VIRTIO_VSOCK_OP_REQUEST },
 		{ DP_RESPONSE, VIRTIO_VSOCK_OP_RESPONSE },
 		{ DP_CREDIT_UPDATE, VIRTIO_VSOCK_OP_CREDIT_UPDATE },
+		{ DP_CREDIT_REQUEST, VIRTIO_VSOCK_OP_CREDIT_REQUEST },
 		{ DP_SHUTDOWN, VIRTIO_VSOCK_OP_SHUTDOWN },
 	};
 	int n = 0;
@@ -79,7 +80,7 @@ static void sweep(struct vq_vsockdrv *d)
 
 		if (s->freed && s->state == DS_CLOSED && !s->pend) {
 			*pp = s->next;
-			free(s);
+			vq__dsk_free(d, s);
 		} else {
 			pp = &s->next;
 		}
@@ -122,6 +123,18 @@ void vq__dsk_credit_check(struct vq_vsocksk *s)
 		s->pend |= DP_CREDIT_UPDATE;
 }
 
+/* A send waits for credit: ask the peer for its current fwd_cnt once (a
+ * peer that only reports credit when its buffer ran half full would
+ * otherwise never tell a sender of a whole large message). */
+void vq__dsk_credit_ask(struct vq_vsocksk *s)
+{
+	if (s->credit_asked || s->state != DS_ESTABLISHED)
+		return;
+	s->credit_asked = true;
+	s->pend |= DP_CREDIT_REQUEST;
+	vq__drv_flush_ctrl(s->d);
+}
+
 static int send_check(const struct vq_vsocksk *s)
 {
 	if (s->d->broken)
@@ -150,7 +163,7 @@ static int send_copy_pkt(struct vq_vsocksk *s, const uint8_t *buf, uint32_t len,
 	p.flags = flags;
 	vq_vsock_hdr_encode(&p, t->hdr);
 	memcpy(t->data, buf, len);
-	sg = (struct vq_seg){ vq_fe_addr(d->fe, t->hdr), VQ_VSOCK_HDR_LEN + len };
+	sg = (struct vq_seg){ vq__drv_addr(t->hdr), VQ_VSOCK_HDR_LEN + len };
 	if (vq_drv_add(d->q[DQ_TX], &sg, 1, 0, t) < 0)
 		return -EAGAIN;
 	d->free_c = t->next;
@@ -174,9 +187,12 @@ ssize_t vq_vsocksk_send(struct vq_vsocksk *s, const void *buf, size_t len, bool 
 		return rc;
 	if (seq && len > s->peer_buf_alloc)
 		return -EMSGSIZE;
-	if (seq && (len > room || (size_t)(len + s->d->p.tx_pkt - 1) / s->d->p.tx_pkt >
-		    s->d->p.tx_bufs))
+	if (seq && len > room) {
+		vq__dsk_credit_ask(s);
 		return -EAGAIN; /* a message goes whole */
+	}
+	if (seq && (size_t)(len + s->d->p.tx_pkt - 1) / s->d->p.tx_pkt > s->d->p.tx_bufs)
+		return -EAGAIN;
 	while (done < len && room) {
 		uint32_t k = (uint32_t)(len - done < s->d->p.tx_pkt ? len - done : s->d->p.tx_pkt);
 		uint32_t flags = 0;
@@ -192,6 +208,8 @@ ssize_t vq_vsocksk_send(struct vq_vsocksk *s, const void *buf, size_t len, bool 
 	}
 	if (seq && eom && !len && send_copy_pkt(s, buf, 0, VIRTIO_VSOCK_SEQ_EOM) == 0)
 		return 0;
+	if (!room && done < len)
+		vq__dsk_credit_ask(s);
 	vq__drv_kick_all(s->d);
 	return done ? (ssize_t)done : -EAGAIN;
 }
@@ -213,7 +231,7 @@ static unsigned zc_segs(struct vq_vsockdrv *d, const struct iovec *iov, unsigned
 		l -= off;
 		if (l > want - got)
 			l = want - got;
-		sg[k++] = (struct vq_seg){ vq_fe_addr(d->fe, (uint8_t *)iov[i].iov_base + off),
+		sg[k++] = (struct vq_seg){ vq__drv_addr((uint8_t *)iov[i].iov_base + off),
 					   (uint32_t)l };
 		got += (uint32_t)l;
 		off = 0;
@@ -237,7 +255,7 @@ static int send_zc_pkt(struct vq_vsocksk *s, const struct iovec *iov, unsigned n
 	vq__drv_hdr(s, VIRTIO_VSOCK_OP_RW, &p);
 	p.len = *len;
 	vq_vsock_hdr_encode(&p, t->hdr);
-	sg[0] = (struct vq_seg){ vq_fe_addr(d->fe, t->hdr), VQ_VSOCK_HDR_LEN };
+	sg[0] = (struct vq_seg){ vq__drv_addr(t->hdr), VQ_VSOCK_HDR_LEN };
 	if (vq_drv_add(d->q[DQ_TX], sg, k, 0, t) < 0)
 		return -EAGAIN;
 	d->free_h = t->next;
@@ -271,6 +289,8 @@ ssize_t vq_vsocksk_send_zc(struct vq_vsocksk *s, const struct iovec *iov, unsign
 
 	if (rc < 0)
 		return rc;
+	if (!room && len)
+		vq__dsk_credit_ask(s);
 	if (!room || !len)
 		return -EAGAIN;
 	z = calloc(1, sizeof(*z));

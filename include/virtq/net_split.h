@@ -32,10 +32,26 @@
  *   (fragment, unknown protocol, headers longer than segment 0, a chain of
  *   one segment, no payload, payload longer than the chain) is placed as
  *   without the feature, flag clear.  num_buffers is 1 for a split frame.
- * VQ_NET_F_SPLIT_B: mergeable page buffers, headers at an offset so that the
- *   payload starts page-aligned in the next buffer.  Reserved, not built.
- * VQ_NET_F_SPLIT_C: separate small header buffers and page buffers in a
- *   driver-chosen ratio.  Reserved, not built.
+ * VQ_NET_F_SPLIT_B: mergeable page buffers (needs VIRTIO_NET_F_MRG_RXBUF),
+ *   headers at an offset so that the payload starts at offset 0 of the next
+ *   buffer.  A split frame's first buffer holds the virtio-net header at 0
+ *   and the protocol headers in its last hdr_len bytes, and is used in full
+ *   (the gap between them is not written); the payload fills the buffers
+ *   after it, all but the last in full; num_buffers counts them all (>= 2).
+ *   Not split (placed as plain mergeable, flag clear): fragments, unknown
+ *   protocols, no payload, a first buffer shorter than header + hdr_len.
+ * VQ_NET_F_SPLIT_C: small header buffers and data (page) buffers, posted in
+ *   a ratio the driver chooses (needs VIRTIO_NET_F_MRG_RXBUF).  A buffer
+ *   shorter than VQ_NET_SPLIT_C_DATA_MIN is a header buffer.  A split frame
+ *   takes a header buffer (virtio-net header and protocol headers back to
+ *   back, used length header + hdr_len: the exception to "all but the last
+ *   used in full" is the first buffer) and then data buffers, all but the
+ *   last used in full; num_buffers counts them all.  Placed as plain
+ *   mergeable instead (flag clear): a frame that fits whole in the header
+ *   buffer, a data buffer where the header buffer should be, a header buffer
+ *   where payload would go (the ratio did not suit the frame: the device
+ *   never skips a buffer), headers longer than the header buffer,
+ *   fragments, unknown protocols.
  * VQ_NET_F_SPLIT_HDR_RING: a per-rx-queue ring of count fixed-size header
  *   entries, configured once (vq_net_split_set_hdr_ring).  The device
  *   writes a split frame's protocol headers into the next free entry and
@@ -62,7 +78,10 @@
 #define VQ_NET_F_SPLIT_ALL (VQ_NET_F_SPLIT_A | VQ_NET_F_SPLIT_B | VQ_NET_F_SPLIT_C | \
 			    VQ_NET_F_SPLIT_HDR_RING)
 /* The ones a vq_net can offer today. */
-#define VQ_NET_F_SPLIT_IMPLEMENTED (VQ_NET_F_SPLIT_A | VQ_NET_F_SPLIT_HDR_RING)
+#define VQ_NET_F_SPLIT_IMPLEMENTED VQ_NET_F_SPLIT_ALL
+
+/* Method C: a receive buffer shorter than this is a header buffer. */
+#define VQ_NET_SPLIT_C_DATA_MIN 1024u
 
 /* virtio_net_hdr.flags: this frame was split (EXPERIMENTAL, a bit that no
  * VIRTIO_NET_HDR_F_* uses). */

@@ -33,7 +33,7 @@ static void port_split(struct port *p, uint64_t feats)
 	memset(p, 0, sizeof(*p));
 	ASSERT_EQ(vq_net_new(&np, &p->n), 0);
 	ASSERT_EQ_U64(vq_net_host_features(p->n) & VQ_NET_F_SPLIT_ALL, VQ_NET_F_SPLIT_IMPLEMENTED);
-	ASSERT_EQ(vq_net_set_features(p->n, VQ_NET_F_SPLIT_B), -EINVAL); /* not offered */
+	ASSERT_EQ(vq_net_set_features(p->n, VQ_NET_F_SPLIT_B), -EINVAL); /* B needs MRG_RXBUF */
 	ASSERT_EQ(vq_net_set_features(p->n, feats), 0);
 	p->g = aligned_alloc(PAGE, GSIZE);
 	ASSERT_TRUE(p->g != NULL);

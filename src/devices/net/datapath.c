@@ -226,27 +226,33 @@ static void dst_copy(struct rx_dst *d, const struct vq__net_src *s)
 	}
 }
 
-/* A receive chain with device-readable segments: return it empty. */
-static int rx_bad_chain(struct rx_ctx *c)
+/* A receive chain with device-readable segments (the last one popped into
+ * the pool): return it empty, counted.  With IN_ORDER the chains held
+ * before it go back empty too (used in pop order). */
+int vq__net_rx_bad_chain(struct vq_net *n, struct vq__net_queue *q, unsigned *pushed)
 {
-	struct vq__net_pool *p = &c->q->pool;
+	struct vq__net_pool *p = &q->pool;
 	struct vq_elem *bad = &p->elem[p->ne - 1];
 	int r = 0;
 
-	VQ__NET_COUNT(c->q->st.errors, 1);
-	if (c->n->features & VQ_F_IN_ORDER) {
-		/* Used in pop order: the chains held before it go back empty. */
+	VQ__NET_COUNT(q->st.errors, 1);
+	if (n->features & VQ_F_IN_ORDER) {
 		for (unsigned i = 0; i < p->ne && r == 0; i++)
-			r = vq_dev_push(c->q->vq, &p->elem[i], 0);
-		c->pushed += p->ne;
+			r = vq_dev_push(q->vq, &p->elem[i], 0);
+		*pushed += p->ne;
 		p->ne = p->ni = 0;
 		return r;
 	}
-	r = vq_dev_push(c->q->vq, bad, 0);
+	r = vq_dev_push(q->vq, bad, 0);
 	p->ni -= bad->out_num + bad->in_num;
 	p->ne--;
-	c->pushed++;
+	(*pushed)++;
 	return r;
+}
+
+static int rx_bad_chain(struct rx_ctx *c)
+{
+	return vq__net_rx_bad_chain(c->n, c->q, &c->pushed);
 }
 
 /*

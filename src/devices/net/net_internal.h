@@ -156,6 +156,12 @@ int vq__net_gso_tcp(const struct vq_net_pkt *pkt, vq__net_emit_fn emit, void *ct
 int vq__net_rx_split(struct vq_net *n, struct vq__net_queue *q,
 		     const struct virtio_net_hdr_v1 *h, const struct vq_net_pkt *pkt,
 		     unsigned *pushed);
+/* Methods B and C (split_mrg.c), as vq__net_rx_split. */
+int vq__net_rx_split_mrg(struct vq_net *n, struct vq__net_queue *q,
+			 const struct virtio_net_hdr_v1 *h, const struct vq_net_pkt *pkt,
+			 unsigned *pushed);
+/* Hand back the last chain popped into q's pool, which is readable (datapath.c). */
+int vq__net_rx_bad_chain(struct vq_net *n, struct vq__net_queue *q, unsigned *pushed);
 /*
  * Header ring (VQ_NET_F_SPLIT_HDR_RING): write the frame's protocol headers
  * into the next free entry of pair qp's ring.  Returns the header length

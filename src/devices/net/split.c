@@ -65,6 +65,8 @@ int vq__net_rx_split(struct vq_net *n, struct vq__net_queue *q,
 	struct vq_elem *e;
 	int hl, r;
 
+	if (n->features & (VQ_NET_F_SPLIT_B | VQ_NET_F_SPLIT_C))
+		return vq__net_rx_split_mrg(n, q, h, pkt, pushed);
 	if (!(n->features & VQ_NET_F_SPLIT_A) || p->ne > 1)
 		return -EAGAIN;
 	/* Parse a copy: the frame may change under us; the copy is what we write. */

@@ -7,6 +7,9 @@
  *       setup on a shared memfd, or protocol violations on the socket.
  *   be: a backend listening on a socket that a frontend (virtq-user) connects
  *       to, answering with bad replies or writing bad used entries.
+ *   fe --dev vsock: a guest breaking the virtio-vsock rules against
+ *       virtq-vsock (vsock.c): bad lengths, credit overruns and lies,
+ *       unknown connections, floods of packets, ops and connections.
  *
  * A case checks the peer's reaction it can see (error eventfd signalled,
  * connection closed, error ack, ring untouched) and exits 0 when it was the
@@ -23,7 +26,7 @@
 #include "../../tests/harness/vu_client.h"
 #include "../common/tool.h"
 
-enum hdev { HDEV_NET, HDEV_BLK };
+enum hdev { HDEV_NET, HDEV_BLK, HDEV_VSOCK };
 
 struct hopts {
 	const char *path;
@@ -34,6 +37,7 @@ struct hopts {
 	const char *acked; /* blk-check: the blk-fill output */
 	bool list;         /* --list */
 	const char *probe; /* stall-mid-header: another port of the same daemon */
+	uint32_t port;     /* vsock: the host port a case uses; 0 = the case's */
 };
 
 #define HLOG(...) do { fprintf(stderr, "virtq-hostile: " __VA_ARGS__); fputc('\n', stderr); } while (0)
@@ -44,6 +48,8 @@ int hostile_be(const struct hopts *o);
 int hostile_blk_fill(const struct hopts *o);
 int hostile_blk_check(const struct hopts *o);
 void hostile_be_list(void);
+int hostile_vsock(const struct hopts *o);
+void hostile_vsock_list(void);
 void hostile_sleep_ms(int ms);
 bool hostile_stopped(void); /* SIGTERM or SIGINT seen */
 

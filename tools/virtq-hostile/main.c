@@ -11,14 +11,17 @@
 #include "hostile.h"
 
 static const char usage[] =
-"Usage: virtq-hostile fe --socket PATH --case NAME [--dev net|blk] [--hold-ms N]\n"
+"Usage: virtq-hostile fe --socket PATH --case NAME [--dev net|blk|vsock] [--hold-ms N]\n"
 "       virtq-hostile be --socket PATH --case NAME [--dev net|blk] [--hold-ms N]\n"
-"       virtq-hostile (fe|be) --list\n"
+"       virtq-hostile (fe|be) [--dev vsock] --list\n"
 "       virtq-hostile blk-fill --socket PATH --seed N\n"
 "       virtq-hostile blk-check --socket PATH --seed N --acked FILE\n"
 "A vhost-user peer that breaks the rules, one case per run, for tests.\n"
 "  fe: connect to a backend (virtq-net: vrings 0-1, attacks tx = 1;\n"
 "      virtq-blk: vring 0) and commit the violation NAME.\n"
+"  fe --dev vsock: a guest of virtq-vsock breaking the vsock rules; --list\n"
+"      gives each case's log text (\"-\": none) and host port (--port N\n"
+"      overrides it).\n"
 "  be: listen on PATH as a backend; a frontend (virtq-user) connects and\n"
 "      gets bad replies or bad used entries.\n"
 "  --probe PATH  stall-mid-header: time GET_FEATURES on this other port of\n"
@@ -62,9 +65,18 @@ static int parse_opt(void *ctx, int c, const char *arg)
 	case 's': o->path = arg; return 0;
 	case 'c': o->name = arg; return 0;
 	case 'd':
+		if (!strcmp(arg, "vsock")) {
+			o->dev = HDEV_VSOCK;
+			return 0;
+		}
 		if (strcmp(arg, "net") && strcmp(arg, "blk"))
-			return vqt_parse_fail("net or blk");
+			return vqt_parse_fail("net, blk or vsock");
 		o->dev = strcmp(arg, "net") ? HDEV_BLK : HDEV_NET;
+		return 0;
+	case 'p':
+		if (vqt_parse_uint(arg, 1, UINT32_MAX, &v) < 0)
+			return -EINVAL;
+		o->port = v;
 		return 0;
 	case 'H':
 		if (vqt_parse_uint(arg, 0, 1u << 30, &v) < 0)
@@ -101,14 +113,14 @@ int main(int argc, char **argv)
 		VQT_COMMON_OPTIONS,
 		{ "socket", 1, NULL, 's' }, { "socket-path", 1, NULL, 's' },
 		{ "case", 1, NULL, 'c' }, { "dev", 1, NULL, 'd' }, { "hold-ms", 1, NULL, 'H' },
-		{ "seed", 1, NULL, 'S' }, { "acked", 1, NULL, 'a' }, { "probe", 1, NULL, 'P' },
+		{ "seed", 1, NULL, 'S' }, { "acked", 1, NULL, 'a' }, { "probe", 1, NULL, 'P' }, { "port", 1, NULL, 'p' },
 		{ "list", 0, NULL, 'l' },
 		{ "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	static const char *const cmds[] = { "fe", "be", "blk-fill", "blk-check", NULL };
 	struct hopts o = { .dev = HDEV_NET, .hold_ms = 1000 };
 	const struct vqt_cli cli = {
-		.prog = "virtq-hostile", .help = usage, .shortopts = "s:c:d:H:S:a:P:l",
+		.prog = "virtq-hostile", .help = usage, .shortopts = "s:c:d:H:S:a:P:p:l",
 		.longopts = lo, .one = parse_opt, .ctx = &o,
 	};
 	const char *cmd = argc >= 2 ? argv[1] : "", *why;
@@ -142,7 +154,9 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_stop);
 	signal(SIGINT, on_stop);
 	if (o.list) {
-		if (strcmp(cmd, "fe"))
+		if (!strcmp(cmd, "fe") && o.dev == HDEV_VSOCK)
+			hostile_vsock_list();
+		else if (strcmp(cmd, "fe"))
 			hostile_be_list();
 		else
 			hostile_fe_list();
@@ -152,5 +166,7 @@ int main(int argc, char **argv)
 		return hostile_blk_fill(&o);
 	if (!strcmp(cmd, "blk-check"))
 		return hostile_blk_check(&o);
+	if (!strcmp(cmd, "fe") && o.dev == HDEV_VSOCK)
+		return hostile_vsock(&o);
 	return strcmp(cmd, "fe") ? hostile_be(&o) : hostile_fe(&o);
 }

@@ -210,8 +210,6 @@ int main(int argc, char **argv)
 	vqt_log_init("virtq-vsock");
 	if (argc > 1 && !strcmp(argv[1], "client"))
 		return vv_client_main(argc - 1, argv + 1);
-	if (argc > 1 && !strcmp(argv[1], "hostile"))
-		return vv_hostile_main(argc - 1, argv + 1);
 	r = parse_args(argc, argv, &o);
 	if (r)
 		return r > 0 ? 0 : 2;

@@ -14,7 +14,5 @@
 
 /* `virtq-vsock client`: the userspace driver (client.c). */
 int vv_client_main(int argc, char **argv);
-/* `virtq-vsock hostile`: a rule-breaking guest (hostile.c). */
-int vv_hostile_main(int argc, char **argv);
 
 #endif

@@ -43,7 +43,7 @@ static void on_request(struct vq_vsock *v, struct vs_conn *c, const struct vq_vs
 	}
 	c = vq__vs_conn_new(v, p->src_port, p->dst_port, p->type, fd, true);
 	if (!c) {
-		vq__vs_log(v, "tx: REQUEST %u->%u: %u connections open, refused",
+		vq__vs_fault(v, "tx: REQUEST %u->%u: %u connections open, refused",
 			   p->src_port, p->dst_port, v->nconns);
 		vq__vs_rst_queue(v, p);
 		close(fd);

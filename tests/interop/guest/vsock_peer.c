@@ -27,9 +27,12 @@
  *                            PAGES pages (a fixed pattern: for benchmarks)
  *   uds-drain PATH           accept, read and discard until EOF
  *   uds-hold PATH SEC        accept, read nothing for SEC seconds, close
+ *   uds-hold-many PATH SEC   accept every connection for SEC seconds, read
+ *                            nothing, then close them all
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -336,6 +339,27 @@ static int uds_blast(const char *path, unsigned long mb, unsigned long pages)
 	return 0;
 }
 
+static int uds_hold_many(const char *path, unsigned sec)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int l = socket(AF_UNIX, SOCK_STREAM, 0);
+	time_t end = time(NULL) + sec;
+	unsigned n = 0;
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	unlink(path);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 512) < 0)
+		die("uds listen");
+	while (time(NULL) < end) {
+		struct pollfd p = { l, POLLIN, 0 };
+
+		if (poll(&p, 1, 100) == 1 && accept(l, NULL, NULL) >= 0)
+			n++; /* kept open until exit */
+	}
+	printf("UDS-HOLD-MANY %u connections\n", n);
+	return 0;
+}
+
 static int uds_drain(const char *path)
 {
 	static uint8_t b[1 << 20];
@@ -389,6 +413,8 @@ int main(int argc, char **argv)
 		close(s);
 		return 0;
 	}
+	if (!strcmp(m, "uds-hold-many") && argc == 4)
+		return uds_hold_many(argv[2], (unsigned)n);
 	if (!strcmp(m, "uds-drain") && argc == 3)
 		return uds_drain(argv[2]);
 	if (!strcmp(m, "uds-blast") && argc == 5)

@@ -33,8 +33,20 @@
  * further lines are suppressed).  Fids per connection are bounded
  * (max_fids; Rlerror(EMFILE) past it).
  *
- * Threading: one connection is used by one thread at a time; different
- * connections of one server may run on different threads.
+ * Concurrency: vq_9p_conn_handle serves one request on the calling thread.
+ * After vq_9p_conn_start, vq_9p_conn_submit hands requests to the
+ * connection's workers instead, many tags in flight at once (bounded by
+ * max_tags), each answered through a done callback; Tflush cuts its target
+ * short (see vq_9p_conn_submit).  A connection is fed by one thread at a
+ * time (handle or submit, not both); connections of one server run on any
+ * threads.  Requests of all connections share a namespace lock: a rename on
+ * one connection moves the fids of every connection below the old name.
+ *
+ * Credentials: a server running as root (and not told no_creds) serves each
+ * request with its thread's fsuid/fsgid set (setfsuid/setfsgid) to the
+ * uid its fid was attached with and that uid's primary group (a create uses
+ * the gid in the message), so the kernel checks permissions and sets
+ * owners.  Supplementary groups are not switched.
  */
 #ifndef VIRTQ_9P_H
 #define VIRTQ_9P_H
@@ -64,6 +76,7 @@ struct vq_9p_params {
 	uint32_t max_msize;     /* 0 = VQ_9P_MAX_MSIZE; at least 4096 */
 	uint32_t max_fids;      /* per connection; 0 = VQ_9P_MAX_FIDS */
 	bool no_uring;          /* use preadv/pwritev even with io_uring */
+	bool no_creds;          /* as root: serve everything as root */
 	/* One line per event (no newline); NULL = stderr with a prefix. */
 	void (*log)(void *opaque, const char *line);
 	void *log_opaque;
@@ -95,6 +108,42 @@ void vq_9p_conn_free(struct vq_9p_conn *c);
  */
 int vq_9p_conn_handle(struct vq_9p_conn *c, const struct iovec *req, unsigned req_n,
 		      const struct iovec *resp, unsigned resp_n);
+
+/* ---- serving concurrently */
+
+struct vq_9p_async_params {
+	unsigned workers;  /* serving threads; 0 = 4, at most 64 */
+	unsigned max_tags; /* requests in flight; 0 = 64, at most 1024 */
+	/* A request's answer is in its resp segments: len bytes (> 0).  Called
+	 * once per submitted request, from a worker or the submitting thread. */
+	void (*done)(void *opaque, void *cookie, int len);
+	void *opaque;
+};
+
+/*
+ * Start workers for c.  0; -EINVAL (no done, limits, started twice),
+ * -ENOMEM, or a pthread error.  vq_9p_conn_free flushes what is in flight
+ * (done is still called for it) and stops them.
+ */
+int vq_9p_conn_start(struct vq_9p_conn *c, const struct vq_9p_async_params *p);
+
+/*
+ * Queue one request (as for vq_9p_conn_handle); req, resp and the memory
+ * they describe stay the caller's until done(cookie) is called.  Waits
+ * while max_tags requests are in flight.  Returns 0, or:
+ *   -EPROTO  broken framing, or the tag is already in flight: the
+ *            connection is broken (done is not called for this request);
+ *   -ENOBUFS resp cannot hold an Rlerror;  -EINVAL not started.
+ * Tversion and Tflush are answered before submit returns.  Tflush(oldtag)
+ * cancels oldtag: a queued request is answered Rlerror(EINTR) at once, a
+ * running one is signalled (SIGURG, given a handler unless the host has
+ * one) so blocking I/O stops; its done returns before Rflush's done.
+ */
+int vq_9p_conn_submit(struct vq_9p_conn *c, const struct iovec *req, unsigned req_n,
+		      const struct iovec *resp, unsigned resp_n, void *cookie);
+
+/* Requests submitted and not yet done. */
+unsigned vq_9p_conn_inflight(struct vq_9p_conn *c);
 
 /* Largest message either side may send now: the negotiated msize, or
  * 8192 before Tversion. */

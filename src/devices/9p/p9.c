@@ -6,10 +6,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <unistd.h>
 
 #include "p9_internal.h"
@@ -21,9 +23,11 @@ void vq__p9_log(struct vq_9p_conn *c, const char *fmt, ...)
 	char line[256];
 	va_list ap;
 
-	if (c->nlog > VQ_9P_LOG_BURST)
+	unsigned n = atomic_fetch_add(&c->nlog, 1);
+
+	if (n > VQ_9P_LOG_BURST)
 		return;
-	if (c->nlog++ == VQ_9P_LOG_BURST) {
+	if (n == VQ_9P_LOG_BURST) {
 		snprintf(line, sizeof(line), "9p: further errors on this connection not logged");
 	} else {
 		va_start(ap, fmt);
@@ -47,18 +51,18 @@ uint64_t vq__p9_iov_len(const struct iovec *v, unsigned n)
 	return t;
 }
 
-int vq__p9_iov_slice(struct vq_9p_conn *c, const struct iovec *v, unsigned n,
+int vq__p9_iov_slice(struct p9_ctx *x, const struct iovec *v, unsigned n,
 		     uint64_t off, uint64_t len)
 {
 	unsigned k = 0;
 
-	if (n > c->iov_cap) {
-		struct iovec *nv = realloc(c->iov, n * sizeof(*nv));
+	if (n > x->iov_cap) {
+		struct iovec *nv = realloc(x->iov, n * sizeof(*nv));
 
 		if (!nv)
 			return -ENOMEM;
-		c->iov = nv;
-		c->iov_cap = n;
+		x->iov = nv;
+		x->iov_cap = n;
 	}
 	for (unsigned i = 0; i < n && len; i++) {
 		if (off >= v[i].iov_len) {
@@ -69,8 +73,8 @@ int vq__p9_iov_slice(struct vq_9p_conn *c, const struct iovec *v, unsigned n,
 
 		if (take > len)
 			take = len;
-		c->iov[k].iov_base = (uint8_t *)v[i].iov_base + off;
-		c->iov[k++].iov_len = take;
+		x->iov[k].iov_base = (uint8_t *)v[i].iov_base + off;
+		x->iov[k++].iov_len = take;
 		len -= take;
 		off = 0;
 	}
@@ -78,7 +82,7 @@ int vq__p9_iov_slice(struct vq_9p_conn *c, const struct iovec *v, unsigned n,
 }
 
 /* Copy [off, off + len) of the segments to/from a linear buffer. */
-static void iov_copy(const struct iovec *v, unsigned n, uint64_t off, void *buf,
+void vq__p9_iov_copy(const struct iovec *v, unsigned n, uint64_t off, void *buf,
 		     size_t len, bool to_iov)
 {
 	uint8_t *b = buf;
@@ -100,6 +104,30 @@ static void iov_copy(const struct iovec *v, unsigned n, uint64_t off, void *buf,
 		len -= take;
 		off = 0;
 	}
+}
+
+/* ---- per-thread scratch */
+
+int vq__p9_ctx_init(struct p9_ctx *x)
+{
+	*x = (struct p9_ctx){ 0 };
+	x->msg = malloc(P9_LINEAR_MAX);
+	x->out = malloc(P9_OUT_CAP);
+	x->dents = malloc(P9_OUT_CAP);
+	if (x->msg && x->out && x->dents)
+		return 0;
+	vq__p9_ctx_fini(x);
+	return -ENOMEM;
+}
+
+void vq__p9_ctx_fini(struct p9_ctx *x)
+{
+	vq__p9_io_fini(x);
+	free(x->iov);
+	free(x->dents);
+	free(x->out);
+	free(x->msg);
+	*x = (struct p9_ctx){ 0 };
 }
 
 /* ---- server */
@@ -132,8 +160,11 @@ int vq_9p_new(const struct vq_9p_params *p, struct vq_9p **out)
 	if (!s)
 		return -ENOMEM;
 	s->rootfd = -1;
+	pthread_rwlock_init(&s->lock, NULL);
+	pthread_mutex_init(&s->conns_mx, NULL);
 	s->readonly = p->readonly;
 	s->no_uring = p->no_uring;
+	s->creds = !p->no_creds && geteuid() == 0;
 	s->max_msize = p->max_msize ? p->max_msize : VQ_9P_MAX_MSIZE;
 	if (s->max_msize > VQ_9P_MAX_MSIZE)
 		s->max_msize = VQ_9P_MAX_MSIZE;
@@ -160,6 +191,8 @@ void vq_9p_free(struct vq_9p *s)
 	free(s->export_real);
 	free(s->export_dir);
 	free(s->tag);
+	pthread_rwlock_destroy(&s->lock);
+	pthread_mutex_destroy(&s->conns_mx);
 	free(s);
 }
 
@@ -178,27 +211,36 @@ int vq_9p_conn_new(struct vq_9p *s, struct vq_9p_conn **out)
 		return -ENOMEM;
 	c->s = s;
 	c->msize = P9_PREVERSION_MSIZE;
-	c->msg = malloc(P9_LINEAR_MAX);
-	c->out = malloc(P9_OUT_CAP);
-	c->dents = malloc(P9_OUT_CAP);
-	if (!c->msg || !c->out || !c->dents) {
-		vq_9p_conn_free(c);
+	if (vq__p9_ctx_init(&c->ictx)) {
+		free(c);
 		return -ENOMEM;
 	}
+	pthread_mutex_lock(&s->conns_mx);
+	c->next = s->conns;
+	s->conns = c;
+	pthread_mutex_unlock(&s->conns_mx);
 	*out = c;
 	return 0;
 }
 
 void vq_9p_conn_free(struct vq_9p_conn *c)
 {
+	struct vq_9p *s;
+
 	if (!c)
 		return;
+	s = c->s;
+	vq__p9_async_stop(c);
+	pthread_mutex_lock(&s->conns_mx); /* no rename reaches these fids now */
+	for (struct vq_9p_conn **pp = &s->conns; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->conns_mx);
 	vq__p9_fid_clear(c);
-	vq__p9_io_fini(c);
-	free(c->iov);
-	free(c->dents);
-	free(c->out);
-	free(c->msg);
+	vq__p9_ctx_fini(&c->ictx);
 	free(c);
 }
 
@@ -261,6 +303,17 @@ static uint32_t attach_uid(struct p9_str uname, uint32_t n_uname)
 	return (*end || v > UINT32_MAX - 1) ? 65534 : (uint32_t)v;
 }
 
+/* uid's primary group from the passwd database, else the same number. */
+static uint32_t attach_gid(uint32_t uid)
+{
+	struct passwd pw, *res = NULL;
+	char buf[1024];
+
+	if (getpwuid_r((uid_t)uid, &pw, buf, sizeof(buf), &res) || !res)
+		return uid;
+	return (uint32_t)pw.pw_gid;
+}
+
 /* aname: empty, "/", the export path as given or its realpath. */
 static bool aname_is_export(const struct vq_9p *s, struct p9_str a)
 {
@@ -285,6 +338,7 @@ static int p9_attach(struct p9_req *r)
 	struct p9_fid *f;
 	struct stat st;
 	struct p9_qid q;
+	uint32_t uid;
 	char *root;
 	int err;
 
@@ -298,7 +352,8 @@ static int p9_attach(struct p9_req *r)
 	root = strdup("");
 	if (!root)
 		return -ENOMEM;
-	err = vq__p9_fid_add(r->c, fid, attach_uid(uname, n_uname), root, &f);
+	uid = attach_uid(uname, n_uname);
+	err = vq__p9_fid_add(r->c, fid, uid, attach_gid(uid), root, &f);
 	if (err)
 		return err;
 	vq__p9_qid(r->s, &st, &q);
@@ -306,9 +361,11 @@ static int p9_attach(struct p9_req *r)
 	return 0;
 }
 
+/* The synchronous path: every request was answered before this one.  The
+ * asynchronous path handles Tflush itself (p9_async.c). */
 static int p9_flush(struct p9_req *r)
 {
-	(void)p9_rd_u16(&r->rd); /* oldtag: every request is answered before the next */
+	(void)p9_rd_u16(&r->rd); /* oldtag */
 	P9_END(r);
 	return 0;
 }
@@ -334,42 +391,80 @@ static int p9_unsupported(struct p9_req *r)
 struct p9_op {
 	p9_handler fn;
 	bool changes; /* refused with EROFS on a read-only export */
+	bool excl;    /* changes a fid table or a path: the lock exclusive */
 };
 
 static const struct p9_op p9_ops[256] = {
-	[P9_TVERSION]     = { p9_version, false },
-	[P9_TAUTH]        = { p9_unsupported, false },
-	[P9_TATTACH]      = { p9_attach, false },
-	[P9_TFLUSH]       = { p9_flush, false },
-	[P9_TCLUNK]       = { p9_clunk, false },
-	[P9_TWALK]        = { vq__p9_walk, false },
-	[P9_TLOPEN]       = { vq__p9_lopen, false },
-	[P9_TLCREATE]     = { vq__p9_lcreate, true },
-	[P9_TREAD]        = { vq__p9_read, false },
-	[P9_TWRITE]       = { vq__p9_write, true },
-	[P9_TREADDIR]     = { vq__p9_readdir, false },
-	[P9_TGETATTR]     = { vq__p9_getattr, false },
-	[P9_TSETATTR]     = { vq__p9_setattr, true },
-	[P9_TSTATFS]      = { vq__p9_statfs, false },
-	[P9_TMKDIR]       = { vq__p9_mkdir, true },
-	[P9_TMKNOD]       = { vq__p9_mknod, true },
-	[P9_TSYMLINK]     = { vq__p9_symlink, true },
-	[P9_TREADLINK]    = { vq__p9_readlink, false },
-	[P9_TLINK]        = { vq__p9_link, true },
-	[P9_TRENAME]      = { vq__p9_rename, true },
-	[P9_TRENAMEAT]    = { vq__p9_renameat, true },
-	[P9_TUNLINKAT]    = { vq__p9_unlinkat, true },
-	[P9_TREMOVE]      = { vq__p9_remove, false }, /* clunks even when refused */
-	[P9_TFSYNC]       = { vq__p9_fsync, false },
-	[P9_TLOCK]        = { vq__p9_lock, false },
-	[P9_TGETLOCK]     = { vq__p9_getlock, false },
-	[P9_TXATTRWALK]   = { vq__p9_xattrwalk, false },
-	[P9_TXATTRCREATE] = { vq__p9_xattrcreate, false },
+	[P9_TVERSION]     = { p9_version, false, true },
+	[P9_TAUTH]        = { p9_unsupported, false, false },
+	[P9_TATTACH]      = { p9_attach, false, true },
+	[P9_TFLUSH]       = { p9_flush, false, false },
+	[P9_TCLUNK]       = { p9_clunk, false, true },
+	[P9_TWALK]        = { vq__p9_walk, false, true },
+	[P9_TLOPEN]       = { vq__p9_lopen, false, true },
+	[P9_TLCREATE]     = { vq__p9_lcreate, true, true },
+	[P9_TREAD]        = { vq__p9_read, false, false },
+	[P9_TWRITE]       = { vq__p9_write, true, false },
+	[P9_TREADDIR]     = { vq__p9_readdir, false, false },
+	[P9_TGETATTR]     = { vq__p9_getattr, false, false },
+	[P9_TSETATTR]     = { vq__p9_setattr, true, false },
+	[P9_TSTATFS]      = { vq__p9_statfs, false, false },
+	[P9_TMKDIR]       = { vq__p9_mkdir, true, false },
+	[P9_TMKNOD]       = { vq__p9_mknod, true, false },
+	[P9_TSYMLINK]     = { vq__p9_symlink, true, false },
+	[P9_TREADLINK]    = { vq__p9_readlink, false, false },
+	[P9_TLINK]        = { vq__p9_link, true, false },
+	[P9_TRENAME]      = { vq__p9_rename, true, true },
+	[P9_TRENAMEAT]    = { vq__p9_renameat, true, true },
+	[P9_TUNLINKAT]    = { vq__p9_unlinkat, true, false },
+	[P9_TREMOVE]      = { vq__p9_remove, false, true }, /* clunks even when refused */
+	[P9_TFSYNC]       = { vq__p9_fsync, false, false },
+	[P9_TLOCK]        = { vq__p9_lock, false, false },
+	[P9_TGETLOCK]     = { vq__p9_getlock, false, false },
+	[P9_TXATTRWALK]   = { vq__p9_xattrwalk, false, false },
+	[P9_TXATTRCREATE] = { vq__p9_xattrcreate, false, false },
 };
+
+/* ---- credentials: a request runs as its fid's owner (server run as root) */
+
+static void creds_set(struct p9_ctx *x, uint32_t uid, uint32_t gid)
+{
+	if (x->fsgid != gid) {
+		setfsgid((gid_t)gid);
+		x->fsgid = gid;
+	}
+	if (x->fsuid != uid) {
+		setfsuid((uid_t)uid);
+		x->fsuid = uid;
+	}
+}
+
+/* Every T-message but version, attach, auth and flush starts with the fid
+ * it acts on (the directory fid for the ones that create). */
+static void creds_enter(struct p9_req *r)
+{
+	struct p9_fid *f;
+
+	if (!r->s->creds || r->type == P9_TVERSION || r->type == P9_TATTACH ||
+	    r->type == P9_TAUTH || r->type == P9_TFLUSH || r->rd.len < 4)
+		return;
+	struct p9_rd peek = r->rd;
+
+	f = vq__p9_fid_get(r->c, p9_rd_u32(&peek));
+	if (f)
+		creds_set(r->x, f->uid, f->gid);
+}
+
+void vq__p9_creds_gid(struct p9_req *r, uint32_t gid)
+{
+	if (r->s->creds && r->x->fsuid)
+		creds_set(r->x, r->x->fsuid, gid);
+}
 
 static int p9_dispatch(struct p9_req *r)
 {
 	const struct p9_op *op = &p9_ops[r->type];
+	int err;
 
 	if (!op->fn || (r->type & 1))
 		return -EOPNOTSUPP;
@@ -385,12 +480,21 @@ static int p9_dispatch(struct p9_req *r)
 	}
 	if (op->changes && r->s->readonly)
 		return -EROFS;
-	return op->fn(r);
+	if (op->excl)
+		pthread_rwlock_wrlock(&r->s->lock);
+	else
+		pthread_rwlock_rdlock(&r->s->lock);
+	creds_enter(r);
+	err = op->fn(r);
+	creds_set(r->x, 0, 0); /* the thread is root again between requests */
+	pthread_rwlock_unlock(&r->s->lock);
+	return err;
 }
 
-/* Framing checks; returns 0 with r->size/type/tag, or -EPROTO (broken). */
-static int p9_frame(struct vq_9p_conn *c, struct p9_req *r, uint64_t req_len)
+int vq__p9_frame(struct vq_9p_conn *c, const struct iovec *req, unsigned req_n,
+		 uint32_t *size, uint8_t *type, uint16_t *tag)
 {
+	uint64_t req_len = vq__p9_iov_len(req, req_n);
 	uint8_t h[P9_HDR];
 	struct p9_rd rd = { .p = h, .len = sizeof(h) };
 
@@ -399,12 +503,12 @@ static int p9_frame(struct vq_9p_conn *c, struct p9_req *r, uint64_t req_len)
 			   (unsigned long long)req_len);
 		return -EPROTO;
 	}
-	iov_copy(r->req, r->req_n, 0, h, sizeof(h), false);
-	r->size = p9_rd_u32(&rd);
-	r->type = p9_rd_u8(&rd);
-	r->tag = p9_rd_u16(&rd);
-	if (r->size < P9_HDR || r->size > req_len || r->size > c->msize) {
-		vq__p9_log(c, "9p: size field %u (request %llu bytes, msize %u)", r->size,
+	vq__p9_iov_copy(req, req_n, 0, h, sizeof(h), false);
+	*size = p9_rd_u32(&rd);
+	*type = p9_rd_u8(&rd);
+	*tag = p9_rd_u16(&rd);
+	if (*size < P9_HDR || *size > req_len || *size > c->msize) {
+		vq__p9_log(c, "9p: size field %u (request %llu bytes, msize %u)", *size,
 			   (unsigned long long)req_len, c->msize);
 		return -EPROTO;
 	}
@@ -412,18 +516,18 @@ static int p9_frame(struct vq_9p_conn *c, struct p9_req *r, uint64_t req_len)
 }
 
 /* Gather the body: Twrite's fixed part only (its data stays in place). */
-static int p9_gather(struct vq_9p_conn *c, struct p9_req *r)
+static int p9_gather(struct p9_req *r)
 {
 	uint32_t n = r->size;
 
 	if (r->type == P9_TWRITE)
 		n = n < P9_IOHDR ? n : P9_IOHDR;
 	else if (n > P9_LINEAR_MAX) {
-		vq__p9_log(c, "9p: type %u message of %u bytes", r->type, n);
+		vq__p9_log(r->c, "9p: type %u message of %u bytes", r->type, n);
 		return -EINVAL;
 	}
-	iov_copy(r->req, r->req_n, 0, c->msg, n, false);
-	r->rd = (struct p9_rd){ .p = c->msg + P9_HDR, .len = n - P9_HDR };
+	vq__p9_iov_copy(r->req, r->req_n, 0, r->x->msg, n, false);
+	r->rd = (struct p9_rd){ .p = r->x->msg + P9_HDR, .len = n - P9_HDR };
 	return 0;
 }
 
@@ -441,32 +545,62 @@ static int p9_reply(struct p9_req *r, int err)
 	uint32_t total = (uint32_t)r->wr.off + r->data_len;
 
 	p9_wr_set_size(&r->wr, total);
-	iov_copy(r->resp, r->resp_n, 0, r->wr.p, r->wr.off, true);
+	vq__p9_iov_copy(r->resp, r->resp_n, 0, r->wr.p, r->wr.off, true);
 	return (int)total;
+}
+
+/* A request m (framed) with scratch x, its reply not yet built. */
+static int p9_req_init(struct vq_9p_conn *c, struct p9_ctx *x, const struct p9_slot *m,
+		       struct p9_req *r)
+{
+	uint64_t cap = vq__p9_iov_len(m->resp, m->resp_n);
+
+	if (cap < P9_RLERROR_LEN)
+		return -ENOBUFS;
+	*r = (struct p9_req){ .c = c, .s = c->s, .x = x, .type = m->type, .tag = m->tag,
+			      .size = m->size, .req = m->req, .req_n = m->req_n,
+			      .resp = m->resp, .resp_n = m->resp_n };
+	r->resp_cap = cap < c->msize ? cap : c->msize;
+	r->wr = (struct p9_wr){ .p = x->out,
+				.cap = r->resp_cap < P9_OUT_CAP ? r->resp_cap : P9_OUT_CAP };
+	p9_wr_hdr(&r->wr, (uint8_t)(r->type + 1), r->tag);
+	return 0;
+}
+
+int vq__p9_serve(struct vq_9p_conn *c, struct p9_ctx *x, const struct p9_slot *m)
+{
+	struct p9_req r;
+	int err = p9_req_init(c, x, m, &r);
+
+	if (err)
+		return err;
+	err = p9_gather(&r);
+	if (!err)
+		err = p9_dispatch(&r);
+	return p9_reply(&r, err);
+}
+
+int vq__p9_error_reply(struct vq_9p_conn *c, struct p9_ctx *x, const struct p9_slot *m,
+		       int err)
+{
+	struct p9_req r;
+	int e = p9_req_init(c, x, m, &r);
+
+	return e ? e : p9_reply(&r, err);
 }
 
 int vq_9p_conn_handle(struct vq_9p_conn *c, const struct iovec *req, unsigned req_n,
 		      const struct iovec *resp, unsigned resp_n)
 {
-	struct p9_req r = { .c = c, .s = c->s, .req = req, .req_n = req_n,
-			    .resp = resp, .resp_n = resp_n };
-	uint64_t cap = vq__p9_iov_len(resp, resp_n);
-	int err;
+	struct p9_slot m = { .req = req, .req_n = req_n, .resp = resp, .resp_n = resp_n };
 
 	if (c->broken)
 		return -EPROTO;
-	if (cap < P9_RLERROR_LEN)
+	if (vq__p9_iov_len(resp, resp_n) < P9_RLERROR_LEN)
 		return -ENOBUFS;
-	if (p9_frame(c, &r, vq__p9_iov_len(req, req_n))) {
+	if (vq__p9_frame(c, req, req_n, &m.size, &m.type, &m.tag)) {
 		c->broken = true;
 		return -EPROTO;
 	}
-	r.resp_cap = cap < c->msize ? cap : c->msize;
-	r.wr = (struct p9_wr){ .p = c->out,
-			       .cap = r.resp_cap < P9_OUT_CAP ? r.resp_cap : P9_OUT_CAP };
-	err = p9_gather(c, &r);
-	p9_wr_hdr(&r.wr, (uint8_t)(r.type + 1), r.tag);
-	if (!err)
-		err = p9_dispatch(&r);
-	return p9_reply(&r, err);
+	return vq__p9_serve(c, &c->ictx, &m);
 }

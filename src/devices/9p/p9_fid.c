@@ -33,8 +33,8 @@ struct p9_fid *vq__p9_fid_get(struct vq_9p_conn *c, uint32_t id)
 }
 
 /* Takes path (malloc'ed) in every case. */
-int vq__p9_fid_add(struct vq_9p_conn *c, uint32_t id, uint32_t uid, char *path,
-		   struct p9_fid **out)
+int vq__p9_fid_add(struct vq_9p_conn *c, uint32_t id, uint32_t uid, uint32_t gid,
+		   char *path, struct p9_fid **out)
 {
 	struct p9_fid *f;
 
@@ -54,6 +54,7 @@ int vq__p9_fid_add(struct vq_9p_conn *c, uint32_t id, uint32_t uid, char *path,
 	}
 	f->id = id;
 	f->uid = uid;
+	f->gid = gid;
 	f->path = path;
 	f->fd = -1;
 	f->next = c->fids[bucket(id)];
@@ -71,6 +72,7 @@ static void fid_destroy(struct p9_fid *f)
 	free(f);
 }
 
+/* Under the namespace lock, exclusive: no io_end runs meanwhile. */
 void vq__p9_fid_del(struct vq_9p_conn *c, uint32_t id)
 {
 	for (struct p9_fid **pp = &c->fids[bucket(id)]; *pp; pp = &(*pp)->next) {
@@ -78,11 +80,29 @@ void vq__p9_fid_del(struct vq_9p_conn *c, uint32_t id)
 			struct p9_fid *f = *pp;
 
 			*pp = f->next;
-			fid_destroy(f);
 			c->nfids--;
+			if (atomic_load(&f->ioref))
+				f->dead = true; /* the last io_end frees it */
+			else
+				fid_destroy(f);
 			return;
 		}
 	}
+}
+
+void vq__p9_io_begin(struct vq_9p *s, struct p9_fid *f)
+{
+	atomic_fetch_add(&f->ioref, 1);
+	pthread_rwlock_unlock(&s->lock);
+}
+
+/* Takes the lock shared again: dead is only set under it exclusive, so
+ * exactly one io_end sees the last reference of a dead fid. */
+void vq__p9_io_end(struct vq_9p *s, struct p9_fid *f)
+{
+	pthread_rwlock_rdlock(&s->lock);
+	if (atomic_fetch_sub(&f->ioref, 1) == 1 && f->dead)
+		fid_destroy(f);
 }
 
 void vq__p9_fid_clear(struct vq_9p_conn *c)
@@ -99,7 +119,7 @@ void vq__p9_fid_clear(struct vq_9p_conn *c)
 }
 
 /* After a rename of from -> to, fids at or below from follow it. */
-void vq__p9_fid_rename(struct vq_9p_conn *c, const char *from, const char *to)
+static void conn_fid_rename(struct vq_9p_conn *c, const char *from, const char *to)
 {
 	size_t fl = strlen(from), tl = strlen(to);
 
@@ -118,6 +138,15 @@ void vq__p9_fid_rename(struct vq_9p_conn *c, const char *from, const char *to)
 			f->path = np;
 		}
 	}
+}
+
+/* Under the namespace lock, exclusive: no handler reads a path meanwhile. */
+void vq__p9_fid_rename(struct vq_9p *s, const char *from, const char *to)
+{
+	pthread_mutex_lock(&s->conns_mx);
+	for (struct vq_9p_conn *c = s->conns; c; c = c->next)
+		conn_fid_rename(c, from, to);
+	pthread_mutex_unlock(&s->conns_mx);
 }
 
 /* ---- names and paths */

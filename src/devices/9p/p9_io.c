@@ -10,6 +10,11 @@
  * ring (io_uring_disabled, seccomp), preadv/pwritev do the same batches one
  * after the other.  Either way the result counts the bytes done up to the
  * first short or failed batch.
+ *
+ * A flushed request's I/O is cut short: Tflush sets the request's cancel
+ * flag and signals its thread, so a blocking preadv/pwritev or the wait for
+ * the ring's completions returns EINTR; the ring's outstanding batches are
+ * then cancelled and reaped before the segments are given back.
  */
 #include <errno.h>
 #include <limits.h>
@@ -20,17 +25,22 @@
 
 #define P9_IOV_BATCH 1024u /* IOV_MAX on Linux */
 
-static int64_t io_sync(int fd, bool write, const struct iovec *iov, unsigned n,
-		       uint64_t off)
+int (*vq__p9_io_hook)(struct p9_ctx *x);
+
+static int64_t io_sync(struct p9_ctx *x, int fd, bool write, const struct iovec *iov,
+		       unsigned n, uint64_t off)
 {
 	int64_t total = 0;
 
-	for (unsigned i = 0; i < n; i += P9_IOV_BATCH) {
+	for (unsigned i = 0; i < n;) {
 		unsigned k = n - i < P9_IOV_BATCH ? n - i : P9_IOV_BATCH;
 		uint64_t want = vq__p9_iov_len(iov + i, k);
 		ssize_t r = write ? pwritev(fd, iov + i, (int)k, (off_t)(off + total))
 				  : preadv(fd, iov + i, (int)k, (off_t)(off + total));
 
+		if (r < 0 && errno == EINTR && !vq__p9_is_cancelled(x))
+			continue; /* a stray signal: this batch again */
+		i += k;
 		if (r < 0)
 			return total ? total : -errno;
 		total += r;
@@ -41,35 +51,69 @@ static int64_t io_sync(int fd, bool write, const struct iovec *iov, unsigned n,
 }
 
 #ifdef VQ_HAVE_LIBURING
-static bool uring_ready(struct vq_9p_conn *c)
+static bool uring_ready(struct vq_9p_conn *c, struct p9_ctx *x)
 {
 	int err;
 
-	if (c->uring_state)
-		return c->uring_state > 0;
+	if (x->uring_state)
+		return x->uring_state > 0;
 	if (c->s->no_uring) {
-		c->uring_state = -1;
+		x->uring_state = -1;
 		return false;
 	}
-	err = io_uring_queue_init(P9_URING_DEPTH, &c->ring, 0);
-	c->uring_state = err ? -1 : 1;
+	err = io_uring_queue_init(P9_URING_DEPTH + 1, &x->ring, 0);
+	x->uring_state = err ? -1 : 1;
 	if (err)
 		vq__p9_log(c, "9p: io_uring unavailable (%d), using preadv/pwritev", err);
 	return !err;
 }
 
+#define P9_CANCEL_DATA UINT64_MAX
+
+/* Reap the wave's nb completions into got[]; a flush cancels the rest. */
+static unsigned uring_reap(struct p9_ctx *x, unsigned nb, int64_t *got)
+{
+	struct io_uring_cqe *cqe;
+	unsigned done = 0;
+	bool cancelled = false;
+	int err;
+
+	while (done < nb) {
+		err = io_uring_wait_cqe(&x->ring, &cqe);
+		if (err == -EINTR && vq__p9_is_cancelled(x) && !cancelled) {
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&x->ring);
+
+			cancelled = true; /* the ring has one spare entry for this */
+			io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
+			io_uring_sqe_set_data64(sqe, P9_CANCEL_DATA);
+			io_uring_submit(&x->ring);
+		}
+		if (err == -EINTR)
+			continue;
+		if (err < 0)
+			break; /* the ring itself failed: nothing more comes */
+		uint64_t b = io_uring_cqe_get_data64(cqe);
+
+		if (b < nb) {
+			got[b] = cqe->res;
+			done++;
+		}
+		io_uring_cqe_seen(&x->ring, cqe);
+	}
+	return done;
+}
+
 /* One wave: up to P9_URING_DEPTH batches starting at iov[0]. */
-static int64_t uring_wave(struct vq_9p_conn *c, int fd, bool write, const struct iovec *iov,
+static int64_t uring_wave(struct p9_ctx *x, int fd, bool write, const struct iovec *iov,
 			  unsigned n, uint64_t off, bool *more)
 {
 	uint64_t want[P9_URING_DEPTH], pos = off;
 	int64_t got[P9_URING_DEPTH], total = 0;
-	unsigned nb = 0, done = 0;
-	struct io_uring_cqe *cqe;
+	unsigned nb = 0, done;
 
 	for (unsigned i = 0; i < n && nb < P9_URING_DEPTH; i += P9_IOV_BATCH, nb++) {
 		unsigned k = n - i < P9_IOV_BATCH ? n - i : P9_IOV_BATCH;
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&c->ring);
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&x->ring);
 
 		want[nb] = vq__p9_iov_len(iov + i, k);
 		if (write)
@@ -81,18 +125,11 @@ static int64_t uring_wave(struct vq_9p_conn *c, int fd, bool write, const struct
 			sqe->flags |= IOSQE_IO_LINK;
 		pos += want[nb];
 	}
-	int err = io_uring_submit_and_wait(&c->ring, nb);
+	int err = io_uring_submit(&x->ring);
 
 	for (unsigned i = 0; i < nb; i++)
 		got[i] = -ECANCELED;
-	while (done < nb && io_uring_wait_cqe(&c->ring, &cqe) == 0) {
-		uint64_t b = io_uring_cqe_get_data64(cqe);
-
-		if (b < nb)
-			got[b] = cqe->res;
-		io_uring_cqe_seen(&c->ring, cqe);
-		done++;
-	}
+	done = err < 0 ? 0 : uring_reap(x, nb, got);
 	if (err < 0 && !done)
 		return err;
 	*more = true;
@@ -111,18 +148,24 @@ static int64_t uring_wave(struct vq_9p_conn *c, int fd, bool write, const struct
 }
 #endif
 
-int64_t vq__p9_io(struct vq_9p_conn *c, int fd, bool write, const struct iovec *iov,
-		  unsigned n, uint64_t off)
+int64_t vq__p9_io(struct vq_9p_conn *c, struct p9_ctx *x, int fd, bool write,
+		  const struct iovec *iov, unsigned n, uint64_t off)
 {
+	if (vq__p9_io_hook) {
+		int err = vq__p9_io_hook(x);
+
+		if (err < 0)
+			return err;
+	}
 #ifdef VQ_HAVE_LIBURING
-	if (uring_ready(c)) {
+	if (uring_ready(c, x)) {
 		int64_t total = 0;
 		bool more = true;
 		const unsigned wave = P9_URING_DEPTH * P9_IOV_BATCH;
 
 		for (unsigned i = 0; i < n && more; i += wave) {
 			unsigned k = n - i < wave ? n - i : wave;
-			int64_t r = uring_wave(c, fd, write, iov + i, k, off + total, &more);
+			int64_t r = uring_wave(x, fd, write, iov + i, k, off + total, &more);
 
 			if (r < 0)
 				return total ? total : r;
@@ -131,14 +174,14 @@ int64_t vq__p9_io(struct vq_9p_conn *c, int fd, bool write, const struct iovec *
 		return total;
 	}
 #endif
-	return io_sync(fd, write, iov, n, off);
+	return io_sync(x, fd, write, iov, n, off);
 }
 
-void vq__p9_io_fini(struct vq_9p_conn *c)
+void vq__p9_io_fini(struct p9_ctx *x)
 {
 #ifdef VQ_HAVE_LIBURING
-	if (c->uring_state > 0)
-		io_uring_queue_exit(&c->ring);
+	if (x->uring_state > 0)
+		io_uring_queue_exit(&x->ring);
 #endif
-	c->uring_state = 0;
+	x->uring_state = 0;
 }

@@ -257,6 +257,7 @@ int vq__p9_mkdir(struct p9_req *r)
 		err = dir_fd(r, dfid, &d, &dfd);
 	if (err)
 		return err;
+	vq__p9_creds_gid(r, gid);
 	err = mkdirat(dfd, nm, (mode_t)(mode & 07777)) < 0 ? -errno : 0;
 	if (!err)
 		err = created_qid(r, dfd, nm, d->uid, gid);
@@ -282,6 +283,7 @@ int vq__p9_mknod(struct p9_req *r)
 		err = dir_fd(r, dfid, &d, &dfd);
 	if (err)
 		return err;
+	vq__p9_creds_gid(r, gid);
 	err = mknodat(dfd, nm, (mode_t)(mode & (S_IFMT | 07777)), makedev(major, minor)) < 0
 		      ? -errno : 0;
 	if (!err)
@@ -309,6 +311,7 @@ int vq__p9_symlink(struct p9_req *r)
 		err = dir_fd(r, dfid, &d, &dfd);
 	if (err)
 		return err;
+	vq__p9_creds_gid(r, gid);
 	/* the target is text: the server never follows it */
 	err = symlinkat(tg, dfd, nm) < 0 ? -errno : 0;
 	if (!err)
@@ -384,7 +387,7 @@ static int rename_names(struct p9_req *r, const char *dfrom, struct p9_str nfrom
 			     to + strlen(to) - nto.len) < 0)
 		err = -errno;
 	if (!err)
-		vq__p9_fid_rename(r->c, from, to);
+		vq__p9_fid_rename(r->s, from, to);
 	if (fd1 >= 0)
 		close(fd1);
 	if (fd2 >= 0)

@@ -42,7 +42,7 @@ static int walk_done(struct p9_req *r, struct p9_fid *f, uint32_t newfid, char *
 		f->path = path;
 		return 0;
 	}
-	return vq__p9_fid_add(r->c, newfid, f->uid, path, &nf);
+	return vq__p9_fid_add(r->c, newfid, f->uid, f->gid, path, &nf);
 }
 
 int vq__p9_walk(struct p9_req *r)
@@ -192,6 +192,7 @@ int vq__p9_lcreate(struct p9_req *r)
 		return err;
 	}
 	flags |= O_CREAT | ((dotl & P9_DOTL_EXCL) ? O_EXCL : 0);
+	vq__p9_creds_gid(r, gid);
 	fd = openat(dfd, path + strlen(path) - name.len, flags | O_NOFOLLOW | O_CLOEXEC,
 		    (mode_t)(mode & 07777));
 	err = fd < 0 ? -errno : 0;
@@ -229,10 +230,12 @@ int vq__p9_read(struct p9_req *r)
 	p9_wr_u32(&r->wr, 0); /* count, set below */
 	if (!count)
 		return 0;
-	n = vq__p9_iov_slice(r->c, r->resp, r->resp_n, P9_RREAD_HDR, count);
+	n = vq__p9_iov_slice(r->x, r->resp, r->resp_n, P9_RREAD_HDR, count);
 	if (n < 0)
 		return n;
-	got = vq__p9_io(r->c, f->fd, false, r->c->iov, (unsigned)n, off);
+	vq__p9_io_begin(r->s, f);
+	got = vq__p9_io(r->c, r->x, f->fd, false, r->x->iov, (unsigned)n, off);
+	vq__p9_io_end(r->s, f);
 	if (got < 0)
 		return (int)got;
 	r->data_len = (uint32_t)got;
@@ -262,10 +265,12 @@ int vq__p9_write(struct p9_req *r)
 		return -EINVAL;
 	put = 0;
 	if (count) {
-		n = vq__p9_iov_slice(r->c, r->req, r->req_n, P9_IOHDR, count);
+		n = vq__p9_iov_slice(r->x, r->req, r->req_n, P9_IOHDR, count);
 		if (n < 0)
 			return n;
-		put = vq__p9_io(r->c, f->fd, true, r->c->iov, (unsigned)n, off);
+		vq__p9_io_begin(r->s, f);
+		put = vq__p9_io(r->c, r->x, f->fd, true, r->x->iov, (unsigned)n, off);
+		vq__p9_io_end(r->s, f);
 		if (put < 0)
 			return (int)put;
 	}
@@ -330,14 +335,14 @@ int vq__p9_readdir(struct p9_req *r)
 	while (!err) {
 		/* a small read: what does not fit is read again next time */
 		size_t want = limit - r->wr.off + 512;
-		long got = syscall(SYS_getdents64, f->fd, r->c->dents,
+		long got = syscall(SYS_getdents64, f->fd, r->x->dents,
 				   want < P9_OUT_CAP ? want : P9_OUT_CAP);
 
 		if (got <= 0) {
 			err = got < 0 ? -errno : 0;
 			break;
 		}
-		err = readdir_fill(r, f, r->c->dents, got, limit);
+		err = readdir_fill(r, f, r->x->dents, got, limit);
 	}
 	if (err < 0 && r->wr.off == P9_RREAD_HDR)
 		return err;

@@ -12,8 +12,12 @@
 #ifndef VIRTQ_NET_SPLIT_H
 #define VIRTQ_NET_SPLIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
+
+#include <linux/virtio_net.h>
 
 /*
  * EXPERIMENTAL feature bits, not in the VIRTIO spec.  Bits 42..45 lie in the
@@ -160,5 +164,102 @@ struct vq_net_split_hdr_ring {
  */
 int vq_net_split_set_hdr_ring(struct vq_net *n, unsigned qp,
 			      const struct vq_net_split_hdr_ring *r);
+
+/* ======================================================================
+ * Driver side: zero-copy receive of split frames (EXPERIMENTAL)
+ * ====================================================================== */
+
+struct vq_drv;
+
+/*
+ * One receive queue driven by a split-aware driver over a vq_drv ring: it
+ * posts the buffers its method wants, reassembles frames, and lends them to
+ * the application without copying until it gives each back.
+ *
+ * features are the negotiated ones and name at most one split method:
+ *   none   plain mergeable pages (MRG_RXBUF), for comparison;
+ *   A      chains of one header buffer (hdr_size) and ratio pages;
+ *   B      pages (MRG_RXBUF);
+ *   C      header buffers (hdr_size) and pages, ratio pages posted after
+ *          each header buffer (MRG_RXBUF);
+ *   HDR_RING  pages (MRG_RXBUF), each posted 12 bytes before a page
+ *          boundary (4084 bytes) so that a split payload starts on the
+ *          boundary; hdr_bufs ring entries of hdr_size bytes and the tail,
+ *          in the same memory (vq_splitdrv_hdr_ring says where).
+ * Everything the device writes is untrusted: used lengths, num_buffers,
+ * VQ_NET_HDR_F_SPLIT and hdr_len are checked against the method and the
+ * buffers the device holds; a violation breaks the queue (-EIO from then
+ * on, vq_splitdrv_error says why).  One thread per queue.
+ */
+struct vq_splitdrv_params {
+	uint64_t features;   /* negotiated; at most one VQ_NET_F_SPLIT_* */
+	uint32_t queue_size; /* ring entries */
+	uint32_t pages;      /* data pages, posted or lent [queue_size] */
+	uint32_t hdr_bufs;   /* A, C: header buffers; HDR_RING: entries [queue_size] */
+	uint32_t hdr_size;   /* A, C: header buffer bytes (64..1023); HDR_RING:
+			      * entry bytes (64..4096) [256; 128] */
+	uint32_t ratio;      /* A: pages per chain; C: pages per header buffer [1] */
+	/* Device-visible memory: size bytes, 4096-aligned, *addr the driver
+	 * (guest) address.  Called only from vq_splitdrv_new. */
+	void *(*alloc)(void *ctx, size_t size, uint64_t *addr);
+	void (*kick)(void *ctx); /* after a publish that wants a notification */
+	void *ctx;
+};
+
+/* A received frame, lent to the application until vq_splitdrv_release. */
+struct vq_splitdrv_pkt {
+	struct virtio_net_hdr_v1 hdr; /* as the device wrote it */
+	uint32_t len;                 /* frame bytes */
+	const uint8_t *head;          /* split: the protocol headers; else NULL */
+	uint32_t head_len;            /* split: hdr_len; else 0 */
+	const struct iovec *iov;      /* split: the payload; else the whole frame */
+	unsigned iovcnt;
+	bool aligned;                 /* split, payload starting on a page boundary */
+	uint32_t ref;                 /* the driver's; keep it */
+};
+
+struct vq_splitdrv_stats {
+	uint64_t packets, bytes;
+	uint64_t split;     /* frames received split */
+	uint64_t aligned;   /* of them, payload page-aligned */
+	uint64_t slots;     /* ring entries the received frames took */
+	uint64_t drops;     /* frames dropped (size out of range, too many pieces) */
+	uint64_t mem;       /* bytes of receive memory (buffers and header ring) */
+};
+
+struct vq_splitdrv;
+
+/* Create a queue and its memory.  0 and *out; -EINVAL (features, sizes);
+ * -ENOMEM. */
+int vq_splitdrv_new(const struct vq_splitdrv_params *p, struct vq_splitdrv **out);
+/* Free it (detach first; the memory is the allocator's). */
+void vq_splitdrv_free(struct vq_splitdrv *s);
+/*
+ * Attach ring q (its free buffers are posted, one kick) or detach
+ * (q == NULL: every posted buffer is taken back with vq_drv_detach; the
+ * device must have stopped; lent frames stay lent).  Clears the broken
+ * state.  Returns 0, -EIO (posting failed: the ring is broken).
+ */
+int vq_splitdrv_attach(struct vq_splitdrv *s, struct vq_drv *q);
+/*
+ * HDR_RING: the ring the device is to be configured with (mem left NULL:
+ * the caller's memory map).  Returns 0 or -EINVAL (another method).
+ */
+int vq_splitdrv_hdr_ring(const struct vq_splitdrv *s, struct vq_net_split_hdr_ring *out);
+/*
+ * Receive up to max frames.  Each is lent (its buffers stay out of the
+ * ring) until vq_splitdrv_release, in any order.  Frames released since the
+ * last call are re-posted first (one publish, at most one kick).  A frame
+ * whose buffers are not all used yet stays pending.  Returns frames,
+ * -ENOTCONN (no ring), -EIO (broken).
+ */
+int vq_splitdrv_recv(struct vq_splitdrv *s, struct vq_splitdrv_pkt *pkts, unsigned max);
+/* Give a lent frame back.  0, or -EINVAL (not lent: nothing changes). */
+int vq_splitdrv_release(struct vq_splitdrv *s, const struct vq_splitdrv_pkt *pkt);
+/* Copy a received frame out whole (at most cap bytes); returns bytes. */
+size_t vq_splitdrv_copy(const struct vq_splitdrv_pkt *pkt, void *buf, size_t cap);
+void vq_splitdrv_get_stats(const struct vq_splitdrv *s, struct vq_splitdrv_stats *out);
+bool vq_splitdrv_is_broken(const struct vq_splitdrv *s);
+const char *vq_splitdrv_error(const struct vq_splitdrv *s); /* "" when not broken */
 
 #endif

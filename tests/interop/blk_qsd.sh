@@ -30,6 +30,15 @@ LIB=$ROOT/tests/interop/lib
 
 NAME=blk_qsd
 VQU=${VIRTQ_BIN:-$ROOT/${O:-build}/bin}/virtq-user
+# BLK_QSD_SVQ=1 (svq_qsd.sh): virtq-user reaches qemu-storage-daemon through
+# virtq-svq, which relays every request through a shadow ring; the daemon
+# sees only the proxy's IOVA memory layout.
+SVQ=
+if [[ -n ${BLK_QSD_SVQ:-} ]]; then
+	NAME=svq_qsd
+	SVQ=${VIRTQ_BIN:-$ROOT/${O:-build}/bin}/virtq-svq
+	[[ -x $SVQ ]] || { echo "SKIP $NAME: $SVQ not built"; exit 77; }
+fi
 FILE_MB=32
 REGION_MB=16
 BS=4096
@@ -97,10 +106,27 @@ one_case() {
 		FAILS=$((FAILS + 1))
 		return
 	}
-	vq_spawn "$ulog" 120 "$VQU" blk --socket "$sock" --seed "$seed" "${vargs[@]}"
+	local usock=$sock plog=$WORK/$1.svq.log ppid=
+	if [[ -n $SVQ ]]; then
+		usock=$WORK/$1.svq.sock
+		vq_spawn "$plog" 120 "$SVQ" --socket "$usock" --backend "$sock"
+		ppid=$VQ_PID
+		end=$((SECONDS + 10))
+		until _net_listening "$usock" || ((SECONDS > end)) || ! vq_alive "$ppid"; do
+			vq_sleep 0.05
+		done
+	fi
+	vq_spawn "$ulog" 120 "$VQU" blk --socket "$usock" --seed "$seed" "${vargs[@]}"
 	net_wait "$VQ_PID" 110
 	rc=$?
 	((rc == 0)) || errs+=" virtq-user exited $rc;"
+	if [[ -n $ppid ]]; then
+		vq_kill "$ppid" INT 10 || errs+=" virtq-svq exited $? after SIGINT;"
+		grep -aq ' error \|broken\|unforwarded' "$plog" &&
+			errs+=" virtq-svq: $(grep -a -m1 ' error \|broken\|unforwarded' "$plog");"
+		grep -aq 'frontend connected' "$plog" || errs+=" virtq-user never reached virtq-svq;"
+		errs+=$(net_san_check "$plog")
+	fi
 	vq_kill "$qpid" TERM 10
 	rc=$?
 	((rc == 0)) || errs+=" qemu-storage-daemon exited $rc after SIGTERM;"
@@ -131,11 +157,12 @@ one_case() {
 		detail="packed not offered by qemu-storage-daemon $QSD_VERSION, fell back to split; $detail"
 	fi
 	[[ $got == "$want" ]] || errs+=" virtq-user runs ${got:-no} rings, want $want;"
-	net_result "$NAME" "$tag" "$errs" "$detail" "$ulog" "$qlog" || FAILS=$((FAILS + 1))
+	[[ -n $SVQ ]] && detail="through virtq-svq: $detail"
+	net_result "$NAME" "$tag" "$errs" "$detail" "$ulog" "$qlog" ${ppid:+"$plog"} || FAILS=$((FAILS + 1))
 }
 
 t0=$SECONDS
-for layout in split packed; do one_case "$layout"; done
+for layout in ${BLK_QSD_LAYOUTS:-split packed}; do one_case "$layout"; done
 echo "  qemu-storage-daemon $QSD_VERSION; $((SECONDS - t0)) s"
 ((FAILS == 0)) || exit 1
 exit 0

@@ -294,6 +294,9 @@ int sp_init(struct sp *s, const char *backend)
 	struct vq_fe_params fp = {
 		.path = backend, .mode = VQ_FE_CLIENT, .num_queues = VQ_FE_MAX_QUEUES,
 		.manual = true,
+		/* Until the guest's own SET_FEATURES: a modern device (a legacy
+		 * ack makes libvhost-user's backends give up). */
+		.features = VQ_F_VERSION_1,
 	};
 	struct vq_iova_params ip = { .base = 1ull << 20, .size = 1ull << 46 };
 	uint64_t offered;
@@ -309,6 +312,7 @@ int sp_init(struct sp *s, const char *backend)
 		return rc;
 	}
 	offered = vq_fe_backend_features(s->fe);
+	s->dev_features = vq_fe_features(s->fe) & ~VQ_VU_F_PROTOCOL_FEATURES;
 	s->offered = offered & ~SP_TRANSPORT_BITS & ~VQ_F_LARGE_CHAIN;
 	s->offered |= offered & SP_RING_OK;
 	/* GET_QUEUE_NUM counts queue pairs for net and queues for blk, and

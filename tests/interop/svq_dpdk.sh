@@ -1,0 +1,116 @@
+#!/bin/bash
+# svq_dpdk.sh - DPDK 22.11 testpmd (virtio-user) behind virtq-svq, on a
+# virtq-net switch port, echoing a verifying virtq-user:
+#
+#   virtq-user tx --window --verify -> virtq-net port A
+#       -> port B -> virtq-svq -> testpmd virtio-user (forward-mode io: each
+#          frame goes back out of the port it came in, unchanged)
+#       -> virtq-svq -> port B -> virtq-net (broadcast: flooded to A)
+#   -> virtq-user checks every echo (sequence, length, every payload byte).
+#
+# The loop is closed (--window 64, below every ring size), so nothing may be
+# dropped.  Per case:
+#   every frame virtq-user sent came back verified: rx == tx, and bad, lost,
+#   reorder, foreign all 0;
+#   testpmd received exactly what it sent (io forwarding), and at least what
+#   virtq-user got back;
+#   virtq-net took from port B exactly what testpmd sent;
+#   testpmd's ring layout is the one asked for (virtq-svq's shadow rings
+#   follow it: virtq-net's queues on port B run the same layout);
+#   virtq-svq exits 0 on SIGINT and logs no error, broken queue or buffer
+#   given back unforwarded.
+# Matrix: split 1500 B and packed 64 B (SAN=1/TSAN=1: split only).
+# One PASS/FAIL line per case; exit 0 all passed, 1 a case failed, 77 skip.
+# VIRTQ_KEEP=1 keeps the work directory (all logs).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+LIB=$ROOT/tests/interop/lib
+. "$LIB/dpdk.sh"
+. "$LIB/net.sh"
+
+NAME=svq_dpdk
+BIN=${VIRTQ_BIN:-$ROOT/${O:-build}/bin}
+VQU=$BIN/virtq-user
+VIRTQ_NET=$BIN/virtq-net
+SVQ=$BIN/virtq-svq
+SEC=${SVQ_DPDK_SEC:-3}
+CPU1=$(($(nproc) > 1 ? 1 : 0))
+export DPDK_MAXSEC=90
+
+net_begin "$NAME" svq-dpdk dpdk "$VQU" "$VIRTQ_NET" "$SVQ"
+
+one_case() {
+	local layout=$1 size=$2 tag="$1 ${2}B"
+	local sa=$WORK/c$N.a.sock sb=$WORK/c$N.b.sock pb=$WORK/c$N.pb.sock
+	local vlog=$WORK/c$N.vn.log plog=$WORK/c$N.svq.log ulog=$WORK/c$N.vqu.log
+	local errs='' rc ppid upid utx urx bad lost reorder foreign trx ttx tdrop btx brx v
+	local targs=(--size "$size" --cpu 0) uargs=(--size "$size")
+	[[ $layout == packed ]] && targs+=(--packed) && uargs+=(--packed)
+	vn_start "$vlog" 90 --socket "$sa" --socket "$sb" --cpus "$CPU1" || {
+		net_result "$NAME" "$tag" " virtq-net did not start" "-" "$vlog"
+		FAILS=$((FAILS + 1))
+		return
+	}
+	rm -f "$pb"
+	vq_spawn "$plog" 90 "$SVQ" --socket "$pb" --backend "$sb"
+	ppid=$VQ_PID
+	v=$((SECONDS + 10))
+	until _net_listening "$pb" || ((SECONDS > v)) || ! vq_alive "$ppid"; do vq_sleep 0.05; done
+	dpdk_virtio_user_start "$pb" "svqd$$-$N" io "${targs[@]}" || errs+=" testpmd did not start;"
+	vq_spawn "$ulog" $((SEC + 40)) "$VQU" net --socket "$sa" --mode tx --window 64 --verify \
+		--duration "$SEC" --cpu "$CPU1" "${uargs[@]}"
+	upid=$VQ_PID
+	net_wait "$upid" $((SEC + 30))
+	rc=$?
+	((rc == 0)) || errs+=" virtq-user exited $rc;"
+	dpdk_stop "$DPDK_PID"
+	rc=$?
+	((rc == 0)) || errs+=" testpmd exited $rc;"
+	vq_kill "$ppid" INT 10
+	rc=$?
+	((rc == 0)) || errs+=" virtq-svq exited $rc after SIGINT;"
+	vn_stop "$VN_PID"
+	rc=$?
+	((rc == 0)) || errs+=" virtq-net exited $rc after SIGINT;"
+	for v in "$vlog" "$plog" "$ulog"; do errs+=$(net_san_check "$v"); done
+	grep -aq 'broken' "$vlog" && errs+=" $(grep -a -m1 broken "$vlog");"
+	v=$(grep -a 'disconnect: ' "$vlog" | grep -av 'frontend closed the connection' | head -n 1)
+	[[ -z $v ]] || errs+=" virtq-net: $v;"
+	grep -aq ' error \|broken\|unforwarded' "$plog" &&
+		errs+=" virtq-svq: $(grep -a -m1 ' error \|broken\|unforwarded' "$plog");"
+	grep -aq 'frontend connected' "$plog" || errs+=" testpmd never reached virtq-svq;"
+	for v in 0 1; do
+		[[ $(vn_layout "$vlog" "$v") == "$layout" ]] ||
+			errs+=" virtq-net queue $v runs '$(vn_layout "$vlog" "$v")' rings, want $layout;"
+	done
+	utx=$(vqu_count "$ulog" tx_pkts) urx=$(vqu_count "$ulog" rx_pkts)
+	bad=$(vqu_count "$ulog" bad) lost=$(vqu_count "$ulog" lost)
+	reorder=$(vqu_count "$ulog" reorder) foreign=$(vqu_count "$ulog" foreign)
+	read -r trx ttx tdrop <<<"$(tp_port "$DPDK_LOG" 0)"
+	brx=$(vn_total "$vlog" c$N.b.sock rx_packets) btx=$(vn_total "$vlog" c$N.b.sock tx_packets)
+	[[ -n $utx && -n $urx && -n $trx && -n $ttx && -n $brx ]] ||
+		errs+=" missing totals (virtq-user '$utx/$urx', testpmd '$trx/$ttx', virtq-net B '$brx');"
+	((${utx:-0} > 0)) || errs+=" nothing sent;"
+	[[ ${urx:-x} == "${utx:-y}" ]] || errs+=" $urx of $utx frames came back;"
+	[[ "$bad $lost $reorder $foreign" == "0 0 0 0" ]] ||
+		errs+=" bad $bad lost $lost reorder $reorder foreign $foreign;"
+	[[ ${trx:-x} == "${ttx:-y}" ]] || errs+=" testpmd received $trx, sent $ttx;"
+	((${ttx:-0} >= ${urx:-1})) || errs+=" testpmd sent $ttx < $urx echoes received;"
+	[[ ${brx:-x} == "${ttx:-y}" ]] || errs+=" virtq-net took $brx from B, testpmd sent $ttx;"
+	net_result "$NAME" "$tag" "$errs" \
+		"sent $utx, $urx echoed by testpmd through virtq-svq and verified (testpmd rx $trx tx $ttx; B delivered $btx)" \
+		"$vlog" "$plog" "$ulog" "$DPDK_LOG" || FAILS=$((FAILS + 1))
+}
+
+t0=$SECONDS
+cases=("split 1500" "packed 64")
+net_sanitized && cases=("split 1500")
+for c in "${cases[@]}"; do
+	N=$((N + 1))
+	# shellcheck disable=SC2086
+	one_case $c
+done
+echo "  $N cases in $((SECONDS - t0)) s"
+((FAILS == 0)) || exit 1
+exit 0

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <virtq/net_split.h>
+
 #include "vn.h"
 
 static volatile sig_atomic_t g_signalled;
@@ -56,6 +58,11 @@ VQT_STR(VQ_VU_RETRY_MAX_MS) " ms, for ever;\n"
 "                        to every guest as fast as it posts receive buffers;\n"
 "                        what the guests transmit is dropped\n"
 "      --source-dst MAC  destination MAC of those frames (default broadcast)\n"
+"      --source-proto P  udp4 (default), tcp4 or tcp6: what those frames carry\n"
+"                        (TCP-like: a 20-byte TCP header, ACK set, no options)\n"
+"      --split METHOD    EXPERIMENTAL header/data split (docs/SPLIT.md): offer\n"
+"                        a, b or c (VQ_NET_F_SPLIT_A/B/C); the header ring has\n"
+"                        no vhost-user message to configure it: in-process only\n"
 "\n"
 "Statistics (rx = frames from the port, tx = frames to the port; bit/s over\n"
 "frame bytes without virtio header, preamble or FCS; errors counts protocol\n"
@@ -79,7 +86,7 @@ static int parse_cpus(const char *s, struct vn_opts *o)
 
 enum {
 	OPT_CPUS = VQT_OPT_TOOL_BASE, OPT_SINK, OPT_SOURCE, OPT_SOURCE_DST, OPT_STATS,
-	OPT_MAC_BASE, OPT_MTU, OPT_AGING, OPT_IN_ORDER, OPT_NO_IN_ORDER,
+	OPT_MAC_BASE, OPT_MTU, OPT_AGING, OPT_IN_ORDER, OPT_NO_IN_ORDER, OPT_SPLIT, OPT_SOURCE_PROTO,
 };
 
 static const struct option longopts[] = {
@@ -94,6 +101,8 @@ static const struct option longopts[] = {
 	{ "sink", no_argument, NULL, OPT_SINK },
 	{ "source", required_argument, NULL, OPT_SOURCE },
 	{ "source-dst", required_argument, NULL, OPT_SOURCE_DST },
+	{ "source-proto", required_argument, NULL, OPT_SOURCE_PROTO },
+	{ "split", required_argument, NULL, OPT_SPLIT },
 	{ "stats", required_argument, NULL, OPT_STATS },
 	{ "stats-json", no_argument, NULL, VQT_OPT_STATS_JSON },
 	{ "mac-base", required_argument, NULL, OPT_MAC_BASE },
@@ -146,6 +155,16 @@ static int parse_opt(void *ctx, int c, const char *a)
 	case OPT_SINK: o->mode = VN_SINK; return 0;
 	case OPT_SOURCE: o->mode = VN_SOURCE; return vqt_parse_uint(a, 42, 65549, &o->source_size);
 	case OPT_SOURCE_DST: return vqt_parse_mac(a, o->source_dst);
+	case OPT_SOURCE_PROTO:
+		if (strcmp(a, "udp4") && strcmp(a, "tcp4") && strcmp(a, "tcp6"))
+			return vqt_parse_fail("udp4, tcp4 or tcp6");
+		o->source_proto = a[0] == 'u' ? VN_SRC_UDP4 : a[3] == '4' ? VN_SRC_TCP4 : VN_SRC_TCP6;
+		return 0;
+	case OPT_SPLIT:
+		if (strlen(a) != 1 || a[0] < 'a' || a[0] > 'c')
+			return vqt_parse_fail("a, b or c");
+		o->split = VQ_NET_F(VQ_NET_F_SPLIT_A_BIT + (unsigned)(a[0] - 'a'));
+		return 0;
 	case OPT_STATS: return vqt_parse_secs(a, 0, 86400, &o->stats_secs);
 	case VQT_OPT_STATS_JSON: o->stats_json = true; return 0;
 	case OPT_MAC_BASE: return vqt_parse_mac(a, o->mac_base);

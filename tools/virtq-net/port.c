@@ -196,7 +196,8 @@ static int port_net(struct vn_port *p)
 	struct vq_net_params np = {
 		.max_pairs = (uint16_t)d->o.queues,
 		.mtu = d->o.mtu,
-		.features = d->o.in_order ? VQ_NET_FEATURES_DEFAULT | VQ_F_IN_ORDER : 0,
+		.features = (d->o.in_order ? VQ_NET_FEATURES_DEFAULT | VQ_F_IN_ORDER : 0) |
+			    (d->o.split ? VQ_NET_FEATURES_DEFAULT | d->o.split : 0),
 	};
 
 	memcpy(np.mac, d->o.mac_base, 6);

@@ -21,6 +21,7 @@
 #include <virtq/frontend.h>
 #include <virtq/net.h>
 #include <virtq/net_drv.h>
+#include <virtq/net_split.h>
 
 #include "vqu.h"
 
@@ -44,6 +45,10 @@ struct netopt {
 	unsigned queues;
 	enum vq_netdrv_rxmode rxbuf;
 	int cpu;
+	bool split;      /* --split: rx through vq_splitdrv */
+	uint64_t split_f; /* its VQ_NET_F_SPLIT_* bit, 0 for plain mergeable */
+	uint32_t ratio;
+	bool deliver_copy;
 };
 
 struct counters {
@@ -62,6 +67,9 @@ struct net {
 	struct vq_netdrv_txbuf txb[MAX_BURST];
 	bool zc; /* tx builds frames in the driver's buffers */
 	struct vq_netdrv_rxpkt rxp[MAX_BURST];
+	struct vq_splitdrv *sd; /* --split: receive queue 0 */
+	struct vq_splitdrv_pkt sp[MAX_BURST];
+	uint64_t sink;          /* what the application read, so that it is read */
 	uint64_t *tx_seq, *rx_next;
 	struct counters c, last;
 	unsigned reconnects;
@@ -92,6 +100,15 @@ static const char usage[] =
 "      --verify            check sequence numbers and every payload byte on rx\n"
 "      --tx-copy           tx copies each frame into a driver buffer (vq_netdrv_tx_burst)\n"
 "                          [default: frames up to one buffer are built in place]\n"
+"      --split METHOD      EXPERIMENTAL (docs/SPLIT.md), rx of one queue pair: receive\n"
+"                          through the split-aware zero-copy driver (vq_splitdrv) with\n"
+"                          header/data split method a, b or c, or none (plain\n"
+"                          mergeable pages through the same driver); the backend\n"
+"                          must offer the method (virtq-net --split)\n"
+"      --ratio N           --split a: pages per chain; c: pages per header buffer [1]\n"
+"      --deliver HOW       --split: the application reads every byte of every frame,\n"
+"                          from the receive buffers (zc, default) or after copying the\n"
+"                          frame out (copy)\n"
 "      --cpu N             pin the thread to CPU N\n"
 "      --stats-json        the per-second and total rate lines as JSON objects\n"
 VQT_COMMON_HELP
@@ -162,6 +179,22 @@ static int parse_one(void *opt, int c, const char *arg)
 	case 'W': return vqt_parse_uint(arg, 0, 4096, &o->window);
 	case 'r': return vqt_parse_double(arg, 0, 1e9, &o->rate);
 	case 'C': return vqt_parse_cpus(arg, &o->cpu, 1) < 0 ? -EINVAL : 0;
+	case 'Y':
+		o->split = true;
+		if (!strcmp(arg, "none"))
+			o->split_f = 0;
+		else if (strlen(arg) == 1 && arg[0] >= 'a' && arg[0] <= 'c')
+			o->split_f = VQ_NET_F(VQ_NET_F_SPLIT_A_BIT + (unsigned)(arg[0] - 'a'));
+		else
+			return vqt_parse_fail("none, a, b or c (the header ring needs an in-process "
+					      "device: no vhost-user message configures it)");
+		return 0;
+	case 'T': return vqt_parse_uint(arg, 1, 16, &o->ratio);
+	case 'D':
+		if (strcmp(arg, "copy") && strcmp(arg, "zc"))
+			return vqt_parse_fail("copy or zc");
+		o->deliver_copy = !strcmp(arg, "copy");
+		return 0;
 	}
 	return vqt_parse_fail("unknown option");
 }
@@ -176,16 +209,21 @@ static int parse(struct netopt *o, int argc, char **argv)
 		{ "indirect", 0, NULL, 'I' }, { "qsize", 1, NULL, 'Q' }, { "burst", 1, NULL, 'b' },
 		{ "verify", 0, NULL, 'V' }, { "cpu", 1, NULL, 'C' }, { "tx-copy", 0, NULL, 'X' },
 		{ "rate", 1, NULL, 'r' }, { "window", 1, NULL, 'W' },
+		{ "split", 1, NULL, 'Y' }, { "ratio", 1, NULL, 'T' }, { "deliver", 1, NULL, 'D' },
 		{ NULL, 0, NULL, 0 } };
 
 	*o = (struct netopt){ .mode = MODE_TX, .size = 64, .qsize = 256, .burst = 32,
-			      .duration = 10, .mrg = 1, .queues = 1, .cpu = -1 };
+			      .duration = 10, .mrg = 1, .queues = 1, .cpu = -1, .ratio = 1 };
 	const struct vqt_cli cli = {
 		.prog = "virtq-user net", .help = usage, .shortopts = "s:m:n:d:q:b:",
 		.longopts = lo, .one = parse_one, .ctx = o,
 	};
 
-	return vqu_getopt(&cli, argc, argv, &o->path);
+	int r = vqu_getopt(&cli, argc, argv, &o->path);
+
+	if (r == 0 && o->split && (o->mode != MODE_RX || o->queues != 1 || !o->mrg))
+		return vqt_usage_error(cli.prog, "--split needs --mode rx, one queue pair, --mrg on");
+	return r;
 }
 
 /* ---- features and memory */
@@ -202,6 +240,7 @@ static uint64_t wanted_features(const struct netopt *o)
 		f |= VQ_NET_F(VIRTIO_NET_F_MRG_RXBUF);
 	if (o->queues > 1)
 		f |= VQ_NET_F(VIRTIO_NET_F_MQ); /* pairs enabled with SET_VRING_ENABLE */
+	f |= o->split_f;
 	if (o->rxbuf == VQ_NETDRV_RX_BIG || (!o->mrg && o->size > 1514))
 		f |= VQ_NET_F(VIRTIO_NET_F_GUEST_CSUM) | VQ_NET_F(VIRTIO_NET_F_GUEST_TSO4) |
 		     VQ_NET_F(VIRTIO_NET_F_GUEST_TSO6);
@@ -225,6 +264,8 @@ static size_t arena_size(struct net *n)
 		if (vq_netdrv_mem_needed(&p, &sz) == 0 && sz > best)
 			best = sz;
 	}
+	if (n->o.split) /* vq_splitdrv: pages, header buffers, a spare page, the tail */
+		best += (size_t)(n->o.qsize + 3) * 4096 + (size_t)n->o.qsize * 256;
 	return best + (64u << 10);
 }
 
@@ -266,7 +307,9 @@ static void on_queue(void *opaque, unsigned i, struct vq_drv *q, struct vq_drv *
 {
 	struct net *n = opaque;
 
-	if (n->nd)
+	if (n->sd && i == 0)
+		vq_splitdrv_attach(n->sd, q);
+	else if (n->nd)
 		vq_netdrv_set_queue(n->nd, i, q);
 }
 
@@ -300,6 +343,32 @@ static int setup_fe(struct net *n)
 				n->o.server ? 60000 : 10000, n->o.server);
 }
 
+static void fe_kick0(void *ctx)
+{
+	vqu_fe_kick(ctx, 0);
+}
+
+/* --split: receive queue 0 through vq_splitdrv. */
+static int setup_split(struct net *n)
+{
+	struct vq_splitdrv_params p = {
+		.features = n->features, .queue_size = n->o.qsize, .ratio = n->o.ratio,
+		.alloc = vqu_fe_alloc, .kick = fe_kick0, .ctx = n->fe,
+	};
+	int r;
+
+	if ((n->features & n->o.split_f) != n->o.split_f) {
+		vqt_log(VQT_LOG_ERR, "the backend does not offer split method %#llx",
+			(unsigned long long)n->o.split_f);
+		return -EOPNOTSUPP;
+	}
+	if ((r = vq_splitdrv_new(&p, &n->sd)) < 0)
+		vqt_log(VQT_LOG_ERR, "split driver: %s", strerror(-r));
+	else if ((r = vq_splitdrv_attach(n->sd, vq_fe_queue(n->fe, 0))) < 0)
+		vqt_log(VQT_LOG_ERR, "split driver: %s", vq_splitdrv_error(n->sd));
+	return r;
+}
+
 static int setup_nd(struct net *n)
 {
 	struct vq_netdrv_params p;
@@ -317,7 +386,9 @@ static int setup_nd(struct net *n)
 			vq_netdrv_rxmode_str(n->o.rxbuf), "MRG_RXBUF for mergeable");
 		return r;
 	}
-	for (unsigned i = 0; i < 2 * n->o.queues; i++)
+	if (n->o.split && (r = setup_split(n)) < 0)
+		return r;
+	for (unsigned i = n->sd ? 1 : 0; i < 2 * n->o.queues; i++)
 		if ((r = vq_netdrv_set_queue(n->nd, i, vq_fe_queue(n->fe, i))) < 0)
 			return r;
 	return 0;
@@ -469,8 +540,52 @@ static void echo_back(struct net *n, unsigned qp, int cnt)
 	}
 }
 
+/* The application reads n bytes at p. */
+static uint64_t app_read(const uint8_t *p, size_t n)
+{
+	uint64_t s = 0, v;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&v, p + i, 8);
+		s += v;
+	}
+	for (; i < n; i++)
+		s += p[i];
+	return s;
+}
+
+/* --split: every frame read by the application, zero-copy or copied out,
+ * then released. */
+static void do_rx_split(struct net *n)
+{
+	int r = vq_splitdrv_recv(n->sd, n->sp, n->o.burst);
+
+	for (int i = 0; i < r; i++) {
+		const struct vq_splitdrv_pkt *p = &n->sp[i];
+
+		if (n->o.deliver_copy) {
+			vq_splitdrv_copy(p, n->scratch, 65536 + 128);
+			n->sink += app_read(n->scratch, p->len);
+		} else {
+			n->sink += app_read(p->head, p->head_len);
+			for (unsigned k = 0; k < p->iovcnt; k++)
+				n->sink += app_read(p->iov[k].iov_base, p->iov[k].iov_len);
+		}
+		n->c.rx_bytes += p->len;
+		vq_splitdrv_release(n->sd, p);
+	}
+	if (r > 0)
+		n->c.rx_pkts += (uint64_t)r;
+}
+
 static void do_rx(struct net *n, unsigned qp)
 {
+	if (n->sd) {
+		do_rx_split(n);
+		return;
+	}
+
 	int r = vq_netdrv_rx_burst(n->nd, qp, n->rxp, n->o.burst);
 
 	if (r <= 0)
@@ -531,6 +646,10 @@ static void print_rate(const struct net *n, const char *tag, double t, double se
 
 static bool broken_report(struct net *n)
 {
+	if (n->sd && vq_splitdrv_is_broken(n->sd)) {
+		vqt_log(VQT_LOG_ERR, "queue 0 broken: %s", vq_splitdrv_error(n->sd));
+		return true;
+	}
 	for (unsigned i = 0; i < 2 * n->o.queues; i++)
 		if (vq_netdrv_is_broken(n->nd, i) || (vq_fe_queue(n->fe, i) &&
 						   vq_drv_is_broken(vq_fe_queue(n->fe, i)))) {
@@ -619,6 +738,22 @@ static void print_counts(const struct net *n, unsigned inflight)
 	       (unsigned long long)c->echo_drop, (unsigned long long)next);
 }
 
+/* --split: the split driver's view, one line, for scripts. */
+static void print_split(const struct net *n)
+{
+	struct vq_splitdrv_stats st;
+
+	vq_splitdrv_get_stats(n->sd, &st);
+	printf("split: method %s deliver %s packets %llu split %llu aligned %llu slots %llu "
+	       "drops %llu mem %llu sum %llx\n",
+	       !n->o.split_f ? "none" : n->o.split_f == VQ_NET_F_SPLIT_A ? "a" :
+	       n->o.split_f == VQ_NET_F_SPLIT_B ? "b" : "c",
+	       n->o.deliver_copy ? "copy" : "zc", (unsigned long long)st.packets,
+	       (unsigned long long)st.split, (unsigned long long)st.aligned,
+	       (unsigned long long)st.slots, (unsigned long long)st.drops,
+	       (unsigned long long)st.mem, (unsigned long long)n->sink);
+}
+
 /* Tx, one pass: with --window, take the echoes in first and send no more
  * than the window allows (the sum over queue pairs, as counted). */
 static void tx_step(struct net *n, unsigned qp)
@@ -686,6 +821,8 @@ static int run(struct net *n)
 	print_rate(n, "total   ", (double)(now - t0) / NS, (double)(now - t0) / NS, &n->c,
 		   &(struct counters){ 0 });
 	print_counts(n, left);
+	if (n->sd)
+		print_split(n);
 	if (n->reconnects)
 		printf("reconnects: %u\n", n->reconnects);
 	return n->o.verify && n->c.bad ? 1 : 0;
@@ -742,8 +879,9 @@ int vqu_net_main(int argc, char **argv)
 		r = run(n);
 	}
 	n->exiting = true;
-	vq_fe_free(n->fe); /* detaches the rings from the driver first */
+	vq_fe_free(n->fe); /* detaches the rings from the drivers first */
 	vq_netdrv_free(n->nd);
+	vq_splitdrv_free(n->sd);
 	free(n->frames);
 	free(n->scratch);
 	free(n->tx_seq);

@@ -292,7 +292,7 @@ int vq_blk_get_stats(const struct vq_blk *b, unsigned i, struct vq_blk_stats *ou
  * iothreads == 0; with I/O threads, completions also need a poll when
  * vq_blk_queue_fd is readable, so daemons give each queue a thread).  A
  * ring that breaks is reported to the host's queue_broken once per start.
- * attach replaces the params' notify/opaque with the host's notify.
+ * attach replaces the params' notify with the host's (io_hook keeps opaque).
  */
 const struct vq_device_ops *vq_blk_device_ops(void);
 /* b as a struct vq_device: { vq_blk_device_ops(), b }. */

@@ -280,7 +280,7 @@ int vq_net_get_ctrl_stats(const struct vq_net *n, struct vq_net_queue_stats *out
  * the host's queue_broken is called once per start.  The data queues stay
  * the owner's: it moves frames with the burst functions above and no kick
  * of a data queue does anything here (queue_poll says -EOPNOTSUPP).
- * attach replaces the params' notify/opaque with the host's notify.
+ * attach replaces the params' notify/opaque with the host's notify and host.
  */
 const struct vq_device_ops *vq_net_device_ops(void);
 /* n as a struct vq_device: { vq_net_device_ops(), n }. */

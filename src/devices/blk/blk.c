@@ -151,6 +151,7 @@ int vq_blk_new(const struct vq_blk_params *p, struct vq_blk **out)
 	if (!b)
 		return -ENOMEM;
 	b->p = *p;
+	b->host = (struct vq_device_host){ .notify = p->notify, .host = p->opaque };
 	defaults(&b->p);
 	b->nq = b->p.num_queues;
 	b->fd = b->bfd = -1;

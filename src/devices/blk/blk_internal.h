@@ -8,6 +8,9 @@
 
 #include <virtq/blk.h>
 
+#include "devices/device_host.h"
+#include "devices/iov.h"
+
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "virtq targets little-endian hosts (wire fields are used as-is)"
 #endif
@@ -95,6 +98,7 @@ extern const struct vq__blk_engine vq__blk_engine_threads;
 extern const struct vq__blk_engine vq__blk_engine_uring;
 
 struct vq_blk {
+	struct vq_device_host host; /* first (vq__device_attach); else the params' notify */
 	struct vq_blk_params p;
 	const struct vq__blk_engine *eng;
 	int fd;                 /* main descriptor (O_DIRECT when direct) */
@@ -113,7 +117,6 @@ struct vq_blk {
 	struct vq__blk_queue *q;
 	struct vq__blk_pool pool;
 	uint8_t *zeros;         /* VQ__BLK_ZERO_BUF zero bytes, aligned */
-	struct vq_device_host host; /* ops.c: the transport (attach) */
 };
 
 /* Counter indexes into vq__blk_counters (order of struct vq_blk_stats). */

@@ -153,28 +153,6 @@ int vq__blk_rw_all(int fd, struct iovec *iov, unsigned cnt, uint64_t off, bool w
 	}
 }
 
-/* Copy between the data iov and a flat buffer, starting pos bytes in. */
-static void iov_copy(const struct iovec *iov, unsigned cnt, size_t pos, uint8_t *buf,
-		     size_t len, bool to_iov)
-{
-	for (unsigned i = 0; i < cnt && len; i++) {
-		size_t k;
-
-		if (pos >= iov[i].iov_len) {
-			pos -= iov[i].iov_len;
-			continue;
-		}
-		k = iov[i].iov_len - pos < len ? iov[i].iov_len - pos : len;
-		if (to_iov)
-			memcpy((uint8_t *)iov[i].iov_base + pos, buf, k);
-		else
-			memcpy(buf, (uint8_t *)iov[i].iov_base + pos, k);
-		buf += k;
-		len -= k;
-		pos = 0;
-	}
-}
-
 /* O_DIRECT with unaligned guest memory: aligned chunks, copied. */
 static int rw_bounce(struct vq_blk *b, struct vq__blk_io *io, bool write, int flags)
 {
@@ -191,10 +169,10 @@ static int rw_bounce(struct vq_blk *b, struct vq__blk_io *io, bool write, int fl
 		struct iovec v = { buf, k };
 
 		if (write)
-			iov_copy(io->data, io->ndata, done, buf, k, false);
+			vq__iov_to_buf(io->data, io->ndata, done, buf, k);
 		r = vq__blk_rw_all(b->fd, &v, 1, io->r.offset + done, write, flags);
 		if (r == 0 && !write)
-			iov_copy(io->data, io->ndata, done, buf, k, true);
+			vq__iov_from_buf(io->data, io->ndata, done, buf, k);
 		done += k;
 	}
 	free(buf);

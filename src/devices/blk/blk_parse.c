@@ -36,25 +36,6 @@ static bool iov_locate(const struct iovec *iov, unsigned n, uint64_t off, unsign
 	return false;
 }
 
-/* Copy len bytes at byte off of iov[0..n) into buf; bytes copied. */
-static size_t iov_read(const struct iovec *iov, unsigned n, uint64_t off, void *buf, size_t len)
-{
-	unsigned i;
-	size_t so, done = 0;
-
-	if (!iov_locate(iov, n, off, &i, &so))
-		return 0;
-	for (; i < n && done < len; i++, so = 0) {
-		size_t k = iov[i].iov_len - so;
-
-		if (k > len - done)
-			k = len - done;
-		memcpy((uint8_t *)buf + done, (const uint8_t *)iov[i].iov_base + so, k);
-		done += k;
-	}
-	return done;
-}
-
 /* The last byte of the last non-empty writable segment. */
 static uint8_t *find_status(const struct iovec *in, unsigned in_num)
 {
@@ -172,7 +153,7 @@ static int parse_ranges(const struct vq_blk_limits *lim, const struct lens *l,
 	for (unsigned i = 0; i < n; i++) {
 		struct virtio_blk_discard_write_zeroes w;
 
-		iov_read(iov, out_num, VQ__BLK_HDR + (uint64_t)i * VQ__BLK_RANGE, &w, sizeof(w));
+		vq__iov_to_buf(iov, out_num, VQ__BLK_HDR + (size_t)i * VQ__BLK_RANGE, &w, sizeof(w));
 		rg[i] = (struct vq_blk_range){ w.sector, w.num_sectors, w.flags };
 	}
 	r->nranges = (unsigned)n;
@@ -221,7 +202,7 @@ int vq_blk_parse(const struct vq_blk_limits *lim, const struct iovec *iov,
 	out->used_len = l.in > UINT32_MAX ? UINT32_MAX : (uint32_t)l.in;
 	if (l.out < VQ__BLK_HDR)
 		return fail(out, VIRTIO_BLK_S_IOERR, "short header");
-	iov_read(iov, out_num, 0, &h, sizeof(h));
+	vq__iov_to_buf(iov, out_num, 0, &h, sizeof(h));
 	out->type = h.type;
 	out->sector = h.sector;
 	return dispatch(lim, &l, iov, out_num, ranges, max_ranges, out);

@@ -187,9 +187,7 @@ static void flush_notify(struct vq__blk_queue *q)
 	if (!q->unflushed)
 		return;
 	q->unflushed = 0;
-	vq_dev_flush(q->vq);
-	if (vq_dev_need_notify(q->vq) && b->p.notify)
-		b->p.notify(b->p.opaque, q->idx);
+	vq__host_flush(&b->host, q->vq, q->idx);
 }
 
 /* ---- starting requests */

@@ -14,27 +14,27 @@
 
 #define KICK_BUDGET 64u /* requests popped per poll before re-checking */
 
-static uint64_t op_get_features(void *dev)
+static uint64_t blk_get_features(void *dev)
 {
 	return vq_blk_host_features(dev);
 }
 
-static int op_set_features(void *dev, uint64_t f)
+static int blk_set_features(void *dev, uint64_t f)
 {
 	return vq_blk_set_features(dev, f);
 }
 
-static int op_get_config(void *dev, uint32_t off, void *buf, uint32_t len)
+static int blk_get_config(void *dev, uint32_t off, void *buf, uint32_t len)
 {
 	return vq_blk_get_config(dev, off, buf, len);
 }
 
-static unsigned op_num_queues(void *dev)
+static unsigned blk_num_queues(void *dev)
 {
 	return vq_blk_num_queues(dev);
 }
 
-static int op_queue_start(void *dev, unsigned idx, struct vq_dev *q)
+static int blk_queue_start(void *dev, unsigned idx, struct vq_dev *q)
 {
 	struct vq_blk *b = dev;
 	int r = vq_blk_set_queue(b, idx, q);
@@ -45,66 +45,56 @@ static int op_queue_start(void *dev, unsigned idx, struct vq_dev *q)
 }
 
 /* Drains: every started request finishes and is pushed first. */
-static void op_queue_stop(void *dev, unsigned idx)
+static void blk_queue_stop(void *dev, unsigned idx)
 {
 	vq_blk_set_queue(dev, idx, NULL);
 }
 
-static int op_queue_poll(void *dev, unsigned idx, unsigned budget)
+static int blk_queue_poll(void *dev, unsigned idx, unsigned budget)
 {
 	struct vq_blk *b = dev;
 	int r = vq_blk_queue_poll(b, idx, budget);
 
-	if (r == -EIO && idx < b->nq && !b->q[idx].reported) {
-		b->q[idx].reported = true;
-		if (b->host.queue_broken)
-			b->host.queue_broken(b->host.host, idx);
-	}
+	if (r == -EIO && idx < b->nq)
+		vq__host_broken(&b->host, idx, &b->q[idx].reported);
 	return r;
 }
 
 /* Serve until the ring is empty with notifications on (the full barrier in
  * vq_dev_enable_notify pairs with the driver's: true means a buffer slipped
  * in before it, look again). */
-static void op_queue_kick(void *dev, unsigned idx)
+static void blk_queue_kick(void *dev, unsigned idx)
 {
 	struct vq_blk *b = dev;
 	int r;
 
 	do {
-		r = op_queue_poll(b, idx, KICK_BUDGET);
+		r = blk_queue_poll(b, idx, KICK_BUDGET);
 	} while (r == (int)KICK_BUDGET ||
 		 (r >= 0 && idx < b->nq && b->q[idx].vq && vq_dev_enable_notify(b->q[idx].vq)));
 }
 
-static void op_reset(void *dev)
+static void blk_reset(void *dev)
 {
 	vq_blk_reset(dev);
 }
 
-static void op_attach(void *dev, const struct vq_device_host *host)
-{
-	struct vq_blk *b = dev;
-
-	b->host = host ? *host : (struct vq_device_host){ 0 };
-	b->p.notify = b->host.notify;
-	b->p.opaque = b->host.host;
-}
+VQ__HOST_FIRST(struct vq_blk);
 
 static const struct vq_device_ops blk_ops = {
 	.name = "blk",
 	.device_id = VIRTIO_ID_BLOCK,
-	.get_features = op_get_features,
-	.set_features = op_set_features,
-	.get_config = op_get_config,
+	.get_features = blk_get_features,
+	.set_features = blk_set_features,
+	.get_config = blk_get_config,
 	.config_size = sizeof(struct vq_blk_config),
-	.num_queues = op_num_queues,
-	.queue_start = op_queue_start,
-	.queue_stop = op_queue_stop,
-	.queue_kick = op_queue_kick,
-	.queue_poll = op_queue_poll,
-	.reset = op_reset,
-	.attach = op_attach,
+	.num_queues = blk_num_queues,
+	.queue_start = blk_queue_start,
+	.queue_stop = blk_queue_stop,
+	.queue_kick = blk_queue_kick,
+	.queue_poll = blk_queue_poll,
+	.reset = blk_reset,
+	.attach = vq__device_attach,
 };
 
 const struct vq_device_ops *vq_blk_device_ops(void)

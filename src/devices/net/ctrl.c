@@ -152,7 +152,7 @@ static uint8_t ctrl_exec(struct vq_net *n, const struct vq_elem *e)
 
 	if (e->out_len > sizeof(buf))
 		return VIRTIO_NET_ERR;
-	vq__net_iov_read(e->iov, e->out_num, 0, buf, (size_t)e->out_len);
+	vq__iov_to_buf(e->iov, e->out_num, 0, buf, (size_t)e->out_len);
 	if (vq_net_ctrl_parse(buf, (size_t)e->out_len, &c) < 0 ||
 	    vq__net_ctrl_apply(n, &c) < 0)
 		return VIRTIO_NET_ERR;

@@ -47,7 +47,7 @@ static int tx_prepare_slow(const struct vq_net *n, struct vq_elem *e, struct vq_
 	if (e->iov[0].iov_len >= hs)
 		memcpy(hb, e->iov[0].iov_base, hs);
 	else
-		vq__net_iov_read(e->iov, e->out_num, 0, hb, hs); /* split header */
+		vq__iov_to_buf(e->iov, e->out_num, 0, hb, hs); /* split header */
 	if ((r = vq_net_hdr_parse(n->features, hb, hs, flen, &pkt->hdr)) < 0)
 		return r;
 	if (VQ__NET_HAS(n->features, VIRTIO_NET_F_MTU) &&
@@ -210,20 +210,13 @@ static void dst_write(struct rx_dst *d, const void *src, size_t len)
 
 static void dst_copy(struct rx_dst *d, const struct vq__net_src *s)
 {
-	size_t off = s->off, left = s->len;
+	struct vq__iov_iter it;
+	uint8_t *p;
+	size_t n;
 
-	for (unsigned i = 0; i < s->cnt && left; i++) {
-		size_t sl = s->iov[i].iov_len, n;
-
-		if (off >= sl) {
-			off -= sl;
-			continue;
-		}
-		n = sl - off < left ? sl - off : left;
-		dst_write(d, (const uint8_t *)s->iov[i].iov_base + off, n);
-		left -= n;
-		off = 0;
-	}
+	vq__iov_iter_init(&it, s->iov, s->cnt, s->off, s->len);
+	while ((n = vq__iov_next(&it, &p)) > 0)
+		dst_write(d, p, n);
 }
 
 /* A receive chain with device-readable segments (the last one popped into

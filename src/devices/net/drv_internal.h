@@ -9,6 +9,8 @@
 #include <virtq/net.h>
 #include <virtq/net_drv.h>
 
+#include "devices/iov.h"
+
 #define VQ__NETDRV_TXBUF_DEFAULT 2048u
 #define VQ__NETDRV_CTRL_MAX 64u
 #define VQ__NETDRV_TOKEN(i) ((void *)(uintptr_t)((i) + 1u))

@@ -210,14 +210,5 @@ int vq_netdrv_rx_done(struct vq_netdrv *nd, unsigned qp)
 
 size_t vq_netdrv_rx_copy(const struct vq_netdrv_rxpkt *pkt, void *buf, size_t cap)
 {
-	size_t done = 0, left = pkt->len < cap ? pkt->len : cap;
-
-	for (unsigned i = 0; i < pkt->iovcnt && left; i++) {
-		size_t n = pkt->iov[i].iov_len < left ? pkt->iov[i].iov_len : left;
-
-		memcpy((uint8_t *)buf + done, pkt->iov[i].iov_base, n);
-		done += n;
-		left -= n;
-	}
-	return done;
+	return vq__iov_to_buf(pkt->iov, pkt->iovcnt, 0, buf, pkt->len < cap ? pkt->len : cap);
 }

@@ -123,11 +123,7 @@ void vq__net_pool_consume(struct vq__net_pool *p, unsigned k)
 
 void vq__net_notify(struct vq_net *n, unsigned vq_index)
 {
-	struct vq_dev *q = n->q[vq_index].vq;
-
-	vq_dev_flush(q);
-	if (vq_dev_need_notify(q) && n->p.notify)
-		n->p.notify(n->p.opaque, vq_index);
+	vq__host_flush(&n->host, n->q[vq_index].vq, vq_index);
 }
 
 /* ---- lifecycle */
@@ -167,6 +163,7 @@ int vq_net_new(const struct vq_net_params *p, struct vq_net **out)
 	if (!n)
 		return -ENOMEM;
 	n->p = *p;
+	n->host = (struct vq_device_host){ .notify = p->notify, .host = p->opaque };
 	n->host_features = offered(p);
 	n->nq = 2u * p->max_pairs +
 		(VQ__NET_HAS(n->host_features, VIRTIO_NET_F_CTRL_VQ) ? 1 : 0);

@@ -5,6 +5,9 @@
 
 #include <virtq/net.h>
 
+#include "devices/device_host.h"
+#include "devices/iov.h"
+
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "virtq targets little-endian hosts (wire fields are used as-is)"
 #endif
@@ -43,6 +46,8 @@ struct vq__net_queue {
 };
 
 struct vq_net {
+	/* first (vq__device_attach): the transport, else the params' notify */
+	struct vq_device_host host;
 	struct vq_net_params p;
 	uint64_t host_features;
 	uint64_t features;
@@ -56,8 +61,6 @@ struct vq_net {
 	uint32_t filter_seq;    /* odd while a change is being written */
 	struct vq_net_rx_filter filter;
 	struct vq__net_queue *q; /* nq entries */
-	/* ops.c: the transport attached through vq_device_ops.attach */
-	struct vq_device_host host;
 	bool ctrl_reported;     /* the broken control queue was reported */
 	struct vq__net_hdr_ring *hring; /* EXPERIMENTAL split: max_pairs, or NULL */
 };
@@ -126,9 +129,7 @@ int vq__net_hdr_parse_fast(uint64_t features, const struct virtio_net_hdr_v1 *h,
 	return 0;
 }
 
-/* iov helpers and checksums (offload.c) */
-size_t vq__net_iov_read(const struct iovec *iov, unsigned cnt, size_t off, void *buf,
-			size_t len);
+/* checksums (offload.c) */
 uint32_t vq__net_csum_add(uint32_t sum, const void *buf, size_t len, bool odd);
 uint32_t vq__net_csum_iov(const struct iovec *iov, unsigned cnt, size_t off, size_t len,
 			  uint32_t sum);

@@ -15,27 +15,6 @@
 
 #include "net_internal.h"
 
-size_t vq__net_iov_read(const struct iovec *iov, unsigned cnt, size_t off, void *buf,
-			size_t len)
-{
-	uint8_t *d = buf;
-	size_t done = 0;
-
-	for (unsigned i = 0; i < cnt && done < len; i++) {
-		size_t sl = iov[i].iov_len, n;
-
-		if (off >= sl) {
-			off -= sl;
-			continue;
-		}
-		n = sl - off < len - done ? sl - off : len - done;
-		memcpy(d + done, (const uint8_t *)iov[i].iov_base + off, n);
-		done += n;
-		off = 0;
-	}
-	return done;
-}
-
 static uint32_t fold32(uint64_t s)
 {
 	while (s >> 16)
@@ -72,20 +51,13 @@ uint32_t vq__net_csum_add(uint32_t sum, const void *buf, size_t len, bool odd)
 uint32_t vq__net_csum_iov(const struct iovec *iov, unsigned cnt, size_t off, size_t len,
 			  uint32_t sum)
 {
-	size_t done = 0;
+	struct vq__iov_iter it;
+	size_t done = 0, n;
+	uint8_t *p;
 
-	for (unsigned i = 0; i < cnt && done < len; i++) {
-		size_t sl = iov[i].iov_len, n;
-
-		if (off >= sl) {
-			off -= sl;
-			continue;
-		}
-		n = sl - off < len - done ? sl - off : len - done;
-		sum = vq__net_csum_add(sum, (const uint8_t *)iov[i].iov_base + off, n, done & 1);
-		done += n;
-		off = 0;
-	}
+	vq__iov_iter_init(&it, iov, cnt, off, len);
+	for (; (n = vq__iov_next(&it, &p)) > 0; done += n)
+		sum = vq__net_csum_add(sum, p, n, done & 1);
 	return sum;
 }
 
@@ -150,7 +122,7 @@ static int gso_parse_ip(struct gso_frame *g, size_t got, uint16_t etype, uint8_t
 static int gso_parse(const struct vq_net_pkt *pkt, struct gso_frame *g)
 {
 	size_t want = pkt->len < sizeof(g->h) ? pkt->len : sizeof(g->h);
-	size_t got = vq__net_iov_read(pkt->iov, pkt->iovcnt, 0, g->h, want);
+	size_t got = vq__iov_to_buf(pkt->iov, pkt->iovcnt, 0, g->h, want);
 	uint16_t etype;
 	unsigned t;
 	int r;

@@ -28,29 +28,29 @@ static bool is_ctrl_queue(const struct vq_net *n, unsigned idx)
 	return n->nq > 2u * n->p.max_pairs && idx == 2u * n->p.max_pairs;
 }
 
-static uint64_t op_get_features(void *dev)
+static uint64_t net_get_features(void *dev)
 {
 	return vq_net_host_features(dev);
 }
 
-static int op_set_features(void *dev, uint64_t f)
+static int net_set_features(void *dev, uint64_t f)
 {
 	if (!(f & VQ_NET_F(VIRTIO_NET_F_CTRL_VQ)))
 		f &= ~CVQ_DEPENDENT;
 	return vq_net_set_features(dev, f);
 }
 
-static int op_get_config(void *dev, uint32_t off, void *buf, uint32_t len)
+static int net_get_config(void *dev, uint32_t off, void *buf, uint32_t len)
 {
 	return vq_net_get_config(dev, off, buf, len);
 }
 
-static int op_set_config(void *dev, uint32_t off, const void *buf, uint32_t len)
+static int net_set_config(void *dev, uint32_t off, const void *buf, uint32_t len)
 {
 	return vq_net_set_config(dev, off, buf, len);
 }
 
-static unsigned op_num_queues(void *dev)
+static unsigned net_num_queues(void *dev)
 {
 	return vq_net_num_queues(dev);
 }
@@ -60,15 +60,12 @@ static int ctrl_serve(struct vq_net *n, unsigned idx)
 {
 	int r = vq_net_ctrl_poll(n);
 
-	if (r < 0 && r != -ENOTCONN && !n->ctrl_reported) {
-		n->ctrl_reported = true;
-		if (n->host.queue_broken)
-			n->host.queue_broken(n->host.host, idx);
-	}
+	if (r < 0 && r != -ENOTCONN)
+		vq__host_broken(&n->host, idx, &n->ctrl_reported);
 	return r;
 }
 
-static int op_queue_start(void *dev, unsigned idx, struct vq_dev *q)
+static int net_queue_start(void *dev, unsigned idx, struct vq_dev *q)
 {
 	struct vq_net *n = dev;
 	int r = vq_net_set_queue(n, idx, q);
@@ -80,54 +77,47 @@ static int op_queue_start(void *dev, unsigned idx, struct vq_dev *q)
 	return 0;
 }
 
-static void op_queue_stop(void *dev, unsigned idx)
+static void net_queue_stop(void *dev, unsigned idx)
 {
 	vq_net_set_queue(dev, idx, NULL); /* completes what the device held */
 }
 
-static void op_queue_kick(void *dev, unsigned idx)
+static void net_queue_kick(void *dev, unsigned idx)
 {
 	if (is_ctrl_queue(dev, idx))
 		ctrl_serve(dev, idx);
 }
 
 /* Only the control queue is the model's to poll. */
-static int op_queue_poll(void *dev, unsigned idx, unsigned budget)
+static int net_queue_poll(void *dev, unsigned idx, unsigned budget)
 {
 	if (!is_ctrl_queue(dev, idx))
 		return -EOPNOTSUPP;
 	return ctrl_serve(dev, idx);
 }
 
-static void op_reset(void *dev)
+static void net_reset(void *dev)
 {
 	vq_net_reset(dev);
 }
 
-static void op_attach(void *dev, const struct vq_device_host *host)
-{
-	struct vq_net *n = dev;
-
-	n->host = host ? *host : (struct vq_device_host){ 0 };
-	n->p.notify = n->host.notify;
-	n->p.opaque = n->host.host;
-}
+VQ__HOST_FIRST(struct vq_net);
 
 static const struct vq_device_ops net_ops = {
 	.name = "net",
 	.device_id = VIRTIO_ID_NET,
-	.get_features = op_get_features,
-	.set_features = op_set_features,
-	.get_config = op_get_config,
-	.set_config = op_set_config,
+	.get_features = net_get_features,
+	.set_features = net_set_features,
+	.get_config = net_get_config,
+	.set_config = net_set_config,
 	.config_size = sizeof(struct virtio_net_config),
-	.num_queues = op_num_queues,
-	.queue_start = op_queue_start,
-	.queue_stop = op_queue_stop,
-	.queue_kick = op_queue_kick,
-	.queue_poll = op_queue_poll,
-	.reset = op_reset,
-	.attach = op_attach,
+	.num_queues = net_num_queues,
+	.queue_start = net_queue_start,
+	.queue_stop = net_queue_stop,
+	.queue_kick = net_queue_kick,
+	.queue_poll = net_queue_poll,
+	.reset = net_reset,
+	.attach = vq__device_attach,
 };
 
 const struct vq_device_ops *vq_net_device_ops(void)

@@ -24,7 +24,7 @@ static void a_copy_payload(const struct vq_elem *e, const struct vq_net_pkt *pkt
 		const struct iovec *v = &e->iov[e->out_num + i];
 		size_t n = v->iov_len < left ? v->iov_len : left;
 
-		n = vq__net_iov_read(pkt->iov, pkt->iovcnt, off, v->iov_base, n);
+		n = vq__iov_to_buf(pkt->iov, pkt->iovcnt, off, v->iov_base, n);
 		off += n;
 		left -= n;
 	}
@@ -70,8 +70,8 @@ int vq__net_rx_split(struct vq_net *n, struct vq__net_queue *q,
 	if (!(n->features & VQ_NET_F_SPLIT_A) || p->ne > 1)
 		return -EAGAIN;
 	/* Parse a copy: the frame may change under us; the copy is what we write. */
-	got = vq__net_iov_read(pkt->iov, pkt->iovcnt, 0, hb + hs,
-			       pkt->len < VQ_NET_SPLIT_HDR_MAX ? pkt->len : VQ_NET_SPLIT_HDR_MAX);
+	got = vq__iov_to_buf(pkt->iov, pkt->iovcnt, 0, hb + hs,
+			     pkt->len < VQ_NET_SPLIT_HDR_MAX ? pkt->len : VQ_NET_SPLIT_HDR_MAX);
 	if ((hl = vq_net_split_parse_prefix(hb + hs, got, pkt->len, &si)) <= 0 ||
 	    (uint32_t)hl == pkt->len)
 		return -EAGAIN; /* not split: no payload, or must not be */
@@ -176,8 +176,8 @@ uint32_t vq__net_hdr_ring_put(struct vq_net *n, unsigned qp, struct virtio_net_h
 		}
 		return 0;
 	}
-	got = vq__net_iov_read(pkt->iov, pkt->iovcnt, 0, hb,
-			       pkt->len < sizeof(hb) ? pkt->len : sizeof(hb));
+	got = vq__iov_to_buf(pkt->iov, pkt->iovcnt, 0, hb,
+			     pkt->len < sizeof(hb) ? pkt->len : sizeof(hb));
 	hl = vq_net_split_parse_prefix(hb, got, pkt->len, &si);
 	if (hl <= 0 || (uint32_t)hl == pkt->len || (uint32_t)hl > hr->r.entry_size)
 		return 0;

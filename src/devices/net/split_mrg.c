@@ -47,7 +47,7 @@ static size_t elem_fill(const struct vq_elem *e, const struct vq_net_pkt *pkt, s
 		const struct iovec *v = &e->iov[e->out_num + i];
 		size_t n = v->iov_len < len - done ? v->iov_len : len - done;
 
-		done += vq__net_iov_read(pkt->iov, pkt->iovcnt, off + done, v->iov_base, n);
+		done += vq__iov_to_buf(pkt->iov, pkt->iovcnt, off + done, v->iov_base, n);
 	}
 	return done;
 }
@@ -77,8 +77,8 @@ static int chain_at(struct vq_net *n, struct vq__net_queue *q, unsigned k, unsig
 static uint32_t split_point(const struct vq_net_pkt *pkt, uint8_t hb[VQ_NET_SPLIT_HDR_MAX])
 {
 	struct vq_net_split_info si;
-	size_t got = vq__net_iov_read(pkt->iov, pkt->iovcnt, 0, hb,
-				      pkt->len < VQ_NET_SPLIT_HDR_MAX ? pkt->len : VQ_NET_SPLIT_HDR_MAX);
+	size_t got = vq__iov_to_buf(pkt->iov, pkt->iovcnt, 0, hb,
+				    pkt->len < VQ_NET_SPLIT_HDR_MAX ? pkt->len : VQ_NET_SPLIT_HDR_MAX);
 	int hl = vq_net_split_parse_prefix(hb, got, pkt->len, &si);
 
 	return hl <= 0 || (uint32_t)hl == pkt->len ? 0 : (uint32_t)hl;

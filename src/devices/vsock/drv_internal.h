@@ -14,6 +14,8 @@
 #include <virtq/frontend.h>
 #include <virtq/vsock_drv.h>
 
+#include "devices/iov.h"
+
 #define DRV_PAGE        4096u
 #define DRV_ZC_MAX      511u  /* header-page entries, the last one ends it */
 #define DRV_FIRST_PORT  49152u

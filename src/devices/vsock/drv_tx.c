@@ -218,23 +218,16 @@ ssize_t vq_vsocksk_send(struct vq_vsocksk *s, const void *buf, size_t len, bool 
 static unsigned zc_segs(struct vq_vsockdrv *d, const struct iovec *iov, unsigned n,
 			size_t off, uint32_t *len, struct vq_seg *sg)
 {
+	struct vq__iov_iter it;
 	unsigned k = 1;
-	uint32_t want = *len, got = 0;
+	uint32_t got = 0;
+	uint8_t *p;
+	size_t l;
 
-	for (unsigned i = 0; i < n && got < want && k < ZC_SEGS; i++) {
-		size_t l = iov[i].iov_len;
-
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		l -= off;
-		if (l > want - got)
-			l = want - got;
-		sg[k++] = (struct vq_seg){ vq__drv_addr((uint8_t *)iov[i].iov_base + off),
-					   (uint32_t)l };
+	vq__iov_iter_init(&it, iov, n, off, *len);
+	while (k < ZC_SEGS && (l = vq__iov_next(&it, &p)) > 0) {
+		sg[k++] = (struct vq_seg){ vq__drv_addr(p), (uint32_t)l };
 		got += (uint32_t)l;
-		off = 0;
 	}
 	*len = got;
 	return k;

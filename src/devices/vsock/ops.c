@@ -137,14 +137,7 @@ static void vs_reset(void *dev)
 	v->parked = v->rx_have = false;
 }
 
-static void vs_attach(void *dev, const struct vq_device_host *host)
-{
-	struct vq_vsock *v = dev;
-
-	v->has_host = host != NULL;
-	if (host)
-		v->host = *host;
-}
+VQ__HOST_FIRST(struct vq_vsock);
 
 const struct vq_device_ops vq_vsock_ops = {
 	.name = "vsock",
@@ -161,7 +154,7 @@ const struct vq_device_ops vq_vsock_ops = {
 	.queue_kick = vs_queue_kick,
 	.queue_poll = vs_queue_poll,
 	.reset = vs_reset,
-	.attach = vs_attach,
+	.attach = vq__device_attach,
 };
 
 void vq_vsock_device(struct vq_vsock *v, struct vq_device *out)

@@ -10,6 +10,8 @@
 
 #include <virtq/vsock.h>
 
+#include "devices/iov.h"
+
 _Static_assert(sizeof(struct virtio_vsock_hdr) == VQ_VSOCK_HDR_LEN,
 	       "virtio_vsock_hdr is 44 bytes on the wire");
 
@@ -39,21 +41,6 @@ void vq_vsock_hdr_encode(const struct vq_vsock_pkt *p, struct virtio_vsock_hdr *
 	out->flags = htole32(p->flags);
 	out->buf_alloc = htole32(p->buf_alloc);
 	out->fwd_cnt = htole32(p->fwd_cnt);
-}
-
-/* Copy the first len bytes of iov (niov segments) into dst; false if short. */
-static bool gather(const struct iovec *iov, unsigned niov, void *dst, size_t len)
-{
-	uint8_t *d = dst;
-
-	for (unsigned i = 0; i < niov && len; i++) {
-		size_t n = iov[i].iov_len < len ? iov[i].iov_len : len;
-
-		memcpy(d, iov[i].iov_base, n);
-		d += n;
-		len -= n;
-	}
-	return len == 0;
 }
 
 static const char *check_rules(const struct vq_vsock_pkt *p, uint64_t payload_room,
@@ -90,7 +77,7 @@ int vq_vsock_parse(const struct iovec *iov, unsigned niov, uint64_t out_len,
 	struct virtio_vsock_hdr h;
 	const char *bad;
 
-	if (out_len < VQ_VSOCK_HDR_LEN || !gather(iov, niov, &h, sizeof(h))) {
+	if (out_len < VQ_VSOCK_HDR_LEN || vq__iov_to_buf(iov, niov, 0, &h, sizeof(h)) != sizeof(h)) {
 		if (why)
 			*why = "chain shorter than a packet header";
 		return -EMSGSIZE;

@@ -31,7 +31,7 @@ static uint32_t put_hdr(struct vq_vsock *v, const struct vq_elem *e, struct vq_v
 	struct virtio_vsock_hdr h;
 
 	vq_vsock_hdr_encode(p, &h);
-	vq__vs_scatter(e->iov + e->out_num, e->in_num, 0, &h, sizeof(h));
+	vq__iov_from_buf(e->iov + e->out_num, e->in_num, 0, &h, sizeof(h));
 	v->st.rx_pkts++;
 	v->st.rx_bytes += p->len;
 	return VQ_VSOCK_HDR_LEN + p->len;
@@ -125,15 +125,15 @@ static int fill_data(struct vq_vsock *v, struct vs_conn *c, const struct vq_elem
 			return rc;
 		}
 		got = c->rec_len - c->rec_off < room ? c->rec_len - c->rec_off : room;
-		vq__vs_scatter(e->iov + e->out_num, e->in_num, VQ_VSOCK_HDR_LEN,
-			       c->rec + c->rec_off, (size_t)got);
+		vq__iov_from_buf(e->iov + e->out_num, e->in_num, VQ_VSOCK_HDR_LEN,
+				 c->rec + c->rec_off, (size_t)got);
 		c->rec_off += (uint32_t)got;
 		if (c->rec_off == c->rec_len)
 			*flags = VIRTIO_VSOCK_SEQ_EOM | (c->rec_eor ? VIRTIO_VSOCK_SEQ_EOR : 0);
 		return (int)got;
 	}
-	n = vq__vs_slice(e->iov + e->out_num, e->in_num, VQ_VSOCK_HDR_LEN, room,
-			 v->iov, VS_IOV_MAX);
+	n = vq__iov_slice(e->iov + e->out_num, e->in_num, VQ_VSOCK_HDR_LEN, room,
+			  v->iov, VS_IOV_MAX);
 	got = readv(c->fd, v->iov, (int)n);
 	if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 		c->host_readable = false;
@@ -295,7 +295,7 @@ int vq__vs_event(struct vq_vsock *v)
 			     (unsigned long long)e.in_len, sizeof(ev));
 		vq_dev_push(q, &e, 0);
 	} else {
-		vq__vs_scatter(e.iov, e.in_num, 0, &ev, sizeof(ev));
+		vq__iov_from_buf(e.iov, e.in_num, 0, &ev, sizeof(ev));
 		vq_dev_push(q, &e, sizeof(ev));
 		v->evt_pending = false;
 		v->st.events++;

@@ -93,7 +93,7 @@ static int on_rw(struct vq_vsock *v, struct vs_conn *c, const struct vq_elem *e,
 	}
 	if (c->type == VIRTIO_VSOCK_TYPE_SEQPACKET && eom && c->msg_n == VS_MSGS_MAX)
 		return -EAGAIN;
-	n = vq__vs_slice(e->iov, e->out_num, VQ_VSOCK_HDR_LEN, p->len, v->iov, VS_IOV_MAX);
+	n = vq__iov_slice(e->iov, e->out_num, VQ_VSOCK_HDR_LEN, p->len, v->iov, VS_IOV_MAX);
 	c->rx_cnt += p->len;
 	v->st.tx_bytes += p->len;
 	if (vq__vs_host_write(v, c, v->iov, n, p->len, eom) < 0)

@@ -56,50 +56,7 @@ void vq__vs_fault(struct vq_vsock *v, const char *fmt, ...)
 
 void vq__vs_queue_broken(struct vq_vsock *v, unsigned idx)
 {
-	if (v->has_host && v->host.queue_broken)
-		v->host.queue_broken(v->host.host, idx);
-}
-
-unsigned vq__vs_slice(const struct iovec *src, unsigned n, size_t skip, size_t max,
-		      struct iovec *dst, unsigned cap)
-{
-	unsigned k = 0;
-
-	for (unsigned i = 0; i < n && max && k < cap; i++) {
-		size_t len = src[i].iov_len;
-
-		if (skip >= len) {
-			skip -= len;
-			continue;
-		}
-		len -= skip;
-		if (len > max)
-			len = max;
-		dst[k++] = (struct iovec){ (uint8_t *)src[i].iov_base + skip, len };
-		max -= len;
-		skip = 0;
-	}
-	return k;
-}
-
-void vq__vs_scatter(const struct iovec *iov, unsigned n, size_t off, const void *src,
-		    size_t len)
-{
-	const uint8_t *s = src;
-
-	for (unsigned i = 0; i < n && len; i++) {
-		size_t seg = iov[i].iov_len, k;
-
-		if (off >= seg) {
-			off -= seg;
-			continue;
-		}
-		k = seg - off < len ? seg - off : len;
-		memcpy((uint8_t *)iov[i].iov_base + off, s, k);
-		s += k;
-		len -= k;
-		off = 0;
-	}
+	vq__host_broken(&v->host, idx, NULL);
 }
 
 int vq_vsock_new(const struct vq_vsock_params *p, struct vq_vsock **out)
@@ -167,9 +124,7 @@ static void flush_queues(struct vq_vsock *v)
 		if (!v->dirty[i] || !v->q[i])
 			continue;
 		v->dirty[i] = false;
-		vq_dev_flush(v->q[i]);
-		if (vq_dev_need_notify(v->q[i]) && v->has_host && v->host.notify)
-			v->host.notify(v->host.host, i);
+		vq__host_flush(&v->host, v->q[i], i);
 	}
 }
 

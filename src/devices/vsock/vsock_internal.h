@@ -17,6 +17,9 @@
 
 #include <virtq/vsock.h>
 
+#include "devices/device_host.h"
+#include "devices/iov.h"
+
 #define VS_IOV_MAX     260u  /* segments of one chain we accept */
 #define VS_RST_QUEUE   64u   /* RSTs for unknown connections awaiting rx */
 #define VS_MSGS_MAX    64u   /* seqpacket messages waiting for the host peer */
@@ -88,10 +91,9 @@ struct vs_rst {
 };
 
 struct vq_vsock {
+	struct vq_device_host host;     /* first: vq__device_attach */
 	struct vq_vsock_params p;
 	char *uds;                      /* owned copy of p.uds_path */
-	struct vq_device_host host;
-	bool has_host;
 	uint64_t features;
 	bool seqpacket;
 	struct vq_dev *q[VQ_VSOCK_NUM_QUEUES];
@@ -133,12 +135,6 @@ void vq__vs_log(struct vq_vsock *v, const char *fmt, ...)
 void vq__vs_fault(struct vq_vsock *v, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void vq__vs_queue_broken(struct vq_vsock *v, unsigned idx);
-/* dst = bytes [skip, skip+max) of src; returns the segment count. */
-unsigned vq__vs_slice(const struct iovec *src, unsigned n, size_t skip, size_t max,
-		      struct iovec *dst, unsigned cap);
-/* Copy len bytes of src into the segments, from byte off on. */
-void vq__vs_scatter(const struct iovec *iov, unsigned n, size_t off, const void *src,
-		    size_t len);
 
 /* conn.c */
 struct vs_conn *vq__vs_find(struct vq_vsock *v, uint32_t gport, uint32_t hport);

@@ -6,6 +6,8 @@
  * fragmented chains use the SVQ's indirect tables.
  */
 #include "svq_fx.h"
+#include "ring/ring_wire.h"
+
 /* ---- hostile peers: each breaks only its own side */
 
 
@@ -61,22 +63,22 @@ static void raw_used(struct fx *f, uint32_t id, uint32_t len)
 
 	ASSERT_EQ(vq_ring_layout(f->c.dl, f->c.dsize, &l), 0);
 	if (f->c.dl == VQ_LAYOUT_SPLIT) {
-		uint16_t *used = vq_iova_host_ptr(f->iova, f->ring.used, l.used_size, VQ_MEM_RW);
-		uint16_t idx = used[1];
-		uint32_t *e = (uint32_t *)(used + 2) + 2 * (idx % f->c.dsize);
+		struct vring_used *used =
+			vq_iova_host_ptr(f->iova, f->ring.used, l.used_size, VQ_MEM_RW);
+		uint16_t idx = used->idx;
 
-		e[0] = id;
-		e[1] = len;
-		__atomic_store_n(&used[1], (uint16_t)(idx + 1), __ATOMIC_RELEASE);
+		used->ring[idx % f->c.dsize] = (struct vring_used_elem){ .id = id, .len = len };
+		__atomic_store_n(&used->idx, (uint16_t)(idx + 1), __ATOMIC_RELEASE);
 	} else {
 		/* First used slot (0), wrap counter 1: AVAIL and USED set. */
-		uint8_t *d = vq_iova_host_ptr(f->iova, f->ring.desc, l.desc_size, VQ_MEM_RW);
+		struct vring_packed_desc *d =
+			vq_iova_host_ptr(f->iova, f->ring.desc, l.desc_size, VQ_MEM_RW);
 		/* WRITE: the device says it wrote len bytes. */
-		uint16_t id16 = (uint16_t)id, flags = (1u << 7) | (1u << 15) | (len ? 2u : 0);
+		uint16_t flags = VQ__DESC_F_AVAIL | VQ__DESC_F_USED | (len ? VRING_DESC_F_WRITE : 0);
 
-		memcpy(d + 8, &len, 4);
-		memcpy(d + 12, &id16, 2);
-		__atomic_store_n((uint16_t *)(d + 14), flags, __ATOMIC_RELEASE);
+		d->len = len;
+		d->id = (uint16_t)id;
+		__atomic_store_n(&d->flags, flags, __ATOMIC_RELEASE);
 	}
 }
 

@@ -22,7 +22,7 @@ TEST(split_base_resumes_position)
 	int fd, kick, call, starts;
 	uint64_t u = 0;
 	struct vq_drv *d;
-	struct state s = { 0, 0 };
+	struct vhost_vring_state s = { 0, 0 };
 
 	env_start(VQ_VU_SERVER);
 	fd = fe_connect();
@@ -41,18 +41,18 @@ TEST(split_base_resumes_position)
 	/* A new call eventfd while the queue runs (dup3 onto the old number). */
 	close(call);
 	call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	ASSERT_EQ(fe_ack(fd, SET_VRING_CALL, &u, 8, &call, 1), 0);
+	ASSERT_EQ(fe_ack(fd, VQ__VU_SET_VRING_CALL, &u, 8, &call, 1), 0);
 	ASSERT_EQ(dget(&D.starts), starts + 1);
 	roundtrip(d, kick, call);
-	fe_send(fd, GET_VRING_BASE, V1, &s, sizeof(s), NULL, 0);
-	ASSERT_EQ(fe_recv(fd, GET_VRING_BASE, &s, sizeof(s)), 8);
+	fe_send(fd, VQ__VU_GET_VRING_BASE, VQ__VU_VERSION, &s, sizeof(s), NULL, 0);
+	ASSERT_EQ(fe_recv(fd, VQ__VU_GET_VRING_BASE, &s, sizeof(s)), 8);
 	ASSERT_EQ(s.num, 4);
 	close(kick), close(call);
 	/* Restart from that position, as QEMU does after a stop/start. */
 	fe_vring(fd, 0, 4, &kick, &call);
 	roundtrip(d, kick, call);
-	fe_send(fd, GET_VRING_BASE, V1, &s, sizeof(s), NULL, 0);
-	ASSERT_EQ(fe_recv(fd, GET_VRING_BASE, &s, sizeof(s)), 8);
+	fe_send(fd, VQ__VU_GET_VRING_BASE, VQ__VU_VERSION, &s, sizeof(s), NULL, 0);
+	ASSERT_EQ(fe_recv(fd, VQ__VU_GET_VRING_BASE, &s, sizeof(s)), 8);
 	ASSERT_EQ(s.num, 5);
 	vq_drv_free(d);
 	close(fd), close(kick), close(call);
@@ -67,79 +67,79 @@ TEST(feature_negotiation_and_reply_ack)
 
 	env_start(VQ_VU_SERVER);
 	fd = fe_connect();
-	ASSERT_EQ_U64(fe_get_u64(fd, GET_FEATURES), want); /* allowed before SET_OWNER */
-	v = fe_get_u64(fd, GET_PROTOCOL_FEATURES);
+	ASSERT_EQ_U64(fe_get_u64(fd, VQ__VU_GET_FEATURES), want); /* allowed before SET_OWNER */
+	v = fe_get_u64(fd, VQ__VU_GET_PROTOCOL_FEATURES);
 	/* No RARP/MTU callbacks: those bits are not offered. */
 	ASSERT_EQ_U64(v, VQ_VU_PROTOCOL_F_ALL & ~(VQ_VU_PROTOCOL_F_RARP | VQ_VU_PROTOCOL_F_MTU));
-	fe_send(fd, SET_OWNER, V1, NULL, 0, NULL, 0);
+	fe_send(fd, VQ__VU_SET_OWNER, VQ__VU_VERSION, NULL, 0, NULL, 0);
 	v = VQ_VU_PROTOCOL_F_REPLY_ACK | (1ull << 1); /* LOG_SHMFD: not offered */
-	ASSERT_GT(fe_ack(fd, SET_PROTOCOL_FEATURES, &v, 8, NULL, 0), 0);
+	ASSERT_GT(fe_ack(fd, VQ__VU_SET_PROTOCOL_FEATURES, &v, 8, NULL, 0), 0);
 	v = PF_WANT;
-	ASSERT_EQ(fe_ack(fd, SET_PROTOCOL_FEATURES, &v, 8, NULL, 0), 0);
+	ASSERT_EQ(fe_ack(fd, VQ__VU_SET_PROTOCOL_FEATURES, &v, 8, NULL, 0), 0);
 	v = VQ_F_VERSION_1 | (1ull << 26); /* LOG_ALL is never offered */
-	ASSERT_GT(fe_ack(fd, SET_FEATURES, &v, 8, NULL, 0), 0);
+	ASSERT_GT(fe_ack(fd, VQ__VU_SET_FEATURES, &v, 8, NULL, 0), 0);
 	ASSERT_TRUE(log_has("not offered"));
 	v = VQ_F_VERSION_1 | VQ_F_PACKED | (1ull << 30);
-	ASSERT_EQ(fe_ack(fd, SET_FEATURES, &v, 8, NULL, 0), 0);
+	ASSERT_EQ(fe_ack(fd, VQ__VU_SET_FEATURES, &v, 8, NULL, 0), 0);
 	ASSERT_EQ_U64(vq_vu_features(E.b), v);
 	ASSERT_EQ_U64(vq_vu_protocol_features(E.b), PF_WANT);
-	ASSERT_EQ_U64(fe_get_u64(fd, GET_QUEUE_NUM), NQ);
-	ASSERT_EQ_U64(fe_get_u64(fd, GET_MAX_MEM_SLOTS), VQ_VU_DEFAULT_MEM_SLOTS);
+	ASSERT_EQ_U64(fe_get_u64(fd, VQ__VU_GET_QUEUE_NUM), NQ);
+	ASSERT_EQ_U64(fe_get_u64(fd, VQ__VU_GET_MAX_MEM_SLOTS), VQ_VU_DEFAULT_MEM_SLOTS);
 	v = 0x7;
-	ASSERT_EQ(fe_ack(fd, SET_STATUS, &v, 8, NULL, 0), 0);
-	ASSERT_EQ_U64(fe_get_u64(fd, GET_STATUS), 0x7);
+	ASSERT_EQ(fe_ack(fd, VQ__VU_SET_STATUS, &v, 8, NULL, 0), 0);
+	ASSERT_EQ_U64(fe_get_u64(fd, VQ__VU_GET_STATUS), 0x7);
 	close(fd);
 	env_stop();
 }
 
 TEST(get_config)
 {
-	struct cfgmsg c = { 4, 8, 0, { 0 } };
+	struct cfgmsg c = { { 4, 8, 0 }, { 0 } };
 	int fd;
 
 	env_start(VQ_VU_SERVER);
 	fd = fe_connect();
 	fe_hello(fd, VQ_F_VERSION_1, PF_WANT);
-	fe_send(fd, GET_CONFIG, V1, &c, 12 + 8, NULL, 0);
-	ASSERT_EQ(fe_recv(fd, GET_CONFIG, &c, sizeof(c)), 20);
-	ASSERT_EQ(c.off, 4);
-	ASSERT_EQ(c.size, 8);
+	fe_send(fd, VQ__VU_GET_CONFIG, VQ__VU_VERSION, &c, VQ__VU_CONFIG_HDR + 8, NULL, 0);
+	ASSERT_EQ(fe_recv(fd, VQ__VU_GET_CONFIG, &c, sizeof(c)), 20);
+	ASSERT_EQ(c.h.offset, 4);
+	ASSERT_EQ(c.h.size, 8);
 	ASSERT_MEM_EQ(c.data, D.config + 4, 8);
 	/* Out of the device's range: a zero-size reply means failure. */
-	c = (struct cfgmsg){ 28, 8, 0, { 0 } };
-	fe_send(fd, GET_CONFIG, V1, &c, 12 + 8, NULL, 0);
-	ASSERT_EQ(fe_recv(fd, GET_CONFIG, &c, sizeof(c)), 0);
+	c = (struct cfgmsg){ { 28, 8, 0 }, { 0 } };
+	fe_send(fd, VQ__VU_GET_CONFIG, VQ__VU_VERSION, &c, VQ__VU_CONFIG_HDR + 8, NULL, 0);
+	ASSERT_EQ(fe_recv(fd, VQ__VU_GET_CONFIG, &c, sizeof(c)), 0);
 	/* Size field disagreeing with the payload. */
-	c = (struct cfgmsg){ 0, 16, 0, { 0 } };
-	fe_send(fd, GET_CONFIG, V1, &c, 12 + 8, NULL, 0);
-	ASSERT_EQ(fe_recv(fd, GET_CONFIG, &c, sizeof(c)), 0);
-	ASSERT_EQ_U64(fe_get_u64(fd, GET_QUEUE_NUM), NQ); /* still serving */
+	c = (struct cfgmsg){ { 0, 16, 0 }, { 0 } };
+	fe_send(fd, VQ__VU_GET_CONFIG, VQ__VU_VERSION, &c, VQ__VU_CONFIG_HDR + 8, NULL, 0);
+	ASSERT_EQ(fe_recv(fd, VQ__VU_GET_CONFIG, &c, sizeof(c)), 0);
+	ASSERT_EQ_U64(fe_get_u64(fd, VQ__VU_GET_QUEUE_NUM), NQ); /* still serving */
 	close(fd);
 	env_stop();
 }
 
 TEST(add_rem_mem_reg)
 {
-	struct single r = { 0, { GPA_BASE, MEM_SIZE, 0, 0 } };
+	struct vq__vu_mem_single r = { 0, { GPA_BASE, MEM_SIZE, 0, 0 } };
 	int fd, kick, call;
 
 	env_start(VQ_VU_SERVER);
-	r.r.uaddr = (uintptr_t)E.mem;
+	r.region.uaddr = (uintptr_t)E.mem;
 	fd = fe_connect();
 	fe_hello(fd, VQ_F_VERSION_1, PF_WANT);
-	ASSERT_EQ(fe_ack(fd, ADD_MEM_REG, &r, sizeof(r), &E.memfd, 1), 0);
+	ASSERT_EQ(fe_ack(fd, VQ__VU_ADD_MEM_REG, &r, sizeof(r), &E.memfd, 1), 0);
 	ASSERT_EQ(count_guest_maps(), 2);
 	/* The same region again overlaps. */
-	ASSERT_GT(fe_ack(fd, ADD_MEM_REG, &r, sizeof(r), &E.memfd, 1), 0);
+	ASSERT_GT(fe_ack(fd, VQ__VU_ADD_MEM_REG, &r, sizeof(r), &E.memfd, 1), 0);
 	ASSERT_TRUE(log_has("overlaps"));
 	fe_vring(fd, 0, 0, &kick, &call);
 	ASSERT_TRUE(vq_vu_queue_is_started(vq_vu_queue(E.b, 0)));
 	/* Removing the ring's memory stops the queue for good. */
-	ASSERT_EQ(fe_ack(fd, REM_MEM_REG, &r, sizeof(r), NULL, 0), 0);
+	ASSERT_EQ(fe_ack(fd, VQ__VU_REM_MEM_REG, &r, sizeof(r), NULL, 0), 0);
 	ASSERT_FALSE(vq_vu_queue_is_started(vq_vu_queue(E.b, 0)));
 	ASSERT_TRUE(log_has("not restarted"));
 	ASSERT_EQ(count_guest_maps(), 1);
-	ASSERT_GT(fe_ack(fd, REM_MEM_REG, &r, sizeof(r), NULL, 0), 0); /* gone */
+	ASSERT_GT(fe_ack(fd, VQ__VU_REM_MEM_REG, &r, sizeof(r), NULL, 0), 0); /* gone */
 	close(fd), close(kick), close(call);
 	env_stop();
 }
@@ -161,7 +161,7 @@ TEST(disconnect_reconnect_releases_everything)
 		fe_vring(fd, 1, 0, &kick, &call);
 		err = eventfd(0, EFD_CLOEXEC);
 		u = 1;
-		ASSERT_EQ(fe_ack(fd, SET_VRING_ERR, &u, 8, &err, 1), 0);
+		ASSERT_EQ(fe_ack(fd, VQ__VU_SET_VRING_ERR, &u, 8, &err, 1), 0);
 		ASSERT_GT(vuc_count_fds(), before + 3);
 		close(fd), close(kick), close(call), close(err);
 		for (int i = 0; i < 500 && dget(&D.resets) == resets; i++)

@@ -26,27 +26,14 @@
 
 #include "../harness/test.h"
 #include "../harness/vu_client.h"
+#include "vhost-user/vu_proto.h"
 
-/* ---- wire format, from docs/interop/vhost-user.rst */
-enum {
-	GET_FEATURES = 1, SET_FEATURES = 2, SET_OWNER = 3, SET_MEM_TABLE = 5,
-	SET_LOG_BASE = 6, SET_VRING_NUM = 8, SET_VRING_ADDR = 9, SET_VRING_BASE = 10,
-	GET_VRING_BASE = 11, SET_VRING_KICK = 12, SET_VRING_CALL = 13, SET_VRING_ERR = 14,
-	GET_PROTOCOL_FEATURES = 15, SET_PROTOCOL_FEATURES = 16, GET_QUEUE_NUM = 17,
-	SET_VRING_ENABLE = 18, GET_CONFIG = 24, GET_MAX_MEM_SLOTS = 36, ADD_MEM_REG = 37,
-	REM_MEM_REG = 38, SET_STATUS = 39, GET_STATUS = 40,
+/* ---- wire format: the library's (vhost-user/vu_proto.h) */
+/* A GET_CONFIG payload with room for 32 bytes of config space. */
+struct cfgmsg {
+	struct vq__vu_config h;
+	uint8_t data[32];
 };
-#define V1 0x1u
-#define NEED_REPLY 0x8u
-#define NOFD (1ull << 8)
-
-struct hdr { uint32_t req, flags, size; };
-struct state { uint32_t index, num; };
-struct vaddr { uint32_t index, flags; uint64_t desc, used, avail, log; };
-struct region { uint64_t gpa, size, uaddr, off; };
-struct memtab { uint32_t n, pad; struct region r[8]; };
-struct single { uint64_t pad; struct region r; };
-struct cfgmsg { uint32_t off, size, flags; uint8_t data[32]; };
 
 #define NQ 4
 #define MEM_SIZE (1u << 20)
@@ -270,7 +257,7 @@ static inline void fe_send(int fd, uint32_t req, uint32_t flags, const void *p, 
 static inline int fe_recv(int fd, uint32_t req, void *p, size_t max)
 {
 	struct pollfd pf = { .fd = fd, .events = POLLIN };
-	struct hdr h;
+	struct vq__vu_hdr h;
 	ssize_t n;
 
 	ASSERT_EQ(poll(&pf, 1, 5000), 1);
@@ -278,8 +265,8 @@ static inline int fe_recv(int fd, uint32_t req, void *p, size_t max)
 	if (n <= 0)
 		return -1;
 	ASSERT_EQ(n, (ssize_t)sizeof(h));
-	ASSERT_EQ(h.req, req);
-	ASSERT_EQ(h.flags, V1 | 0x4u);
+	ASSERT_EQ(h.request, req);
+	ASSERT_EQ(h.flags, VQ__VU_VERSION | VQ__VU_FLAG_REPLY);
 	ASSERT_LE(h.size, max);
 	if (h.size)
 		ASSERT_EQ(recv(fd, p, h.size, MSG_WAITALL), (ssize_t)h.size);
@@ -290,7 +277,7 @@ static inline uint64_t fe_get_u64(int fd, uint32_t req)
 {
 	uint64_t v = 0;
 
-	fe_send(fd, req, V1, NULL, 0, NULL, 0);
+	fe_send(fd, req, VQ__VU_VERSION, NULL, 0, NULL, 0);
 	ASSERT_EQ(fe_recv(fd, req, &v, sizeof(v)), 8);
 	return v;
 }
@@ -302,7 +289,7 @@ static inline int64_t fe_ack(int fd, uint32_t req, const void *p, uint32_t size,
 	uint64_t v = 0;
 	int n;
 
-	fe_send(fd, req, V1 | NEED_REPLY, p, size, fds, nfds);
+	fe_send(fd, req, VQ__VU_VERSION | VQ__VU_FLAG_NEED_REPLY, p, size, fds, nfds);
 	n = fe_recv(fd, req, &v, sizeof(v));
 	if (n < 0)
 		return -1;
@@ -328,20 +315,20 @@ static inline void fe_hello(int fd, uint64_t features, uint64_t pf)
 {
 	uint64_t f;
 
-	fe_send(fd, SET_OWNER, V1, NULL, 0, NULL, 0);
-	f = fe_get_u64(fd, GET_FEATURES);
+	fe_send(fd, VQ__VU_SET_OWNER, VQ__VU_VERSION, NULL, 0, NULL, 0);
+	f = fe_get_u64(fd, VQ__VU_GET_FEATURES);
 	ASSERT_TRUE(f & VQ_VU_F_PROTOCOL_FEATURES);
-	ASSERT_EQ_U64(fe_get_u64(fd, GET_PROTOCOL_FEATURES) & pf, pf);
-	fe_send(fd, SET_PROTOCOL_FEATURES, V1, &pf, 8, NULL, 0);
+	ASSERT_EQ_U64(fe_get_u64(fd, VQ__VU_GET_PROTOCOL_FEATURES) & pf, pf);
+	fe_send(fd, VQ__VU_SET_PROTOCOL_FEATURES, VQ__VU_VERSION, &pf, 8, NULL, 0);
 	features |= VQ_VU_F_PROTOCOL_FEATURES;
-	ASSERT_EQ(fe_ack(fd, SET_FEATURES, &features, 8, NULL, 0), 0);
+	ASSERT_EQ(fe_ack(fd, VQ__VU_SET_FEATURES, &features, 8, NULL, 0), 0);
 }
 
 static inline void fe_mem_table(int fd)
 {
-	struct memtab t = { .n = 1, .r[0] = { GPA_BASE, MEM_SIZE, (uintptr_t)E.mem, 0 } };
+	struct vq__vu_mem_table t = { .nregions = 1, .regions[0] = { GPA_BASE, MEM_SIZE, (uintptr_t)E.mem, 0 } };
 
-	ASSERT_EQ(fe_ack(fd, SET_MEM_TABLE, &t, 8 + 32, &E.memfd, 1), 0);
+	ASSERT_EQ(fe_ack(fd, VQ__VU_SET_MEM_TABLE, &t, offsetof(struct vq__vu_mem_table, regions[1]), &E.memfd, 1), 0);
 }
 
 static inline uint64_t q_off(unsigned idx)
@@ -352,19 +339,19 @@ static inline uint64_t q_off(unsigned idx)
 /* NUM, BASE, ADDR, CALL, KICK for queue idx; returns kick and call fds. */
 static inline void fe_vring(int fd, unsigned idx, uint32_t base, int *kick, int *call)
 {
-	struct state s = { idx, QSIZE };
+	struct vhost_vring_state s = { idx, QSIZE };
 	uint64_t ua = (uintptr_t)E.mem + q_off(idx);
-	struct vaddr a = { idx, 0, ua, ua + 0x2000, ua + 0x1000, 0 };
+	struct vhost_vring_addr a = { idx, 0, ua, ua + 0x2000, ua + 0x1000, 0 };
 	uint64_t u = idx;
 
-	ASSERT_EQ(fe_ack(fd, SET_VRING_NUM, &s, sizeof(s), NULL, 0), 0);
+	ASSERT_EQ(fe_ack(fd, VQ__VU_SET_VRING_NUM, &s, sizeof(s), NULL, 0), 0);
 	s.num = base;
-	ASSERT_EQ(fe_ack(fd, SET_VRING_BASE, &s, sizeof(s), NULL, 0), 0);
-	ASSERT_EQ(fe_ack(fd, SET_VRING_ADDR, &a, sizeof(a), NULL, 0), 0);
+	ASSERT_EQ(fe_ack(fd, VQ__VU_SET_VRING_BASE, &s, sizeof(s), NULL, 0), 0);
+	ASSERT_EQ(fe_ack(fd, VQ__VU_SET_VRING_ADDR, &a, sizeof(a), NULL, 0), 0);
 	*call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	*kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	ASSERT_EQ(fe_ack(fd, SET_VRING_CALL, &u, 8, call, 1), 0);
-	ASSERT_EQ(fe_ack(fd, SET_VRING_KICK, &u, 8, kick, 1), 0);
+	ASSERT_EQ(fe_ack(fd, VQ__VU_SET_VRING_CALL, &u, 8, call, 1), 0);
+	ASSERT_EQ(fe_ack(fd, VQ__VU_SET_VRING_KICK, &u, 8, kick, 1), 0);
 }
 
 static inline struct vq_drv *drv_for(unsigned idx, bool packed)
@@ -416,7 +403,7 @@ static inline void ring_test(bool packed)
 {
 	int fd, kick, call, kick1, call1;
 	struct vq_drv *d;
-	struct state s = { 0, 1 };
+	struct vhost_vring_state s = { 0, 1 };
 	struct vq_vu_queue *q;
 
 	env_start(VQ_VU_SERVER);
@@ -429,16 +416,16 @@ static inline void ring_test(bool packed)
 	q = vq_vu_queue(E.b, 0);
 	ASSERT_TRUE(vq_vu_queue_is_started(q));
 	ASSERT_FALSE(vq_vu_queue_is_enabled(q)); /* PROTOCOL_FEATURES: starts disabled */
-	ASSERT_EQ(fe_ack(fd, SET_VRING_ENABLE, &s, sizeof(s), NULL, 0), 0);
+	ASSERT_EQ(fe_ack(fd, VQ__VU_SET_VRING_ENABLE, &s, sizeof(s), NULL, 0), 0);
 	ASSERT_TRUE(vq_vu_queue_is_enabled(q));
 	fe_vring(fd, 3, packed ? 0x80008000u : 0, &kick1, &call1); /* multiqueue */
 	ASSERT_EQ(dget(&D.starts), 2);
 	ASSERT_EQ(dget(&D.last_start), 3);
 	d = drv_for(0, packed);
 	roundtrip(d, kick, call);
-	s = (struct state){ 0, 0 };
-	fe_send(fd, GET_VRING_BASE, V1, &s, sizeof(s), NULL, 0);
-	ASSERT_EQ(fe_recv(fd, GET_VRING_BASE, &s, sizeof(s)), 8);
+	s = (struct vhost_vring_state){ 0, 0 };
+	fe_send(fd, VQ__VU_GET_VRING_BASE, VQ__VU_VERSION, &s, sizeof(s), NULL, 0);
+	ASSERT_EQ(fe_recv(fd, VQ__VU_GET_VRING_BASE, &s, sizeof(s)), 8);
 	ASSERT_EQ(s.index, 0);
 	/* split: last avail idx; packed: avail | wrap<<15, used | wrap<<15 << 16 */
 	ASSERT_EQ_U64(s.num, packed ? 0x80028002u : 1u); /* packed: 2 slots */

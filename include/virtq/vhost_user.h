@@ -62,7 +62,11 @@
  *     first byte): the connection is closed.  Messages are read without
  *     waiting: a partial one is kept per connection (at most one header,
  *     VQ_VU_MAX_PAYLOAD bytes and VQ_VU_MAX_FDS fds) while the control
- *     thread serves other connections;
+ *     thread serves other connections.  Replies are written without
+ *     waiting too: what the socket refuses waits in a per-connection
+ *     buffer (at most 4 full replies, retried every 5 ms by the timer);
+ *     a frontend that leaves them unread past that bound or for 1 s is
+ *     disconnected;
  *   - the message has a reply by definition (GET_*): the reply carries a
  *     zero-size payload, which QEMU and DPDK treat as failure;
  *   - need_reply (REPLY_ACK) is set: the ack carries a non-zero u64 (errno);
@@ -290,8 +294,9 @@ int vq_vu_dispatch(struct vq_vu_backend *b);
 
 /* Milliseconds until the backend's timer is due (0 = now), -1 = none: a
  * client-mode reconnect attempt, the deadline of a message that has begun
- * to arrive but is not complete (a stalled frontend is dropped), or, while
- * queues run, the next tick of the eventfd watchdog (every 100 ms). */
+ * to arrive but is not complete (a stalled frontend is dropped), the next
+ * retry of replies the socket did not take (every 5 ms while any wait), or,
+ * while queues run, the next tick of the eventfd watchdog (every 100 ms). */
 int vq_vu_timeout_ms(const struct vq_vu_backend *b);
 
 /*

@@ -73,6 +73,7 @@ void vq__vu_drop(struct vq_vu_backend *b, const char *why)
 	vq__vu_unwatch(b, b->conn_fd);
 	vq__vu_close(&b->conn_fd);
 	vq__vu_rx_reset(b);
+	vq__vu_tx_reset(b);
 	conn_reset_state(b);
 	if (b->cfg.mode == VQ_VU_SERVER) {
 		vq__vu_watch(b, b->listen_fd, VQ_VU_TAG_SOCKET);
@@ -265,8 +266,24 @@ static int watchdog_ms(const struct vq_vu_backend *b)
 	return now >= b->wd_next_ns ? 0 : (int)((b->wd_next_ns - now + 999999) / 1000000);
 }
 
+/* Pending replies go out first, on any event; a frontend that stopped
+ * reading them (past the bytes or time bound) is dropped.  False: dropped. */
+static bool tx_flush(struct vq_vu_backend *b)
+{
+	if (b->conn_fd < 0 || !b->tx.len)
+		return true;
+	b->err[0] = '\0';
+	if (vq__vu_tx_flush(b) == 0)
+		return true;
+	vq__vu_log(b, VQ_VU_LOG_ERR, "bad connection: %s", b->err);
+	vq__vu_drop(b, "replies not read");
+	return false;
+}
+
 int vq_vu_handle(struct vq_vu_backend *b, uint32_t tag)
 {
+	if (!tx_flush(b))
+		return 0;
 	if (tag == VQ_VU_TAG_TIMER) {
 		if (b->cfg.mode == VQ_VU_CLIENT && b->conn_fd < 0 && vq_vu_timeout_ms(b) == 0)
 			return do_connect(b);
@@ -309,9 +326,10 @@ int vq_vu_timeout_ms(const struct vq_vu_backend *b)
 	uint64_t now;
 
 	if (b->conn_fd >= 0) {
-		int rx = vq__vu_rx_timeout_ms(b), wd = watchdog_ms(b);
+		int rx = vq__vu_rx_timeout_ms(b), wd = watchdog_ms(b), tx = vq__vu_tx_timeout_ms(b);
 
-		return rx < 0 || (wd >= 0 && wd < rx) ? wd : rx;
+		rx = rx < 0 || (wd >= 0 && wd < rx) ? wd : rx;
+		return rx < 0 || (tx >= 0 && tx < rx) ? tx : rx;
 	}
 	if (b->cfg.mode != VQ_VU_CLIENT)
 		return -1;

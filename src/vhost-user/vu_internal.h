@@ -37,6 +37,21 @@ struct vq__vu_rx {
 };
 #define VQ__VU_MSG_TIMEOUT_MS 1000u /* a begun message must complete in this */
 
+/*
+ * Replies the socket did not take yet (vu_wire.c): a frontend that stops
+ * reading holds them here, not the control thread.  Bounded in bytes
+ * (VQ__VU_TX_MAX) and in time (VQ__VU_TX_TIMEOUT_MS after the first byte
+ * the socket refused); either bound drops the connection.
+ */
+#define VQ__VU_TX_MAX (4u * (12u + VQ_VU_MAX_PAYLOAD))
+#define VQ__VU_TX_TIMEOUT_MS 1000u
+#define VQ__VU_TX_RETRY_MS 5u /* the timer retries a pending flush this often */
+struct vq__vu_tx {
+	uint32_t len;         /* bytes pending in buf */
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0 while nothing is pending */
+	char buf[VQ__VU_TX_MAX];
+};
+
 struct vq__vu_reply {
 	uint32_t size; /* payload bytes to send */
 	union vq__vu_payload p;
@@ -133,6 +148,7 @@ struct vq_vu_backend {
 	atomic_uint generation;
 	struct vq__vu_serve *serve; /* vq_vu_serve(): the adapter, else NULL */
 	struct vq__vu_rx rx;
+	struct vq__vu_tx tx;
 	bool stuck;         /* the watchdog woke a worker out of an eventfd write */
 	uint64_t wd_next_ns; /* the watchdog's next tick */
 	char err[200];
@@ -156,8 +172,18 @@ void vq__vu_rx_reset(struct vq_vu_backend *b);
 int vq__vu_rx_timeout_ms(const struct vq_vu_backend *b);
 /* True (b->err set) when a begun message is past its deadline. */
 bool vq__vu_rx_is_stalled(struct vq_vu_backend *b);
+/* Hand pending replies to the socket without waiting.  0 (all sent, or
+ * the rest still within its bounds) or -errno with b->err set: the
+ * connection must be dropped (the frontend stopped reading, or the socket
+ * failed). */
+int vq__vu_tx_flush(struct vq_vu_backend *b);
+/* Milliseconds until the next flush retry (0: now), -1: nothing pending. */
+int vq__vu_tx_timeout_ms(const struct vq_vu_backend *b);
+/* Forget pending replies (the connection is gone). */
+void vq__vu_tx_reset(struct vq_vu_backend *b);
 /* Shared with the frontend (fe_*.c): read exactly len bytes of a message
- * that has begun (bounded wait); send a whole msghdr (bounded wait). */
+ * that has begun (bounded wait); send a whole msghdr (bounded wait; the
+ * backend's replies go through vq__vu_send instead, which never waits). */
 struct msghdr;
 int vq__vu_read_full(int fd, void *buf, size_t len);
 int vq__vu_write_msg(int fd, struct msghdr *mh);

@@ -196,8 +196,7 @@ static void finish(struct vq_vu_backend *b, const struct vq__vu_req *q,
 		src = vq__vu_send(b, m->hdr.request, &r->p, sizeof(r->p.u64));
 	}
 	if (src < 0) {
-		vq__vu_log(b, VQ_VU_LOG_ERR, "%s: cannot send the reply: %s", name,
-			   strerror(-src));
+		vq__vu_log(b, VQ_VU_LOG_ERR, "%s: reply not sent: %s", name, b->err);
 		b->broken = true;
 	}
 }

@@ -6,8 +6,10 @@
  * of a message has arrived waits in the connection's buffer (b->rx, at most
  * a header, VQ_VU_MAX_PAYLOAD bytes and VQ_VU_MAX_FDS fds) while the loop
  * serves everyone else, and a message not complete VQ__VU_MSG_TIMEOUT_MS
- * after its first byte drops the connection (the loop's timer).  Only
- * replies are written with a bounded wait.
+ * after its first byte drops the connection (the loop's timer).  Replies
+ * are written without waiting either: what the socket refuses waits in the
+ * connection's out-buffer (b->tx), bounded in bytes and time.  Only the
+ * frontend (fe_*.c, one backend per frontend) writes with a bounded wait.
  */
 #include <errno.h>
 #include <poll.h>
@@ -270,7 +272,83 @@ int vq__vu_write_msg(int fd, struct msghdr *mh)
 	return 0;
 }
 
-/* Send a reply to `request` with `size` payload bytes.  0 or -errno. */
+/* Append len bytes to the pending replies, within the bound. */
+static int tx_queue(struct vq_vu_backend *b, const void *p, size_t len)
+{
+	struct vq__vu_tx *t = &b->tx;
+
+	if (len > VQ__VU_TX_MAX - t->len)
+		return vq__vu_fail(b, -ENOBUFS, "frontend stopped reading: %zu reply bytes "
+				   "pending > max %u", t->len + len, VQ__VU_TX_MAX);
+	if (!t->len)
+		t->deadline_ns = now_ns() + VQ__VU_TX_TIMEOUT_MS * 1000000ull;
+	memcpy(t->buf + t->len, p, len);
+	t->len += (uint32_t)len;
+	return 0;
+}
+
+/* One non-blocking send: bytes taken (0 when the socket is full), -errno. */
+static ssize_t tx_send(int fd, struct msghdr *mh)
+{
+	ssize_t n;
+
+	do
+		n = sendmsg(fd, mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+	return n;
+}
+
+int vq__vu_tx_flush(struct vq_vu_backend *b)
+{
+	struct vq__vu_tx *t = &b->tx;
+	struct iovec iov = { .iov_base = t->buf, .iov_len = t->len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	if (!t->len)
+		return 0;
+	n = tx_send(b->conn_fd, &mh);
+	if (n < 0)
+		return vq__vu_fail(b, (int)n, "cannot send replies: %s", strerror((int)-n));
+	memmove(t->buf, t->buf + n, t->len - (size_t)n);
+	t->len -= (uint32_t)n;
+	if (!t->len) {
+		t->deadline_ns = 0;
+		return 0;
+	}
+	if (now_ns() >= t->deadline_ns)
+		return vq__vu_fail(b, -ETIMEDOUT, "frontend stopped reading: %u reply bytes "
+				   "pending for %u ms", t->len, VQ__VU_TX_TIMEOUT_MS);
+	return 0;
+}
+
+int vq__vu_tx_timeout_ms(const struct vq_vu_backend *b)
+{
+	uint64_t now, due;
+
+	if (!b->tx.len)
+		return -1;
+	now = now_ns();
+	due = now + VQ__VU_TX_RETRY_MS * 1000000ull;
+	if (due > b->tx.deadline_ns)
+		due = b->tx.deadline_ns;
+	return now >= due ? 0 : (int)((due - now + 999999) / 1000000);
+}
+
+void vq__vu_tx_reset(struct vq_vu_backend *b)
+{
+	b->tx.len = 0;
+	b->tx.deadline_ns = 0;
+}
+
+/*
+ * Send a reply to `request` with `size` payload bytes, never waiting: what
+ * the socket does not take now waits in b->tx (behind earlier replies,
+ * flushed by vq__vu_tx_flush from the loop).  0 or -errno (b->err set; the
+ * caller drops the connection).
+ */
 int vq__vu_send(struct vq_vu_backend *b, uint32_t request, const void *payload,
 		uint32_t size)
 {
@@ -284,6 +362,21 @@ int vq__vu_send(struct vq_vu_backend *b, uint32_t request, const void *payload,
 		{ .iov_base = (void *)payload, .iov_len = size },
 	};
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = size ? 2 : 1 };
+	size_t done = 0;
+	ssize_t n;
+	int rc;
 
-	return vq__vu_write_msg(b->conn_fd, &mh);
+	if (!b->tx.len) { /* nothing queued before it: try the socket first */
+		n = tx_send(b->conn_fd, &mh);
+		if (n < 0)
+			return vq__vu_fail(b, (int)n, "cannot send the reply: %s",
+					   strerror((int)-n));
+		done = (size_t)n;
+	}
+	if (done < sizeof(h) && (rc = tx_queue(b, (char *)&h + done, sizeof(h) - done)) < 0)
+		return rc;
+	done = done > sizeof(h) ? done - sizeof(h) : 0;
+	if (done < size && (rc = tx_queue(b, (const char *)payload + done, size - done)) < 0)
+		return rc;
+	return 0;
 }

@@ -45,9 +45,9 @@ healthy() { # a full verify pass on the first MiB; true when it says OK
 healthy || { hc_fail setup "a healthy frontend fails before any attack"; cat healthy.log >&2; hc_end; }
 
 attack() {
-	local c=$1 text=$2 off out=case-$1.out rc why='' fd0 rss0 base
+	local c=$1 text=$2 off out=case-$1.out rc why='' fd0 rss0 base list0
 	off=$(hc_size blk.log)
-	fd0=$(hc_fds "$BCHILD") rss0=$(hc_rss_kb "$BCHILD")
+	fd0=$(hc_settle "$BCHILD") rss0=$(hc_rss_kb "$BCHILD") list0=$(hc_fdlist "$BCHILD")
 	timeout -k 5 30 "${HOSTILE[@]}" fe --dev blk -s k.sock --case "$c" --hold-ms 200 >"$out" 2>&1
 	rc=$?
 	if ((rc != 0)); then
@@ -56,7 +56,7 @@ attack() {
 		why="no daemon log line containing \"$text\""
 	elif ! vq_alive "$BPID"; then
 		why="virtq-blk died"
-	elif ! base=$(hc_baseline "$BCHILD" "$fd0" "$rss0"); then
+	elif ! base=$(hc_baseline "$BCHILD" "$fd0" "$rss0" "$list0"); then
 		why="the daemon did not return to its fds and memory before the case: $base"
 	elif ! healthy; then
 		why="the next (healthy) frontend failed: $(tail -n 2 healthy.log | tr '\n' ' ')"

@@ -20,9 +20,15 @@
 #   hc_fds PID / hc_rss_kb PID   open fds / VmRSS of PID
 #   hc_child PID         the command timeout(1) PID runs (vq_spawn's pid is
 #                        timeout's); for /proc measurements
-#   hc_baseline PID FDS RSS   wait (3 s) until PID holds FDS fds again and
-#                        its VmRSS is at most RSS + 4 MiB (SAN=1: + 64 MiB, as
-#                        ASan's quarantine keeps freed memory); prints why not
+#   hc_settle PID        wait (at most 3 s) until PID's fd count has stayed the
+#                        same for 0.2 s (a peer that just hung up may still be
+#                        being torn down); prints the settled count
+#   hc_fdlist PID        PID's open fds, one "N target" line each (sorted)
+#   hc_baseline PID FDS RSS [LIST]   wait (3 s) until PID holds FDS fds again
+#                        and its VmRSS is at most RSS + 4 MiB (SAN=1: + 64 MiB,
+#                        as ASan's quarantine keeps freed memory); prints why
+#                        not, with the fds that differ from LIST (hc_fdlist
+#                        output taken before) when given
 # Environment: SAN=1 marks a sanitizer build (only for messages: the check
 # greps for reports either way).
 
@@ -106,8 +112,26 @@ hc_child() { pgrep -P "$1" | head -n 1; }
 hc_fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 hc_rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
 
+hc_settle() {
+	local pid=$1 end=$((SECONDS + 3)) f g same=0
+	f=$(hc_fds "$pid")
+	while ((same < 2 && SECONDS < end)); do
+		sleep 0.1
+		g=$(hc_fds "$pid")
+		if ((g == f)); then same=$((same + 1)); else same=0 f=$g; fi
+	done
+	echo "$f"
+}
+
+hc_fdlist() {
+	local l
+	for l in /proc/"$1"/fd/*; do
+		[[ -e $l || -L $l ]] && echo "${l##*/} $(readlink "$l" 2>/dev/null)"
+	done | sort -n
+}
+
 hc_baseline() {
-	local pid=$1 fds=$2 rss=$3 end=$((SECONDS + 3)) f r slack=4096
+	local pid=$1 fds=$2 rss=$3 list=${4:-} end=$((SECONDS + 3)) f r slack=4096
 	[[ ${SAN:-0} == 1 ]] && slack=65536
 	while :; do
 		f=$(hc_fds "$pid") r=$(hc_rss_kb "$pid")
@@ -115,6 +139,9 @@ hc_baseline() {
 		((SECONDS >= end)) && break
 		sleep 0.1
 	done
-	echo "fds $fds -> $f, RSS ${rss} kB -> ${r} kB"
+	echo -n "fds $fds -> $f, RSS ${rss} kB -> ${r} kB"
+	[[ -n $list ]] && echo -n "; fds changed: $(diff <(echo "$list") <(hc_fdlist "$pid") |
+		sed -n 's/^\([<>]\) /\1/p' | tr '\n' ' ')"
+	echo
 	return 1
 }

@@ -88,9 +88,9 @@ during_attack() {
 
 # attack CASE LOGTEXT: one connection, one violation; the checks above.
 attack() {
-	local c=$1 text=$2 off out=case-$1.out hp rc why='' measured=0 fd0 rss0 base
+	local c=$1 text=$2 off out=case-$1.out hp rc why='' measured=0 fd0 rss0 base list0
 	off=$(hc_size net.log)
-	fd0=$(hc_fds "$NCHILD") rss0=$(hc_rss_kb "$NCHILD")
+	fd0=$(hc_settle "$NCHILD") rss0=$(hc_rss_kb "$NCHILD") list0=$(hc_fdlist "$NCHILD")
 	: >"$out"
 	timeout -k 5 60 "${HOSTILE[@]}" fe --dev net -s h.sock --probe p.sock --case "$c" \
 		--hold-ms $((MEASURE_S * 1000 + 5000)) >"$out" 2>&1 &
@@ -110,7 +110,7 @@ attack() {
 		why="a healthy virtq-user died"
 	elif ((!measured)); then
 		why="b.sock received nothing during the attack (${C1:-no stats line} -> ${C2:-no stats line} within ${MEASURE_S} s)"
-	elif ! base=$(hc_baseline "$NCHILD" "$fd0" "$rss0"); then
+	elif ! base=$(hc_baseline "$NCHILD" "$fd0" "$rss0" "$list0"); then
 		why="the daemon did not return to its fds and memory before the case: $base"
 	fi
 	if [[ -n $why ]]; then
@@ -153,6 +153,16 @@ vq_kill "$NPID" INT 15; nrc=$?
 counts=$(grep '^counts:' rx.log | tail -n 1)
 rxp=$(sed -n 's/.*rx_pkts \([0-9]*\).*/\1/p' <<<"$counts")
 bad=$(sed -n 's/.* bad \([0-9]*\).*/\1/p' <<<"$counts")
+# The healthy ports were never dropped (virtq-user reconnects silently and
+# prints "reconnects: N" at exit): an attack on h.sock must not cost them
+# their connection.
+recon=$(cat tx.log rx.log | grep -a '^reconnects:' | tr '\n' ' ')
+if [[ -n $recon ]]; then
+	hc_fail healthy-ports-kept "the daemon dropped a healthy port: $recon"
+	grep -a 'disconnect' net.log | grep -avF h.sock | head -n 5 >&2
+else
+	hc_pass healthy-ports-kept "a.sock and b.sock never reconnected"
+fi
 if ((nrc == 0 && txrc == 0 && rxrc == 0)) && [[ -n $rxp && $rxp -gt 0 && $bad == 0 ]]; then
 	hc_pass clean-exit "receiver verified $rxp frames, 0 bad; daemon exit 0"
 else

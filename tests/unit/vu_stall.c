@@ -4,6 +4,8 @@
  * built-in loop; a frontend that sends part of a message and stops keeps
  * its half-message in its connection's buffer while the other backend
  * answers at once, and is dropped when the message misses its deadline.
+ * Likewise a frontend that stops reading its replies: they wait in its
+ * connection's out-buffer (bounded in bytes and time), never in the loop.
  */
 #include <errno.h>
 #include <poll.h>
@@ -28,7 +30,7 @@ static struct env {
 } E;
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
-static char logbuf[8192];
+static char logbuf[1 << 20]; /* every debug line of a 4,000-request flood */
 
 static void log_hook(void *ctx, int level, const char *msg)
 {
@@ -189,6 +191,100 @@ TEST(trickled_message_is_served)
 	ASSERT_EQ(vuc_reply(a, VUC_GET_FEATURES, &m, 2000), 0);
 	ASSERT_EQ(m.h.size, 8);
 	ASSERT_TRUE(m.u64 & (1ull << 32));
+	close(a);
+	env_stop();
+}
+
+/* ---- a frontend that stops reading its replies */
+
+/* n GET_FEATURES requests in one write on fd, no reply read. */
+static void send_unread(int fd, unsigned n)
+{
+	struct vuc_hdr *h = calloc(n, sizeof(*h));
+
+	ASSERT_TRUE(h != NULL);
+	for (unsigned i = 0; i < n; i++)
+		h[i] = (struct vuc_hdr){ VUC_GET_FEATURES, VUC_V1, 0 };
+	ASSERT_EQ(vuc_send_raw(fd, h, n * sizeof(*h), NULL, 0), 0);
+	free(h);
+}
+
+/* Milliseconds until the peer closed fd, seen without reading (reading
+ * would let the backend flush); -1 when not within ms. */
+static int64_t closed_unread_ms(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+	uint64_t t0 = ms_now();
+
+	while (ms_now() - t0 < (uint64_t)ms)
+		if (poll(&p, 1, 10) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			return (int64_t)(ms_now() - t0);
+	return -1;
+}
+
+/* 700 replies (14,000 bytes): more than the socket takes, less than the
+ * out-buffer's bound.  The other port answers at once while they wait; the
+ * connection is dropped when they are still unread 1 s later. */
+TEST(unread_replies_other_port_answers)
+{
+	int a, b;
+	int64_t closed;
+
+	env_start();
+	a = vuc_connect(E.path[0], 2000);
+	b = vuc_connect(E.path[1], 2000);
+	ASSERT_GE(a, 0);
+	ASSERT_GE(b, 0);
+	timed_get_features(b);
+	send_unread(a, 700);
+	usleep(20 * 1000);
+	ASSERT_LT(median5(b), 50);
+	closed = closed_unread_ms(a, 3000);
+	ASSERT_GE(closed, 0);
+	ASSERT_TRUE(log_has("reply bytes pending for 1000 ms"));
+	ASSERT_LT(median5(b), 50);
+	close(a);
+	close(b);
+	env_stop();
+}
+
+/* 4,000 replies (80,000 bytes) overflow the bound: dropped at once. */
+TEST(reply_flood_over_bound_dropped)
+{
+	int a;
+	int64_t closed;
+
+	env_start();
+	a = vuc_connect(E.path[0], 2000);
+	ASSERT_GE(a, 0);
+	send_unread(a, 4000);
+	closed = closed_unread_ms(a, 3000);
+	ASSERT_GE(closed, 0);
+	ASSERT_LT(closed, 900); /* the bytes bound, not the 1 s deadline */
+	ASSERT_TRUE(log_has("pending > max"));
+	close(a);
+	env_stop();
+}
+
+/* A frontend that reads late (within the deadline) gets every reply, in
+ * order, intact: the out-buffer loses nothing. */
+TEST(late_reader_gets_every_reply)
+{
+	struct vuc_msg m;
+	int a;
+
+	env_start();
+	a = vuc_connect(E.path[0], 2000);
+	ASSERT_GE(a, 0);
+	send_unread(a, 700);
+	usleep(300 * 1000);
+	for (unsigned i = 0; i < 700; i++) {
+		ASSERT_EQ(vuc_reply(a, VUC_GET_FEATURES, &m, 2000), 0);
+		ASSERT_EQ(m.h.size, 8);
+		ASSERT_TRUE(m.u64 & (1ull << 32));
+	}
+	ASSERT_FALSE(log_has("stopped reading"));
+	timed_get_features(a); /* still connected */
 	close(a);
 	env_stop();
 }

@@ -943,6 +943,65 @@ static int run_stall(struct fe *f)
 	return 0;
 }
 
+/* ---- a frontend that stops reading its replies */
+
+#define UNREAD_REQS 700 /* 14,000 reply bytes: more than the socket takes,
+			 * less than the backend's out-buffer bound */
+
+/*
+ * 700 GET_FEATURES in one write, none of the replies read.  Expected: the
+ * replies the socket cannot take wait in the backend, another port answers
+ * GET_FEATURES meanwhile (median of five under 50 ms, none over 500 ms: a
+ * backend blocked writing a reply holds its control thread up to 1 s), and
+ * our connection is closed within 3 s.
+ */
+/* True when the peer closed fd within ms, seen without reading from it
+ * (reading would let a backend flush its pending replies). */
+static bool closed_unread(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+	while (ms > 0) {
+		int r = poll(&p, 1, 50);
+
+		if (r > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)))
+			return true;
+		ms -= 50;
+	}
+	return false;
+}
+
+static int run_stop_reading(struct fe *f)
+{
+	static struct vuc_hdr h[UNREAD_REQS];
+	uint64_t med = 0, max = 0;
+	int r;
+
+	for (unsigned i = 0; i < UNREAD_REQS; i++)
+		h[i] = (struct vuc_hdr){ VUC_GET_FEATURES, VUC_V1, 0 };
+	if ((r = vuc_send(f->fd, VUC_SET_OWNER, VUC_V1, NULL, 0, NULL, 0)) ||
+	    (r = vuc_send_raw(f->fd, h, sizeof(h), NULL, 0)))
+		return 3;
+	hostile_sleep_ms(20);
+	if (f->o->probe) {
+		if ((r = probe_port(f->o->probe, &med, &max))) {
+			HLOG("stop-reading: probe of %s failed: %s", f->o->probe, strerror(-r));
+			return 1;
+		}
+		HLOG("stop-reading: %s answered GET_FEATURES in %llu us (median of 5; max %llu us)",
+		     f->o->probe, (unsigned long long)med, (unsigned long long)max);
+		if (med >= 50000 || max >= 500000)
+			return 1;
+	}
+	if (!closed_unread(f->fd, 3000)) {
+		HLOG("stop-reading: the connection was not closed within 3 s");
+		return 1;
+	}
+	active(f, "other port answered; the connection that stopped reading was closed");
+	hostile_sleep_ms(f->o->hold_ms);
+	return 0;
+}
+
 /* ---- protocol cases */
 
 enum stage { ST_RAW, ST_OWNER, ST_HELLO, ST_MEM };
@@ -1366,6 +1425,7 @@ void hostile_fe_list(void)
 		printf("ring %s\t%s\n", ring_cases[i].name, ring_cases[i].log);
 	printf("ring desc-race\taddress outside guest memory\n");
 	printf("proto stall-mid-header\tmessage stalled: 8 of 12 bytes\n");
+	printf("proto stop-reading\tfrontend stopped reading\n");
 	printf("tool probe\t(not a case: times GET_FEATURES on --socket)\n");
 	printf("ring mem-shrink\tguest memory shrank under the mapping\n");
 	printf("ring packed-mem-shrink\tguest memory shrank under the mapping\n");
@@ -1400,6 +1460,8 @@ int hostile_fe(const struct hopts *o)
 		rc = run_race(&f);
 	if (!strcmp(o->name, "stall-mid-header"))
 		rc = run_stall(&f);
+	if (!strcmp(o->name, "stop-reading"))
+		rc = run_stop_reading(&f);
 	if (!strcmp(o->name, "probe")) {
 		uint64_t med = 0, max = 0;
 		int r = probe_port(o->path, &med, &max);

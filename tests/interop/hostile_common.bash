@@ -89,7 +89,9 @@ hc_size() { stat -c %s "$1" 2>/dev/null || echo 0; }
 hc_wait_grep() {
 	local file=$1 text=$2 end=$((SECONDS + $3)) off=${4:-0}
 	while :; do
-		tail -c +$((off + 1)) "$file" 2>/dev/null | grep -aqF -- "$text" && return 0
+		# Not grep -q: it would quit at the match, and tail, still writing,
+		# would die of SIGPIPE, which pipefail turns into "not found".
+		tail -c +$((off + 1)) "$file" 2>/dev/null | grep -aF -- "$text" >/dev/null && return 0
 		((SECONDS >= end)) && return 1
 		sleep 0.05
 	done

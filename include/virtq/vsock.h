@@ -18,6 +18,10 @@
  *     "CONNECT <port>\n" and, once the guest accepted, reads
  *     "OK <host-port>\n"; then the stream carries the connection.  A guest
  *     that refuses (RST) closes the host socket without an answer.
+ *   - host -> guest SEQPACKET: the same on "U_seqpacket" (SOCK_SEQPACKET;
+ *     VQ_VSOCK_SEQ_SUFFIX), the CONNECT line and the OK line one record
+ *     each, then one record per message.  Closed without an answer when the
+ *     driver did not negotiate VIRTIO_VSOCK_F_SEQPACKET.
  *
  * The guest is untrusted:
  *   - Credit (buf_alloc, fwd_cnt, spec 5.10.6.3): the model advertises
@@ -84,6 +88,7 @@ extern "C" {
 #define VQ_VSOCK_MAX_BUF_ALLOC (64u << 20)
 #define VQ_VSOCK_DEFAULT_MAX_CONNS 1024u
 #define VQ_VSOCK_F_SEQPACKET (1ull << VIRTIO_VSOCK_F_SEQPACKET)
+#define VQ_VSOCK_SEQ_SUFFIX "_seqpacket" /* host -> guest SEQPACKET listener */
 
 /* Device features the model offers. */
 #define VQ_VSOCK_FEATURES_ALL (VQ_VSOCK_F_SEQPACKET | VQ_F_VERSION_1 | \
@@ -143,8 +148,9 @@ struct vq_vsock_stats {
 struct vq_vsock;
 
 /*
- * Create a device: the host listener at uds_path is bound and listening
- * on return (an existing socket file there is replaced).  Returns 0 and
+ * Create a device: the host listeners at uds_path and uds_path
+ * VQ_VSOCK_SEQ_SUFFIX are bound and listening on return (existing socket
+ * files there are replaced).  Returns 0 and
  * *out; -EINVAL (cid < 3, buf_alloc > VQ_VSOCK_MAX_BUF_ALLOC, a path that
  * does not fit sockaddr_un with "_<port>" added); -errno from the socket
  * calls; -ENOMEM.

@@ -12,7 +12,11 @@
 #     FNV-1a hashes of both sides compared;
 #   - a connection to a port nobody listens on must fail (RST);
 #   - host -> guest: a host program writes "CONNECT 6000\n" to the daemon's
-#     socket, reads "OK <port>\n", and echoes 256 KiB through the guest.
+#     socket, reads "OK <port>\n", and echoes 256 KiB through the guest;
+#   - host -> guest SEQPACKET: the same on the daemon's "_seqpacket" socket
+#     (SOCK_SEQPACKET, one record per line) to a guest seqpacket listener
+#     on port 6001, then the 8 messages of the seqpacket echo, each echoed
+#     whole by the guest.
 # The daemon is stopped with SIGINT and must print its totals.
 #
 # VSOCK_MIB (default 256): bulk size each way.  Prints PASS/FAIL/SKIP;
@@ -54,13 +58,18 @@ PEER=$WORK/vsock_peer
 cat >"$WORK/test.sh" <<EOF
 P=/bin/vsock_peer
 \$P listen 6000 &
+L1=\$!
+\$P seq-listen 6001 &
+L2=\$!
 \$P stream-echo 5000 1048576 || exit 1
 \$P seq-echo 5001 || exit 2
 \$P send 5002 $MIB || exit 3
 \$P recv 5003 $MIB || exit 4
 \$P refused 5999 || exit 5
-i=0; while kill -0 \$! 2>/dev/null && [ \$i -lt 600 ]; do sleep 0.1; i=\$((i+1)); done
-wait \$! || exit 6
+for l in \$L1 \$L2; do
+	i=0; while kill -0 \$l 2>/dev/null && [ \$i -lt 600 ]; do sleep 0.1; i=\$((i+1)); done
+	wait \$l || exit 6
+done
 exit 0
 EOF
 bash "$VIRTQ_MKINITRAMFS" "$WORK/initrd.gz" --init "$WORK/test.sh" \
@@ -90,6 +99,9 @@ guest_start "$LOG" "$WORK/initrd.gz" \
 guest_wait_marker "$LOG" '^VSOCK-LISTENING 6000' 120 || fail "the guest never listened on port 6000"
 "$PEER" uds-connect "$UDS" 6000 262144 >"$WORK/peer-connect.log" 2>&1 ||
 	fail "host -> guest connection: $(tail -n 2 "$WORK/peer-connect.log")"
+guest_wait_marker "$LOG" '^VSOCK-SEQ-LISTENING 6001' 60 || fail "the guest never listened on seqpacket port 6001"
+"$PEER" uds-connect-seq "$UDS" 6001 >"$WORK/peer-connect-seq.log" 2>&1 ||
+	fail "host -> guest seqpacket connection: $(tail -n 2 "$WORK/peer-connect-seq.log")"
 guest_wait_done "$LOG" 240
 rc=$?
 guest_stop "$GUEST_PID"
@@ -111,6 +123,10 @@ g_recv=$(line VSOCK-RECV-HASH "$LOG" | cut -d' ' -f2)
 [[ -n $(line VSOCK-REFUSED "$LOG") ]] || fail "connection to an unused port did not fail"
 [[ -n $(line VSOCK-LISTEN-ECHO "$LOG") ]] || fail "guest listener did not finish"
 grep -q '^UDS-CONNECT ok OK ' "$WORK/peer-connect.log" || fail "host -> guest handshake"
+grep -q '^UDS-CONNECT-SEQ ok 8 messages OK ' "$WORK/peer-connect-seq.log" ||
+	fail "host -> guest seqpacket: $(cat "$WORK/peer-connect-seq.log")"
+[[ $(line VSOCK-SEQ-LISTEN-ECHO "$LOG") == "VSOCK-SEQ-LISTEN-ECHO ok 8 messages" ]] ||
+	fail "guest seqpacket listener: $(line VSOCK-SEQ-LISTEN-ECHO "$LOG")"
 
 vq_kill "$DPID" INT 10 || fail "daemon exited badly after SIGINT"
 grep -q '^virtq-vsock: tx ' "$DLOG" || fail "no totals line from the daemon"

@@ -41,7 +41,8 @@ static const char usage[] =
 "                                       (SOCK_SEQPACKET for a seqpacket socket)\n"
 "    host program connects to UDS, writes \"CONNECT <port>\\n\", reads\n"
 "    \"OK <host-port>\\n\" once the guest accepted; then the stream is the\n"
-"    connection.\n\n"
+"    connection; the same on UDS_seqpacket (SOCK_SEQPACKET, one record per\n"
+"    line and per message) reaches a guest seqpacket listener.\n\n"
 VQT_BACKEND_HELP
 "      --guest-cid N     the guest's context id (3..4294967294)\n"
 "      --uds-path PATH   the host side's unix socket (see above)\n"

@@ -77,7 +77,7 @@ int vq_vsock_new(const struct vq_vsock_params *p, struct vq_vsock **out)
 	if (!v->p.max_conns)
 		v->p.max_conns = VQ_VSOCK_DEFAULT_MAX_CONNS;
 	v->next_hport = VS_FIRST_HPORT;
-	v->lfd = -1;
+	v->lfd = v->lfd_seq = -1;
 	v->epfd = epoll_create1(EPOLL_CLOEXEC);
 	rc = v->epfd < 0 ? -errno : 0;
 	if (!rc && p->uds_path && !(v->uds = strdup(p->uds_path)))
@@ -97,10 +97,8 @@ void vq_vsock_free(struct vq_vsock *v)
 	if (!v)
 		return;
 	vq__vs_close_all(v);
-	if (v->lfd >= 0) {
-		close(v->lfd);
-		unlink(v->uds);
-	}
+	if (v->uds)
+		vq__vs_unlisten(v);
 	if (v->epfd >= 0)
 		close(v->epfd);
 	free(v->uds);

@@ -102,7 +102,7 @@ struct vq_vsock {
 	bool tx_broken, rx_broken;
 	bool session;                   /* a queue started since the last reset */
 	bool evt_pending;               /* TRANSPORT_RESET owed */
-	int epfd, lfd;
+	int epfd, lfd, lfd_seq;         /* listeners: "<uds>", "<uds>_seqpacket" */
 
 	struct vs_conn *hash[VS_HASH];
 	struct vs_conn *all;
@@ -159,6 +159,7 @@ int vq__vs_event(struct vq_vsock *v);
 
 /* host.c */
 int vq__vs_listen(struct vq_vsock *v);
+void vq__vs_unlisten(struct vq_vsock *v); /* close both, unlink their files */
 int vq__vs_host_connect(struct vq_vsock *v, uint32_t port, uint16_t type, int *fd);
 int vq__vs_host_events(struct vq_vsock *v);
 int vq__vs_host_watch(struct vq_vsock *v, struct vs_conn *c);

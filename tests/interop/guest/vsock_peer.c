@@ -17,12 +17,15 @@
  *   send PORT MIB            stream MIB MiB to the host, print the hash
  *   recv PORT MIB            read MIB MiB from the host, check, print the hash
  *   listen PORT              accept one connection, echo until EOF
+ *   seq-listen PORT          the same with SOCK_SEQPACKET, message by message
  *   refused PORT             connecting must fail (nobody listens there)
  * Host (AF_UNIX):
  *   uds-echo PATH stream|seqpacket   serve one connection: echo until EOF
  *   uds-sink PATH MIB        accept, read MIB MiB, check, print the hash
  *   uds-source PATH MIB      accept, write MIB MiB
  *   uds-connect UDS PORT BYTES  host -> guest: CONNECT, OK, echo BYTES
+ *   uds-connect-seq UDS PORT host -> guest SEQPACKET on UDS_seqpacket: CONNECT
+ *                            and OK as records, then seq-echo's messages
  *   uds-blast PATH MB PAGES  accept, write MB * 10^6 bytes in writes of
  *                            PAGES pages (a fixed pattern: for benchmarks)
  *   uds-drain PATH           accept, read and discard until EOF
@@ -153,12 +156,12 @@ static int stream_echo(int s, size_t bytes)
 	return 0;
 }
 
-static int seq_echo(unsigned port)
+/* Messages of several sizes on seqpacket socket s, each echoed whole. */
+static int seq_exchange(int s)
 {
 	static const size_t sizes[] = { 1, 100, 4096, 4097, 30000, 60000, 7, 65536 };
 	static uint8_t out[65536], in[65536 + 1];
 	struct gen g = { .s = 12345 };
-	int s = vsock_connect(port, SOCK_SEQPACKET);
 
 	for (unsigned i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		ssize_t k;
@@ -173,7 +176,43 @@ static int seq_echo(unsigned port)
 			return 1;
 		}
 	}
-	printf("VSOCK-SEQ-ECHO ok %zu messages\n", sizeof(sizes) / sizeof(sizes[0]));
+	return (int)(sizeof(sizes) / sizeof(sizes[0]));
+}
+
+static int seq_echo(unsigned port)
+{
+	int s = vsock_connect(port, SOCK_SEQPACKET), n = seq_exchange(s);
+
+	if (n <= 1)
+		return 1;
+	printf("VSOCK-SEQ-ECHO ok %d messages\n", n);
+	close(s);
+	return 0;
+}
+
+static int uds_connect_seq(const char *uds, unsigned port)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	char line[64];
+	int s = socket(AF_UNIX, SOCK_SEQPACKET, 0), n;
+	ssize_t k;
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s_seqpacket", uds);
+	if (connect(s, (struct sockaddr *)&a, sizeof(a)) < 0)
+		die("connect uds seqpacket");
+	n = snprintf(line, sizeof(line), "CONNECT %u\n", port);
+	if (send(s, line, (size_t)n, 0) != n)
+		die("send CONNECT");
+	k = recv(s, line, sizeof(line) - 1, 0);
+	if (k <= 3 || strncmp(line, "OK ", 3) || line[k - 1] != '\n') {
+		fprintf(stderr, "handshake answer: %zd bytes\n", k);
+		return 1;
+	}
+	line[k] = '\0';
+	n = seq_exchange(s);
+	if (n <= 1)
+		return 1;
+	printf("UDS-CONNECT-SEQ ok %d messages %s", n, line);
 	close(s);
 	return 0;
 }
@@ -217,24 +256,35 @@ static int sink(int s, unsigned mib, const char *tag)
 	return 0;
 }
 
-static int vsock_listen_echo(unsigned port)
+static int vsock_listen_echo(unsigned port, int type)
 {
 	struct sockaddr_vm a = { .svm_family = AF_VSOCK, .svm_cid = VMADDR_CID_ANY,
 				 .svm_port = port };
 	static uint8_t b[CHUNK];
-	int l = socket(AF_VSOCK, SOCK_STREAM, 0), s;
+	int l = socket(AF_VSOCK, type, 0), s;
+	unsigned msgs = 0;
 	ssize_t k;
 
 	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 4) < 0)
 		die("listen");
-	printf("VSOCK-LISTENING %u\n", port);
+	printf("VSOCK-%sLISTENING %u\n", type == SOCK_SEQPACKET ? "SEQ-" : "", port);
 	fflush(stdout);
 	s = accept(l, NULL, NULL);
 	if (s < 0)
 		die("accept");
-	while ((k = read(s, b, sizeof(b))) > 0)
-		write_all(s, b, (size_t)k);
-	printf("VSOCK-LISTEN-ECHO ok\n");
+	while ((k = recv(s, b, sizeof(b), 0)) > 0) { /* seqpacket: one message */
+		if (type == SOCK_SEQPACKET) {
+			if (send(s, b, (size_t)k, 0) != k)
+				die("send");
+			msgs++;
+		} else {
+			write_all(s, b, (size_t)k);
+		}
+	}
+	if (type == SOCK_SEQPACKET)
+		printf("VSOCK-SEQ-LISTEN-ECHO ok %u messages\n", msgs);
+	else
+		printf("VSOCK-LISTEN-ECHO ok\n");
 	return 0;
 }
 
@@ -394,7 +444,11 @@ int main(int argc, char **argv)
 	if (!strcmp(m, "recv") && argc == 4)
 		return sink(vsock_connect(port, SOCK_STREAM), (unsigned)n, "VSOCK-RECV-HASH");
 	if (!strcmp(m, "listen") && argc == 3)
-		return vsock_listen_echo(port);
+		return vsock_listen_echo(port, SOCK_STREAM);
+	if (!strcmp(m, "seq-listen") && argc == 3)
+		return vsock_listen_echo(port, SOCK_SEQPACKET);
+	if (!strcmp(m, "uds-connect-seq") && argc == 4)
+		return uds_connect_seq(argv[2], (unsigned)strtoul(argv[3], NULL, 0));
 	if (!strcmp(m, "refused") && argc == 3)
 		return refused(port);
 	if (!strcmp(m, "uds-echo") && argc == 4)

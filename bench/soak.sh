@@ -3,8 +3,16 @@
 # order: 90
 #
 #   bash bench/soak.sh [SECONDS]     default 600 (10 minutes)
+#   bash bench/soak.sh --faults [--minutes N | --seconds N]
+#                                    fault mode (default 30 minutes): kill -9
+#                                    and restart of the daemons, frontend
+#                                    reconnects, memory-table storms and a
+#                                    full disk under traffic; see
+#                                    bench/lib/soak_faults.bash
 #   SOAK=1 make bench                include it in `make bench` (skipped there
 #                                    otherwise: it is long); never in make check
+#                                    (tests/interop/soak_faults.sh runs a
+#                                    25-second fault mode there)
 #
 # Net: virtq-net (ports a.sock, b.sock; one worker pinned to CPU 1, kick
 # mode) with virtq-user tx --verify on a (CPU 0) and rx --verify on b
@@ -15,8 +23,9 @@
 #   receiver rx_pkts == switch tx to b.sock       (nothing vanished in the ring)
 #   receiver lost + tail == switch drops for b.sock (every frame the receiver
 #     missed was a drop the switch counted: "lost" counts the gaps between
-#     frames it saw, "tail" = sender tx_pkts - receiver rx_next_seq the frames
-#     after the last one it saw; nothing is left unread after the drain)
+#     frames it saw, "tail" = sender tx_next_seq (its last sequence number
+#     + 1, reported by the sender) - receiver rx_next_seq: the frames after
+#     the last one it saw; nothing is left unread after the drain)
 #   receiver bad == 0, reorder == 0, errors 0 on both ports
 # Blk, at the same time: virtq-blk on a 256 MiB file, virtq-user blk fio
 # randwrite (qd 32) for SECONDS, then a verify pass (write, flush, read back,
@@ -32,10 +41,29 @@ if [[ -n ${VIRTQ_ROOT:-} && -z ${SOAK:-} && $# -eq 0 ]]; then
 	echo "soak: skipped under bench/run.sh (10 minutes); SOAK=1 make bench, or bash bench/soak.sh" >&2
 	exit 77
 fi
-SECS=${1:-${SOAK_SECONDS:-600}}
+MODE=plain
+if [[ ${1:-} == --faults ]]; then
+	MODE=faults SECS=1800
+	shift
+	while (($#)); do
+		case $1 in
+		--minutes) SECS=$((${2:?--minutes N} * 60)); shift 2 ;;
+		--seconds) SECS=${2:?--seconds N}; shift 2 ;;
+		*) echo "usage: soak.sh --faults [--minutes N | --seconds N]" >&2; exit 2 ;;
+		esac
+	done
+else
+	SECS=${1:-${SOAK_SECONDS:-600}}
+fi
 . "$ROOT/tests/interop/hostile_common.bash"
 hc_init soak >&2
 hc_need virtq-net virtq-blk virtq-user >&2
+if [[ $MODE == faults ]]; then
+	hc_need virtq-hostile >&2
+	# shellcheck source=lib/soak_faults.bash
+	. "$ROOT/bench/lib/soak_faults.bash"
+	exit $?
+fi
 log() { echo "soak: $*" >&2; }
 field() { # LINE-PREFIX-REGEX FIELD LOG: number after FIELD on the last matching line
 	grep -aE "$1" "$3" | tail -n 1 | awk -v f="$2" '{ for (i = 1; i < NF; i++) if ($i == f) { print $(i + 1); exit } }'
@@ -80,7 +108,8 @@ tx_pkts=$(field '^counts:' tx_pkts tx.log) tx_infl=$(field '^counts:' tx_infligh
 rx_pkts=$(field '^counts:' rx_pkts rx.log) lost=$(field '^counts:' lost rx.log)
 bad=$(field '^counts:' bad rx.log) reorder=$(field '^counts:' reorder rx.log)
 next_seq=$(field '^counts:' rx_next_seq rx.log)
-tail=$((${tx_pkts:-0} - ${next_seq:-0}))
+tx_next=$(field '^counts:' tx_next_seq tx.log) # the sender's last sequence number + 1
+tail=$((${tx_next:-0} - ${next_seq:-0}))
 a_rx=$(total a.sock rx) b_tx=$(total b.sock tx) b_drops=$(total b.sock drops)
 errs=$(($(total a.sock errors) + $(total b.sock errors)))
 ioerr=$(grep -ao 'ioerr [0-9]*' blk.log | tail -n 1 | cut -d' ' -f2)
@@ -100,7 +129,8 @@ echo "| sender tx_pkts (in flight at the end) | $tx_pkts ($tx_infl) |"
 echo "| switch rx from a.sock | $a_rx |"
 echo "| switch tx to b.sock / drops for b.sock | $b_tx / $b_drops |"
 echo "| receiver rx_pkts / lost (gaps) / bad / reorder | $rx_pkts / $lost / $bad / $reorder |"
-echo "| receiver next sequence number / tail (sent after the last frame seen) | $next_seq / $tail |"
+echo "| sender next sequence number (its last + 1) | $tx_next |"
+echo "| receiver next sequence number / tail (sender's next - receiver's next) | $next_seq / $tail |"
 echo "| virtq-net VmRSS kB, fds: start -> end | $n_rss0 -> $n_rss1, $n_fd0 -> $n_fd1 |"
 echo "| virtq-blk VmRSS kB, fds: start -> end | $b_rss0 -> $b_rss1, $b_fd0 -> $b_fd1 |"
 echo "| blk fio | $(grep -a '^total' fio.log | head -n 1) |"
@@ -112,6 +142,7 @@ check "every process exited 0 (tx $txrc, rx $rxrc, fio $fiorc, net $nrc, blk $br
 check "sender tx_pkts == switch rx from a.sock, none in flight" test "${tx_pkts:-x}" = "$a_rx" -a "${tx_infl:-x}" = 0
 check "switch rx from a == tx to b + drops for b" test "$a_rx" -eq $((b_tx + b_drops))
 check "receiver rx_pkts == switch tx to b.sock" test "${rx_pkts:-x}" = "$b_tx"
+check "sender tx_next_seq == tx_pkts (every numbered frame was queued)" test "${tx_next:-x}" = "${tx_pkts:-y}"
 check "receiver rx_pkts + lost + tail == sender tx_pkts" test $((${rx_pkts:-0} + ${lost:-0} + tail)) = "${tx_pkts:-x}"
 check "receiver lost + tail == switch drops for b.sock" test -n "$next_seq" -a $((${lost:-0} + tail)) = "$b_drops"
 check "receiver bad 0, reorder 0, switch errors 0" test "${bad:-x}${reorder:-x}$errs" = 000

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <virtq/blk_drv.h>
 #include <virtq/frontend.h>
@@ -127,6 +128,7 @@ int hostile_blk_fill(const struct hopts *o)
 
 	if (bf_open(&b, o->path) < 0)
 		return 3;
+	setvbuf(stdout, NULL, _IOLBF, 0); /* a watcher sees each ACK as it comes */
 	for (uint64_t off = 0; off + BS <= b.capacity && bad < 16; off += BS) {
 		pattern(&b, b.buf, off);
 		r = bf_io(&b, VIRTIO_BLK_T_OUT, off);
@@ -139,6 +141,8 @@ int hostile_blk_fill(const struct hopts *o)
 		if (r == 0) {
 			printf("ACK %" PRIu64 "\n", off);
 			acked++, bad = 0;
+			if (o->pace_us)
+				usleep(o->pace_us);
 		} else {
 			printf("ERR %" PRIu64 " %s\n", off, strerror(-r));
 			errs++, bad++;

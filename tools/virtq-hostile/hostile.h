@@ -37,6 +37,7 @@ struct hopts {
 	const char *acked; /* blk-check: the blk-fill output */
 	bool list;         /* --list */
 	const char *probe; /* stall-mid-header: another port of the same daemon */
+	unsigned pace_us;  /* blk-fill: pause after each write */
 	uint32_t port;     /* vsock: the host port a case uses; 0 = the case's */
 };
 

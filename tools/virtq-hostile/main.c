@@ -14,7 +14,7 @@ static const char usage[] =
 "Usage: virtq-hostile fe --socket PATH --case NAME [--dev net|blk|vsock] [--hold-ms N]\n"
 "       virtq-hostile be --socket PATH --case NAME [--dev net|blk] [--hold-ms N]\n"
 "       virtq-hostile (fe|be) [--dev vsock] --list\n"
-"       virtq-hostile blk-fill --socket PATH --seed N\n"
+"       virtq-hostile blk-fill --socket PATH --seed N [--pace-us N]\n"
 "       virtq-hostile blk-check --socket PATH --seed N --acked FILE\n"
 "A vhost-user peer that breaks the rules, one case per run, for tests.\n"
 "  fe: connect to a backend (virtq-net: vrings 0-1, attacks tx = 1;\n"
@@ -33,6 +33,8 @@ static const char usage[] =
 "  blk-fill: write a blk device block by block with the pattern of N, print\n"
 "      ACK/ERR per 4 KiB block, then FLUSH; blk-check: read back the ACKed\n"
 "      blocks of FILE (blk-fill's output) and compare (LOST lines).\n"
+"  --pace-us N   blk-fill: wait N microseconds after each write (a slow\n"
+"                writer, so that a fault can land in the middle of a fill)\n"
 "  --version     print the version and exit\n"
 "Exit: 0 expected reaction, 1 unexpected, 2 usage, 3 setup failed, 77 skip.\n";
 
@@ -83,6 +85,11 @@ static int parse_opt(void *ctx, int c, const char *arg)
 			return -EINVAL;
 		o->hold_ms = (int)v;
 		return 0;
+	case 'W':
+		if (vqt_parse_uint(arg, 0, 1000000, &v) < 0)
+			return -EINVAL;
+		o->pace_us = v;
+		return 0;
 	case 'l': o->list = true; return 0;
 	case 'S': return vqt_parse_u64(arg, 0, UINT64_MAX, &o->seed);
 	case 'a': o->acked = arg; return 0;
@@ -114,13 +121,13 @@ int main(int argc, char **argv)
 		{ "socket", 1, NULL, 's' }, { "socket-path", 1, NULL, 's' },
 		{ "case", 1, NULL, 'c' }, { "dev", 1, NULL, 'd' }, { "hold-ms", 1, NULL, 'H' },
 		{ "seed", 1, NULL, 'S' }, { "acked", 1, NULL, 'a' }, { "probe", 1, NULL, 'P' }, { "port", 1, NULL, 'p' },
-		{ "list", 0, NULL, 'l' },
+		{ "pace-us", 1, NULL, 'W' }, { "list", 0, NULL, 'l' },
 		{ "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	static const char *const cmds[] = { "fe", "be", "blk-fill", "blk-check", NULL };
 	struct hopts o = { .dev = HDEV_NET, .hold_ms = 1000 };
 	const struct vqt_cli cli = {
-		.prog = "virtq-hostile", .help = usage, .shortopts = "s:c:d:H:S:a:P:p:l",
+		.prog = "virtq-hostile", .help = usage, .shortopts = "s:c:d:H:S:a:P:p:W:l",
 		.longopts = lo, .one = parse_opt, .ctx = &o,
 	};
 	const char *cmd = argc >= 2 ? argv[1] : "", *why;

@@ -727,15 +727,26 @@ static void print_counts(const struct net *n, unsigned inflight)
 	 * expected.  A sender's frames are numbered from 0, so the frames it
 	 * sent after the last one seen here (dropped at the tail, or still
 	 * unread) number its tx_pkts minus this; "lost" counts only gaps. */
-	for (unsigned qp = 0; qp < n->o.queues; qp++)
+	uint64_t tx_next = 0;
+
+	/* tx_next_seq: the sender's side of it, the sum over queue pairs of
+	 * the next sequence number it would give a frame (its last one + 1;
+	 * 0 for an echo).  Every number below it was given to exactly one
+	 * frame, so a receiver's rx_pkts + lost + (tx_next_seq - rx_next_seq)
+	 * must equal it, frames lost in a reconnect included. */
+	for (unsigned qp = 0; qp < n->o.queues; qp++) {
 		next += n->rx_next[qp];
+		tx_next += n->tx_seq[qp];
+	}
 	printf("counts: tx_pkts %llu tx_bytes %llu tx_inflight %u rx_pkts %llu rx_bytes %llu "
-	       "bad %llu lost %llu reorder %llu foreign %llu echo_drop %llu rx_next_seq %llu\n",
+	       "bad %llu lost %llu reorder %llu foreign %llu echo_drop %llu rx_next_seq %llu "
+	       "tx_next_seq %llu\n",
 	       (unsigned long long)c->tx_pkts, (unsigned long long)c->tx_bytes, inflight,
 	       (unsigned long long)c->rx_pkts, (unsigned long long)c->rx_bytes,
 	       (unsigned long long)c->bad, (unsigned long long)c->lost,
 	       (unsigned long long)c->reorder, (unsigned long long)c->foreign,
-	       (unsigned long long)c->echo_drop, (unsigned long long)next);
+	       (unsigned long long)c->echo_drop, (unsigned long long)next,
+	       (unsigned long long)tx_next);
 }
 
 /* --split: the split driver's view, one line, for scripts. */

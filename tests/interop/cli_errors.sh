@@ -43,6 +43,7 @@ CASES='
 2 | unexpected argument '"'"'extra'"'"'              | virtq-net -s x.sock extra
 2 | not a listening unix socket                      | virtq-net --fd 0
 2 | bad value for --stats                            | virtq-net -s x.sock --stats x
+2 | bad value for --sink                             | virtq-net -s x.sock --sink=bogus
 2 | unknown option '"'"'--bogus'"'"'                 | virtq-net --bogus
 2 | --socket-path is required                        | virtq-user net
 2 | bad value for --qsize                            | virtq-user net -s x.sock --qsize 100

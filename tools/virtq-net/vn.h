@@ -128,7 +128,7 @@ struct vn_worker {
 	unsigned nout[VN_MAX_PORTS];
 	uint8_t touched[VN_MAX_PORTS];
 	unsigned ntouched;
-	/* TAP scratch */
+	/* TAP scratch; in sink mode, where frames are copied to */
 	uint8_t *tapbuf;                /* VN_BURST * VN_TAP_FRAME */
 	struct vq_net_pkt tappkt[VN_BURST];
 	struct iovec tapiov[VN_BURST];
@@ -150,6 +150,7 @@ struct vn_opts {
 	unsigned ncpus;
 	enum vn_poll poll;
 	enum vn_mode mode;
+	bool sink_discard;              /* --sink=discard: drop frames unread */
 	unsigned source_size;
 	uint8_t source_dst[6];
 	enum { VN_SRC_UDP4, VN_SRC_TCP4, VN_SRC_TCP6 } source_proto;

@@ -27,6 +27,31 @@ static void lane_error(struct vn_port *p, struct vq_vu_queue *q, int err)
 		vn_port_broken(p, q);
 }
 
+/*
+ * Sink mode: read every frame of the burst into the worker's buffer, one
+ * after another (64-byte aligned, from the start again each burst, as
+ * recycled mbufs are): the work of a switch copying into its destination.
+ */
+static void sink_copy(struct vn_worker *w, struct vq_net_pkt **pkts, unsigned n)
+{
+	size_t off = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct vq_net_pkt *p = pkts[i];
+		uint8_t *dst = w->tapbuf + off;
+		size_t len = p->len < VN_TAP_FRAME ? p->len : VN_TAP_FRAME, left = len;
+
+		for (unsigned k = 0; k < p->iovcnt && left; k++) {
+			size_t c = p->iov[k].iov_len < left ? p->iov[k].iov_len : left;
+
+			memcpy(dst, p->iov[k].iov_base, c);
+			dst += c;
+			left -= c;
+		}
+		off += (len + 63u) & ~(size_t)63u; /* VN_TAP_FRAME is a multiple of 64 */
+	}
+}
+
 /* Guest TX of one lane: switch (or drop, for sink mode and disabled rings). */
 static unsigned lane_tx(struct vn_worker *w, struct vn_lane *l)
 {
@@ -44,7 +69,9 @@ static unsigned lane_tx(struct vn_worker *w, struct vn_lane *l)
 			lane_error(p, l->txq, n);
 		return 0;
 	}
-	if (w->d->o.mode != VN_SWITCH)
+	if (w->d->o.mode == VN_SINK && w->tapbuf)
+		sink_copy(w, pkts, (unsigned)n);
+	else if (w->d->o.mode != VN_SWITCH)
 		;
 	else if (vq_vu_queue_is_enabled(l->txq))
 		vn_switch_burst(w, p, l->pair, pkts, (unsigned)n);
@@ -323,9 +350,13 @@ int vn_workers_start(struct vn_daemon *d)
 	int r = 0;
 
 	d->nworkers = d->o.workers;
-	for (unsigned i = 0; i < d->nworkers; i++)
+	for (unsigned i = 0; i < d->nworkers; i++) {
 		if ((r = worker_new(d, i, &d->workers[i])) < 0)
 			return r;
+		if (d->o.mode == VN_SINK && !d->o.sink_discard &&
+		    !(d->workers[i]->tapbuf = malloc((size_t)VN_BURST * VN_TAP_FRAME)))
+			return -ENOMEM;
+	}
 	if ((r = assign(d)) < 0)
 		return r;
 	/* Signals go to the control thread, except SIGBUS: a guest-memory

@@ -42,6 +42,7 @@ struct netopt {
 	uint32_t window; /* tx: frames sent and not yet echoed back, at most; 0 = open loop */
 	bool packed, verify, server, indirect, tx_copy, json;
 	int mrg; /* 1 on, 0 off */
+	int in_order; /* 1: ask for VIRTIO_F_IN_ORDER, 0: do not */
 	unsigned queues;
 	enum vq_netdrv_rxmode rxbuf;
 	int cpu;
@@ -86,6 +87,9 @@ static const char usage[] =
 "  -q, --queues Q          queue pairs (MQ) [1]\n"
 "      --packed            packed rings (VIRTIO_F_RING_PACKED)\n"
 "      --mrg on|off        VIRTIO_NET_F_MRG_RXBUF [on]\n"
+"      --in-order on|off   VIRTIO_F_IN_ORDER when the backend offers it: the device\n"
+"                          uses buffers in ring order and may return a batch with\n"
+"                          one used entry [on; off with --split]\n"
 "      --rxbuf KIND        mergeable|big|small receive buffers [from features]\n"
 "      --indirect          VIRTIO_F_INDIRECT_DESC (big chains take 1 ring entry)\n"
 "      --qsize N           ring entries [256]\n"
@@ -160,9 +164,10 @@ static int parse_one(void *opt, int c, const char *arg)
 	case 'q': return vqt_parse_uint(arg, 1, 127, &o->queues);
 	case 'P': o->packed = true; return 0;
 	case 'M':
+	case 'O':
 		if (strcmp(arg, "on") && strcmp(arg, "off"))
 			return vqt_parse_fail("on or off");
-		o->mrg = !strcmp(arg, "on");
+		*(c == 'M' ? &o->mrg : &o->in_order) = !strcmp(arg, "on");
 		return 0;
 	case 'R': return parse_rxbuf(arg, &o->rxbuf);
 	case 'I': o->indirect = true; return 0;
@@ -210,10 +215,12 @@ static int parse(struct netopt *o, int argc, char **argv)
 		{ "verify", 0, NULL, 'V' }, { "cpu", 1, NULL, 'C' }, { "tx-copy", 0, NULL, 'X' },
 		{ "rate", 1, NULL, 'r' }, { "window", 1, NULL, 'W' },
 		{ "split", 1, NULL, 'Y' }, { "ratio", 1, NULL, 'T' }, { "deliver", 1, NULL, 'D' },
+		{ "in-order", 1, NULL, 'O' },
 		{ NULL, 0, NULL, 0 } };
 
 	*o = (struct netopt){ .mode = MODE_TX, .size = 64, .qsize = 256, .burst = 32,
-			      .duration = 10, .mrg = 1, .queues = 1, .cpu = -1, .ratio = 1 };
+			      .duration = 10, .mrg = 1, .in_order = 1, .queues = 1, .cpu = -1,
+			      .ratio = 1 };
 	const struct vqt_cli cli = {
 		.prog = "virtq-user net", .help = usage, .shortopts = "s:m:n:d:q:b:",
 		.longopts = lo, .one = parse_one, .ctx = o,
@@ -236,6 +243,8 @@ static uint64_t wanted_features(const struct netopt *o)
 		f |= VQ_F_PACKED;
 	if (o->indirect)
 		f |= VQ_F_INDIRECT;
+	if (o->in_order && !o->split) /* split buffers are not used in ring order */
+		f |= VQ_F_IN_ORDER;
 	if (o->mrg)
 		f |= VQ_NET_F(VIRTIO_NET_F_MRG_RXBUF);
 	if (o->queues > 1)
@@ -805,18 +814,22 @@ static int run(struct net *n)
 	uint64_t t0 = vqt_now_ns(), end = t0 + (uint64_t)(n->o.duration * NS);
 	uint64_t next_print = t0 + NS, next_hk = t0, now = t0;
 	unsigned iter = 0, left;
+	/* Only vq_fe_poll and vq_fe_connect (housekeeping, this thread)
+	 * change the state; a lost connection also detaches the queues, so
+	 * a burst in between fails cleanly (-ENOTCONN). */
+	bool ready = vq_fe_state(n->fe) == VQ_FE_READY;
 
 	while (!vqu_stop && now < end) {
 		if (n->o.rate > 0 && n->o.mode == MODE_TX && tx_ahead(n, t0))
 			iter |= 31; /* slept: look at the clock */
-		else if (vq_fe_state(n->fe) == VQ_FE_READY)
+		else if (ready)
 			for (unsigned qp = 0; qp < n->o.queues; qp++) {
 				if (n->o.mode == MODE_TX)
 					tx_step(n, qp);
 				else
 					do_rx(n, qp);
 			}
-		if ((++iter & 31) && vq_fe_state(n->fe) == VQ_FE_READY)
+		if ((++iter & 31) && ready)
 			continue;
 		now = vqt_now_ns();
 		if (now >= next_hk) {
@@ -824,6 +837,7 @@ static int run(struct net *n)
 				return 1;
 			next_hk = now + 10000000ull;
 		}
+		ready = vq_fe_state(n->fe) == VQ_FE_READY;
 	}
 	left = n->o.mode == MODE_RX ? 0 : tx_drain(n);
 	if (n->o.window)

@@ -275,6 +275,71 @@ int vq_drv_add(struct vq_drv *q, const struct vq_seg *sg, unsigned out_num,
 	return drv_add_chain(q, sg, out_num, total, token);
 }
 
+/* ---- used buffers: the checks and the IN_ORDER batches both layouts share */
+
+/* The violation vq__drv_check_used found: the id, else the length. */
+int vq__drv_used_bad(struct vq_drv *q, uint32_t id, uint32_t len)
+{
+	if (!vq__drv_returnable(q, id))
+		return vq__drv_violate(q, VQ_ERR_USED_ID, "used id %u is not a buffer in flight", id);
+	return vq__drv_violate(q, VQ_ERR_USED_LEN,
+			       "used len %u for id %u exceeds its %u writable bytes",
+			       len, id, q->buf[id].in_len);
+}
+
+/*
+ * IN_ORDER (2.7.9, 2.8.9): a used entry naming id, not the oldest buffer,
+ * returns every buffer from the oldest up to id, the last with len bytes
+ * written and the others whole.  *n: how many.  A walk that leaves the
+ * published buffers in flight without meeting id is a violation.  The next
+ * buffer's id is the ring position after this one's descriptors (split:
+ * the head index; packed: the head slot).
+ */
+int vq__drv_batch_start(struct vq_drv *q, uint16_t oldest, uint16_t id, uint32_t len,
+			uint32_t *n)
+{
+	uint32_t k = 1, limit = vq__drv_pub_inflight(q), h = oldest;
+
+	while (h != id) {
+		h += q->buf[h].ndesc;
+		if (h >= q->size)
+			h -= q->size;
+		if (++k > limit || !q->buf[h].token)
+			return vq__drv_violate(q, VQ_ERR_USED_ID,
+					       "used id %u is not a buffer in flight", id);
+	}
+	q->batch_left = *n = k;
+	q->batch_len = len;
+	return 0;
+}
+
+/* IN_ORDER: return the next (oldest) buffer of the batch being returned. */
+int vq__drv_batch_next(struct vq_drv *q, void **token, uint32_t *len)
+{
+	bool split = q->layout == VQ_LAYOUT_SPLIT;
+	uint16_t id = split ? q->oldest : q->last_used;
+	uint32_t l = q->batch_left == 1 ? q->batch_len : q->buf[id].in_len;
+
+	q->batch_left--;
+	if (split)
+		return vq__drv_split_complete(q, id, l, token, len);
+	return vq__drv_packed_complete(q, id, l, token, len);
+}
+
+/* Not IN_ORDER, at teardown: the next id in flight, round robin; -1 when none. */
+int vq__drv_detach_scan(struct vq_drv *q)
+{
+	for (uint32_t n = 0; n < q->size; n++) {
+		uint32_t id = q->detach_pos++;
+
+		if (q->detach_pos >= q->size)
+			q->detach_pos = 0;
+		if (q->buf[id].token)
+			return (int)id;
+	}
+	return -1;
+}
+
 /* ---- the rest of the API, by layout */
 
 bool vq_drv_kick_prepare(struct vq_drv *q)
@@ -292,6 +357,8 @@ int vq_drv_get(struct vq_drv *q, void **token, uint32_t *len)
 		return -EIO;
 	if (!token || !len)
 		return -EINVAL;
+	if (q->batch_left)
+		return vq__drv_batch_next(q, token, len);
 	if (q->layout == VQ_LAYOUT_SPLIT)
 		return vq__drv_split_get(q, token, len);
 	return vq__drv_packed_get(q, token, len);

@@ -164,16 +164,32 @@ static inline void *vq__drv_finish(struct vq_drv *q, uint16_t id)
 	return token;
 }
 
+int vq__drv_used_bad(struct vq_drv *q, uint32_t id, uint32_t len);
+
+/* May the device return buffer id with len bytes written?  0, or the violation. */
+static inline int vq__drv_check_used(struct vq_drv *q, uint32_t id, uint32_t len)
+{
+	if (__builtin_expect(vq__drv_returnable(q, id) && len <= q->buf[id].in_len, 1))
+		return 0;
+	return vq__drv_used_bad(q, id, len);
+}
+
 /* drv.c */
 int vq__drv_violate(struct vq_drv *q, enum vq_violation v, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void *vq__drv_table(const struct vq_drv *q, uint32_t table, uint64_t *gpa);
+int vq__drv_batch_start(struct vq_drv *q, uint16_t oldest, uint16_t id, uint32_t len,
+			uint32_t *n);
+int vq__drv_batch_next(struct vq_drv *q, void **token, uint32_t *len);
+int vq__drv_detach_scan(struct vq_drv *q);
 
 /* drv_split.c */
 void vq__drv_split_init(struct vq_drv *q);
 void vq__drv_split_add(struct vq_drv *q, const struct vq__drv_chain *c);
 void vq__drv_split_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *token);
 bool vq__drv_split_kick_prepare(struct vq_drv *q);
+int vq__drv_split_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **token,
+			   uint32_t *plen);
 int vq__drv_split_get(struct vq_drv *q, void **token, uint32_t *len);
 void *vq__drv_split_detach(struct vq_drv *q);
 void vq__drv_split_disable_notify(struct vq_drv *q);
@@ -184,6 +200,8 @@ void vq__drv_packed_init(struct vq_drv *q);
 void vq__drv_packed_add(struct vq_drv *q, const struct vq__drv_chain *c);
 void vq__drv_packed_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *token);
 bool vq__drv_packed_kick_prepare(struct vq_drv *q);
+int vq__drv_packed_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **token,
+			    uint32_t *plen);
 int vq__drv_packed_get(struct vq_drv *q, void **token, uint32_t *len);
 void *vq__drv_packed_detach(struct vq_drv *q);
 void vq__drv_packed_disable_notify(struct vq_drv *q);

@@ -231,7 +231,7 @@ static void packed_update_event(struct vq_drv *q)
 }
 
 /* Give buffer id back to the caller; skip its slots (2.8.6). */
-static int packed_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **token, uint32_t *plen)
+int vq__drv_packed_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **token, uint32_t *plen)
 {
 	uint32_t n = q->buf[id].ndesc, next = q->last_used + n;
 
@@ -252,34 +252,15 @@ static int packed_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **t
 	return 1;
 }
 
-/* IN_ORDER: the next buffer of a batch returned with one used descriptor. */
-static int packed_batch_next(struct vq_drv *q, void **token, uint32_t *len)
-{
-	uint16_t id = q->last_used;
-	uint32_t l = q->batch_left == 1 ? q->batch_len : q->buf[id].in_len;
-
-	q->batch_left--;
-	return packed_complete(q, id, l, token, len);
-}
-
 /* IN_ORDER: the used descriptor names buffer id, not the oldest one: the
  * device used every buffer from the oldest up to id (2.8.9). */
 static int packed_batch_start(struct vq_drv *q, uint16_t id, uint32_t len, void **token,
 			      uint32_t *plen)
 {
-	uint32_t n = 1, limit = vq__drv_pub_inflight(q), s = q->last_used;
+	uint32_t n;
+	int r = vq__drv_batch_start(q, q->last_used, id, len, &n);
 
-	while (s != id) {
-		s += q->buf[s].ndesc;
-		if (s >= q->size)
-			s -= q->size;
-		if (++n > limit || !q->buf[s].token)
-			return vq__drv_violate(q, VQ_ERR_USED_ID,
-					       "used id %u is not a buffer in flight", id);
-	}
-	q->batch_left = n;
-	q->batch_len = len;
-	return packed_batch_next(q, token, plen);
+	return r < 0 ? r : vq__drv_batch_next(q, token, plen);
 }
 
 int vq__drv_packed_get(struct vq_drv *q, void **token, uint32_t *len)
@@ -287,9 +268,8 @@ int vq__drv_packed_get(struct vq_drv *q, void **token, uint32_t *len)
 	struct vring_packed_desc *d = &ring(q)[q->last_used];
 	uint16_t flags, id;
 	uint32_t l;
+	int r;
 
-	if (q->batch_left)
-		return packed_batch_next(q, token, len);
 	/* Nothing published in flight: the slot holds no used descriptor. */
 	if (vq__drv_pub_inflight(q) == 0)
 		return 0;
@@ -305,15 +285,11 @@ int vq__drv_packed_get(struct vq_drv *q, void **token, uint32_t *len)
 	id = __atomic_load_n(&d->id, __ATOMIC_RELAXED);
 	/* len is reserved without WRITE (2.8.4): nothing was written. */
 	l = (flags & VRING_DESC_F_WRITE) ? __atomic_load_n(&d->len, __ATOMIC_RELAXED) : 0;
-	if (!vq__drv_returnable(q, id))
-		return vq__drv_violate(q, VQ_ERR_USED_ID, "used id %u is not a buffer in flight", id);
-	if (l > q->buf[id].in_len)
-		return vq__drv_violate(q, VQ_ERR_USED_LEN,
-				       "used len %u for id %u exceeds its %u writable bytes",
-				       l, id, q->buf[id].in_len);
+	if ((r = vq__drv_check_used(q, id, l)) < 0)
+		return r;
 	if (q->in_order && id != q->last_used)
 		return packed_batch_start(q, id, l, token, len);
-	return packed_complete(q, id, l, token, len);
+	return vq__drv_packed_complete(q, id, l, token, len);
 }
 
 void *vq__drv_packed_detach(struct vq_drv *q)
@@ -321,24 +297,19 @@ void *vq__drv_packed_detach(struct vq_drv *q)
 	uint32_t len;
 	void *token;
 
+	int id;
+
 	q->batch_left = 0;
 	if (q->in_order) {
-		packed_complete(q, q->last_used, 0, &token, &len);
+		vq__drv_packed_complete(q, q->last_used, 0, &token, &len);
 		return token;
 	}
-	for (uint32_t n = 0; n < q->size; n++) {
-		uint32_t id = q->detach_pos++;
-
-		if (q->detach_pos >= q->size)
-			q->detach_pos = 0;
-		if (q->buf[id].token) {
-			q->num_free += q->buf[id].ndesc;
-			q->free_next[id] = q->free_id;
-			q->free_id = (uint16_t)id;
-			return vq__drv_finish(q, (uint16_t)id);
-		}
-	}
-	return NULL;
+	if ((id = vq__drv_detach_scan(q)) < 0)
+		return NULL;
+	q->num_free += q->buf[id].ndesc;
+	q->free_next[id] = q->free_id;
+	q->free_id = (uint16_t)id;
+	return vq__drv_finish(q, (uint16_t)id);
 }
 
 /* ---- interrupt suppression */

@@ -161,7 +161,7 @@ bool vq__drv_split_kick_prepare(struct vq_drv *q)
 /* ---- used buffers */
 
 /* Give buffer id back to the caller and its descriptors to the free list. */
-static int split_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **token, uint32_t *plen)
+int vq__drv_split_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **token, uint32_t *plen)
 {
 	struct vq__drv_buf *b = &q->buf[id];
 
@@ -203,48 +203,27 @@ static int split_refresh(struct vq_drv *q)
 	return 1;
 }
 
-/* IN_ORDER: the next buffer of a batch the device returned with one entry. */
-static int split_batch_next(struct vq_drv *q, void **token, uint32_t *len)
-{
-	uint16_t id = q->oldest;
-	uint32_t l = q->batch_left == 1 ? q->batch_len : q->buf[id].in_len;
-
-	q->batch_left--;
-	return split_complete(q, id, l, token, len);
-}
-
 /*
- * IN_ORDER (2.7.9): the used entry names buffer id, not the oldest one: the
- * device used every buffer from the oldest up to id, wrote this one entry at
- * the batch's first slot and advanced used idx by the batch size.  Skip the
- * slots it did not write; a used idx that did not move that far is a lie.
+ * IN_ORDER (2.7.9): the device wrote one entry, at the batch's first slot,
+ * and advanced used idx by the batch size.  Skip the slots it did not
+ * write; a used idx that did not move that far is a lie.
  */
 static int split_batch_start(struct vq_drv *q, uint16_t id, uint32_t len, void **token,
 			     uint32_t *plen)
 {
-	uint32_t n = 1, limit = vq__drv_pub_inflight(q);
-	uint16_t h = q->oldest;
+	uint32_t n;
+	int r = vq__drv_batch_start(q, q->oldest, id, len, &n);
 
-	while (h != id) {
-		h = (uint16_t)((h + q->buf[h].ndesc) & q->mask);
-		if (++n > limit || !q->buf[h].token)
-			return vq__drv_violate(q, VQ_ERR_USED_ID,
-					       "used id %u is not a buffer in flight", id);
-	}
-	if ((uint16_t)(q->used_idx - q->last_used) < n - 1) {
-		int r = split_refresh(q);
-
-		if (r < 0)
-			return r;
-	}
+	if (r < 0)
+		return r;
+	if ((uint16_t)(q->used_idx - q->last_used) < n - 1 && (r = split_refresh(q)) < 0)
+		return r;
 	if ((uint16_t)(q->used_idx - q->last_used) < n - 1)
 		return vq__drv_violate(q, VQ_ERR_USED_IDX,
 				       "in-order batch of %u buffers ending at id %u, but used idx %u is only %u past it",
 				       n, id, q->used_idx, (uint16_t)(q->used_idx - q->last_used));
 	q->last_used = (uint16_t)(q->last_used + n - 1);
-	q->batch_left = n;
-	q->batch_len = len;
-	return split_batch_next(q, token, plen);
+	return vq__drv_batch_next(q, token, plen);
 }
 
 int vq__drv_split_get(struct vq_drv *q, void **token, uint32_t *len)
@@ -253,8 +232,6 @@ int vq__drv_split_get(struct vq_drv *q, void **token, uint32_t *len)
 	uint32_t id, l;
 	int r;
 
-	if (q->batch_left)
-		return split_batch_next(q, token, len);
 	if (q->last_used == q->used_idx) {
 		r = split_refresh(q);
 		if (r <= 0)
@@ -265,15 +242,11 @@ int vq__drv_split_get(struct vq_drv *q, void **token, uint32_t *len)
 	id = __atomic_load_n(&e->id, __ATOMIC_RELAXED);
 	l = __atomic_load_n(&e->len, __ATOMIC_RELAXED);
 	q->last_used++;
-	if (!vq__drv_returnable(q, id))
-		return vq__drv_violate(q, VQ_ERR_USED_ID, "used id %u is not a buffer in flight", id);
-	if (l > q->buf[id].in_len)
-		return vq__drv_violate(q, VQ_ERR_USED_LEN,
-				       "used len %u for id %u exceeds its %u writable bytes",
-				       l, id, q->buf[id].in_len);
+	if ((r = vq__drv_check_used(q, id, l)) < 0)
+		return r;
 	if (q->in_order && id != q->oldest)
 		return split_batch_start(q, (uint16_t)id, l, token, len);
-	return split_complete(q, (uint16_t)id, l, token, len);
+	return vq__drv_split_complete(q, (uint16_t)id, l, token, len);
 }
 
 void *vq__drv_split_detach(struct vq_drv *q)
@@ -281,20 +254,13 @@ void *vq__drv_split_detach(struct vq_drv *q)
 	uint32_t len;
 	void *token;
 
-	q->batch_left = 0;
-	if (q->in_order) {
-		split_complete(q, q->oldest, 0, &token, &len);
-		return token;
-	}
-	for (uint32_t n = 0; n < q->size; n++) {
-		uint16_t id = (uint16_t)(q->detach_pos++ & q->mask);
+	int id = q->in_order ? q->oldest : vq__drv_detach_scan(q);
 
-		if (q->buf[id].token) {
-			split_complete(q, id, 0, &token, &len);
-			return token;
-		}
-	}
-	return NULL;
+	q->batch_left = 0;
+	if (id < 0)
+		return NULL;
+	vq__drv_split_complete(q, (uint16_t)id, 0, &token, &len);
+	return token;
 }
 
 /* ---- interrupt suppression */

@@ -62,6 +62,8 @@ Target: at 64 B, virtq-user >= ${target}x DPDK virtio-user.
 |-----|------|------:|------:|------:|------:|------:|------:|------:|------:|------|------|
 $(printf '%s\n' "${NP_ROWS[@]}")
 
+$(np_cal_table)
+
 Command lines (64 B, split; other rows change \`--txpkts\`/\`--size\`, packed
 adds \`packed_vq=1\` to the virtio-user vdev or \`--packed\` to virtq-user):
 

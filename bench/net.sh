@@ -55,7 +55,9 @@ CPU 1, virtio-user's forwarding lcore on CPU 0; testpmd's main lcores, mostly
 asleep, on the other CPU.  Two cores in all.
 
 - **g2b** (guest to backend): virtio-user \`txonly\` into vhost \`rxonly\` or
-  into \`virtq-net --sink\`.  The figure is virtio-user's **TX** rate: txonly
+  into \`virtq-net --sink\`.  Equal work: rxonly copies each frame into an
+  mbuf and \`--sink\` copies each frame into a local buffer
+  (\`--sink=discard\`, which drops frames unread, is for profiling only).  The figure is virtio-user's **TX** rate: txonly
   counts only the packets the ring accepted, so it is what the backend
   absorbs.
 - **b2g** (backend to guest): vhost \`txonly\` or \`virtq-net --source SIZE\`
@@ -77,6 +79,8 @@ Target: at 64 B, virtq-net >= ${target}x DPDK vhost in both directions.
 | dir | ring | frame B | DPDK vhost Mpps | virtq-net Mpps | DPDK Gbit/s | virtq-net Gbit/s | ratio | paired | backend's count Mpps (DPDK / virtq) | runs Mpps (DPDK / virtq) | 64 B target |
 |-----|------|------:|------:|------:|------:|------:|------:|------:|------:|------|------|
 $(printf '%s\n' "${NP_ROWS[@]}")
+
+$(np_cal_table)
 
 Command lines (64 B, split; the other rows change \`--txpkts\` and, above
 1518 B, add \`--max-pkt-len=SIZE+18 --mbuf-size=SIZE+256\` before it;

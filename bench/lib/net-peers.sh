@@ -32,6 +32,21 @@
 #       DPDK-measured side first), NP_RSS (assoc, PEER.DIR -> the backend's
 #       "VmRSS,RssAnon,RssShmem" per run, space-separated).
 #
+#       Calibration: before its rounds, each cell first runs the DPDK<->DPDK
+#       pair alone (np_calibrate) and compares it with DPDK's best on this
+#       machine for that cell (NP_BEST_FILE).  A cell whose calibration or
+#       DPDK median falls below NP_CAL_MIN (0.8) of that best is flagged: its
+#       verdict reads "flagged" instead of pass/miss, and it is not a result.
+#       Sets NP_CAL_ROWS (Markdown rows: dir, ring, size, calibration, best,
+#       ratio, status) and NP_FLAGGED (the number of flagged cells).
+#
+#   np_calibrate DIR SIZE RING SEC
+#       One DPDK vhost <-> DPDK virtio-user run of the cell.  Sets NP_CAL_PPS
+#       and NP_CAL_BEST (pps: the best known for the cell, this run
+#       included); prints "calibration: ..." on stderr.
+#   np_best_update DIR SIZE RING PPS
+#       Raise the cell's best in NP_BEST_FILE (not with BENCH_QUICK=1).
+#
 #   np_median N...      median (integers or decimals)
 #   np_mpps PPS         "12.345"          np_gbps PPS SIZE   "1.234"
 #   np_ratio A B        A / B, "1.234", or "n/a" when B is 0
@@ -50,6 +65,9 @@ _np_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=SCRIPTDIR/stats.sh
 . "$_np_lib/stats.sh"
 NP_BIN=${VIRTQ_BIN:-$_np_lib/../../build/bin}
+# DPDK's best Mpps per cell on this machine: "dir size ring pps date" lines
+NP_BEST_FILE=${NP_BEST_FILE:-$_np_lib/../../docs/perf/dpdk-best.tsv}
+NP_CAL_MIN=${NP_CAL_MIN:-0.8}
 NP_TMP=$(mktemp -d /tmp/vq-bench-net.XXXXXX)
 # shellcheck disable=SC2016 # expanded at exit
 vq_on_exit 'rm -rf "$NP_TMP"'
@@ -241,16 +259,73 @@ np_profile() {
 	[[ -n $NP_PROF ]]
 }
 
+# np_cal_table: the calibration rows of the last np_table, as Markdown.
+np_cal_table() {
+	cat <<MD
+#### Calibration: DPDK vhost <-> DPDK virtio-user, each cell first
+
+Before a cell's interleaved rounds, the DPDK pair runs alone once (the
+receiver's count).  *best* is DPDK's best for the cell on this machine
+(\`${NP_BEST_FILE#"$_np_lib"/../../}\`, raised by every run of the pair,
+calibration or round); a cell whose calibration or DPDK median is below
+${NP_CAL_MIN} of it is **flagged**: its ratio is not a result.  Flagged cells: ${NP_FLAGGED}.
+
+| dir | ring | frame B | calibration Mpps | DPDK best Mpps | calibration / best | status |
+|-----|------|------:|------:|------:|------:|------|
+MD
+	printf '%s\n' "${NP_CAL_ROWS[@]}"
+}
+
+_np_best() { # DIR SIZE RING -> best pps known, 0 when none
+	awk -v d="$1" -v s="$2" -v r="$3" '$1 == d && $2 == s && $3 == r && $4 > b { b = $4 }
+		END { print b + 0 }' "$NP_BEST_FILE" 2>/dev/null || echo 0
+}
+
+np_best_update() {
+	local old
+	[[ ${BENCH_QUICK:-0} == 1 ]] && return 0
+	old=$(_np_best "$1" "$2" "$3")
+	(($4 > old)) || return 0
+	mkdir -p "$(dirname "$NP_BEST_FILE")"
+	{ grep -v "^$1 $2 $3 " "$NP_BEST_FILE" 2>/dev/null
+	  echo "$1 $2 $3 $4 $(date -u +%Y-%m-%dT%H:%MZ)"; } | sort >"$NP_BEST_FILE.tmp" &&
+		mv "$NP_BEST_FILE.tmp" "$NP_BEST_FILE"
+}
+
+np_calibrate() {
+	local dir=$1 size=$2 ring=$3 sec=$4 m
+	NP_CAL_PPS=0
+	np_run dpdk dpdk "$dir" "$size" "$ring" "$sec" || true
+	# the receiver's count: vhost's RX (g2b), virtio-user's RX (b2g)
+	if [[ $dir == g2b ]]; then m=$NP_BE_PPS; else m=$NP_FE_PPS; fi
+	NP_CAL_PPS=${m:-0}
+	NP_CAL_BEST=$(_np_best "$dir" "$size" "$ring")
+	((NP_CAL_PPS > NP_CAL_BEST)) && NP_CAL_BEST=$NP_CAL_PPS
+	echo "calibration: DPDK<->DPDK $dir $size B $ring: $(np_mpps "$NP_CAL_PPS") Mpps" \
+		"(best on this machine $(np_mpps "$NP_CAL_BEST"))" >&2
+}
+
+# _np_flag CAL MEDIAN BEST: "" when both are within NP_CAL_MIN of BEST, else why
+_np_flag() {
+	awk -v c="$1" -v m="$2" -v b="$3" -v k="$NP_CAL_MIN" 'BEGIN {
+		if (b <= 0) exit
+		if (c < k * b) printf "calibration %.2f of DPDK'"'"'s best", c / b
+		else if (m < k * b) printf "DPDK median %.2f of its best", m / b }'
+}
+
 np_table() {
 	local side=$1 label=$2 target=$3 runs=$4 sec=$5 dirs=$6 sizes=$7 rings=$8
 	local dir size ring peer i idle fr be fe m x c dm vm ratio paired verdict runsd runsv bad
 	local -a d v dc vc pr
-	NP_ROWS=() NP_MIN_IDLE=100
+	local cal best flag
+	NP_ROWS=() NP_CAL_ROWS=() NP_MIN_IDLE=100 NP_FLAGGED=0
 	declare -gA NP_CMDS=() NP_RSS=()
 	for dir in $dirs; do
 		for size in $sizes; do
 			for ring in $rings; do
 				d=() v=() dc=() vc=() pr=() bad=
+				np_calibrate "$dir" "$size" "$ring" "$sec"
+				cal=$NP_CAL_PPS
 				for ((i = 1; i <= runs; i++)); do
 					idle=$(bench_idle_pct)
 					((idle < NP_MIN_IDLE)) && NP_MIN_IDLE=$idle
@@ -277,9 +352,17 @@ np_table() {
 				dm=$(np_median "${d[@]}") vm=$(np_median "${v[@]}")
 				ratio=$(np_ratio "$vm" "$dm")
 				paired=$(np_median "${pr[@]/n\/a/0}")
+				best=$NP_CAL_BEST
+				for x in "${d[@]}"; do ((x > best)) && best=$x; done
+				np_best_update "$dir" "$size" "$ring" "$best"
+				flag=$(_np_flag "$cal" "$dm" "$best")
+				NP_CAL_ROWS+=("| $dir | $ring | $size | $(np_mpps "$cal") | $(np_mpps "$best") | $(np_ratio "$cal" "$best") | ${flag:+**flagged**: }${flag:-ok} |")
 				verdict=
 				[[ $size == 64 ]] && verdict=$(awk -v r="$ratio" -v t="$target" \
 					'BEGIN { print (r != "n/a" && r + 0 >= t) ? "**pass**" : "**miss**" }')
+				if [[ -n $flag ]]; then
+					verdict="**flagged** ($flag)" NP_FLAGGED=$((NP_FLAGGED + 1))
+				fi
 				runsd="" runsv=""
 				for x in "${d[@]}"; do runsd+=" $(np_mpps "$x")"; done
 				for x in "${v[@]}"; do runsv+=" $(np_mpps "$x")"; done

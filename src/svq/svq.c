@@ -328,7 +328,9 @@ int vq_svq_relay_avail(struct vq_svq *s, struct vq_svq_events *ev)
 	vq_dev_flush(s->guest); /* buffers given back */
 	if (vq_dev_need_notify(s->guest))
 		ev->notify_guest = true;
-	if (rc < 0 && rc != -ENOSPC)
+	/* -ENOSPC is a full shadow ring, unless the guest ring broke (a
+	 * guest's avail idx too far ahead fails with -ENOSPC too). */
+	if (rc < 0 && (rc != -ENOSPC || vq_dev_is_broken(s->guest)))
 		return rc;
 	return n;
 }

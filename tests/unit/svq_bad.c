@@ -56,6 +56,30 @@ TEST(svq_hostile_guest_write_into_readonly_alias)
 	hostile_guest(0x80100, true, -EACCES);
 }
 
+/* A split guest ring whose avail idx runs more than its size ahead: the
+ * ring's error is -ENOSPC, which must not pass for a full shadow ring. */
+TEST(svq_hostile_guest_avail_idx_jump)
+{
+	struct combo c = std_combo;
+	struct vq_ring_layout l;
+	uint16_t *avail;
+	struct fx f;
+
+	c.gl = VQ_LAYOUT_SPLIT;
+	fx_init(&f, &c);
+	traffic(&f, 20);
+	settle(&f);
+	ASSERT_EQ(vq_ring_layout(c.gl, c.gsize, &l), 0);
+	avail = (uint16_t *)(f.host + regions[0].host + l.avail_off);
+	__atomic_store_n(&avail[1], (uint16_t)(avail[1] + c.gsize + 1), __ATOMIC_RELEASE);
+	ASSERT_EQ(guest_kick(&f), -ENOSPC);
+	ASSERT_TRUE(vq_svq_guest_is_broken(f.svq));
+	ASSERT_FALSE(vq_svq_device_is_broken(f.svq));
+	ASSERT_TRUE(strstr(vq_svq_error(f.svq), "avail idx") != NULL);
+	ASSERT_EQ(guest_kick(&f), -EIO);
+	fx_fini(&f);
+}
+
 /* Write a used entry on the shadow ring as a hostile device would. */
 static void raw_used(struct fx *f, uint32_t id, uint32_t len)
 {

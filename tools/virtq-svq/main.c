@@ -26,6 +26,11 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
 static const char usage[] =
 	"usage: virtq-svq --socket PATH --backend PATH [-v]\n"
 	"Relay a vhost-user device through shadow virtqueues.\n"
@@ -116,6 +121,8 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
+	/* No SA_RESTART: cuts a blocked eventfd write short (proxy.c). */
+	sigaction(SIGALRM, &(struct sigaction){ .sa_handler = on_alarm }, NULL);
 	s = malloc(sizeof(*s));
 	if (!s)
 		return 1;

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "../common/tool.h"
@@ -143,7 +144,36 @@ static int queue_open(struct sp *s, unsigned idx, struct vq_vu_queue *vq)
 		return rc;
 	}
 	s->q[idx].vq = vq;
+	s->q[idx].reported = false;
 	return 0;
+}
+
+/*
+ * Signal the guest's call (or err) eventfd.  The proxy is one thread, so no
+ * watchdog can wake it from a write that blocks because the frontend filled
+ * the counter (and cleared O_NONBLOCK on the shared file): a one-shot
+ * SIGALRM (main.c's handler, no SA_RESTART) cuts such a write short with
+ * EINTR after SP_SIGNAL_MS.  Returns vq_vu_queue_signal's value, -EINTR then.
+ */
+static int signal_bounded(struct vq_vu_queue *vq, bool err)
+{
+	struct itimerval t = { .it_value = { .tv_usec = SP_SIGNAL_MS * 1000 } }, off = { 0 };
+	int rc;
+
+	(void)setitimer(ITIMER_REAL, &t, NULL);
+	rc = err ? vq_vu_queue_signal_error(vq) : vq_vu_queue_signal(vq);
+	(void)setitimer(ITIMER_REAL, &off, NULL);
+	return rc;
+}
+
+/* Signal queue idx's guest; a frontend that blocks it is dropped. */
+static void notify_guest(struct sp *s, unsigned idx, bool err)
+{
+	if (signal_bounded(s->q[idx].vq, err) != -EINTR)
+		return;
+	vqt_log(VQT_LOG_ERR, "queue %u: writing the %s eventfd blocked %u ms (the frontend "
+		"filled its counter): disconnecting it", idx, err ? "err" : "call", SP_SIGNAL_MS);
+	vq_vu_disconnect(s->b);
 }
 
 static void events(struct sp *s, unsigned idx, const struct vq_svq_events *ev)
@@ -151,18 +181,21 @@ static void events(struct sp *s, unsigned idx, const struct vq_svq_events *ev)
 	if (ev->kick_device)
 		(void)vq_fe_kick(s->fe, idx);
 	if (ev->notify_guest)
-		(void)vq_vu_queue_signal(s->q[idx].vq);
+		notify_guest(s, idx, false);
 }
 
-static void report(struct sp *s, unsigned idx, int rc)
+/* Once per queue: say which side broke it, and tell a broken guest. */
+static void report(struct sp *s, unsigned idx)
 {
 	struct sp_queue *q = &s->q[idx];
+	bool guest = vq_svq_guest_is_broken(q->svq);
 
-	if (rc >= 0 || rc == -EIO)
+	if (q->reported || (!guest && !vq_svq_device_is_broken(q->svq)))
 		return;
+	q->reported = true;
 	vqt_log(VQT_LOG_ERR, "queue %u: %s", idx, vq_svq_error(q->svq));
-	if (vq_svq_guest_is_broken(q->svq))
-		(void)vq_vu_queue_signal_error(q->vq);
+	if (guest)
+		notify_guest(s, idx, true);
 }
 
 void sp_relay(struct sp *s, unsigned idx, bool kick)
@@ -170,20 +203,21 @@ void sp_relay(struct sp *s, unsigned idx, bool kick)
 	struct sp_queue *q = &s->q[idx];
 	struct vq_svq_events ev = { 0 };
 	uint64_t v;
-	int rc;
 
 	if (!q->svq)
 		return;
 	if (kick) {
 		(void)vq_vu_queue_drain_kick(q->vq);
-		rc = vq_svq_relay_avail(q->svq, &ev);
+		(void)vq_svq_relay_avail(q->svq, &ev);
 	} else {
 		while (read(vq_fe_call_fd(s->fe, idx), &v, sizeof(v)) == (ssize_t)sizeof(v))
 			;
-		rc = vq_svq_relay_used(q->svq, &ev);
+		(void)vq_svq_relay_used(q->svq, &ev);
 	}
-	report(s, idx, rc);
-	events(s, idx, &ev);
+	/* Either call may find either side broken (relay_used forwards). */
+	report(s, idx);
+	if (q->svq) /* report may have dropped the frontend */
+		events(s, idx, &ev);
 }
 
 /* Stop the backend's ring, return what it used, and drop the shadow ring. */
@@ -201,7 +235,7 @@ static void queue_close(struct sp *s, unsigned idx)
 			vq_fe_error(s->fe));
 	(void)vq_svq_relay_used(q->svq, &ev);
 	if (ev.notify_guest)
-		(void)vq_vu_queue_signal(q->vq);
+		(void)signal_bounded(q->vq, false); /* tearing down already */
 	if (vq_svq_inflight(q->svq))
 		vqt_log(VQT_LOG_INFO, "queue %u: %u buffers were still with the backend",
 			idx, vq_svq_inflight(q->svq));

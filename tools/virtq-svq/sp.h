@@ -15,11 +15,13 @@
 
 #define SP_PAGE 4096u
 #define SP_ARENA_PAGES 4096u /* 16 MiB of shadow rings and indirect tables */
+#define SP_SIGNAL_MS 100u    /* longest a write to a guest eventfd may block */
 
 struct sp_queue {
 	struct vq_svq *svq;      /* NULL while stopped */
 	struct vq_vu_queue *vq;  /* the guest-facing queue */
 	uint64_t relayed, returned;
+	bool reported;           /* a broken side was logged */
 };
 
 struct sp {

@@ -98,6 +98,11 @@ struct vq_vsockdrv_params {
 	uint32_t tx_pkt;         /* payload bytes per copy-send packet; 0 = 64 KiB */
 	uint32_t buf_alloc;      /* receive credit per socket; 0 = half the rx pool */
 	size_t zc_mem;           /* arena bytes for vq_vsockdrv_alloc; 0 = 16 MiB */
+	/* > 0: when the device goes away (the backend exits or restarts),
+	 * every socket is reset (-ECONNRESET; the device forgot them) and
+	 * vq_vsockdrv_poll reconnects, trying every reconnect_ms; listeners
+	 * stay.  0: the driver stays broken (-EIO). */
+	int reconnect_ms;
 };
 
 struct vq_vsockdrv_stats {
@@ -107,6 +112,7 @@ struct vq_vsockdrv_stats {
 	uint64_t kicks, calls;       /* notifications sent / received */
 	uint64_t zc_handed, zc_released; /* rx buffers lent / returned */
 	uint64_t bad_pkts, resets;
+	uint64_t reconnects;         /* the device came back (reconnect_ms) */
 };
 
 /* Connect to the device and start its queues (or take p->local's); rx
@@ -129,7 +135,9 @@ void vq_vsockdrv_get_stats(const struct vq_vsockdrv *d, struct vq_vsockdrv_stats
  * -1 with a local transport. */
 int vq_vsockdrv_fd(const struct vq_vsockdrv *d);
 /* Process used buffers, deliver packets to sockets, send owed control
- * packets.  Returns the units of work done, or -EIO (a queue broke). */
+ * packets; with reconnect_ms, notice a device gone and reconnect.  Returns
+ * the units of work done (0 while the device is away), or -EIO (a queue
+ * broke, or the device went away without reconnect_ms). */
 int vq_vsockdrv_poll(struct vq_vsockdrv *d);
 /* poll(2) on the fd up to timeout_ms, then vq_vsockdrv_poll. */
 int vq_vsockdrv_wait(struct vq_vsockdrv *d, int timeout_ms);
@@ -204,6 +212,8 @@ uint32_t vq_vsocksk_send_room(const struct vq_vsocksk *s);
 /* Bytes received and not yet read. */
 size_t vq_vsocksk_recv_avail(const struct vq_vsocksk *s);
 bool vq_vsocksk_is_connected(const struct vq_vsocksk *s);
+/* The device is there (false while a reconnect_ms driver waits for it). */
+bool vq_vsockdrv_is_up(const struct vq_vsockdrv *d);
 uint32_t vq_vsocksk_local_port(const struct vq_vsocksk *s);
 
 /* SHUTDOWN: how = VIRTIO_VSOCK_SHUTDOWN_RCV and/or _SEND.  0, -ENOTCONN. */

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "drv_internal.h"
@@ -23,13 +24,25 @@ void vq__drv_fail(struct vq_vsockdrv *d, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A ring goes away (q NULL: take its buffers back) or comes (q). */
 static void on_queue(void *opaque, unsigned i, struct vq_drv *q, struct vq_drv *old)
 {
 	struct vq_vsockdrv *d = opaque;
+	void *tok;
 
-	(void)old;
-	if (i < 3)
-		d->q[i] = q; /* buffers of a dying ring are re-posted on the next one */
+	if (i >= 3)
+		return;
+	d->q[i] = q;
+	while (!q && old && (tok = vq_drv_detach(old))) {
+		if (i == DQ_RX) {
+			struct drx *b = tok;
+
+			b->next = d->rx_idle; /* posted again on the next ring */
+			d->rx_idle = b;
+		} else if (i == DQ_TX) {
+			vq__drv_tx_release(d, tok);
+		} /* event buffers: all posted again */
+	}
 }
 
 void *vq__drv_alloc(struct vq_vsockdrv *d, size_t size, size_t align)
@@ -61,8 +74,11 @@ static int pools(struct vq_vsockdrv *d)
 	d->evt = vq__drv_alloc(d, 8 * sizeof(*d->evt), 64);
 	if (!d->rx || !d->txc || !d->txh || !h || !m || !d->evt)
 		return -ENOMEM;
-	for (unsigned i = 0; i < p->rx_bufs; i++)
-		d->rx[i] = (struct drx){ .hdr = &h[i], .data = m + (size_t)i * rxb };
+	for (unsigned i = 0; i < p->rx_bufs; i++) { /* start() posts them */
+		d->rx[i] = (struct drx){ .hdr = &h[i], .data = m + (size_t)i * rxb,
+					 .next = d->rx_idle };
+		d->rx_idle = &d->rx[i];
+	}
 	for (unsigned i = 0; i < p->queue_size; i++) {
 		d->txh[i] = (struct dtx){ .hdr = &h[p->rx_bufs + i], .next = d->free_h };
 		d->free_h = &d->txh[i];
@@ -100,9 +116,14 @@ static int start(struct vq_vsockdrv *d)
 		return -EPROTO;
 	}
 	d->features = d->fe ? vq_fe_features(d->fe) : d->p.features;
-	for (unsigned i = 0; i < d->p.rx_bufs; i++)
-		if ((rc = vq__drv_rx_post(d, &d->rx[i])) < 0)
+	d->down = false;
+	while (d->rx_idle) {
+		struct drx *b = d->rx_idle;
+
+		d->rx_idle = b->next;
+		if ((rc = vq__drv_rx_post(d, b)) < 0)
 			return rc;
+	}
 	for (unsigned i = 0; i < 8; i++) {
 		struct vq_seg s = { vq__drv_addr(&d->evt[i]), sizeof(d->evt[i]) };
 
@@ -208,6 +229,7 @@ int vq_vsockdrv_new(const struct vq_vsockdrv_params *p, struct vq_vsockdrv **out
 	d->p = *p;
 	d->epfd = -1;
 	d->next_port = DRV_FIRST_PORT;
+	d->down = true; /* until start() */
 	defaults(&d->p);
 	rc = d->p.local ? local_open(d) : fe_open(d);
 	if (!rc)
@@ -251,6 +273,7 @@ void vq_vsockdrv_free(struct vq_vsockdrv *d)
 }
 
 uint64_t vq_vsockdrv_cid(const struct vq_vsockdrv *d) { return d->cid; }
+bool vq_vsockdrv_is_up(const struct vq_vsockdrv *d) { return !d->down && !d->broken; }
 uint64_t vq_vsockdrv_features(const struct vq_vsockdrv *d) { return d->features; }
 const char *vq_vsockdrv_error(const struct vq_vsockdrv *d) { return d->err; }
 int vq_vsockdrv_fd(const struct vq_vsockdrv *d) { return d->epfd; }
@@ -291,6 +314,43 @@ void vq__drv_kick_all(struct vq_vsockdrv *d)
 	}
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The device went away: its connections are gone with it. */
+static void went_away(struct vq_vsockdrv *d)
+{
+	d->down = true;
+	d->nrst = 0;
+	for (struct vq_vsocksk *s = d->socks; s; s = s->next)
+		vq__dsk_reset(s, -ECONNRESET, false);
+	d->next_try_ns = 0;
+}
+
+/* reconnect_ms: try to get the device back.  0 when it is. */
+static int come_back(struct vq_vsockdrv *d)
+{
+	uint64_t t = now_ns();
+
+	if (t < d->next_try_ns)
+		return -EAGAIN;
+	d->next_try_ns = t + (uint64_t)d->p.reconnect_ms * 1000000ull;
+	if (vq_fe_connect(d->fe) < 0)
+		return -EAGAIN;
+	if (start(d) < 0) { /* e.g. a bad cid: drop it, try again later */
+		vq_fe_disconnect(d->fe);
+		d->down = true;
+		return -EAGAIN;
+	}
+	d->st.reconnects++;
+	return 0;
+}
+
 int vq_vsockdrv_poll(struct vq_vsockdrv *d)
 {
 	int work = 0, rc;
@@ -299,8 +359,14 @@ int vq_vsockdrv_poll(struct vq_vsockdrv *d)
 		return -EIO;
 	if ((d->fe && vq_fe_poll(d->fe) != VQ_FE_READY) || !d->q[0] || !d->q[1] || !d->q[2]) {
 		vq__drv_fail(d, "the device went away: %s", d->fe ? vq_fe_error(d->fe) : "no queue");
-		d->broken = true;
-		return -EIO;
+		if (!d->fe || d->p.reconnect_ms <= 0) {
+			d->broken = true;
+			return -EIO;
+		}
+		if (!d->down)
+			went_away(d);
+		if (come_back(d) < 0)
+			return 0;
 	}
 	drain_calls(d);
 	for (int pass = 0; pass < 2; pass++) {

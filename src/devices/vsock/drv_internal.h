@@ -91,6 +91,9 @@ struct vq_vsockdrv {
 	char err[160];
 
 	struct drx *rx;                /* rx_bufs of them */
+	struct drx *rx_idle;           /* off the ring while the device is away */
+	bool down;                     /* the device went away (reconnect_ms) */
+	uint64_t next_try_ns;          /* the next reconnect attempt */
 	struct dtx *txc, *txh;         /* copy slots, header-only slots */
 	struct dtx *free_c, *free_h;
 	struct virtio_vsock_event *evt;
@@ -130,6 +133,7 @@ int vq__drv_evt_used(struct vq_vsockdrv *d);
 
 /* drv_tx.c */
 int vq__drv_tx_used(struct vq_vsockdrv *d);
+void vq__drv_tx_release(struct vq_vsockdrv *d, struct dtx *t);
 int vq__drv_flush_ctrl(struct vq_vsockdrv *d);
 void vq__dsk_credit_check(struct vq_vsocksk *s);
 void vq__dsk_credit_ask(struct vq_vsocksk *s);

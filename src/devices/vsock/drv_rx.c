@@ -19,8 +19,13 @@ int vq__drv_rx_post(struct vq_vsockdrv *d, struct drx *b)
 	};
 	int rc;
 
-	b->next = NULL;
 	b->len = b->off = b->flags = 0;
+	if (!d->q[DQ_RX] || d->down) { /* back on the ring when the device is */
+		b->next = d->rx_idle;
+		d->rx_idle = b;
+		return 0;
+	}
+	b->next = NULL;
 	rc = vq_drv_add(d->q[DQ_RX], sg, 0, 2, b);
 	if (rc < 0)
 		return rc;

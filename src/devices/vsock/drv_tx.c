@@ -26,7 +26,7 @@ static int send_hdr(struct vq_vsockdrv *d, const struct vq_vsock_pkt *p)
 	struct dtx *t = d->free_h;
 	struct vq_seg sg;
 
-	if (!t)
+	if (!t || !d->q[DQ_TX])
 		return -EAGAIN;
 	vq_vsock_hdr_encode(p, t->hdr);
 	sg = (struct vq_seg){ vq__drv_addr(t->hdr), VQ_VSOCK_HDR_LEN };
@@ -156,7 +156,7 @@ static int send_copy_pkt(struct vq_vsocksk *s, const uint8_t *buf, uint32_t len,
 	struct vq_vsock_pkt p;
 	struct vq_seg sg;
 
-	if (!t)
+	if (!t || !d->q[DQ_TX])
 		return -EAGAIN;
 	vq__drv_hdr(s, VIRTIO_VSOCK_OP_RW, &p);
 	p.len = len;
@@ -242,7 +242,7 @@ static int send_zc_pkt(struct vq_vsocksk *s, const struct iovec *iov, unsigned n
 	struct vq_vsock_pkt p;
 	unsigned k;
 
-	if (!t)
+	if (!t || !d->q[DQ_TX])
 		return -EAGAIN;
 	k = zc_segs(d, iov, n, off, len, sg);
 	vq__drv_hdr(s, VIRTIO_VSOCK_OP_RW, &p);
@@ -322,6 +322,22 @@ unsigned vq_vsockdrv_zc_done(struct vq_vsockdrv *d, uint64_t *cookies, unsigned 
 	return n;
 }
 
+/* The device is done with slot t (or gone): free it; a zero-copy send
+ * whose last packet this was is reported done. */
+void vq__drv_tx_release(struct vq_vsockdrv *d, struct dtx *t)
+{
+	if (t->zc && --t->zc->left == 0)
+		zc_finish(d, t->zc);
+	t->zc = NULL;
+	if (t >= d->txc && t < d->txc + d->p.tx_bufs) {
+		t->next = d->free_c;
+		d->free_c = t;
+	} else {
+		t->next = d->free_h;
+		d->free_h = t;
+	}
+}
+
 int vq__drv_tx_used(struct vq_vsockdrv *d)
 {
 	int n = 0, rc;
@@ -329,18 +345,7 @@ int vq__drv_tx_used(struct vq_vsockdrv *d)
 	uint32_t len;
 
 	while ((rc = vq_drv_get(d->q[DQ_TX], &tok, &len)) == 1) {
-		struct dtx *t = tok;
-
-		if (t->zc && --t->zc->left == 0)
-			zc_finish(d, t->zc);
-		t->zc = NULL;
-		if (t >= d->txc && t < d->txc + d->p.tx_bufs) {
-			t->next = d->free_c;
-			d->free_c = t;
-		} else {
-			t->next = d->free_h;
-			d->free_h = t;
-		}
+		vq__drv_tx_release(d, tok);
 		n++;
 	}
 	if (rc < 0)

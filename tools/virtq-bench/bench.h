@@ -34,6 +34,7 @@ struct bench_cmd {
 extern const struct bench_cmd bench_cmd_ring;
 extern const struct bench_cmd bench_cmd_net;
 extern const struct bench_cmd bench_cmd_svq;
+extern const struct bench_cmd bench_cmd_split;
 
 /* ---- helpers (util.c) */
 

@@ -13,6 +13,7 @@ static const struct bench_cmd *const cmds[] = {
 	&bench_cmd_ring,
 	&bench_cmd_net,
 	&bench_cmd_svq,
+	&bench_cmd_split,
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))

@@ -504,7 +504,9 @@ static int take(struct vq_splitdrv *s)
 	s->state[u] = U_HELD;
 	s->ulen[u] = len;
 	s->next[u] = NONE;
-	s->st.slots++;
+	/* Ring entries: an A chain is its header buffer and its pages, which
+	 * are adjacent, so vq_drv_add coalesced them into one descriptor. */
+	s->st.slots += s->method == VQ_NET_F_SPLIT_A ? 2 : 1;
 	if (len > unit_bytes(s, u))
 		return fail(s, "used length %u > buffer length %u", len, unit_bytes(s, u));
 	if (s->active) {

@@ -81,7 +81,7 @@ for proto in tcp4 tcp6; do
 				-v pk="$pk" -v al="$al" -v sl="$sl" -v mem="$(field "$zl" mem)" 'BEGIN {
 				printf "| %s | %s | %d | %.3f | %.2f | %.2f | %.2fx | %+.1f%% | %.0f%% | %.2f | %d |\n",
 					m, p, s, 1e3 / zc, s * 8 / zc, s * 8 / cp, cp / zc, 100 * (zc - b) / b,
-					100 * al / pk, sl / pk, mem / 1024 }'
+					100 * al / pk, sl / pk, mem / 1024 }' | tee -a "$tmp/rows"
 		done
 	done
 done
@@ -93,6 +93,27 @@ echo "aligned: frames whose payload starts on a page boundary.  slots/pkt: ring 
 echo "per frame (an A chain is two: its header buffer and its adjacent pages, coalesced)."
 echo "mem/queue: receive memory of a 256-entry queue (256 pages + header buffers or ring)."
 echo
+summary
+}
+
+# Per method, from the rows above: 64 KiB (IPv4 and IPv6 averaged) and the
+# smallest and MTU frames against plain mergeable.
+summary() {
+	echo "Per method (averages of the IPv4 and IPv6 rows):"
+	echo
+	echo "| method | 64 KiB Gbit/s zc | 64 KiB zc/copy | smallest frame vs plain | 1500 B vs plain | payloads aligned | slots/pkt 64 KiB |"
+	echo "|---|---|---|---|---|---|---|"
+	sed -e 's/^| *//' -e 's/ *|$//' -e 's/ *| */\t/g' -e 's/[x%]//g' "$tmp/rows" | awk -F '\t' '
+		!($1 in seen) { seen[$1] = 1; order[++n] = $1 }
+		$3 == 65536 { gz[$1] += $5; zr[$1] += $7; sl[$1] += $10; nb[$1]++ }
+		$3 == 64 || $3 == 86 { sm[$1] += $8; ns[$1]++ }
+		$3 == 1500 { mt[$1] += $8; nm[$1]++ }
+		{ al[$1] += $9; na[$1]++ }
+		END { for (i = 1; i <= n; i++) { m = order[i]
+			printf "| %s | %.1f | %.2fx | %+.0f%% | %+.0f%% | %.0f%% | %.1f |\n", m,
+				gz[m] / nb[m], zr[m] / nb[m], sm[m] / ns[m], mt[m] / nm[m],
+				al[m] / na[m], sl[m] / nb[m] } }'
+	echo
 }
 
 vu() {

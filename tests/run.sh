@@ -33,7 +33,7 @@ run() { # name command...
 # thread, virtq-blk's queue and I/O threads) under traffic, attacks and
 # kills.  A report aborts the process (halt_on_error), so its test fails.
 # The other suites drive single-threaded tools or external peers only.
-TSAN_SUITES="netdrv_switch hostile_net hostile_blk fault_kill fault_blkfull blk_engine"
+TSAN_SUITES="netdrv_switch hostile_net hostile_blk fault_kill fault_blkfull blk_engine 9p_vhost"
 if [ "${TSAN:-0}" = 1 ]; then
 	export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1 report_signal_unsafe=0 second_deadlock_stack=1}
 	echo "TSAN=1: unit programs and the threaded suites ($TSAN_SUITES)"

@@ -142,6 +142,9 @@ int vq_9p_conn_start(struct vq_9p_conn *c, const struct vq_9p_async_params *p);
 int vq_9p_conn_submit(struct vq_9p_conn *c, const struct iovec *req, unsigned req_n,
 		      const struct iovec *resp, unsigned resp_n, void *cookie);
 
+/* Wait until every submitted request is done (nothing is cancelled). */
+void vq_9p_conn_drain(struct vq_9p_conn *c);
+
 /* Requests submitted and not yet done. */
 unsigned vq_9p_conn_inflight(struct vq_9p_conn *c);
 
@@ -171,7 +174,8 @@ const char *vq_9p_tag(const struct vq_9p *s);
  * writable part the response, handed to vq_9p_conn_handle as they are.  A
  * request the session cannot answer (broken framing) is returned with used
  * length 0.  Kicks are served on the calling thread (queue_kick), or with
- * queue_poll by a thread of the owner's.  A device reset ends the session.
+ * queue_poll by a thread of the owner's, or handed to workers (below).  A
+ * device reset ends the session.
  */
 struct vq_9p_dev;
 
@@ -179,6 +183,11 @@ struct vq_9p_dev_params {
 	struct vq_9p *server; /* the export; outlives the device */
 	bool large_chain;     /* offer VQ_F_LARGE_CHAIN */
 	uint32_t max_chain;   /* with it; 0 = VQ_MAX_CHAIN */
+	/* 0: a kick serves each chain on the kicking thread, in order.  N: the
+	 * session's N workers serve up to 64 chains at once (vq_9p_conn_start),
+	 * answering them as they finish (out of order); queue_stop waits for
+	 * them. */
+	unsigned workers;
 };
 
 extern const struct vq_device_ops vq_9p_device_ops;

@@ -40,6 +40,7 @@ static struct {
 static atomic_uint entered, inside_max, inside;
 static atomic_int hook_mode; /* 1: rendezvous of 4, 2: block until flushed */
 static atomic_bool met;      /* the rendezvous happened before its deadline */
+static atomic_bool linger;   /* done stays busy a while after the answer */
 
 static double now_s(void)
 {
@@ -87,6 +88,8 @@ static void on_done(void *opaque, void *cookie, int len)
 	A.order[A.ndone++] = i;
 	pthread_cond_broadcast(&A.cv);
 	pthread_mutex_unlock(&A.mx);
+	if (atomic_load(&linger))
+		usleep(50000); /* e.g. still writing the socket: the client has it */
 }
 
 static void a_reset(void)
@@ -324,6 +327,30 @@ TEST(duplicate_tag_breaks_the_connection)
 	ASSERT_EQ(a_answer(0, 9, &rd), P9_RLERROR);
 	ASSERT_EQ(p9_rd_u32(&rd), EINTR);
 	ASSERT_EQ(vq_9p_conn_new(t.s, &t.c), 0);
+	a_fini(&t);
+}
+
+/* A client may reuse a tag as soon as it has the answer, even while the
+ * transport's done is still running: that is no duplicate. */
+TEST(tag_reused_once_answered)
+{
+	struct t9 t;
+	struct p9_rd rd;
+
+	a_setup(&t, 2, 8);
+	atomic_store(&linger, true);
+	ASSERT_EQ(a_read(t.c, 0, 4, 2, 0, 10), 0);
+	ASSERT_EQ(a_wait(1), 1);
+	ASSERT_EQ(a_read(t.c, 1, 4, 2, 10, 10), 0);
+	ASSERT_EQ(a_wait(2), 2);
+	ASSERT_FALSE(vq_9p_conn_is_broken(t.c));
+	ASSERT_EQ(a_answer(1, 4, &rd), P9_RREAD);
+	ASSERT_EQ(p9_rd_u32(&rd), 10);
+	/* a flush of it waits for the lingering done, then Rflush */
+	ASSERT_EQ(a_flush(t.c, 2, 5, 4), 0);
+	ASSERT_EQ(A.ndone, 3);
+	ASSERT_EQ(a_answer(2, 5, &rd), P9_RFLUSH);
+	atomic_store(&linger, false);
 	a_fini(&t);
 }
 

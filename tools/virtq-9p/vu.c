@@ -3,7 +3,8 @@
  * virtq-9p over vhost-user.
  *
  * Server: the 9p device model (vq_9p_dev) served by vq_vu_serve on the
- * library's epoll loop; kicks are served on that thread.
+ * library's epoll loop; a kick pops chains on that thread and the
+ * session's V9_VU_WORKERS workers answer them, many at once.
  *
  * Client: a transport for the 9p client over a vq_fe (our frontend): one
  * queue; a request is one chain, its readable part the request segments,
@@ -29,6 +30,7 @@
 
 #define V9_QSIZE     128u
 #define V9_MAX_CHAIN 33000u /* 32768 pages + headers + an unaligned page */
+#define V9_VU_WORKERS 4u     /* serve: chains answered at once by the session */
 
 static volatile sig_atomic_t quit;
 
@@ -57,7 +59,8 @@ int v9_serve_vu(const struct v9_opts *o)
 	err = vq_9p_new(&p, &s);
 	if (!err)
 		err = vq_9p_dev_new(&(struct vq_9p_dev_params){ .server = s,
-								.large_chain = !o->no_large_chain },
+								.large_chain = !o->no_large_chain,
+								.workers = V9_VU_WORKERS },
 				    &d);
 	if (!err)
 		err = vq_vu_loop_new(&loop);

@@ -82,9 +82,9 @@ static void *worker_main(void *arg)
 	sigset_t set;
 
 	free(arg);
-	sigfillset(&set);
-	sigdelset(&set, SIGURG);
-	pthread_sigmask(SIG_SETMASK, &set, NULL);
+	sigemptyset(&set); /* the creator's mask stays, but Tflush's signal gets in */
+	sigaddset(&set, SIGURG);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	pthread_mutex_lock(&a->mx);
 	for (;;) {
 		while (!a->stop && !a->head)
@@ -100,6 +100,9 @@ static void *worker_main(void *arg)
 		int n = atomic_load(&m->cancel) ? vq__p9_error_reply(c, x, m, -EINTR)
 						 : vq__p9_serve(c, x, m);
 		x->cancel = NULL;
+		pthread_mutex_lock(&a->mx);
+		m->state = P9_SLOT_ANSWERING;
+		pthread_mutex_unlock(&a->mx);
 		a->done(a->opaque, m->cookie, n);
 		slot_finish(a, m);
 		pthread_mutex_lock(&a->mx);
@@ -111,7 +114,8 @@ static void *worker_main(void *arg)
 /* ---- flushing */
 
 /* Cancel m (a->mx held): queued, answer it here; running, signal it until
- * it is done.  Returns with m free and a->mx held. */
+ * it is done; answering, wait for its done.  Returns with m free and a->mx
+ * held. */
 static void slot_cancel(struct vq_9p_conn *c, struct p9_slot *m)
 {
 	struct p9_async *a = c->async;
@@ -126,17 +130,18 @@ static void slot_cancel(struct vq_9p_conn *c, struct p9_slot *m)
 		a->tail = NULL;
 		for (struct p9_slot *t = a->head; t; t = t->next)
 			a->tail = t;
-		m->state = P9_SLOT_RUNNING; /* ours now */
+		m->state = P9_SLOT_ANSWERING; /* ours now */
 		pthread_mutex_unlock(&a->mx);
 		a->done(a->opaque, m->cookie, vq__p9_error_reply(c, &c->ictx, m, -EINTR));
 		slot_finish(a, m);
 		pthread_mutex_lock(&a->mx);
 		return;
 	}
-	while (m->state == P9_SLOT_RUNNING) {
+	while (m->state != P9_SLOT_FREE) {
 		struct timespec ts;
 
-		pthread_kill(m->worker, SIGURG);
+		if (m->state == P9_SLOT_RUNNING)
+			pthread_kill(m->worker, SIGURG);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += P9_KICK_NS;
 		if (ts.tv_nsec >= 1000000000L) {
@@ -147,12 +152,23 @@ static void slot_cancel(struct vq_9p_conn *c, struct p9_slot *m)
 	}
 }
 
-static struct p9_slot *slot_find(struct p9_async *a, uint16_t tag)
+/* The request with tag whose answer is not out yet; with answering, also
+ * one whose done is running (after which the client may reuse the tag). */
+static struct p9_slot *slot_find(struct p9_async *a, uint16_t tag, bool answering)
 {
-	for (unsigned i = 0; i < a->nslots; i++)
-		if (a->slots[i].state != P9_SLOT_FREE && a->slots[i].tag == tag)
-			return &a->slots[i];
-	return NULL;
+	struct p9_slot *found = NULL;
+
+	for (unsigned i = 0; i < a->nslots; i++) {
+		struct p9_slot *m = &a->slots[i];
+
+		if (m->tag != tag || m->state == P9_SLOT_FREE)
+			continue;
+		if (m->state != P9_SLOT_ANSWERING)
+			return m;
+		if (answering)
+			found = m;
+	}
+	return found;
 }
 
 /* Cancel every request in flight and wait for all of them. */
@@ -180,7 +196,7 @@ static void serve_flush(struct vq_9p_conn *c, const struct p9_slot *f)
 		vq__p9_iov_copy(f->req, f->req_n, 0, b, sizeof(b), false);
 		oldtag = (uint16_t)(b[P9_HDR] | b[P9_HDR + 1] << 8);
 		pthread_mutex_lock(&a->mx);
-		m = slot_find(a, oldtag);
+		m = slot_find(a, oldtag, true);
 		if (m)
 			slot_cancel(c, m);
 		pthread_mutex_unlock(&a->mx);
@@ -286,7 +302,7 @@ static int submit_queue(struct vq_9p_conn *c, const struct p9_slot *m)
 	struct p9_slot *q;
 
 	pthread_mutex_lock(&a->mx);
-	if (slot_find(a, m->tag)) {
+	if (slot_find(a, m->tag, false)) {
 		pthread_mutex_unlock(&a->mx);
 		vq__p9_log(c, "9p: tag %u reused while in flight", m->tag);
 		return -EPROTO;
@@ -333,6 +349,18 @@ int vq_9p_conn_submit(struct vq_9p_conn *c, const struct iovec *req, unsigned re
 		c->async->done(c->async->opaque, cookie, vq__p9_serve(c, &c->ictx, &m));
 	}
 	return 0;
+}
+
+void vq_9p_conn_drain(struct vq_9p_conn *c)
+{
+	struct p9_async *a = c->async;
+
+	if (!a)
+		return;
+	pthread_mutex_lock(&a->mx);
+	while (a->busy)
+		pthread_cond_wait(&a->idle, &a->mx);
+	pthread_mutex_unlock(&a->mx);
 }
 
 unsigned vq_9p_conn_inflight(struct vq_9p_conn *c)

@@ -85,7 +85,12 @@ struct p9_ctx {
 };
 
 /* An in-flight request of the asynchronous path (p9_async.c). */
-enum { P9_SLOT_FREE, P9_SLOT_QUEUED, P9_SLOT_RUNNING };
+enum {
+	P9_SLOT_FREE,
+	P9_SLOT_QUEUED,
+	P9_SLOT_RUNNING,
+	P9_SLOT_ANSWERING, /* in done: the client may already reuse the tag */
+};
 
 struct p9_slot {
 	uint8_t state;

@@ -43,6 +43,8 @@ for c in $cases; do
 	probe=$(timeout 10 "$BIN/virtq-hostile" fe -s p.sock --case probe 2>&1 | tail -n 1)
 	printf '%s\thostile=%s (%s)\ttestpmd=%s\t%s\n' "$c" "$rc" \
 		"$(grep -v '^HOSTILE' <<<"$out" | tail -n 1 | cut -c1-150)" "$alive" "$probe"
+	# the attacker's own probe of p.sock while the attack was on, if any
+	grep -a 'answered GET_FEATURES in' <<<"$out" | sed 's/^/    during: /'
 	if [[ $alive == DIED ]]; then
 		tail -n 3 "$DPDK_LOG" | sed 's/^/    testpmd: /'
 		n=$((n + 1))

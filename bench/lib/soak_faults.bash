@@ -184,7 +184,7 @@ check() { # DESCRIPTION CONDITION...
 }
 echo "## Soak with faults"
 echo
-echo "$(date -u +%F), ${SECS} s, $R rounds (one every $ROUND_S s), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)."
+echo "$(date -u +%F), ${SECS} s, $R rounds (at most one every $ROUND_S s), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)."
 echo
 echo "| fault | count |"
 echo "|---|---|"

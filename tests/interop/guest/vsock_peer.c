@@ -15,6 +15,9 @@
  *   seq-echo PORT            SOCK_SEQPACKET: messages of several sizes, each
  *                            echoed as one message of the same size
  *   send PORT MIB            stream MIB MiB to the host, print the hash
+ *   send-size PORT MB SIZE   MB * 10^6 bytes to the host in writes of SIZE
+ *                            bytes (a fixed pattern: for benchmarks), print
+ *                            "VSOCK-SEND-SIZE SIZE BYTES SECONDS"
  *   recv PORT MIB            read MIB MiB from the host, check, print the hash
  *   listen PORT              accept one connection, echo until EOF
  *   seq-listen PORT          the same with SOCK_SEQPACKET, message by message
@@ -214,6 +217,28 @@ static int uds_connect_seq(const char *uds, unsigned port)
 		return 1;
 	printf("UDS-CONNECT-SEQ ok %d messages %s", n, line);
 	close(s);
+	return 0;
+}
+
+static int send_size(unsigned port, unsigned long mb, size_t size)
+{
+	size_t total = mb * 1000000ul;
+	uint8_t *b = malloc(size);
+	int s = vsock_connect(port, SOCK_STREAM);
+	double t0 = now();
+
+	if (!b || !size)
+		return 2;
+	memset(b, 0x5a, size);
+	for (size_t done = 0; done < total;) {
+		size_t n = total - done < size ? total - done : size;
+
+		write_all(s, b, n);
+		done += n;
+	}
+	printf("VSOCK-SEND-SIZE %zu %zu %.3f\n", size, total, now() - t0);
+	close(s);
+	free(b);
 	return 0;
 }
 
@@ -439,6 +464,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(m, "seq-echo") && argc == 3)
 		return seq_echo(port);
+	if (!strcmp(m, "send-size") && argc == 5)
+		return send_size(port, n, strtoul(argv[4], NULL, 0));
 	if (!strcmp(m, "send") && argc == 4)
 		return source(vsock_connect(port, SOCK_STREAM), (unsigned)n, "VSOCK-SEND-HASH");
 	if (!strcmp(m, "recv") && argc == 4)

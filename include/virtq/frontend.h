@@ -142,6 +142,10 @@ void vq_fe_free(struct vq_fe *fe);
  */
 int vq_fe_connect(struct vq_fe *fe);
 
+/* The control socket while connected, else -1: poll it for POLLIN and
+ * POLLRDHUP (a hang-up or an unsolicited message), then call vq_fe_poll. */
+int vq_fe_fd(const struct vq_fe *fe);
+
 /*
  * Check the connection without blocking: a hang-up or an unsolicited
  * message tears the queues down (state DISCONNECTED, callbacks).  Returns

@@ -201,6 +201,11 @@ int vq_fe_kick(struct vq_fe *fe, unsigned i)
 	return 0;
 }
 
+int vq_fe_fd(const struct vq_fe *fe)
+{
+	return fe->sock;
+}
+
 int vq_fe_call_fd(const struct vq_fe *fe, unsigned i)
 {
 	return i < fe->cfg.num_queues ? fe->q[i].call_fd : -1;

@@ -5,6 +5,7 @@
  * the teardown when the frontend goes away.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -314,10 +315,19 @@ int vq_vu_fd(const struct vq_vu_backend *b)
 	return b->conn_fd >= 0 ? b->conn_fd : b->listen_fd;
 }
 
+/* Whatever is due: the timer when vq_vu_timeout_ms ran out (else it stays
+ * at 0 and the caller's poll spins), then the socket if readable. */
 int vq_vu_dispatch(struct vq_vu_backend *b)
 {
-	if (vq_vu_fd(b) < 0)
-		return vq_vu_handle(b, VQ_VU_TAG_TIMER);
+	bool due = vq_vu_timeout_ms(b) == 0;
+	struct pollfd p;
+	int rc = 0;
+
+	if (due && (rc = vq_vu_handle(b, VQ_VU_TAG_TIMER)) < 0)
+		return rc;
+	p = (struct pollfd){ .fd = vq_vu_fd(b), .events = POLLIN };
+	if (p.fd < 0 || (due && poll(&p, 1, 0) <= 0))
+		return rc;
 	return vq_vu_handle(b, VQ_VU_TAG_SOCKET);
 }
 

@@ -40,10 +40,11 @@ static const char usage[] =
 	"      --version         print the version and exit\n"
 	"  -h, --help            this text\n";
 
-/* What to poll: the control socket, then kick and call fds of each queue. */
+/* What to poll: the frontend's control socket, the backend's, then kick
+ * and call fds of each queue. */
 struct sp_poll {
-	struct pollfd pfd[1 + 2 * VQ_VU_MAX_QUEUES];
-	unsigned idx[1 + 2 * VQ_VU_MAX_QUEUES];
+	struct pollfd pfd[2 + 2 * VQ_VU_MAX_QUEUES];
+	unsigned idx[2 + 2 * VQ_VU_MAX_QUEUES];
 	unsigned n;
 };
 
@@ -51,6 +52,7 @@ static void poll_build(struct sp *s, struct sp_poll *p)
 {
 	p->n = 0;
 	p->pfd[p->n++] = (struct pollfd){ .fd = vq_vu_fd(s->b), .events = POLLIN };
+	p->pfd[p->n++] = (struct pollfd){ .fd = vq_fe_fd(s->fe), .events = POLLIN | POLLRDHUP };
 	for (unsigned i = 0; i < s->nq; i++) {
 		if (!s->q[i].svq)
 			continue;
@@ -65,21 +67,22 @@ static void poll_build(struct sp *s, struct sp_poll *p)
 static int loop(struct sp *s)
 {
 	struct sp_poll p;
-	int rc, t;
+	int n, rc, t;
 
 	while (!stop) {
 		poll_build(s, &p);
 		t = vq_vu_timeout_ms(s->b);
-		rc = poll(p.pfd, p.n, t < 0 || t > 200 ? 200 : t);
-		if (rc < 0 && errno != EINTR)
+		n = poll(p.pfd, p.n, t < 0 || t > 200 ? 200 : t);
+		if (n < 0 && errno != EINTR)
 			return -errno;
-		for (unsigned i = 1; rc > 0 && i < p.n; i++)
+		for (unsigned i = 2; n > 0 && i < p.n; i++)
 			if (p.pfd[i].revents && s->q[p.idx[i]].svq)
-				sp_relay(s, p.idx[i], (i & 1) != 0);
-		if ((rc > 0 && p.pfd[0].revents) || vq_vu_timeout_ms(s->b) == 0)
+				sp_relay(s, p.idx[i], (i & 1) == 0);
+		if ((n > 0 && p.pfd[0].revents) || vq_vu_timeout_ms(s->b) == 0)
 			if ((rc = vq_vu_dispatch(s->b)) < 0)
 				return rc;
-		if (vq_fe_poll(s->fe) != VQ_FE_READY) {
+		/* The backend's socket: on an event, and on every idle round. */
+		if ((n <= 0 || p.pfd[1].revents) && vq_fe_poll(s->fe) != VQ_FE_READY) {
 			vqt_log(VQT_LOG_ERR, "backend went away: %s", vq_fe_error(s->fe));
 			return -ECONNRESET;
 		}
@@ -132,6 +135,7 @@ int main(int argc, char **argv)
 	if (rc == 0) {
 		vqt_log(VQT_LOG_INFO, "listening on %s", sock);
 		rc = loop(s);
+		sp_log_totals(s);
 	}
 	sp_fini(s);
 	free(s);

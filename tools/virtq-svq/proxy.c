@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -203,6 +204,7 @@ void sp_relay(struct sp *s, unsigned idx, bool kick)
 	struct sp_queue *q = &s->q[idx];
 	struct vq_svq_events ev = { 0 };
 	uint64_t v;
+	int rc;
 
 	if (!q->svq)
 		return;
@@ -212,7 +214,8 @@ void sp_relay(struct sp *s, unsigned idx, bool kick)
 	} else {
 		while (read(vq_fe_call_fd(s->fe, idx), &v, sizeof(v)) == (ssize_t)sizeof(v))
 			;
-		(void)vq_svq_relay_used(q->svq, &ev);
+		rc = vq_svq_relay_used(q->svq, &ev);
+		s->returned += rc > 0 ? (unsigned)rc : 0;
 	}
 	/* Either call may find either side broken (relay_used forwards). */
 	report(s, idx);
@@ -377,6 +380,23 @@ int sp_serve(struct sp *s, const char *socket)
 	if (!(vq_fe_protocol_features(s->fe) & VQ_VU_PROTOCOL_F_CONFIG))
 		p.protocol_features &= ~VQ_VU_PROTOCOL_F_CONFIG;
 	return vq_vu_serve(&p, &s->b);
+}
+
+void sp_log_totals(const struct sp *s)
+{
+	struct rusage ru;
+	double cpu;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return;
+	cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	      (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+	vqt_log(VQT_LOG_INFO, "totals: returned %llu buffers to the guest; cpu %.3f s "
+		"(user %.3f sys %.3f), %.0f ns per buffer",
+		(unsigned long long)s->returned, cpu,
+		(double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
+		(double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6,
+		s->returned ? cpu * 1e9 / (double)s->returned : 0.0);
 }
 
 void sp_fini(struct sp *s)

@@ -20,7 +20,6 @@
 struct sp_queue {
 	struct vq_svq *svq;      /* NULL while stopped */
 	struct vq_vu_queue *vq;  /* the guest-facing queue */
-	uint64_t relayed, returned;
 	bool reported;           /* a broken side was logged */
 };
 
@@ -37,12 +36,15 @@ struct sp {
 	int memfd;
 	uint8_t *arena;
 	uint8_t page_used[SP_ARENA_PAGES];
+	uint64_t returned; /* buffers back to the guest, all queues and connections */
 	struct sp_queue q[VQ_VU_MAX_QUEUES];
 };
 
 /* proxy.c */
 int sp_init(struct sp *s, const char *backend);
 void sp_fini(struct sp *s);
+/* One line: buffers relayed and the process's CPU time per buffer. */
+void sp_log_totals(const struct sp *s);
 int sp_serve(struct sp *s, const char *socket);
 /* Relay queue idx: guest kick (kick) or backend call (!kick). */
 void sp_relay(struct sp *s, unsigned idx, bool kick);

@@ -51,11 +51,35 @@ uint64_t vq__p9_iov_len(const struct iovec *v, unsigned n)
 	return t;
 }
 
+/* Call fn on each piece of [off, off + len) of the segments, in order. */
+static void iov_walk(const struct iovec *v, unsigned n, uint64_t off, uint64_t len,
+		     void (*fn)(void *arg, uint8_t *p, size_t take), void *arg)
+{
+	for (unsigned i = 0; i < n && len; i++) {
+		if (off >= v[i].iov_len) {
+			off -= v[i].iov_len;
+			continue;
+		}
+		size_t take = v[i].iov_len - off;
+
+		if (take > len)
+			take = len;
+		fn(arg, (uint8_t *)v[i].iov_base + off, take);
+		len -= take;
+		off = 0;
+	}
+}
+
+static void slice_piece(void *arg, uint8_t *p, size_t take)
+{
+	struct p9_ctx *x = arg;
+
+	x->iov[x->iov_n++] = (struct iovec){ p, take };
+}
+
 int vq__p9_iov_slice(struct p9_ctx *x, const struct iovec *v, unsigned n,
 		     uint64_t off, uint64_t len)
 {
-	unsigned k = 0;
-
 	if (n > x->iov_cap) {
 		struct iovec *nv = realloc(x->iov, n * sizeof(*nv));
 
@@ -64,46 +88,31 @@ int vq__p9_iov_slice(struct p9_ctx *x, const struct iovec *v, unsigned n,
 		x->iov = nv;
 		x->iov_cap = n;
 	}
-	for (unsigned i = 0; i < n && len; i++) {
-		if (off >= v[i].iov_len) {
-			off -= v[i].iov_len;
-			continue;
-		}
-		size_t take = v[i].iov_len - off;
-
-		if (take > len)
-			take = len;
-		x->iov[k].iov_base = (uint8_t *)v[i].iov_base + off;
-		x->iov[k++].iov_len = take;
-		len -= take;
-		off = 0;
-	}
-	return (int)k;
+	x->iov_n = 0;
+	iov_walk(v, n, off, len, slice_piece, x);
+	return (int)x->iov_n;
 }
 
-/* Copy [off, off + len) of the segments to/from a linear buffer. */
+struct copy_arg {
+	uint8_t *b;
+	bool to_iov;
+};
+
+static void copy_piece(void *arg, uint8_t *p, size_t take)
+{
+	struct copy_arg *c = arg;
+
+	if (c->to_iov)
+		memcpy(p, c->b, take);
+	else
+		memcpy(c->b, p, take);
+	c->b += take;
+}
+
 void vq__p9_iov_copy(const struct iovec *v, unsigned n, uint64_t off, void *buf,
 		     size_t len, bool to_iov)
 {
-	uint8_t *b = buf;
-
-	for (unsigned i = 0; i < n && len; i++) {
-		if (off >= v[i].iov_len) {
-			off -= v[i].iov_len;
-			continue;
-		}
-		size_t take = v[i].iov_len - off;
-
-		if (take > len)
-			take = len;
-		if (to_iov)
-			memcpy((uint8_t *)v[i].iov_base + off, b, take);
-		else
-			memcpy(b, (uint8_t *)v[i].iov_base + off, take);
-		b += take;
-		len -= take;
-		off = 0;
-	}
+	iov_walk(v, n, off, len, copy_piece, &(struct copy_arg){ buf, to_iov });
 }
 
 /* ---- per-thread scratch */

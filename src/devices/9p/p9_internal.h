@@ -75,7 +75,7 @@ struct p9_ctx {
 	uint8_t *out;         /* P9_OUT_CAP: linear response */
 	uint8_t *dents;       /* getdents64 scratch */
 	struct iovec *iov;    /* segment slices */
-	unsigned iov_cap;
+	unsigned iov_cap, iov_n;
 	int uring_state;      /* 0 untried, 1 ready, -1 unavailable */
 	uint32_t fsuid, fsgid; /* this thread's file-system identity */
 	atomic_bool *cancel;  /* the running request was flushed */

@@ -15,6 +15,17 @@
  * flag and signals its thread, so a blocking preadv/pwritev or the wait for
  * the ring's completions returns EINTR; the ring's outstanding batches are
  * then cancelled and reaped before the segments are given back.
+ *
+ * Why not virtq-blk's io_uring engine (src/devices/blk/blk_uring.c): both
+ * use liburing from the same build switch (VQ_HAVE_LIBURING), but that
+ * engine is the blk queue's: one ring per virtqueue owned by its queue
+ * thread, requests of struct vq__blk_io on the two registered backing
+ * fds, completions reaped through the queue's eventfd in the device's poll
+ * hook, and the leftovers sent to blk's thread pool.  A 9p request runs on
+ * a worker that waits for its own I/O, on whatever fd its fid holds, and a
+ * short read at end of file is an answer here where blk calls it -EIO.
+ * Sharing would mean a generic fd/iovec/callback layer under both devices,
+ * not a call into blk; each worker here owns a small ring instead.
  */
 #include <errno.h>
 #include <limits.h>

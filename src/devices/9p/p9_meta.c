@@ -242,54 +242,64 @@ static int name_cstr(struct p9_str n, char *buf)
 	return 0;
 }
 
-int vq__p9_mkdir(struct p9_req *r)
+/* What Tmkdir, Tmknod and Tsymlink make. */
+struct p9_make {
+	uint8_t type;
+	uint32_t mode, major, minor;
+	const char *target;
+};
+
+/* Make name in the directory dfid as the fid's owner with gid; Rqid. */
+static int make_name(struct p9_req *r, uint32_t dfid, struct p9_str name, uint32_t gid,
+		     const struct p9_make *m)
 {
-	uint32_t dfid = p9_rd_u32(&r->rd);
-	struct p9_str name = p9_rd_str(&r->rd);
-	uint32_t mode = p9_rd_u32(&r->rd), gid = p9_rd_u32(&r->rd);
 	char nm[P9_NAME_MAX + 1];
 	struct p9_fid *d;
-	int dfd, err;
+	int dfd, err = name_cstr(name, nm);
 
-	P9_END(r);
-	err = name_cstr(name, nm);
 	if (!err)
 		err = dir_fd(r, dfid, &d, &dfd);
 	if (err)
 		return err;
 	vq__p9_creds_gid(r, gid);
-	err = mkdirat(dfd, nm, (mode_t)(mode & 07777)) < 0 ? -errno : 0;
-	if (!err)
-		err = created_qid(r, dfd, nm, d->uid, gid);
+	if (m->type == P9_TMKDIR)
+		err = mkdirat(dfd, nm, (mode_t)(m->mode & 07777));
+	else if (m->type == P9_TMKNOD)
+		err = mknodat(dfd, nm, (mode_t)(m->mode & (S_IFMT | 07777)),
+			      makedev(m->major, m->minor));
+	else /* the target is text: the server never follows it */
+		err = symlinkat(m->target, dfd, nm);
+	err = err < 0 ? -errno : created_qid(r, dfd, nm, d->uid, gid);
 	close(dfd);
 	return err;
+}
+
+int vq__p9_mkdir(struct p9_req *r)
+{
+	uint32_t dfid = p9_rd_u32(&r->rd);
+	struct p9_str name = p9_rd_str(&r->rd);
+	struct p9_make m = { .type = P9_TMKDIR, .mode = p9_rd_u32(&r->rd) };
+	uint32_t gid = p9_rd_u32(&r->rd);
+
+	P9_END(r);
+	return make_name(r, dfid, name, gid, &m);
 }
 
 int vq__p9_mknod(struct p9_req *r)
 {
 	uint32_t dfid = p9_rd_u32(&r->rd);
 	struct p9_str name = p9_rd_str(&r->rd);
-	uint32_t mode = p9_rd_u32(&r->rd), major = p9_rd_u32(&r->rd);
-	uint32_t minor = p9_rd_u32(&r->rd), gid = p9_rd_u32(&r->rd);
-	char nm[P9_NAME_MAX + 1];
-	struct p9_fid *d;
-	int dfd, err;
+	struct p9_make m = { .type = P9_TMKNOD };
+	uint32_t gid;
 
+	m.mode = p9_rd_u32(&r->rd);
+	m.major = p9_rd_u32(&r->rd);
+	m.minor = p9_rd_u32(&r->rd);
+	gid = p9_rd_u32(&r->rd);
 	P9_END(r);
-	if (!S_ISREG(mode) && !S_ISFIFO(mode) && !S_ISSOCK(mode))
+	if (!S_ISREG(m.mode) && !S_ISFIFO(m.mode) && !S_ISSOCK(m.mode))
 		return -EPERM; /* no device nodes on the host from a client */
-	err = name_cstr(name, nm);
-	if (!err)
-		err = dir_fd(r, dfid, &d, &dfd);
-	if (err)
-		return err;
-	vq__p9_creds_gid(r, gid);
-	err = mknodat(dfd, nm, (mode_t)(mode & (S_IFMT | 07777)), makedev(major, minor)) < 0
-		      ? -errno : 0;
-	if (!err)
-		err = created_qid(r, dfd, nm, d->uid, gid);
-	close(dfd);
-	return err;
+	return make_name(r, dfid, name, gid, &m);
 }
 
 int vq__p9_symlink(struct p9_req *r)
@@ -297,27 +307,15 @@ int vq__p9_symlink(struct p9_req *r)
 	uint32_t dfid = p9_rd_u32(&r->rd);
 	struct p9_str name = p9_rd_str(&r->rd), target = p9_rd_str(&r->rd);
 	uint32_t gid = p9_rd_u32(&r->rd);
-	char nm[P9_NAME_MAX + 1], tg[PATH_MAX];
-	struct p9_fid *d;
-	int dfd, err;
+	char tg[PATH_MAX];
 
 	P9_END(r);
 	if (!target.len || target.len >= PATH_MAX || memchr(target.s, 0, target.len))
 		return target.len >= PATH_MAX ? -ENAMETOOLONG : -EINVAL;
 	memcpy(tg, target.s, target.len);
 	tg[target.len] = 0;
-	err = name_cstr(name, nm);
-	if (!err)
-		err = dir_fd(r, dfid, &d, &dfd);
-	if (err)
-		return err;
-	vq__p9_creds_gid(r, gid);
-	/* the target is text: the server never follows it */
-	err = symlinkat(tg, dfd, nm) < 0 ? -errno : 0;
-	if (!err)
-		err = created_qid(r, dfd, nm, d->uid, gid);
-	close(dfd);
-	return err;
+	return make_name(r, dfid, name, gid, &(struct p9_make){ .type = P9_TSYMLINK,
+								 .target = tg });
 }
 
 int vq__p9_readlink(struct p9_req *r)
@@ -505,13 +503,25 @@ struct p9_lockreq {
 	struct p9_str client_id;
 };
 
-/* An open locking fid and a struct flock for the request. */
-static int lock_prep(struct p9_req *r, uint32_t fid, const struct p9_lockreq *l,
-		     struct flock *fl, int *fd)
+/* Parse Tlock (with flags) or Tgetlock after the fid; an open locking fid
+ * and a struct flock for the request. */
+static int lock_prep(struct p9_req *r, bool flags, struct p9_lockreq *l, struct flock *fl,
+		     int *fd)
 {
-	struct p9_fid *f = vq__p9_fid_get(r->c, fid);
 	static const short types[] = { F_RDLCK, F_WRLCK, F_UNLCK };
+	struct p9_rd *rd = &r->rd;
+	uint32_t fid = p9_rd_u32(rd);
+	struct p9_fid *f;
 
+	l->type = p9_rd_u8(rd);
+	if (flags)
+		(void)p9_rd_u32(rd); /* BLOCK is the client's to retry */
+	l->start = p9_rd_u64(rd);
+	l->length = p9_rd_u64(rd);
+	l->proc_id = p9_rd_u32(rd);
+	l->client_id = p9_rd_str(rd);
+	P9_END(r);
+	f = vq__p9_fid_get(r->c, fid);
 	if (!f || f->fd < 0)
 		return -EBADF;
 	if (l->type > P9_LOCK_TYPE_UNLCK || l->start > INT64_MAX || l->length > INT64_MAX)
@@ -522,47 +532,22 @@ static int lock_prep(struct p9_req *r, uint32_t fid, const struct p9_lockreq *l,
 	return 0;
 }
 
-int vq__p9_lock(struct p9_req *r)
+/* Tlock sets a lock (Rlock status); Tgetlock tests one (Rgetlock: the
+ * conflicting lock, or the request with type UNLCK). */
+static int lock_op(struct p9_req *r, bool get)
 {
-	uint32_t fid = p9_rd_u32(&r->rd);
 	struct p9_lockreq l;
 	struct flock fl;
-	int fd, err;
+	int fd, err = lock_prep(r, !get, &l, &fl, &fd);
 
-	l.type = p9_rd_u8(&r->rd);
-	(void)p9_rd_u32(&r->rd); /* flags: BLOCK is the client's to retry */
-	l.start = p9_rd_u64(&r->rd);
-	l.length = p9_rd_u64(&r->rd);
-	l.proc_id = p9_rd_u32(&r->rd);
-	l.client_id = p9_rd_str(&r->rd);
-	P9_END(r);
-	err = lock_prep(r, fid, &l, &fl, &fd);
 	if (err)
 		return err;
-	if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
-		p9_wr_u8(&r->wr, P9_LOCK_SUCCESS);
-	else
-		p9_wr_u8(&r->wr, (errno == EAGAIN || errno == EACCES) ? P9_LOCK_BLOCKED
-								      : P9_LOCK_ERROR);
-	return 0;
-}
-
-int vq__p9_getlock(struct p9_req *r)
-{
-	uint32_t fid = p9_rd_u32(&r->rd);
-	struct p9_lockreq l;
-	struct flock fl;
-	int fd, err;
-
-	l.type = p9_rd_u8(&r->rd);
-	l.start = p9_rd_u64(&r->rd);
-	l.length = p9_rd_u64(&r->rd);
-	l.proc_id = p9_rd_u32(&r->rd);
-	l.client_id = p9_rd_str(&r->rd);
-	P9_END(r);
-	err = lock_prep(r, fid, &l, &fl, &fd);
-	if (err)
-		return err;
+	if (!get) {
+		err = fcntl(fd, F_OFD_SETLK, &fl) == 0 ? P9_LOCK_SUCCESS
+		      : (errno == EAGAIN || errno == EACCES) ? P9_LOCK_BLOCKED : P9_LOCK_ERROR;
+		p9_wr_u8(&r->wr, (uint8_t)err);
+		return 0;
+	}
 	if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
 		return -errno;
 	p9_wr_u8(&r->wr, fl.l_type == F_RDLCK ? P9_LOCK_TYPE_RDLCK :
@@ -572,6 +557,16 @@ int vq__p9_getlock(struct p9_req *r)
 	p9_wr_u32(&r->wr, fl.l_type == F_UNLCK ? l.proc_id : (uint32_t)fl.l_pid);
 	p9_wr_strn(&r->wr, l.client_id.s, l.client_id.len);
 	return 0;
+}
+
+int vq__p9_lock(struct p9_req *r)
+{
+	return lock_op(r, false);
+}
+
+int vq__p9_getlock(struct p9_req *r)
+{
+	return lock_op(r, true);
 }
 
 /* No extended attributes: a named one does not exist, listing is refused. */

@@ -210,70 +210,76 @@ int vq__p9_lcreate(struct p9_req *r)
 
 /* ---- read and write: straight between the file and the segments */
 
-int vq__p9_read(struct p9_req *r)
+/* Tread and Twrite: fid[4] offset[8] count[4]; the fid open, not a
+ * directory, not opened deny-only (O_WRONLY for reads, O_RDONLY for writes). */
+static int io_prep(struct p9_req *r, int deny, struct p9_fid **f, uint64_t *off,
+		   uint32_t *count)
 {
 	uint32_t fid = p9_rd_u32(&r->rd);
-	uint64_t off = p9_rd_u64(&r->rd);
-	uint32_t count = p9_rd_u32(&r->rd);
-	struct p9_fid *f;
-	int64_t got;
-	int n;
 
+	*off = p9_rd_u64(&r->rd);
+	*count = p9_rd_u32(&r->rd);
 	P9_END(r);
-	f = vq__p9_fid_get(r->c, fid);
-	if (!f || f->fd < 0 || f->is_dir || (f->oflags & O_ACCMODE) == O_WRONLY)
-		return -EBADF;
-	if (off > INT64_MAX)
+	if (r->type == P9_TWRITE && *count != r->size - P9_IOHDR) {
+		vq__p9_log(r->c, "9p: Twrite count %u, %u data bytes", *count,
+			   r->size - P9_IOHDR);
 		return -EINVAL;
-	if (count > r->resp_cap - P9_RREAD_HDR)
-		count = (uint32_t)(r->resp_cap - P9_RREAD_HDR);
-	p9_wr_u32(&r->wr, 0); /* count, set below */
-	if (!count)
-		return 0;
-	n = vq__p9_iov_slice(r->x, r->resp, r->resp_n, P9_RREAD_HDR, count);
+	}
+	*f = vq__p9_fid_get(r->c, fid);
+	if (!*f || (*f)->fd < 0 || (*f)->is_dir || ((*f)->oflags & O_ACCMODE) == deny)
+		return -EBADF;
+	return *off > INT64_MAX ? -EINVAL : 0;
+}
+
+/* count bytes at off between f and the segments v from byte skip, with the
+ * namespace lock dropped (f pinned): the bytes done or -errno. */
+static int64_t io_run(struct p9_req *r, struct p9_fid *f, bool write, const struct iovec *v,
+		      unsigned vn, uint64_t skip, uint32_t count, uint64_t off)
+{
+	int n = vq__p9_iov_slice(r->x, v, vn, skip, count);
+	int64_t done;
+
 	if (n < 0)
 		return n;
 	vq__p9_io_begin(r->s, f);
-	got = vq__p9_io(r->c, r->x, f->fd, false, r->x->iov, (unsigned)n, off);
+	done = vq__p9_io(r->c, r->x, f->fd, write, r->x->iov, (unsigned)n, off);
 	vq__p9_io_end(r->s, f);
+	return done;
+}
+
+int vq__p9_read(struct p9_req *r)
+{
+	struct p9_fid *f;
+	uint64_t off;
+	uint32_t count;
+	int64_t got;
+	int err = io_prep(r, O_WRONLY, &f, &off, &count);
+
+	if (err)
+		return err;
+	if (count > r->resp_cap - P9_RREAD_HDR)
+		count = (uint32_t)(r->resp_cap - P9_RREAD_HDR);
+	got = count ? io_run(r, f, false, r->resp, r->resp_n, P9_RREAD_HDR, count, off) : 0;
 	if (got < 0)
 		return (int)got;
 	r->data_len = (uint32_t)got;
-	r->wr.off -= 4;
 	p9_wr_u32(&r->wr, (uint32_t)got);
 	return 0;
 }
 
 int vq__p9_write(struct p9_req *r)
 {
-	uint32_t fid = p9_rd_u32(&r->rd);
-	uint64_t off = p9_rd_u64(&r->rd);
-	uint32_t count = p9_rd_u32(&r->rd);
 	struct p9_fid *f;
+	uint64_t off;
+	uint32_t count;
 	int64_t put;
-	int n;
+	int err = io_prep(r, O_RDONLY, &f, &off, &count);
 
-	P9_END(r);
-	if (count != r->size - P9_IOHDR) {
-		vq__p9_log(r->c, "9p: Twrite count %u, %u data bytes", count, r->size - P9_IOHDR);
-		return -EINVAL;
-	}
-	f = vq__p9_fid_get(r->c, fid);
-	if (!f || f->fd < 0 || f->is_dir || (f->oflags & O_ACCMODE) == O_RDONLY)
-		return -EBADF;
-	if (off > INT64_MAX)
-		return -EINVAL;
-	put = 0;
-	if (count) {
-		n = vq__p9_iov_slice(r->x, r->req, r->req_n, P9_IOHDR, count);
-		if (n < 0)
-			return n;
-		vq__p9_io_begin(r->s, f);
-		put = vq__p9_io(r->c, r->x, f->fd, true, r->x->iov, (unsigned)n, off);
-		vq__p9_io_end(r->s, f);
-		if (put < 0)
-			return (int)put;
-	}
+	if (err)
+		return err;
+	put = count ? io_run(r, f, true, r->req, r->req_n, P9_IOHDR, count, off) : 0;
+	if (put < 0)
+		return (int)put;
 	p9_wr_u32(&r->wr, (uint32_t)put);
 	return 0;
 }

@@ -83,11 +83,7 @@ static ssize_t send_iov(struct vs_conn *c, const struct iovec *iov, unsigned n)
 
 static void credit_check(struct vq_vsock *v, struct vs_conn *c)
 {
-	uint32_t used = c->rx_cnt - c->fwd_told;
-
-	if (used > c->buf_alloc)
-		used = c->buf_alloc;
-	if (c->fwd_cnt != c->fwd_told && c->buf_alloc - used < c->buf_alloc / 2) {
+	if (vq__vs_credit_update_due(c->buf_alloc, c->rx_cnt, c->fwd_cnt, c->fwd_told)) {
 		c->pend |= VS_P_CREDIT_UPDATE;
 		vq__vs_want_rx(v, c);
 	}

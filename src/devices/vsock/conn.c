@@ -172,9 +172,7 @@ void vq__vs_want_rx(struct vq_vsock *v, struct vs_conn *c)
 /* Bytes the driver can still take on c (0 when it over-reported fwd_cnt). */
 uint32_t vq__vs_peer_credit(const struct vs_conn *c)
 {
-	uint32_t inflight = c->tx_cnt - c->peer_fwd_cnt; /* wraps by design */
-
-	return inflight > c->peer_buf_alloc ? 0 : c->peer_buf_alloc - inflight;
+	return vq__vs_credit_room(c->peer_buf_alloc, c->peer_fwd_cnt, c->tx_cnt);
 }
 
 /* Queue an RST answering pkt; -ENOSPC when the queue is full. */

@@ -532,11 +532,9 @@ int vq_vsockdrv_accept(struct vq_vsockdrv *d, uint32_t port, struct vq_vsocksk *
 
 uint32_t vq_vsocksk_send_room(const struct vq_vsocksk *s)
 {
-	uint32_t inflight = s->tx_cnt - s->peer_fwd_cnt;
-
 	if (s->state != DS_ESTABLISHED)
 		return 0;
-	return inflight > s->peer_buf_alloc ? 0 : s->peer_buf_alloc - inflight;
+	return vq__vs_credit_room(s->peer_buf_alloc, s->peer_fwd_cnt, s->tx_cnt);
 }
 
 size_t vq_vsocksk_recv_avail(const struct vq_vsocksk *s) { return s->rx_avail; }

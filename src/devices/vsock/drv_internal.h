@@ -15,6 +15,7 @@
 #include <virtq/vsock_drv.h>
 
 #include "devices/iov.h"
+#include "credit.h"
 
 #define DRV_PAGE        4096u
 #define DRV_ZC_MAX      511u  /* header-page entries, the last one ends it */

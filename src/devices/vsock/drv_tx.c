@@ -114,12 +114,8 @@ int vq__drv_flush_ctrl(struct vq_vsockdrv *d)
 
 void vq__dsk_credit_check(struct vq_vsocksk *s)
 {
-	uint32_t used = s->rx_cnt - s->fwd_told;
-
-	if (used > s->buf_alloc)
-		used = s->buf_alloc;
-	if (s->state == DS_ESTABLISHED && s->fwd_cnt != s->fwd_told &&
-	    s->buf_alloc - used < s->buf_alloc / 2)
+	if (s->state == DS_ESTABLISHED &&
+	    vq__vs_credit_update_due(s->buf_alloc, s->rx_cnt, s->fwd_cnt, s->fwd_told))
 		s->pend |= DP_CREDIT_UPDATE;
 }
 

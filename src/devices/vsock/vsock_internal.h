@@ -19,6 +19,7 @@
 
 #include "devices/device_host.h"
 #include "devices/iov.h"
+#include "credit.h"
 
 #define VS_IOV_MAX     260u  /* segments of one chain we accept */
 #define VS_RST_QUEUE   64u   /* RSTs for unknown connections awaiting rx */

@@ -53,7 +53,7 @@ one_case() {
 	rc=$?
 	((rc == 0)) || errs+=" testpmd exited $rc;"
 	errs+=$(net_san_check "$ulog")
-	got=$(grep -ao '\(split\|packed\) rings of' "$ulog" | cut -d' ' -f1)
+	got=$(vqu_layout "$ulog")
 	[[ $got == "$layout" ]] || errs+=" virtq-user runs ${got:-no} rings, want $layout;"
 	read -r rx tx drop <<<"$(tp_port "$DPDK_LOG" 0)"
 	utx=$(vqu_count "$ulog" tx_pkts) utxb=$(vqu_count "$ulog" tx_bytes)

@@ -42,15 +42,13 @@ CPU1=$(($(nproc) > 1 ? 1 : 0))
 
 net_begin "$NAME" netdrv-switch "$VQU" "$VIRTQ_NET"
 
-# layout_of LOG: the ring layout virtq-user reported.
-layout_of() { grep -ao '\(split\|packed\) rings of' "$1" | cut -d' ' -f1; }
 rxbuf_of() { grep -ao 'rx buffers [a-z]*' "$1" | head -n 1 | cut -d' ' -f3; }
 
 one_case() {
 	local layout=$1 rxbuf=$2 size=$3 tag="$1 $2 ${3}B" mrg=off
 	local sa=$WORK/c$N.a.sock sb=$WORK/c$N.b.sock vlog=$WORK/c$N.vn.log
-	local tlog=$WORK/c$N.tx.log rlog=$WORK/c$N.rx.log errs='' rc tpid rpid
-	local utx utxb left urx urxb bad lost foreign reorder arx btx bdrop v end next tail
+	local tlog=$WORK/c$N.tx.log rlog=$WORK/c$N.rx.log errs='' rc
+	local utx utxb left urx urxb bad lost foreign reorder arx btx bdrop v next tail
 	local common=(--size "$size")
 	[[ $rxbuf == mergeable ]] && mrg=on
 	[[ $layout == packed ]] && common+=(--packed)
@@ -59,36 +57,15 @@ one_case() {
 		FAILS=$((FAILS + 1))
 		return
 	}
-	# The receiver first, so that it owns its port before frames flow.
-	vq_spawn "$rlog" $((SEC + 70)) "$VQU" net --socket "$sb" --mode rx --verify \
-		--duration $((SEC + 60)) --mrg "$mrg" --rxbuf "$rxbuf" --cpu "$CPU1" "${common[@]}"
-	rpid=$VQ_PID
-	end=$((SECONDS + 10))
-	until grep -aqs 'rings of' "$rlog" || ((SECONDS > end)) || ! vq_alive "$rpid"; do
-		vq_sleep 0.05
-	done
-	vq_spawn "$tlog" $((SEC + 40)) "$VQU" net --socket "$sa" --mode tx --verify \
-		--duration "$SEC" --cpu 0 "${common[@]}"
-	tpid=$VQ_PID
-	net_wait "$tpid" $((SEC + 30))
-	rc=$?
-	((rc == 0)) || errs+=" sender exited $rc;"
-	# The receiver outlives the sender (stopped by SIGINT once the frames
-	# on its ring were read), so that every frame has a live destination.
-	vq_sleep 0.5
-	vq_alive "$rpid" || errs+=" receiver exited early;"
-	vq_kill "$rpid" INT 10
-	rc=$?
-	((rc == 0)) || errs+=" receiver exited $rc after SIGINT;"
+	vqu_pair "$SEC" "$sb" "$rlog" "$sa" "$tlog" \
+		--mrg "$mrg" --rxbuf "$rxbuf" --cpu "$CPU1" -- "${common[@]}"
+	errs+=$VQU_ERRS
 	vn_stop "$VN_PID"
 	rc=$?
 	((rc == 0)) || errs+=" virtq-net exited $rc after SIGINT;"
 	for v in "$vlog" "$tlog" "$rlog"; do errs+=$(net_san_check "$v"); done
 	grep -aq 'broken' "$vlog" && errs+=" $(grep -a -m1 broken "$vlog");"
-	for v in "$tlog" "$rlog"; do
-		[[ $(layout_of "$v") == "$layout" ]] ||
-			errs+=" $(basename "$v") runs $(layout_of "$v") rings, want $layout;"
-	done
+	errs+=$(vqu_layout_check "$layout" "$tlog" "$rlog")
 	[[ $(rxbuf_of "$rlog") == "$rxbuf" ]] || errs+=" receiver uses $(rxbuf_of "$rlog") buffers;"
 	utx=$(vqu_count "$tlog" tx_pkts) utxb=$(vqu_count "$tlog" tx_bytes)
 	left=$(vqu_count "$tlog" tx_inflight)

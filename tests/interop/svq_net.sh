@@ -37,8 +37,6 @@ CPU1=$(($(nproc) > 1 ? 1 : 0))
 
 net_begin "$NAME" svq-net "$VQU" "$VIRTQ_NET" "$SVQ"
 
-layout_of() { grep -ao '\(split\|packed\) rings of' "$1" | cut -d' ' -f1; }
-
 # sp_start LOG SOCKET BACKEND: virtq-svq, waiting until SOCKET listens.
 # Sets SP_PID.
 sp_start() {
@@ -57,8 +55,8 @@ one_case() {
 	local layout=$1 size=$2 tag="$1 ${2}B"
 	local sa=$WORK/c$N.a.sock sb=$WORK/c$N.b.sock pa=$WORK/c$N.pa.sock pb=$WORK/c$N.pb.sock
 	local vlog=$WORK/c$N.vn.log palog=$WORK/c$N.pa.log pblog=$WORK/c$N.pb.log
-	local tlog=$WORK/c$N.tx.log rlog=$WORK/c$N.rx.log errs='' rc tpid rpid papid pbpid
-	local utx left urx bad lost foreign reorder arx btx next tail v q end
+	local tlog=$WORK/c$N.tx.log rlog=$WORK/c$N.rx.log errs='' rc papid pbpid
+	local utx left urx bad lost foreign reorder arx btx next tail v q
 	local common=(--size "$size")
 	[[ $layout == packed ]] && common+=(--packed)
 	vn_start "$vlog" $((SEC + 90)) --socket "$sa" --socket "$sb" --cpus "$CPU1" || {
@@ -73,24 +71,9 @@ one_case() {
 		FAILS=$((FAILS + 1))
 		return
 	}
-	vq_spawn "$rlog" $((SEC + 70)) "$VQU" net --socket "$pb" --mode rx --verify \
-		--duration $((SEC + 60)) --mrg on --rxbuf mergeable --cpu "$CPU1" "${common[@]}"
-	rpid=$VQ_PID
-	end=$((SECONDS + 10))
-	until grep -aqs 'rings of' "$rlog" || ((SECONDS > end)) || ! vq_alive "$rpid"; do
-		vq_sleep 0.05
-	done
-	vq_spawn "$tlog" $((SEC + 40)) "$VQU" net --socket "$pa" --mode tx --verify \
-		--duration "$SEC" --cpu 0 "${common[@]}"
-	tpid=$VQ_PID
-	net_wait "$tpid" $((SEC + 30))
-	rc=$?
-	((rc == 0)) || errs+=" sender exited $rc;"
-	vq_sleep 0.5
-	vq_alive "$rpid" || errs+=" receiver exited early;"
-	vq_kill "$rpid" INT 10
-	rc=$?
-	((rc == 0)) || errs+=" receiver exited $rc after SIGINT;"
+	vqu_pair "$SEC" "$pb" "$rlog" "$pa" "$tlog" \
+		--mrg on --rxbuf mergeable --cpu "$CPU1" -- "${common[@]}"
+	errs+=$VQU_ERRS
 	for v in "$papid" "$pbpid"; do
 		vq_kill "$v" INT 10
 		rc=$?
@@ -108,10 +91,7 @@ one_case() {
 		grep -aq ' error \|broken\|unforwarded' "$v" &&
 			errs+=" $(basename "$v"): $(grep -a -m1 ' error \|broken\|unforwarded' "$v");"
 	done
-	for v in "$tlog" "$rlog"; do
-		[[ $(layout_of "$v") == "$layout" ]] ||
-			errs+=" $(basename "$v") runs $(layout_of "$v") rings, want $layout;"
-	done
+	errs+=$(vqu_layout_check "$layout" "$tlog" "$rlog")
 	for q in 0 1; do
 		[[ $(vn_layout "$vlog" "$q") == "$layout" ]] ||
 			errs+=" virtq-net queue $q runs '$(vn_layout "$vlog" "$q")' shadow rings, want $layout;"

@@ -23,6 +23,21 @@
 #   vqu_count LOG KEY            KEY (tx_pkts, tx_bytes, tx_inflight, rx_pkts,
 #                                rx_bytes, bad, lost, reorder, foreign,
 #                                echo_drop) from virtq-user net's "counts:" line.
+#   vqu_layout LOG               split|packed: the rings virtq-user reported.
+#   vqu_layout_check LAYOUT LOG...
+#                                prints " LOG runs X rings, want LAYOUT;" for
+#                                each LOG whose virtq-user ran other rings.
+#   vqu_pair SEC RXSOCK RXLOG TXSOCK TXLOG RXARG... -- ARG...
+#                                the verified closed loop of two $VQU net
+#                                ports: the receiver (--mode rx --verify,
+#                                RXARG... ARG...) starts first and gets 10 s
+#                                to start its rings, so that it owns its port
+#                                before frames flow; then the sender (--mode tx
+#                                --verify --cpu 0 ARG...) runs SEC s. The
+#                                receiver outlives the sender (SIGINT once the
+#                                frames on its ring were read), so that every
+#                                frame has a live destination. Sets VQU_ERRS
+#                                to " ...;" per problem ('' if none).
 #   tp_port LOG PORT             testpmd's final per-port forward totals:
 #                                "RX TX TX_DROPPED" (empty if none printed).
 #   tp_bytes LOG PORT rx|tx      "PACKETS BYTES" from the last periodic NIC
@@ -113,6 +128,43 @@ vn_layout() {
 
 vqu_count() {
 	grep -a '^counts: ' "$1" | tail -n 1 | awk -v k="$2" '{ for (i = 2; i < NF; i += 2) if ($i == k) print $(i + 1) }'
+}
+
+vqu_layout() { grep -ao '\(split\|packed\) rings of' "$1" | cut -d' ' -f1; }
+
+vqu_layout_check() {
+	local want=$1 v
+	shift
+	for v in "$@"; do
+		[[ $(vqu_layout "$v") == "$want" ]] ||
+			echo -n " $(basename "$v") runs $(vqu_layout "$v") rings, want $want;"
+	done
+}
+
+vqu_pair() {
+	local sec=$1 rsock=$2 rlog=$3 tsock=$4 tlog=$5 rargs=() rpid tpid rc end
+	shift 5
+	while (($#)) && [[ $1 != -- ]]; do rargs+=("$1"); shift; done
+	shift
+	VQU_ERRS=''
+	vq_spawn "$rlog" $((sec + 70)) "$VQU" net --socket "$rsock" --mode rx --verify \
+		--duration $((sec + 60)) "${rargs[@]}" "$@"
+	rpid=$VQ_PID
+	end=$((SECONDS + 10))
+	until grep -aqs 'rings of' "$rlog" || ((SECONDS > end)) || ! vq_alive "$rpid"; do
+		vq_sleep 0.05
+	done
+	vq_spawn "$tlog" $((sec + 40)) "$VQU" net --socket "$tsock" --mode tx --verify \
+		--duration "$sec" --cpu 0 "$@"
+	tpid=$VQ_PID
+	net_wait "$tpid" $((sec + 30))
+	rc=$?
+	((rc == 0)) || VQU_ERRS+=" sender exited $rc;"
+	vq_sleep 0.5
+	vq_alive "$rpid" || VQU_ERRS+=" receiver exited early;"
+	vq_kill "$rpid" INT 10
+	rc=$?
+	((rc == 0)) || VQU_ERRS+=" receiver exited $rc after SIGINT;"
 }
 
 _tp_clean() { tr -d '\r' <"$1" | sed 's/\x1b\[[0-9;]*[A-Za-z]//g'; }

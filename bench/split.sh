@@ -19,7 +19,7 @@
 #    scheduler as much as the code.
 #
 # Prints Markdown; run it through bench/run.sh.  Environment: SPLIT_RUNS
-# (runs per in-process cell, median; 3, quick 1), SPLIT_SEC (seconds per
+# (runs per in-process cell, median; 5, quick 1), SPLIT_SEC (seconds per
 # vhost-user run; 1), SPLIT_PARTS ("inproc vu": which parts run).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -29,7 +29,7 @@ cd "$(dirname "$0")/.." || exit 1
 . tests/interop/lib/proc.sh
 
 bin=${VIRTQ_BIN:-$PWD/build/bin}
-if [[ ${BENCH_QUICK:-0} == 1 ]]; then runs=1 div=4; else runs=3 div=1; fi
+if [[ ${BENCH_QUICK:-0} == 1 ]]; then runs=1 div=20; else runs=5 div=1; fi
 runs=${SPLIT_RUNS:-$runs} sec=${SPLIT_SEC:-1} parts=${SPLIT_PARTS:-inproc vu}
 [[ -x $bin/virtq-bench && -x $bin/virtq-net && -x $bin/virtq-user ]] ||
 	{ echo "no virtq-bench/virtq-net/virtq-user in $bin: build first" >&2; exit 1; }
@@ -39,7 +39,7 @@ vq_on_exit 'rm -rf "$tmp"'
 
 field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' <<<"$1"; }
 ratio_for() { [[ ($1 == a || $1 == c) && $2 -gt 1500 ]] && echo 16 || echo 1; }
-frames_for() { (($1 > 1500)) && echo $((6000 / div)) || echo $((150000 / div)); }
+frames_for() { (($1 > 1500)) && echo $((30000 / div)) || echo $((600000 / div)); }
 
 # cell METHOD PROTO SIZE DELIVER: median total ns/frame; the last run's line
 # in $tmp/line.

@@ -109,8 +109,8 @@ $load
 $(printf '%s\n' "${rows[@]}")
 
 Random 4 KiB reads of the same file (large chains on; QD 32 keeps 32 Tread
-chains in flight on the ring; the server answers them in order on the
-vhost-user control thread):
+chains in flight on the ring; the control thread pops them and the
+session's 4 workers answer them concurrently, each as it finishes):
 
 | QD | IOPS (median) | runs |
 | --- | --- | --- |
@@ -118,8 +118,8 @@ $(printf '%s\n' "${rand[@]}")
 
 What limits each point (mechanisms; this run alone cannot separate them
 when the machine was busy): below 512K the cost per request dominates (a
-kick, the server's control thread, an io_uring submission, an interrupt,
-one round trip at a time).  Above it the large-chain series streams through
+kick, the server's control thread handing the chain to a worker, an
+io_uring submission, an interrupt, one round trip at a time).  Above it the large-chain series streams through
 msize bytes of client buffer per request (the server's io_uring readv writes
 them, the checksum reads them again), while the spec-limit series reuses the
 same 504 KiB (126 pages) for every request, which stays in the CPU caches:

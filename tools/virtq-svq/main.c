@@ -36,6 +36,9 @@ static const char usage[] =
 	"Relay a vhost-user device through shadow virtqueues.\n"
 	"  -s, --socket PATH     listen here for the frontend (QEMU, DPDK, virtq-user)\n"
 	"  -b, --backend PATH    the real vhost-user backend's socket (connected first)\n"
+	"      --backend-layout guest|split|packed\n"
+	"                        the shadow rings' layout (default guest: the guest's;\n"
+	"                        packed needs the backend to offer RING_PACKED)\n"
 	"  -v, --verbose         log every vhost-user message\n"
 	"      --version         print the version and exit\n"
 	"  -h, --help            this text\n";
@@ -96,11 +99,13 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "backend", required_argument, NULL, 'b' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "backend-layout", required_argument, NULL, 'L' },
 		{ "version", no_argument, NULL, VQT_OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = NULL, *backend = NULL;
+	enum sp_layout layout = SP_LAYOUT_GUEST;
 	bool verbose = false;
 	struct sp *s;
 	int c, rc;
@@ -111,6 +116,16 @@ int main(int argc, char **argv)
 		case 's': sock = optarg; break;
 		case 'b': backend = optarg; break;
 		case 'v': verbose = true; break;
+		case 'L':
+			if (!strcmp(optarg, "split"))
+				layout = SP_LAYOUT_SPLIT;
+			else if (!strcmp(optarg, "packed"))
+				layout = SP_LAYOUT_PACKED;
+			else if (strcmp(optarg, "guest")) {
+				fputs("--backend-layout: guest, split or packed\n", stderr);
+				return 2;
+			}
+			break;
 		case 'h': fputs(usage, stdout); return 0;
 		case VQT_OPT_VERSION: vqt_print_version("virtq-svq"); return 0;
 		default: fputs(usage, stderr); return 2;
@@ -130,6 +145,7 @@ int main(int argc, char **argv)
 	if (!s)
 		return 1;
 	rc = sp_init(s, backend);
+	s->backend_layout = layout;
 	if (rc == 0 && (rc = sp_serve(s, sock)) < 0)
 		vqt_log(VQT_LOG_ERR, "cannot serve %s: %s", sock, strerror(-rc));
 	if (rc == 0) {

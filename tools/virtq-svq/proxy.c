@@ -257,12 +257,19 @@ static uint64_t op_get_features(void *dev)
 	return ((struct sp *)dev)->offered;
 }
 
-/* The guest's device bits, and its ring bits for the shadow ring too. */
+/* The guest's device bits, and its ring bits for the shadow ring too
+ * (but the ring layout --backend-layout asks for, when the backend has it). */
 static int op_set_features(void *dev, uint64_t f)
 {
 	struct sp *s = dev;
-	uint64_t want = f & vq_fe_backend_features(s->fe) & ~VQ_VU_F_PROTOCOL_FEATURES;
+	uint64_t offer = vq_fe_backend_features(s->fe);
+	uint64_t want = f & offer & ~VQ_VU_F_PROTOCOL_FEATURES;
 	int rc;
+
+	if (s->backend_layout == SP_LAYOUT_SPLIT)
+		want &= ~VQ_F_PACKED;
+	else if (s->backend_layout == SP_LAYOUT_PACKED)
+		want |= offer & VQ_F_PACKED;
 
 	if (want == s->dev_features)
 		return 0;

@@ -23,7 +23,11 @@ struct sp_queue {
 	bool reported;           /* a broken side was logged */
 };
 
+/* The shadow rings' layout towards the backend. */
+enum sp_layout { SP_LAYOUT_GUEST, SP_LAYOUT_SPLIT, SP_LAYOUT_PACKED };
+
 struct sp {
+	enum sp_layout backend_layout; /* set after sp_init, before sp_serve */
 	struct vq_fe *fe;          /* towards the real backend (manual mode) */
 	struct vq_vu_backend *b;   /* towards the frontend */
 	uint64_t offered;          /* features offered to the frontend */

@@ -10,8 +10,8 @@
 #   - the guest side is not corrupted: virtq-user reports no violation of
 #     its own ring (no "broken", no "used id", no "used length"), and exits
 #     by itself or on SIGINT with a status below 128;
-#   - virtq-svq exits by itself or on SIGINT, with status 0 or 1 (1: it
-#     gave up on a backend that went away), never by a signal.
+#   - virtq-svq exits on SIGINT with status 0 or 1, never by a signal (a
+#     backend that goes away is reconnected, and hangs up again).
 # Frontend side: virtq-hostile fe (descriptor loops, out-of-range heads and
 # addresses, packed wrap errors, malformed messages, a full call eventfd)
 # against virtq-svq in front of virtq-net.  Per case:

@@ -5,7 +5,8 @@
  * towards the real backend (--backend) a vhost-user frontend presenting
  * a memory layout of its own, in IOVA space.  Device features, config and
  * queue count follow the backend.  One thread: the control socket, the
- * guest kicks and the backend calls are polled together.
+ * guest kicks and the backend calls are polled together.  When the backend
+ * goes away the frontend is dropped and the backend reconnected.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -87,7 +88,8 @@ static int loop(struct sp *s)
 		/* The backend's socket: on an event, and on every idle round. */
 		if ((n <= 0 || p.pfd[1].revents) && vq_fe_poll(s->fe) != VQ_FE_READY) {
 			vqt_log(VQT_LOG_ERR, "backend went away: %s", vq_fe_error(s->fe));
-			return -ECONNRESET;
+			if (sp_reconnect(s, &stop) < 0)
+				return stop ? 0 : -ECONNRESET;
 		}
 	}
 	return 0;

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -387,6 +388,35 @@ int sp_serve(struct sp *s, const char *socket)
 	if (!(vq_fe_protocol_features(s->fe) & VQ_VU_PROTOCOL_F_CONFIG))
 		p.protocol_features &= ~VQ_VU_PROTOCOL_F_CONFIG;
 	return vq_vu_serve(&p, &s->b);
+}
+
+/*
+ * The backend went away: drop the frontend (its rings cannot be relayed;
+ * it reconnects and starts over) and connect to the backend again, every
+ * 100 ms until it answers or *stop.  Returns 0 when reconnected to a
+ * backend with the same offer, -ECONNRESET otherwise.
+ */
+int sp_reconnect(struct sp *s, volatile sig_atomic_t *stop)
+{
+	uint64_t offer = vq_fe_backend_features(s->fe);
+
+	if (vq_vu_is_connected(s->b))
+		vq_vu_disconnect(s->b);
+	while (!*stop) {
+		if (vq_fe_connect(s->fe) == 0) {
+			if (vq_fe_backend_features(s->fe) != offer) {
+				vqt_log(VQT_LOG_ERR, "backend came back offering 0x%llx, not 0x%llx",
+					(unsigned long long)vq_fe_backend_features(s->fe),
+					(unsigned long long)offer);
+				return -ECONNRESET;
+			}
+			s->dev_features = vq_fe_features(s->fe) & ~VQ_VU_F_PROTOCOL_FEATURES;
+			vqt_log(VQT_LOG_INFO, "backend reconnected");
+			return 0;
+		}
+		(void)poll(NULL, 0, 100);
+	}
+	return -ECONNRESET;
 }
 
 void sp_log_totals(const struct sp *s)

@@ -3,6 +3,7 @@
 #ifndef VQT_SVQ_SP_H
 #define VQT_SVQ_SP_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -47,6 +48,8 @@ struct sp {
 /* proxy.c */
 int sp_init(struct sp *s, const char *backend);
 void sp_fini(struct sp *s);
+/* The backend went away: drop the frontend, reconnect (0) or give up. */
+int sp_reconnect(struct sp *s, volatile sig_atomic_t *stop);
 /* One line: buffers relayed and the process's CPU time per buffer. */
 void sp_log_totals(const struct sp *s);
 int sp_serve(struct sp *s, const char *socket);

@@ -38,8 +38,9 @@ struct sbench {
 	uint64_t next;
 	struct vq_mem *mem;
 	struct vq_net *n;
-	struct vq_drv *drv;
-	struct vq_dev *dev;
+	struct vq_drv *drv, *drvs[2];
+	struct vq_dev *dev, *devs[2];
+	void *rings[2];
 	struct vq_splitdrv *sd;
 	uint8_t *frame, *app;
 	uint64_t sink;
@@ -113,8 +114,14 @@ static int ring(struct sbench *b, unsigned idx, uint64_t feats, bool keep)
 				     r + l.avail_off, r + l.used_off };
 	struct vq_drv_params dc = { .ring = rc };
 
-	if ((e = vq_drv_new(&dc, &drv)) < 0 || (e = vq_dev_new(&rc, b->mem, &dev)) < 0 ||
-	    (e = vq_net_set_queue(b->n, idx, dev)) < 0)
+	b->rings[idx] = r;
+	if ((e = vq_drv_new(&dc, &b->drvs[idx])) < 0)
+		return e;
+	drv = b->drvs[idx];
+	if ((e = vq_dev_new(&rc, b->mem, &b->devs[idx])) < 0)
+		return e;
+	dev = b->devs[idx];
+	if ((e = vq_net_set_queue(b->n, idx, dev)) < 0)
 		return e;
 	if (keep) {
 		b->drv = drv;
@@ -241,6 +248,27 @@ static int run(struct sbench *b)
 	return 0;
 }
 
+static void teardown(struct sbench *b)
+{
+	if (b->sd)
+		vq_splitdrv_attach(b->sd, NULL);
+	vq_splitdrv_free(b->sd);
+	for (unsigned i = 0; i < 2; i++)
+		if (b->n && b->devs[i])
+			vq_net_set_queue(b->n, i, NULL);
+	vq_net_free(b->n);
+	for (unsigned i = 0; i < 2; i++) {
+		vq_dev_free(b->devs[i]);
+		vq_drv_free(b->drvs[i]);
+		free(b->rings[i]);
+	}
+	vq_mem_free(b->mem);
+	free(b->g);
+	free(b->frame);
+	free(b->app);
+	free(b);
+}
+
 static int parse_method(const char *a, uint64_t *m)
 {
 	static const char *const names[] = { "none", "a", "b", "c", "hring" };
@@ -297,12 +325,16 @@ static int cmd(int argc, char **argv)
 		free(b);
 		return r > 0 ? 0 : 2;
 	}
-	if (b->o.size < (b->o.v6 ? 75u : 55u))
-		return vqt_usage_error(cli.prog, "--size below the headers and one payload byte") ? 2 : 2;
+	if (b->o.size < (b->o.v6 ? 75u : 55u)) {
+		free(b);
+		vqt_usage_error(cli.prog, "--size below the headers and one payload byte");
+		return 2;
+	}
 	if ((r = setup(b)) < 0)
 		fprintf(stderr, "virtq-bench split: setup: %s\n", strerror(-r));
 	else if ((r = run(b)) < 0)
 		fprintf(stderr, "virtq-bench split: %s\n", strerror(-r));
+	teardown(b);
 	return r < 0 ? 1 : 0;
 }
 

@@ -17,7 +17,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include <linux/virtio_net.h>
+#include <virtq/net_defs.h> /* <linux/virtio_net.h>, safe for C++ */
 
 /*
  * EXPERIMENTAL feature bits, not in the VIRTIO spec.  Bits 42..45 lie in the

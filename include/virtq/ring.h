@@ -214,6 +214,25 @@ int vq_dev_push(struct vq_dev *q, const struct vq_elem *e, uint32_t len);
 /* Same, by id and ndesc, for devices that keep only those. */
 int vq_dev_push_id(struct vq_dev *q, uint16_t id, uint16_t ndesc, uint32_t len);
 
+/*
+ * Pop up to n chains into e[0..n-1] (the caller sets each e[i].iov and
+ * iov_cap), with every check vq_dev_pop makes; with EVENT_IDX the device's
+ * event index is written once, after the burst.  Returns how many were
+ * popped (0: the ring is empty).  A chain that cannot be popped ends the
+ * burst: the ones before it are returned, and the next call reports it
+ * (-ENOBUFS, or -EIO once the queue broke).  -EIO when broken, -EINVAL for
+ * a NULL e; the first chain's error otherwise.
+ */
+int vq_dev_pop_burst(struct vq_dev *q, struct vq_elem *e, unsigned n);
+
+/*
+ * vq_dev_push for e[0..n-1] with len[i] bytes written into each.  Returns
+ * how many were pushed; a bad entry ends the burst (the ones before it are
+ * pushed) and is -EINVAL when it is the first.  -EIO when broken.
+ */
+int vq_dev_push_burst(struct vq_dev *q, const struct vq_elem *e, const uint32_t *len,
+		      unsigned n);
+
 /* Publish everything pushed since the last flush. */
 void vq_dev_flush(struct vq_dev *q);
 
@@ -294,6 +313,16 @@ void vq_drv_free(struct vq_drv *q);
 int vq_drv_add(struct vq_drv *q, const struct vq_seg *sg, unsigned out_num,
 	       unsigned in_num, void *token);
 
+/*
+ * Add up to n one-segment buffers: seg[i] with token tokens[i], all
+ * device-writable (write) or all device-readable.  The checks of vq_drv_add.
+ * Returns how many were added (fewer when the ring fills; 0 when it is
+ * full).  A bad entry (zero length, wrapping address, NULL token) ends the
+ * burst and is -EINVAL when it is the first.  -EIO when broken.
+ */
+int vq_drv_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
+		     void *const *tokens);
+
 /* Publish added buffers; returns true when the device wants a kick. */
 bool vq_drv_kick_prepare(struct vq_drv *q);
 
@@ -302,6 +331,13 @@ bool vq_drv_kick_prepare(struct vq_drv *q);
  * 0 when none, -EIO / the violation's errno when the device misbehaved.
  */
 int vq_drv_get(struct vq_drv *q, void **token, uint32_t *len);
+
+/*
+ * Up to n used buffers: tokens[i] and lens[i], with every check of
+ * vq_drv_get.  Returns how many (0: none).  A violation after some buffers
+ * returns those; the next call says -EIO.  The first one's error otherwise.
+ */
+int vq_drv_get_burst(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n);
 
 /* At teardown (device stopped): reclaim one buffer never used; NULL when none. */
 void *vq_drv_detach(struct vq_drv *q);

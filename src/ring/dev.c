@@ -315,6 +315,45 @@ int vq_dev_push(struct vq_dev *q, const struct vq_elem *e, uint32_t len)
 	return dev_push(q, e->id, e->ndesc, len);
 }
 
+int vq_dev_pop_burst(struct vq_dev *q, struct vq_elem *e, unsigned n)
+{
+	bool kicks = q->kicks_enabled;
+	int rc;
+
+	if (q->broken)
+		return -EIO;
+	if (!e)
+		return -EINVAL;
+	q->kicks_enabled = false; /* the event index moves once, after the burst */
+	rc = q->packed ? vq__packed_pop_burst(q, e, n) : vq__split_pop_burst(q, e, n);
+	q->kicks_enabled = kicks;
+	if (rc > 0 && kicks && q->event_idx && !q->broken) {
+		if (q->packed)
+			vq__packed_avail_event(q);
+		else
+			vq__split_avail_event(q);
+	}
+	return rc;
+}
+
+int vq_dev_push_burst(struct vq_dev *q, const struct vq_elem *e, const uint32_t *len,
+		      unsigned n)
+{
+	unsigned i;
+	int rc = 0;
+
+	if (q->broken)
+		return -EIO;
+	if (!e || !len)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		rc = len[i] > e[i].in_len ? -EINVAL : dev_push(q, e[i].id, e[i].ndesc, len[i]);
+		if (rc < 0)
+			break;
+	}
+	return i ? (int)i : rc;
+}
+
 /* A broken queue stops touching shared memory: flush and notify do nothing. */
 void vq_dev_flush(struct vq_dev *q)
 {

@@ -196,6 +196,8 @@ void vq__split_flush(struct vq_dev *q);
 bool vq__split_need_notify(struct vq_dev *q, uint16_t old, uint32_t n);
 void vq__split_set_notify(struct vq_dev *q, bool enable);
 bool vq__split_has_avail(const struct vq_dev *q);
+void vq__split_avail_event(struct vq_dev *q);
+int vq__split_pop_burst(struct vq_dev *q, struct vq_elem *e, unsigned n);
 
 /* dev_packed.c */
 int vq__packed_pop(struct vq_dev *q, struct vq_elem *e);
@@ -204,5 +206,7 @@ void vq__packed_flush(struct vq_dev *q);
 bool vq__packed_need_notify(struct vq_dev *q, uint16_t old, uint32_t n);
 void vq__packed_set_notify(struct vq_dev *q, bool enable);
 bool vq__packed_has_avail(const struct vq_dev *q);
+void vq__packed_avail_event(struct vq_dev *q);
+int vq__packed_pop_burst(struct vq_dev *q, struct vq_elem *e, unsigned n);
 
 #endif

@@ -162,7 +162,7 @@ static inline int pop_one(struct vq_dev *q, uint16_t head, struct vq_elem *e)
 	return 1;
 }
 
-int vq__split_pop(struct vq_dev *q, struct vq_elem *e)
+static inline __attribute__((always_inline)) int split_pop(struct vq_dev *q, struct vq_elem *e)
 {
 	struct vq__walk w;
 	uint16_t head = 0, ndesc = 0;
@@ -187,10 +187,33 @@ popped:
 	q->inflight++;
 	q->avail_idx++;
 	if (q->event_idx && q->kicks_enabled)
-		/* Ordered for the driver by vq_dev_enable_notify's full barrier
-		 * or read late by it; a stale value costs one extra kick. */
-		__atomic_store_n(avail_event(q), q->avail_idx, __ATOMIC_RELAXED);
+		vq__split_avail_event(q);
 	return 1;
+}
+
+int vq__split_pop(struct vq_dev *q, struct vq_elem *e)
+{
+	return split_pop(q, e);
+}
+
+/* Up to n pops, the pop inlined; the count, or the first pop's error. */
+int vq__split_pop_burst(struct vq_dev *q, struct vq_elem *e, unsigned n)
+{
+	unsigned i;
+	int rc = 0;
+
+	for (i = 0; i < n; i++)
+		if ((rc = split_pop(q, &e[i])) != 1)
+			break;
+	return i ? (int)i : rc;
+}
+
+/* EVENT_IDX: ask for a kick once the driver passes what was popped. */
+void vq__split_avail_event(struct vq_dev *q)
+{
+	/* Ordered for the driver by vq_dev_enable_notify's full barrier or
+	 * read late by it; a stale value costs one extra kick. */
+	__atomic_store_n(avail_event(q), q->avail_idx, __ATOMIC_RELAXED);
 }
 
 void vq__split_push(struct vq_dev *q, uint16_t id, uint32_t len)

@@ -222,9 +222,7 @@ static int drv_choose(struct vq_drv *q, struct vq__drv_chain *c)
  */
 static int drv_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *token)
 {
-	uint64_t end;
-
-	if (s->len == 0 || __builtin_add_overflow(s->addr, (uint64_t)s->len, &end))
+	if (!vq__drv_seg_ok(s))
 		return -EINVAL;
 	if (q->num_free == 0)
 		return -ENOSPC;
@@ -338,6 +336,29 @@ int vq__drv_detach_scan(struct vq_drv *q)
 			return (int)id;
 	}
 	return -1;
+}
+
+int vq_drv_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
+		     void *const *tokens)
+{
+	if (q->violation != VQ_OK)
+		return -EIO;
+	if (!seg || !tokens)
+		return -EINVAL;
+	if (q->layout == VQ_LAYOUT_SPLIT)
+		return vq__drv_split_add_burst(q, seg, n, write, tokens);
+	return vq__drv_packed_add_burst(q, seg, n, write, tokens);
+}
+
+int vq_drv_get_burst(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n)
+{
+	if (q->violation != VQ_OK)
+		return -EIO;
+	if (!tokens || !lens)
+		return -EINVAL;
+	if (q->layout == VQ_LAYOUT_SPLIT)
+		return vq__drv_split_get_burst(q, tokens, lens, n);
+	return vq__drv_packed_get_burst(q, tokens, lens, n);
 }
 
 /* ---- the rest of the API, by layout */

@@ -125,6 +125,14 @@ static inline bool vq__drv_next(struct vq__drv_iter *it, uint64_t *addr,
 	return true;
 }
 
+/* A segment vq_drv_add takes: not empty, and not wrapping around. */
+static inline bool vq__drv_seg_ok(const struct vq_seg *s)
+{
+	uint64_t end;
+
+	return s->len != 0 && !__builtin_add_overflow(s->addr, (uint64_t)s->len, &end);
+}
+
 /* Buffers the device has been shown and not yet returned. */
 static inline uint32_t vq__drv_pub_inflight(const struct vq_drv *q)
 {
@@ -191,6 +199,9 @@ bool vq__drv_split_kick_prepare(struct vq_drv *q);
 int vq__drv_split_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **token,
 			   uint32_t *plen);
 int vq__drv_split_get(struct vq_drv *q, void **token, uint32_t *len);
+int vq__drv_split_get_burst(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n);
+int vq__drv_split_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
+			 void *const *tokens);
 void *vq__drv_split_detach(struct vq_drv *q);
 void vq__drv_split_disable_notify(struct vq_drv *q);
 bool vq__drv_split_enable_notify(struct vq_drv *q);
@@ -203,6 +214,9 @@ bool vq__drv_packed_kick_prepare(struct vq_drv *q);
 int vq__drv_packed_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **token,
 			    uint32_t *plen);
 int vq__drv_packed_get(struct vq_drv *q, void **token, uint32_t *len);
+int vq__drv_packed_get_burst(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n);
+int vq__drv_packed_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
+			 void *const *tokens);
 void *vq__drv_packed_detach(struct vq_drv *q);
 void vq__drv_packed_disable_notify(struct vq_drv *q);
 bool vq__drv_packed_enable_notify(struct vq_drv *q);

@@ -148,7 +148,8 @@ void vq__drv_packed_add(struct vq_drv *q, const struct vq__drv_chain *c)
 }
 
 /* One checked segment: one direct descriptor (vq_drv_add's fast path). */
-void vq__drv_packed_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *token)
+static inline __attribute__((always_inline))
+void packed_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *token)
 {
 	struct vq__drv_chain c = { .token = token, .in_len = write ? s->len : 0,
 				   .table = VQ__DRV_NO_TABLE };
@@ -171,6 +172,27 @@ void vq__drv_packed_add1(struct vq_drv *q, const struct vq_seg *s, bool write, v
 	q->kick_slots++;
 	q->num_free--;
 	vq__drv_set_buf(q, id, &c, 1, head);
+}
+
+void vq__drv_packed_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *token)
+{
+	packed_add1(q, s, write, token);
+}
+
+/* vq_drv_add_burst after its checks of the queue: the add inlined. */
+int vq__drv_packed_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
+			 void *const *tokens)
+{
+	unsigned i;
+
+	for (i = 0; i < n && q->num_free; i++) {
+		if (!vq__drv_seg_ok(&seg[i]) || !tokens[i])
+			return i ? (int)i : -EINVAL;
+		packed_add1(q, &seg[i], write, tokens[i]);
+		q->add_seq++;
+		q->inflight++;
+	}
+	return (int)i;
 }
 
 /* 2.8.10 with EVENT_IDX: did the slots made available since the last check
@@ -263,7 +285,8 @@ static int packed_batch_start(struct vq_drv *q, uint16_t id, uint32_t len, void 
 	return r < 0 ? r : vq__drv_batch_next(q, token, plen);
 }
 
-int vq__drv_packed_get(struct vq_drv *q, void **token, uint32_t *len)
+static inline __attribute__((always_inline))
+int packed_get(struct vq_drv *q, void **token, uint32_t *len)
 {
 	struct vring_packed_desc *d = &ring(q)[q->last_used];
 	uint16_t flags, id;
@@ -290,6 +313,26 @@ int vq__drv_packed_get(struct vq_drv *q, void **token, uint32_t *len)
 	if (q->in_order && id != q->last_used)
 		return packed_batch_start(q, id, l, token, len);
 	return vq__drv_packed_complete(q, id, l, token, len);
+}
+
+int vq__drv_packed_get(struct vq_drv *q, void **token, uint32_t *len)
+{
+	return packed_get(q, token, len);
+}
+
+/* vq_drv_get_burst after its checks: the get inlined. */
+int vq__drv_packed_get_burst(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n)
+{
+	unsigned i;
+	int r = 0;
+
+	for (i = 0; i < n; i++) {
+		r = q->batch_left ? vq__drv_batch_next(q, &tokens[i], &lens[i]) :
+				    packed_get(q, &tokens[i], &lens[i]);
+		if (r != 1)
+			break;
+	}
+	return i ? (int)i : r;
 }
 
 void *vq__drv_packed_detach(struct vq_drv *q)

@@ -110,7 +110,8 @@ void vq__drv_split_add(struct vq_drv *q, const struct vq__drv_chain *c)
 }
 
 /* One checked segment: one direct descriptor (vq_drv_add's fast path). */
-void vq__drv_split_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *token)
+static inline __attribute__((always_inline))
+void split_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *token)
 {
 	struct vq__drv_chain c = { .token = token, .in_len = write ? s->len : 0,
 				   .table = VQ__DRV_NO_TABLE };
@@ -127,6 +128,27 @@ void vq__drv_split_add1(struct vq_drv *q, const struct vq_seg *s, bool write, vo
 	avail_ring(q)->ring[q->avail_idx & q->mask] = head;
 	q->avail_idx++;
 	vq__drv_set_buf(q, head, &c, 1, head);
+}
+
+void vq__drv_split_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *token)
+{
+	split_add1(q, s, write, token);
+}
+
+/* vq_drv_add_burst after its checks of the queue: the add inlined. */
+int vq__drv_split_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
+			 void *const *tokens)
+{
+	unsigned i;
+
+	for (i = 0; i < n && q->num_free; i++) {
+		if (!vq__drv_seg_ok(&seg[i]) || !tokens[i])
+			return i ? (int)i : -EINVAL;
+		split_add1(q, &seg[i], write, tokens[i]);
+		q->add_seq++;
+		q->inflight++;
+	}
+	return (int)i;
 }
 
 bool vq__drv_split_kick_prepare(struct vq_drv *q)
@@ -226,7 +248,8 @@ static int split_batch_start(struct vq_drv *q, uint16_t id, uint32_t len, void *
 	return vq__drv_batch_next(q, token, plen);
 }
 
-int vq__drv_split_get(struct vq_drv *q, void **token, uint32_t *len)
+static inline __attribute__((always_inline))
+int split_get(struct vq_drv *q, void **token, uint32_t *len)
 {
 	const struct vring_used_elem *e;
 	uint32_t id, l;
@@ -247,6 +270,26 @@ int vq__drv_split_get(struct vq_drv *q, void **token, uint32_t *len)
 	if (q->in_order && id != q->oldest)
 		return split_batch_start(q, (uint16_t)id, l, token, len);
 	return vq__drv_split_complete(q, (uint16_t)id, l, token, len);
+}
+
+int vq__drv_split_get(struct vq_drv *q, void **token, uint32_t *len)
+{
+	return split_get(q, token, len);
+}
+
+/* vq_drv_get_burst after its checks: the get inlined. */
+int vq__drv_split_get_burst(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n)
+{
+	unsigned i;
+	int r = 0;
+
+	for (i = 0; i < n; i++) {
+		r = q->batch_left ? vq__drv_batch_next(q, &tokens[i], &lens[i]) :
+				    split_get(q, &tokens[i], &lens[i]);
+		if (r != 1)
+			break;
+	}
+	return i ? (int)i : r;
 }
 
 void *vq__drv_split_detach(struct vq_drv *q)

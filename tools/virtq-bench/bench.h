@@ -81,6 +81,8 @@ struct rb_params {
 	bool suppress;         /* virtq: both sides turn notifications off, as
 				* poll-mode peers do (vq_drv_disable_notify,
 				* vq_dev_disable_notify) */
+	bool burst_api;        /* use the ring's burst operations, if it has them
+				* (one segment per buffer) */
 };
 
 /* Counters a ring may keep; the loops never read them. */
@@ -105,6 +107,15 @@ struct rb_ops {
 	int (*pop)(struct rb *r, struct rb_item *it);
 	int (*push)(struct rb *r, struct rb_item *it); /* 0 or -errno */
 	void (*flush)(struct rb *r);
+	/* Optional burst forms (NULL: not offered), used with burst_api:
+	 * add b[n-1], b[n-2], ... (a stack's top first; count added or
+	 * -errno), get up to n used (count or
+	 * -errno), pop up to n into the ring's own items (count or -errno),
+	 * push back the n popped last (0 or -errno). */
+	int (*add_burst)(struct rb *r, struct rb_buf **b, uint32_t n);
+	int (*get_burst)(struct rb *r, struct rb_buf **b, uint32_t n);
+	int (*pop_burst)(struct rb *r, uint32_t n);
+	int (*push_burst)(struct rb *r, uint32_t n);
 	/* Why the last call failed ("" if nothing to say). */
 	const char *(*error)(struct rb *r);
 	void (*counts)(struct rb *r, struct rb_counts *c);

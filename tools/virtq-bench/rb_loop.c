@@ -48,6 +48,12 @@ static void thread_start(struct rb_shared *s, int cpu, const char *name)
 	pthread_barrier_wait(&s->start);
 }
 
+/* Burst forms: asked for, offered by the ring, one segment per buffer. */
+static bool rb_bursts(const struct rb_shared *s)
+{
+	return s->run->params.burst_api && s->run->ops->add_burst && s->run->params.segs == 1;
+}
+
 /* Reclaim all used buffers onto the free stack.  Returns the count or -errno. */
 static int drv_reclaim(struct rb_shared *s, struct rb_buf **fl, uint32_t *nfree)
 {
@@ -55,6 +61,14 @@ static int drv_reclaim(struct rb_shared *s, struct rb_buf **fl, uint32_t *nfree)
 	struct rb_buf *b;
 	int n = 0, ret;
 
+	if (rb_bursts(s)) { /* the free stack has room for every buffer in flight */
+		while ((ret = ops->get_burst(s->r, fl + *nfree, s->run->params.size - *nfree)) > 0)
+			for (int i = 0; i < ret; i++, n++)
+				if (fl[(*nfree)++] < s->bufs ||
+				    fl[*nfree - 1] >= s->bufs + s->run->params.size)
+					return -EBADMSG;
+		return ret < 0 ? ret : n;
+	}
 	while ((ret = ops->get_used(s->r, &b)) == 1) {
 		if (b < s->bufs || b >= s->bufs + s->run->params.size)
 			return -EBADMSG;
@@ -74,6 +88,17 @@ static int drv_add(struct rb_shared *s, struct rb_buf **fl, uint32_t *nfree,
 
 	if (want > s->run->batch)
 		want = s->run->batch;
+	if (rb_bursts(s)) {
+		if (want > *nfree)
+			want = *nfree;
+		n = want ? ops->add_burst(s->r, fl + *nfree - want, (uint32_t)want) : 0;
+		if (n < 0)
+			return n;
+		*nfree -= (uint32_t)n;
+		if (n)
+			ops->publish(s->r);
+		return n;
+	}
 	while ((uint64_t)n < want && *nfree) {
 		ret = ops->add(s->r, fl[*nfree - 1], segs);
 		if (ret)
@@ -128,6 +153,14 @@ static int dev_turn(struct rb_shared *s, struct rb_item *items)
 	uint32_t batch = s->run->batch, n, i;
 	int ret = 0;
 
+	if (rb_bursts(s)) {
+		ret = ops->pop_burst(s->r, batch);
+		if (ret > 0 && !(ret = ops->push_burst(s->r, (uint32_t)ret))) {
+			ops->flush(s->r);
+			s->flushes++;
+		}
+		return ret < 0 ? ret : 0;
+	}
 	for (n = 0; n < batch; n++) {
 		ret = ops->pop(s->r, &items[n]);
 		if (ret != 1)

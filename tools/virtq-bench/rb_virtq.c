@@ -23,6 +23,13 @@ struct rb {
 	void *indirect;
 	const char *drv_err; /* set by the driver thread */
 	const char *dev_err; /* set by the device thread */
+	/* burst forms: one slot per ring entry */
+	struct vq_seg *segs;    /* driver */
+	void **toks;
+	uint32_t *lens;
+	struct vq_elem *elems;  /* device */
+	struct iovec *iovs;
+	uint32_t *zero;
 	_Alignas(CL) uint64_t kicks;    /* driver thread */
 	_Alignas(CL) uint64_t notifies; /* device thread */
 };
@@ -76,6 +83,23 @@ static int vqr_map(struct rb *r, const struct rb_params *p,
 	return vq_mem_add(r->mem, &reg);
 }
 
+static int vqr_burst_alloc(struct rb *r, uint32_t n)
+{
+	r->segs = calloc(n, sizeof(*r->segs));
+	r->toks = calloc(n, sizeof(*r->toks));
+	r->lens = calloc(n, sizeof(*r->lens));
+	r->elems = calloc(n, sizeof(*r->elems));
+	r->iovs = calloc(n, sizeof(*r->iovs));
+	r->zero = calloc(n, sizeof(*r->zero));
+	if (!r->segs || !r->toks || !r->lens || !r->elems || !r->iovs || !r->zero)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		r->elems[i].iov = &r->iovs[i];
+		r->elems[i].iov_cap = 1;
+	}
+	return 0;
+}
+
 static void vqr_destroy(struct rb *r)
 {
 	if (!r)
@@ -83,6 +107,12 @@ static void vqr_destroy(struct rb *r)
 	vq_drv_free(r->drv);
 	vq_dev_free(r->dev);
 	vq_mem_free(r->mem);
+	free(r->segs);
+	free(r->toks);
+	free(r->lens);
+	free(r->elems);
+	free(r->iovs);
+	free(r->zero);
 	free(r->indirect);
 	free(r->ring);
 	free(r);
@@ -107,6 +137,8 @@ static int vqr_create(const struct rb_params *p, const struct rb_pool *pool,
 		ret = vq_drv_new(&dc, &r->drv);
 	if (!ret)
 		ret = vq_dev_new(&dc.ring, r->mem, &r->dev);
+	if (!ret && p->burst_api)
+		ret = vqr_burst_alloc(r, p->size);
 	if (ret) {
 		vqr_destroy(r);
 		return ret;
@@ -174,6 +206,51 @@ static int vqr_push(struct rb *r, struct rb_item *it)
 	return ret;
 }
 
+/* ---- burst forms (vq_drv_add_burst / get_burst, vq_dev_pop_burst / push_burst) */
+
+static int vqr_add_burst(struct rb *r, struct rb_buf **b, uint32_t n)
+{
+	int ret;
+
+	for (uint32_t i = 0; i < n; i++) { /* the stack's top first */
+		r->segs[i] = (struct vq_seg){ b[n - 1 - i]->gpa, RB_SEG_BYTES };
+		r->toks[i] = b[n - 1 - i];
+	}
+	ret = vq_drv_add_burst(r->drv, r->segs, n, false, r->toks);
+	if (ret < 0)
+		r->drv_err = vq_drv_error(r->drv);
+	return ret;
+}
+
+static int vqr_get_burst(struct rb *r, struct rb_buf **b, uint32_t n)
+{
+	int ret = vq_drv_get_burst(r->drv, (void **)b, r->lens, n);
+
+	if (ret < 0)
+		r->drv_err = vq_drv_error(r->drv);
+	return ret;
+}
+
+static int vqr_pop_burst(struct rb *r, uint32_t n)
+{
+	int ret = vq_dev_pop_burst(r->dev, r->elems, n);
+
+	if (ret < 0)
+		r->dev_err = vq_dev_error(r->dev);
+	return ret;
+}
+
+static int vqr_push_burst(struct rb *r, uint32_t n)
+{
+	int ret = vq_dev_push_burst(r->dev, r->elems, r->zero, n);
+
+	if (ret < 0 || (uint32_t)ret != n) {
+		r->dev_err = vq_dev_error(r->dev);
+		return ret < 0 ? ret : -EIO;
+	}
+	return 0;
+}
+
 static void vqr_flush(struct rb *r)
 {
 	vq_dev_flush(r->dev);
@@ -198,6 +275,10 @@ const struct rb_ops rb_virtq_ops = {
 	.destroy = vqr_destroy,
 	.add = vqr_add,
 	.publish = vqr_publish,
+	.add_burst = vqr_add_burst,
+	.get_burst = vqr_get_burst,
+	.pop_burst = vqr_pop_burst,
+	.push_burst = vqr_push_burst,
 	.get_used = vqr_get_used,
 	.pop = vqr_pop,
 	.push = vqr_push,

@@ -27,6 +27,7 @@ struct ring_opts {
 	bool verbose;
 	bool inline_mode;
 	bool suppress;
+	bool burst_api;
 };
 
 struct ring_cfg {
@@ -95,6 +96,9 @@ static void ring_usage(FILE *f)
 "  --suppress       both sides turn notifications off first, as poll-mode\n"
 "                   peers do (vq_drv_disable_notify, vq_dev_disable_notify); by\n"
 "                   default they stay on and are computed, never sent\n"
+"  --burst-api      virtq: move buffers with the burst calls (vq_drv_add_burst,\n"
+"                   vq_drv_get_burst, vq_dev_pop_burst, vq_dev_push_burst;\n"
+"                   one segment per buffer) instead of one call per buffer\n"
 "  --inline         one thread (on the driver CPU) takes driver and device\n"
 "                   turns in alternation: nothing crosses CPUs, so this\n"
 "                   measures the instructions of a round trip alone\n"
@@ -185,6 +189,7 @@ static int apply_opt(struct ring_opts *o, int c, const char *arg)
 	case 'N': o->ring_on[0] = false; return 0;
 	case 'I': o->inline_mode = true; return 0;
 	case 'S': o->suppress = true; return 0;
+	case 'B': o->burst_api = true; return 0;
 	default: return vqt_parse_fail("unknown option");
 	}
 }
@@ -207,6 +212,7 @@ static const struct option long_opts[] = {
 	{ "no-spsc", no_argument, NULL, 'N' },
 	{ "inline", no_argument, NULL, 'I' },
 	{ "suppress", no_argument, NULL, 'S' },
+	{ "burst-api", no_argument, NULL, 'B' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -273,6 +279,7 @@ static void run_init(struct rb_run *run, const struct ring_opts *o,
 	run->params.segs = o->segs;
 	run->params.features = o->features;
 	run->params.suppress = o->suppress;
+	run->params.burst_api = o->burst_api;
 	run->batch = batch;
 	run->count = count;
 	run->cpu_drv = o->cpu_drv;

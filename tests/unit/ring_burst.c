@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The burst calls of the ring: vq_drv_add_burst / vq_drv_get_burst on the
+ * driver side, vq_dev_pop_burst / vq_dev_push_burst on the device side.
+ * They move the same buffers as the one-at-a-time calls, in the same order,
+ * with the same checks: a bad entry ends a burst after the good ones before
+ * it, and a peer's violation in the middle of a burst breaks the queue.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <virtq/mem.h>
+#include <virtq/ring.h>
+
+#include "../harness/test.h"
+#include "ring/ring_wire.h"
+
+#define GPA   0x100000ull
+#define QSZ   16u
+#define BUF   64u
+#define DATA  (QSZ * BUF)
+
+struct bfx {
+	struct vq_ring_layout lay;
+	unsigned char *mem; /* ring, then DATA bytes of buffers, at GPA */
+	struct vq_mem *map;
+	struct vq_drv *drv;
+	struct vq_dev *dev;
+	struct vq_seg seg[QSZ];
+	void *tok[QSZ];
+	struct vq_elem e[QSZ];
+	struct iovec iov[QSZ];
+	uint64_t data_gpa;
+};
+
+static void bfx_init(struct bfx *f, enum vq_layout layout, uint64_t features)
+{
+	struct vq_drv_params dc = { 0 };
+	size_t ring_bytes;
+
+	memset(f, 0, sizeof(*f));
+	ASSERT_EQ(vq_ring_layout(layout, QSZ, &f->lay), 0);
+	ring_bytes = (f->lay.total + 63) & ~(size_t)63;
+	f->mem = aligned_alloc(64, ring_bytes + DATA);
+	ASSERT_TRUE(f->mem);
+	memset(f->mem, 0, ring_bytes + DATA);
+	f->data_gpa = GPA + ring_bytes;
+	ASSERT_EQ(vq_mem_new(&f->map), 0);
+	ASSERT_EQ(vq_mem_add(f->map, &(struct vq_mem_region){ .gpa = GPA, .size = ring_bytes + DATA,
+							      .hva = f->mem, .prot = VQ_MEM_RW }), 0);
+	dc.ring = (struct vq_ring_params){
+		.layout = layout, .size = QSZ,
+		.features = features | VQ_F_VERSION_1 | (layout == VQ_LAYOUT_PACKED ? VQ_F_PACKED : 0),
+		.desc = f->mem + f->lay.desc_off, .avail = f->mem + f->lay.avail_off,
+		.used = f->mem + f->lay.used_off,
+	};
+	ASSERT_EQ(vq_drv_new(&dc, &f->drv), 0);
+	ASSERT_EQ(vq_dev_new(&dc.ring, f->map, &f->dev), 0);
+	for (unsigned i = 0; i < QSZ; i++) {
+		f->seg[i] = (struct vq_seg){ f->data_gpa + (uint64_t)i * BUF, BUF };
+		f->tok[i] = &f->seg[i];
+		f->e[i].iov = &f->iov[i];
+		f->e[i].iov_cap = 1;
+	}
+}
+
+static void bfx_fini(struct bfx *f)
+{
+	vq_dev_free(f->dev);
+	vq_drv_free(f->drv);
+	vq_mem_free(f->map);
+	free(f->mem);
+}
+
+/* Buffers go round in order, lengths as pushed, for both layouts and with
+ * IN_ORDER (where the device returns a run with one used entry). */
+static void roundtrip(enum vq_layout layout, uint64_t features)
+{
+	struct bfx f;
+	uint32_t len[QSZ], got_len[QSZ];
+	void *got[QSZ];
+
+	bfx_init(&f, layout, features);
+	for (unsigned round = 0; round < 5; round++) { /* past the ring's wrap */
+		ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 10, true, f.tok), 10);
+		vq_drv_kick_prepare(f.drv);
+		ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e, QSZ), 10);
+		ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e, QSZ), 0);
+		for (unsigned i = 0; i < 10; i++) {
+			ASSERT_TRUE(f.iov[i].iov_base == f.mem + (f.seg[i].addr - GPA));
+			ASSERT_EQ(f.e[i].in_len, BUF);
+			len[i] = BUF; /* whole: an IN_ORDER device may batch them */
+		}
+		len[9] = 7 + round;
+		ASSERT_EQ(vq_dev_push_burst(f.dev, f.e, len, 10), 10);
+		vq_dev_flush(f.dev);
+		ASSERT_EQ(vq_drv_get_burst(f.drv, got, got_len, 4), 4);
+		ASSERT_EQ(vq_drv_get_burst(f.drv, got + 4, got_len + 4, QSZ), 6);
+		ASSERT_EQ(vq_drv_get_burst(f.drv, got, got_len, QSZ), 0);
+		for (unsigned i = 0; i < 4; i++)
+			ASSERT_TRUE(got[i] == f.tok[i]);
+		for (unsigned i = 4; i < 10; i++)
+			ASSERT_TRUE(got[i] == f.tok[i]);
+		ASSERT_EQ(got_len[0], BUF);
+		ASSERT_EQ(got_len[9], 7 + round);
+	}
+	bfx_fini(&f);
+}
+
+TEST(burst_roundtrip_split) { roundtrip(VQ_LAYOUT_SPLIT, 0); }
+TEST(burst_roundtrip_packed) { roundtrip(VQ_LAYOUT_PACKED, 0); }
+TEST(burst_roundtrip_packed_in_order) { roundtrip(VQ_LAYOUT_PACKED, VQ_F_IN_ORDER | VQ_F_EVENT_IDX); }
+TEST(burst_roundtrip_split_in_order) { roundtrip(VQ_LAYOUT_SPLIT, VQ_F_IN_ORDER | VQ_F_EVENT_IDX); }
+
+/* A full ring takes what fits; a bad entry ends the burst and is refused
+ * when it comes first. */
+static void add_limits(enum vq_layout layout)
+{
+	struct bfx f;
+
+	bfx_init(&f, layout, 0);
+	f.seg[3].len = 0;
+	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 8, false, f.tok), 3);
+	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg + 3, 5, false, f.tok + 3), -EINVAL);
+	f.seg[3].len = BUF;
+	f.tok[4] = NULL;
+	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg + 3, 5, false, f.tok + 3), 1);
+	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg + 4, 1, false, f.tok + 4), -EINVAL);
+	f.tok[4] = &f.seg[4];
+	f.seg[5].addr = UINT64_MAX - 8;
+	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg + 5, 1, false, f.tok + 5), -EINVAL);
+	f.seg[5].addr = f.data_gpa;
+	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, QSZ, false, f.tok), QSZ - 4);
+	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, QSZ, false, f.tok), 0);
+	ASSERT_EQ(vq_drv_nfree(f.drv), 0);
+	ASSERT_TRUE(!vq_drv_is_broken(f.drv));
+	vq_drv_kick_prepare(f.drv);
+	ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e, QSZ), QSZ);
+	bfx_fini(&f);
+}
+
+TEST(burst_add_limits_split) { add_limits(VQ_LAYOUT_SPLIT); }
+TEST(burst_add_limits_packed) { add_limits(VQ_LAYOUT_PACKED); }
+
+/* A chain outside guest memory in the middle of a burst: the chains before
+ * it are popped, then the queue is broken. */
+static void pop_violation(enum vq_layout layout)
+{
+	struct bfx f;
+
+	bfx_init(&f, layout, 0);
+	f.seg[2].addr = 0x7000000000ull; /* unmapped */
+	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 4, false, f.tok), 4);
+	vq_drv_kick_prepare(f.drv);
+	ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e, QSZ), 2);
+	ASSERT_TRUE(vq_dev_is_broken(f.dev));
+	ASSERT_EQ(vq_dev_violation(f.dev), VQ_ERR_ADDR_UNMAPPED);
+	ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e, QSZ), -EIO);
+	ASSERT_EQ(vq_dev_push_burst(f.dev, f.e, (uint32_t[2]){ 0, 0 }, 2), -EIO);
+	bfx_fini(&f);
+}
+
+TEST(burst_pop_violation_split) { pop_violation(VQ_LAYOUT_SPLIT); }
+TEST(burst_pop_violation_packed) { pop_violation(VQ_LAYOUT_PACKED); }
+
+/* Too small an iov: nothing of that chain is consumed, the queue stays
+ * healthy, and the next burst with room pops it. */
+TEST(burst_pop_enobufs)
+{
+	struct bfx f;
+
+	bfx_init(&f, VQ_LAYOUT_PACKED, 0);
+	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 3, false, f.tok), 3);
+	vq_drv_kick_prepare(f.drv);
+	f.e[1].iov_cap = 0;
+	ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e, 3), 1);
+	ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e + 1, 2), -ENOBUFS);
+	ASSERT_TRUE(!vq_dev_is_broken(f.dev));
+	f.e[1].iov_cap = 1;
+	ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e + 1, 2), 2);
+	/* a length beyond the writable bytes ends the push burst */
+	ASSERT_EQ(vq_dev_push_burst(f.dev, f.e, (uint32_t[3]){ 0, BUF + 1, 0 }, 3), 1);
+	ASSERT_EQ(vq_dev_push_burst(f.dev, f.e + 1, (uint32_t[2]){ BUF + 1, 0 }, 2), -EINVAL);
+	bfx_fini(&f);
+}
+
+/* A used id the driver never added, after a good one: the good one is
+ * returned, then the queue is broken. */
+TEST(burst_get_violation)
+{
+	struct bfx f;
+	void *got[QSZ];
+	uint32_t len[QSZ];
+
+	bfx_init(&f, VQ_LAYOUT_SPLIT, 0);
+	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 2, true, f.tok), 2);
+	vq_drv_kick_prepare(f.drv);
+	ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e, QSZ), 2);
+	ASSERT_EQ(vq_dev_push_burst(f.dev, f.e, (uint32_t[2]){ 1, 1 }, 2), 2);
+	vq_dev_flush(f.dev);
+	/* the second used entry names id 9, which is not in flight */
+	((struct vring_used *)(f.mem + f.lay.used_off))->ring[1].id = 9;
+	ASSERT_EQ(vq_drv_get_burst(f.drv, got, len, QSZ), 1);
+	ASSERT_TRUE(vq_drv_is_broken(f.drv));
+	ASSERT_EQ(vq_drv_violation(f.drv), VQ_ERR_USED_ID);
+	ASSERT_EQ(vq_drv_get_burst(f.drv, got, len, QSZ), -EIO);
+	bfx_fini(&f);
+}
+
+/* EVENT_IDX with kicks on: the device's event index is written after a
+ * burst, so the driver's next buffer asks for a kick. */
+static void event_after_burst(enum vq_layout layout)
+{
+	struct bfx f;
+
+	bfx_init(&f, layout, VQ_F_EVENT_IDX);
+	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 4, false, f.tok), 4);
+	ASSERT_TRUE(vq_drv_kick_prepare(f.drv));
+	ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e, QSZ), 4);
+	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg + 4, 1, false, f.tok + 4), 1);
+	ASSERT_TRUE(vq_drv_kick_prepare(f.drv));
+	bfx_fini(&f);
+}
+
+TEST(burst_event_idx_split) { event_after_burst(VQ_LAYOUT_SPLIT); }
+TEST(burst_event_idx_packed) { event_after_burst(VQ_LAYOUT_PACKED); }
+
+TEST(burst_null_arguments)
+{
+	struct bfx f;
+
+	bfx_init(&f, VQ_LAYOUT_SPLIT, 0);
+	ASSERT_EQ(vq_drv_add_burst(f.drv, NULL, 1, false, f.tok), -EINVAL);
+	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 1, false, NULL), -EINVAL);
+	ASSERT_EQ(vq_drv_get_burst(f.drv, NULL, (uint32_t[1]){ 0 }, 1), -EINVAL);
+	ASSERT_EQ(vq_dev_pop_burst(f.dev, NULL, 1), -EINVAL);
+	ASSERT_EQ(vq_dev_push_burst(f.dev, f.e, NULL, 1), -EINVAL);
+	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 0, false, f.tok), 0);
+	ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e, 0), 0);
+	bfx_fini(&f);
+}

@@ -27,21 +27,27 @@ static void free_chain(struct vq__netdrv_txq *q, uint32_t b)
 	}
 }
 
+#define RECLAIM_BURST 32u
+
 static int reclaim(struct vq_netdrv *nd, unsigned qp)
 {
 	struct vq__netdrv_txq *q = &nd->tx[qp];
-	void *tok;
-	uint32_t len;
+	void *tok[RECLAIM_BURST];
+	uint32_t len[RECLAIM_BURST];
 	int rc, n = 0;
 
-	while ((rc = vq_drv_get(q->vq, &tok, &len)) == 1) {
-		uint32_t b = VQ__NETDRV_INDEX(tok);
+	while ((rc = vq_drv_get_burst(q->vq, tok, len, RECLAIM_BURST)) > 0) {
+		for (int i = 0; i < rc; i++) {
+			uint32_t b = VQ__NETDRV_INDEX(tok[i]);
 
-		if (b >= q->nbufs || q->inflight == 0)
-			return vq__netdrv_fail(nd, 2 * qp + 1, "unknown tx buffer %u", b);
-		free_chain(q, b);
-		q->inflight--;
-		n++;
+			if (b >= q->nbufs || q->inflight == 0)
+				return vq__netdrv_fail(nd, 2 * qp + 1, "unknown tx buffer %u", b);
+			free_chain(q, b);
+			q->inflight--;
+		}
+		n += rc;
+		if ((unsigned)rc < RECLAIM_BURST)
+			break;
 	}
 	if (rc < 0)
 		return vq__netdrv_fail(nd, 2 * qp + 1, "%s", vq_drv_error(q->vq));

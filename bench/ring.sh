@@ -15,6 +15,8 @@ var_args=(ring --count "$count" --reps 5 --size 256 --batch 32 --layout all
 # ratio ring batch < markdown table: the "ratio to SPSC" column of one row
 ratio() { awk -F'|' -v r="$1" -v b="$2" '$2 ~ " "r" " && $3+0 == b { gsub(/ /, "", $7); print $7 }'; }
 
+tmp_cg=$(mktemp -d)
+trap 'rm -rf "$tmp_cg"' EXIT
 echo "virtq-bench ${args[*]}" >&2
 table=$("$bin/virtq-bench" "${args[@]}" --markdown)
 packed32=$(ratio packed 32 <<<"$table")
@@ -62,7 +64,8 @@ poll-mode peers do.
 |---------|------:|------:|------:|------:|
 MD
 for v in "--features none" "--features event-idx" "--features in-order" \
-	 "--features event-idx,in-order" "--features event-idx --suppress"; do
+	 "--features event-idx,in-order" "--features event-idx --suppress" \
+	 "--features event-idx --burst-api" "--features event-idx,in-order --suppress --burst-api"; do
 	echo "virtq-bench ${var_args[*]} $v" >&2
 	# shellcheck disable=SC2086 # $v is a word list
 	t=$("$bin/virtq-bench" "${var_args[@]}" $v --markdown)
@@ -88,10 +91,46 @@ can at best halve it.
 $inl
 MD
 
+# ---- instructions per round trip (callgrind: deterministic, load-proof)
+if command -v valgrind >/dev/null; then
+	cg_args=(ring --inline --reps 1 --warmup 0 --batch 32 --no-spsc --cpus 0,1)
+	cat <<MD
+
+### Instructions per round trip (callgrind)
+
+\`valgrind --tool=callgrind build/bin/virtq-bench ${cg_args[*]} --layout L --count N VARIANT\`
+at N = 50k and 100k; the figure is (Ir(100k) - Ir(50k)) / 50k, so set-up
+cancels out.  *all* counts the benchmark's own loop too (its per-buffer
+calls into the ring, as an application's); *library* counts only the
+functions in src/ (callgrind_annotate, self cost).  Unlike Mops/s these do
+not depend on the machine's load.
+
+| layout | VARIANT | all Ir | library Ir |
+|--------|---------|------:|------:|
+MD
+	for layout in split packed; do
+		for v in "--features event-idx" "--features event-idx --burst-api" \
+			 "--features event-idx,in-order --burst-api"; do
+			declare -A all=() lib=()
+			for n in 50000 100000; do
+				# shellcheck disable=SC2086 # $v is a word list
+				valgrind --tool=callgrind --callgrind-out-file="$tmp_cg/cg.$n" \
+					"$bin/virtq-bench" "${cg_args[@]}" --layout "$layout" --count "$n" $v \
+					>/dev/null 2>&1
+				all[$n]=$(sed -n 's/^summary: //p' "$tmp_cg/cg.$n")
+				lib[$n]=$(callgrind_annotate --auto=no --threshold=100 "$tmp_cg/cg.$n" 2>/dev/null |
+					awk '/src\/(ring|mem)\// { gsub(/,/, "", $1); s += $1 } END { print s + 0 }')
+			done
+			echo "| $layout | \`$v\` | $(((${all[100000]:-0} - ${all[50000]:-0}) / 50000)) |" \
+				"$(((${lib[100000]:-0} - ${lib[50000]:-0}) / 50000)) |"
+		done
+	done
+fi
+
 # ---- where the time goes (perf, software clock: works without PMU access)
 prof_args=(ring --count 10M --reps 3 --warmup 0 --batch 32 --layout packed --no-spsc)
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp" "$tmp_cg"' EXIT
 if command -v perf >/dev/null &&
    perf record -q -e cpu-clock -F 4999 -o "$tmp/perf.data" -- \
 	"$bin/virtq-bench" "${prof_args[@]}" >/dev/null 2>"$tmp/err"; then

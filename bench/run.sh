@@ -14,6 +14,8 @@
 # starting with a "## Title" line, and progress on stderr.  Exit status 0:
 # done; 77: skipped (its last stderr line says why); anything else: failed.
 # A line "# order: N" near its top places the section (default 50).
+# Section "summary" (bench/summary.sh) reads the others' stored results: it
+# runs after every run, whichever sections ran.
 #
 # Each section's output is stored in docs/perf/NAME.md together with the
 # machine, date and commit it was measured on; docs/PERFORMANCE.md is then
@@ -147,9 +149,11 @@ main() {
 	done
 	if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then make -s O="$O" all >&2 || return 1; fi
 	for name in "${want[@]}"; do
+		[ "$name" = summary ] && continue # read from the others: last
 		run_section "$name"
 		[ $? -eq 1 ] && failed=1
 	done
+	if [ -f bench/summary.sh ]; then run_section summary || failed=1; fi
 	assemble
 	return $failed
 }

@@ -34,12 +34,17 @@ swcell() {
 		END { if (!found) print "not measured" }' "$perf/switch.md"
 }
 
-# ringcell LAYOUT: ratio to the SPSC bound at batch 32
+# ringcell LAYOUT: ratio to the SPSC bound at batch 32, one call a buffer
+# (the main table), then with the burst calls (the variants table)
 ringcell() {
 	[[ -f $perf/ring.md ]] || { echo "not measured"; return; }
-	awk -F'|' -v l="$1" '$2 ~ "^ *" l " *$" && $3 + 0 == 32 {
-		gsub(/ /, "", $4); gsub(/ /, "", $7); printf "**%s** (%s Mops/s)\n", $7, $4; exit }' \
-		"$perf/ring.md"
+	awk -F'|' -v l="$1" '
+		$2 ~ "^ *" l " *$" && $3 + 0 == 32 && !one {
+			gsub(/ /, "", $4); gsub(/ /, "", $7); one = sprintf("**%s** (%s Mops/s) one call a buffer", $7, $4) }
+		$2 ~ /`--features event-idx --burst-api`/ {
+			i = (l == "split") ? 4 : 6; gsub(/ /, "", $i); gsub(/ /, "", $(i - 1))
+			burst = sprintf("; **%s** (%s Mops/s) with the burst calls", $i, $(i - 1)) }
+		END { print one burst }' "$perf/ring.md"
 }
 
 date_of() { sed -n 's/^- Date: //p' "$1" 2>/dev/null | tail -1; }

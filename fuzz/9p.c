@@ -29,7 +29,7 @@
 #include "fuzz.h"
 
 static struct vq_9p *server;
-static char dir[64];
+static char export_root[64];
 
 static void quiet(void *opaque, const char *line)
 {
@@ -41,9 +41,9 @@ static void cleanup(void)
 {
 	char cmd[96];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", export_root);
 	if (system(cmd) != 0)
-		fprintf(stderr, "fuzz 9p: could not remove %s\n", dir);
+		fprintf(stderr, "fuzz 9p: could not remove %s\n", export_root);
 }
 
 static void setup(void)
@@ -52,19 +52,19 @@ static void setup(void)
 	char path[128];
 	FILE *f;
 
-	snprintf(dir, sizeof(dir), "/tmp/virtq-fuzz-9p.XXXXXX");
-	if (!mkdtemp(dir))
+	snprintf(export_root, sizeof(export_root), "/tmp/virtq-fuzz-9p.XXXXXX");
+	if (!mkdtemp(export_root))
 		abort();
 	atexit(cleanup);
-	snprintf(path, sizeof(path), "%s/sub", dir);
+	snprintf(path, sizeof(path), "%s/sub", export_root);
 	mkdir(path, 0755);
-	snprintf(path, sizeof(path), "%s/sub/file", dir);
+	snprintf(path, sizeof(path), "%s/sub/file", export_root);
 	f = fopen(path, "w");
 	if (f) {
 		fputs("0123456789", f);
 		fclose(f);
 	}
-	p.export_dir = dir;
+	p.export_dir = export_root;
 	if (vq_9p_new(&p, &server))
 		abort();
 }

@@ -47,13 +47,49 @@ const char *vq_drv_error(const struct vq_drv *q)
 
 /* ---- indirect table pool */
 
-void *vq__drv_table(const struct vq_drv *q, uint32_t table, uint64_t *gpa)
+static void *drv_table(const struct vq_drv *q, uint32_t table, uint64_t *gpa)
 {
 	/* No overflow: tables * len * 16 was checked by drv_pool_init. */
 	uint64_t off = (uint64_t)table * q->ind_len * sizeof(struct vring_desc);
 
 	*gpa = q->ind_gpa + off;
 	return q->ind + off;
+}
+
+/*
+ * Fill chain c's indirect table (2.7.5.3, 2.8.7), one descriptor per
+ * segment in the queue's format, and give its guest address in *gpa.  Split
+ * descriptors are linked by next and NEXT; packed ones follow each other,
+ * with only WRITE valid and the id reserved.  Both are 16 bytes.
+ */
+void vq__drv_fill_table(struct vq_drv *q, const struct vq__drv_chain *c, uint64_t *gpa)
+{
+	void *t = drv_table(q, c->table, gpa);
+	struct vq__drv_iter it = { c->sg, 0, c->out_num, c->total };
+	uint64_t addr;
+	uint32_t len, k = 0;
+	bool write;
+
+	while (vq__drv_next(&it, &addr, &len, &write)) {
+		uint16_t wf = write ? VRING_DESC_F_WRITE : 0;
+
+		if (q->layout == VQ_LAYOUT_SPLIT) {
+			struct vring_desc *d = (struct vring_desc *)t + k;
+
+			d->addr = addr;
+			d->len = len;
+			d->flags = (uint16_t)(wf | (k + 1 < c->ndesc ? VRING_DESC_F_NEXT : 0));
+			d->next = (uint16_t)(k + 1);
+		} else {
+			struct vring_packed_desc *d = (struct vring_packed_desc *)t + k;
+
+			d->addr = addr;
+			d->len = len;
+			d->id = 0;
+			d->flags = wf;
+		}
+		k++;
+	}
 }
 
 static int drv_pool_init(struct vq_drv *q, const struct vq_drv_params *cfg)
@@ -222,17 +258,16 @@ static int drv_choose(struct vq_drv *q, struct vq__drv_chain *c)
  */
 static int drv_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *token)
 {
+	int r;
+
 	if (!vq__drv_seg_ok(s))
 		return -EINVAL;
 	if (q->num_free == 0)
 		return -ENOSPC;
-	if (q->layout == VQ_LAYOUT_SPLIT)
-		vq__drv_split_add1(q, s, write, token);
-	else
-		vq__drv_packed_add1(q, s, write, token);
-	q->add_seq++;
-	q->inflight++;
-	return 0;
+	/* A burst of one: the same inlined add, and its count of 1 is success. */
+	r = q->layout == VQ_LAYOUT_SPLIT ? vq__drv_split_add_burst(q, s, 1, write, &token) :
+					   vq__drv_packed_add_burst(q, s, 1, write, &token);
+	return r == 1 ? 0 : r;
 }
 
 /* Several segments: plan (validate, coalesce), choose, write.  Out of
@@ -380,9 +415,10 @@ int vq_drv_get(struct vq_drv *q, void **token, uint32_t *len)
 		return -EINVAL;
 	if (q->batch_left)
 		return vq__drv_batch_next(q, token, len);
+	/* A burst of one: the same inlined get, returning 1, 0 or -errno. */
 	if (q->layout == VQ_LAYOUT_SPLIT)
-		return vq__drv_split_get(q, token, len);
-	return vq__drv_packed_get(q, token, len);
+		return vq__drv_split_get_burst(q, token, len, 1);
+	return vq__drv_packed_get_burst(q, token, len, 1);
 }
 
 void *vq_drv_detach(struct vq_drv *q)

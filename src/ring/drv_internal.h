@@ -185,20 +185,63 @@ static inline int vq__drv_check_used(struct vq_drv *q, uint32_t id, uint32_t len
 /* drv.c */
 int vq__drv_violate(struct vq_drv *q, enum vq_violation v, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-void *vq__drv_table(const struct vq_drv *q, uint32_t table, uint64_t *gpa);
+void vq__drv_fill_table(struct vq_drv *q, const struct vq__drv_chain *c, uint64_t *gpa);
 int vq__drv_batch_start(struct vq_drv *q, uint16_t oldest, uint16_t id, uint32_t len,
 			uint32_t *n);
 int vq__drv_batch_next(struct vq_drv *q, void **token, uint32_t *len);
 int vq__drv_detach_scan(struct vq_drv *q);
 
+/*
+ * vq_drv_get_burst for one layout: up to n used buffers, from an IN_ORDER
+ * batch in progress or from GET (the layout's always-inline get, so that the
+ * loop has it inlined).  Returns how many were taken, or GET's result (0 or
+ * -errno) when none was.
+ */
+static inline __attribute__((always_inline)) int
+vq__drv_get_burst_with(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n,
+		       int (*get)(struct vq_drv *, void **, uint32_t *))
+{
+	unsigned i;
+	int r = 0;
+
+	for (i = 0; i < n; i++) {
+		r = q->batch_left ? vq__drv_batch_next(q, &tokens[i], &lens[i]) :
+				    get(q, &tokens[i], &lens[i]);
+		if (r != 1)
+			break;
+	}
+	return i ? (int)i : r;
+}
+
+/*
+ * vq_drv_add_burst for one layout, after its checks of the queue: one
+ * buffer per segment through ADD1 (the layout's always-inline add) while
+ * there is room.  Returns how many were added, or -EINVAL when the first
+ * segment or token is bad.
+ */
+static inline __attribute__((always_inline)) int
+vq__drv_add_burst_with(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
+		       void *const *tokens,
+		       void (*add1)(struct vq_drv *, const struct vq_seg *, bool, void *))
+{
+	unsigned i;
+
+	for (i = 0; i < n && q->num_free; i++) {
+		if (!vq__drv_seg_ok(&seg[i]) || !tokens[i])
+			return i ? (int)i : -EINVAL;
+		add1(q, &seg[i], write, tokens[i]);
+		q->add_seq++;
+		q->inflight++;
+	}
+	return (int)i;
+}
+
 /* drv_split.c */
 void vq__drv_split_init(struct vq_drv *q);
 void vq__drv_split_add(struct vq_drv *q, const struct vq__drv_chain *c);
-void vq__drv_split_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *token);
 bool vq__drv_split_kick_prepare(struct vq_drv *q);
 int vq__drv_split_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **token,
 			   uint32_t *plen);
-int vq__drv_split_get(struct vq_drv *q, void **token, uint32_t *len);
 int vq__drv_split_get_burst(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n);
 int vq__drv_split_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
 			 void *const *tokens);
@@ -209,11 +252,9 @@ bool vq__drv_split_enable_notify(struct vq_drv *q);
 /* drv_packed.c */
 void vq__drv_packed_init(struct vq_drv *q);
 void vq__drv_packed_add(struct vq_drv *q, const struct vq__drv_chain *c);
-void vq__drv_packed_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *token);
 bool vq__drv_packed_kick_prepare(struct vq_drv *q);
 int vq__drv_packed_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **token,
 			    uint32_t *plen);
-int vq__drv_packed_get(struct vq_drv *q, void **token, uint32_t *len);
 int vq__drv_packed_get_burst(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n);
 int vq__drv_packed_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
 			 void *const *tokens);

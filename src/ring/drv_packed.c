@@ -52,24 +52,6 @@ void vq__drv_packed_init(struct vq_drv *q)
 
 /* ---- adding */
 
-static void packed_fill_table(struct vq_drv *q, const struct vq__drv_chain *c, uint64_t *gpa)
-{
-	struct vring_packed_desc *t = vq__drv_table(q, c->table, gpa);
-	struct vq__drv_iter it = { c->sg, 0, c->out_num, c->total };
-	uint64_t addr;
-	uint32_t len, k = 0;
-	bool write;
-
-	/* Only WRITE is valid in an indirect table; the id is reserved. */
-	while (vq__drv_next(&it, &addr, &len, &write)) {
-		t[k].addr = addr;
-		t[k].len = len;
-		t[k].id = 0;
-		t[k].flags = write ? VRING_DESC_F_WRITE : 0;
-		k++;
-	}
-}
-
 /* Write a direct chain at the next avail slots; returns the head's flags,
  * which the caller exposes.  Advances the avail slot and wrap counter. */
 static uint16_t packed_write_chain(struct vq_drv *q, const struct vq__drv_chain *c, uint16_t id)
@@ -128,7 +110,7 @@ void vq__drv_packed_add(struct vq_drv *q, const struct vq__drv_chain *c)
 		struct vring_packed_desc *d = &ring(q)[head];
 		uint64_t gpa;
 
-		packed_fill_table(q, c, &gpa);
+		vq__drv_fill_table(q, c, &gpa);
 		d->addr = gpa;
 		d->len = c->ndesc * (uint32_t)sizeof(struct vring_packed_desc);
 		d->id = id;
@@ -174,25 +156,11 @@ void packed_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *tok
 	vq__drv_set_buf(q, id, &c, 1, head);
 }
 
-void vq__drv_packed_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *token)
-{
-	packed_add1(q, s, write, token);
-}
-
 /* vq_drv_add_burst after its checks of the queue: the add inlined. */
 int vq__drv_packed_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
 			 void *const *tokens)
 {
-	unsigned i;
-
-	for (i = 0; i < n && q->num_free; i++) {
-		if (!vq__drv_seg_ok(&seg[i]) || !tokens[i])
-			return i ? (int)i : -EINVAL;
-		packed_add1(q, &seg[i], write, tokens[i]);
-		q->add_seq++;
-		q->inflight++;
-	}
-	return (int)i;
+	return vq__drv_add_burst_with(q, seg, n, write, tokens, packed_add1);
 }
 
 /* 2.8.10 with EVENT_IDX: did the slots made available since the last check
@@ -315,24 +283,10 @@ int packed_get(struct vq_drv *q, void **token, uint32_t *len)
 	return vq__drv_packed_complete(q, id, l, token, len);
 }
 
-int vq__drv_packed_get(struct vq_drv *q, void **token, uint32_t *len)
-{
-	return packed_get(q, token, len);
-}
-
 /* vq_drv_get_burst after its checks: the get inlined. */
 int vq__drv_packed_get_burst(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n)
 {
-	unsigned i;
-	int r = 0;
-
-	for (i = 0; i < n; i++) {
-		r = q->batch_left ? vq__drv_batch_next(q, &tokens[i], &lens[i]) :
-				    packed_get(q, &tokens[i], &lens[i]);
-		if (r != 1)
-			break;
-	}
-	return i ? (int)i : r;
+	return vq__drv_get_burst_with(q, tokens, lens, n, packed_get);
 }
 
 void *vq__drv_packed_detach(struct vq_drv *q)

@@ -43,24 +43,6 @@ void vq__drv_split_init(struct vq_drv *q)
 
 /* ---- adding */
 
-static void split_fill_table(struct vq_drv *q, const struct vq__drv_chain *c, uint64_t *gpa)
-{
-	struct vring_desc *t = vq__drv_table(q, c->table, gpa);
-	struct vq__drv_iter it = { c->sg, 0, c->out_num, c->total };
-	uint64_t addr;
-	uint32_t len, k = 0;
-	bool write;
-
-	while (vq__drv_next(&it, &addr, &len, &write)) {
-		t[k].addr = addr;
-		t[k].len = len;
-		t[k].flags = (uint16_t)((write ? VRING_DESC_F_WRITE : 0) |
-					(k + 1 < c->ndesc ? VRING_DESC_F_NEXT : 0));
-		t[k].next = (uint16_t)(k + 1);
-		k++;
-	}
-}
-
 /* Write a direct chain from descriptor head on; returns its last descriptor. */
 static uint16_t split_write_chain(struct vq_drv *q, const struct vq__drv_chain *c, uint16_t head)
 {
@@ -92,7 +74,7 @@ void vq__drv_split_add(struct vq_drv *q, const struct vq__drv_chain *c)
 	if (c->table != VQ__DRV_NO_TABLE) {
 		uint64_t gpa;
 
-		split_fill_table(q, c, &gpa);
+		vq__drv_fill_table(q, c, &gpa);
 		d[head].addr = gpa;
 		d[head].len = c->ndesc * (uint32_t)sizeof(struct vring_desc);
 		d[head].flags = VRING_DESC_F_INDIRECT;
@@ -130,25 +112,11 @@ void split_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *toke
 	vq__drv_set_buf(q, head, &c, 1, head);
 }
 
-void vq__drv_split_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *token)
-{
-	split_add1(q, s, write, token);
-}
-
 /* vq_drv_add_burst after its checks of the queue: the add inlined. */
 int vq__drv_split_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
 			 void *const *tokens)
 {
-	unsigned i;
-
-	for (i = 0; i < n && q->num_free; i++) {
-		if (!vq__drv_seg_ok(&seg[i]) || !tokens[i])
-			return i ? (int)i : -EINVAL;
-		split_add1(q, &seg[i], write, tokens[i]);
-		q->add_seq++;
-		q->inflight++;
-	}
-	return (int)i;
+	return vq__drv_add_burst_with(q, seg, n, write, tokens, split_add1);
 }
 
 bool vq__drv_split_kick_prepare(struct vq_drv *q)
@@ -272,24 +240,10 @@ int split_get(struct vq_drv *q, void **token, uint32_t *len)
 	return vq__drv_split_complete(q, (uint16_t)id, l, token, len);
 }
 
-int vq__drv_split_get(struct vq_drv *q, void **token, uint32_t *len)
-{
-	return split_get(q, token, len);
-}
-
 /* vq_drv_get_burst after its checks: the get inlined. */
 int vq__drv_split_get_burst(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n)
 {
-	unsigned i;
-	int r = 0;
-
-	for (i = 0; i < n; i++) {
-		r = q->batch_left ? vq__drv_batch_next(q, &tokens[i], &lens[i]) :
-				    split_get(q, &tokens[i], &lens[i]);
-		if (r != 1)
-			break;
-	}
-	return i ? (int)i : r;
+	return vq__drv_get_burst_with(q, tokens, lens, n, split_get);
 }
 
 void *vq__drv_split_detach(struct vq_drv *q)

@@ -258,16 +258,17 @@ static int drv_choose(struct vq_drv *q, struct vq__drv_chain *c)
  */
 static int drv_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *token)
 {
-	int r;
-
 	if (!vq__drv_seg_ok(s))
 		return -EINVAL;
 	if (q->num_free == 0)
 		return -ENOSPC;
-	/* A burst of one: the same inlined add, and its count of 1 is success. */
-	r = q->layout == VQ_LAYOUT_SPLIT ? vq__drv_split_add_burst(q, s, 1, write, &token) :
-					   vq__drv_packed_add_burst(q, s, 1, write, &token);
-	return r == 1 ? 0 : r;
+	if (q->layout == VQ_LAYOUT_SPLIT)
+		vq__drv_split_add1(q, s, write, token);
+	else
+		vq__drv_packed_add1(q, s, write, token);
+	q->add_seq++;
+	q->inflight++;
+	return 0;
 }
 
 /* Several segments: plan (validate, coalesce), choose, write.  Out of
@@ -415,10 +416,9 @@ int vq_drv_get(struct vq_drv *q, void **token, uint32_t *len)
 		return -EINVAL;
 	if (q->batch_left)
 		return vq__drv_batch_next(q, token, len);
-	/* A burst of one: the same inlined get, returning 1, 0 or -errno. */
 	if (q->layout == VQ_LAYOUT_SPLIT)
-		return vq__drv_split_get_burst(q, token, len, 1);
-	return vq__drv_packed_get_burst(q, token, len, 1);
+		return vq__drv_split_get(q, token, len);
+	return vq__drv_packed_get(q, token, len);
 }
 
 void *vq_drv_detach(struct vq_drv *q)

@@ -236,12 +236,41 @@ vq__drv_add_burst_with(struct vq_drv *q, const struct vq_seg *seg, unsigned n, b
 	return (int)i;
 }
 
+/*
+ * The calls drv.c makes into one layout, around its always-inline get and
+ * add1 (L_get, L_add1 in drv_L.c): vq__drv_L_get and vq__drv_L_add1 for the
+ * single calls, and vq__drv_L_get_burst and vq__drv_L_add_burst with the
+ * loop inlined.  Instantiated once in each layout's file.
+ */
+#define VQ__DRV_LAYOUT_CALLS(L)                                                              \
+	int vq__drv_##L##_get(struct vq_drv *q, void **token, uint32_t *len)                 \
+	{                                                                                    \
+		return L##_get(q, token, len);                                               \
+	}                                                                                    \
+	int vq__drv_##L##_get_burst(struct vq_drv *q, void **tokens, uint32_t *lens,         \
+				    unsigned n)                                              \
+	{                                                                                    \
+		return vq__drv_get_burst_with(q, tokens, lens, n, L##_get);                  \
+	}                                                                                    \
+	void vq__drv_##L##_add1(struct vq_drv *q, const struct vq_seg *s, bool write,        \
+				void *token)                                                 \
+	{                                                                                    \
+		L##_add1(q, s, write, token);                                                \
+	}                                                                                    \
+	int vq__drv_##L##_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned n,  \
+				    bool write, void *const *tokens)                         \
+	{                                                                                    \
+		return vq__drv_add_burst_with(q, seg, n, write, tokens, L##_add1);           \
+	}
+
 /* drv_split.c */
 void vq__drv_split_init(struct vq_drv *q);
 void vq__drv_split_add(struct vq_drv *q, const struct vq__drv_chain *c);
+void vq__drv_split_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *token);
 bool vq__drv_split_kick_prepare(struct vq_drv *q);
 int vq__drv_split_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **token,
 			   uint32_t *plen);
+int vq__drv_split_get(struct vq_drv *q, void **token, uint32_t *len);
 int vq__drv_split_get_burst(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n);
 int vq__drv_split_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
 			 void *const *tokens);
@@ -252,9 +281,11 @@ bool vq__drv_split_enable_notify(struct vq_drv *q);
 /* drv_packed.c */
 void vq__drv_packed_init(struct vq_drv *q);
 void vq__drv_packed_add(struct vq_drv *q, const struct vq__drv_chain *c);
+void vq__drv_packed_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *token);
 bool vq__drv_packed_kick_prepare(struct vq_drv *q);
 int vq__drv_packed_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **token,
 			    uint32_t *plen);
+int vq__drv_packed_get(struct vq_drv *q, void **token, uint32_t *len);
 int vq__drv_packed_get_burst(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n);
 int vq__drv_packed_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
 			 void *const *tokens);

@@ -156,13 +156,6 @@ void packed_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *tok
 	vq__drv_set_buf(q, id, &c, 1, head);
 }
 
-/* vq_drv_add_burst after its checks of the queue: the add inlined. */
-int vq__drv_packed_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
-			 void *const *tokens)
-{
-	return vq__drv_add_burst_with(q, seg, n, write, tokens, packed_add1);
-}
-
 /* 2.8.10 with EVENT_IDX: did the slots made available since the last check
  * pass the device's event offset? */
 static bool packed_need_event(const struct vq_drv *q, uint16_t off_wrap, uint32_t added)
@@ -283,11 +276,7 @@ int packed_get(struct vq_drv *q, void **token, uint32_t *len)
 	return vq__drv_packed_complete(q, id, l, token, len);
 }
 
-/* vq_drv_get_burst after its checks: the get inlined. */
-int vq__drv_packed_get_burst(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n)
-{
-	return vq__drv_get_burst_with(q, tokens, lens, n, packed_get);
-}
+VQ__DRV_LAYOUT_CALLS(packed)
 
 void *vq__drv_packed_detach(struct vq_drv *q)
 {

@@ -112,13 +112,6 @@ void split_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *toke
 	vq__drv_set_buf(q, head, &c, 1, head);
 }
 
-/* vq_drv_add_burst after its checks of the queue: the add inlined. */
-int vq__drv_split_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
-			 void *const *tokens)
-{
-	return vq__drv_add_burst_with(q, seg, n, write, tokens, split_add1);
-}
-
 bool vq__drv_split_kick_prepare(struct vq_drv *q)
 {
 	uint16_t new_idx = q->avail_idx, old_idx = q->kick_idx;
@@ -240,11 +233,7 @@ int split_get(struct vq_drv *q, void **token, uint32_t *len)
 	return vq__drv_split_complete(q, (uint16_t)id, l, token, len);
 }
 
-/* vq_drv_get_burst after its checks: the get inlined. */
-int vq__drv_split_get_burst(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n)
-{
-	return vq__drv_get_burst_with(q, tokens, lens, n, split_get);
-}
+VQ__DRV_LAYOUT_CALLS(split)
 
 void *vq__drv_split_detach(struct vq_drv *q)
 {

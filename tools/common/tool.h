@@ -44,6 +44,12 @@ uint64_t vqt_now_ns(void);
 uint64_t vqt_now_ms(void);
 double vqt_now(void); /* seconds */
 
+/* ---- the application's work on received bytes
+ * Reads every byte of p[0..n) and returns their sum, so that a benchmark's
+ * receiver does the work an application would (the caller keeps the sum). */
+
+uint64_t vqt_read_sum(const void *p, size_t n);
+
 /* ---- number parsers
  * Each returns 0, or -EINVAL and leaves a reason ("must be 1..16") for
  * vqt_parse_error().  Numbers are decimal, or hexadecimal after 0x; no sign,

@@ -174,20 +174,6 @@ static uint64_t cpu_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
-static uint64_t app_read(const uint8_t *p, size_t n)
-{
-	uint64_t s = 0, v;
-	size_t i = 0;
-
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&v, p + i, 8);
-		s += v;
-	}
-	for (; i < n; i++)
-		s += p[i];
-	return s;
-}
-
 /* The driver's half: receive, read every byte, release.  Frames or -EIO. */
 static int drain(struct sbench *b)
 {
@@ -197,11 +183,11 @@ static int drain(struct sbench *b)
 	for (int i = 0; i < r; i++) {
 		if (b->o.copy) {
 			vq_splitdrv_copy(&pk[i], b->app, 65536 + 128);
-			b->sink += app_read(b->app, pk[i].len);
+			b->sink += vqt_read_sum(b->app, pk[i].len);
 		} else {
-			b->sink += app_read(pk[i].head, pk[i].head_len);
+			b->sink += vqt_read_sum(pk[i].head, pk[i].head_len);
 			for (unsigned k = 0; k < pk[i].iovcnt; k++)
-				b->sink += app_read(pk[i].iov[k].iov_base, pk[i].iov[k].iov_len);
+				b->sink += vqt_read_sum(pk[i].iov[k].iov_base, pk[i].iov[k].iov_len);
 		}
 		vq_splitdrv_release(b->sd, &pk[i]);
 	}

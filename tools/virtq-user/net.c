@@ -550,20 +550,6 @@ static void echo_back(struct net *n, unsigned qp, int cnt)
 }
 
 /* The application reads n bytes at p. */
-static uint64_t app_read(const uint8_t *p, size_t n)
-{
-	uint64_t s = 0, v;
-	size_t i = 0;
-
-	for (; i + 8 <= n; i += 8) {
-		memcpy(&v, p + i, 8);
-		s += v;
-	}
-	for (; i < n; i++)
-		s += p[i];
-	return s;
-}
-
 /* --split: every frame read by the application, zero-copy or copied out,
  * then released. */
 static void do_rx_split(struct net *n)
@@ -575,11 +561,11 @@ static void do_rx_split(struct net *n)
 
 		if (n->o.deliver_copy) {
 			vq_splitdrv_copy(p, n->scratch, 65536 + 128);
-			n->sink += app_read(n->scratch, p->len);
+			n->sink += vqt_read_sum(n->scratch, p->len);
 		} else {
-			n->sink += app_read(p->head, p->head_len);
+			n->sink += vqt_read_sum(p->head, p->head_len);
 			for (unsigned k = 0; k < p->iovcnt; k++)
-				n->sink += app_read(p->iov[k].iov_base, p->iov[k].iov_len);
+				n->sink += vqt_read_sum(p->iov[k].iov_base, p->iov[k].iov_len);
 		}
 		n->c.rx_bytes += p->len;
 		vq_splitdrv_release(n->sd, p);

@@ -53,10 +53,14 @@
  * the guest gets RST (Linux waits for it).  Host EOF -> SHUTDOWN(SEND) to
  * the guest; a host socket error -> RST.
  *
- * Reconnect: reset() closes every connection; when queues start again
- * after a reset, a TRANSPORT_RESET event goes out on the event queue
- * (when the transport has one), telling the driver its connections are
- * gone.
+ * Reconnect: reset() (a frontend that disconnects, RESET_DEVICE) closes
+ * every connection and its host socket; when queues start again after a
+ * reset, a TRANSPORT_RESET event goes out on the event queue (when the
+ * transport has one), telling the driver its connections are gone.  It
+ * goes before anything else of the new session: rx and tx wait until the
+ * driver posted an event buffer and the event is published, so a driver
+ * that reads its event queue before acting on an rx packet never takes
+ * the event for a reset of a connection it opened after it.
  *
  * Threading: single-threaded.  Every op and vq_vsock_process run on the
  * transport's control thread; the model polls its host sockets through

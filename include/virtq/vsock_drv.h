@@ -37,6 +37,14 @@
  * Both respect the peer's credit: they queue what the credit allows and
  * return the byte count (partial sends are normal), or -EAGAIN.
  *
+ * TRANSPORT_RESET (the device lost its state: it was reset, or a driver
+ * reconnected to it): every socket is reset as the spec says (recv and
+ * send return -ECONNRESET, vq_vsocksk_is_connected is false), the guest
+ * cid is read again from the config space, listeners stay, and a connect
+ * in progress goes on (the device sends the event before any packet of its
+ * new state, and the driver reads the event queue before acting on an rx
+ * packet, so that REQUEST reached the new state).
+ *
  * Events: vq_vsockdrv_fd is an epoll fd, readable when the device used
  * buffers (the queues' call eventfds); then call vq_vsockdrv_poll.
  * vq_vsockdrv_wait does both with a timeout.
@@ -112,7 +120,9 @@ struct vq_vsockdrv_stats {
 	uint64_t kicks, calls;       /* notifications sent / received */
 	uint64_t zc_handed, zc_released; /* rx buffers lent / returned */
 	uint64_t bad_pkts, resets;
-	uint64_t reconnects;         /* the device came back (reconnect_ms) */
+	uint64_t reconnects;         /* the device came back (reconnect_ms,
+				      * vq_vsockdrv_reconnect) */
+	uint64_t transport_resets;   /* TRANSPORT_RESET events from the device */
 };
 
 /* Connect to the device and start its queues (or take p->local's); rx
@@ -141,6 +151,16 @@ int vq_vsockdrv_fd(const struct vq_vsockdrv *d);
 int vq_vsockdrv_poll(struct vq_vsockdrv *d);
 /* poll(2) on the fd up to timeout_ms, then vq_vsockdrv_poll. */
 int vq_vsockdrv_wait(struct vq_vsockdrv *d, int timeout_ms);
+/*
+ * Drop the connection to the device and connect again now, as a guest
+ * resets its device: every socket is reset (-ECONNRESET), listeners stay.
+ * A device that kept its state across (the same daemon) then sends
+ * TRANSPORT_RESET (stats.transport_resets).  Returns 0; -EAGAIN (the device
+ * is not back yet: vq_vsockdrv_poll keeps trying every reconnect_ms); -EIO
+ * (it did not come back and reconnect_ms is 0: broken); -EOPNOTSUPP (local
+ * transport).
+ */
+int vq_vsockdrv_reconnect(struct vq_vsockdrv *d);
 
 /* Shared memory for zero-copy sends (page-aligned when size is a multiple
  * of 4096).  NULL when the arena is exhausted.  Lives as long as d. */

@@ -164,12 +164,12 @@ BOTH(vsock_transport_reset_event)
 	void *tok;
 	uint32_t len;
 	uint64_t ev;
-	int l;
+	int l, fd;
 
 	guest_init(&t, 0);
 	post_rx(&t, 4);
 	l = host_listen(&t, 50, SOCK_STREAM);
-	(void)open_g2h(&t, l, 1, 50, VIRTIO_VSOCK_TYPE_STREAM);
+	fd = open_g2h(&t, l, 1, 50, VIRTIO_VSOCK_TYPE_STREAM);
 	/* the driver goes away: queues stop, reset drops the connections */
 	for (unsigned i = 0; i < 3; i++)
 		t.d.ops->queue_stop(t.d.dev, i);
@@ -178,6 +178,9 @@ BOTH(vsock_transport_reset_event)
 
 	vq_vsock_get_stats(t.v, &st);
 	ASSERT_EQ(st.conns, 0);
+	ASSERT_TRUE(readable(fd));
+	ASSERT_EQ(read(fd, &ev, sizeof(ev)), 0); /* the host peer saw it close */
+	close(fd);
 	/* a new driver: TRANSPORT_RESET on its event queue */
 	ASSERT_EQ(t.d.ops->set_features(t.d.dev, t.feats), 0);
 	for (unsigned i = 0; i < 3; i++) {
@@ -185,6 +188,13 @@ BOTH(vsock_transport_reset_event)
 		vq_dev_free(t.dev[i]);
 	}
 	start_queues(&t, 3);
+	/* its first connection waits behind the event (no event buffer yet),
+	 * so that it cannot be taken for one the reset dropped */
+	post_rx(&t, 4);
+	send_pkt(&t, mk(VIRTIO_VSOCK_OP_REQUEST, 2, 50, VIRTIO_VSOCK_TYPE_STREAM), NULL, 0);
+	process(&t);
+	expect_no_pkt(&t);
+	ASSERT_FALSE(readable(l));
 	ev = galloc(&t, 8);
 	memset(hva(&t, ev), 0xff, 8);
 	ASSERT_EQ(vq_drv_add(t.drv[2], &(struct vq_seg){ ev, 8 }, 0, 1, (void *)1), 0);
@@ -195,6 +205,8 @@ BOTH(vsock_transport_reset_event)
 	ASSERT_EQ(*(uint32_t *)hva(&t, ev), VIRTIO_VSOCK_EVENT_TRANSPORT_RESET);
 	vq_vsock_get_stats(t.v, &st);
 	ASSERT_EQ(st.events, 1);
+	expect_pkt(&t, VIRTIO_VSOCK_OP_RESPONSE, NULL); /* then the new session */
+	close(host_accept(l));
 	/* only once */
 	ASSERT_EQ(vq_drv_add(t.drv[2], &(struct vq_seg){ ev, 8 }, 0, 1, (void *)1), 0);
 	vq_drv_kick_prepare(t.drv[2]);

@@ -6,7 +6,8 @@
  * away mid-connection: the driver resets its sockets (-ECONNRESET), keeps
  * its listeners, reconnects to the new backend on the same path, and new
  * connections both ways carry data again.  Without reconnect_ms the driver
- * stays broken (-EIO).  Split and packed.
+ * stays broken (-EIO).  A driver that reconnects to the same backend
+ * gets TRANSPORT_RESET.  Split and packed.
  */
 #include <errno.h>
 #include <poll.h>
@@ -203,6 +204,70 @@ static void reconnect_body(void)
 
 TEST(vsock_reconnect_split) { g_packed = false; reconnect_body(); }
 TEST(vsock_reconnect_packed) { g_packed = true; reconnect_body(); }
+
+/*
+ * The same daemon, a driver that reconnects (vq_vsockdrv_reconnect, as a
+ * guest resets its device): the device drops its connections (the host
+ * peer sees them close) and sends TRANSPORT_RESET once; the driver's old
+ * socket is reset, and a connection opened at once, before the event was
+ * read, survives the event and carries data.
+ */
+static void transport_reset_body(void)
+{
+	struct vq_vsockdrv_stats st;
+	struct vq_vsocksk *s, *s2;
+	struct vq_vsockdrv *d;
+	struct be b;
+	char buf[16];
+	int fd, fd2, i;
+
+	be_init(&b);
+	d = drv_new(&b, 20);
+	echo(&b, d, 1000, &s, &fd);
+	vq_vsockdrv_get_stats(d, &st);
+	ASSERT_EQ(st.transport_resets, 0); /* a first session: nothing to reset */
+
+	ASSERT_EQ(vq_vsockdrv_reconnect(d), 0);
+	ASSERT_TRUE(vq_vsockdrv_is_up(d));
+	ASSERT_FALSE(vq_vsocksk_is_connected(s));
+	ASSERT_EQ(vq_vsocksk_recv(s, buf, sizeof(buf), NULL), -ECONNRESET);
+	ASSERT_EQ(vq_vsocksk_send(s, "x", 1, false), -ECONNRESET);
+	vq_vsocksk_close(s);
+	struct pollfd pf = { fd, POLLIN, 0 };
+
+	ASSERT_EQ(poll(&pf, 1, 3000), 1);
+	ASSERT_LE(read(fd, buf, sizeof(buf)), 0); /* the daemon closed the host side */
+	close(fd);
+
+	echo(&b, d, 1001, &s2, &fd2);
+	for (i = 0; i < 300; i++) {
+		vq_vsockdrv_get_stats(d, &st);
+		if (st.transport_resets)
+			break;
+		ASSERT_GE(vq_vsockdrv_wait(d, 10), 0);
+	}
+	ASSERT_EQ(st.transport_resets, 1);
+	ASSERT_EQ(st.reconnects, 1);
+	ASSERT_EQ(vq_vsockdrv_cid(d), CID);
+	ASSERT_TRUE(vq_vsocksk_is_connected(s2));
+	ASSERT_EQ(vq_vsocksk_send(s2, "again", 5, false), 5);
+	ASSERT_EQ(read(fd2, buf, sizeof(buf)), 5);
+	ASSERT_MEM_EQ(buf, "again", 5);
+	for (i = 0; i < 20; i++)
+		ASSERT_GE(vq_vsockdrv_wait(d, 5), 0);
+	vq_vsockdrv_get_stats(d, &st);
+	ASSERT_EQ(st.transport_resets, 1); /* once */
+	ASSERT_TRUE(vq_vsocksk_is_connected(s2));
+	vq_vsocksk_close(s2);
+	close(fd2);
+	vq_vsockdrv_free(d);
+	be_stop(&b);
+	unlink(b.sock);
+	rmdir(b.dir);
+}
+
+TEST(vsock_transport_reset_split) { g_packed = false; transport_reset_body(); }
+TEST(vsock_transport_reset_packed) { g_packed = true; transport_reset_body(); }
 
 /* Without reconnect_ms a vanished backend leaves the driver broken. */
 TEST(vsock_no_reconnect_stays_broken)

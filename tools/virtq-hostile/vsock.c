@@ -395,6 +395,24 @@ static const struct vcase cases[] = {
 	{ "request-flood", 10, "connections open, refused", c_request_flood },
 };
 
+/* An event buffer, as every vsock driver posts at start: the daemon owes
+ * the previous case's session a TRANSPORT_RESET, and holds rx and tx until
+ * it went out. */
+static int post_event(struct h *h)
+{
+	struct virtio_vsock_event *e = vq_fe_alloc(h->fe, sizeof(*e), 64);
+	struct vq_seg s;
+
+	if (!e)
+		return -ENOMEM;
+	s = (struct vq_seg){ vq_fe_addr(h->fe, e), sizeof(*e) };
+	if (vq_drv_add(q(h, VQ_VSOCK_EVENT), &s, 0, 1, e) < 0)
+		return -ENOSPC;
+	if (vq_drv_kick_prepare(q(h, VQ_VSOCK_EVENT)))
+		vq_fe_kick(h->fe, VQ_VSOCK_EVENT);
+	return 0;
+}
+
 void hostile_vsock_list(void)
 {
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
@@ -427,6 +445,11 @@ int hostile_vsock(const struct hopts *o)
 		return 3;
 	}
 	h.cid = le64toh(cid);
+	if (post_event(&h) < 0) {
+		HLOG("cannot post an event buffer on %s", o->path);
+		vq_fe_free(h.fe);
+		return 3;
+	}
 	rc = c->run(&h);
 	if (rc == 0) {
 		printf("HOSTILE-ACTIVE %s\n", c->name);

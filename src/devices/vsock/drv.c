@@ -95,7 +95,8 @@ static int pools(struct vq_vsockdrv *d)
 	return 0;
 }
 
-static int start(struct vq_vsockdrv *d)
+/* guest_cid from the config space (at start and after TRANSPORT_RESET). */
+int vq__drv_read_cid(struct vq_vsockdrv *d)
 {
 	uint64_t cid = 0;
 	int rc;
@@ -110,11 +111,20 @@ static int start(struct vq_vsockdrv *d)
 	} else {
 		cid = d->local.cid;
 	}
-	d->cid = cid;
-	if (d->cid < 3 || d->cid > UINT32_MAX - 1) {
-		vq__drv_fail(d, "the device gave guest cid %llu", (unsigned long long)d->cid);
+	if (cid < 3 || cid > UINT32_MAX - 1) {
+		vq__drv_fail(d, "the device gave guest cid %llu", (unsigned long long)cid);
 		return -EPROTO;
 	}
+	d->cid = cid;
+	return 0;
+}
+
+static int start(struct vq_vsockdrv *d)
+{
+	int rc;
+
+	if ((rc = vq__drv_read_cid(d)) < 0)
+		return rc;
 	d->features = d->fe ? vq_fe_features(d->fe) : d->p.features;
 	d->down = false;
 	while (d->rx_idle) {
@@ -246,6 +256,16 @@ int vq_vsockdrv_new(const struct vq_vsockdrv_params *p, struct vq_vsockdrv **out
 	return 0;
 }
 
+static void free_zc_list(struct dzc *z)
+{
+	while (z) {
+		struct dzc *next = z->next;
+
+		free(z);
+		z = next;
+	}
+}
+
 void vq_vsockdrv_free(struct vq_vsockdrv *d)
 {
 	if (!d)
@@ -256,12 +276,7 @@ void vq_vsockdrv_free(struct vq_vsockdrv *d)
 		d->socks = s->next;
 		free(s);
 	}
-	while (d->zc_done) {
-		struct dzc *z = d->zc_done;
-
-		d->zc_done = z->next;
-		free(z);
-	}
+	free_zc_list(d->zc_done);
 	free(d->zc_pages);
 	vq_fe_free(d->fe);
 	if (d->epfd >= 0)
@@ -349,6 +364,24 @@ static int come_back(struct vq_vsockdrv *d)
 	}
 	d->st.reconnects++;
 	return 0;
+}
+
+int vq_vsockdrv_reconnect(struct vq_vsockdrv *d)
+{
+	if (!d->fe)
+		return -EOPNOTSUPP;
+	if (d->broken)
+		return -EIO;
+	vq_fe_disconnect(d->fe); /* on_queue takes the buffers back */
+	if (!d->down)
+		went_away(d);
+	if (come_back(d) == 0)
+		return 0;
+	if (d->p.reconnect_ms <= 0) {
+		d->broken = true;
+		return -EIO;
+	}
+	return -EAGAIN; /* vq_vsockdrv_poll tries again */
 }
 
 int vq_vsockdrv_poll(struct vq_vsockdrv *d)

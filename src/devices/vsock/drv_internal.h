@@ -123,6 +123,7 @@ void vq__dsk_reset(struct vq_vsocksk *s, int err, bool send_rst);
 void vq__dsk_free(struct vq_vsockdrv *d, struct vq_vsocksk *s);
 int vq__dsk_listener(struct vq_vsockdrv *d, uint32_t port);
 void vq__drv_kick_all(struct vq_vsockdrv *d);
+int vq__drv_read_cid(struct vq_vsockdrv *d);
 void vq__drv_fail(struct vq_vsockdrv *d, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -189,6 +189,11 @@ int vq__drv_rx_used(struct vq_vsockdrv *d)
 	while ((rc = vq_drv_get(d->q[DQ_RX], &tok, &len)) == 1) {
 		struct drx *b = tok;
 
+		/* A TRANSPORT_RESET the device published before this packet is
+		 * visible now (the acquire of the rx used index pairs with the
+		 * device's release in vq__vs_event's flush): act on it first. */
+		if (!n && (rc = vq__drv_evt_used(d)) < 0)
+			return rc;
 		n++;
 		if (dispatch(d, b, len) != 1 && vq__drv_rx_post(d, b) == 0)
 			d->st.rx_reposted++;
@@ -198,15 +203,28 @@ int vq__drv_rx_used(struct vq_vsockdrv *d)
 	return rc < 0 ? rc : n;
 }
 
-/* The device forgot every connection: open ones are reset, a connect in
- * progress asks again (its REQUEST may have gone to the old device state). */
-static void transport_reset(struct vq_vsockdrv *d)
+/*
+ * TRANSPORT_RESET (spec 5.10.6.6): the device forgot every connection and
+ * our cid may have changed.  Every connection is reset (-ECONNRESET, no RST:
+ * the device knows nothing of them); RSTs owed for the old state are
+ * dropped; the cid is read again.  A connect in progress is left alone: the
+ * device sends the event before it takes any packet of its new session, and
+ * we read it before any rx packet (vq__drv_rx_used), so its REQUEST, sent
+ * or not, reaches the new state, and its RESPONSE or RST is still to come.
+ */
+static int transport_reset(struct vq_vsockdrv *d)
 {
+	int rc;
+
+	d->st.transport_resets++;
+	d->nrst = 0;
 	for (struct vq_vsocksk *k = d->socks; k; k = k->next)
-		if (k->state == DS_CONNECTING)
-			k->pend |= DP_REQUEST;
-		else
+		if (k->state != DS_CONNECTING)
 			vq__dsk_reset(k, -ECONNRESET, false);
+	rc = vq__drv_read_cid(d);
+	if (rc < 0)
+		d->broken = true;
+	return rc;
 }
 
 int vq__drv_evt_used(struct vq_vsockdrv *d)
@@ -219,12 +237,15 @@ int vq__drv_evt_used(struct vq_vsockdrv *d)
 		struct virtio_vsock_event *e = tok;
 		struct vq_seg s = { vq__drv_addr(e), sizeof(*e) };
 
-		if (len >= sizeof(*e) && le32toh(e->id) == VIRTIO_VSOCK_EVENT_TRANSPORT_RESET)
-			transport_reset(d);
+		if (len >= sizeof(*e) && le32toh(e->id) == VIRTIO_VSOCK_EVENT_TRANSPORT_RESET &&
+		    (rc = transport_reset(d)) < 0)
+			return rc;
 		vq_drv_add(d->q[DQ_EVT], &s, 0, 1, e);
 		d->kick[DQ_EVT] = true;
 		n++;
 	}
+	if (rc < 0)
+		vq__drv_fail(d, "event queue: %s", vq_drv_error(d->q[DQ_EVT]));
 	return rc < 0 ? rc : n;
 }
 

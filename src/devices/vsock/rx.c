@@ -300,6 +300,15 @@ int vq__vs_event(struct vq_vsock *v)
 		v->evt_pending = false;
 		v->st.events++;
 	}
-	v->dirty[VQ_VSOCK_EVENT] = true;
+	/* Published now, before any rx packet of this session: the used-index
+	 * store (release, in vq_dev_flush) pairs with the driver's acquire of
+	 * an rx used index, after which it reads the event queue. */
+	v->dirty[VQ_VSOCK_EVENT] = false;
+	vq__host_flush(&v->host, q, VQ_VSOCK_EVENT);
 	return 1;
+}
+
+bool vq__vs_event_is_owed(const struct vq_vsock *v)
+{
+	return v->evt_pending && v->q[VQ_VSOCK_EVENT] && v->enabled[VQ_VSOCK_EVENT];
 }

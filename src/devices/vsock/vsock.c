@@ -134,9 +134,13 @@ int vq_vsock_process(struct vq_vsock *v)
 	if (rc < 0)
 		return rc;
 	work += rc;
-	work += vq__vs_tx(v);
-	work += vq__vs_rx(v);
+	/* The TRANSPORT_RESET goes first: the driver must learn that its old
+	 * connections are gone before it sees a packet of a new one. */
 	work += vq__vs_event(v);
+	if (!vq__vs_event_is_owed(v)) {
+		work += vq__vs_tx(v);
+		work += vq__vs_rx(v);
+	}
 	flush_queues(v);
 	vq__vs_reap(v);
 	return work;

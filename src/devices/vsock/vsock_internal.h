@@ -157,6 +157,8 @@ int vq__vs_tx_chain(struct vq_vsock *v, struct vq_elem *e);
 /* rx.c */
 int vq__vs_rx(struct vq_vsock *v);
 int vq__vs_event(struct vq_vsock *v);
+/* A TRANSPORT_RESET waits for an event buffer: rx and tx wait behind it. */
+bool vq__vs_event_is_owed(const struct vq_vsock *v);
 
 /* host.c */
 int vq__vs_listen(struct vq_vsock *v);

@@ -45,8 +45,12 @@
  * Credentials: a server running as root (and not told no_creds) serves each
  * request with its thread's fsuid/fsgid set (setfsuid/setfsgid) to the
  * uid its fid was attached with and that uid's primary group (a create uses
- * the gid in the message), so the kernel checks permissions and sets
- * owners.  Supplementary groups are not switched.
+ * the gid in the message), and the thread's supplementary groups set to
+ * that uid's groups (from the user database at its latest Tattach; a uid
+ * the database does not know has its primary group only), so the kernel
+ * checks permissions and sets owners.  Only the serving thread changes (the
+ * setgroups system call, not glibc's process-wide setgroups()); it is root
+ * with the server's groups again after each request.
  */
 #ifndef VIRTQ_9P_H
 #define VIRTQ_9P_H

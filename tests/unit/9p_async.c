@@ -3,8 +3,9 @@
  * 9p requests in flight (vq_9p_conn_start/submit): many tags served at once
  * by the workers, Tflush of a running read (its answer precedes Rflush) and
  * of a queued one, a tag reused while in flight (the connection breaks),
- * Tversion flushing everything; then per-request credentials (setfsuid) and
- * a rename on one connection seen by the fids of another.
+ * Tversion flushing everything; then per-request credentials (setfsuid,
+ * and the supplementary groups on the serving thread only) and a rename on
+ * one connection seen by the fids of another.
  *
  * A test hook (vq__p9_io_hook) stands in for slow storage: it runs before
  * each file I/O on the serving thread and either waits for N requests to be
@@ -195,6 +196,18 @@ static void a_setup(struct t9 *t, unsigned workers, unsigned tags)
 	ASSERT_EQ(vq_9p_conn_start(t->c, &ap), -EINVAL); /* once */
 }
 
+/* a_setup, then request 0 (Tread of count bytes with tag) blocks in the
+ * I/O hook until it is flushed. */
+static void a_setup_blocked(struct t9 *t, unsigned workers, uint16_t tag, uint32_t count)
+{
+	a_setup(t, workers, 8);
+	vq__p9_io_hook = hook;
+	atomic_store(&hook_mode, 2);
+	ASSERT_EQ(a_read(t->c, 0, tag, 2, 0, count), 0);
+	while (atomic_load(&entered) < 1)
+		usleep(1000);
+}
+
 static void a_fini(struct t9 *t)
 {
 	atomic_store(&hook_mode, 0);
@@ -235,12 +248,7 @@ TEST(flush_of_a_pending_read)
 	struct p9_wr w;
 	double t0;
 
-	a_setup(&t, 2, 8);
-	vq__p9_io_hook = hook;
-	atomic_store(&hook_mode, 2);
-	ASSERT_EQ(a_read(t.c, 0, 5, 2, 0, 100), 0);
-	while (atomic_load(&entered) < 1)
-		usleep(1000);
+	a_setup_blocked(&t, 2, 5, 100);
 	/* a slow read does not hold up the others */
 	w = a_begin(1, P9_TGETATTR, 6);
 	p9_wr_u32(&w, 2);
@@ -272,12 +280,7 @@ TEST(flush_of_a_queued_read)
 	struct t9 t;
 	struct p9_rd rd;
 
-	a_setup(&t, 1, 8);
-	vq__p9_io_hook = hook;
-	atomic_store(&hook_mode, 2);
-	ASSERT_EQ(a_read(t.c, 0, 1, 2, 0, 10), 0); /* runs, blocks */
-	while (atomic_load(&entered) < 1)
-		usleep(1000);
+	a_setup_blocked(&t, 1, 1, 10); /* runs, blocks */
 	ASSERT_EQ(a_read(t.c, 1, 2, 2, 0, 10), 0); /* queued behind it */
 	ASSERT_EQ(vq_9p_conn_inflight(t.c), 2);
 	ASSERT_EQ(a_flush(t.c, 2, 3, 2), 0);
@@ -308,12 +311,7 @@ TEST(duplicate_tag_breaks_the_connection)
 	struct p9_rd rd;
 	int logs;
 
-	a_setup(&t, 2, 8);
-	vq__p9_io_hook = hook;
-	atomic_store(&hook_mode, 2);
-	ASSERT_EQ(a_read(t.c, 0, 9, 2, 0, 10), 0);
-	while (atomic_load(&entered) < 1)
-		usleep(1000);
+	a_setup_blocked(&t, 2, 9, 10);
 	logs = t.loglines;
 	ASSERT_EQ(a_read(t.c, 1, 9, 2, 0, 10), -EPROTO);
 	ASSERT_EQ(t.loglines, logs + 1);
@@ -376,6 +374,18 @@ static int mkdir_gid(struct t9 *t, uint32_t dfid, const char *name, uint32_t gid
 	return m_rpc(t, P9_RMKDIR);
 }
 
+/* export/secret (root's, mode 0600) on a started connection: fid 50
+ * attached as uid, fid 51 walked from it to the secret. */
+static void secret_as(struct t9 *t, uint32_t uid)
+{
+	hostf(t, "export/secret", "root only");
+	ASSERT_EQ(chmod(hp(t, "export/secret"), 0600), 0);
+	ASSERT_EQ(chmod(t->exp, 0777), 0);
+	t_start(t);
+	ASSERT_EQ(attach_as(t, 50, uid), 0);
+	ASSERT_EQ(t_walk(t, 50, 51, "secret", NULL), 1);
+}
+
 TEST(credentials_per_request)
 {
 	struct t9 t;
@@ -386,12 +396,7 @@ TEST(credentials_per_request)
 		SKIP("credentials need root (setfsuid)");
 	ASSERT_TRUE(getpwuid(uid) == NULL);
 	t_init(&t, false);
-	hostf(&t, "export/secret", "root only");
-	ASSERT_EQ(chmod(hp(&t, "export/secret"), 0600), 0);
-	ASSERT_EQ(chmod(t.exp, 0777), 0);
-	t_start(&t);
-	ASSERT_EQ(attach_as(&t, 50, uid), 0);
-	ASSERT_EQ(t_walk(&t, 50, 51, "secret", NULL), 1);
+	secret_as(&t, uid);
 	ASSERT_EQ(t_lopen(&t, 51, 0), -EACCES); /* the kernel checked uid 23456 */
 	ASSERT_EQ(t_walk(&t, ROOT, 52, "secret", NULL), 1);
 	ASSERT_EQ(t_lopen(&t, 52, 0), 0);       /* root's fid may */
@@ -416,13 +421,103 @@ TEST(credentials_per_request)
 
 	ASSERT_EQ(vq_9p_new(&p, &t.s), 0);
 	ASSERT_EQ(vq_9p_conn_new(t.s, &t.c), 0);
-	hostf(&t, "export/secret", "root only");
-	ASSERT_EQ(chmod(hp(&t, "export/secret"), 0600), 0);
-	t_start(&t);
-	ASSERT_EQ(attach_as(&t, 50, uid), 0);
-	ASSERT_EQ(t_walk(&t, 50, 51, "secret", NULL), 1);
+	secret_as(&t, uid);
 	ASSERT_EQ(t_lopen(&t, 51, 0), 0);
 	t_fini(&t);
+}
+
+/* ---- supplementary groups, per serving thread */
+
+#define G_UID 23456u /* in no passwd database */
+#define G_GID 34567u /* its one supplementary group, while g_member */
+
+static atomic_bool g_member;
+static gid_t g_seen[8];
+static atomic_int g_nseen;
+
+static int groups_hook(uint32_t uid, gid_t *groups, int max)
+{
+	if (uid != G_UID || !atomic_load(&g_member) || max < 1)
+		return 0;
+	groups[0] = G_GID;
+	return 1;
+}
+
+/* The I/O hook: the serving thread's groups in the middle of a request. */
+static int groups_seen(struct p9_ctx *x)
+{
+	(void)x;
+	atomic_store(&g_nseen, getgroups(8, g_seen));
+	return 0;
+}
+
+/* The calling thread's groups are still mine[0..n). */
+static void groups_unchanged(const gid_t *mine, int n)
+{
+	gid_t now[64];
+
+	ASSERT_EQ(getgroups(64, now), n);
+	ASSERT_MEM_EQ(now, mine, (size_t)n * sizeof(gid_t));
+}
+
+/*
+ * export/grp is readable through group G_GID only (root:G_GID, 0040).  uid
+ * G_UID reads it while G_GID is among its groups, inline and on a worker
+ * (which has G_UID's groups during the I/O while this thread keeps its
+ * own: glibc's process-wide setgroups would fail that), and no longer once
+ * the group is removed and the uid attaches again.
+ */
+TEST(supplementary_groups_per_request)
+{
+	struct vq_9p_async_params ap = { .workers = 2, .max_tags = 8, .done = on_done };
+	gid_t mine[64];
+	struct p9_rd rd;
+	struct t9 t;
+	int n;
+
+	if (geteuid() != 0)
+		SKIP("supplementary groups need root (setgroups)");
+	ASSERT_TRUE(getpwuid(G_UID) == NULL);
+	n = getgroups(64, mine);
+	ASSERT_GE(n, 0);
+	t_init(&t, false);
+	hostf(&t, "export/grp", "group only");
+	ASSERT_EQ(chown(hp(&t, "export/grp"), 0, G_GID), 0);
+	ASSERT_EQ(chmod(hp(&t, "export/grp"), 0040), 0);
+	ASSERT_EQ(chmod(t.exp, 0755), 0);
+	vq__p9_groups_hook = groups_hook;
+	atomic_store(&g_member, true);
+	t_start(&t);
+	ASSERT_EQ(attach_as(&t, 50, G_UID), 0);
+	ASSERT_EQ(t_walk(&t, 50, 51, "grp", NULL), 1);
+	ASSERT_EQ(t_lopen(&t, 51, 0), 0);
+	ASSERT_EQ(t_read(&t, 51, 0, 100), 10);
+	ASSERT_EQ(memcmp(t.resp + 11, "group only", 10), 0);
+	groups_unchanged(mine, n); /* the inline path gave them back */
+
+	a_reset();
+	vq__p9_io_hook = groups_seen;
+	atomic_store(&g_nseen, -1);
+	ASSERT_EQ(vq_9p_conn_start(t.c, &ap), 0);
+	ASSERT_EQ(a_read(t.c, 0, 3, 51, 0, 100), 0);
+	ASSERT_EQ(a_wait(1), 1);
+	ASSERT_EQ(a_answer(0, 3, &rd), P9_RREAD);
+	ASSERT_EQ(p9_rd_u32(&rd), 10);
+	ASSERT_EQ(atomic_load(&g_nseen), 1);
+	ASSERT_EQ(g_seen[0], G_GID);
+	groups_unchanged(mine, n);
+	vq_9p_conn_free(t.c);
+
+	/* the group removed: the uid's next attach has it no more */
+	atomic_store(&g_member, false);
+	ASSERT_EQ(vq_9p_conn_new(t.s, &t.c), 0);
+	t_start(&t);
+	ASSERT_EQ(attach_as(&t, 50, G_UID), 0);
+	ASSERT_EQ(t_walk(&t, 50, 51, "grp", NULL), 1);
+	ASSERT_EQ(t_lopen(&t, 51, 0), -EACCES);
+	groups_unchanged(mine, n);
+	vq__p9_groups_hook = NULL;
+	a_fini(&t);
 }
 
 static int renameat_names(struct t9 *t, uint32_t dfid, const char *from, const char *to)

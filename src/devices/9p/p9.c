@@ -6,12 +6,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/fsuid.h>
 #include <unistd.h>
 
 #include "p9_internal.h"
@@ -183,6 +181,8 @@ int vq_9p_new(const struct vq_9p_params *p, struct vq_9p **out)
 	s->tag = strdup(tag);
 	s->export_dir = strdup(p->export_dir);
 	err = (s->tag && s->export_dir) ? server_open_root(s, p->export_dir) : -ENOMEM;
+	if (!err)
+		err = vq__p9_creds_init(s);
 	if (err) {
 		vq_9p_free(s);
 		return err;
@@ -197,6 +197,7 @@ void vq_9p_free(struct vq_9p *s)
 		return;
 	if (s->rootfd >= 0)
 		close(s->rootfd);
+	vq__p9_creds_fini(s);
 	free(s->export_real);
 	free(s->export_dir);
 	free(s->tag);
@@ -312,17 +313,6 @@ static uint32_t attach_uid(struct p9_str uname, uint32_t n_uname)
 	return (*end || v > UINT32_MAX - 1) ? 65534 : (uint32_t)v;
 }
 
-/* uid's primary group from the passwd database, else the same number. */
-static uint32_t attach_gid(uint32_t uid)
-{
-	struct passwd pw, *res = NULL;
-	char buf[1024];
-
-	if (getpwuid_r((uid_t)uid, &pw, buf, sizeof(buf), &res) || !res)
-		return uid;
-	return (uint32_t)pw.pw_gid;
-}
-
 /* aname: empty, "/", the export path as given or its realpath. */
 static bool aname_is_export(const struct vq_9p *s, struct p9_str a)
 {
@@ -347,7 +337,7 @@ static int p9_attach(struct p9_req *r)
 	struct p9_fid *f;
 	struct stat st;
 	struct p9_qid q;
-	uint32_t uid;
+	uint32_t uid, gid;
 	char *root;
 	int err;
 
@@ -358,11 +348,14 @@ static int p9_attach(struct p9_req *r)
 		return -ENOENT;
 	if (fstat(r->s->rootfd, &st) < 0)
 		return -errno;
+	uid = attach_uid(uname, n_uname);
+	err = vq__p9_user_attach(r->s, uid, &gid);
+	if (err)
+		return err;
 	root = strdup("");
 	if (!root)
 		return -ENOMEM;
-	uid = attach_uid(uname, n_uname);
-	err = vq__p9_fid_add(r->c, fid, uid, attach_gid(uid), root, &f);
+	err = vq__p9_fid_add(r->c, fid, uid, gid, root, &f);
 	if (err)
 		return err;
 	vq__p9_qid(r->s, &st, &q);
@@ -434,42 +427,6 @@ static const struct p9_op p9_ops[256] = {
 	[P9_TXATTRCREATE] = { vq__p9_xattrcreate, false, false },
 };
 
-/* ---- credentials: a request runs as its fid's owner (server run as root) */
-
-static void creds_set(struct p9_ctx *x, uint32_t uid, uint32_t gid)
-{
-	if (x->fsgid != gid) {
-		setfsgid((gid_t)gid);
-		x->fsgid = gid;
-	}
-	if (x->fsuid != uid) {
-		setfsuid((uid_t)uid);
-		x->fsuid = uid;
-	}
-}
-
-/* Every T-message but version, attach, auth and flush starts with the fid
- * it acts on (the directory fid for the ones that create). */
-static void creds_enter(struct p9_req *r)
-{
-	struct p9_fid *f;
-
-	if (!r->s->creds || r->type == P9_TVERSION || r->type == P9_TATTACH ||
-	    r->type == P9_TAUTH || r->type == P9_TFLUSH || r->rd.len < 4)
-		return;
-	struct p9_rd peek = r->rd;
-
-	f = vq__p9_fid_get(r->c, p9_rd_u32(&peek));
-	if (f)
-		creds_set(r->x, f->uid, f->gid);
-}
-
-void vq__p9_creds_gid(struct p9_req *r, uint32_t gid)
-{
-	if (r->s->creds && r->x->fsuid)
-		creds_set(r->x, r->x->fsuid, gid);
-}
-
 static int p9_dispatch(struct p9_req *r)
 {
 	const struct p9_op *op = &p9_ops[r->type];
@@ -493,9 +450,10 @@ static int p9_dispatch(struct p9_req *r)
 		pthread_rwlock_wrlock(&r->s->lock);
 	else
 		pthread_rwlock_rdlock(&r->s->lock);
-	creds_enter(r);
-	err = op->fn(r);
-	creds_set(r->x, 0, 0); /* the thread is root again between requests */
+	err = vq__p9_creds_enter(r);
+	if (!err)
+		err = op->fn(r);
+	vq__p9_creds_leave(r); /* the thread is root again between requests */
 	pthread_rwlock_unlock(&r->s->lock);
 	return err;
 }

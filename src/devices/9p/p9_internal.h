@@ -54,6 +54,9 @@ struct vq_9p {
 	pthread_rwlock_t lock;
 	pthread_mutex_t conns_mx; /* the list below; taken after lock */
 	struct vq_9p_conn *conns;
+	struct p9_user *users;    /* uids' groups (p9_creds.c), under lock */
+	gid_t *groups0;           /* the server's own groups, restored after */
+	int ngroups0;             /* each request */
 };
 
 struct p9_fid {
@@ -78,6 +81,7 @@ struct p9_ctx {
 	unsigned iov_cap, iov_n;
 	int uring_state;      /* 0 untried, 1 ready, -1 unavailable */
 	uint32_t fsuid, fsgid; /* this thread's file-system identity */
+	bool groups_switched;  /* this thread has a uid's groups */
 	atomic_bool *cancel;  /* the running request was flushed */
 #ifdef VQ_HAVE_LIBURING
 	struct io_uring ring;
@@ -173,8 +177,22 @@ int vq__p9_serve(struct vq_9p_conn *c, struct p9_ctx *x, const struct p9_slot *m
 /* Answer Rlerror(err) for m into its response segments: the length. */
 int vq__p9_error_reply(struct vq_9p_conn *c, struct p9_ctx *x, const struct p9_slot *m,
 		       int err);
+
+/* p9_creds.c: a request runs as its fid's owner (server run as root) */
+int vq__p9_creds_init(struct vq_9p *s);  /* the server's groups: 0, -errno */
+void vq__p9_creds_fini(struct vq_9p *s);
+/* Tattach as uid: *gid its primary group; its groups looked up again.
+ * 0, -ENOMEM (exclusive namespace lock held). */
+int vq__p9_user_attach(struct vq_9p *s, uint32_t uid, uint32_t *gid);
+/* Switch the serving thread to the fid's uid, gid and groups: 0, -EPERM. */
+int vq__p9_creds_enter(struct p9_req *r);
+/* Root and the server's groups again. */
+void vq__p9_creds_leave(struct p9_req *r);
 /* A create with the client's gid: the thread's fsgid becomes gid. */
 void vq__p9_creds_gid(struct p9_req *r, uint32_t gid);
+/* For tests only: when set, a uid's supplementary groups (up to max; the
+ * count) instead of the user database's. */
+extern int (*vq__p9_groups_hook)(uint32_t uid, gid_t *groups, int max);
 
 /* p9_async.c */
 /* Flush every in-flight request and stop the workers (conn_free). */

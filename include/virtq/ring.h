@@ -265,6 +265,10 @@ int vq_dev_set_state(struct vq_dev *q, const struct vq_state *s);
 bool vq_dev_is_broken(const struct vq_dev *q);
 /* Entries of the ring (as created). */
 uint32_t vq_dev_size(const struct vq_dev *q);
+/* The memory map the ring translates buffer addresses through (as created):
+ * a device model translates other guest addresses of the same driver
+ * through it.  Valid as long as the ring. */
+const struct vq_mem *vq_dev_mem(const struct vq_dev *q);
 enum vq_violation vq_dev_violation(const struct vq_dev *q);
 /* Human-readable description of the violation ("" when not broken). */
 const char *vq_dev_error(const struct vq_dev *q);

@@ -41,6 +41,11 @@ uint32_t vq_dev_size(const struct vq_dev *q)
 	return q->size;
 }
 
+const struct vq_mem *vq_dev_mem(const struct vq_dev *q)
+{
+	return q->mem;
+}
+
 enum vq_violation vq_dev_violation(const struct vq_dev *q)
 {
 	return q->violation;

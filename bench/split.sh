@@ -121,7 +121,7 @@ echo "### Over vhost-user: virtq-net --source -> virtq-user net --split (wall cl
 echo
 echo "| method | frame B (tcp4) | deliver | Mpps | Gbit/s | split | aligned | slots/pkt |"
 echo "|---|---|---|---|---|---|---|---|"
-for m in none a b c; do
+for m in none a b c hring; do
 	for sd in "64 zc" "1500 zc" "65536 zc" "65536 copy"; do
 		read -r size dl <<<"$sd"
 		sock=$tmp/s.sock

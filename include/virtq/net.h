@@ -201,6 +201,11 @@ struct vq_net_ctrl_cmd {
 			uint32_t n_uni, n_multi;
 			const uint8_t *uni, *multi; /* 6 bytes each, into buf */
 		} table;
+		struct {              /* EXPERIMENTAL VQ_NET_CTRL_SPLIT_HDR_RING_SET */
+			uint64_t ring_addr, tail_addr; /* <virtq/net_split.h> */
+			uint32_t entry_size;
+			uint16_t count, qp;
+		} hdr_ring;
 	} u;
 };
 

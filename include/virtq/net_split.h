@@ -57,7 +57,9 @@
  *   never skips a buffer), headers longer than the header buffer,
  *   fragments, unknown protocols.
  * VQ_NET_F_SPLIT_HDR_RING: a per-rx-queue ring of count fixed-size header
- *   entries, configured once (vq_net_split_set_hdr_ring).  The device
+ *   entries, configured once: across a transport with the control command
+ *   VQ_NET_CTRL_SPLIT_HDR_RING_SET below, in-process with
+ *   vq_net_split_set_hdr_ring.  The device
  *   writes a split frame's protocol headers into the next free entry and
  *   places the virtio-net header and only the payload in the data buffers
  *   (chained or mergeable, num_buffers and used lengths as without the
@@ -147,23 +149,69 @@ struct vq_mem;
 /* The header ring of one rx queue (VQ_NET_F_SPLIT_HDR_RING). */
 struct vq_net_split_hdr_ring {
 	const struct vq_mem *mem; /* translates gpa and tail_gpa; outlives the ring */
-	uint64_t gpa;             /* count entries of entry_size bytes, contiguous */
-	uint64_t tail_gpa;        /* le16, 2-byte aligned: the driver's tail */
-	uint32_t entry_size;      /* 64..4096 */
-	uint16_t count;           /* 1..32768 */
+	uint64_t gpa;             /* count entries of entry_size bytes, contiguous,
+				   * 64-byte aligned */
+	uint64_t tail_gpa;        /* le16, 2-byte aligned, outside the entries: the
+				   * driver's tail */
+	uint32_t entry_size;      /* 64..4096, a multiple of 64 */
+	uint16_t count;           /* a power of two, 1..32768: head % count then
+				   * never jumps when the 16-bit head wraps */
 };
 
+/* Header ring limits (VQ_NET_F_SPLIT_HDR_RING). */
+#define VQ_NET_SPLIT_ENTRY_MIN   64u
+#define VQ_NET_SPLIT_ENTRY_MAX   4096u
+#define VQ_NET_SPLIT_ENTRY_ALIGN 64u /* entry_size and the ring address */
+#define VQ_NET_SPLIT_COUNT_MAX   32768u
+
 /*
- * Configure (r != NULL) or remove (r == NULL) the header ring of pair qp.
- * Needs VQ_NET_F_SPLIT_HDR_RING negotiated.  The whole ring and the tail
- * must be device-writable/readable guest memory now; every use translates
- * again and falls back to unsplit placement if that fails.  Returns 0,
- * -EINVAL (bad qp or sizes, feature not negotiated), -EFAULT (not mapped),
- * -ENOMEM.  Device reset removes every ring.  Call it from the thread that
- * serves pair qp, or before traffic starts (no locking).
+ * Configure (r != NULL) or remove (r == NULL) the header ring of pair qp,
+ * in-process (a driver across a transport uses the control command below).
+ * Needs VQ_NET_F_SPLIT_HDR_RING negotiated.  The fields must hold the
+ * limits above and the whole ring and the tail must be device-writable /
+ * readable guest memory in r->mem now; every use translates again and
+ * falls back to unsplit placement if that fails.  A ring is configured
+ * once: while one is on, another is refused (-EBUSY); after it was removed
+ * or disabled (a hostile tail), a new one may be set.  Configuring starts
+ * the device's head at 0, so the driver's tail must say how many entries
+ * are free from entry 0 on.  Returns 0, -EINVAL (bad qp or fields, feature
+ * not negotiated), -EOVERFLOW (address + size wraps), -EFAULT (not mapped,
+ * or without the permission), -EBUSY.  Device reset removes every ring.
+ * Removing: from the thread that serves pair qp, or before traffic starts.
+ * Configuring: from any thread (the data path picks the ring up whole).
  */
 int vq_net_split_set_hdr_ring(struct vq_net *n, unsigned qp,
 			      const struct vq_net_split_hdr_ring *r);
+
+/*
+ * EXPERIMENTAL control command (not in the VIRTIO spec): configure the
+ * header ring of one receive queue over the control virtqueue, so that a
+ * driver across vhost-user (or any transport) can use the header ring.
+ * Class VQ_NET_CTRL_SPLIT (0x80): <linux/virtio_net.h> uses classes 0..6
+ * (and 8 in newer kernels); 0x80 stays clear of the range the spec hands
+ * out in order (checked at build time in src/devices/net/parse.c).
+ * Command VQ_NET_CTRL_SPLIT_HDR_RING_SET (0): command-specific data is
+ * struct vq_net_ctrl_split_hdr_ring, exactly 24 bytes, little-endian.
+ * Needs VIRTIO_NET_F_CTRL_VQ and VQ_NET_F_SPLIT_HDR_RING negotiated.  The
+ * device checks every field as vq_net_split_set_hdr_ring does, translating
+ * through the driver's memory map (the rx queue's, at every use), and
+ * answers VIRTIO_NET_OK, or VIRTIO_NET_ERR and changes nothing: wrong
+ * length, feature not negotiated, qp >= max_virtqueue_pairs, a field out of
+ * its limits or misaligned, address + size wrapping, the tail inside the
+ * entries, memory unmapped or not writable (ring) / readable (tail), or a
+ * ring already on for that queue (configured once; device reset clears).
+ * From the ack on, split frames of that queue put their headers there.
+ */
+#define VQ_NET_CTRL_SPLIT              0x80
+#define VQ_NET_CTRL_SPLIT_HDR_RING_SET 0
+
+struct vq_net_ctrl_split_hdr_ring {
+	uint64_t ring_addr;  /* le64: entry 0 (guest address) */
+	uint64_t tail_addr;  /* le64: the driver's le16 tail */
+	uint32_t entry_size; /* le32 */
+	uint16_t count;      /* le16 */
+	uint16_t qp;         /* le16: receive queue pair (rx queue 2 * qp) */
+};
 
 /* ======================================================================
  * Driver side: zero-copy receive of split frames (EXPERIMENTAL)
@@ -184,8 +232,12 @@ struct vq_drv;
  *          each header buffer (MRG_RXBUF);
  *   HDR_RING  pages (MRG_RXBUF), each posted 12 bytes before a page
  *          boundary (4084 bytes) so that a split payload starts on the
- *          boundary; hdr_bufs ring entries of hdr_size bytes and the tail,
- *          in the same memory (vq_splitdrv_hdr_ring says where).
+ *          boundary; hdr_bufs ring entries (a power of two) of hdr_size
+ *          bytes (a multiple of 64) and the tail, in the same memory
+ *          (vq_splitdrv_hdr_ring says where).  Every attach starts the
+ *          ring afresh (head 0, every entry free): configure the device
+ *          again then.  A frame lent across an attach keeps its header
+ *          view, but the entry may be reused by the new device.
  * Everything the device writes is untrusted: used lengths, num_buffers,
  * VQ_NET_HDR_F_SPLIT and hdr_len are checked against the method and the
  * buffers the device holds; a violation breaks the queue (-EIO from then
@@ -246,6 +298,14 @@ int vq_splitdrv_attach(struct vq_splitdrv *s, struct vq_drv *q);
  * the caller's memory map).  Returns 0 or -EINVAL (another method).
  */
 int vq_splitdrv_hdr_ring(const struct vq_splitdrv *s, struct vq_net_split_hdr_ring *out);
+/*
+ * HDR_RING: the same as the data of a VQ_NET_CTRL_SPLIT_HDR_RING_SET
+ * command for pair qp (the caller sends it on the control queue after
+ * vq_splitdrv_attach, and again after every attach: a new device starts
+ * at entry 0).  Returns 0 or -EINVAL (another method).
+ */
+int vq_splitdrv_hdr_ring_cmd(const struct vq_splitdrv *s, uint16_t qp,
+			     struct vq_net_ctrl_split_hdr_ring *out);
 /*
  * Receive up to max frames.  Each is lent (its buffers stay out of the
  * ring) until vq_splitdrv_release, in any order.  Frames released since the

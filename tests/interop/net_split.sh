@@ -6,11 +6,14 @@
 # byte.  Per case:
 #   virtq-user exits 0 and received frames, every one of them split (none:
 #   none split) with the payload page-aligned, no drops, rx bytes = frames x
-#   size; the ring layout asked for; virtq-net logged no broken queue; no
-#   sanitizer report.
-# Matrix (short): B, A, C, plain mergeable over split and packed rings,
-# IPv4 and IPv6, 1500 B and 64 KiB; and a driver asking for a method the
-# backend does not offer: a clear error, exit 1.
+#   size, every reassembled frame's bytes what the source sent (--verify:
+#   headers, split point, payload pattern); the ring layout asked for;
+#   virtq-net logged no broken queue; no sanitizer report.
+# Matrix (short): B, A, C, the header ring (configured by virtq-user with
+# the VQ_NET_CTRL_SPLIT control command over the vhost-user control queue),
+# plain mergeable, over split and packed rings, IPv4 and IPv6, 1500 B and
+# 64 KiB; and a driver asking for a method the backend does not offer: a
+# clear error, exit 1.
 #
 # One PASS/FAIL line per case; exit 0 all passed, 1 a case failed, 77 skip.
 set -uo pipefail
@@ -32,7 +35,7 @@ one_case() {
 	local layout=$1 method=$2 proto=$3 size=$4 ratio=$5 tag="$1 $2 $3 ${4}B"
 	local sock=$WORK/c$N.sock vlog=$WORK/c$N.vn.log rlog=$WORK/c$N.rx.log errs='' rc
 	local pk sp al dr by
-	local vsplit=() uopt=(--split "$method" --ratio "$ratio")
+	local vsplit=() uopt=(--split "$method" --ratio "$ratio" --verify) bad
 	[[ $method == none ]] || vsplit=(--split "$method")
 	[[ $layout == packed ]] && uopt+=(--packed)
 	vn_start "$vlog" $((SEC + 60)) --socket "$sock" --source "$size" --source-proto "$proto" \
@@ -52,7 +55,7 @@ one_case() {
 	grep -aq "$layout rings of" "$rlog" || errs+=" not $layout rings;"
 	pk=$(split_field "$rlog" packets) sp=$(split_field "$rlog" split)
 	al=$(split_field "$rlog" aligned) dr=$(split_field "$rlog" drops)
-	by=$(vqu_count "$rlog" rx_bytes)
+	by=$(vqu_count "$rlog" rx_bytes) bad=$(vqu_count "$rlog" bad)
 	((${pk:-0} > 0)) || errs+=" nothing received;"
 	if [[ $method == none ]]; then
 		[[ ${sp:-x} == 0 ]] || errs+=" $sp frames split without a method;"
@@ -61,6 +64,7 @@ one_case() {
 	fi
 	[[ ${al:-x} == "${sp:-y}" ]] || errs+=" $al of $sp split payloads page-aligned;"
 	[[ ${dr:-x} == 0 ]] || errs+=" $dr drops;"
+	[[ ${bad:-x} == 0 ]] || errs+=" $bad frames reassembled wrong;"
 	[[ ${by:-x} == $((${pk:-0} * size)) ]] || errs+=" $by bytes in $pk frames of $size;"
 	net_result "$NAME" "$tag" "$errs" "received ${pk:-?}, split ${sp:-?}, aligned ${al:-?}" \
 		"$vlog" "$rlog" || FAILS=$((FAILS + 1))
@@ -96,6 +100,9 @@ split a tcp6 1500 1
 packed a tcp4 65536 16
 packed c tcp4 1500 1
 split c tcp6 65536 16
+split hring tcp4 1500 1
+packed hring tcp6 65536 1
+packed hring tcp4 64 1
 split none tcp4 1500 1
 CASES
 not_offered

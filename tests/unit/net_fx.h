@@ -93,10 +93,14 @@ static inline void ring_setup(struct port *p, int slot, unsigned idx, uint64_t f
 	ASSERT_EQ(vq_net_set_queue(p->n, idx, p->dev[slot]), 0);
 }
 
-static inline void port_init_pairs(struct port *p, uint64_t feats, uint16_t pairs, uint16_t mtu)
+/* A port whose device offers offer (0: VQ_NET_FEATURES_DEFAULT) and
+ * accepted feats: guest memory, rx and tx rings, and the control ring when
+ * feats has CTRL_VQ. */
+static inline void port_init_offer(struct port *p, uint64_t offer, uint64_t feats,
+				   uint16_t pairs, uint16_t mtu)
 {
 	struct vq_net_params np = { .mac = MAC0, .max_pairs = pairs, .mtu = mtu,
-				    .notify = on_notify };
+				    .features = offer, .notify = on_notify };
 	struct vq_mem_region reg;
 
 	memset(p, 0, sizeof(*p));
@@ -114,6 +118,11 @@ static inline void port_init_pairs(struct port *p, uint64_t feats, uint16_t pair
 	ring_setup(p, 1, 1, feats);
 	if (feats & F(VIRTIO_NET_F_CTRL_VQ))
 		ring_setup(p, 2, 2u * pairs, feats);
+}
+
+static inline void port_init_pairs(struct port *p, uint64_t feats, uint16_t pairs, uint16_t mtu)
+{
+	port_init_offer(p, 0, feats, pairs, mtu);
 }
 
 static inline void port_init(struct port *p, uint64_t feats)

@@ -65,8 +65,9 @@ VQT_STR(VQ_VU_RETRY_MAX_MS) " ms, for ever;\n"
 "      --source-proto P  udp4 (default), tcp4 or tcp6: what those frames carry\n"
 "                        (TCP-like: a 20-byte TCP header, ACK set, no options)\n"
 "      --split METHOD    EXPERIMENTAL header/data split (docs/SPLIT.md): offer\n"
-"                        a, b or c (VQ_NET_F_SPLIT_A/B/C); the header ring has\n"
-"                        no vhost-user message to configure it: in-process only\n"
+"                        a, b, c (VQ_NET_F_SPLIT_A/B/C) or hring (the header ring,\n"
+"                        VQ_NET_F_SPLIT_HDR_RING: the driver configures it with a\n"
+"                        control-queue command, VQ_NET_CTRL_SPLIT)\n"
 "\n"
 "Statistics (rx = frames from the port, tx = frames to the port; bit/s over\n"
 "frame bytes without virtio header, preamble or FCS; errors counts protocol\n"
@@ -170,8 +171,12 @@ static int parse_opt(void *ctx, int c, const char *a)
 		o->source_proto = a[0] == 'u' ? VN_SRC_UDP4 : a[3] == '4' ? VN_SRC_TCP4 : VN_SRC_TCP6;
 		return 0;
 	case OPT_SPLIT:
+		if (!strcmp(a, "hring")) {
+			o->split = VQ_NET_F_SPLIT_HDR_RING;
+			return 0;
+		}
 		if (strlen(a) != 1 || a[0] < 'a' || a[0] > 'c')
-			return vqt_parse_fail("a, b or c");
+			return vqt_parse_fail("a, b, c or hring");
 		o->split = VQ_NET_F(VQ_NET_F_SPLIT_A_BIT + (unsigned)(a[0] - 'a'));
 		return 0;
 	case OPT_STATS: return vqt_parse_secs(a, 0, 86400, &o->stats_secs);

@@ -69,6 +69,7 @@ struct net {
 	bool zc; /* tx builds frames in the driver's buffers */
 	struct vq_netdrv_rxpkt rxp[MAX_BURST];
 	struct vq_splitdrv *sd; /* --split: receive queue 0 */
+	struct vq_drv *hring_rx; /* --split hring: rx ring waiting for the ring's ack */
 	struct vq_splitdrv_pkt sp[MAX_BURST];
 	uint64_t sink;          /* what the application read, so that it is read */
 	uint64_t *tx_seq, *rx_next;
@@ -106,9 +107,11 @@ static const char usage[] =
 "                          [default: frames up to one buffer are built in place]\n"
 "      --split METHOD      EXPERIMENTAL (docs/SPLIT.md), rx of one queue pair: receive\n"
 "                          through the split-aware zero-copy driver (vq_splitdrv) with\n"
-"                          header/data split method a, b or c, or none (plain\n"
-"                          mergeable pages through the same driver); the backend\n"
-"                          must offer the method (virtq-net --split)\n"
+"                          header/data split method a, b, c or hring (the header\n"
+"                          ring, configured over the control queue), or none\n"
+"                          (plain mergeable pages through the same driver); the\n"
+"                          backend must offer the method (virtq-net --split);\n"
+"                          --verify checks every reassembled frame's bytes\n"
 "      --ratio N           --split a: pages per chain; c: pages per header buffer [1]\n"
 "      --deliver HOW       --split: the application reads every byte of every frame,\n"
 "                          from the receive buffers (zc, default) or after copying the\n"
@@ -190,9 +193,10 @@ static int parse_one(void *opt, int c, const char *arg)
 			o->split_f = 0;
 		else if (strlen(arg) == 1 && arg[0] >= 'a' && arg[0] <= 'c')
 			o->split_f = VQ_NET_F(VQ_NET_F_SPLIT_A_BIT + (unsigned)(arg[0] - 'a'));
+		else if (!strcmp(arg, "hring"))
+			o->split_f = VQ_NET_F_SPLIT_HDR_RING;
 		else
-			return vqt_parse_fail("none, a, b or c (the header ring needs an in-process "
-					      "device: no vhost-user message configures it)");
+			return vqt_parse_fail("none, a, b, c or hring");
 		return 0;
 	case 'T': return vqt_parse_uint(arg, 1, 16, &o->ratio);
 	case 'D':
@@ -250,6 +254,8 @@ static uint64_t wanted_features(const struct netopt *o)
 	if (o->queues > 1)
 		f |= VQ_NET_F(VIRTIO_NET_F_MQ); /* pairs enabled with SET_VRING_ENABLE */
 	f |= o->split_f;
+	if (o->split_f == VQ_NET_F_SPLIT_HDR_RING) /* configured over the control queue */
+		f |= VQ_NET_F(VIRTIO_NET_F_CTRL_VQ);
 	if (o->rxbuf == VQ_NETDRV_RX_BIG || (!o->mrg && o->size > 1514))
 		f |= VQ_NET_F(VIRTIO_NET_F_GUEST_CSUM) | VQ_NET_F(VIRTIO_NET_F_GUEST_TSO4) |
 		     VQ_NET_F(VIRTIO_NET_F_GUEST_TSO6);
@@ -303,10 +309,16 @@ static void print_rx_mem(const struct net *n)
 
 /* ---- glue */
 
+static bool has_hring(const struct net *n)
+{
+	return n->o.split_f == VQ_NET_F_SPLIT_HDR_RING;
+}
+
 static struct vq_netdrv_params nd_params(struct net *n, uint64_t features)
 {
 	return (struct vq_netdrv_params){
 		.features = features, .pairs = n->o.queues, .queue_size = n->o.qsize,
+		.ctrl = has_hring(n),
 		.rxmode = n->o.rxbuf, .indirect = n->o.indirect && (features & VQ_F_INDIRECT),
 		.tx_buf_size = 2048, .alloc = vqu_fe_alloc, .kick = vqu_fe_kick, .ctx = n->fe,
 	};
@@ -316,9 +328,12 @@ static void on_queue(void *opaque, unsigned i, struct vq_drv *q, struct vq_drv *
 {
 	struct net *n = opaque;
 
-	if (n->sd && i == 0)
+	if (n->sd && i == 0 && has_hring(n)) {
+		vq_splitdrv_attach(n->sd, NULL); /* the ring afresh: head 0, all free */
+		n->hring_rx = q;                 /* attached once the device acked it */
+	} else if (n->sd && i == 0) {
 		vq_splitdrv_attach(n->sd, q);
-	else if (n->nd)
+	} else if (n->nd)
 		vq_netdrv_set_queue(n->nd, i, q);
 }
 
@@ -339,7 +354,7 @@ static int setup_fe(struct net *n)
 	struct vq_fe_params c = {
 		.path = n->o.path, .mode = n->o.server ? VQ_FE_SERVER : VQ_FE_CLIENT,
 		.features = wanted_features(&n->o), .required_features = VQ_F_VERSION_1,
-		.num_queues = 2 * n->o.queues, .queue_size = n->o.qsize,
+		.num_queues = 2 * n->o.queues + (has_hring(n) ? 1 : 0), .queue_size = n->o.qsize,
 		.indirect_tables = n->o.indirect ? n->o.qsize : 0, .indirect_len = 32,
 		.mem_size = arena_size(n), .timeout_ms = 5000,
 		.queue_event = on_queue, .state_event = on_state, .opaque = n,
@@ -373,9 +388,43 @@ static int setup_split(struct net *n)
 	}
 	if ((r = vq_splitdrv_new(&p, &n->sd)) < 0)
 		vqt_log(VQT_LOG_ERR, "split driver: %s", strerror(-r));
+	else if (has_hring(n))
+		n->hring_rx = vq_fe_queue(n->fe, 0); /* hring_start attaches it */
 	else if ((r = vq_splitdrv_attach(n->sd, vq_fe_queue(n->fe, 0))) < 0)
 		vqt_log(VQT_LOG_ERR, "split driver: %s", vq_splitdrv_error(n->sd));
 	return r;
+}
+
+/*
+ * --split hring: tell the device where the header ring is (control command
+ * VQ_NET_CTRL_SPLIT_HDR_RING_SET), then post the receive buffers, so that
+ * every frame finds the ring configured.  After each (re)connection.
+ * 0, or -1 (the device refused it: logged).
+ */
+static int hring_start(struct net *n)
+{
+	struct vq_net_ctrl_split_hdr_ring c = { 0 };
+	int r;
+
+	if (!n->hring_rx)
+		return 0;
+	r = vq_splitdrv_hdr_ring_cmd(n->sd, 0, &c);
+	if (r == 0)
+		r = vq_netdrv_ctrl(n->nd, VQ_NET_CTRL_SPLIT, VQ_NET_CTRL_SPLIT_HDR_RING_SET, &c,
+				   sizeof(c), 2000);
+	if (r == -ENOTCONN)
+		return 0; /* the control queue is not attached yet: next time */
+	if (r < 0) {
+		vqt_log(VQT_LOG_ERR, "the backend refused the header ring (%u entries of %u "
+			"bytes at %#llx): %s", c.count, c.entry_size,
+			(unsigned long long)c.ring_addr, strerror(-r));
+		return -1;
+	}
+	r = vq_splitdrv_attach(n->sd, n->hring_rx);
+	n->hring_rx = NULL;
+	if (r < 0)
+		vqt_log(VQT_LOG_ERR, "split driver: %s", vq_splitdrv_error(n->sd));
+	return r < 0 ? -1 : 0;
 }
 
 static int setup_nd(struct net *n)
@@ -397,10 +446,10 @@ static int setup_nd(struct net *n)
 	}
 	if (n->o.split && (r = setup_split(n)) < 0)
 		return r;
-	for (unsigned i = n->sd ? 1 : 0; i < 2 * n->o.queues; i++)
+	for (unsigned i = n->sd ? 1 : 0; i < 2 * n->o.queues + (has_hring(n) ? 1 : 0); i++)
 		if ((r = vq_netdrv_set_queue(n->nd, i, vq_fe_queue(n->fe, i))) < 0)
 			return r;
-	return 0;
+	return hring_start(n) < 0 ? -EPROTO : 0;
 }
 
 /* ---- frames */
@@ -549,7 +598,33 @@ static void echo_back(struct net *n, unsigned qp, int cnt)
 	}
 }
 
-/* The application reads n bytes at p. */
+/*
+ * --split --verify: the frame reassembled (headers and payload views copied
+ * out) must be what virtq-net --source --source-proto sends: IPv4 or IPv6,
+ * a 20-byte TCP header, byte i of the payload = i mod 256; a split frame
+ * split exactly at the end of the TCP header.  A mismatch counts as bad.
+ */
+static void split_check(struct net *n, const struct vq_splitdrv_pkt *p)
+{
+	const uint8_t *f = n->scratch;
+	uint32_t hl = 0;
+
+	if (vq_splitdrv_copy(p, n->scratch, 65536 + 128) != p->len || p->len < 54)
+		goto bad;
+	if (f[12] == 0x08 && f[13] == 0x00)
+		hl = 14 + 20 + 20;
+	else if (f[12] == 0x86 && f[13] == 0xdd)
+		hl = 14 + 40 + 20;
+	if (!hl || p->len < hl || (p->head && p->head_len != hl))
+		goto bad;
+	for (uint32_t i = hl; i < p->len; i++)
+		if (f[i] != (uint8_t)i)
+			goto bad;
+	return;
+bad:
+	n->c.bad++;
+}
+
 /* --split: every frame read by the application, zero-copy or copied out,
  * then released. */
 static void do_rx_split(struct net *n)
@@ -559,6 +634,8 @@ static void do_rx_split(struct net *n)
 	for (int i = 0; i < r; i++) {
 		const struct vq_splitdrv_pkt *p = &n->sp[i];
 
+		if (n->o.verify)
+			split_check(n, p);
 		if (n->o.deliver_copy) {
 			vq_splitdrv_copy(p, n->scratch, 65536 + 128);
 			n->sink += vqt_read_sum(n->scratch, p->len);
@@ -670,7 +747,7 @@ static int housekeeping(struct net *n, uint64_t now, uint64_t t0, uint64_t *next
 			usleep(50000);
 		}
 	}
-	if (vq_fe_state(n->fe) == VQ_FE_READY && broken_report(n))
+	if (vq_fe_state(n->fe) == VQ_FE_READY && (broken_report(n) || hring_start(n) < 0))
 		return -1;
 	if (now >= *next_print) {
 		char tag[32];
@@ -753,7 +830,8 @@ static void print_split(const struct net *n)
 	printf("split: method %s deliver %s packets %llu split %llu aligned %llu slots %llu "
 	       "drops %llu mem %llu sum %llx\n",
 	       !n->o.split_f ? "none" : n->o.split_f == VQ_NET_F_SPLIT_A ? "a" :
-	       n->o.split_f == VQ_NET_F_SPLIT_B ? "b" : "c",
+	       n->o.split_f == VQ_NET_F_SPLIT_B ? "b" : n->o.split_f == VQ_NET_F_SPLIT_C ? "c" :
+	       "hring",
 	       n->o.deliver_copy ? "copy" : "zc", (unsigned long long)st.packets,
 	       (unsigned long long)st.split, (unsigned long long)st.aligned,
 	       (unsigned long long)st.slots, (unsigned long long)st.drops,

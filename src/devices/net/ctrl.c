@@ -1,13 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Control queue (spec 5.1.6.5): receive filter (CTRL_RX), MAC table and
- * address (CTRL_MAC), queue pairs (CTRL_MQ).  A malformed or unsupported
- * command is answered VIRTIO_NET_ERR and counted; nothing a guest sends can
- * do more than that.
+ * address (CTRL_MAC), queue pairs (CTRL_MQ), and the EXPERIMENTAL header
+ * ring of header/data split (VQ_NET_CTRL_SPLIT, net_split.h).  A malformed
+ * or unsupported command is answered VIRTIO_NET_ERR and counted; nothing a
+ * guest sends can do more than that.
  */
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
+
+#include <virtq/net_split.h>
 
 #include "net_internal.h"
 
@@ -130,7 +133,8 @@ static int apply_mq(struct vq_net *n, const struct vq_net_ctrl_cmd *c)
 	return 0;
 }
 
-int vq__net_ctrl_apply(struct vq_net *n, const struct vq_net_ctrl_cmd *c)
+int vq__net_ctrl_apply(struct vq_net *n, const struct vq_net_ctrl_cmd *c,
+		       const struct vq_mem *mem)
 {
 	switch (c->cls) {
 	case VIRTIO_NET_CTRL_RX:
@@ -139,13 +143,15 @@ int vq__net_ctrl_apply(struct vq_net *n, const struct vq_net_ctrl_cmd *c)
 		return apply_mac(n, c);
 	case VIRTIO_NET_CTRL_MQ:
 		return apply_mq(n, c);
+	case VQ_NET_CTRL_SPLIT: /* EXPERIMENTAL (split.c) */
+		return vq__net_split_ctrl(n, c, mem);
 	default:
 		return -EOPNOTSUPP;
 	}
 }
 
 /* Execute one command chain; returns the ack byte. */
-static uint8_t ctrl_exec(struct vq_net *n, const struct vq_elem *e)
+static uint8_t ctrl_exec(struct vq_net *n, const struct vq_dev *vq, const struct vq_elem *e)
 {
 	uint8_t buf[VQ__NET_CTRL_MAX];
 	struct vq_net_ctrl_cmd c;
@@ -154,7 +160,7 @@ static uint8_t ctrl_exec(struct vq_net *n, const struct vq_elem *e)
 		return VIRTIO_NET_ERR;
 	vq__iov_to_buf(e->iov, e->out_num, 0, buf, (size_t)e->out_len);
 	if (vq_net_ctrl_parse(buf, (size_t)e->out_len, &c) < 0 ||
-	    vq__net_ctrl_apply(n, &c) < 0)
+	    vq__net_ctrl_apply(n, &c, vq_dev_mem(vq)) < 0)
 		return VIRTIO_NET_ERR;
 	return VIRTIO_NET_OK;
 }
@@ -173,7 +179,7 @@ int vq_net_ctrl_poll(struct vq_net *n)
 		r = vq__net_pool_pop(&q->pool, q->vq, &e);
 		if (r <= 0)
 			break;
-		uint8_t ack = ctrl_exec(n, e);
+		uint8_t ack = ctrl_exec(n, q->vq, e);
 		uint32_t len = 0;
 
 		if (e->in_num && e->iov[e->out_num].iov_len) {

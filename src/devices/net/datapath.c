@@ -389,6 +389,20 @@ int rx_deliver_one(struct rx_ctx *c, const struct virtio_net_hdr_v1 *h,
 	return r < 0 ? r : 1;
 }
 
+/* Hold one receive chain in the pool: 1, 0 (ring empty), -EAGAIN (a
+ * readable chain, returned), or the ring's error. */
+static int rx_hold_one(struct rx_ctx *c)
+{
+	struct vq_elem *e;
+	int r = vq__net_pool_pop(&c->q->pool, c->q->vq, &e);
+
+	if (r <= 0)
+		return r == -ENOBUFS ? -EAGAIN : r;
+	if (e->out_num)
+		return (r = rx_bad_chain(c)) < 0 ? r : -EAGAIN;
+	return 1;
+}
+
 /* EXPERIMENTAL header/data split (split.c): -EAGAIN when not split here. */
 static int rx_split(struct rx_ctx *c, struct virtio_net_hdr_v1 *h, const struct vq_net_pkt *pkt)
 {
@@ -397,6 +411,11 @@ static int rx_split(struct rx_ctx *c, struct virtio_net_hdr_v1 *h, const struct 
 	int r;
 
 	if (c->n->features & VQ_NET_F_SPLIT_HDR_RING) {
+		/* A buffer first, then the ring's tail: the driver frees
+		 * entries before it posts the buffers that came back with them,
+		 * so the tail read after the pop sees them (hr_free). */
+		if (!c->q->pool.ne && (r = rx_hold_one(c)) <= 0)
+			return r == -EAGAIN ? r : rx_account(c, r, pkt->len);
 		if (!(s.off = vq__net_hdr_ring_put(c->n, qp, h, pkt)))
 			return -EAGAIN;
 		s.len -= s.off;

@@ -168,7 +168,8 @@ int vq_net_new(const struct vq_net_params *p, struct vq_net **out)
 	n->nq = 2u * p->max_pairs +
 		(VQ__NET_HAS(n->host_features, VIRTIO_NET_F_CTRL_VQ) ? 1 : 0);
 	n->q = calloc(n->nq, sizeof(*n->q));
-	if (!n->q) {
+	if (!n->q || vq__net_split_init(n) < 0) {
+		free(n->q);
 		free(n);
 		return -ENOMEM;
 	}
@@ -191,7 +192,7 @@ void vq_net_free(struct vq_net *n)
 		return;
 	for (unsigned i = 0; i < n->nq; i++)
 		queue_fini(&n->q[i]);
-	vq__net_split_reset(n);
+	vq__net_split_fini(n);
 	free(n->q);
 	free(n);
 }

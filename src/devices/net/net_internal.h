@@ -62,7 +62,7 @@ struct vq_net {
 	struct vq_net_rx_filter filter;
 	struct vq__net_queue *q; /* nq entries */
 	bool ctrl_reported;     /* the broken control queue was reported */
-	struct vq__net_hdr_ring *hring; /* EXPERIMENTAL split: max_pairs, or NULL */
+	struct vq__net_hdr_ring *hring; /* EXPERIMENTAL split: max_pairs when offered, or NULL */
 };
 
 /* Piece of a frame to copy: len bytes starting off bytes into iov[0..cnt). */
@@ -174,11 +174,21 @@ int vq__net_rx_bad_chain(struct vq_net *n, struct vq__net_queue *q, unsigned *pu
 uint32_t vq__net_hdr_ring_put(struct vq_net *n, unsigned qp, struct virtio_net_hdr_v1 *h,
 			      const struct vq_net_pkt *pkt);
 void vq__net_hdr_ring_commit(struct vq_net *n, unsigned qp);
+/* VQ_NET_CTRL_SPLIT commands: 0 (ack) or -errno (nak). */
+int vq__net_split_ctrl(struct vq_net *n, const struct vq_net_ctrl_cmd *c,
+		       const struct vq_mem *mem);
+/* Header rings: allocated with the device when it offers them (n->hring),
+ * every ring off on reset, freed with the device. */
+int vq__net_split_init(struct vq_net *n);
 void vq__net_split_reset(struct vq_net *n);
+void vq__net_split_fini(struct vq_net *n);
 /* tx/rx/ctrl (tx.c, rx.c, ctrl.c) */
 void vq__net_rx_release(struct vq_net *n, struct vq__net_queue *q);
 void vq__net_tx_release(struct vq_net *n, struct vq__net_queue *q, unsigned qp);
-int vq__net_ctrl_apply(struct vq_net *n, const struct vq_net_ctrl_cmd *c);
+/* mem: the driver's memory map (the control ring's), for commands that
+ * carry guest addresses. */
+int vq__net_ctrl_apply(struct vq_net *n, const struct vq_net_ctrl_cmd *c,
+		       const struct vq_mem *mem);
 void vq__net_filter_default(struct vq_net *n);
 
 #endif

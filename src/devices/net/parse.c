@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <virtq/net_split.h>
+
 #include "net_internal.h"
 
 static int hdr_check_csum(uint64_t f, const struct virtio_net_hdr_v1 *h, uint64_t frame_len)
@@ -132,6 +134,39 @@ static int parse_mq(const uint8_t *d, size_t len, struct vq_net_ctrl_cmd *c)
 	return 0;
 }
 
+/* The experimental class must not be one <linux/virtio_net.h> hands out. */
+_Static_assert(VQ_NET_CTRL_SPLIT != VIRTIO_NET_CTRL_RX && VQ_NET_CTRL_SPLIT != VIRTIO_NET_CTRL_MAC &&
+	       VQ_NET_CTRL_SPLIT != VIRTIO_NET_CTRL_VLAN &&
+	       VQ_NET_CTRL_SPLIT != VIRTIO_NET_CTRL_ANNOUNCE &&
+	       VQ_NET_CTRL_SPLIT != VIRTIO_NET_CTRL_MQ &&
+	       VQ_NET_CTRL_SPLIT != VIRTIO_NET_CTRL_GUEST_OFFLOADS,
+	       "VQ_NET_CTRL_SPLIT collides with a VIRTIO_NET_CTRL_* class");
+#ifdef VIRTIO_NET_CTRL_NOTF_COAL
+_Static_assert(VQ_NET_CTRL_SPLIT != VIRTIO_NET_CTRL_NOTF_COAL, "class collides");
+#endif
+#ifdef VIRTIO_NET_CTRL_STATS
+_Static_assert(VQ_NET_CTRL_SPLIT != VIRTIO_NET_CTRL_STATS, "class collides");
+#endif
+_Static_assert(sizeof(struct vq_net_ctrl_split_hdr_ring) == 24, "wire layout");
+
+/* EXPERIMENTAL: struct vq_net_ctrl_split_hdr_ring, exactly. */
+static int parse_split(const uint8_t *d, size_t len, struct vq_net_ctrl_cmd *c)
+{
+	struct vq_net_ctrl_split_hdr_ring w;
+
+	if (c->cmd != VQ_NET_CTRL_SPLIT_HDR_RING_SET)
+		return -EOPNOTSUPP;
+	if (len != sizeof(w))
+		return -EINVAL;
+	memcpy(&w, d, sizeof(w)); /* little-endian host */
+	c->u.hdr_ring.ring_addr = w.ring_addr;
+	c->u.hdr_ring.tail_addr = w.tail_addr;
+	c->u.hdr_ring.entry_size = w.entry_size;
+	c->u.hdr_ring.count = w.count;
+	c->u.hdr_ring.qp = w.qp;
+	return 0;
+}
+
 int vq_net_ctrl_parse(const void *buf, size_t len, struct vq_net_ctrl_cmd *out)
 {
 	const uint8_t *b = buf;
@@ -150,6 +185,8 @@ int vq_net_ctrl_parse(const void *buf, size_t len, struct vq_net_ctrl_cmd *out)
 		return parse_mac(b + 2, len - 2, out);
 	case VIRTIO_NET_CTRL_MQ:
 		return parse_mq(b + 2, len - 2, out);
+	case VQ_NET_CTRL_SPLIT:
+		return parse_split(b + 2, len - 2, out);
 	default:
 		return -EOPNOTSUPP;
 	}

@@ -101,53 +101,134 @@ int vq__net_rx_split(struct vq_net *n, struct vq__net_queue *q,
 
 /* ======================================================================
  * Header ring (VQ_NET_F_SPLIT_HDR_RING)
+ *
+ * The control thread configures a ring (vq_net_split_set_hdr_ring, or the
+ * VQ_NET_CTRL_SPLIT command) while the thread serving the pair may be
+ * placing frames.  state hands the ring over: the configuring side writes
+ * r and head only while state is not HR_ON and then stores HR_ON with
+ * release; the data path uses r and head only after an acquire load saw
+ * HR_ON, and gives the ring up (hostile tail) by storing HR_DISABLED with
+ * release, after its last use of head.
  * ====================================================================== */
 
+enum { HR_OFF, HR_ON, HR_DISABLED };
+
 struct vq__net_hdr_ring {
-	struct vq_net_split_hdr_ring r;
-	uint16_t head;   /* entries used, free-running */
-	bool on;         /* configured and not disabled */
+	struct vq_net_split_hdr_ring r; /* mem NULL: the rx queue's memory map */
+	uint16_t head;                  /* entries used, free-running */
+	uint8_t state;                  /* HR_*, atomic */
 };
 
+int vq__net_split_init(struct vq_net *n)
+{
+	if (!(n->host_features & VQ_NET_F_SPLIT_HDR_RING))
+		return 0;
+	n->hring = calloc(n->p.max_pairs, sizeof(*n->hring));
+	return n->hring ? 0 : -ENOMEM;
+}
+
+/* Every queue is stopped: no data path runs. */
 void vq__net_split_reset(struct vq_net *n)
+{
+	if (n->hring)
+		memset(n->hring, 0, n->p.max_pairs * sizeof(*n->hring));
+}
+
+void vq__net_split_fini(struct vq_net *n)
 {
 	free(n->hring);
 	n->hring = NULL;
 }
 
-int vq_net_split_set_hdr_ring(struct vq_net *n, unsigned qp,
-			      const struct vq_net_split_hdr_ring *r)
+/* Can r be used as a header ring, through mem?  0 or -errno. */
+static int hr_check(const struct vq_net_split_hdr_ring *r, const struct vq_mem *mem)
 {
-	uint64_t bytes;
+	uint64_t bytes, end, tend;
 
-	if (!n || qp >= n->p.max_pairs || !(n->features & VQ_NET_F_SPLIT_HDR_RING))
-		return -EINVAL;
-	if (!r) {
-		if (n->hring)
-			n->hring[qp].on = false;
-		return 0;
-	}
-	if (!r->mem || r->entry_size < 64 || r->entry_size > 4096 || !r->count ||
-	    r->count > 32768 || (r->tail_gpa & 1))
+	if (r->entry_size < VQ_NET_SPLIT_ENTRY_MIN || r->entry_size > VQ_NET_SPLIT_ENTRY_MAX ||
+	    r->entry_size % VQ_NET_SPLIT_ENTRY_ALIGN || !r->count ||
+	    r->count > VQ_NET_SPLIT_COUNT_MAX || (r->count & (r->count - 1u)) ||
+	    r->gpa % VQ_NET_SPLIT_ENTRY_ALIGN || (r->tail_gpa & 1))
 		return -EINVAL;
 	bytes = (uint64_t)r->entry_size * r->count; /* <= 2^27: no overflow */
-	if (!vq_mem_ptr(r->mem, r->gpa, bytes, VQ_MEM_WRITE) ||
-	    !vq_mem_ptr(r->mem, r->tail_gpa, 2, VQ_MEM_READ))
+	if (__builtin_add_overflow(r->gpa, bytes, &end) ||
+	    __builtin_add_overflow(r->tail_gpa, 2u, &tend))
+		return -EOVERFLOW;
+	if (r->tail_gpa < end && tend > r->gpa)
+		return -EINVAL; /* the tail inside the entries */
+	if (!mem || !vq_mem_ptr(mem, r->gpa, bytes, VQ_MEM_WRITE) ||
+	    !vq_mem_ptr(mem, r->tail_gpa, 2, VQ_MEM_READ))
 		return -EFAULT;
-	if (!n->hring && !(n->hring = calloc(n->p.max_pairs, sizeof(*n->hring))))
-		return -ENOMEM;
-	n->hring[qp] = (struct vq__net_hdr_ring){ .r = *r, .on = true };
 	return 0;
 }
 
-/* Entries free for the device: 0 when none, -1 when the tail is hostile. */
-static int hr_free(struct vq__net_hdr_ring *h)
+/* Check r through mem and hand it to the data path of pair qp. */
+static int hr_install(struct vq_net *n, unsigned qp, const struct vq_net_split_hdr_ring *r,
+		      const struct vq_mem *mem)
 {
-	const uint16_t *t = vq_mem_ptr(h->r.mem, h->r.tail_gpa, 2, VQ_MEM_READ);
+	struct vq__net_hdr_ring *h;
+	int e;
+
+	if (!n->hring || qp >= n->p.max_pairs || !(n->features & VQ_NET_F_SPLIT_HDR_RING))
+		return -EINVAL;
+	h = &n->hring[qp];
+	/* Acquire: pairs with the data path's release store of HR_DISABLED:
+	 * its last use of head comes before our writes. */
+	if (__atomic_load_n(&h->state, __ATOMIC_ACQUIRE) == HR_ON)
+		return -EBUSY; /* configured once */
+	if ((e = hr_check(r, mem)) < 0)
+		return e;
+	h->r = *r;
+	h->head = 0;
+	/* Release: r and head before HR_ON.  Pairs with the acquire load in
+	 * vq__net_hdr_ring_put. */
+	__atomic_store_n(&h->state, HR_ON, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int vq_net_split_set_hdr_ring(struct vq_net *n, unsigned qp,
+			      const struct vq_net_split_hdr_ring *r)
+{
+	if (!n || !n->hring || qp >= n->p.max_pairs ||
+	    !(n->features & VQ_NET_F_SPLIT_HDR_RING))
+		return -EINVAL;
+	if (!r) { /* the data path's own thread, or no traffic */
+		__atomic_store_n(&n->hring[qp].state, HR_OFF, __ATOMIC_RELEASE);
+		return 0;
+	}
+	if (!r->mem)
+		return -EINVAL;
+	return hr_install(n, qp, r, r->mem);
+}
+
+int vq__net_split_ctrl(struct vq_net *n, const struct vq_net_ctrl_cmd *c,
+		       const struct vq_mem *mem)
+{
+	struct vq_net_split_hdr_ring r = {
+		.mem = NULL, /* at every use: the rx queue's map, which follows the driver's */
+		.gpa = c->u.hdr_ring.ring_addr, .tail_gpa = c->u.hdr_ring.tail_addr,
+		.entry_size = c->u.hdr_ring.entry_size, .count = c->u.hdr_ring.count,
+	};
+
+	if (c->cmd != VQ_NET_CTRL_SPLIT_HDR_RING_SET)
+		return -EOPNOTSUPP;
+	return hr_install(n, c->u.hdr_ring.qp, &r, mem);
+}
+
+/*
+ * Entries free for the device: 0 when none, -1 when the tail is hostile.
+ * The caller holds the frame's first receive buffer already (rx_split): a
+ * driver frees entries before it posts the buffers it got back with them,
+ * so a tail read before that buffer was popped could be stale and leave a
+ * frame unsplit although an entry was free.
+ */
+static int hr_free(struct vq__net_hdr_ring *h, const struct vq_mem *mem)
+{
+	const uint16_t *t = vq_mem_ptr(mem, h->r.tail_gpa, 2, VQ_MEM_READ);
 	uint16_t tail, avail;
 
 	if (!t)
-		return -1;
+		return 0; /* unmapped since: fail closed, unsplit */
 	/* Acquire: pairs with the driver's release store of tail after it
 	 * stopped reading the entries it hands back. */
 	tail = __atomic_load_n(t, __ATOMIC_ACQUIRE);
@@ -162,17 +243,22 @@ uint32_t vq__net_hdr_ring_put(struct vq_net *n, unsigned qp, struct virtio_net_h
 {
 	struct vq__net_hdr_ring *hr = n->hring ? &n->hring[qp] : NULL;
 	uint8_t hb[VQ_NET_SPLIT_HDR_MAX];
+	const struct vq_mem *mem;
 	struct vq_net_split_info si;
 	size_t got;
 	uint8_t *dst;
 	int hl, fr;
 
-	if (!hr || !hr->on)
+	/* Acquire: pairs with hr_install's release store of HR_ON. */
+	if (!hr || __atomic_load_n(&hr->state, __ATOMIC_ACQUIRE) != HR_ON)
 		return 0;
-	if ((fr = hr_free(hr)) <= 0) {
+	mem = hr->r.mem ? hr->r.mem : vq_dev_mem(n->q[2u * qp].vq);
+	if ((fr = hr_free(hr, mem)) <= 0) {
 		if (fr < 0) {
-			hr->on = false; /* sticky: the queue goes on unsplit */
-			VQ__NET_COUNT(n->q[2u * qp].st.errors, 1);
+			/* Release: our uses of head before; pairs with
+			 * hr_install's acquire load. */
+			__atomic_store_n(&hr->state, HR_DISABLED, __ATOMIC_RELEASE);
+			VQ__NET_COUNT(n->q[2u * qp].st.errors, 1); /* the queue goes on unsplit */
 		}
 		return 0;
 	}
@@ -181,7 +267,8 @@ uint32_t vq__net_hdr_ring_put(struct vq_net *n, unsigned qp, struct virtio_net_h
 	hl = vq_net_split_parse_prefix(hb, got, pkt->len, &si);
 	if (hl <= 0 || (uint32_t)hl == pkt->len || (uint32_t)hl > hr->r.entry_size)
 		return 0;
-	dst = vq_mem_ptr(hr->r.mem, hr->r.gpa + (uint64_t)(hr->head % hr->r.count) *
+	/* count is a power of two: the index follows head across its wrap */
+	dst = vq_mem_ptr(mem, hr->r.gpa + (uint64_t)(hr->head & (hr->r.count - 1u)) *
 			 hr->r.entry_size, (uint64_t)hl, VQ_MEM_WRITE);
 	if (!dst)
 		return 0; /* unmapped since: fail closed, unsplit */

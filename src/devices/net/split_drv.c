@@ -173,6 +173,9 @@ static int plan(struct vq_splitdrv *s, uint64_t *bytes)
 		s->units = p->pages;
 	if (!s->units)
 		return -EINVAL;
+	if (s->method == VQ_NET_F_SPLIT_HDR_RING &&
+	    ((p->hdr_bufs & (p->hdr_bufs - 1)) || p->hdr_size % VQ_NET_SPLIT_ENTRY_ALIGN))
+		return -EINVAL; /* the device's limits (net_split.h) */
 	pg_bytes = (uint64_t)(p->pages + 1) * PAGE; /* + 1: HDR_RING's offset */
 	s->hdr_off = pg_bytes;
 	*bytes = pg_bytes;
@@ -228,6 +231,8 @@ int vq_splitdrv_new(const struct vq_splitdrv_params *p, struct vq_splitdrv **out
 	s->st.mem = bytes;
 	if (s->method == VQ_NET_F_SPLIT_HDR_RING) /* every entry free */
 		*(uint16_t *)(s->mem + s->tail_off) = (uint16_t)s->p.hdr_bufs;
+	for (uint32_t u = 0; u < s->units; u++)
+		s->entry[u] = NONE;
 	*out = s;
 	return 0;
 err:
@@ -260,6 +265,36 @@ int vq_splitdrv_hdr_ring(const struct vq_splitdrv *s, struct vq_net_split_hdr_ri
 					       .entry_size = s->p.hdr_size,
 					       .count = (uint16_t)s->p.hdr_bufs };
 	return 0;
+}
+
+int vq_splitdrv_hdr_ring_cmd(const struct vq_splitdrv *s, uint16_t qp,
+			     struct vq_net_ctrl_split_hdr_ring *out)
+{
+	struct vq_net_split_hdr_ring r;
+
+	if (!out || vq_splitdrv_hdr_ring(s, &r) < 0)
+		return -EINVAL;
+	*out = (struct vq_net_ctrl_split_hdr_ring){ .ring_addr = r.gpa, .tail_addr = r.tail_gpa,
+						    .entry_size = r.entry_size,
+						    .count = r.count, .qp = qp };
+	return 0; /* little-endian host: the wire layout as is */
+}
+
+/* HDR_RING: a new device starts at entry 0 with every entry free.  Frames
+ * still lent keep their header view but no longer hold an entry. */
+static void hr_restart(struct vq_splitdrv *s)
+{
+	if (s->method != VQ_NET_F_SPLIT_HDR_RING)
+		return;
+	for (uint32_t u = 0; u < s->units; u++)
+		if (s->state[u] == U_LENT)
+			s->entry[u] = NONE;
+	memset(s->hr_done, 0, s->p.hdr_bufs);
+	s->hr_head = s->hr_rel = 0;
+	/* Release: pairs with the device's acquire load of the tail; no
+	 * device runs now (attach), this only orders our own stores. */
+	__atomic_store_n((uint16_t *)(s->mem + s->tail_off), (uint16_t)s->p.hdr_bufs,
+			 __ATOMIC_RELEASE);
 }
 
 /* ---- posting */
@@ -320,6 +355,7 @@ int vq_splitdrv_attach(struct vq_splitdrv *s, struct vq_drv *q)
 			put_free(s, u);
 	s->active = false;
 	s->posted = s->phase = 0;
+	hr_restart(s);
 	s->broken = false;
 	s->err[0] = 0;
 	s->vq = q;

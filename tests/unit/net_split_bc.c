@@ -32,27 +32,16 @@ struct bport {
 
 static void bp_init(struct bport *b, uint64_t method, enum vq_layout lay)
 {
-	struct vq_net_params np = { .mac = MAC0, .max_pairs = 1,
-				    .features = VQ_NET_FEATURES_DEFAULT | VQ_NET_F_SPLIT_ALL };
 	uint64_t feats = VQ_F_VERSION_1 | F_MRG | method | (lay ? VQ_F_PACKED : 0);
 	struct port *p = &b->p;
-	struct vq_mem_region reg;
 
 	memset(b, 0, sizeof(*b));
 	b->method = method;
 	g_layout = lay;
-	ASSERT_EQ(vq_net_new(&np, &p->n), 0);
+	port_init_offer(p, VQ_NET_FEATURES_DEFAULT | VQ_NET_F_SPLIT_ALL, feats, 1, 0);
+	/* refused, and nothing changes */
 	ASSERT_EQ(vq_net_set_features(p->n, VQ_F_VERSION_1 | method), -EINVAL); /* needs MRG */
-	ASSERT_EQ(vq_net_set_features(p->n, feats), 0);
-	p->g = aligned_alloc(PAGE, GSIZE);
-	ASSERT_TRUE(p->g != NULL);
-	memset(p->g, 0, GSIZE);
-	ASSERT_EQ(vq_mem_new(&p->mem), 0);
-	reg = (struct vq_mem_region){ GBASE, GSIZE, p->g, 0, VQ_MEM_RW };
-	ASSERT_EQ(vq_mem_add(p->mem, &reg), 0);
-	p->next = GBASE;
-	ring_setup(p, 0, 0, feats);
-	ring_setup(p, 1, 1, feats);
+	ASSERT_EQ_U64(vq_net_features(p->n), feats);
 	p->next = GBASE + (1u << 20);
 }
 

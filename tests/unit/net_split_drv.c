@@ -37,28 +37,16 @@ static uint32_t g_hdr_bufs; /* header-ring entries (0: the default) */
 
 static void dp_init(struct dport *d, uint64_t method, enum vq_layout lay, uint32_t ratio)
 {
-	struct vq_net_params np = { .mac = MAC0, .max_pairs = 1,
-				    .features = VQ_NET_FEATURES_DEFAULT | VQ_NET_F_SPLIT_ALL };
 	uint64_t feats = VQ_F_VERSION_1 | (method == VQ_NET_F_SPLIT_A ? 0 : F_MRG) | method |
 			 (lay ? VQ_F_PACKED : 0);
 	struct vq_splitdrv_params sp = { .features = feats, .queue_size = QSIZE, .ratio = ratio,
 					 .hdr_bufs = g_hdr_bufs, .alloc = galloc_cb };
 	struct port *p = &d->p;
-	struct vq_mem_region reg;
 
 	memset(d, 0, sizeof(*d));
 	d->method = method;
 	g_layout = lay;
-	ASSERT_EQ(vq_net_new(&np, &p->n), 0);
-	ASSERT_EQ(vq_net_set_features(p->n, feats), 0);
-	p->g = aligned_alloc(PAGE, GSIZE);
-	ASSERT_TRUE(p->g != NULL);
-	ASSERT_EQ(vq_mem_new(&p->mem), 0);
-	reg = (struct vq_mem_region){ GBASE, GSIZE, p->g, 0, VQ_MEM_RW };
-	ASSERT_EQ(vq_mem_add(p->mem, &reg), 0);
-	p->next = GBASE;
-	ring_setup(p, 0, 0, feats);
-	ring_setup(p, 1, 1, feats);
+	port_init_offer(p, VQ_NET_FEATURES_DEFAULT | VQ_NET_F_SPLIT_ALL, feats, 1, 0);
 	sp.ctx = p;
 	ASSERT_EQ(vq_splitdrv_new(&sp, &d->s), 0);
 	if (method == VQ_NET_F_SPLIT_HDR_RING) {

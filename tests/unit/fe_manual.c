@@ -25,6 +25,7 @@
 
 #include <virtq/frontend.h>
 
+#include "../harness/echo.h"
 #include "../harness/test.h"
 
 #define NQ 2
@@ -34,22 +35,7 @@
 #define IOVA_A 0x40000000ull  /* the first half of the memfd */
 #define IOVA_B 0x7f0000000ull /* the second half */
 
-/* ---- the echo device: copies each chain's readable bytes to its writable part */
-static void echo(struct vq_elem *e)
-{
-	size_t n = 0;
-
-	for (unsigned i = 0; i < e->out_num; i++)
-		for (size_t k = 0; k < e->iov[i].iov_len; k++, n++) {
-			size_t pos = n;
-			unsigned j = e->out_num;
-
-			while (j < e->out_num + e->in_num && pos >= e->iov[j].iov_len)
-				pos -= e->iov[j++].iov_len;
-			if (j < e->out_num + e->in_num)
-				((uint8_t *)e->iov[j].iov_base)[pos] = ((uint8_t *)e->iov[i].iov_base)[k];
-		}
-}
+/* ---- the echo device (vq_test_echo: readable bytes into the writable part) */
 
 static int d_start(void *dev, struct vq_vu_queue *q) { return 0; }
 static void d_stop(void *dev, struct vq_vu_queue *q) {}
@@ -63,7 +49,7 @@ static void d_kick(void *dev, struct vq_vu_queue *q)
 	if (!vd)
 		return;
 	while (vq_dev_pop(vd, &e) == 1) {
-		echo(&e);
+		vq_test_echo(&e);
 		vq_dev_push(vd, &e, (uint32_t)(e.out_len < e.in_len ? e.out_len : e.in_len));
 	}
 	vq_dev_flush(vd);

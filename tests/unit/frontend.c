@@ -27,6 +27,7 @@
 
 #include <virtq/frontend.h>
 
+#include "../harness/echo.h"
 #include "../harness/test.h"
 #include "../harness/vu_client.h"
 
@@ -47,22 +48,6 @@ static int d_start(void *dev, struct vq_vu_queue *q)
 
 static void d_stop(void *dev, struct vq_vu_queue *q) {}
 
-static void echo(struct vq_elem *e)
-{
-	size_t off = 0, n = 0;
-
-	for (unsigned i = 0; i < e->out_num; i++)
-		for (size_t k = 0; k < e->iov[i].iov_len; k++, n++) {
-			size_t pos = n;
-			unsigned j = e->out_num;
-
-			while (j < e->out_num + e->in_num && pos >= e->iov[j].iov_len)
-				pos -= e->iov[j++].iov_len;
-			if (j < e->out_num + e->in_num)
-				((uint8_t *)e->iov[j].iov_base)[pos] = ((uint8_t *)e->iov[i].iov_base)[k];
-		}
-	(void)off;
-}
 
 static void d_kick(void *dev, struct vq_vu_queue *q)
 {
@@ -85,7 +70,7 @@ static void d_kick(void *dev, struct vq_vu_queue *q)
 			__atomic_store_n(&u[1], (uint16_t)(u[1] + 1), __ATOMIC_RELEASE);
 			continue;
 		}
-		echo(&e);
+		vq_test_echo(&e);
 		vq_dev_push(vd, &e, (uint32_t)n);
 	}
 	vq_dev_flush(vd);

@@ -20,6 +20,7 @@
 
 #include <virtq/frontend.h>
 
+#include "../harness/echo.h"
 #include "../harness/test.h"
 
 #define NQ 2
@@ -127,21 +128,6 @@ static void m_queue_enable(void *dev, unsigned idx, bool on)
 	note(on ? "enable" : "disable", (int)idx);
 }
 
-static void echo(struct vq_elem *e)
-{
-	size_t n = 0;
-
-	for (unsigned i = 0; i < e->out_num; i++)
-		for (size_t k = 0; k < e->iov[i].iov_len; k++, n++) {
-			size_t pos = n;
-			unsigned j = e->out_num;
-
-			while (j < e->out_num + e->in_num && pos >= e->iov[j].iov_len)
-				pos -= e->iov[j++].iov_len;
-			if (j < e->out_num + e->in_num)
-				((uint8_t *)e->iov[j].iov_base)[pos] = ((uint8_t *)e->iov[i].iov_base)[k];
-		}
-}
 
 static void m_queue_kick(void *dev, unsigned idx)
 {
@@ -153,7 +139,7 @@ static void m_queue_kick(void *dev, unsigned idx)
 	if (!vd)
 		return;
 	while (vq_dev_pop(vd, &e) == 1) {
-		echo(&e);
+		vq_test_echo(&e);
 		vq_dev_push(vd, &e, (uint32_t)(e.out_len < e.in_len ? e.out_len : e.in_len));
 	}
 	vq_dev_flush(vd);

@@ -31,20 +31,13 @@
 #
 # One PASS/FAIL line per case; exit 0 all passed, 1 a case failed, 77 skip.
 # VIRTQ_KEEP=1 keeps the work directory (all logs).
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
-LIB=$ROOT/tests/interop/lib
-. "$LIB/dpdk.sh"
-. "$LIB/net.sh"
+. "$(dirname "$0")/lib/script.sh" dpdk
 
 NAME=net_dpdk
-VIRTQ_NET=${VIRTQ_BIN:-$ROOT/${O:-build}/bin}/virtq-net
 SEC=${NET_DPDK_SEC:-2}
 QSIZE=256
 TP_CPU=0
-VN_CPU=$(($(nproc) > 1 ? 1 : 0))
-export DPDK_MAXSEC=90
+VN_CPU=$CPU1
 
 net_begin "$NAME" net-dpdk dpdk "$VIRTQ_NET"
 

@@ -26,19 +26,11 @@
 #
 # One PASS/FAIL line per case; exit 0 all passed, 1 a case failed, 77 skip.
 # VIRTQ_KEEP=1 keeps the work directory (all logs).
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
-LIB=$ROOT/tests/interop/lib
-. "$LIB/net.sh"
+. "$(dirname "$0")/lib/script.sh"
 
 NAME=netdrv_switch
-BIN=${VIRTQ_BIN:-$ROOT/${O:-build}/bin}
-VQU=$BIN/virtq-user
-VIRTQ_NET=$BIN/virtq-net
 SEC=${NETDRV_SWITCH_SEC:-2}
 QSIZE=256
-CPU1=$(($(nproc) > 1 ? 1 : 0))
 
 net_begin "$NAME" netdrv-switch "$VQU" "$VIRTQ_NET"
 

@@ -9,16 +9,10 @@
 # PASS when every verify reports "verify: OK", both daemons exit 0 after
 # SIGINT and the proxy logged no error but the one restart.
 # Exit 0 pass, 1 fail, 77 skip.
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
-. "$ROOT/tests/interop/lib/net.sh"
+. "$(dirname "$0")/lib/script.sh"
 
 NAME=svq_blk
-BIN=${VIRTQ_BIN:-$ROOT/${O:-build}/bin}
-VQU=$BIN/virtq-user
 VBLK=$BIN/virtq-blk
-SVQ=$BIN/virtq-svq
 net_begin "$NAME" svq-blk "$VQU" "$VBLK" "$SVQ"
 
 errs=''
@@ -27,10 +21,8 @@ vq_spawn "$WORK/vb.log" 90 "$VBLK" --socket "$WORK/blk.sock" --file "$WORK/disk"
 vb=$VQ_PID
 end=$((SECONDS + 10))
 until _net_listening "$WORK/blk.sock" || ((SECONDS > end)); do sleep 0.05; done
-vq_spawn "$WORK/sp.log" 90 "$SVQ" --socket "$WORK/p.sock" --backend "$WORK/blk.sock"
-sp=$VQ_PID
-end=$((SECONDS + 10))
-until _net_listening "$WORK/p.sock" || ((SECONDS > end)); do sleep 0.05; done
+sp_start "$WORK/sp.log" 90 "$WORK/p.sock" "$WORK/blk.sock" || errs+=" virtq-svq did not start;"
+sp=$SP_PID
 for layout in split packed; do
 	args=()
 	[[ $layout == packed ]] && args+=(--packed)

@@ -1,12 +1,19 @@
 #!/bin/bash
-# svq_dpdk.sh - DPDK 22.11 testpmd (virtio-user) behind virtq-svq, on a
-# virtq-net switch port, echoing a verifying virtq-user:
+# svq_dpdk.sh - the issue's chain "DPDK testpmd virtio-user -> virtq-svq ->
+# virtq-net -> virtq-user", with every payload verified end to end.
 #
-#   virtq-user tx --window --verify -> virtq-net port A
-#       -> port B -> virtq-svq -> testpmd virtio-user (forward-mode io: each
-#          frame goes back out of the port it came in, unchanged)
-#       -> virtq-svq -> port B -> virtq-net (broadcast: flooded to A)
-#   -> virtq-user checks every echo (sequence, length, every payload byte).
+#   testpmd (net_virtio_user0, the driver: virtq-svq's frontend)
+#     -> virtq-svq (--socket: a backend to testpmd; --backend: a frontend of
+#        virtq-net port B, which sees only the proxy's IOVA memory layout)
+#     -> virtq-net (a switch: B <-> A, broadcast frames flooded)
+#     -> virtq-user net (the driver of port A)
+#
+# Traffic: virtq-user --mode tx --window --verify sends sequence-numbered,
+# patterned frames into port A; virtq-net floods them to B, so they reach
+# testpmd through the proxy's receive shadow ring; testpmd (forward-mode io)
+# sends each back out of the port it came in, unchanged, through the
+# proxy's transmit shadow ring into B, and virtq-net floods it back to A,
+# where virtq-user checks every echo (sequence, length, every payload byte).
 #
 # The loop is closed (--window 64, below every ring size), so nothing may be
 # dropped.  Per case:
@@ -22,21 +29,10 @@
 # Matrix: split 1500 B and packed 64 B (SAN=1/TSAN=1: split only).
 # One PASS/FAIL line per case; exit 0 all passed, 1 a case failed, 77 skip.
 # VIRTQ_KEEP=1 keeps the work directory (all logs).
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
-LIB=$ROOT/tests/interop/lib
-. "$LIB/dpdk.sh"
-. "$LIB/net.sh"
+. "$(dirname "$0")/lib/script.sh" dpdk
 
 NAME=svq_dpdk
-BIN=${VIRTQ_BIN:-$ROOT/${O:-build}/bin}
-VQU=$BIN/virtq-user
-VIRTQ_NET=$BIN/virtq-net
-SVQ=$BIN/virtq-svq
 SEC=${SVQ_DPDK_SEC:-3}
-CPU1=$(($(nproc) > 1 ? 1 : 0))
-export DPDK_MAXSEC=90
 
 net_begin "$NAME" svq-dpdk dpdk "$VQU" "$VIRTQ_NET" "$SVQ"
 
@@ -52,11 +48,8 @@ one_case() {
 		FAILS=$((FAILS + 1))
 		return
 	}
-	rm -f "$pb"
-	vq_spawn "$plog" 90 "$SVQ" --socket "$pb" --backend "$sb"
-	ppid=$VQ_PID
-	v=$((SECONDS + 10))
-	until _net_listening "$pb" || ((SECONDS > v)) || ! vq_alive "$ppid"; do vq_sleep 0.05; done
+	sp_start "$plog" 90 "$pb" "$sb" || errs+=" virtq-svq did not start;"
+	ppid=$SP_PID
 	dpdk_virtio_user_start "$pb" "svqd$$-$N" io "${targs[@]}" || errs+=" testpmd did not start;"
 	vq_spawn "$ulog" $((SEC + 40)) "$VQU" net --socket "$sa" --mode tx --window 64 --verify \
 		--duration "$SEC" --cpu "$CPU1" "${uargs[@]}"

@@ -23,35 +23,12 @@
 #
 # One PASS/FAIL line per case; exit 0 all passed, 1 a case failed, 77 skip.
 # VIRTQ_KEEP=1 keeps the work directory (all logs).
-set -uo pipefail
-cd "$(dirname "$0")/../.."
-ROOT=$PWD
-LIB=$ROOT/tests/interop/lib
-. "$LIB/net.sh"
+. "$(dirname "$0")/lib/script.sh"
 
 NAME=svq_net
-BIN=${VIRTQ_BIN:-$ROOT/${O:-build}/bin}
-VQU=$BIN/virtq-user
-VIRTQ_NET=$BIN/virtq-net
-SVQ=$BIN/virtq-svq
 SEC=${SVQ_NET_SEC:-2}
-CPU1=$(($(nproc) > 1 ? 1 : 0))
 
 net_begin "$NAME" svq-net "$VQU" "$VIRTQ_NET" "$SVQ"
-
-# sp_start LOG SOCKET BACKEND [ARG...]: virtq-svq, waiting until SOCKET
-# listens.  Sets SP_PID.
-sp_start() {
-	local end=$((SECONDS + 10))
-	rm -f "$2"
-	vq_spawn "$1" $((SEC + 80)) "$SVQ" --socket "$2" --backend "$3" "${@:4}"
-	SP_PID=$VQ_PID
-	until _net_listening "$2"; do
-		vq_alive "$SP_PID" || return 1
-		((SECONDS < end)) || return 1
-		sleep 0.05
-	done
-}
 
 one_case() {
 	local layout=$1 size=$2 blayout=${3:-$1} tag="$1 ${2}B" bargs=()
@@ -67,8 +44,8 @@ one_case() {
 		FAILS=$((FAILS + 1))
 		return
 	}
-	sp_start "$palog" "$pa" "$sa" "${bargs[@]}" && papid=$SP_PID &&
-		sp_start "$pblog" "$pb" "$sb" "${bargs[@]}" && pbpid=$SP_PID || {
+	sp_start "$palog" $((SEC + 80)) "$pa" "$sa" "${bargs[@]}" && papid=$SP_PID &&
+		sp_start "$pblog" $((SEC + 80)) "$pb" "$sb" "${bargs[@]}" && pbpid=$SP_PID || {
 		net_result "$NAME" "$tag" " virtq-svq did not start" "-" "$palog" "$pblog"
 		vn_stop "$VN_PID"
 		FAILS=$((FAILS + 1))

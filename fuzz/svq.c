@@ -14,7 +14,8 @@
  *               bit3 shadow INDIRECT, bit4 guest EVENT_IDX, bit5 shadow EVENT_IDX
  *   u8 sizes    guest size 1 << (1 + low nibble % 4), shadow 1 << (high nibble % 5)
  *   u8 nregions 1 + n % 4, then per region: u32 gpa, u16 host offset, u16 size, u8 prot
- *   ops         until the input ends, one u8 opcode each (see run_op)
+ *   ops         until the input ends, one u8 opcode each (see run_op;
+ *               opcode 11 then 0xc5: vq_svq_cancel)
  *               (regions change one by one or through vq_iova_sync_guest)
  * Invariants:
  *   - a translation covers exactly the bytes the guest map gives, through
@@ -260,7 +261,15 @@ static void run_op(struct ctx *c, struct fz *f)
 	case 8: op_state(c); break;
 	case 9: op_region(c, f); break;
 	case 10: op_collect(c); break;
-	default: if (c->dev) { vq_dev_enable_notify(c->dev); } break;
+	default:
+		if (fz_u8(f) == 0xc5) { /* the device stops: every buffer goes back */
+			(void)vq_svq_cancel(c->svq, &ev);
+			FZ_CHECK(vq_svq_inflight(c->svq) == 0, "in flight after cancel");
+			FZ_CHECK(vq_svq_relay_avail(c->svq, &ev) == -EIO, "relay after cancel");
+		} else if (c->dev) {
+			vq_dev_enable_notify(c->dev);
+		}
+		break;
 	}
 }
 

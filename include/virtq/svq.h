@@ -123,6 +123,18 @@ int vq_svq_relay_avail(struct vq_svq *s, struct vq_svq_events *ev);
  */
 int vq_svq_relay_used(struct vq_svq *s, struct vq_svq_events *ev);
 
+/*
+ * The device stopped, or went away, holding buffers: give every guest
+ * buffer taken and not yet returned back to the guest ring, used with
+ * length 0 (nothing written), so that the guest loses no descriptor.  The
+ * device must no longer touch the shadow ring (after its stop, or its end).
+ * The SVQ is then done: relay calls return -EIO; vq_svq_get_state gives the
+ * guest ring's position (these buffers counted) for a new SVQ, and
+ * vq_svq_free frees it.  Sets ev->notify_guest when the guest wants an
+ * interrupt.  Returns the number of buffers given back.
+ */
+int vq_svq_cancel(struct vq_svq *s, struct vq_svq_events *ev);
+
 /* Stop (true) or resume (false) taking new buffers from the guest; a
  * buffer already taken is still forwarded. */
 void vq_svq_set_paused(struct vq_svq *s, bool paused);

@@ -46,6 +46,7 @@ struct vq_svq {
 	uint32_t seg_cap;           /* the device's max_chain */
 
 	bool paused;
+	bool cancelled;             /* vq_svq_cancel: the shadow ring is dead */
 	unsigned inflight;          /* guest buffers on the shadow ring */
 	uint64_t dropped;
 };
@@ -299,7 +300,7 @@ int vq_svq_relay_avail(struct vq_svq *s, struct vq_svq_events *ev)
 {
 	int n = 0, rc = 0;
 
-	if (vq_dev_is_broken(s->guest) || vq_drv_is_broken(s->dev))
+	if (s->cancelled || vq_dev_is_broken(s->guest) || vq_drv_is_broken(s->dev))
 		return -EIO;
 	vq_dev_disable_notify(s->guest);
 	for (;;) {
@@ -341,7 +342,7 @@ int vq_svq_relay_used(struct vq_svq *s, struct vq_svq_events *ev)
 {
 	int n = 0, rc;
 
-	if (vq_drv_is_broken(s->dev))
+	if (s->cancelled || vq_drv_is_broken(s->dev))
 		return -EIO;
 	vq_drv_disable_notify(s->dev);
 	for (;;) {
@@ -377,6 +378,33 @@ int vq_svq_relay_used(struct vq_svq *s, struct vq_svq_events *ev)
 }
 
 /* ---- control */
+
+int vq_svq_cancel(struct vq_svq *s, struct vq_svq_events *ev)
+{
+	uint32_t size = vq_dev_size(s->guest);
+	int n = 0;
+
+	s->cancelled = true;
+	for (uint32_t id = 0; id < size && s->inflight; id++) {
+		if (!s->slot[id].busy)
+			continue;
+		/* Nothing written to it: used length 0, whatever its direction. */
+		(void)vq_dev_push_id(s->guest, (uint16_t)id, s->slot[id].ndesc, 0);
+		s->slot[id].busy = false;
+		s->inflight--;
+		n++;
+	}
+	if (s->pending) {
+		give_back(s, false);
+		n++;
+	}
+	if (n) {
+		vq_dev_flush(s->guest);
+		if (vq_dev_need_notify(s->guest))
+			ev->notify_guest = true;
+	}
+	return n;
+}
 
 void vq_svq_set_paused(struct vq_svq *s, bool paused)
 {

@@ -396,6 +396,28 @@ TEST(used_len_shorter_than_header)
 	ASSERT_TRUE(strstr(vq_netdrv_error(e.nd), "header") != NULL);
 }
 
+/* Mergeable buffers: a buffer used with length 0 was given back unused (a
+ * device, or a proxy, that stopped holding it); it is dropped, the frames
+ * around it arrive, and the queue stays up. */
+TEST(used_len_zero_given_back_mrg)
+{
+	struct env e;
+	struct vq_netdrv_rxpkt rx[4];
+	struct vq_netdrv_stats st;
+
+	env_init(&e, F_MRG, VQ_NETDRV_RX_AUTO, false);
+	vq_net_set_queue(e.n, 0, NULL);
+	forge_rx(&e, 1, 12 + 60);
+	forge_rx(&e, 1, 0);
+	forge_rx(&e, 1, 12 + 61);
+	ASSERT_EQ(vq_netdrv_rx_burst(e.nd, 0, rx, 4), 2);
+	ASSERT_EQ(rx[0].len, 60);
+	ASSERT_EQ(rx[1].len, 61);
+	ASSERT_FALSE(vq_netdrv_is_broken(e.nd, 0));
+	ASSERT_EQ(vq_netdrv_get_stats(e.nd, 0, &st), 0);
+	ASSERT_EQ(st.rx_errors, 1);
+}
+
 TEST(short_frame_dropped_small)
 {
 	struct env e;

@@ -3,7 +3,8 @@
  * Shadow virtqueue, in process, with every payload verified at both ends
  * (fixture: svq_fx.h): every layout and feature combination on both sides,
  * the device seeing IOVAs only, hot add and remove of regions during
- * traffic, and state save and restore onto a new shadow ring.
+ * traffic, state save and restore onto a new shadow ring, and buffers given
+ * back when the device stops holding them (vq_svq_cancel).
  */
 #include "svq_fx.h"
 /* ---- every layout and feature combination */
@@ -217,4 +218,83 @@ TEST(svq_over_callers_vq_dev_and_arena)
 	ASSERT_EQ(f.releases, 2);
 	ASSERT_FALSE(vq_dev_is_broken(f.gdev)); /* not freed by the SVQ */
 	fx_fini(&f);
+}
+
+/* ---- the device stops holding buffers: every one goes back to the guest */
+
+/* Driver: collect what the SVQ gave back; each must be used with length 0. */
+static unsigned collect_cancelled(struct fx *f)
+{
+	unsigned n = 0;
+	void *tok;
+	uint32_t len;
+	int rc;
+
+	while ((rc = vq_drv_get(f->gdrv, &tok, &len)) == 1) {
+		struct slot *s = tok;
+
+		ASSERT_TRUE(s >= f->slot && s < f->slot + NSLOT && s->busy);
+		ASSERT_EQ(len, 0);
+		s->busy = false;
+		n++;
+	}
+	ASSERT_EQ(rc, 0);
+	return n;
+}
+
+/* Posted buffers: some used by the device, some on the shadow ring, one
+ * taken and waiting for room, some still on the guest ring.  Cancel gives
+ * back exactly the taken ones with length 0; a new SVQ resumes from the
+ * guest ring's position and serves the rest. */
+TEST(svq_cancel_gives_back_every_buffer)
+{
+	for (int packed = 0; packed < 2; packed++) {
+		struct combo c = std_combo; /* a 16-entry shadow ring under 32 */
+		struct vq_svq_events ev = { 0 };
+		struct vq_elem e[4];
+		struct vq_state st;
+		unsigned posted = 0, inflight, before;
+		struct fx f;
+
+		c.gl = packed ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT;
+		fx_init(&f, &c);
+		traffic(&f, 40);
+		settle(&f);
+		before = f.done;
+		while (posted < 24 && post(&f))
+			posted++;
+		ASSERT_EQ(posted, 24);
+		ASSERT_GE(guest_kick(&f), 1);
+		/* The device takes 4 and completes 2 of them. */
+		for (unsigned i = 0; i < 4; i++) {
+			e[i] = (struct vq_elem){ .iov = f.diov + 16 * i, .iov_cap = 16 };
+			ASSERT_EQ(vq_dev_pop(f.dev, &e[i]), 1);
+		}
+		for (unsigned i = 0; i < 2; i++)
+			ASSERT_EQ(vq_dev_push_id(f.dev, e[i].id, e[i].ndesc, serve(&f, &e[i])), 0);
+		vq_dev_flush(f.dev);
+		ASSERT_EQ(vq_svq_relay_used(f.svq, &ev), 2);
+		ASSERT_EQ(guest_collect(&f), 2);
+		inflight = vq_svq_inflight(f.svq);
+		ASSERT_GT(inflight, 2);
+		ASSERT_LT(inflight, posted - 2); /* some are still on the guest ring */
+		ev = (struct vq_svq_events){ 0 };
+		ASSERT_EQ(vq_svq_cancel(f.svq, &ev), (int)inflight);
+		ASSERT_EQ(vq_svq_inflight(f.svq), 0);
+		ASSERT_TRUE(ev.notify_guest);
+		ASSERT_EQ(vq_svq_relay_avail(f.svq, &ev), -EIO);
+		ASSERT_EQ(vq_svq_relay_used(f.svq, &ev), -EIO);
+		ASSERT_EQ(collect_cancelled(&f), inflight);
+		/* A new shadow ring and device from the guest ring's position. */
+		ASSERT_EQ(vq_svq_get_state(f.svq, &st), 0);
+		vq_dev_free(f.dev);
+		vq_svq_free(f.svq);
+		svq_new(&f);
+		ASSERT_EQ(vq_svq_set_state(f.svq, &st), 0);
+		resume(&f);
+		settle(&f);
+		ASSERT_EQ(f.done - before + inflight, posted);
+		traffic(&f, 50);
+		fx_fini(&f);
+	}
 }

@@ -86,7 +86,10 @@ static int frame_start(struct vq_netdrv *nd, unsigned qp, uint32_t b, uint32_t l
 	uint32_t nb = 1;
 
 	if (len < nd->hdr_size) {
-		if (nd->mrg) /* no num_buffers: the next buffers cannot be attributed */
+		/* No num_buffers: the next buffers cannot be attributed.  But
+		 * length 0 is a buffer given back unused (a device that stopped
+		 * holding it, as virtq-svq does): dropped like a short frame. */
+		if (nd->mrg && len != 0)
 			return vq__netdrv_fail(nd, 2 * qp, "used length %u < header size %u",
 					       len, nd->hdr_size);
 		nd->st[qp].rx_errors++;

@@ -6,7 +6,8 @@
  * a memory layout of its own, in IOVA space.  Device features, config and
  * queue count follow the backend.  One thread: the control socket, the
  * guest kicks and the backend calls are polled together.  When the backend
- * goes away the frontend is dropped and the backend reconnected.
+ * goes away, the buffers it held go back to the guest (used, length 0), the
+ * frontend stays, and once the backend is back its rings are relayed again.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -30,6 +31,7 @@ static void on_signal(int sig)
 static void on_alarm(int sig)
 {
 	(void)sig;
+	sp_on_alarm();
 }
 
 static const char usage[] =
@@ -56,7 +58,9 @@ static void poll_build(struct sp *s, struct sp_poll *p)
 {
 	p->n = 0;
 	p->pfd[p->n++] = (struct pollfd){ .fd = vq_vu_fd(s->b), .events = POLLIN };
-	p->pfd[p->n++] = (struct pollfd){ .fd = vq_fe_fd(s->fe), .events = POLLIN | POLLRDHUP };
+	/* -1 while the backend is away: poll skips it. */
+	p->pfd[p->n++] = (struct pollfd){ .fd = s->backend_up ? vq_fe_fd(s->fe) : -1,
+					  .events = POLLIN | POLLRDHUP };
 	for (unsigned i = 0; i < s->nq; i++) {
 		if (!s->q[i].svq)
 			continue;
@@ -68,29 +72,43 @@ static void poll_build(struct sp *s, struct sp_poll *p)
 	}
 }
 
+/* The backend's side of a round: notice it went away (a failed request
+ * on the way, its socket's event, or a check on every idle round), or
+ * reconnect it.  Returns 0, or -ECONNRESET to give up. */
+static int backend_check(struct sp *s, int n, const struct sp_poll *p)
+{
+	if (s->backend_up && (vq_fe_state(s->fe) != VQ_FE_READY ||
+			      ((n <= 0 || p->pfd[1].revents) && vq_fe_poll(s->fe) != VQ_FE_READY))) {
+		vqt_log(VQT_LOG_ERR, "backend went away: %s", vq_fe_error(s->fe));
+		sp_backend_lost(s);
+	}
+	if (!s->backend_up && sp_backend_retry(s) < 0)
+		return -ECONNRESET;
+	return 0;
+}
+
 static int loop(struct sp *s)
 {
 	struct sp_poll p;
-	int n, rc, t;
+	int n, rc, t, max;
 
 	while (!stop) {
 		poll_build(s, &p);
 		t = vq_vu_timeout_ms(s->b);
-		n = poll(p.pfd, p.n, t < 0 || t > 200 ? 200 : t);
+		max = s->backend_up ? 200 : (int)SP_RETRY_MS;
+		n = poll(p.pfd, p.n, t < 0 || t > max ? max : t);
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		for (unsigned i = 2; n > 0 && i < p.n; i++)
 			if (p.pfd[i].revents && s->q[p.idx[i]].svq)
 				sp_relay(s, p.idx[i], (i & 1) == 0);
+		sp_flush(s);
 		if ((n > 0 && p.pfd[0].revents) || vq_vu_timeout_ms(s->b) == 0)
 			if ((rc = vq_vu_dispatch(s->b)) < 0)
 				return rc;
 		/* The backend's socket: on an event, and on every idle round. */
-		if ((n <= 0 || p.pfd[1].revents) && vq_fe_poll(s->fe) != VQ_FE_READY) {
-			vqt_log(VQT_LOG_ERR, "backend went away: %s", vq_fe_error(s->fe));
-			if (sp_reconnect(s, &stop) < 0)
-				return stop ? 0 : -ECONNRESET;
-		}
+		if ((rc = backend_check(s, n, &p)) < 0)
+			return stop ? 0 : rc;
 	}
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/tool.h"
@@ -114,9 +115,11 @@ static int send_mem_table(struct sp *s)
 
 /* ---- queues */
 
-static int queue_open(struct sp *s, unsigned idx, struct vq_vu_queue *vq)
+/* Relay queue idx (the frontend started it): a shadow ring, the backend's
+ * memory table, the backend's ring. */
+static int shadow_open(struct sp *s, unsigned idx)
 {
-	struct vq_dev *gd = vq_vu_queue_dev(vq);
+	struct vq_dev *gd = vq_vu_queue_dev(s->q[idx].vq);
 	struct vq_svq_params p = {
 		.guest = { .size = gd ? vq_dev_size(gd) : 0 },
 		.guest_dev = gd, .guest_mem = vq_vu_mem(s->b), .iova = s->iova,
@@ -145,27 +148,69 @@ static int queue_open(struct sp *s, unsigned idx, struct vq_vu_queue *vq)
 		s->q[idx].svq = NULL;
 		return rc;
 	}
+	s->q[idx].ev = (struct vq_svq_events){ 0 };
+	return 0;
+}
+
+static int queue_open(struct sp *s, unsigned idx, struct vq_vu_queue *vq)
+{
 	s->q[idx].vq = vq;
 	s->q[idx].reported = false;
-	return 0;
+	if (!s->backend_up)
+		return 0; /* relayed once the backend is back (sp_backend_retry) */
+	return shadow_open(s, idx);
 }
 
 /*
  * Signal the guest's call (or err) eventfd.  The proxy is one thread, so no
  * watchdog can wake it from a write that blocks because the frontend filled
- * the counter (and cleared O_NONBLOCK on the shared file): a one-shot
- * SIGALRM (main.c's handler, no SA_RESTART) cuts such a write short with
- * EINTR after SP_SIGNAL_MS.  Returns vq_vu_queue_signal's value, -EINTR then.
+ * the counter (and cleared O_NONBLOCK on the shared file): SIGALRM (main.c's
+ * handler, no SA_RESTART) cuts such a write short with EINTR.  A write to
+ * an eventfd with room never sleeps, so only a full counter (which a
+ * frontend that reads its eventfd never reaches) is cut, and the timer need
+ * not be exact: it ticks every SP_SIGNAL_MS while guests are signalled and
+ * stops itself after ten ticks without one (sp_on_alarm).  So a signal
+ * costs its write, not two setitimer calls more; a tick that finds no such
+ * write makes at most a poll return early (the library's system calls
+ * retry on EINTR).  Returns vq_vu_queue_signal's value, -EINTR when cut.
  */
+static volatile sig_atomic_t signals; /* guest signals so far, modulo 2^14 */
+static volatile sig_atomic_t alarm_armed; /* the timer ticks */
+
+void sp_on_alarm(void)
+{
+	static sig_atomic_t seen, idle;
+	struct itimerval off = { 0 };
+	int saved = errno;
+
+	if (signals != seen) {
+		seen = signals;
+		idle = 0;
+	} else if (++idle >= 10) {
+		/* Not between a signal's count and its check of armed:
+		 * that count would differ from seen. */
+		(void)setitimer(ITIMER_REAL, &off, NULL);
+		alarm_armed = 0;
+		idle = 0;
+	}
+	errno = saved;
+}
+
 static int signal_bounded(struct vq_vu_queue *vq, bool err)
 {
-	struct itimerval t = { .it_value = { .tv_usec = SP_SIGNAL_MS * 1000 } }, off = { 0 };
-	int rc;
+	/* Counted first: a tick that comes now sees the count change and
+	 * keeps the timer; one that came before cleared armed already. */
+	signals = (signals + 1) & 0x3fff;
+	if (!alarm_armed) {
+		struct itimerval t = {
+			.it_interval = { .tv_usec = SP_SIGNAL_MS * 1000 },
+			.it_value = { .tv_usec = SP_SIGNAL_MS * 1000 },
+		};
 
-	(void)setitimer(ITIMER_REAL, &t, NULL);
-	rc = err ? vq_vu_queue_signal_error(vq) : vq_vu_queue_signal(vq);
-	(void)setitimer(ITIMER_REAL, &off, NULL);
-	return rc;
+		alarm_armed = 1;
+		(void)setitimer(ITIMER_REAL, &t, NULL);
+	}
+	return err ? vq_vu_queue_signal_error(vq) : vq_vu_queue_signal(vq);
 }
 
 /* Signal queue idx's guest; a frontend that blocks it is dropped. */
@@ -173,17 +218,9 @@ static void notify_guest(struct sp *s, unsigned idx, bool err)
 {
 	if (signal_bounded(s->q[idx].vq, err) != -EINTR)
 		return;
-	vqt_log(VQT_LOG_ERR, "queue %u: writing the %s eventfd blocked %u ms (the frontend "
-		"filled its counter): disconnecting it", idx, err ? "err" : "call", SP_SIGNAL_MS);
+	vqt_log(VQT_LOG_ERR, "queue %u: writing the %s eventfd blocked (the frontend filled "
+		"its counter): disconnecting it", idx, err ? "err" : "call");
 	vq_vu_disconnect(s->b);
-}
-
-static void events(struct sp *s, unsigned idx, const struct vq_svq_events *ev)
-{
-	if (ev->kick_device)
-		(void)vq_fe_kick(s->fe, idx);
-	if (ev->notify_guest)
-		notify_guest(s, idx, false);
 }
 
 /* Once per queue: say which side broke it, and tell a broken guest. */
@@ -200,55 +237,119 @@ static void report(struct sp *s, unsigned idx)
 		notify_guest(s, idx, true);
 }
 
+/* Take the backend's call: one read empties the eventfd's counter. */
+static void call_drain(struct sp *s, unsigned idx)
+{
+	uint64_t v;
+
+	(void)!read(vq_fe_call_fd(s->fe, idx), &v, sizeof(v));
+}
+
 void sp_relay(struct sp *s, unsigned idx, bool kick)
 {
 	struct sp_queue *q = &s->q[idx];
-	struct vq_svq_events ev = { 0 };
-	uint64_t v;
 	int rc;
 
 	if (!q->svq)
 		return;
 	if (kick) {
 		(void)vq_vu_queue_drain_kick(q->vq);
-		(void)vq_svq_relay_avail(q->svq, &ev);
+		(void)vq_svq_relay_avail(q->svq, &q->ev);
 	} else {
-		while (read(vq_fe_call_fd(s->fe, idx), &v, sizeof(v)) == (ssize_t)sizeof(v))
-			;
-		rc = vq_svq_relay_used(q->svq, &ev);
+		call_drain(s, idx);
+		rc = vq_svq_relay_used(q->svq, &q->ev);
 		s->returned += rc > 0 ? (unsigned)rc : 0;
 	}
 	/* Either call may find either side broken (relay_used forwards). */
 	report(s, idx);
-	if (q->svq) /* report may have dropped the frontend */
-		events(s, idx, &ev);
 }
 
-/* Stop the backend's ring, return what it used, and drop the shadow ring. */
-static void queue_close(struct sp *s, unsigned idx)
+void sp_flush(struct sp *s)
+{
+	for (unsigned i = 0; i < s->nq; i++) {
+		struct sp_queue *q = &s->q[i];
+		struct vq_svq_events ev = q->ev;
+
+		q->ev = (struct vq_svq_events){ 0 };
+		if (!q->svq) /* a report or a blocked signal dropped the frontend */
+			continue;
+		if (ev.kick_device)
+			(void)vq_fe_kick(s->fe, i);
+		if (ev.notify_guest)
+			notify_guest(s, i, false);
+	}
+}
+
+/* Before the backend's ring stops: let it finish what it holds while it
+ * makes progress, for at most SP_DRAIN_MS (a receive queue's buffers wait
+ * for frames that may not come: 10 ms without a call ends the wait). */
+static void drain(struct sp *s, unsigned idx, struct vq_svq_events *ev)
+{
+	struct sp_queue *q = &s->q[idx];
+	struct pollfd p = { .fd = vq_fe_call_fd(s->fe, idx), .events = POLLIN };
+	int rc = vq_svq_relay_used(q->svq, ev);
+
+	s->returned += rc > 0 ? (unsigned)rc : 0;
+	for (unsigned ms = 0; rc >= 0 && vq_svq_inflight(q->svq) && ms < SP_DRAIN_MS; ms += 10) {
+		if (ev->kick_device) {
+			ev->kick_device = false;
+			(void)vq_fe_kick(s->fe, idx);
+		}
+		rc = poll(&p, 1, 10);
+		if (rc < 0 && errno == EINTR)
+			continue; /* a tick of the guest-signal timer */
+		if (rc <= 0)
+			break;
+		call_drain(s, idx);
+		rc = vq_svq_relay_used(q->svq, ev);
+		s->returned += rc > 0 ? (unsigned)rc : 0;
+	}
+}
+
+/*
+ * Stop relaying queue idx.  With stop_backend, the backend finishes what it
+ * can (drain) and stops its ring (GET_VRING_BASE); then, or when it is gone,
+ * every buffer it still held goes back to the guest used with length 0, so
+ * that the frontend loses no descriptor.  The shadow ring is dropped.
+ */
+static void shadow_close(struct sp *s, unsigned idx, bool stop_backend)
 {
 	struct sp_queue *q = &s->q[idx];
 	struct vq_svq_events ev = { 0 };
 	uint32_t base;
+	int n;
 
-	if (!q->svq)
-		return;
 	vq_svq_set_paused(q->svq, true);
-	if (vq_fe_ring_stop(s->fe, idx, &base) < 0)
-		vqt_log(VQT_LOG_WARN, "queue %u: backend stop failed: %s", idx,
-			vq_fe_error(s->fe));
-	(void)vq_svq_relay_used(q->svq, &ev);
+	if (stop_backend) {
+		drain(s, idx, &ev);
+		if (vq_fe_ring_stop(s->fe, idx, &base) < 0)
+			vqt_log(VQT_LOG_WARN, "queue %u: backend stop failed: %s", idx,
+				vq_fe_error(s->fe));
+		else if ((n = vq_svq_relay_used(q->svq, &ev)) > 0)
+			s->returned += (unsigned)n;
+	}
+	n = vq_svq_cancel(q->svq, &ev);
+	if (n > 0) {
+		s->given_back += (unsigned)n;
+		vqt_log(VQT_LOG_INFO, "queue %u: %d buffers the backend held went back to the "
+			"guest unused (length 0)", idx, n);
+	}
 	if (ev.notify_guest)
-		(void)signal_bounded(q->vq, false); /* tearing down already */
-	if (vq_svq_inflight(q->svq))
-		vqt_log(VQT_LOG_INFO, "queue %u: %u buffers were still with the backend",
-			idx, vq_svq_inflight(q->svq));
+		(void)signal_bounded(q->vq, false); /* a blocked one is cut short */
 	if (vq_svq_dropped(q->svq))
 		vqt_log(VQT_LOG_WARN, "queue %u: %llu buffers went back to the guest unforwarded",
 			idx, (unsigned long long)vq_svq_dropped(q->svq));
 	vq_svq_free(q->svq);
 	q->svq = NULL;
-	q->vq = NULL;
+	q->ev = (struct vq_svq_events){ 0 };
+}
+
+/* The frontend stops queue idx (GET_VRING_BASE, reset, its disconnect). */
+static void queue_close(struct sp *s, unsigned idx)
+{
+	if (s->q[idx].svq)
+		shadow_close(s, idx, s->backend_up);
+	s->q[idx].vq = NULL;
 }
 
 /* ---- the device model the frontend sees */
@@ -263,7 +364,7 @@ static uint64_t op_get_features(void *dev)
 static int op_set_features(void *dev, uint64_t f)
 {
 	struct sp *s = dev;
-	uint64_t offer = vq_fe_backend_features(s->fe);
+	uint64_t offer = s->backend_offer; /* also while the backend is away */
 	uint64_t want = f & offer & ~VQ_VU_F_PROTOCOL_FEATURES;
 	int rc;
 
@@ -272,6 +373,7 @@ static int op_set_features(void *dev, uint64_t f)
 	else if (s->backend_layout == SP_LAYOUT_PACKED)
 		want |= offer & VQ_F_PACKED;
 
+	s->want_features = want;
 	if (want == s->dev_features)
 		return 0;
 	rc = vq_fe_set_features(s->fe, want);
@@ -357,6 +459,8 @@ int sp_init(struct sp *s, const char *backend)
 		return rc;
 	}
 	offered = vq_fe_backend_features(s->fe);
+	s->backend_up = true;
+	s->backend_offer = offered;
 	s->dev_features = vq_fe_features(s->fe) & ~VQ_VU_F_PROTOCOL_FEATURES;
 	s->offered = offered & ~SP_TRANSPORT_BITS & ~VQ_F_LARGE_CHAIN;
 	s->offered |= offered & SP_RING_OK;
@@ -390,33 +494,82 @@ int sp_serve(struct sp *s, const char *socket)
 	return vq_vu_serve(&p, &s->b);
 }
 
-/*
- * The backend went away: drop the frontend (its rings cannot be relayed;
- * it reconnects and starts over) and connect to the backend again, every
- * 100 ms until it answers or *stop.  Returns 0 when reconnected to a
- * backend with the same offer, -ECONNRESET otherwise.
- */
-int sp_reconnect(struct sp *s, volatile sig_atomic_t *stop)
+static uint64_t now_ns(void)
 {
-	uint64_t offer = vq_fe_backend_features(s->fe);
+	struct timespec t;
 
-	if (vq_vu_is_connected(s->b))
-		vq_vu_disconnect(s->b);
-	while (!*stop) {
-		if (vq_fe_connect(s->fe) == 0) {
-			if (vq_fe_backend_features(s->fe) != offer) {
-				vqt_log(VQT_LOG_ERR, "backend came back offering 0x%llx, not 0x%llx",
-					(unsigned long long)vq_fe_backend_features(s->fe),
-					(unsigned long long)offer);
-				return -ECONNRESET;
-			}
-			s->dev_features = vq_fe_features(s->fe) & ~VQ_VU_F_PROTOCOL_FEATURES;
-			vqt_log(VQT_LOG_INFO, "backend reconnected");
-			return 0;
-		}
-		(void)poll(NULL, 0, 100);
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+void sp_backend_lost(struct sp *s)
+{
+	unsigned kept = 0;
+
+	s->backend_up = false;
+	for (unsigned i = 0; i < s->nq; i++) {
+		if (s->q[i].svq)
+			shadow_close(s, i, false);
+		kept += s->q[i].vq != NULL;
 	}
-	return -ECONNRESET;
+	s->next_retry_ns = now_ns();
+	vqt_log(VQT_LOG_INFO, "the frontend stays (%u started queues); connecting to the "
+		"backend again every %u ms", kept, SP_RETRY_MS);
+}
+
+/* The backend is back: its features as the frontend asked, then every ring
+ * the frontend runs relayed again from where the guest ring stands (a
+ * frontend that cannot be relayed any more is dropped). */
+static void backend_resume(struct sp *s)
+{
+	unsigned n = 0;
+	int rc;
+
+	if (s->want_features && s->want_features != s->dev_features) {
+		if (vq_fe_set_features(s->fe, s->want_features) < 0) {
+			vqt_log(VQT_LOG_ERR, "backend refused features 0x%llx after reconnecting: "
+				"%s; dropping the frontend",
+				(unsigned long long)s->want_features, vq_fe_error(s->fe));
+			vq_vu_disconnect(s->b);
+			return;
+		}
+		s->dev_features = s->want_features;
+	}
+	for (unsigned i = 0; i < s->nq; i++) {
+		if (!s->q[i].vq || s->q[i].svq)
+			continue;
+		if ((rc = shadow_open(s, i)) < 0) {
+			vqt_log(VQT_LOG_ERR, "queue %u: cannot relay after reconnecting: %s; "
+				"dropping the frontend", i, strerror(-rc));
+			vq_vu_disconnect(s->b);
+			return;
+		}
+		sp_relay(s, i, true); /* what the guest queued meanwhile */
+		n++;
+	}
+	sp_flush(s);
+	vqt_log(VQT_LOG_INFO, "backend reconnected: relaying %u queues of the same frontend", n);
+}
+
+int sp_backend_retry(struct sp *s)
+{
+	uint64_t now = now_ns();
+
+	if (now < s->next_retry_ns)
+		return 0;
+	s->next_retry_ns = now + SP_RETRY_MS * 1000000ull;
+	if (vq_fe_connect(s->fe) < 0)
+		return 0;
+	if (vq_fe_backend_features(s->fe) != s->backend_offer) {
+		vqt_log(VQT_LOG_ERR, "backend came back offering 0x%llx, not 0x%llx",
+			(unsigned long long)vq_fe_backend_features(s->fe),
+			(unsigned long long)s->backend_offer);
+		return -ECONNRESET;
+	}
+	s->dev_features = vq_fe_features(s->fe) & ~VQ_VU_F_PROTOCOL_FEATURES;
+	s->backend_up = true;
+	backend_resume(s);
+	return 1;
 }
 
 void sp_log_totals(const struct sp *s)
@@ -428,9 +581,9 @@ void sp_log_totals(const struct sp *s)
 		return;
 	cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
 	      (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-	vqt_log(VQT_LOG_INFO, "totals: returned %llu buffers to the guest; cpu %.3f s "
-		"(user %.3f sys %.3f), %.0f ns per buffer",
-		(unsigned long long)s->returned, cpu,
+	vqt_log(VQT_LOG_INFO, "totals: returned %llu buffers to the guest (and %llu unused "
+		"at stops); cpu %.3f s (user %.3f sys %.3f), %.0f ns per buffer",
+		(unsigned long long)s->returned, (unsigned long long)s->given_back, cpu,
 		(double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
 		(double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6,
 		s->returned ? cpu * 1e9 / (double)s->returned : 0.0);

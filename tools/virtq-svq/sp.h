@@ -17,10 +17,13 @@
 #define SP_PAGE 4096u
 #define SP_ARENA_PAGES 4096u /* 16 MiB of shadow rings and indirect tables */
 #define SP_SIGNAL_MS 100u    /* longest a write to a guest eventfd may block */
+#define SP_DRAIN_MS 100u     /* longest a ring stop waits for the backend's used */
+#define SP_RETRY_MS 100u     /* between connects to a backend that went away */
 
 struct sp_queue {
-	struct vq_svq *svq;      /* NULL while stopped */
-	struct vq_vu_queue *vq;  /* the guest-facing queue */
+	struct vq_svq *svq;      /* NULL while not relaying */
+	struct vq_vu_queue *vq;  /* the guest-facing queue, while the frontend runs it */
+	struct vq_svq_events ev; /* owed by this poll round's relays (sp_flush) */
 	bool reported;           /* a broken side was logged */
 };
 
@@ -41,19 +44,35 @@ struct sp {
 	int memfd;
 	uint8_t *arena;
 	uint8_t page_used[SP_ARENA_PAGES];
+	bool backend_up;           /* connected to the backend */
+	uint64_t backend_offer;    /* its features when first connected */
+	uint64_t want_features;    /* asked of it on the frontend's behalf (0: none) */
+	uint64_t next_retry_ns;    /* backend down: when to connect again */
 	uint64_t returned; /* buffers back to the guest, all queues and connections */
+	uint64_t given_back; /* of which given back unused (length 0) at a stop */
 	struct sp_queue q[VQ_VU_MAX_QUEUES];
 };
+
+/* main.c's SIGALRM handler: stops the timer once guests go unsignalled. */
+void sp_on_alarm(void);
 
 /* proxy.c */
 int sp_init(struct sp *s, const char *backend);
 void sp_fini(struct sp *s);
-/* The backend went away: drop the frontend, reconnect (0) or give up. */
-int sp_reconnect(struct sp *s, volatile sig_atomic_t *stop);
+/* The backend went away: give back the buffers it held, keep the frontend
+ * and its rings (relayed again after sp_backend_retry). */
+void sp_backend_lost(struct sp *s);
+/* Backend down: connect again when due.  1 reconnected (the frontend's
+ * started rings are relayed again), 0 not yet, -ECONNRESET when it came
+ * back offering other features (give up). */
+int sp_backend_retry(struct sp *s);
 /* One line: buffers relayed and the process's CPU time per buffer. */
 void sp_log_totals(const struct sp *s);
 int sp_serve(struct sp *s, const char *socket);
-/* Relay queue idx: guest kick (kick) or backend call (!kick). */
+/* Relay queue idx: guest kick (kick) or backend call (!kick).  The kicks
+ * and interrupts it owes wait in the queue's ev for sp_flush. */
 void sp_relay(struct sp *s, unsigned idx, bool kick);
+/* Send the kicks and interrupts the round's relays owe, one per queue. */
+void sp_flush(struct sp *s);
 
 #endif

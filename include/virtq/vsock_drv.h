@@ -31,7 +31,8 @@
  *   - copy: vq_vsocksk_send copies into the tx pool, in packets of at most
  *     tx_pkt bytes;
  *   - zero-copy: vq_vsocksk_send_zc puts the application's own pages
- *     (from vq_vsockdrv_alloc) into the descriptors after a header slot;
+ *     (from vq_vsockdrv_alloc) into the descriptors after a header slot,
+ *     in packets of at most tx_pkt bytes as copy sends;
  *     vq_vsockdrv_zc_done reports the cookie of each send whose pages the
  *     device has finished with (then they may be reused).
  * Both respect the peer's credit: they queue what the credit allows and
@@ -97,7 +98,8 @@ struct vq_vsockdrv_params {
 	const struct vq_vsockdrv_local *local; /* instead of path (copied) */
 	uint64_t features;       /* wanted: VQ_VSOCK_F_SEQPACKET, VQ_F_PACKED,
 				  * VQ_F_EVENT_IDX, VQ_F_INDIRECT (VERSION_1 is
-				  * added); 0 = all but PACKED */
+				  * added); 0 = all but PACKED.  Over vhost-user
+				  * the driver posts direct descriptors only */
 	uint32_t queue_size;     /* entries per queue; 0 = 1024 */
 	unsigned rx_bufs;        /* rx buffers posted (2 descriptors each);
 				  * 0 or more than queue_size / 2 = queue_size / 2 */
@@ -224,7 +226,8 @@ struct vq_vsock_zc {
  */
 int vq_vsocksk_recv_zc(struct vq_vsocksk *s, unsigned max_pages, struct vq_vsock_zc *zc);
 /* Give the lent buffers back: they return to the ring and their bytes to
- * fwd_cnt (a CREDIT_UPDATE goes out when the peer's view ran low). */
+ * fwd_cnt; as after recv, the next vq_vsockdrv_poll (or wait) notifies the
+ * device and sends a CREDIT_UPDATE when the peer's view ran low. */
 int vq_vsocksk_release_zc(struct vq_vsocksk *s, struct vq_vsock_zc *zc);
 
 /* Bytes the socket can take now (the peer's credit). */

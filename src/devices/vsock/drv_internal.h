@@ -105,6 +105,7 @@ struct vq_vsockdrv {
 	struct vq_vsock_pkt rst[64];   /* RSTs owed for unknown sockets */
 	unsigned nrst;
 	struct dzc *zc_done, *zc_done_tail;
+	struct dzc *zc_free;           /* reported sends, for the next ones */
 	uint32_t next_port;
 	void **zc_pages;               /* header pages of freed sockets, for reuse */
 	unsigned nzc_pages, zc_pages_cap;

@@ -363,7 +363,8 @@ int vq_vsocksk_release_zc(struct vq_vsocksk *s, struct vq_vsock_zc *zc)
 	s->d->st.zc_released += s->nlent;
 	s->nlent = 0;
 	zc->n = 0;
+	/* as recv: a CREDIT_UPDATE owed and the re-posted buffers go out with
+	 * the next poll, not one notification per release */
 	vq__dsk_credit_check(s);
-	vq__drv_flush_ctrl(s->d);
 	return 0;
 }

@@ -258,6 +258,19 @@ static int send_zc_pkt(struct vq_vsocksk *s, const struct iovec *iov, unsigned n
 	return 0;
 }
 
+/* A send's record: one a reported send left, else a new one (no malloc
+ * per send once the first round is out). */
+static struct dzc *d_zc_get(struct vq_vsockdrv *d)
+{
+	struct dzc *z = d->zc_free;
+
+	if (!z)
+		return calloc(1, sizeof(*z));
+	d->zc_free = z->next;
+	*z = (struct dzc){ 0 };
+	return z;
+}
+
 static void zc_finish(struct vq_vsockdrv *d, struct dzc *z)
 {
 	z->next = NULL;
@@ -282,20 +295,23 @@ ssize_t vq_vsocksk_send_zc(struct vq_vsocksk *s, const struct iovec *iov, unsign
 		vq__dsk_credit_ask(s);
 	if (!room || !len)
 		return -EAGAIN;
-	z = calloc(1, sizeof(*z));
+	z = d_zc_get(s->d);
 	if (!z)
 		return -ENOMEM;
 	z->cookie = cookie;
 	while (done < len && room) {
 		uint32_t k = (uint32_t)(len - done < room ? len - done : room);
 
+		if (k > s->d->p.tx_pkt) /* packets as large as copy ones: the device */
+			k = s->d->p.tx_pkt; /* buffers less of a packet the host refuses */
 		if (send_zc_pkt(s, iov, n, done, &k, z) < 0 || !k)
 			break;
 		done += k;
 		room -= k;
 	}
 	if (!z->left) {
-		free(z);
+		z->next = s->d->zc_free;
+		s->d->zc_free = z;
 		return -EAGAIN;
 	}
 	vq__drv_kick_all(s->d);
@@ -313,7 +329,8 @@ unsigned vq_vsockdrv_zc_done(struct vq_vsockdrv *d, uint64_t *cookies, unsigned 
 		if (!d->zc_done)
 			d->zc_done_tail = NULL;
 		cookies[n++] = z->cookie;
-		free(z);
+		z->next = d->zc_free;
+		d->zc_free = z;
 	}
 	return n;
 }

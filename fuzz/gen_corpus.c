@@ -376,6 +376,56 @@ static void gen_net_split(void)
 	}
 }
 
+/* ---- split_drv: a device script per method (fuzz/split_drv.c opcodes) */
+
+static void sd_pop(void) { u8(3); }
+static void sd_push(uint32_t len) { u8(5); u8(0); u32(len); u8(1); }
+static void sd_hdr(uint8_t flags, uint16_t hdr_len, uint16_t nb)
+{
+	u8(7); u8(0); u8(flags); u16(hdr_len); u16(nb);
+}
+static void sd_recv_release(void) { u8(0); u8(7); u8(2); u8(0); }
+
+static void gen_split_drv(void)
+{
+	char name[32];
+
+	for (unsigned packed = 0; packed < 2; packed++) {
+		for (unsigned m = 0; m < 5; m++) {
+			u8((uint8_t)(m | packed << 3));
+			u8(1);
+			for (unsigned k = 0; k < 3; k++) {
+				unsigned two = m == 2 || m == 3; /* B, C: two buffers */
+
+				sd_pop();
+				if (two)
+					sd_pop();
+				sd_hdr(m ? 0x80 : 0, m ? 54 : 0, (uint16_t)(1 + two));
+				if (m == 2)
+					sd_push(4096);
+				else if (m == 3)
+					sd_push(12 + 54);
+				sd_push(m == 1 ? 128 + 200 : 300);
+				sd_recv_release();
+			}
+			snprintf(name, sizeof(name), "m%u%s", m, packed ? "p" : "s");
+			save("split_drv", name);
+		}
+	}
+	u8(2); u8(0); /* B: num_buffers beyond what the device holds */
+	sd_pop();
+	sd_hdr(0x80, 54, 30);
+	sd_push(4096);
+	sd_recv_release();
+	save("split_drv", "hostile_nb");
+	u8(4); u8(1); /* header ring: a used length beyond the buffer */
+	sd_pop();
+	sd_hdr(0x80, 54, 1);
+	sd_push(0x80001000u);
+	sd_recv_release();
+	save("split_drv", "hostile_len");
+}
+
 int main(int argc, char **argv)
 {
 	dir = argc > 1 ? argv[1] : "fuzz/corpus";
@@ -387,5 +437,6 @@ int main(int argc, char **argv)
 	gen_vsock();
 	gen_svq();
 	gen_net_split();
+	gen_split_drv();
 	return 0;
 }

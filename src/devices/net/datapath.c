@@ -359,14 +359,16 @@ static void rx_hdr(const struct vq_net *n, const struct virtio_net_hdr_v1 *in,
  * the pool), or the ring's error.
  */
 static inline __attribute__((always_inline))
+int rx_fill_one(struct rx_ctx *c, const struct vq_elem *e, const struct virtio_net_hdr_v1 *h,
+		const uint8_t *src, uint32_t len);
+
+static inline __attribute__((always_inline))
 int rx_deliver_one(struct rx_ctx *c, const struct virtio_net_hdr_v1 *h,
 		   const struct vq_net_pkt *pkt)
 {
 	struct vq__net_pool *p = &c->q->pool;
-	size_t hs = c->n->hdr_size;
-	uint32_t used = (uint32_t)hs + pkt->len; /* <= 12 + VQ_NET_MAX_FRAME */
+	uint32_t used = (uint32_t)c->n->hdr_size + pkt->len; /* <= 12 + VQ_NET_MAX_FRAME */
 	struct vq_elem *e;
-	uint8_t *dst;
 	int r;
 
 	if (p->ne || pkt->iovcnt != 1 || pkt->iov[0].iov_len < pkt->len)
@@ -377,14 +379,29 @@ int rx_deliver_one(struct rx_ctx *c, const struct virtio_net_hdr_v1 *h,
 		return (r = rx_bad_chain(c)) < 0 ? r : -EAGAIN;
 	if (e->in_num != 1 || e->iov[0].iov_len < used)
 		return -EAGAIN; /* held: rx_gather takes it from the pool */
-	dst = e->iov[0].iov_base;
+	return rx_fill_one(c, e, h, pkt->iov[0].iov_base, pkt->len);
+}
+
+/*
+ * Header and src[0..len) into chain e, the only chain in the pool, which is
+ * one writable segment holding them (the caller checked); pushed.  1 or the
+ * ring's error.
+ */
+static inline __attribute__((always_inline))
+int rx_fill_one(struct rx_ctx *c, const struct vq_elem *e, const struct virtio_net_hdr_v1 *h,
+		const uint8_t *src, uint32_t len)
+{
+	size_t hs = c->n->hdr_size;
+	uint8_t *dst = e->iov[0].iov_base;
+	int r;
+
 	if (hs == sizeof(*h)) /* constant sizes: a few moves, no call */
 		memcpy(dst, h, sizeof(*h));
 	else
 		memcpy(dst, h, sizeof(struct virtio_net_hdr)); /* no num_buffers */
-	memcpy(dst + hs, pkt->iov[0].iov_base, pkt->len);
-	r = vq_dev_push_id(c->q->vq, e->id, e->ndesc, used);
-	p->ne = p->ni = 0;
+	memcpy(dst + hs, src, len);
+	r = vq_dev_push_id(c->q->vq, e->id, e->ndesc, (uint32_t)hs + len);
+	c->q->pool.ne = c->q->pool.ni = 0;
 	c->pushed++;
 	return r < 0 ? r : 1;
 }
@@ -403,6 +420,21 @@ static int rx_hold_one(struct rx_ctx *c)
 	return 1;
 }
 
+/* The frame from byte off on (one piece) into the one chain held, when it
+ * is one writable segment that holds it: the common case of a split frame
+ * with the header ring.  -EAGAIN otherwise (rx_deliver then). */
+static int rx_deliver_held(struct rx_ctx *c, const struct virtio_net_hdr_v1 *h,
+			   const struct vq_net_pkt *pkt, uint32_t off)
+{
+	const struct vq_elem *e = &c->q->pool.elem[0];
+	uint32_t len = pkt->len - off;
+
+	if (c->q->pool.ne != 1 || pkt->iovcnt != 1 || pkt->iov[0].iov_len < pkt->len ||
+	    e->in_num != 1 || e->iov[0].iov_len < c->n->hdr_size + len)
+		return -EAGAIN;
+	return rx_fill_one(c, e, h, (const uint8_t *)pkt->iov[0].iov_base + off, len);
+}
+
 /* EXPERIMENTAL header/data split (split.c): -EAGAIN when not split here. */
 static int rx_split(struct rx_ctx *c, struct virtio_net_hdr_v1 *h, const struct vq_net_pkt *pkt)
 {
@@ -419,7 +451,9 @@ static int rx_split(struct rx_ctx *c, struct virtio_net_hdr_v1 *h, const struct 
 		if (!(s.off = vq__net_hdr_ring_put(c->n, qp, h, pkt)))
 			return -EAGAIN;
 		s.len -= s.off;
-		r = rx_deliver(c, h, &s, 1, (uint32_t)s.len);
+		r = rx_deliver_held(c, h, pkt, (uint32_t)s.off);
+		if (r == -EAGAIN)
+			r = rx_deliver(c, h, &s, 1, (uint32_t)s.len);
 		if (r == 1)
 			vq__net_hdr_ring_commit(c->n, qp);
 		return rx_account(c, r, pkt->len);

@@ -424,10 +424,12 @@ static const uint8_t *hr_take(struct vq_splitdrv *s, uint32_t f)
 static int split_views(struct vq_splitdrv *s, struct vq_splitdrv_pkt *pk, uint64_t *plen)
 {
 	uint32_t f = s->first, hl = s->hdr.hdr_len, l0 = s->ulen[f], u1 = s->next[f];
-	uint8_t *host[MAXSEG], *h0;
+	uint8_t *host[MAXSEG], *h0 = NULL;
 
-	unit_segs(s, f, NULL, host);
-	h0 = host[0];
+	if (s->method != VQ_NET_F_SPLIT_HDR_RING) { /* the ring's entry holds its headers */
+		unit_segs(s, f, NULL, host);
+		h0 = host[0];
+	}
 	if (!s->method || hl == 0 || hl > VQ_NET_SPLIT_HDR_MAX)
 		return fail(s, "split flag with hdr_len %u (method %#llx)", hl,
 			    (unsigned long long)s->method);

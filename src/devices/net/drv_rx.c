@@ -21,6 +21,47 @@ static uint64_t seg_off(const struct vq__netdrv_rxq *q, uint32_t b, uint32_t s)
 	return ((uint64_t)s * q->nbufs + b) * q->seg_bytes;
 }
 
+#define RX_BURST 32u
+
+/* One-buffer-a-segment queues (mergeable, small): add free buffers RX_BURST
+ * at a time with vq_drv_add_burst.  Returns how many, or -errno. */
+static int post_burst(struct vq__netdrv_rxq *q)
+{
+	struct vq_seg seg[RX_BURST];
+	void *tok[RX_BURST];
+	unsigned m = q->nfree < RX_BURST ? q->nfree : RX_BURST;
+	int rc;
+
+	for (unsigned i = 0; i < m; i++) {
+		uint32_t b = q->free[q->nfree - 1 - i];
+
+		seg[i] = (struct vq_seg){ q->addr + (uint64_t)b * q->buf_bytes, q->seg_bytes };
+		tok[i] = VQ__NETDRV_TOKEN(b);
+	}
+	rc = vq_drv_add_burst(q->vq, seg, m, true, tok);
+	if (rc > 0) {
+		q->nfree -= (uint32_t)rc;
+		q->posted += (uint32_t)rc;
+	}
+	return rc == 0 ? -ENOSPC : rc;
+}
+
+/* A chain of segments (big buffers): one vq_drv_add.  1 or -errno. */
+static int post_chain(struct vq__netdrv_rxq *q)
+{
+	uint32_t b = q->free[q->nfree - 1];
+	int rc;
+
+	for (uint32_t s = 0; s < q->nsegs; s++)
+		q->segs[s] = (struct vq_seg){ q->addr + seg_off(q, b, s), q->seg_bytes };
+	rc = vq_drv_add(q->vq, q->segs, 0, q->nsegs, VQ__NETDRV_TOKEN(b));
+	if (rc < 0)
+		return rc;
+	q->nfree--;
+	q->posted++;
+	return 1;
+}
+
 int vq__netdrv_rx_post(struct vq_netdrv *nd, unsigned qp)
 {
 	struct vq__netdrv_rxq *q = &nd->rx[qp];
@@ -28,16 +69,10 @@ int vq__netdrv_rx_post(struct vq_netdrv *nd, unsigned qp)
 	int rc = 0;
 
 	while (q->vq && q->nfree) {
-		uint32_t b = q->free[q->nfree - 1];
-
-		for (uint32_t s = 0; s < q->nsegs; s++)
-			q->segs[s] = (struct vq_seg){ q->addr + seg_off(q, b, s), q->seg_bytes };
-		rc = vq_drv_add(q->vq, q->segs, 0, q->nsegs, VQ__NETDRV_TOKEN(b));
+		rc = q->nsegs == 1 ? post_burst(q) : post_chain(q);
 		if (rc < 0)
 			break;
-		q->nfree--;
-		q->posted++;
-		added++;
+		added += (unsigned)rc;
 	}
 	if (rc < 0 && rc != -ENOSPC)
 		return vq__netdrv_fail(nd, 2 * qp, "posting a receive buffer: %s",
@@ -64,6 +99,12 @@ void vq__netdrv_rx_detach(struct vq_netdrv *nd, unsigned qp)
 /* Views of bytes [skip, skip+len) of buffer b. */
 static void add_views(struct vq__netdrv_rxq *q, uint32_t b, uint32_t skip, uint32_t len)
 {
+	if (q->nsegs == 1) { /* len <= seg_bytes - skip: vq_drv checked the used length */
+		if (len)
+			q->iov[q->niov++] = (struct iovec){ q->mem + (uint64_t)b * q->buf_bytes +
+							     skip, len };
+		return;
+	}
 	for (uint32_t s = 0; s < q->nsegs && len; s++) {
 		uint32_t n;
 
@@ -95,8 +136,13 @@ static int frame_start(struct vq_netdrv *nd, unsigned qp, uint32_t b, uint32_t l
 		nd->st[qp].rx_errors++;
 		return 0;
 	}
-	memset(&f->hdr, 0, sizeof(f->hdr));
-	memcpy(&f->hdr, q->mem + seg_off(q, b, 0), nd->hdr_size);
+	/* constant sizes: a few loads and stores, no call */
+	if (nd->hdr_size >= sizeof(f->hdr)) {
+		memcpy(&f->hdr, q->mem + seg_off(q, b, 0), sizeof(f->hdr));
+	} else {
+		memset(&f->hdr, 0, sizeof(f->hdr));
+		memcpy(&f->hdr, q->mem + seg_off(q, b, 0), sizeof(struct virtio_net_hdr));
+	}
 	if (nd->mrg) {
 		nb = f->hdr.num_buffers; /* little-endian on a little-endian host */
 		if (nb == 0 || nb - 1 > q->posted)
@@ -113,18 +159,14 @@ static int frame_start(struct vq_netdrv *nd, unsigned qp, uint32_t b, uint32_t l
 	return 1;
 }
 
-/* Take one used buffer.  1 a frame completed, 2 more to come/dropped,
- * 0 ring empty, -EIO. */
-static int rx_take(struct vq_netdrv *nd, unsigned qp)
+/* Used buffer b of len bytes.  1 a frame completed, 2 more to come or
+ * dropped, -EIO. */
+static int rx_take(struct vq_netdrv *nd, unsigned qp, void *tok, uint32_t len)
 {
 	struct vq__netdrv_rxq *q = &nd->rx[qp];
-	void *tok;
-	uint32_t len, b;
-	int rc = vq_drv_get(q->vq, &tok, &len);
+	uint32_t b = VQ__NETDRV_INDEX(tok);
+	int rc;
 
-	if (rc <= 0)
-		return rc == 0 ? 0 : vq__netdrv_fail(nd, 2 * qp, "%s", vq_drv_error(q->vq));
-	b = VQ__NETDRV_INDEX(tok);
 	if (b >= q->nbufs || q->posted == 0)
 		return vq__netdrv_fail(nd, 2 * qp, "unknown receive buffer %u", b);
 	q->posted--;
@@ -140,6 +182,18 @@ static int rx_take(struct vq_netdrv *nd, unsigned qp)
 		add_views(q, b, 0, len);
 	}
 	return q->fr.need == 0 ? 1 : 2;
+}
+
+/* A used buffer not looked at (the queue broke before it): held, so that
+ * rx_done recycles it.  The ring checked that it is one of ours. */
+static void hold_unread(struct vq__netdrv_rxq *q, void *tok)
+{
+	uint32_t b = VQ__NETDRV_INDEX(tok);
+
+	if (b < q->nbufs && q->posted) {
+		q->posted--;
+		q->held[q->nheld++] = b;
+	}
 }
 
 /* A completed frame: hand it out, or drop it.  Returns 1 when handed out. */
@@ -179,9 +233,29 @@ int vq_netdrv_rx_burst(struct vq_netdrv *nd, unsigned qp, struct vq_netdrv_rxpkt
 		return -EIO;
 	if (q->out)
 		return -EBUSY;
-	while (n < max && (rc = rx_take(nd, qp)) > 0)
-		if (rc == 1)
-			n += (unsigned)frame_done(nd, qp, &pkts[n]);
+	/* Each used buffer completes at most one frame: asking for max - n
+	 * buffers never completes a frame beyond max. */
+	while (n < max) {
+		void *tok[RX_BURST];
+		uint32_t len[RX_BURST];
+		unsigned want = max - n < RX_BURST ? max - n : RX_BURST;
+		int got = vq_drv_get_burst(q->vq, tok, len, want);
+
+		if (got < 0) {
+			rc = vq__netdrv_fail(nd, 2 * qp, "%s", vq_drv_error(q->vq));
+			break;
+		}
+		for (int i = 0; i < got; i++) {
+			if (rc < 0) { /* broken: keep the rest for rx_done to recycle */
+				hold_unread(q, tok[i]);
+				continue;
+			}
+			if ((rc = rx_take(nd, qp, tok[i], len[i])) == 1)
+				n += (unsigned)frame_done(nd, qp, &pkts[n]);
+		}
+		if (rc < 0 || (unsigned)got < want)
+			break;
+	}
 	q->out = n;
 	return rc < 0 && n == 0 ? rc : (int)n;
 }
@@ -200,8 +274,10 @@ int vq_netdrv_rx_done(struct vq_netdrv *nd, unsigned qp)
 	ikeep = q->fr.active ? q->fr.iov0 : q->niov;
 	for (uint32_t i = 0; i < keep; i++)
 		q->free[q->nfree++] = q->held[i];
-	memmove(q->held, q->held + keep, (q->nheld - keep) * sizeof(*q->held));
-	memmove(q->iov, q->iov + ikeep, (q->niov - ikeep) * sizeof(*q->iov));
+	if (keep < q->nheld) /* a frame still being reassembled */
+		memmove(q->held, q->held + keep, (q->nheld - keep) * sizeof(*q->held));
+	if (ikeep < q->niov)
+		memmove(q->iov, q->iov + ikeep, (q->niov - ikeep) * sizeof(*q->iov));
 	q->nheld -= keep;
 	q->niov -= ikeep;
 	q->fr.held0 = q->fr.iov0 = 0;

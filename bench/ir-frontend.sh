@@ -21,7 +21,8 @@
 # it; under callgrind virtq-user is ~50x slower than the peer otherwise).
 # Prints: dir ring size Ir/frame, raw (idle polls included), c_idle, frames
 # and idle polls per frame; with IR_TOP=N the N functions with the most
-# exclusive Ir in the long busy run.
+# exclusive Ir in the long busy run; IR_CG=FILE keeps that run's callgrind
+# output (for callgrind_annotate --auto=yes).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../tests/interop/lib/dpdk.sh
@@ -80,6 +81,7 @@ awk -v d="$dir" -v r="$ring" -v s="$size" -v ii1="$ii1" -v pi1="$pi1" -v ii2="$i
 	printf "%s %s %s Ir/frame %.1f raw %.1f c_idle %.1f frames %d idle/frame %.3f\n", d, r, s,
 		(ib2 - ib1 - (pb2 - pb1) * c) / (fb2 - fb1), (ib2 - ib1) / (fb2 - fb1), c,
 		fb2 - fb1, (pb2 - pb1) / (fb2 - fb1) }'
+[[ -n ${IR_CG:-} ]] && cp "$CG" "$IR_CG"
 if [[ -n ${IR_TOP:-} ]]; then
 	callgrind_annotate "$CG" 2>/dev/null |
 		grep -E '^ *[0-9,]+ \([ 0-9.]+%\)  [^ ]+:[A-Za-z_]' | sed -n "1,$((IR_TOP + 1))p"

@@ -67,8 +67,7 @@ void vq__netdrv_tx_detach(struct vq_netdrv *nd, unsigned qp)
 
 /* The header at p: h (num_buffers cleared), or zeros.  Built in a local and
  * stored with a constant size (10 or 12 bytes): a few stores, no call. */
-static inline void put_hdr(const struct vq_netdrv *nd, uint8_t *p,
-			   const struct virtio_net_hdr_v1 *h)
+static inline void put_hdr(bool full, uint8_t *p, const struct virtio_net_hdr_v1 *h)
 {
 	struct virtio_net_hdr_v1 v = { 0 };
 
@@ -76,7 +75,7 @@ static inline void put_hdr(const struct vq_netdrv *nd, uint8_t *p,
 		v = *h;
 		v.num_buffers = 0;
 	}
-	if (nd->hdr_size >= sizeof(v))
+	if (full) /* 12 bytes (VERSION_1 or MRG_RXBUF), else 10 */
 		memcpy(p, &v, sizeof(v));
 	else
 		memcpy(p, &v, sizeof(struct virtio_net_hdr));
@@ -91,7 +90,7 @@ static int tx_multi(struct vq_netdrv *nd, struct vq__netdrv_txq *q,
 	uint32_t first = NO_NEXT, prev = NO_NEXT, left = pkt->len, hleft = nd->hdr_size;
 	int rc;
 
-	put_hdr(nd, hb, pkt->hdr);
+	put_hdr(nd->hdr_size >= sizeof(struct virtio_net_hdr_v1), hb, pkt->hdr);
 	for (uint32_t i = 0; i < need; i++) {
 		uint32_t b = q->free[--q->nfree], room = q->buf_bytes, h = hleft < room ? hleft : room;
 		uint8_t *p = q->mem + (uint64_t)b * q->buf_bytes;
@@ -137,7 +136,7 @@ static int tx_one(struct vq_netdrv *nd, struct vq__netdrv_txq *q, const struct v
 		return tx_multi(nd, q, pkt, need);
 	b = q->free[--q->nfree];
 	p = q->mem + (uint64_t)b * q->buf_bytes;
-	put_hdr(nd, p, pkt->hdr);
+	put_hdr(nd->hdr_size >= sizeof(struct virtio_net_hdr_v1), p, pkt->hdr);
 	memcpy(p + nd->hdr_size, pkt->data, pkt->len);
 	q->next[b] = NO_NEXT;
 	seg = (struct vq_seg){ q->addr + (uint64_t)b * q->buf_bytes, total };
@@ -204,20 +203,26 @@ int vq_netdrv_tx_burst(struct vq_netdrv *nd, unsigned qp, const struct vq_netdrv
 int vq_netdrv_tx_get(struct vq_netdrv *nd, unsigned qp, struct vq_netdrv_txbuf *b, unsigned n)
 {
 	struct vq__netdrv_txq *q;
-	uint32_t hs = (uint32_t)nd->hdr_size;
-	unsigned i;
 	int rc = tx_begin(nd, qp, &q);
 
 	if (rc < 0)
 		return rc;
-	for (i = 0; i < n && q->nfree; i++) {
-		uint32_t id = q->free[--q->nfree];
+	/* Locals: the stores into b[] would otherwise reload q's fields. */
+	const uint32_t hs = (uint32_t)nd->hdr_size, bb = q->buf_bytes, nfree = q->nfree;
+	const unsigned m = n < nfree ? n : nfree;
+	uint8_t *const mem = q->mem + hs;
+	const uint32_t *const fl = q->free;
+	uint32_t *const next = q->next;
 
-		q->next[id] = LENT;
-		b[i] = (struct vq_netdrv_txbuf){ .data = q->mem + (uint64_t)id * q->buf_bytes + hs,
-						 .room = q->buf_bytes - hs, .id = id };
+	for (unsigned i = 0; i < m; i++) {
+		uint32_t id = fl[nfree - 1 - i];
+
+		next[id] = LENT;
+		b[i] = (struct vq_netdrv_txbuf){ .data = mem + (uint64_t)id * bb,
+						 .room = bb - hs, .id = id };
 	}
-	return (int)i;
+	q->nfree = nfree - m;
+	return (int)m;
 }
 
 /* Give lent buffer id back to the free list. */
@@ -239,7 +244,12 @@ static unsigned put_all(struct vq_netdrv *nd, unsigned qp, const struct vq_netdr
 			unsigned k, int *rc)
 {
 	struct vq__netdrv_txq *q = &nd->tx[qp];
-	uint32_t hs = (uint32_t)nd->hdr_size;
+	/* Locals: the header stores (uint8_t) would make the compiler reload
+	 * every field of q and nd after each one. */
+	const uint32_t hs = (uint32_t)nd->hdr_size, bb = q->buf_bytes, maxlen = bb - hs;
+	uint8_t *const mem = q->mem;
+	const uint64_t addr = q->addr;
+	const bool full_hdr = hs >= sizeof(struct virtio_net_hdr_v1);
 	struct vq_seg seg[PUT_BURST];
 	void *tok[PUT_BURST];
 	unsigned sent = 0;
@@ -251,15 +261,16 @@ static unsigned put_all(struct vq_netdrv *nd, unsigned qp, const struct vq_netdr
 
 		for (; m < want; m++) {
 			const struct vq_netdrv_txbuf *x = &b[sent + m];
-			uint64_t off = (uint64_t)x->id * q->buf_bytes;
+			const uint32_t id = x->id, len = x->len;
+			const uint64_t off = (uint64_t)id * bb;
 
-			if (x->len < VQ_NET_MIN_FRAME || x->len > q->buf_bytes - hs) {
+			if (len < VQ_NET_MIN_FRAME || len > maxlen) {
 				*rc = -EINVAL;
 				break;
 			}
-			put_hdr(nd, q->mem + off, x->hdr);
-			seg[m] = (struct vq_seg){ q->addr + off, hs + x->len };
-			tok[m] = VQ__NETDRV_TOKEN(x->id);
+			put_hdr(full_hdr, mem + off, x->hdr);
+			seg[m] = (struct vq_seg){ addr + off, hs + len };
+			tok[m] = VQ__NETDRV_TOKEN(id);
 		}
 		int r = m ? vq_drv_add_burst(q->vq, seg, m, false, tok) : 0;
 

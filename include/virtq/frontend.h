@@ -56,6 +56,7 @@ extern "C" {
 #endif
 
 #define VQ_FE_MAX_QUEUES VQ_VU_MAX_QUEUES
+#define VQ_FE_MAX_MEM_SLOTS 512u /* the most regions vq_fe_max_mem_slots reports */
 
 /* Protocol features asked for by default (each only if offered). */
 #define VQ_FE_PROTOCOL_F_DEFAULT                                               \
@@ -96,6 +97,13 @@ struct vq_fe_params {
 				     * ring's max_chain (the backend's, which
 				     * vhost-user does not carry); else unused */
 	size_t mem_size;            /* arena bytes for vq_fe_alloc */
+	/* Regions the shared memory is announced as (0 = 1, at most
+	 * VQ_FE_MAX_MEM_SLOTS and one per page), contiguous in address and
+	 * file: more than VQ_VU_MEM_TABLE_REGIONS go one by one (ADD_MEM_REG;
+	 * CONFIGURE_MEM_SLOTS is then asked for, and connect fails with
+	 * -ENOSPC when the backend lacks it or the slots).  For tests of
+	 * backends and proxies with many regions. */
+	unsigned mem_regions;
 	int timeout_ms;             /* wait for one reply / one accept; 0 = 2000 */
 	/*
 	 * Optional.  q != NULL: queue i was set up and started (after every
@@ -172,6 +180,10 @@ uint32_t vq_fe_generation(const struct vq_fe *fe); /* successful connects */
 uint64_t vq_fe_features(const struct vq_fe *fe);          /* negotiated */
 uint64_t vq_fe_backend_features(const struct vq_fe *fe);  /* offered */
 uint64_t vq_fe_protocol_features(const struct vq_fe *fe); /* negotiated */
+/* The backend's GET_MAX_MEM_SLOTS answer (at most VQ_FE_MAX_MEM_SLOTS)
+ * when CONFIGURE_MEM_SLOTS was negotiated (ask for it in
+ * vq_fe_params.protocol_features), else 0. */
+unsigned vq_fe_max_mem_slots(const struct vq_fe *fe);
 /* GET_QUEUE_NUM answer (MQ negotiated), else 0. */
 uint64_t vq_fe_backend_queue_num(const struct vq_fe *fe);
 
@@ -232,6 +244,15 @@ int vq_fe_set_features(struct vq_fe *fe, uint64_t features);
  * -EINVAL; -EPROTO / -EREMOTEIO.
  */
 int vq_fe_set_mem_table(struct vq_fe *fe, const struct vq_fe_region *r, unsigned n);
+/*
+ * ADD_MEM_REG: one region more (CONFIGURE_MEM_SLOTS negotiated; the backend
+ * takes up to vq_fe_max_mem_slots).  REM_MEM_REG: the region r added
+ * before (addr and size; no fd is sent).  The fd is only sent (the caller
+ * keeps it).  Returns 0; -ENOTCONN; -EOPNOTSUPP (not negotiated); -EINVAL;
+ * -EPROTO / -EREMOTEIO (refused: the connection stays).
+ */
+int vq_fe_add_mem_reg(struct vq_fe *fe, const struct vq_fe_region *r);
+int vq_fe_rem_mem_reg(struct vq_fe *fe, const struct vq_fe_region *r);
 /*
  * Start queue i on ring r: CALL, NUM, BASE, ADDR, KICK, then ENABLE (with
  * PROTOCOL_FEATURES).  The kick and call eventfds (vq_fe_kick,

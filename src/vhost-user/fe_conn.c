@@ -34,7 +34,7 @@ void vq__fe_drop(struct vq_fe *fe, const char *why)
 	if (fe->sock >= 0)
 		close(fe->sock);
 	fe->sock = -1;
-	fe->features = fe->pfeatures = fe->queue_num = 0;
+	fe->features = fe->pfeatures = fe->queue_num = fe->mem_slots = 0;
 	vq__fe_set_state(fe, VQ_FE_DISCONNECTED, why);
 }
 
@@ -87,6 +87,10 @@ static int fe_init(struct vq_fe *fe, const struct vq_fe_params *cfg)
 		fe->cfg.timeout_ms = VQ__FE_DEFAULT_TIMEOUT_MS;
 	if (!fe->cfg.protocol_features)
 		fe->cfg.protocol_features = VQ_FE_PROTOCOL_F_DEFAULT;
+	if (fe->cfg.mem_regions > VQ_FE_MAX_MEM_SLOTS)
+		return -EINVAL;
+	if (fe->cfg.mem_regions > VQ_VU_MEM_TABLE_REGIONS)
+		fe->cfg.protocol_features |= VQ_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS;
 	fe->path = strdup(cfg->path);
 	fe->q = calloc(cfg->num_queues, sizeof(*fe->q));
 	if (!fe->path || !fe->q)
@@ -178,6 +182,11 @@ static int negotiate_protocol(struct vq_fe *fe)
 	if ((rc = vq__fe_request(fe, VQ__VU_SET_PROTOCOL_FEATURES, &pf, sizeof(pf), NULL, 0)) < 0)
 		return rc;
 	fe->pfeatures = pf;
+	if ((pf & VQ_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) &&
+	    (rc = vq__fe_get_u64(fe, VQ__VU_GET_MAX_MEM_SLOTS, &fe->mem_slots)) < 0)
+		return rc;
+	if ((pf & VQ_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS) && fe->mem_slots == 0)
+		return vq__fe_fail(fe, -EPROTO, "GET_MAX_MEM_SLOTS answered 0");
 	if (!(pf & VQ_VU_PROTOCOL_F_MQ))
 		return 0;
 	if ((rc = vq__fe_get_u64(fe, VQ__VU_GET_QUEUE_NUM, &fe->queue_num)) < 0)
@@ -247,7 +256,7 @@ int vq_fe_connect(struct vq_fe *fe)
 		if (fe->sock >= 0)
 			close(fe->sock);
 		fe->sock = -1;
-		fe->features = fe->pfeatures = fe->queue_num = 0;
+		fe->features = fe->pfeatures = fe->queue_num = fe->mem_slots = 0;
 		return rc;
 	}
 	fe->generation++;
@@ -343,4 +352,8 @@ uint32_t vq_fe_generation(const struct vq_fe *fe) { return fe->generation; }
 uint64_t vq_fe_features(const struct vq_fe *fe) { return fe->features; }
 uint64_t vq_fe_backend_features(const struct vq_fe *fe) { return fe->offered; }
 uint64_t vq_fe_protocol_features(const struct vq_fe *fe) { return fe->pfeatures; }
+unsigned vq_fe_max_mem_slots(const struct vq_fe *fe)
+{
+	return fe->mem_slots > VQ_FE_MAX_MEM_SLOTS ? VQ_FE_MAX_MEM_SLOTS : (unsigned)fe->mem_slots;
+}
 uint64_t vq_fe_backend_queue_num(const struct vq_fe *fe) { return fe->queue_num; }

@@ -44,6 +44,7 @@ struct vq_fe {
 	/* connection */
 	enum vq_fe_state state;
 	uint64_t offered, features, pfeatures, queue_num;
+	uint64_t mem_slots; /* GET_MAX_MEM_SLOTS (CONFIGURE_MEM_SLOTS), else 0 */
 	uint32_t generation;
 	struct vq__fe_queue *q;
 	char err[256];

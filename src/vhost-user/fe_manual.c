@@ -42,11 +42,23 @@ int vq_fe_set_features(struct vq_fe *fe, uint64_t features)
 	return 0;
 }
 
+/* A caller's region on the wire (guest and user address both r->addr). */
+static int wire_region(const struct vq_fe_region *r, struct vq__vu_region *out)
+{
+	uint64_t end;
+
+	if (r->fd < 0 || r->size == 0 || __builtin_add_overflow(r->addr, r->size - 1, &end) ||
+	    __builtin_add_overflow(r->offset, r->size, &end))
+		return -EINVAL;
+	*out = (struct vq__vu_region){ .gpa = r->addr, .size = r->size, .uaddr = r->addr,
+				       .mmap_offset = r->offset };
+	return 0;
+}
+
 int vq_fe_set_mem_table(struct vq_fe *fe, const struct vq_fe_region *r, unsigned n)
 {
 	struct vq__vu_mem_table t;
 	int fds[VQ_VU_MEM_TABLE_REGIONS];
-	uint64_t end;
 
 	if (!usable(fe))
 		return -ENOTCONN;
@@ -55,18 +67,37 @@ int vq_fe_set_mem_table(struct vq_fe *fe, const struct vq_fe_region *r, unsigned
 	memset(&t, 0, sizeof(t));
 	t.nregions = n;
 	for (unsigned i = 0; i < n; i++) {
-		if (r[i].fd < 0 || r[i].size == 0 ||
-		    __builtin_add_overflow(r[i].addr, r[i].size - 1, &end) ||
-		    __builtin_add_overflow(r[i].offset, r[i].size, &end))
+		if (wire_region(&r[i], &t.regions[i]) < 0)
 			return -EINVAL;
-		t.regions[i] = (struct vq__vu_region){ .gpa = r[i].addr, .size = r[i].size,
-						       .uaddr = r[i].addr,
-						       .mmap_offset = r[i].offset };
 		fds[i] = r[i].fd;
 	}
 	return failed(fe, vq__fe_request(fe, VQ__VU_SET_MEM_TABLE, &t,
 					 (uint32_t)(offsetof(struct vq__vu_mem_table, regions) +
 						    n * sizeof(t.regions[0])), fds, n));
+}
+
+static int mem_reg(struct vq_fe *fe, uint32_t req, const struct vq_fe_region *r)
+{
+	struct vq__vu_mem_single m = { 0 };
+
+	if (!usable(fe))
+		return -ENOTCONN;
+	if (!(fe->pfeatures & VQ_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS))
+		return -EOPNOTSUPP;
+	if (wire_region(r, &m.region) < 0)
+		return -EINVAL;
+	return failed(fe, vq__fe_request(fe, req, &m, sizeof(m), &r->fd,
+					 req == VQ__VU_ADD_MEM_REG ? 1 : 0));
+}
+
+int vq_fe_add_mem_reg(struct vq_fe *fe, const struct vq_fe_region *r)
+{
+	return mem_reg(fe, VQ__VU_ADD_MEM_REG, r);
+}
+
+int vq_fe_rem_mem_reg(struct vq_fe *fe, const struct vq_fe_region *r)
+{
+	return mem_reg(fe, VQ__VU_REM_MEM_REG, r);
 }
 
 static int enable(struct vq_fe *fe, uint16_t vring, bool on)

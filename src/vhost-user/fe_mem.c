@@ -2,8 +2,9 @@
 /*
  * Frontend shared memory: one memfd, MAP_SHARED, holding per queue a ring
  * block (room for either layout) and an indirect-table pool, then the arena
- * vq_fe_alloc hands out.  Shared as one region whose guest address and user
- * address are both our virtual address (as DPDK virtio-user does).  The
+ * vq_fe_alloc hands out.  Shared as one region (or cut into
+ * vq_fe_params.mem_regions) whose guest address and user address are both
+ * our virtual address (as DPDK virtio-user does).  The
  * memfd is sealed against shrinking and growing (as QEMU's
  * memory-backend-memfd does): a backend can then map it without fearing
  * SIGBUS, and need not guard it.
@@ -99,18 +100,49 @@ void vq__fe_mem_fini(struct vq_fe *fe)
 	fe->memfd = -1;
 }
 
+/* Region i of n: the memfd cut in page-aligned parts, the last taking the
+ * rest; guest and user address are our virtual address. */
+static void mem_region(const struct vq_fe *fe, unsigned i, unsigned n, struct vq__vu_region *r)
+{
+	size_t part = fe->mem_len / n / VQ__FE_PAGE * VQ__FE_PAGE, off = part * i;
+	uint64_t va = (uint64_t)(uintptr_t)fe->mem + off;
+
+	*r = (struct vq__vu_region){ .gpa = va, .size = i + 1 < n ? part : fe->mem_len - off,
+				     .uaddr = va, .mmap_offset = off };
+}
+
 int vq__fe_send_mem_table(struct vq_fe *fe)
 {
+	unsigned n = fe->cfg.mem_regions ? fe->cfg.mem_regions : 1;
 	struct vq__vu_mem_table t;
-	uint64_t va = (uint64_t)(uintptr_t)fe->mem;
+	struct vq__vu_mem_single one = { 0 };
+	int fds[VQ_VU_MEM_TABLE_REGIONS], rc;
 
+	if (n > fe->mem_len / VQ__FE_PAGE)
+		return vq__fe_fail(fe, -EINVAL, "%u regions of %zu bytes", n, fe->mem_len);
+	if (n > VQ_VU_MEM_TABLE_REGIONS) {
+		if (fe->mem_slots < n)
+			return vq__fe_fail(fe, -ENOSPC, "%u regions, but the backend takes %llu "
+					   "one by one (CONFIGURE_MEM_SLOTS)", n,
+					   (unsigned long long)fe->mem_slots);
+		for (unsigned i = 0; i < n; i++) {
+			mem_region(fe, i, n, &one.region);
+			if ((rc = vq__fe_request(fe, VQ__VU_ADD_MEM_REG, &one, sizeof(one),
+						 &fe->memfd, 1)) < 0)
+				return rc;
+		}
+		return 0;
+	}
 	memset(&t, 0, sizeof(t));
-	t.nregions = 1;
-	t.regions[0] = (struct vq__vu_region){ .gpa = va, .size = fe->mem_len, .uaddr = va,
-					       .mmap_offset = 0 };
+	t.nregions = n;
+	for (unsigned i = 0; i < n; i++) {
+		mem_region(fe, i, n, &t.regions[i]);
+		fds[i] = fe->memfd;
+	}
 	/* Payload: the header and the regions actually used. */
 	return vq__fe_request(fe, VQ__VU_SET_MEM_TABLE, &t,
-			      (uint32_t)(offsetof(struct vq__vu_mem_table, regions) + sizeof(t.regions[0])), &fe->memfd, 1);
+			      (uint32_t)(offsetof(struct vq__vu_mem_table, regions) +
+					 n * sizeof(t.regions[0])), fds, n);
 }
 
 void *vq_fe_alloc(struct vq_fe *fe, size_t size, size_t align)

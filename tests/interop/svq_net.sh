@@ -19,7 +19,10 @@
 #   no proxy logged an error or a broken queue.
 # Matrix: split and packed x 64 and 1514-byte frames (mergeable rx buffers),
 # and split drivers over packed shadow rings (virtq-svq --backend-layout
-# packed: virtq-net runs packed rings, the drivers split).
+# packed: virtq-net runs packed rings, the drivers split), and drivers whose
+# memory is 12 regions (virtq-user --mem-regions 12: more than one
+# SET_MEM_TABLE holds, added one by one with ADD_MEM_REG to the proxies, which
+# add their views to virtq-net the same way).
 #
 # One PASS/FAIL line per case; exit 0 all passed, 1 a case failed, 77 skip.
 # VIRTQ_KEEP=1 keeps the work directory (all logs).
@@ -31,14 +34,16 @@ SEC=${SVQ_NET_SEC:-2}
 net_begin "$NAME" svq-net "$VQU" "$VIRTQ_NET" "$SVQ"
 
 one_case() {
-	local layout=$1 size=$2 blayout=${3:-$1} tag="$1 ${2}B" bargs=()
+	local layout=$1 size=$2 blayout=${3:-$1} regions=${4:-} tag="$1 ${2}B" bargs=()
 	[[ -n ${3:-} ]] && tag+=" over $3 shadow rings" && bargs=(--backend-layout "$3")
+	[[ -n $regions ]] && tag+=", $regions guest memory regions" && bargs+=(-v)
 	local sa=$WORK/c$N.a.sock sb=$WORK/c$N.b.sock pa=$WORK/c$N.pa.sock pb=$WORK/c$N.pb.sock
 	local vlog=$WORK/c$N.vn.log palog=$WORK/c$N.pa.log pblog=$WORK/c$N.pb.log
 	local tlog=$WORK/c$N.tx.log rlog=$WORK/c$N.rx.log errs='' rc papid pbpid
 	local utx left urx bad lost foreign reorder arx btx next tail v q
-	local common=(--size "$size")
+	local common=(--size "$size") adds
 	[[ $layout == packed ]] && common+=(--packed)
+	[[ -n $regions ]] && common+=(--mem-regions "$regions")
 	vn_start "$vlog" $((SEC + 90)) --socket "$sa" --socket "$sb" --cpus "$CPU1" || {
 		net_result "$NAME" "$tag" " virtq-net did not start" "-" "$vlog"
 		FAILS=$((FAILS + 1))
@@ -72,6 +77,16 @@ one_case() {
 			errs+=" $(basename "$v"): $(grep -a -m1 ' error \|broken\|unforwarded' "$v");"
 	done
 	errs+=$(vqu_layout_check "$layout" "$tlog" "$rlog")
+	# More regions than one SET_MEM_TABLE holds: each driver added them one
+	# by one to its proxy, and each proxy to virtq-net.
+	if [[ -n $regions ]]; then
+		for v in "$palog" "$pblog"; do
+			adds=$(grep -ac 'ADD_MEM_REG' "$v")
+			((adds >= regions)) || errs+=" $(basename "$v"): $adds ADD_MEM_REG, want >= $regions;"
+		done
+		adds=$(grep -ac 'ADD_MEM_REG' "$vlog")
+		((adds >= 2 * regions)) || errs+=" virtq-net saw $adds ADD_MEM_REG, want >= $((2 * regions));"
+	fi
 	for q in 0 1; do
 		[[ $(vn_layout "$vlog" "$q") == "$blayout" ]] ||
 			errs+=" virtq-net queue $q runs '$(vn_layout "$vlog" "$q")' shadow rings, want $blayout;"
@@ -105,10 +120,13 @@ for layout in ${SVQ_NET_LAYOUTS:-split packed}; do
 		one_case "$layout" "$size"
 	done
 done
-# The shadow rings in the other layout than the guest's (the SVQ converts).
+# The shadow rings in the other layout than the guest's (the SVQ converts),
+# and drivers whose memory is 12 regions (ADD_MEM_REG on both sides).
 if [[ -z ${SVQ_NET_LAYOUTS:-}${SVQ_NET_SIZES:-} ]]; then
 	N=$((N + 1))
 	one_case split 1514 packed
+	N=$((N + 1))
+	one_case packed 1514 packed 12
 fi
 echo "  $N cases in $((SECONDS - t0)) s"
 ((FAILS == 0)) || exit 1

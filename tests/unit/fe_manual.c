@@ -392,3 +392,65 @@ TEST(dispatch_runs_the_timer)
 	vq_vu_backend_free(B.b);
 	rmdir(B.dir);
 }
+
+/* ---- more regions than one SET_MEM_TABLE holds (CONFIGURE_MEM_SLOTS) */
+
+/* Twelve pages of the memfd as twelve regions at scattered IOVAs, added one
+ * by one: the backend maps each (it sees what we write); REM_MEM_REG drops
+ * one; without the protocol feature the calls are refused. */
+TEST(add_mem_reg_beyond_eight)
+{
+	struct vq_fe_params c = {
+		.path = B.path, .mode = VQ_FE_CLIENT, .features = OFFER, .num_queues = NQ,
+		.timeout_ms = 2000, .manual = true,
+		.protocol_features = VQ_FE_PROTOCOL_F_DEFAULT | VQ_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS,
+	};
+	struct vq_fe_region r[12];
+	const struct vq_mem *vm;
+	struct vq_fe *fe;
+	struct memfd m;
+
+	backend_start();
+	memfd_make(&m);
+	ASSERT_EQ(vq_fe_new(&c, &fe), 0);
+	ASSERT_EQ(vq_fe_connect(fe), 0);
+	ASSERT_EQ(vq_fe_max_mem_slots(fe), VQ_VU_DEFAULT_MEM_SLOTS);
+	ASSERT_EQ(vq_fe_set_features(fe, VQ_F_VERSION_1), 0);
+	for (unsigned k = 0; k < 12; k++) {
+		r[k] = (struct vq_fe_region){ .addr = 0x100000000ull + (11 - k) * 0x10000000ull,
+					      .size = 4096, .fd = m.fd, .offset = k * 4096ull };
+		m.p[k * 4096 + 8] = (uint8_t)(0x40 + k);
+		ASSERT_EQ(vq_fe_add_mem_reg(fe, &r[k]), 0);
+	}
+	backend_pause(true);
+	vm = vq_vu_mem(B.b);
+	ASSERT_TRUE(vm != NULL);
+	ASSERT_EQ(vq_mem_count(vm), 12u);
+	for (unsigned k = 0; k < 12; k++) {
+		const uint8_t *p = vq_mem_ptr(vm, r[k].addr + 8, 1, VQ_MEM_READ);
+
+		ASSERT_TRUE(p != NULL);
+		ASSERT_EQ(*p, 0x40 + k);
+	}
+	backend_pause(false);
+	ASSERT_EQ(vq_fe_rem_mem_reg(fe, &r[5]), 0);
+	backend_pause(true);
+	vm = vq_vu_mem(B.b);
+	ASSERT_EQ(vq_mem_count(vm), 11u);
+	ASSERT_TRUE(vq_mem_ptr(vm, r[5].addr, 1, VQ_MEM_READ) == NULL);
+	ASSERT_TRUE(vq_mem_ptr(vm, r[6].addr, 1, VQ_MEM_READ) != NULL);
+	backend_pause(false);
+	r[0].fd = -1;
+	ASSERT_EQ(vq_fe_add_mem_reg(fe, &r[0]), -EINVAL);
+	ASSERT_EQ(vq_fe_state(fe), VQ_FE_READY);
+	vq_fe_free(fe);
+	/* Not negotiated (the default protocol features): refused. */
+	fe = fe_manual(true);
+	ASSERT_EQ(vq_fe_max_mem_slots(fe), 0u);
+	ASSERT_EQ(vq_fe_add_mem_reg(fe, &r[1]), -EOPNOTSUPP);
+	ASSERT_EQ(vq_fe_state(fe), VQ_FE_READY);
+	vq_fe_free(fe);
+	munmap(m.p, MEM_SIZE);
+	close(m.fd);
+	backend_stop();
+}

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -85,32 +86,107 @@ static int region_fd(struct sp *s, const void *hva, uint64_t len, uint64_t *off)
 	return vq_vu_mem_fd(s->b, hva, len, off);
 }
 
-/* Make the IOVA maps follow the guest's map, and send the backend its view. */
+/* Same region, same mapping, same file. */
+static bool sent_is(const struct sp_sent *a, const struct sp_sent *b)
+{
+	return a->r.addr == b->r.addr && a->r.size == b->r.size && a->r.offset == b->r.offset &&
+	       a->hva == b->hva && a->dev == b->dev && a->ino == b->ino;
+}
+
+/* ADD_MEM_REG / REM_MEM_REG what changed since the last table (removals
+ * first: their slots may be needed).  The backend's rings are stopped
+ * while a region goes away: the frontend's memory changes pause them. */
+static int mem_sync(struct sp *s, const struct sp_sent *want, unsigned n)
+{
+	unsigned k = 0;
+	int rc;
+
+	if (n > vq_fe_max_mem_slots(s->fe))
+		return -ENOSPC;
+	for (unsigned j = 0; j < s->nsent; j++) {
+		bool keep = false;
+
+		for (unsigned i = 0; i < n && !keep; i++)
+			keep = sent_is(&s->sent[j], &want[i]);
+		if (!keep && (rc = vq_fe_rem_mem_reg(s->fe, &s->sent[j].r)) < 0)
+			return rc;
+		if (keep)
+			s->sent[k++] = s->sent[j];
+	}
+	s->nsent = k;
+	for (unsigned i = 0; i < n; i++) {
+		bool have = false;
+
+		for (unsigned j = 0; j < s->nsent && !have; j++)
+			have = sent_is(&s->sent[j], &want[i]);
+		if (have)
+			continue;
+		if ((rc = vq_fe_add_mem_reg(s->fe, &want[i].r)) < 0)
+			return rc;
+		s->sent[s->nsent++] = want[i];
+	}
+	return 0;
+}
+
+/* Region i of the backend's view, extending the last of out[] when merge
+ * and it continues it (the same file, contiguous in IOVAs, host and offset:
+ * the arena's blocks, allocated in order, mostly do).  Only a whole table
+ * is merged: one region per block when they come and go one by one, so
+ * that a queue's new block never replaces a region another queue runs in.
+ * Returns the count. */
+static int view_add(struct sp *s, const struct vq_mem_region *m, struct sp_sent *out, int n,
+		    bool merge)
+{
+	struct sp_sent e = { .r = { .addr = m->gpa, .size = m->size }, .hva = m->hva };
+	struct sp_sent *l = n ? &out[n - 1] : NULL;
+	struct stat st;
+
+	e.r.fd = region_fd(s, m->hva, m->size, &e.r.offset);
+	if (e.r.fd < 0)
+		return e.r.fd;
+	if (fstat(e.r.fd, &st) < 0)
+		return -errno;
+	e.dev = st.st_dev;
+	e.ino = st.st_ino;
+	if (merge && l && l->dev == e.dev && l->ino == e.ino && l->r.addr + l->r.size == e.r.addr &&
+	    l->r.offset + l->r.size == e.r.offset &&
+	    (const uint8_t *)l->hva + l->r.size == (const uint8_t *)e.hva) {
+		l->r.size += e.r.size;
+		return n;
+	}
+	if (n == (int)SP_MAX_REGIONS)
+		return -ENOSPC;
+	out[n] = e;
+	return n + 1;
+}
+
+/* Make the IOVA maps follow the guest's map, and send the backend its view:
+ * ADD/REM_MEM_REG when it has memory slots, else one SET_MEM_TABLE. */
 static int send_mem_table(struct sp *s)
 {
 	const struct vq_mem *gm = vq_vu_mem(s->b);
+	struct sp_sent v[SP_MAX_REGIONS];
 	struct vq_fe_region r[VQ_VU_MEM_TABLE_REGIONS];
 	struct vq_mem_region m;
-	unsigned n;
-	int rc;
+	bool slots = vq_fe_max_mem_slots(s->fe) > 0;
+	int n = 0, rc;
 
 	if (!gm)
 		return -EFAULT;
 	if ((rc = vq_iova_sync_guest(s->iova, gm)) < 0 ||
 	    (rc = vq_iova_to_mem(s->iova, s->devmem)) < 0)
 		return rc;
-	n = vq_mem_count(s->devmem);
-	if (n > VQ_VU_MEM_TABLE_REGIONS)
+	for (unsigned i = 0; i < vq_mem_count(s->devmem); i++)
+		if ((rc = vq_mem_region_at(s->devmem, i, &m)) < 0 ||
+		    (n = view_add(s, &m, v, n, !slots)) < 0)
+			return rc < 0 ? rc : n;
+	if (slots)
+		return mem_sync(s, v, (unsigned)n);
+	if (n > (int)VQ_VU_MEM_TABLE_REGIONS)
 		return -ENOSPC;
-	for (unsigned i = 0; i < n; i++) {
-		if ((rc = vq_mem_region_at(s->devmem, i, &m)) < 0)
-			return rc;
-		r[i] = (struct vq_fe_region){ .addr = m.gpa, .size = m.size };
-		r[i].fd = region_fd(s, m.hva, m.size, &r[i].offset);
-		if (r[i].fd < 0)
-			return r[i].fd;
-	}
-	return vq_fe_set_mem_table(s->fe, r, n);
+	for (int i = 0; i < n; i++)
+		r[i] = v[i].r;
+	return vq_fe_set_mem_table(s->fe, r, (unsigned)n);
 }
 
 /* ---- queues */
@@ -444,6 +520,9 @@ int sp_init(struct sp *s, const char *backend)
 		/* Until the guest's own SET_FEATURES: a modern device (a legacy
 		 * ack makes libvhost-user's backends give up). */
 		.features = VQ_F_VERSION_1,
+		/* With it, the backend's view may hold more than one
+		 * SET_MEM_TABLE's 8 regions (ADD_MEM_REG). */
+		.protocol_features = VQ_FE_PROTOCOL_F_DEFAULT | VQ_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS,
 	};
 	struct vq_iova_params ip = { .base = 1ull << 20, .size = 1ull << 46 };
 	uint64_t offered;
@@ -484,10 +563,18 @@ int sp_serve(struct sp *s, const char *socket)
 		.device = { .ops = &sp_ops, .dev = s },
 		.protocol_features = VQ_VU_PROTOCOL_F_MQ | VQ_VU_PROTOCOL_F_REPLY_ACK |
 				     VQ_VU_PROTOCOL_F_CONFIG | VQ_VU_PROTOCOL_F_RESET_DEVICE |
-				     VQ_VU_PROTOCOL_F_STATUS,
-		.queue_num = s->queue_num, .max_mem_slots = VQ_VU_MEM_TABLE_REGIONS - 2,
-		.hooks = &sp_hooks, .hook = s,
+				     VQ_VU_PROTOCOL_F_STATUS |
+				     VQ_VU_PROTOCOL_F_CONFIGURE_MEM_SLOTS,
+		.queue_num = s->queue_num, .hooks = &sp_hooks, .hook = s,
 	};
+	unsigned slots = vq_fe_max_mem_slots(s->fe);
+
+	/* The frontend's regions, and room for the shadow rings (a ring
+	 * and an indirect pool per queue; without memory slots, merged into
+	 * a few regions when the arena's blocks line up). */
+	slots = slots > SP_MAX_REGIONS ? SP_MAX_REGIONS : slots;
+	p.max_mem_slots = slots > 2 * s->nq + VQ_VU_MEM_TABLE_REGIONS ? slots - 2 * s->nq
+								     : VQ_VU_MEM_TABLE_REGIONS - 2;
 
 	if (!(vq_fe_protocol_features(s->fe) & VQ_VU_PROTOCOL_F_CONFIG))
 		p.protocol_features &= ~VQ_VU_PROTOCOL_F_CONFIG;
@@ -568,6 +655,7 @@ int sp_backend_retry(struct sp *s)
 	}
 	s->dev_features = vq_fe_features(s->fe) & ~VQ_VU_F_PROTOCOL_FEATURES;
 	s->backend_up = true;
+	s->nsent = 0; /* a new backend has no memory yet */
 	backend_resume(s);
 	return 1;
 }

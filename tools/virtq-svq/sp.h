@@ -20,6 +20,16 @@
 #define SP_DRAIN_MS 100u     /* longest a ring stop waits for the backend's used */
 #define SP_RETRY_MS 100u     /* between connects to a backend that went away */
 
+#define SP_MAX_REGIONS 64u    /* regions of the backend's view (guest and arena) */
+
+/* A region the backend was sent (ADD_MEM_REG), and what it is: the host
+ * mapping and the file behind it. */
+struct sp_sent {
+	struct vq_fe_region r;
+	const void *hva;
+	uint64_t dev, ino;
+};
+
 struct sp_queue {
 	struct vq_svq *svq;      /* NULL while not relaying */
 	struct vq_vu_queue *vq;  /* the guest-facing queue, while the frontend runs it */
@@ -44,6 +54,9 @@ struct sp {
 	int memfd;
 	uint8_t *arena;
 	uint8_t page_used[SP_ARENA_PAGES];
+	/* the backend's memory table, with CONFIGURE_MEM_SLOTS (else nsent 0) */
+	struct sp_sent sent[SP_MAX_REGIONS];
+	unsigned nsent;
 	bool backend_up;           /* connected to the backend */
 	uint64_t backend_offer;    /* its features when first connected */
 	uint64_t want_features;    /* asked of it on the frontend's behalf (0: none) */

@@ -50,6 +50,7 @@ struct netopt {
 	uint64_t split_f; /* its VQ_NET_F_SPLIT_* bit, 0 for plain mergeable */
 	uint32_t ratio;
 	bool deliver_copy;
+	unsigned mem_regions; /* --mem-regions: the shared memory cut into this many */
 };
 
 struct counters {
@@ -117,6 +118,8 @@ static const char usage[] =
 "      --deliver HOW       --split: the application reads every byte of every frame,\n"
 "                          from the receive buffers (zc, default) or after copying the\n"
 "                          frame out (copy)\n"
+"      --mem-regions N     announce the shared memory as N regions, 1-512 (more\n"
+"                          than 8 one by one: ADD_MEM_REG) [1]\n"
 "      --cpu N             pin the thread to CPU N\n"
 "      --stats-json        the per-second and total rate lines as JSON objects\n"
 VQT_COMMON_HELP
@@ -200,6 +203,7 @@ static int parse_one(void *opt, int c, const char *arg)
 			return vqt_parse_fail("none, a, b, c or hring");
 		return 0;
 	case 'T': return vqt_parse_uint(arg, 1, 16, &o->ratio);
+	case 'G': return vqt_parse_uint(arg, 1, VQ_FE_MAX_MEM_SLOTS, &o->mem_regions);
 	case 'D':
 		if (strcmp(arg, "copy") && strcmp(arg, "zc"))
 			return vqt_parse_fail("copy or zc");
@@ -220,7 +224,7 @@ static int parse(struct netopt *o, int argc, char **argv)
 		{ "verify", 0, NULL, 'V' }, { "cpu", 1, NULL, 'C' }, { "tx-copy", 0, NULL, 'X' },
 		{ "rate", 1, NULL, 'r' }, { "window", 1, NULL, 'W' },
 		{ "split", 1, NULL, 'Y' }, { "ratio", 1, NULL, 'T' }, { "deliver", 1, NULL, 'D' },
-		{ "in-order", 1, NULL, 'O' },
+		{ "in-order", 1, NULL, 'O' }, { "mem-regions", 1, NULL, 'G' },
 		{ NULL, 0, NULL, 0 } };
 
 	*o = (struct netopt){ .mode = MODE_TX, .size = 64, .qsize = 256, .burst = 32,
@@ -357,7 +361,7 @@ static int setup_fe(struct net *n)
 		.features = wanted_features(&n->o), .required_features = VQ_F_VERSION_1,
 		.num_queues = 2 * n->o.queues + (has_hring(n) ? 1 : 0), .queue_size = n->o.qsize,
 		.indirect_tables = n->o.indirect ? n->o.qsize : 0, .indirect_len = 32,
-		.mem_size = arena_size(n), .timeout_ms = 5000,
+		.mem_size = arena_size(n), .mem_regions = n->o.mem_regions, .timeout_ms = 5000,
 		.queue_event = on_queue, .state_event = on_state, .opaque = n,
 	};
 	int r = vqu_fe_new(&c, &n->fe);

@@ -46,6 +46,19 @@ static inline const uint8_t *fz_take(struct fz *f, size_t len, size_t *got)
 	return p;
 }
 
+/* A hostile peer scribbling on shared memory: copy up to len input bytes
+ * to base + off, clipped to the total bytes there (off < total). */
+static inline void fz_scribble(struct fz *f, uint8_t *base, size_t total, size_t off, size_t len)
+{
+	size_t got;
+	const uint8_t *p;
+
+	if (len > total - off)
+		len = total - off;
+	p = fz_take(f, len, &got);
+	memcpy(base + off, p, got);
+}
+
 static inline uint8_t fz_u8(struct fz *f)
 {
 	uint8_t v;

@@ -177,13 +177,9 @@ static void op_push_bogus(struct ctx *c, struct fz *f)
 
 static void op_write(uint8_t *base, size_t total, struct fz *f)
 {
-	size_t off = fz_u16(f) % total, len = fz_u8(f), got;
-	const uint8_t *p;
+	size_t off = fz_u16(f) % total;
 
-	if (len > total - off)
-		len = total - off;
-	p = fz_take(f, len, &got);
-	memcpy(base + off, p, got);
+	fz_scribble(f, base, total, off, fz_u8(f));
 }
 
 static void op_state(struct ctx *c, struct fz *f)

@@ -197,13 +197,9 @@ static void op_hdr(struct ctx *c, struct fz *f)
 
 static void op_write(uint8_t *base, size_t total, struct fz *f)
 {
-	size_t off = fz_u32(f) % total, len = fz_u8(f) % 32, got;
-	const uint8_t *p;
+	size_t off = fz_u32(f) % total;
 
-	if (len > total - off)
-		len = total - off;
-	p = fz_take(f, len, &got);
-	memcpy(base + off, p, got);
+	fz_scribble(f, base, total, off, fz_u8(f) % 32);
 }
 
 static void run_op(struct ctx *c, struct fz *f)

@@ -83,6 +83,15 @@ static void be_stop(struct be *b)
 	b->l = NULL;
 }
 
+/* The end of every test: the driver, the daemon and its files go. */
+static void be_done(struct be *b, struct vq_vsockdrv *d)
+{
+	vq_vsockdrv_free(d);
+	be_stop(b);
+	unlink(b->sock);
+	rmdir(b->dir);
+}
+
 static void be_init(struct be *b)
 {
 	memset(b, 0, sizeof(*b));
@@ -196,10 +205,7 @@ static void reconnect_body(void)
 	vq_vsocksk_close(s2);
 	close(h);
 	close(fd2);
-	vq_vsockdrv_free(d);
-	be_stop(&b);
-	unlink(b.sock);
-	rmdir(b.dir);
+	be_done(&b, d);
 }
 
 TEST(vsock_reconnect_split) { g_packed = false; reconnect_body(); }
@@ -260,10 +266,7 @@ static void transport_reset_body(void)
 	ASSERT_TRUE(vq_vsocksk_is_connected(s2));
 	vq_vsocksk_close(s2);
 	close(fd2);
-	vq_vsockdrv_free(d);
-	be_stop(&b);
-	unlink(b.sock);
-	rmdir(b.dir);
+	be_done(&b, d);
 }
 
 TEST(vsock_transport_reset_split) { g_packed = false; transport_reset_body(); }
@@ -288,8 +291,5 @@ TEST(vsock_no_reconnect_stays_broken)
 	ASSERT_EQ(vq_vsockdrv_wait(d, 50), -EIO); /* sticky */
 	ASSERT_FALSE(vq_vsockdrv_is_up(d));
 	close(fd);
-	vq_vsockdrv_free(d);
-	be_stop(&b);
-	unlink(b.sock);
-	rmdir(b.dir);
+	be_done(&b, d);
 }

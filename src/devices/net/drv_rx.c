@@ -96,15 +96,9 @@ void vq__netdrv_rx_detach(struct vq_netdrv *nd, unsigned qp)
 	q->vq = NULL;
 }
 
-/* Views of bytes [skip, skip+len) of buffer b. */
-static void add_views(struct vq__netdrv_rxq *q, uint32_t b, uint32_t skip, uint32_t len)
+/* Views of bytes [skip, skip+len) of buffer b, a chain of pages (big). */
+static void add_views_chain(struct vq__netdrv_rxq *q, uint32_t b, uint32_t skip, uint32_t len)
 {
-	if (q->nsegs == 1) { /* len <= seg_bytes - skip: vq_drv checked the used length */
-		if (len)
-			q->iov[q->niov++] = (struct iovec){ q->mem + (uint64_t)b * q->buf_bytes +
-							     skip, len };
-		return;
-	}
 	for (uint32_t s = 0; s < q->nsegs && len; s++) {
 		uint32_t n;
 
@@ -117,6 +111,16 @@ static void add_views(struct vq__netdrv_rxq *q, uint32_t b, uint32_t skip, uint3
 		len -= n;
 		skip = 0;
 	}
+}
+
+/* Views of bytes [skip, skip+len) of buffer b: inline for a one-segment
+ * buffer (len <= seg_bytes - skip: vq_drv checked the used length). */
+static inline void add_views(struct vq__netdrv_rxq *q, uint32_t b, uint32_t skip, uint32_t len)
+{
+	if (q->nsegs != 1)
+		add_views_chain(q, b, skip, len);
+	else if (len)
+		q->iov[q->niov++] = (struct iovec){ q->mem + (uint64_t)b * q->buf_bytes + skip, len };
 }
 
 /* First buffer of a frame: header, num_buffers.  1 started, 0 dropped, -EIO. */

@@ -25,7 +25,7 @@
 # output (for callgrind_annotate --auto=yes).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=../tests/interop/lib/dpdk.sh
+# shellcheck source=SCRIPTDIR/../tests/interop/lib/dpdk.sh
 . "$here/../tests/interop/lib/dpdk.sh"
 
 dir=${1:?DIR g2b|b2g}

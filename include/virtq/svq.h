@@ -72,6 +72,14 @@ struct vq_svq_params {
 	void *(*alloc)(void *ctx, size_t bytes, size_t align);
 	void (*release)(void *ctx, void *p, size_t bytes);
 	void *alloc_ctx;
+	/* Optional, for devices whose requests end in a status byte the
+	 * device writes (virtio-blk: VIRTIO_BLK_S_IOERR).  A guest buffer
+	 * given back unused (vq_svq_cancel, or one that cannot be forwarded)
+	 * gets this byte written to its last device-writable byte and used
+	 * length 1, so a driver that reads the status without looking at the
+	 * used length sees a failure, not a stale success.  0: used length 0
+	 * and nothing written (net, vsock: the length says it all). */
+	uint8_t giveback_status;
 };
 
 /* Where the device finds the shadow ring, in IOVA space. */
@@ -126,7 +134,8 @@ int vq_svq_relay_used(struct vq_svq *s, struct vq_svq_events *ev);
 /*
  * The device stopped, or went away, holding buffers: give every guest
  * buffer taken and not yet returned back to the guest ring, used with
- * length 0 (nothing written), so that the guest loses no descriptor.  The
+ * length 0 (nothing written; with giveback_status, the status in its last
+ * writable byte and length 1), so that the guest loses no descriptor.  The
  * device must no longer touch the shadow ring (after its stop, or its end).
  * The SVQ is then done: relay calls return -EIO; vq_svq_get_state gives the
  * guest ring's position (these buffers counted) for a new SVQ, and
@@ -158,8 +167,8 @@ bool vq_svq_device_is_broken(const struct vq_svq *s);
 /* What broke, in one line ("" when neither side is broken). */
 const char *vq_svq_error(const struct vq_svq *s);
 
-/* Buffers returned to the guest with length 0 because they could not be
- * forwarded (more IOVA segments than the device takes, or guest memory
+/* Buffers returned to the guest unused (length 0, or the give-back status)
+ * because they could not be forwarded (more IOVA segments than the device takes, or guest memory
  * unmapped under a waiting buffer). */
 uint64_t vq_svq_dropped(const struct vq_svq *s);
 

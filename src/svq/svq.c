@@ -13,8 +13,10 @@
 
 /* A guest buffer on the shadow ring, by guest id: the token given to vq_drv. */
 struct svq_slot {
-	uint16_t ndesc; /* guest ring slots the chain took (packed) */
+	uint16_t ndesc;      /* guest ring slots the chain took (packed) */
 	bool busy;
+	bool has_status;     /* status_gpa is the chain's last writable byte */
+	uint64_t status_gpa;
 };
 
 /* A block of host memory mapped into IOVA space. */
@@ -45,6 +47,8 @@ struct vq_svq {
 	struct vq_seg *seg;
 	uint32_t seg_cap;           /* the device's max_chain */
 
+	const struct vq_mem *gmem;  /* the guest's map (GPA -> HVA) */
+	uint8_t giveback_status;    /* vq_svq_params.giveback_status */
 	bool paused;
 	bool cancelled;             /* vq_svq_cancel: the shadow ring is dead */
 	unsigned inflight;          /* guest buffers on the shadow ring */
@@ -154,6 +158,8 @@ int vq_svq_new(const struct vq_svq_params *p, struct vq_svq **out)
 	if (!s)
 		return -ENOMEM;
 	s->iova = p->iova;
+	s->gmem = p->guest_mem;
+	s->giveback_status = p->giveback_status;
 	s->alloc = p->alloc;
 	s->release = p->release;
 	s->alloc_ctx = p->alloc_ctx;
@@ -229,9 +235,47 @@ static int take(struct vq_svq *s)
 }
 
 /* Give the pending buffer back to the guest with length 0. */
+/* The guest address of the pending buffer's last writable byte; false
+ * when it has none. */
+static bool last_in_byte(const struct vq_svq *s, uint64_t *gpa)
+{
+	for (uint32_t i = s->e.out_num + s->e.in_num; i-- > s->e.out_num;) {
+		if (s->e.iov[i].iov_len) {
+			*gpa = s->gpa[i] + s->e.iov[i].iov_len - 1;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Give guest buffer id back unused: used length 0, or, with a give-back
+ * status and a writable last byte (looked up afresh in the guest's map,
+ * which may have changed since the buffer was taken), that byte set to the
+ * status and used length 1.
+ */
+static void give_back_id(struct vq_svq *s, uint16_t id, uint16_t ndesc, bool has_status,
+			 uint64_t status_gpa)
+{
+	uint32_t len = 0;
+
+	if (s->giveback_status && has_status) {
+		uint8_t *b = vq_mem_ptr(s->gmem, status_gpa, 1, VQ_MEM_WRITE);
+
+		if (b) {
+			*b = s->giveback_status;
+			len = 1;
+		}
+	}
+	(void)vq_dev_push_id(s->guest, id, ndesc, len);
+}
+
 static void give_back(struct vq_svq *s, bool count)
 {
-	(void)vq_dev_push_id(s->guest, s->e.id, s->e.ndesc, 0);
+	uint64_t gpa = 0;
+	bool has = last_in_byte(s, &gpa);
+
+	give_back_id(s, s->e.id, s->e.ndesc, has, gpa);
 	s->pending = false;
 	s->dropped += count;
 }
@@ -291,6 +335,7 @@ static int forward(struct vq_svq *s)
 		return 0;
 	}
 	s->slot[e->id] = (struct svq_slot){ .ndesc = e->ndesc, .busy = true };
+	s->slot[e->id].has_status = last_in_byte(s, &s->slot[e->id].status_gpa);
 	s->inflight++;
 	s->pending = false;
 	return 0;
@@ -388,8 +433,9 @@ int vq_svq_cancel(struct vq_svq *s, struct vq_svq_events *ev)
 	for (uint32_t id = 0; id < size && s->inflight; id++) {
 		if (!s->slot[id].busy)
 			continue;
-		/* Nothing written to it: used length 0, whatever its direction. */
-		(void)vq_dev_push_id(s->guest, (uint16_t)id, s->slot[id].ndesc, 0);
+		/* Nothing written to it, but the give-back status if any. */
+		give_back_id(s, (uint16_t)id, s->slot[id].ndesc, s->slot[id].has_status,
+			     s->slot[id].status_gpa);
 		s->slot[id].busy = false;
 		s->inflight--;
 		n++;

@@ -98,7 +98,7 @@ boot() {
 	if [[ -n $SVQ ]]; then
 		qsock=$WORK/svq.sock
 		rm -f "$qsock"
-		vq_spawn "$plog" 600 "$SVQ" --socket "$qsock" --backend "$SOCK"
+		vq_spawn "$plog" 600 "$SVQ" --socket "$qsock" --backend "$SOCK" --type blk
 		ppid=$VQ_PID
 		for _ in $(seq 100); do [[ -S $qsock ]] && break; sleep 0.1; done
 		[[ -S $qsock ]] || fail "boot $n: virtq-svq did not create $qsock"

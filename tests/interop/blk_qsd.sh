@@ -109,7 +109,7 @@ one_case() {
 	local usock=$sock plog=$WORK/$1.svq.log ppid=
 	if [[ -n $SVQ ]]; then
 		usock=$WORK/$1.svq.sock
-		vq_spawn "$plog" 120 "$SVQ" --socket "$usock" --backend "$sock"
+		vq_spawn "$plog" 120 "$SVQ" --socket "$usock" --backend "$sock" --type blk
 		ppid=$VQ_PID
 		end=$((SECONDS + 10))
 		until _net_listening "$usock" || ((SECONDS > end)) || ! vq_alive "$ppid"; do

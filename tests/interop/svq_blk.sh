@@ -21,7 +21,7 @@ vq_spawn "$WORK/vb.log" 90 "$VBLK" --socket "$WORK/blk.sock" --file "$WORK/disk"
 vb=$VQ_PID
 end=$((SECONDS + 10))
 until _net_listening "$WORK/blk.sock" || ((SECONDS > end)); do sleep 0.05; done
-sp_start "$WORK/sp.log" 90 "$WORK/p.sock" "$WORK/blk.sock" || errs+=" virtq-svq did not start;"
+sp_start "$WORK/sp.log" 90 "$WORK/p.sock" "$WORK/blk.sock" --type blk || errs+=" virtq-svq did not start;"
 sp=$SP_PID
 for layout in split packed; do
 	args=()

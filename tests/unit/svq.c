@@ -4,8 +4,11 @@
  * (fixture: svq_fx.h): every layout and feature combination on both sides,
  * the device seeing IOVAs only, hot add and remove of regions during
  * traffic, state save and restore onto a new shadow ring, and buffers given
- * back when the device stops holding them (vq_svq_cancel).
+ * back when the device stops holding them (vq_svq_cancel), with a status
+ * byte for a blk-like device.
  */
+#include <linux/virtio_blk.h>
+
 #include "svq_fx.h"
 /* ---- every layout and feature combination */
 
@@ -295,6 +298,65 @@ TEST(svq_cancel_gives_back_every_buffer)
 		settle(&f);
 		ASSERT_EQ(f.done - before + inflight, posted);
 		traffic(&f, 50);
+		fx_fini(&f);
+	}
+}
+
+/* ---- a give-back status (virtio-blk's requests end in a status byte) */
+
+static void blk_status(struct fx *f, struct vq_svq_params *p)
+{
+	(void)f;
+	p->giveback_status = VIRTIO_BLK_S_IOERR;
+}
+
+/* With giveback_status, every buffer the device held comes back with the
+ * status in its last writable byte and used length 1, the rest of its
+ * writable bytes untouched: a driver that reads the status byte without
+ * the used length (Linux virtio-blk) sees an error, not a stale success. */
+TEST(svq_cancel_writes_the_giveback_status)
+{
+	for (int packed = 0; packed < 2; packed++) {
+		struct combo c = std_combo;
+		struct vq_svq_events ev = { 0 };
+		unsigned posted = 0, n = 0, inflight;
+		uint8_t b[IN_MAX];
+		struct fx f;
+		uint32_t len;
+		void *tok;
+		int rc;
+
+		c.gl = packed ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT;
+		fx_init(&f, &c);
+		vq_dev_free(f.dev);
+		vq_svq_free(f.svq);
+		f.tweak = blk_status;
+		svq_new(&f);
+		while (posted < 8 && post(&f))
+			posted++;
+		ASSERT_EQ(posted, 8);
+		memset(b, 0x5a, sizeof(b));
+		for (unsigned k = 0; k < NSLOT; k++)
+			if (f.slot[k].busy)
+				gcopy(&f, f.slot[k].in_gpa, b, f.slot[k].in_len, true);
+		ASSERT_GE(guest_kick(&f), 1);
+		inflight = vq_svq_inflight(f.svq);
+		ASSERT_EQ(inflight, posted);
+		ASSERT_EQ(vq_svq_cancel(f.svq, &ev), (int)inflight);
+		while ((rc = vq_drv_get(f.gdrv, &tok, &len)) == 1) {
+			struct slot *s = tok;
+
+			ASSERT_TRUE(s >= f.slot && s < f.slot + NSLOT && s->busy);
+			ASSERT_EQ(len, 1);
+			gcopy(&f, s->in_gpa, b, s->in_len, false);
+			ASSERT_EQ(b[s->in_len - 1], VIRTIO_BLK_S_IOERR);
+			for (uint32_t i = 0; i + 1 < s->in_len; i++)
+				ASSERT_EQ(b[i], 0x5a);
+			s->busy = false;
+			n++;
+		}
+		ASSERT_EQ(rc, 0);
+		ASSERT_EQ(n, posted);
 		fx_fini(&f);
 	}
 }

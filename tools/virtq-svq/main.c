@@ -6,8 +6,9 @@
  * a memory layout of its own, in IOVA space.  Device features, config and
  * queue count follow the backend.  One thread: the control socket, the
  * guest kicks and the backend calls are polled together.  When the backend
- * goes away, the buffers it held go back to the guest (used, length 0), the
- * frontend stays, and once the backend is back its rings are relayed again.
+ * goes away, the buffers it held go back to the guest (used, length 0; with
+ * --type blk, VIRTIO_BLK_S_IOERR in their status byte), the frontend stays,
+ * and once the backend is back its rings are relayed again.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -16,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <linux/virtio_blk.h>
 
 #include "../common/tool.h"
 #include "sp.h"
@@ -42,6 +45,13 @@ static const char usage[] =
 	"      --backend-layout guest|split|packed\n"
 	"                        the shadow rings' layout (default guest: the guest's;\n"
 	"                        packed needs the backend to offer RING_PACKED)\n"
+	"      --type blk|other  the device behind the backend (default other).  blk:\n"
+	"                        a request given back unused (the backend stopped or\n"
+	"                        went away holding it) gets VIRTIO_BLK_S_IOERR in its\n"
+	"                        status byte; otherwise it comes back with length 0\n"
+	"                        and nothing written (right for net and vsock; a\n"
+	"                        blk driver that reads the status without the\n"
+	"                        length, as Linux does, could take a stale success)\n"
 	"  -v, --verbose         log every vhost-user message\n"
 	"      --version         print the version and exit\n"
 	"  -h, --help            this text\n";
@@ -120,12 +130,14 @@ int main(int argc, char **argv)
 		{ "backend", required_argument, NULL, 'b' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "backend-layout", required_argument, NULL, 'L' },
+		{ "type", required_argument, NULL, 'T' },
 		{ "version", no_argument, NULL, VQT_OPT_VERSION },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *sock = NULL, *backend = NULL;
 	enum sp_layout layout = SP_LAYOUT_GUEST;
+	uint8_t giveback_status = 0;
 	bool verbose = false;
 	struct sp *s;
 	int c, rc;
@@ -143,6 +155,14 @@ int main(int argc, char **argv)
 				layout = SP_LAYOUT_PACKED;
 			else if (strcmp(optarg, "guest")) {
 				fputs("--backend-layout: guest, split or packed\n", stderr);
+				return 2;
+			}
+			break;
+		case 'T':
+			if (!strcmp(optarg, "blk"))
+				giveback_status = VIRTIO_BLK_S_IOERR;
+			else if (strcmp(optarg, "other")) {
+				fputs("--type: blk or other\n", stderr);
 				return 2;
 			}
 			break;
@@ -166,6 +186,7 @@ int main(int argc, char **argv)
 		return 1;
 	rc = sp_init(s, backend);
 	s->backend_layout = layout;
+	s->giveback_status = giveback_status;
 	if (rc == 0 && (rc = sp_serve(s, sock)) < 0)
 		vqt_log(VQT_LOG_ERR, "cannot serve %s: %s", sock, strerror(-rc));
 	if (rc == 0) {

@@ -202,6 +202,7 @@ static int shadow_open(struct sp *s, unsigned idx)
 		.dev_layout = (s->dev_features & VQ_F_PACKED) ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT,
 		.dev_features = s->dev_features & VQ_RING_FEATURES,
 		.alloc = arena_alloc, .release = arena_release, .alloc_ctx = s,
+		.giveback_status = s->giveback_status,
 	};
 	struct vq_svq_ring ring;
 	struct vq_fe_ring fr;

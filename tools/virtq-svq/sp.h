@@ -42,6 +42,7 @@ enum sp_layout { SP_LAYOUT_GUEST, SP_LAYOUT_SPLIT, SP_LAYOUT_PACKED };
 
 struct sp {
 	enum sp_layout backend_layout; /* set after sp_init, before sp_serve */
+	uint8_t giveback_status;   /* vq_svq_params.giveback_status (--type blk) */
 	struct vq_fe *fe;          /* towards the real backend (manual mode) */
 	struct vq_vu_backend *b;   /* towards the frontend */
 	uint64_t offered;          /* features offered to the frontend */

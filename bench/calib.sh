@@ -16,7 +16,9 @@ cd "$(dirname "$0")/.." || exit 1
 # shellcheck source=SCRIPTDIR/lib/net-peers.sh
 . bench/lib/net-peers.sh
 
-if [[ ${BENCH_QUICK:-0} == 1 ]]; then rounds=3 sec=4; else rounds=10 sec=5; fi
+# 8 s a run as in the net section: the rate is the median of the 1 s
+# samples less the first and last, and a 5 s run sometimes left none.
+if [[ ${BENCH_QUICK:-0} == 1 ]]; then rounds=3 sec=6; else rounds=10 sec=8; fi
 rounds=${CAL_ROUNDS:-$rounds} sec=${CAL_SEC:-$sec}
 
 [[ -x $NP_BIN/virtq-bench ]] || { echo "no $NP_BIN/virtq-bench: build first" >&2; exit 1; }
@@ -27,9 +29,11 @@ probes=() rates=() rows=()
 for ((i = 1; i <= rounds; i++)); do
 	np_probe
 	np_run dpdk dpdk g2b 64 split "$sec" || true
-	echo "calib: round $i/$rounds: probe $NP_PROBE Mops/s, DPDK $(np_mpps "$NP_BE_PPS") Mpps" >&2
+	r=$(np_mpps "$NP_BE_PPS")
+	((NP_BE_PPS > 0)) || r="no samples (the pair did not run)"
+	echo "calib: round $i/$rounds: probe $NP_PROBE Mops/s, DPDK $r" >&2
 	probes+=("$NP_PROBE") rates+=("$NP_BE_PPS")
-	rows+=("| $i | $NP_PROBE | $(np_mpps "$NP_BE_PPS") |")
+	rows+=("| $i | $NP_PROBE | $r |")
 done
 
 # the Pearson correlation of the probe and the DPDK series (rounds with both)
@@ -39,12 +43,27 @@ corr=$(paste -d' ' <(printf '%s\n' "${probes[@]}") <(printf '%s\n' "${rates[@]}"
 		if (n < 3) { print "n/a"; exit }
 		d = sqrt((n * xx - x * x) * (n * yy - y * y))
 		if (d == 0) print "n/a"; else printf "%.2f", (n * xy - x * y) / d }')
-spread() { # N...: "min-max (max/min x)"
-	printf '%s\n' "$@" | grep -v n/a | sort -g | awk '
-		NR == 1 { lo = $1 } { hi = $1 } END { if (lo > 0) printf "%g to %g (%.1fx)", lo, hi, hi / lo }'
+spread() { # N...: "min to max (max/min x)", over the positive values
+	printf '%s\n' "$@" | grep -v n/a | awk '$1 > 0' | sort -g | awk '
+		NR == 1 { lo = $1 } { hi = $1 } END { if (lo > 0) printf "%g to %g (%.2fx)", lo, hi, hi / lo }'
 }
 mp=()
-for r in "${rates[@]}"; do mp+=("$(np_mpps "$r")"); done
+for r in "${rates[@]}"; do ((r > 0)) && mp+=("$(np_mpps "$r")"); done
+# What this run shows: a collapse (DPDK's slowest round under 0.8 of its
+# fastest) with or without the probe moving too, or no collapse at all.
+verdict=$(printf '%s\n' "${mp[@]}" | sort -g | awk -v r="$corr" '
+	NR == 1 { lo = $1 } { hi = $1 }
+	END {
+		if (NR < 3 || lo <= 0) { print "Too few rounds ran to tell."; exit }
+		if (lo >= 0.8 * hi) {
+			printf "No collapse in this run: DPDK'"'"'s slowest round was %.2f of its fastest, so there is nothing for the probe to follow (the correlation is noise).", lo / hi
+			exit
+		}
+		if (r != "n/a" && r + 0 >= 0.7)
+			print "DPDK'"'"'s rate collapsed in this run and the probe moved with it: the machine changed, not DPDK."
+		else
+			print "DPDK'"'"'s rate collapsed in this run while the probe stayed put: this run does not tie the collapse to the vCPUs'"'"' placement."
+	}')
 
 cat <<MD
 ## Calibration: what moves DPDK's own baseline
@@ -65,9 +84,10 @@ $(printf '%s\n' "${rows[@]}")
 
 - Probe: $(spread "${probes[@]}"); DPDK: $(spread "${mp[@]}").
 - Correlation (Pearson r) between the probe and DPDK's rate: **$corr**.
+- $verdict
 
-A probe that moves with DPDK's rate, while it runs no DPDK code, says the
-machine changed between rounds (where the host puts this VM's two vCPUs:
+How to read it: a probe that moves with DPDK's rate, while it runs no
+DPDK code, says the machine changed between rounds (where the host puts this VM's two vCPUs:
 the same core, the same cache or not), not DPDK or its start-up.  That is
 why every net cell is calibrated first and a cell is flagged when its
 calibration is far below DPDK's best here: a ratio against a collapsed

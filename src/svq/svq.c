@@ -234,11 +234,13 @@ static int take(struct vq_svq *s)
 	}
 }
 
-/* Give the pending buffer back to the guest with length 0. */
-/* The guest address of the pending buffer's last writable byte; false
- * when it has none. */
+/* Where a give-back status would go: the guest address of the pending
+ * buffer's last writable byte.  false when it has none, or when there is
+ * no give-back status (then the forwarding path does not walk the iovs). */
 static bool last_in_byte(const struct vq_svq *s, uint64_t *gpa)
 {
+	if (!s->giveback_status)
+		return false;
 	for (uint32_t i = s->e.out_num + s->e.in_num; i-- > s->e.out_num;) {
 		if (s->e.iov[i].iov_len) {
 			*gpa = s->gpa[i] + s->e.iov[i].iov_len - 1;
@@ -270,6 +272,7 @@ static void give_back_id(struct vq_svq *s, uint16_t id, uint16_t ndesc, bool has
 	(void)vq_dev_push_id(s->guest, id, ndesc, len);
 }
 
+/* Give the pending buffer back to the guest unused (give_back_id). */
 static void give_back(struct vq_svq *s, bool count)
 {
 	uint64_t gpa = 0;

@@ -4,7 +4,8 @@
 # drives it through the frontend (vq_fe).  Split and packed rings, with the
 # experimental large chains on and off:
 #   - ls, cat, cp out of a 20 MB file (cmp against the host's);
-#   - bench --scatter at msize 16M: every page its own descriptor.  With
+#   - bench --scatter at msize 16M: every page its own descriptor, and
+#     bench --pages --qd 2: two requests in flight, the same checksum.  With
 #     large chains a read is one chain of ~4098 descriptors through a
 #     128-entry queue (2 requests for 20 MB); without, the client keeps to
 #     the spec limit (chain <= queue size) and needs >= 39 requests.  The
@@ -65,6 +66,11 @@ for ring in split packed; do
 		fi
 		sums+=("${out##*csum }")
 		echo "  $what: ${out%% csum*}"
+		# two requests in flight, pages in order: the same bytes
+		out=$("$BIN" bench "${args[@]}" -m 16M --pages --qd 2 big 2>&1) ||
+			fail "$what: bench --qd 2: $out"
+		[[ $out == *" qd 2 "* ]] || fail "$what: bench --qd 2 did not stream: $out"
+		sums+=("${out##*csum }")
 	done
 done
 for s in "${sums[@]}"; do [[ $s == "${sums[0]}" ]] || fail "checksums differ: ${sums[*]}"; done

@@ -160,11 +160,14 @@ TEST(create_write_read)
 }
 
 /* Zero copy across io_uring's 1024-iovec batches: 16 MiB in 4 KiB segments
- * (4097 of them, the first holding the header), with io_uring and preadv. */
+ * (4097 of them, the first holding the header), with io_uring and preadv.
+ * With io_uring a read this large is copied by two threads (half on the
+ * ring, half by preadv), so the ends of file fall in each half. */
 static void big_read(bool no_uring)
 {
 	struct t9 t;
 	const uint32_t len = 16u << 20;
+	uint32_t v0;
 	int fd;
 
 	t_init(&t, false);
@@ -197,8 +200,21 @@ static void big_read(bool no_uring)
 		if (v != i * 4)
 			FAIL("word %u: %u", i, v);
 	}
-	/* from an odd offset to the end of the file: a short read */
+	/* from an odd offset to the end of the file: a short read, its end
+	 * in the second half of a read that two threads copy at once */
 	ASSERT_EQ(t_read_segs(&t, 2, 4, len, 4097, 4096), (int)len - 4);
+	/* the end of the file in the first half: only what is there */
+	ASSERT_EQ(t_read_segs(&t, 2, len - (3u << 20), len, 4097, 4096), 3 << 20);
+	memcpy(&v0, t.resp + P9_RREAD_HDR, 4);
+	ASSERT_EQ(v0, len - (3u << 20));
+	/* one segment for the whole read: cut in two at a page boundary */
+	memset(t.resp, 0, t.resp_cap);
+	ASSERT_EQ(t_read_segs(&t, 2, 8, len, 1, len + 4096), (int)len - 8);
+	for (uint32_t i = 0; i < len / 4 - 2; i++) {
+		memcpy(&v0, t.resp + P9_RREAD_HDR + i * 4, 4);
+		if (v0 != i * 4 + 8)
+			FAIL("one segment, word %u: %u", i, v0);
+	}
 	t_fini(&t);
 }
 

@@ -31,6 +31,7 @@ struct v9_opts {
 	bool packed;           /* client over vhost-user: packed ring */
 	bool no_large_chain;   /* vhost-user: neither offer nor use large chains */
 	bool scatter;          /* bench: page-sized buffers, none adjacent */
+	bool pages;            /* bench: page-sized segments of one buffer, in order */
 	bool memcpy_only;      /* bench: memcpy of a local file, no 9p */
 	char **args;           /* operands */
 	int nargs;
@@ -59,10 +60,30 @@ int v9_vu_open(const struct v9_opts *o, size_t extra, struct v9_vu **out,
 void v9_vu_close(struct v9_vu *v);
 void *v9_vu_alloc(struct v9_vu *v, size_t size);
 bool v9_vu_has_large_chain(const struct v9_vu *v);
+/* Descriptors a chain may hold: the large-chain limit or the queue size. */
+unsigned v9_vu_max_segs(const struct v9_vu *v);
 /* Random 4 KiB Treads of fid (size bytes) with qd (<= 64) in flight for
  * secs; *ops answered ones.  0 or -errno (-EPROTO: a bad answer). */
 int v9_vu_bench_qd(struct v9_vu *v, uint32_t fid, uint64_t size, unsigned qd, double secs,
 		   uint64_t *ops);
+/* Sequential Treads of fid from offset 0 for size bytes (fewer at end of
+ * file) with qd requests in flight, request k in slot k % qd: buf[slot]
+ * holds nseg[slot] segments in v9_vu_alloc memory, one descriptor each.
+ * consume() gets each answer in file order before its slot is reused.
+ * 0 or -errno (-EPROTO: a bad answer; -ENOBUFS: the queue had no room). */
+#define V9_STREAM_MAX 4u
+struct v9_stream {
+	uint32_t fid;
+	uint64_t size;
+	unsigned qd;
+	struct iovec *buf[V9_STREAM_MAX];
+	unsigned nseg[V9_STREAM_MAX];
+	void (*consume)(void *ctx, const struct iovec *v, unsigned n, uint64_t len);
+	void *ctx;
+	uint64_t bytes; /* out: bytes consumed */
+	unsigned reqs;  /* out: answers consumed */
+};
+int v9_vu_bench_stream(struct v9_vu *v, struct v9_stream *s);
 int v9_vu_rpc(void *ctx, const struct iovec *req, unsigned rn, const struct iovec *resp,
 	      unsigned sn);
 

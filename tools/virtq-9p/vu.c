@@ -212,7 +212,8 @@ int v9_vu_open(const struct v9_opts *o, size_t extra, struct v9_vu **out,
 			    (1ull << VIRTIO_9P_MOUNT_TAG) | (o->packed ? VQ_F_PACKED : 0) |
 			    (o->no_large_chain ? 0 : VQ_F_LARGE_CHAIN),
 		.required_features = VQ_F_VERSION_1 | (o->packed ? VQ_F_PACKED : 0),
-		.num_queues = 1, .queue_size = V9_QSIZE, .indirect_tables = 2,
+		.num_queues = 1, .queue_size = V9_QSIZE,
+		.indirect_tables = V9_STREAM_MAX,
 		.indirect_len = o->no_large_chain ? V9_QSIZE : V9_MAX_CHAIN,
 		.max_chain = V9_MAX_CHAIN, .timeout_ms = 5000,
 	};
@@ -242,6 +243,11 @@ int v9_vu_open(const struct v9_opts *o, size_t extra, struct v9_vu **out,
 bool v9_vu_has_large_chain(const struct v9_vu *v)
 {
 	return v->large;
+}
+
+unsigned v9_vu_max_segs(const struct v9_vu *v)
+{
+	return v->large ? V9_MAX_CHAIN : V9_QSIZE;
 }
 
 void v9_vu_close(struct v9_vu *v)
@@ -330,6 +336,137 @@ int v9_vu_bench_qd(struct v9_vu *v, uint32_t fid, uint64_t size, unsigned qd, do
 			}
 		}
 		if (!r && inflight && !got && !vq_fe_wait(v->fe, 0, 5000))
+			r = -ETIMEDOUT;
+	}
+	return r < 0 ? r : 0;
+}
+
+/* ---- sequential reads with several Treads in flight (raw chains) */
+
+struct seq_slot {
+	uint8_t *req, *hdr;
+	uint32_t count; /* bytes asked for */
+	bool answered;
+	uint32_t len; /* bytes the device says it wrote */
+};
+
+static int seq_submit(struct v9_vu *v, struct vq_drv *q, struct v9_stream *s,
+		      struct seq_slot *sl, unsigned i, uint64_t off)
+{
+	unsigned n = s->nseg[i];
+	struct p9_wr w = { .p = sl->req, .cap = P9_IOHDR };
+	int r;
+
+	if (n + 2 > v->segs_cap) {
+		struct vq_seg *ns = realloc(v->segs, (n + 2) * sizeof(*ns));
+
+		if (!ns)
+			return -ENOMEM;
+		v->segs = ns;
+		v->segs_cap = n + 2;
+	}
+	v->segs[0] = (struct vq_seg){ vq_fe_addr(v->fe, sl->req), P9_IOHDR };
+	v->segs[1] = (struct vq_seg){ vq_fe_addr(v->fe, sl->hdr), P9_RREAD_HDR };
+	sl->count = 0;
+	for (unsigned k = 0; k < n; k++) {
+		v->segs[2 + k] = (struct vq_seg){ vq_fe_addr(v->fe, s->buf[i][k].iov_base),
+						  (uint32_t)s->buf[i][k].iov_len };
+		sl->count += (uint32_t)s->buf[i][k].iov_len;
+	}
+	if (sl->count > s->size - off)
+		sl->count = (uint32_t)(s->size - off); /* the device writes no more */
+	p9_wr_hdr(&w, P9_TREAD, (uint16_t)(i + 1));
+	p9_wr_u32(&w, s->fid);
+	p9_wr_u64(&w, off);
+	p9_wr_u32(&w, sl->count);
+	p9_wr_set_size(&w, P9_IOHDR);
+	sl->answered = false;
+	r = vq_drv_add(q, v->segs, 1, n + 1, sl);
+	return r == -ENOSPC ? -ENOBUFS : r; /* the queue was sized for qd chains */
+}
+
+/* The answer's count, or -EPROTO when the Rread does not match the Tread. */
+static int64_t seq_reply(const struct seq_slot *sl)
+{
+	struct p9_rd rd = { .p = sl->hdr, .len = P9_RREAD_HDR };
+	uint32_t size = p9_rd_u32(&rd), count;
+	uint8_t type = p9_rd_u8(&rd);
+	uint16_t tag = p9_rd_u16(&rd);
+
+	count = p9_rd_u32(&rd);
+	if (sl->len < P9_RREAD_HDR || size != sl->len || type != P9_RREAD ||
+	    tag != (sl->req[5] | sl->req[6] << 8) || count != sl->len - P9_RREAD_HDR ||
+	    count > sl->count)
+		return -EPROTO;
+	return count;
+}
+
+/* Reap every answer there is; false when none came. */
+static int seq_reap(struct vq_drv *q, bool *got)
+{
+	void *tok;
+	uint32_t len;
+	int r;
+
+	*got = false;
+	while ((r = vq_drv_get(q, &tok, &len)) == 1) {
+		struct seq_slot *sl = tok;
+
+		sl->answered = true;
+		sl->len = len;
+		*got = true;
+	}
+	return r;
+}
+
+int v9_vu_bench_stream(struct v9_vu *v, struct v9_stream *s)
+{
+	struct vq_drv *q = vq_fe_queue(v->fe, 0);
+	struct seq_slot sl[V9_STREAM_MAX];
+	uint64_t sub = 0, done = 0, off = 0; /* requests submitted, consumed; next offset */
+	bool end = false, got;
+	int r = 0;
+
+	if (!q || !s->qd || s->qd > V9_STREAM_MAX)
+		return -EINVAL;
+	for (unsigned i = 0; i < s->qd; i++) {
+		sl[i].req = v9_vu_alloc(v, 64);
+		sl[i].hdr = v9_vu_alloc(v, 64);
+		if (!sl[i].req || !sl[i].hdr || !s->nseg[i])
+			return -ENOMEM;
+	}
+	s->bytes = 0;
+	s->reqs = 0;
+	while (!r && (done < sub || (!end && off < s->size))) {
+		/* refill: request k always lives in slot k % qd, consumed in order */
+		while (!r && !end && off < s->size && sub - done < s->qd) {
+			struct seq_slot *x = &sl[sub % s->qd];
+
+			r = seq_submit(v, q, s, x, (unsigned)(sub % s->qd), off);
+			off += x->count;
+			sub++;
+		}
+		if (!r && vq_drv_kick_prepare(q))
+			vq_fe_kick(v->fe, 0);
+		if (!r)
+			r = seq_reap(q, &got);
+		while (!r && done < sub && sl[done % s->qd].answered) {
+			struct seq_slot *x = &sl[done % s->qd];
+			int64_t n = seq_reply(x);
+
+			done++;
+			if (n < 0) {
+				r = (int)n;
+			} else if (!end) {
+				s->consume(s->ctx, s->buf[(done - 1) % s->qd], s->nseg[(done - 1) % s->qd],
+					   (uint64_t)n);
+				s->bytes += (uint64_t)n;
+				s->reqs++;
+				end = (uint64_t)n < x->count; /* end of file: drain the rest */
+			}
+			got = true;
+		}
+		if (!r && done < sub && !got && !vq_fe_wait(v->fe, 0, 5000))
 			r = -ETIMEDOUT;
 	}
 	return r < 0 ? r : 0;

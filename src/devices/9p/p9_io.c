@@ -29,12 +29,14 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "p9_internal.h"
 
 #define P9_IOV_BATCH 1024u /* IOV_MAX on Linux */
+#define P9_HALVES_MIN (8u << 20) /* a read this large is copied by two threads */
 
 int (*vq__p9_io_hook)(struct p9_ctx *x);
 
@@ -90,7 +92,10 @@ static unsigned uring_reap(struct p9_ctx *x, unsigned nb, int64_t *got)
 	int err;
 
 	while (done < nb) {
-		err = io_uring_wait_cqe(&x->ring, &cqe);
+		/* a flush that came before the wait (during a read on this
+		 * thread) cancels as one that interrupts it */
+		err = vq__p9_is_cancelled(x) && !cancelled ? -EINTR
+							      : io_uring_wait_cqe(&x->ring, &cqe);
 		if (err == -EINTR && vq__p9_is_cancelled(x) && !cancelled) {
 			struct io_uring_sqe *sqe = io_uring_get_sqe(&x->ring);
 
@@ -114,48 +119,117 @@ static unsigned uring_reap(struct p9_ctx *x, unsigned nb, int64_t *got)
 	return done;
 }
 
-/* One wave: up to P9_URING_DEPTH batches starting at iov[0]. */
-static int64_t uring_wave(struct p9_ctx *x, int fd, bool write, const struct iovec *iov,
-			  unsigned n, uint64_t off, bool *more)
-{
-	uint64_t want[P9_URING_DEPTH], pos = off;
-	int64_t got[P9_URING_DEPTH], total = 0;
-	unsigned nb = 0, done;
+/* A wave in flight: its batches' sizes and results. */
+struct p9_wave {
+	uint64_t want[P9_URING_DEPTH];
+	int64_t got[P9_URING_DEPTH];
+	unsigned nb;
+	int err; /* io_uring_submit's, when it failed */
+};
 
-	for (unsigned i = 0; i < n && nb < P9_URING_DEPTH; i += P9_IOV_BATCH, nb++) {
+/* Submit one wave: up to P9_URING_DEPTH batches starting at iov[0]. */
+static void wave_submit(struct p9_ctx *x, int fd, bool write, const struct iovec *iov,
+			unsigned n, uint64_t off, struct p9_wave *w)
+{
+	uint64_t pos = off;
+
+	w->nb = 0;
+	for (unsigned i = 0; i < n && w->nb < P9_URING_DEPTH; i += P9_IOV_BATCH, w->nb++) {
 		unsigned k = n - i < P9_IOV_BATCH ? n - i : P9_IOV_BATCH;
 		struct io_uring_sqe *sqe = io_uring_get_sqe(&x->ring);
 
-		want[nb] = vq__p9_iov_len(iov + i, k);
+		w->want[w->nb] = vq__p9_iov_len(iov + i, k);
 		if (write)
 			io_uring_prep_writev(sqe, fd, iov + i, k, pos);
 		else
 			io_uring_prep_readv(sqe, fd, iov + i, k, pos);
-		io_uring_sqe_set_data64(sqe, nb);
-		if (write && i + P9_IOV_BATCH < n && nb + 1 < P9_URING_DEPTH)
+		io_uring_sqe_set_data64(sqe, w->nb);
+		if (write && i + P9_IOV_BATCH < n && w->nb + 1 < P9_URING_DEPTH)
 			sqe->flags |= IOSQE_IO_LINK;
-		pos += want[nb];
+		pos += w->want[w->nb];
 	}
-	int err = io_uring_submit(&x->ring);
+	w->err = io_uring_submit(&x->ring);
+	w->err = w->err < 0 ? w->err : 0;
+}
 
-	for (unsigned i = 0; i < nb; i++)
-		got[i] = -ECANCELED;
-	done = err < 0 ? 0 : uring_reap(x, nb, got);
-	if (err < 0 && !done)
-		return err;
-	*more = true;
-	for (unsigned i = 0; i < nb; i++) {
-		if (got[i] < 0) {
-			*more = false;
-			return total ? total : got[i];
-		}
-		total += got[i];
-		if ((uint64_t)got[i] < want[i]) {
-			*more = false;
-			break;
-		}
+/* Wait for the wave's completions; the bytes done up to the first short or
+ * failed batch (*more: none was). */
+static int64_t wave_finish(struct p9_ctx *x, struct p9_wave *w, bool *more)
+{
+	int64_t total = 0;
+	unsigned done;
+
+	for (unsigned i = 0; i < w->nb; i++)
+		w->got[i] = -ECANCELED;
+	done = w->err ? 0 : uring_reap(x, w->nb, w->got);
+	*more = false;
+	if (w->err && !done)
+		return w->err;
+	for (unsigned i = 0; i < w->nb; i++) {
+		if (w->got[i] < 0)
+			return total ? total : w->got[i];
+		total += w->got[i];
+		if ((uint64_t)w->got[i] < w->want[i])
+			return total;
 	}
+	*more = true;
 	return total;
+}
+
+static int64_t uring_wave(struct p9_ctx *x, int fd, bool write, const struct iovec *iov,
+			  unsigned n, uint64_t off, bool *more)
+{
+	struct p9_wave w;
+
+	wave_submit(x, fd, write, iov, n, off, &w);
+	return wave_finish(x, &w, more);
+}
+
+/* Only a regular file gives the same bytes to two reads at two offsets
+ * whatever their order (a FIFO or a device would not). */
+static bool is_regular(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/*
+ * A large read copied by two threads at once: the second half of the bytes
+ * goes on the ring (an io-wq worker copies it), the first half is read here
+ * with preadv meanwhile.  The kernel copies a page-cache read on the thread
+ * that asks for it, and io-wq adds a worker only when one blocks, so one
+ * wave of a cached file is one copy on one CPU.  The result is as for one
+ * stream: the bytes up to the first short or failed part.
+ */
+static int64_t uring_read_halves(struct p9_ctx *x, int fd, const struct iovec *iov,
+				 unsigned n, uint64_t off, uint64_t len)
+{
+	struct iovec pair[2];
+	const struct iovec *a = iov, *b;
+	unsigned na = 0, nb;
+	uint64_t alen = 0;
+	struct p9_wave w;
+	bool more;
+
+	if (n == 1) { /* one segment: cut it in two at a page boundary */
+		alen = (len / 2) & ~(uint64_t)4095;
+		pair[0] = (struct iovec){ iov[0].iov_base, alen };
+		pair[1] = (struct iovec){ (uint8_t *)iov[0].iov_base + alen, len - alen };
+		a = &pair[0], na = 1, b = &pair[1], nb = 1;
+	} else { /* at the segment boundary nearest the middle */
+		while (na < n - 1 && alen + iov[na].iov_len <= len / 2)
+			alen += iov[na++].iov_len;
+		b = iov + na;
+		nb = n - na;
+	}
+	wave_submit(x, fd, false, b, nb, off + alen, &w);
+	int64_t ra = na ? io_sync(x, fd, false, a, na, off) : 0;
+	int64_t rb = wave_finish(x, &w, &more); /* always reaped: b's pages are the guest's */
+
+	if (ra < 0 || (uint64_t)ra < alen)
+		return ra;
+	return rb < 0 ? ra : ra + rb;
 }
 #endif
 
@@ -173,6 +247,10 @@ int64_t vq__p9_io(struct vq_9p_conn *c, struct p9_ctx *x, int fd, bool write,
 		int64_t total = 0;
 		bool more = true;
 		const unsigned wave = P9_URING_DEPTH * P9_IOV_BATCH;
+		uint64_t len = write ? 0 : vq__p9_iov_len(iov, n);
+
+		if (len >= P9_HALVES_MIN && n <= wave + 1 && is_regular(fd))
+			return uring_read_halves(x, fd, iov, n, off, len);
 
 		for (unsigned i = 0; i < n && more; i += wave) {
 			unsigned k = n - i < wave ? n - i : wave;

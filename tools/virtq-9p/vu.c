@@ -335,7 +335,8 @@ int v9_vu_bench_qd(struct v9_vu *v, uint32_t fid, uint64_t size, unsigned qd, do
 				inflight++;
 			}
 		}
-		if (!r && inflight && !got && !vq_fe_wait(v->fe, 0, 5000))
+		if (!r && inflight && !got && !vq_drv_enable_notify(q) &&
+		    !vq_fe_wait(v->fe, 0, 5000))
 			r = -ETIMEDOUT;
 	}
 	return r < 0 ? r : 0;
@@ -466,7 +467,10 @@ int v9_vu_bench_stream(struct v9_vu *v, struct v9_stream *s)
 			}
 			got = true;
 		}
-		if (!r && done < sub && !got && !vq_fe_wait(v->fe, 0, 5000))
+		/* sleep only with notifications on and nothing pending (a used
+		 * buffer published before they were on would not be signalled) */
+		if (!r && done < sub && !got && !vq_drv_enable_notify(q) &&
+		    !vq_fe_wait(v->fe, 0, 5000))
 			r = -ETIMEDOUT;
 	}
 	return r < 0 ? r : 0;

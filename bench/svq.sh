@@ -88,8 +88,9 @@ vq_on_exit "rm -rf '$pw'"
 # wait_sock PATH: until PATH exists (10 s).
 wait_sock() { local n=200; while ((n-- > 0)) && [[ ! -S $1 ]]; do sleep 0.05; done; [[ -S $1 ]]; }
 
-# proxy_cell KIND SIZE VIA: one run; prints "RATE CPU_NS" (RATE: Mpps or
-# IOPS of the driver; CPU_NS: the proxy's CPU per buffer, "-" direct).
+# proxy_cell KIND SIZE VIA: one run; prints "RATE CPU_NS WAKE SYS" (RATE:
+# Mpps or IOPS of the driver; CPU_NS: the proxy's CPU per buffer; WAKE and
+# SYS: its wake-ups and data-path system calls per buffer; "-" direct).
 proxy_cell() {
 	local kind=$1 size=$2 via=$3 bpid ppid upid sock=$pw/b.sock rate cpu
 	rm -f "$pw"/*.sock "$pw"/*.log
@@ -100,11 +101,11 @@ proxy_cell() {
 		vq_spawn "$pw/b.log" 60 "$bin/virtq-blk" -s "$sock" --file "$pw/disk"
 	fi
 	bpid=$VQ_PID
-	wait_sock "$sock" || { echo "- -"; vq_kill "$bpid" INT; return; }
+	wait_sock "$sock" || { echo "- - - -"; vq_kill "$bpid" INT; return; }
 	if [[ $via == svq ]]; then
 		vq_spawn "$pw/p.log" 60 taskset -c 1 "$bin/virtq-svq" --socket "$pw/p.sock" --backend "$sock"
 		ppid=$VQ_PID
-		wait_sock "$pw/p.sock" || { echo "- -"; vq_kill "$ppid" INT; vq_kill "$bpid" INT; return; }
+		wait_sock "$pw/p.sock" || { echo "- - - -"; vq_kill "$ppid" INT; vq_kill "$bpid" INT; return; }
 		sock=$pw/p.sock
 	fi
 	if [[ $kind == net ]]; then
@@ -123,9 +124,12 @@ proxy_cell() {
 	else
 		rate=$(awk '/^total/ { print $2 }' "$pw/u.log")
 	fi
-	cpu=-
-	[[ $via == svq ]] && cpu=$(sed -n 's/.*totals: .* \([0-9]*\) ns per buffer.*/\1/p' "$pw/p.log")
-	echo "${rate:--} ${cpu:--}"
+	cpu=- wake=- sys=-
+	if [[ $via == svq ]]; then
+		cpu=$(sed -n 's/.*totals: .* \([0-9]*\) ns per buffer.*/\1/p' "$pw/p.log")
+		read -r wake sys < <(sed -n 's/.*per buffer: \([0-9.]*\) wakeups, \([0-9.]*\) system calls.*/\1 \2/p' "$pw/p.log")
+	fi
+	echo "${rate:--} ${cpu:--} ${wake:--} ${sys:--}"
 }
 
 # median of the words on stdin ("-" when none)
@@ -134,19 +138,22 @@ median() { tr ' ' '\n' | grep -v '^-*$' | sort -g | awk '{ a[NR] = $1 } END { pr
 prows=''
 for cell in "net 64" "net 1500" "blk 4096"; do
 	set -- $cell
-	d=() v=() c=()
+	d=() v=() c=() w=() y=()
 	for _ in 1 2 3; do
 		read -r r _ <<<"$(proxy_cell "$1" "$2" direct)"; d+=("$r")
-		read -r r x <<<"$(proxy_cell "$1" "$2" svq)"; v+=("$r"); c+=("$x")
+		read -r r x a b <<<"$(proxy_cell "$1" "$2" svq)"; v+=("$r"); c+=("$x"); w+=("$a"); y+=("$b")
 	done
 	dm=$(echo "${d[*]}" | median) vm=$(echo "${v[*]}" | median) cm=$(echo "${c[*]}" | median)
+	wm=$(echo "${w[*]}" | median) ym=$(echo "${y[*]}" | median)
 	unit=Mpps; [[ $1 == blk ]] && unit=IOPS
 	ratio=$(awk -v a="$vm" -v b="$dm" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.2f", a / b; else print "-" }')
 	label="net $2 B"; [[ $1 == blk ]] && label="blk 4 KiB randread QD32"
-	prows+="| $label | $dm $unit | $vm $unit | $ratio | $cm |"$'\n'
+	# the proxy's CPU per wake-up (us): CPU per buffer over wake-ups per buffer
+	pw_us=$(awk -v c="$cm" -v w="$wm" 'BEGIN { if (c + 0 > 0 && w + 0 > 0) printf "%.1f", c / w / 1000; else print "-" }')
+	prows+="| $label | $dm $unit | $vm $unit | $ratio | $cm | $wm | $ym | $pw_us |"$'\n'
 	[[ $cell == "net 64" ]] && pnet=$cm
 	[[ $1 == blk ]] && pblk=$cm
-	echo "proxy $cell: direct ${d[*]} via svq ${v[*]} cpu ${c[*]}" >&2
+	echo "proxy $cell: direct ${d[*]} via svq ${v[*]} cpu ${c[*]} wakeups ${w[*]} syscalls ${y[*]}" >&2
 done
 
 cat <<MD
@@ -160,31 +167,35 @@ the backend).  The proxy and the backend share CPU 1, so on this 2-CPU
 machine the proxy's work competes with the backend's: the *via* column is
 the end-to-end cost of a third busy process, not the relay alone.  *proxy
 CPU/buffer* is the proxy's whole process CPU time (getrusage at exit:
-relay, vhost-user, its poll loop and every eventfd system call) over the
-buffers it returned to the guest.  Medians of 3 runs of ${psec} s per cell,
-direct and via interleaved.  These are short runs on a machine other jobs
-were using at the same time: ratios within a run are meaningful, absolute
-rates are not.
+relay, vhost-user, its wait loop and every system call) over the buffers it
+returned to the guest.  The proxy also counts its own data-path system
+calls (waits, eventfd reads, kicks to the backend, interrupts to the
+guest) and its wake-ups (waits that returned work); *CPU/wake-up* is the
+first over the second.  Medians of 3 runs of ${psec} s per cell, direct and
+via interleaved.  These are short runs on a machine other jobs were using
+at the same time: ratios within a run are meaningful, absolute rates are
+not.
 
 \`\`\`
 BENCH_SVQ_SEC=${psec} bench/svq.sh   # the proxy rows: BENCH_SVQ_PROXY=1 (default)
 \`\`\`
 
-| load | direct | via virtq-svq | via/direct | proxy CPU/buffer (ns) |
-|---|---|---|---|---|
+| load | direct | via virtq-svq | via/direct | proxy CPU/buffer (ns) | wake-ups/buffer | system calls/buffer | CPU/wake-up (us) |
+|---|---|---|---|---|---|---|---|
 ${prows}
 Targets (issue): relay CPU at most 100 ns per 64-byte packet and 2 us per
-4 KiB blk request.  The in-process figures above (the relay's own cost)
-meet them; the whole proxy process does not: **${pnet:-n/a} ns** per
-64-byte packet ($(awk -v r="${pnet:-1e9}" 'BEGIN { print (r <= 100) ? "met" : "not met" }')) and **${pblk:-n/a} ns** per blk request
-($(awk -v r="${pblk:-1e9}" 'BEGIN { print (r <= 2000) ? "met" : "not met" }')).  The difference is what a separate
-single-threaded process pays per wake-up on top of the relay, at the small
-batches a shared CPU leaves: the poll, one read of the kick or call
-eventfd, and at most one eventfd write per queue and direction per round
-(kicks and interrupts are collected over the round; EVENT_IDX is honoured
-on both sides).  The guard on a blocked write to the guest's eventfd is a
-periodic timer armed once (stopped after 1 s without guest signals), no
-longer two setitimer calls per notification: strace counts about 3 system
-calls per poll round where there were 4.5, but on a busy machine the CPU
-per buffer moves with the batch sizes more than with that.
+4 KiB blk request.  The in-process figures above are the relay's own cost;
+the whole proxy process costs **${pnet:-n/a} ns** per 64-byte packet
+($(awk -v r="${pnet:-1e9}" 'BEGIN { print (r <= 100) ? "met" : "not met" }')) and **${pblk:-n/a} ns** per blk request
+($(awk -v r="${pblk:-1e9}" 'BEGIN { print (r <= 2000) ? "met" : "not met" }')).  A wake-up relays whole batches: each queue
+with a kick or a call is relayed once, both ways (\`vq_svq_relay\`), with
+guest kicks and backend calls suppressed while the proxy is awake (EVENT_IDX
+or the flags, re-enabled and re-checked before it sleeps), at most one kick
+and one interrupt per queue per wake-up, and eventfds read only when the
+wait said they were readable.  So system calls per buffer are a few per
+wake-up, and what is left is the wake-up itself: on this virtual machine a
+sleep and wake-up of the proxy costs tens of microseconds of its CPU time
+(perf: most of it in the context switch), so the CPU per buffer is about
+the CPU per wake-up over the batch a wake-up finds (the blk queue depth of
+32 gives two wake-ups per 32 requests: one to forward, one to return).
 MD

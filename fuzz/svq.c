@@ -232,7 +232,7 @@ static void op_region(struct ctx *c, struct fz *f)
 static void run_op(struct ctx *c, struct fz *f)
 {
 	struct vq_svq_events ev = { 0 };
-	unsigned op = fz_u8(f) % 12;
+	unsigned op = fz_u8(f) % 13;
 
 	switch (op) {
 	case 0: op_add(c, f); break;
@@ -261,6 +261,7 @@ static void run_op(struct ctx *c, struct fz *f)
 	case 8: op_state(c); break;
 	case 9: op_region(c, f); break;
 	case 10: op_collect(c); break;
+	case 11: (void)vq_svq_relay(c->svq, &ev); break;
 	default:
 		if (fz_u8(f) == 0xc5) { /* the device stops: every buffer goes back */
 			(void)vq_svq_cancel(c->svq, &ev);

@@ -80,6 +80,8 @@ struct vq_svq_params {
 	 * used length sees a failure, not a stale success.  0: used length 0
 	 * and nothing written (net, vsock: the length says it all). */
 	uint8_t giveback_status;
+	/* Optional: buffers one vq_svq_relay moves at most (0: 1024). */
+	uint32_t relay_budget;
 };
 
 /* Where the device finds the shadow ring, in IOVA space. */
@@ -95,6 +97,7 @@ struct vq_svq_ring {
 struct vq_svq_events {
 	bool kick_device;  /* notify the device (the shadow ring's kick) */
 	bool notify_guest; /* interrupt the guest (the guest ring's call) */
+	bool more;         /* vq_svq_relay stopped at its budget: call it again */
 };
 
 /*
@@ -130,6 +133,23 @@ int vq_svq_relay_avail(struct vq_svq *s, struct vq_svq_events *ev);
  * shadow ring is then broken; the guest ring is untouched).
  */
 int vq_svq_relay_used(struct vq_svq *s, struct vq_svq_events *ev);
+
+/*
+ * Either notification: relay both ways until neither ring moves, with guest
+ * kicks and device calls off meanwhile (a peer need not signal an SVQ that
+ * is awake), then back on and re-checked before returning, so the caller
+ * may sleep until the next kick or call.  Guest kicks stay off while the
+ * shadow ring is full (the device's call resumes the relay) or the SVQ is
+ * paused.  Kicks and interrupts owed are one each in ev, for the whole
+ * call.  At most vq_svq_params.relay_budget buffers (forwarded plus
+ * returned) move per call; then ev->more is set (the caller should call
+ * again without waiting; sleeping is safe too).
+ * With the guest ring broken, it only drains the shadow ring, as
+ * vq_svq_relay_used.  Returns the number of buffers returned to the guest;
+ * -EIO when the shadow ring is broken; a violation's errno (that side's
+ * ring is then broken).
+ */
+int vq_svq_relay(struct vq_svq *s, struct vq_svq_events *ev);
 
 /*
  * The device stopped, or went away, holding buffers: give every guest

@@ -10,6 +10,7 @@
 
 #define SVQ_IOV_MAX     (1u << 20) /* most guest segments one buffer may need */
 #define SVQ_IND_TABLES  256u       /* indirect tables in the shadow ring's pool */
+#define SVQ_BUDGET      1024u      /* vq_svq_params.relay_budget's default */
 
 /* A guest buffer on the shadow ring, by guest id: the token given to vq_drv. */
 struct svq_slot {
@@ -49,6 +50,7 @@ struct vq_svq {
 
 	const struct vq_mem *gmem;  /* the guest's map (GPA -> HVA) */
 	uint8_t giveback_status;    /* vq_svq_params.giveback_status */
+	uint32_t budget;            /* vq_svq_params.relay_budget, or SVQ_BUDGET */
 	bool paused;
 	bool cancelled;             /* vq_svq_cancel: the shadow ring is dead */
 	unsigned inflight;          /* guest buffers on the shadow ring */
@@ -160,6 +162,7 @@ int vq_svq_new(const struct vq_svq_params *p, struct vq_svq **out)
 	s->iova = p->iova;
 	s->gmem = p->guest_mem;
 	s->giveback_status = p->giveback_status;
+	s->budget = p->relay_budget ? p->relay_budget : SVQ_BUDGET;
 	s->alloc = p->alloc;
 	s->release = p->release;
 	s->alloc_ctx = p->alloc_ctx;
@@ -344,27 +347,26 @@ static int forward(struct vq_svq *s)
 	return 0;
 }
 
-int vq_svq_relay_avail(struct vq_svq *s, struct vq_svq_events *ev)
+/*
+ * Forward guest buffers with guest kicks as the caller set them, until the
+ * guest ring is empty (*why 0), the shadow ring is full (-ENOSPC), the SVQ
+ * is paused (1), a ring is broken (its errno), or budget buffers moved.
+ * Returns how many left the guest ring (forwarded or given back).
+ */
+static unsigned forward_pass(struct vq_svq *s, unsigned budget, int *why)
 {
-	int n = 0, rc = 0;
+	unsigned n = 0;
+	int rc = 0;
 
-	if (s->cancelled || vq_dev_is_broken(s->guest) || vq_drv_is_broken(s->dev))
-		return -EIO;
-	vq_dev_disable_notify(s->guest);
-	for (;;) {
+	while (n < budget) {
 		if (!s->pending) {
-			if (s->paused)
+			if (s->paused) {
+				rc = 1;
 				break;
-			rc = take(s);
-			if (rc < 0)
-				break;
-			if (rc == 0) {
-				/* Empty: sleep unless buffers came meanwhile. */
-				if (!vq_dev_enable_notify(s->guest))
-					break;
-				vq_dev_disable_notify(s->guest);
-				continue;
 			}
+			rc = take(s);
+			if (rc <= 0)
+				break;
 			s->pending = true;
 		}
 		rc = forward(s);
@@ -372,19 +374,78 @@ int vq_svq_relay_avail(struct vq_svq *s, struct vq_svq_events *ev)
 			break; /* full (used buffers will call us again) or broken */
 		n++;
 	}
-	if (vq_drv_kick_prepare(s->dev))
-		ev->kick_device = true;
-	vq_dev_flush(s->guest); /* buffers given back */
-	if (vq_dev_need_notify(s->guest))
-		ev->notify_guest = true;
-	/* -ENOSPC is a full shadow ring, unless the guest ring broke (a
-	 * guest's avail idx too far ahead fails with -ENOSPC too). */
-	if (rc < 0 && (rc != -ENOSPC || vq_dev_is_broken(s->guest)))
-		return rc;
+	*why = rc;
 	return n;
 }
 
+/* A forward_pass's stop that is a broken ring, not a full shadow ring: a
+ * guest's avail idx too far ahead fails with -ENOSPC too. */
+static bool pass_is_broken(const struct vq_svq *s, int why)
+{
+	return why < 0 && (why != -ENOSPC || vq_dev_is_broken(s->guest));
+}
+
+/* Publish what a pass did: the shadow ring's new buffers (and whether the
+ * device wants a kick), the guest ring's used ones (and whether the guest
+ * wants an interrupt). */
+static void publish(struct vq_svq *s, struct vq_svq_events *ev)
+{
+	if (vq_drv_kick_prepare(s->dev))
+		ev->kick_device = true;
+	vq_dev_flush(s->guest);
+	if (vq_dev_need_notify(s->guest))
+		ev->notify_guest = true;
+}
+
+int vq_svq_relay_avail(struct vq_svq *s, struct vq_svq_events *ev)
+{
+	unsigned n = 0;
+	int why;
+
+	if (s->cancelled || vq_dev_is_broken(s->guest) || vq_drv_is_broken(s->dev))
+		return -EIO;
+	vq_dev_disable_notify(s->guest);
+	for (;;) {
+		n += forward_pass(s, UINT32_MAX, &why);
+		/* Empty: sleep unless buffers came meanwhile (the full
+		 * barrier inside pairs with the driver's). */
+		if (why != 0 || !vq_dev_enable_notify(s->guest))
+			break;
+		vq_dev_disable_notify(s->guest);
+	}
+	publish(s, ev);
+	return pass_is_broken(s, why) ? why : (int)n;
+}
+
 /* ---- device -> guest */
+
+/* Return up to budget of the device's used buffers to the guest (same id,
+ * same length, staged until publish).  Returns how many, or the device's
+ * violation (the shadow ring is then broken; the guest ring untouched). */
+static int used_pass(struct vq_svq *s, unsigned budget)
+{
+	int n = 0;
+
+	while ((unsigned)n < budget) {
+		struct svq_slot *slot;
+		uint32_t len;
+		void *tok;
+		int rc = vq_drv_get(s->dev, &tok, &len);
+
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			break;
+		/* vq_drv checked the id (in flight: our token) and that len is
+		 * at most the writable bytes we posted, the guest's in_len. */
+		slot = tok;
+		slot->busy = false;
+		s->inflight--;
+		(void)vq_dev_push_id(s->guest, (uint16_t)(slot - s->slot), slot->ndesc, len);
+		n++;
+	}
+	return n;
+}
 
 int vq_svq_relay_used(struct vq_svq *s, struct vq_svq_events *ev)
 {
@@ -394,35 +455,84 @@ int vq_svq_relay_used(struct vq_svq *s, struct vq_svq_events *ev)
 		return -EIO;
 	vq_drv_disable_notify(s->dev);
 	for (;;) {
-		struct svq_slot *slot;
-		uint32_t len;
-		void *tok;
-
-		rc = vq_drv_get(s->dev, &tok, &len);
-		if (rc < 0)
-			return rc; /* the device broke the shadow ring; guest untouched */
-		if (rc == 0) {
-			if (!vq_drv_enable_notify(s->dev))
-				break;
-			vq_drv_disable_notify(s->dev);
-			continue;
+		rc = used_pass(s, UINT32_MAX);
+		if (rc < 0) {
+			publish(s, ev); /* what was returned before the violation */
+			return rc;
 		}
-		/* vq_drv checked the id (in flight: our token) and that len is
-		 * at most the writable bytes we posted, the guest's in_len. */
-		slot = tok;
-		slot->busy = false;
-		s->inflight--;
-		(void)vq_dev_push_id(s->guest, (uint16_t)(slot - s->slot), slot->ndesc, len);
-		n++;
+		n += rc;
+		/* Caught up: sleep unless more came meanwhile (the full
+		 * barrier inside pairs with the device's). */
+		if (!vq_drv_enable_notify(s->dev))
+			break;
+		vq_drv_disable_notify(s->dev);
 	}
 	if (n) {
-		vq_dev_flush(s->guest);
-		if (vq_dev_need_notify(s->guest))
-			ev->notify_guest = true;
+		publish(s, ev);
 		if (!vq_dev_is_broken(s->guest))
 			(void)vq_svq_relay_avail(s, ev);
 	}
 	return n;
+}
+
+/* ---- both directions */
+
+/* Guest kicks and device calls back on before sleeping, each then
+ * re-checked (the full barriers inside vq_dev_enable_notify and
+ * vq_drv_enable_notify pair with the driver's and the device's between
+ * publishing and reading the event index or flags).  Guest kicks stay off
+ * while the shadow ring is full (the device's call resumes us) or the SVQ
+ * is paused.  True: work came meanwhile. */
+static bool rearm(struct vq_svq *s, int why)
+{
+	bool more = vq_drv_enable_notify(s->dev);
+
+	if (why == 0)
+		more |= vq_dev_enable_notify(s->guest);
+	return more;
+}
+
+int vq_svq_relay(struct vq_svq *s, struct vq_svq_events *ev)
+{
+	unsigned budget = s->budget, f;
+	int returned = 0, u, why = 0;
+
+	if (s->cancelled || vq_drv_is_broken(s->dev))
+		return -EIO;
+	if (vq_dev_is_broken(s->guest))
+		return vq_svq_relay_used(s, ev); /* the shadow ring still drains */
+	/* Awake and working: neither peer need signal us until we sleep. */
+	vq_dev_disable_notify(s->guest);
+	vq_drv_disable_notify(s->dev);
+	for (;;) {
+		u = used_pass(s, budget);
+		if (u < 0)
+			break;
+		f = forward_pass(s, budget - (unsigned)u, &why);
+		publish(s, ev);
+		returned += u;
+		budget -= (unsigned)u + f;
+		if (pass_is_broken(s, why))
+			break;
+		if ((u || f) && budget)
+			continue;
+		if (!budget) {
+			/* Sleep-safe (signals back on), and asked to come again
+			 * soon: the other queues and the socket get their turn. */
+			(void)rearm(s, why);
+			ev->more = true;
+			break;
+		}
+		if (!rearm(s, why))
+			break;
+		vq_dev_disable_notify(s->guest);
+		vq_drv_disable_notify(s->dev);
+	}
+	if (u < 0) {
+		publish(s, ev); /* what was returned before the violation */
+		return u;
+	}
+	return pass_is_broken(s, why) ? why : returned;
 }
 
 /* ---- control */

@@ -24,6 +24,7 @@ static void run_combo(enum vq_layout gl, enum vq_layout dl, unsigned bits)
 		/* A shadow ring smaller than the guest's: full rings, waiting
 		 * buffers, and indirect tables to fit fragmented chains. */
 		.dsize = bits & 16 ? 8 : 32,
+		.both = bits & 32,
 	};
 	struct fx f;
 
@@ -35,7 +36,7 @@ static void run_combo(enum vq_layout gl, enum vq_layout dl, unsigned bits)
 #define COMBO(name, gl, dl)                                                      \
 	TEST(name)                                                               \
 	{                                                                        \
-		for (unsigned bits = 0; bits < 32; bits++)                       \
+		for (unsigned bits = 0; bits < 64; bits++)                       \
 			run_combo(gl, dl, bits);                                 \
 	}
 COMBO(svq_split_to_split, VQ_LAYOUT_SPLIT, VQ_LAYOUT_SPLIT)
@@ -220,6 +221,65 @@ TEST(svq_over_callers_vq_dev_and_arena)
 	f.svq = NULL;
 	ASSERT_EQ(f.releases, 2);
 	ASSERT_FALSE(vq_dev_is_broken(f.gdev)); /* not freed by the SVQ */
+	fx_fini(&f);
+}
+
+/* ---- a relay both ways stops at its budget */
+
+static void small_budget(struct fx *f, struct vq_svq_params *p)
+{
+	(void)f;
+	p->relay_budget = 3;
+}
+
+/* One vq_svq_relay call: its return value, and the events into f. */
+static int relay_once(struct fx *f, bool *more)
+{
+	struct vq_svq_events ev = { 0 };
+	int rc = vq_svq_relay(f->svq, &ev);
+
+	*more = ev.more;
+	ev.more = false; /* this test calls again itself */
+	svq_events(f, &ev);
+	return rc;
+}
+
+/* A relay moves at most its budget of buffers, says so, and the rest
+ * follows when it is called again; traffic through relays that stop at
+ * the budget loses nothing. */
+TEST(svq_relay_stops_at_its_budget)
+{
+	struct combo c = std_combo; /* a 16-entry shadow ring */
+	struct fx f;
+	bool more;
+
+	c.both = true;
+	fx_init(&f, &c);
+	vq_dev_free(f.dev);
+	vq_svq_free(f.svq);
+	f.tweak = small_budget;
+	svq_new(&f);
+	for (unsigned i = 0; i < 8; i++)
+		ASSERT_TRUE(post(&f));
+	vq_drv_kick_prepare(f.gdrv);
+	ASSERT_EQ(relay_once(&f, &more), 0); /* forwarded 3, returned none */
+	ASSERT_TRUE(more);
+	ASSERT_EQ(vq_svq_inflight(f.svq), 3);
+	ASSERT_TRUE(f.kick_device);
+	ASSERT_EQ(relay_once(&f, &more), 0);
+	ASSERT_TRUE(more);
+	ASSERT_EQ(vq_svq_inflight(f.svq), 6);
+	ASSERT_EQ(relay_once(&f, &more), 0); /* the last 2: under budget */
+	ASSERT_FALSE(more);
+	ASSERT_EQ(vq_svq_inflight(f.svq), 8);
+	/* The device uses all 8: the next relay returns 3 of them. */
+	f.kick_device = false;
+	ASSERT_EQ(device_run(&f), 8);
+	ASSERT_EQ(relay_once(&f, &more), 3);
+	ASSERT_TRUE(more);
+	traffic(&f, 300); /* the fixture calls again on more */
+	settle(&f);
+	ASSERT_EQ(vq_svq_inflight(f.svq), 0);
 	fx_fini(&f);
 }
 

@@ -14,13 +14,14 @@
 
 static void hostile_guest(uint64_t gpa, bool write, int want)
 {
-	for (int lay = 0; lay < 4; lay++) {
+	for (int lay = 0; lay < 8; lay++) {
 		struct combo c = std_combo;
 		struct fx f;
 		unsigned done;
 
 		c.gl = lay & 1 ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT;
 		c.dl = lay & 2 ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT;
+		c.both = lay & 4; /* the drain below through vq_svq_relay */
 		fx_init(&f, &c);
 		traffic(&f, 50);
 		settle(&f);
@@ -108,7 +109,7 @@ static void raw_used(struct fx *f, uint32_t id, uint32_t len)
 
 static void hostile_device(bool bad_len)
 {
-	for (int lay = 0; lay < 4; lay++) {
+	for (int lay = 0; lay < 8; lay++) {
 		struct combo c = std_combo;
 		struct vq_state before, after;
 		struct vq_svq_events ev = { 0 };
@@ -129,7 +130,10 @@ static void hostile_device(bool bad_len)
 		vq_dev_get_state(f.dev, &before);
 		done = f.done;
 		raw_used(&f, bad_len ? e.id : 999, bad_len ? (uint32_t)e.in_len + 1 : 0);
-		ASSERT_LT(vq_svq_relay_used(f.svq, &ev), 0);
+		if (lay & 4) /* the relay both ways finds it */
+			ASSERT_LT(vq_svq_relay(f.svq, &ev), 0);
+		else
+			ASSERT_LT(vq_svq_relay_used(f.svq, &ev), 0);
 		ASSERT_TRUE(vq_svq_device_is_broken(f.svq));
 		ASSERT_FALSE(vq_svq_guest_is_broken(f.svq));
 		ASSERT_FALSE(ev.notify_guest);

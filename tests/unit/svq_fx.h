@@ -51,6 +51,7 @@ struct combo {
 	enum vq_layout gl, dl;  /* guest ring, shadow ring */
 	uint64_t gf, df;        /* features of each side */
 	uint32_t gsize, dsize;
+	bool both;              /* every kick and call runs vq_svq_relay */
 };
 
 struct slot {
@@ -77,6 +78,7 @@ struct fx {
 	uint64_t base_gpa;      /* data area */
 	bool use_hot;           /* put new buffers in the hot region */
 	bool kick_device, notify_guest;
+	bool again;             /* vq_svq_relay stopped at its budget */
 	struct iovec diov[64];
 	/* Optional: adjust the SVQ's parameters before vq_svq_new. */
 	void (*tweak)(struct fx *f, struct vq_svq_params *p);
@@ -362,6 +364,21 @@ static inline void svq_events(struct fx *f, const struct vq_svq_events *ev)
 {
 	f->kick_device |= ev->kick_device;
 	f->notify_guest |= ev->notify_guest;
+	f->again |= ev->more;
+}
+
+/* The SVQ on a device call (kick false) or a guest kick (kick true). */
+static inline void svq_run(struct fx *f, bool kick)
+{
+	struct vq_svq_events ev = { 0 };
+
+	if (f->c.both)
+		ASSERT_GE(vq_svq_relay(f->svq, &ev), 0);
+	else if (kick)
+		ASSERT_GE(vq_svq_relay_avail(f->svq, &ev), 0);
+	else
+		ASSERT_GE(vq_svq_relay_used(f->svq, &ev), 0);
+	svq_events(f, &ev);
 }
 
 /* Device, on a kick: serve everything available, completing in reverse. */
@@ -395,12 +412,8 @@ static inline unsigned device_run(struct fx *f)
 			break;
 	}
 	vq_dev_flush(f->dev);
-	if (vq_dev_need_notify(f->dev)) {
-		struct vq_svq_events ev = { 0 };
-
-		ASSERT_GE(vq_svq_relay_used(f->svq, &ev), 0);
-		svq_events(f, &ev);
-	}
+	if (vq_dev_need_notify(f->dev))
+		svq_run(f, false);
 	return total;
 }
 
@@ -412,13 +425,13 @@ static inline unsigned round_trip(struct fx *f, unsigned burst)
 
 	for (unsigned i = 0; i < burst && post(f); i++)
 		progress++;
-	if (vq_drv_kick_prepare(f->gdrv)) {
-		struct vq_svq_events ev = { 0 };
-
-		ASSERT_GE(vq_svq_relay_avail(f->svq, &ev), 0);
-		svq_events(f, &ev);
-	}
-	while (f->kick_device || f->notify_guest) {
+	if (vq_drv_kick_prepare(f->gdrv))
+		svq_run(f, true);
+	while (f->kick_device || f->notify_guest || f->again) {
+		if (f->again) {
+			f->again = false;
+			svq_run(f, true);
+		}
 		if (f->kick_device) {
 			f->kick_device = false;
 			progress += device_run(f);

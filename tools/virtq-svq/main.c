@@ -97,22 +97,41 @@ static int backend_check(struct sp *s, int n, const struct sp_poll *p)
 	return 0;
 }
 
+/* Relay every queue with a kick or a call in this round, each once and
+ * both ways, and those whose last relay stopped at its budget. */
+static void relay_ready(struct sp *s, const struct sp_poll *p, int n)
+{
+	uint8_t ready[VQ_VU_MAX_QUEUES] = { 0 }; /* 1: kick, 2: call */
+	bool any = false;
+
+	for (unsigned i = 2; n > 0 && i < p->n; i++)
+		if (p->pfd[i].revents)
+			ready[p->idx[i]] |= (i & 1) ? 2 : 1;
+	for (unsigned i = 0; i < s->nq; i++) {
+		if ((!ready[i] && !s->q[i].again) || !s->q[i].svq)
+			continue;
+		sp_relay(s, i, ready[i] & 1, ready[i] & 2);
+		any = true;
+	}
+	s->st.wakeups += any;
+}
+
 static int loop(struct sp *s)
 {
 	struct sp_poll p;
+	bool again = false;
 	int n, rc, t, max;
 
 	while (!stop) {
 		poll_build(s, &p);
 		t = vq_vu_timeout_ms(s->b);
-		max = s->backend_up ? 200 : (int)SP_RETRY_MS;
+		max = again ? 0 : s->backend_up ? 200 : (int)SP_RETRY_MS;
+		s->st.polls++;
 		n = poll(p.pfd, p.n, t < 0 || t > max ? max : t);
 		if (n < 0 && errno != EINTR)
 			return -errno;
-		for (unsigned i = 2; n > 0 && i < p.n; i++)
-			if (p.pfd[i].revents && s->q[p.idx[i]].svq)
-				sp_relay(s, p.idx[i], (i & 1) == 0);
-		sp_flush(s);
+		relay_ready(s, &p, n);
+		again = sp_flush(s);
 		if ((n > 0 && p.pfd[0].revents) || vq_vu_timeout_ms(s->b) == 0)
 			if ((rc = vq_vu_dispatch(s->b)) < 0)
 				return rc;

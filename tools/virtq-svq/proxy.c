@@ -319,42 +319,55 @@ static void call_drain(struct sp *s, unsigned idx)
 {
 	uint64_t v;
 
+	s->st.reads++;
 	(void)!read(vq_fe_call_fd(s->fe, idx), &v, sizeof(v));
 }
 
-void sp_relay(struct sp *s, unsigned idx, bool kick)
+void sp_relay(struct sp *s, unsigned idx, bool kick, bool call)
 {
 	struct sp_queue *q = &s->q[idx];
 	int rc;
 
 	if (!q->svq)
 		return;
+	/* Emptied before the relay looks at the rings: a signal that comes
+	 * after the read wakes the next poll. */
 	if (kick) {
+		s->st.reads++;
 		(void)vq_vu_queue_drain_kick(q->vq);
-		(void)vq_svq_relay_avail(q->svq, &q->ev);
-	} else {
-		call_drain(s, idx);
-		rc = vq_svq_relay_used(q->svq, &q->ev);
-		s->returned += rc > 0 ? (unsigned)rc : 0;
 	}
-	/* Either call may find either side broken (relay_used forwards). */
+	if (call)
+		call_drain(s, idx);
+	s->st.relays++;
+	rc = vq_svq_relay(q->svq, &q->ev);
+	s->returned += rc > 0 ? (unsigned)rc : 0;
 	report(s, idx);
 }
 
-void sp_flush(struct sp *s)
+bool sp_flush(struct sp *s)
 {
+	bool again = false;
+
 	for (unsigned i = 0; i < s->nq; i++) {
 		struct sp_queue *q = &s->q[i];
 		struct vq_svq_events ev = q->ev;
 
 		q->ev = (struct vq_svq_events){ 0 };
+		q->again = false;
 		if (!q->svq) /* a report or a blocked signal dropped the frontend */
 			continue;
-		if (ev.kick_device)
+		if (ev.kick_device) {
+			s->st.kicks++;
 			(void)vq_fe_kick(s->fe, i);
-		if (ev.notify_guest)
+		}
+		if (ev.notify_guest) {
+			s->st.calls++;
 			notify_guest(s, i, false);
+		}
+		q->again = ev.more && q->svq;
+		again |= q->again;
 	}
+	return again;
 }
 
 /* Before the backend's ring stops: let it finish what it holds while it
@@ -632,7 +645,7 @@ static void backend_resume(struct sp *s)
 			vq_vu_disconnect(s->b);
 			return;
 		}
-		sp_relay(s, i, true); /* what the guest queued meanwhile */
+		sp_relay(s, i, true, false); /* what the guest queued meanwhile */
 		n++;
 	}
 	sp_flush(s);
@@ -661,21 +674,34 @@ int sp_backend_retry(struct sp *s)
 	return 1;
 }
 
+/* x per buffer returned (0 before any). */
+static double per_buffer(const struct sp *s, double x)
+{
+	return s->returned ? x / (double)s->returned : 0.0;
+}
+
 void sp_log_totals(const struct sp *s)
 {
+	const struct sp_stats *st = &s->st;
+	uint64_t sys = st->polls + st->reads + st->kicks + st->calls;
 	struct rusage ru;
-	double cpu;
+	double user, kern;
 
 	if (getrusage(RUSAGE_SELF, &ru) < 0)
 		return;
-	cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
-	      (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+	user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+	kern = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	vqt_log(VQT_LOG_INFO, "totals: returned %llu buffers to the guest (and %llu unused "
 		"at stops); cpu %.3f s (user %.3f sys %.3f), %.0f ns per buffer",
-		(unsigned long long)s->returned, (unsigned long long)s->given_back, cpu,
-		(double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
-		(double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6,
-		s->returned ? cpu * 1e9 / (double)s->returned : 0.0);
+		(unsigned long long)s->returned, (unsigned long long)s->given_back, user + kern,
+		user, kern, per_buffer(s, (user + kern) * 1e9));
+	/* The data path's system calls: poll, eventfd reads and writes. */
+	vqt_log(VQT_LOG_INFO, "per buffer: %.3f wakeups, %.3f system calls (polls %llu, "
+		"wakeups %llu, relays %llu, reads %llu, kicks %llu, calls %llu)",
+		per_buffer(s, (double)st->wakeups), per_buffer(s, (double)sys),
+		(unsigned long long)st->polls, (unsigned long long)st->wakeups,
+		(unsigned long long)st->relays, (unsigned long long)st->reads,
+		(unsigned long long)st->kicks, (unsigned long long)st->calls);
 }
 
 void sp_fini(struct sp *s)

@@ -34,7 +34,18 @@ struct sp_queue {
 	struct vq_svq *svq;      /* NULL while not relaying */
 	struct vq_vu_queue *vq;  /* the guest-facing queue, while the frontend runs it */
 	struct vq_svq_events ev; /* owed by this poll round's relays (sp_flush) */
+	bool again;              /* the last relay stopped at its budget */
 	bool reported;           /* a broken side was logged */
+};
+
+/* What the data path cost, in system calls (sp_log_totals). */
+struct sp_stats {
+	uint64_t polls;   /* poll calls */
+	uint64_t wakeups; /* of which returned with a kick or call to relay */
+	uint64_t relays;  /* vq_svq_relay calls */
+	uint64_t reads;   /* kick and call eventfd reads */
+	uint64_t kicks;   /* eventfd writes to the backend */
+	uint64_t calls;   /* eventfd writes to the guest */
 };
 
 /* The shadow rings' layout towards the backend. */
@@ -64,6 +75,7 @@ struct sp {
 	uint64_t next_retry_ns;    /* backend down: when to connect again */
 	uint64_t returned; /* buffers back to the guest, all queues and connections */
 	uint64_t given_back; /* of which given back unused (length 0) at a stop */
+	struct sp_stats st;
 	struct sp_queue q[VQ_VU_MAX_QUEUES];
 };
 
@@ -83,10 +95,13 @@ int sp_backend_retry(struct sp *s);
 /* One line: buffers relayed and the process's CPU time per buffer. */
 void sp_log_totals(const struct sp *s);
 int sp_serve(struct sp *s, const char *socket);
-/* Relay queue idx: guest kick (kick) or backend call (!kick).  The kicks
- * and interrupts it owes wait in the queue's ev for sp_flush. */
-void sp_relay(struct sp *s, unsigned idx, bool kick);
-/* Send the kicks and interrupts the round's relays owe, one per queue. */
-void sp_flush(struct sp *s);
+/* Relay queue idx both ways after its guest kick (kick), its backend's
+ * call (call), or neither (the last relay stopped at its budget).  The
+ * kicks and interrupts it owes wait in the queue's ev for sp_flush. */
+void sp_relay(struct sp *s, unsigned idx, bool kick, bool call);
+/* Send the kicks and interrupts the round's relays owe, one per queue.
+ * True when a queue's relay stopped at its budget: relay it again before
+ * sleeping. */
+bool sp_flush(struct sp *s);
 
 #endif

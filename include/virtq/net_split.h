@@ -169,8 +169,11 @@ struct vq_net_split_hdr_ring {
  * in-process (a driver across a transport uses the control command below).
  * Needs VQ_NET_F_SPLIT_HDR_RING negotiated.  The fields must hold the
  * limits above and the whole ring and the tail must be device-writable /
- * readable guest memory in r->mem now; every use translates again and
- * falls back to unsplit placement if that fails.  A ring is configured
+ * readable guest memory in r->mem now.  The data path translates them once
+ * at the first frame, and again after every vq_net_set_queue of the pair's
+ * rx queue (r->mem must not change under a running queue: the rule of the
+ * rings themselves); a translation that fails places frames unsplit and is
+ * tried again at the next frame.  A ring is configured
  * once: while one is on, another is refused (-EBUSY); after it was removed
  * or disabled (a hostile tail), a new one may be set.  Configuring starts
  * the device's head at 0, so the driver's tail must say how many entries
@@ -194,7 +197,9 @@ int vq_net_split_set_hdr_ring(struct vq_net *n, unsigned qp,
  * struct vq_net_ctrl_split_hdr_ring, exactly 24 bytes, little-endian.
  * Needs VIRTIO_NET_F_CTRL_VQ and VQ_NET_F_SPLIT_HDR_RING negotiated.  The
  * device checks every field as vq_net_split_set_hdr_ring does, translating
- * through the driver's memory map (the rx queue's, at every use), and
+ * through the driver's memory map (the rx queue's, at the first frame after
+ * each start of the queue: over vhost-user every change of the memory table
+ * restarts the queues), and
  * answers VIRTIO_NET_OK, or VIRTIO_NET_ERR and changes nothing: wrong
  * length, feature not negotiated, qp >= max_virtqueue_pairs, a field out of
  * its limits or misaligned, address + size wrapping, the tail inside the
@@ -309,7 +314,8 @@ int vq_splitdrv_hdr_ring_cmd(const struct vq_splitdrv *s, uint16_t qp,
 /*
  * Receive up to max frames.  Each is lent (its buffers stay out of the
  * ring) until vq_splitdrv_release, in any order.  Frames released since the
- * last call are re-posted first (one publish, at most one kick).  A frame
+ * last call are re-posted first (one publish, at most one kick), after
+ * their header-ring entries were handed back (one tail store).  A frame
  * whose buffers are not all used yet stays pending.  Returns frames,
  * -ENOTCONN (no ring), -EIO (broken).
  */

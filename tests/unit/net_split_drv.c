@@ -192,6 +192,35 @@ TEST(drv_lent_pages_backpressure)
 	check(&pk[7], 1500, 54, true);
 }
 
+/* The driver takes used buffers from the ring in bursts: those of frames
+ * beyond what one call returns wait for the next call, in order, and go
+ * back to the free lists at a detach (a re-attach posts every buffer). */
+TEST(drv_burst_leftovers)
+{
+	static const uint32_t lens[5] = { 1500, 1400, 9000, 1200, 100 };
+	struct vq_splitdrv_pkt pk;
+	struct dport d;
+
+	for (int m = 0; m < 2; m++) {
+		dp_init(&d, m ? VQ_NET_F_SPLIT_HDR_RING : 0, VQ_LAYOUT_SPLIT, 1);
+		for (unsigned i = 0; i < 5; i++) {
+			struct sf_spec sp = { .ip = 4, .l4 = IPPROTO_TCP, .frame_len = lens[i] };
+
+			sf_build(&sp, fr);
+			send(&d, lens[i]);
+		}
+		for (unsigned i = 0; i < 3; i++) { /* one a call: the rest wait */
+			ASSERT_EQ(vq_splitdrv_recv(d.s, &pk, 1), 1);
+			ASSERT_EQ(pk.len, lens[i]);
+			ASSERT_EQ(vq_splitdrv_release(d.s, &pk), 0);
+		}
+		ASSERT_EQ(vq_splitdrv_attach(d.s, NULL), 0); /* two frames left unread */
+		ASSERT_EQ(vq_splitdrv_attach(d.s, d.p.drv[0]), 0);
+		ASSERT_EQ(vq_drv_nfree(d.p.drv[0]), 0);    /* every buffer posted again */
+		ASSERT_FALSE(vq_splitdrv_is_broken(d.s));
+	}
+}
+
 /* ---- a hostile device: pops the driver's buffers and pushes lies */
 
 static struct vq_elem el;

@@ -269,6 +269,42 @@ TEST(hring_hostile)
 	ASSERT_EQ(vq_net_split_set_hdr_ring(h.p.n, 0, &h.r), -EINVAL);
 }
 
+/* The device translates the ring and the tail once per start of the rx
+ * queue: a map that lost them is seen at the next vq_net_set_queue (frames
+ * then go unsplit, no error, no stale access); a failed translation is
+ * tried again at the next frame, which splits once the map has them again,
+ * at the next entry in order. */
+TEST(hring_retranslated_at_queue_start)
+{
+	struct sf_spec tcp = { .ip = 4, .l4 = IPPROTO_TCP, .frame_len = 1500 };
+	struct vq_mem_region reg = { GBASE, GSIZE, NULL, 0, VQ_MEM_RW };
+	struct vq_mem *m2;
+	struct hport h;
+	size_t hl;
+
+	g_layout = VQ_LAYOUT_SPLIT;
+	hport_setup(&h, F_HRING, 128, false);
+	reg.hva = h.p.g;
+	ASSERT_EQ(vq_mem_new(&m2), 0); /* the ring's own map, given in-process */
+	ASSERT_EQ(vq_mem_add(m2, &reg), 0);
+	h.r.mem = m2;
+	ASSERT_EQ(vq_net_split_set_hdr_ring(h.p.n, 0, &h.r), 0);
+	hl = sf_build(&tcp, fr);
+	rx_one(&h, 1500);
+	expect_split(&h, 0, 1500, hl);
+	ASSERT_EQ(vq_mem_remove(m2, GBASE, GSIZE), 0); /* the ring unmapped */
+	ASSERT_EQ(vq_net_set_queue(h.p.n, 0, h.p.dev[0]), 0); /* the queue restarts */
+	rx_one(&h, 1500);
+	expect_unsplit(&h, 1500);
+	ASSERT_EQ(vq_mem_add(m2, &reg), 0); /* a failed translation is retried */
+	rx_one(&h, 1500);
+	expect_split(&h, 1, 1500, hl);
+	ASSERT_EQ(stats(&h.p, 0).errors, 0);
+	ASSERT_FALSE(vq_dev_is_broken(h.p.dev[0]));
+	vq_net_split_set_hdr_ring(h.p.n, 0, NULL);
+	vq_mem_free(m2);
+}
+
 TEST(hring_one_method_at_a_time)
 {
 	struct vq_net_params np = { .mac = MAC0, .max_pairs = 1,

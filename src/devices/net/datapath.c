@@ -445,7 +445,7 @@ static int rx_split(struct rx_ctx *c, struct virtio_net_hdr_v1 *h, const struct 
 	if (c->n->features & VQ_NET_F_SPLIT_HDR_RING) {
 		/* A buffer first, then the ring's tail: the driver frees
 		 * entries before it posts the buffers that came back with them,
-		 * so the tail read after the pop sees them (hr_free). */
+		 * so the tail read after the pop sees them (hr_refill). */
 		if (!c->q->pool.ne && (r = rx_hold_one(c)) <= 0)
 			return r == -EAGAIN ? r : rx_account(c, r, pkt->len);
 		if (!(s.off = vq__net_hdr_ring_put(c->n, qp, h, pkt)))

@@ -348,6 +348,7 @@ int vq_net_set_queue(struct vq_net *n, unsigned idx, struct vq_dev *vq)
 		else
 			vq__net_rx_release(n, q);
 	}
+	vq__net_split_queue_set(n, idx);
 	if (!vq) {
 		q->vq = NULL;
 		return 0;

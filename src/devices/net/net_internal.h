@@ -4,6 +4,7 @@
 #define VQ_NET_INTERNAL_H
 
 #include <virtq/net.h>
+#include <virtq/net_split.h>
 
 #include "devices/device_host.h"
 #include "devices/iov.h"
@@ -173,7 +174,39 @@ int vq__net_rx_bad_chain(struct vq_net *n, struct vq__net_queue *q, unsigned *pu
  */
 uint32_t vq__net_hdr_ring_put(struct vq_net *n, unsigned qp, struct virtio_net_hdr_v1 *h,
 			      const struct vq_net_pkt *pkt);
-void vq__net_hdr_ring_commit(struct vq_net *n, unsigned qp);
+
+/*
+ * One rx queue's header ring (split.c).  The control thread configures it
+ * while the thread serving the pair may be placing frames: state hands it
+ * over (see split.c).  base, tail and avail are the data path's cache:
+ * host addresses of entry 0 and of the tail, translated at the first frame
+ * after the ring was configured or its rx queue set (vq_net_set_queue:
+ * over vhost-user every change of the memory table stops and restarts the
+ * queues), and the entries the last tail read said free, used up before
+ * the tail is read again.
+ */
+enum { VQ__NET_HR_OFF, VQ__NET_HR_ON, VQ__NET_HR_DISABLED };
+struct vq__net_hdr_ring {
+	struct vq_net_split_hdr_ring r; /* mem NULL: the rx queue's memory map */
+	uint8_t *base;                  /* entry 0, or NULL: translate first */
+	const uint16_t *tail;           /* the driver's tail (when base is set) */
+	uint16_t head;                  /* entries used, free-running */
+	uint16_t avail;                 /* entries free from head on, known */
+	uint8_t state;                  /* VQ__NET_HR_*, atomic */
+};
+
+/* The frame vq__net_hdr_ring_put placed a header for was delivered: its
+ * entry is used. */
+static inline void vq__net_hdr_ring_commit(struct vq_net *n, unsigned qp)
+{
+	struct vq__net_hdr_ring *h = &n->hring[qp];
+
+	h->head++;
+	h->avail--; /* put saw avail > 0 */
+}
+/* Rx queue idx was set or cleared (vq_net_set_queue): its ring, if any,
+ * is translated again at the next frame. */
+void vq__net_split_queue_set(struct vq_net *n, unsigned idx);
 /* VQ_NET_CTRL_SPLIT commands: 0 (ack) or -errno (nak). */
 int vq__net_split_ctrl(struct vq_net *n, const struct vq_net_ctrl_cmd *c,
 		       const struct vq_mem *mem);

@@ -111,13 +111,7 @@ int vq__net_rx_split(struct vq_net *n, struct vq__net_queue *q,
  * release, after its last use of head.
  * ====================================================================== */
 
-enum { HR_OFF, HR_ON, HR_DISABLED };
-
-struct vq__net_hdr_ring {
-	struct vq_net_split_hdr_ring r; /* mem NULL: the rx queue's memory map */
-	uint16_t head;                  /* entries used, free-running */
-	uint8_t state;                  /* HR_*, atomic */
-};
+enum { HR_OFF = VQ__NET_HR_OFF, HR_ON = VQ__NET_HR_ON, HR_DISABLED = VQ__NET_HR_DISABLED };
 
 int vq__net_split_init(struct vq_net *n)
 {
@@ -180,7 +174,10 @@ static int hr_install(struct vq_net *n, unsigned qp, const struct vq_net_split_h
 		return e;
 	h->r = *r;
 	h->head = 0;
-	/* Release: r and head before HR_ON.  Pairs with the acquire load in
+	h->avail = 0;   /* the data path reads the tail at its first frame */
+	h->base = NULL; /* and translates the ring then */
+	h->tail = NULL;
+	/* Release: r, head and the cache before HR_ON.  Pairs with the acquire load in
 	 * vq__net_hdr_ring_put. */
 	__atomic_store_n(&h->state, HR_ON, __ATOMIC_RELEASE);
 	return 0;
@@ -215,27 +212,66 @@ int vq__net_split_ctrl(struct vq_net *n, const struct vq_net_ctrl_cmd *c,
 	return hr_install(n, c->u.hdr_ring.qp, &r, mem);
 }
 
-/*
- * Entries free for the device: 0 when none, -1 when the tail is hostile.
- * The caller holds the frame's first receive buffer already (rx_split): a
- * driver frees entries before it posts the buffers it got back with them,
- * so a tail read before that buffer was popped could be stale and leave a
- * frame unsplit although an entry was free.
- */
-static int hr_free(struct vq__net_hdr_ring *h, const struct vq_mem *mem)
+/* Translate the ring and the tail through the rx queue's map (or the one
+ * given in-process), once per queue start: true when both are mapped. */
+static bool hr_map(struct vq_net *n, struct vq__net_hdr_ring *h, unsigned qp)
 {
-	const uint16_t *t = vq_mem_ptr(mem, h->r.tail_gpa, 2, VQ_MEM_READ);
+	const struct vq_mem *mem = h->r.mem ? h->r.mem : vq_dev_mem(n->q[2u * qp].vq);
+
+	/* entry_size * count <= 2^27 and gpa + that does not wrap (hr_check) */
+	h->base = vq_mem_ptr(mem, h->r.gpa, (uint64_t)h->r.entry_size * h->r.count,
+			     VQ_MEM_WRITE);
+	h->tail = vq_mem_ptr(mem, h->r.tail_gpa, 2, VQ_MEM_READ);
+	if (!h->base || !h->tail)
+		h->base = NULL; /* unmapped since: fail closed, unsplit; retried */
+	return h->base != NULL;
+}
+
+/*
+ * Make sure the ring is mapped and an entry is known free: the entries the
+ * last tail read said free are used up before the tail is read again.
+ * Returns the free entries (> 0), 0 (none, or not mapped), or -1 when the
+ * tail is hostile (the ring is then disabled, counted).  The caller holds
+ * the frame's first receive buffer already (rx_split): a driver frees
+ * entries before it posts the buffers it got back with them, so a tail
+ * read before that buffer was popped could be stale and leave a frame
+ * unsplit although an entry was free.
+ */
+static int hr_refill(struct vq_net *n, unsigned qp)
+{
+	struct vq__net_hdr_ring *h = &n->hring[qp];
 	uint16_t tail, avail;
 
-	if (!t)
-		return 0; /* unmapped since: fail closed, unsplit */
+	if (!h->base && !hr_map(n, h, qp))
+		return 0;
+	if (h->avail)
+		return h->avail;
 	/* Acquire: pairs with the driver's release store of tail after it
 	 * stopped reading the entries it hands back. */
-	tail = __atomic_load_n(t, __ATOMIC_ACQUIRE);
+	tail = __atomic_load_n(h->tail, __ATOMIC_ACQUIRE);
 	avail = (uint16_t)(tail - h->head);
-	if (avail > h->r.count)
+	if (avail > h->r.count) {
+		/* Release: our uses of head before; pairs with hr_install's
+		 * acquire load. */
+		__atomic_store_n(&h->state, HR_DISABLED, __ATOMIC_RELEASE);
+		VQ__NET_COUNT(n->q[2u * qp].st.errors, 1); /* the queue goes on unsplit */
 		return -1;
+	}
+	h->avail = avail;
 	return avail;
+}
+
+/* The frame's first bytes, up to VQ_NET_SPLIT_HDR_MAX, into hb: a copy,
+ * so the header we write is the one we parsed.  Returns the bytes. */
+static size_t hr_copy_head(const struct vq_net_pkt *pkt, uint8_t *hb)
+{
+	size_t want = pkt->len < VQ_NET_SPLIT_HDR_MAX ? pkt->len : VQ_NET_SPLIT_HDR_MAX;
+
+	if (pkt->iovcnt && pkt->iov[0].iov_len >= want) { /* the usual case: one piece */
+		memcpy(hb, pkt->iov[0].iov_base, want);
+		return want;
+	}
+	return vq__iov_to_buf(pkt->iov, pkt->iovcnt, 0, hb, want);
 }
 
 uint32_t vq__net_hdr_ring_put(struct vq_net *n, unsigned qp, struct virtio_net_hdr_v1 *h,
@@ -243,42 +279,30 @@ uint32_t vq__net_hdr_ring_put(struct vq_net *n, unsigned qp, struct virtio_net_h
 {
 	struct vq__net_hdr_ring *hr = n->hring ? &n->hring[qp] : NULL;
 	uint8_t hb[VQ_NET_SPLIT_HDR_MAX];
-	const struct vq_mem *mem;
 	struct vq_net_split_info si;
 	size_t got;
-	uint8_t *dst;
-	int hl, fr;
+	int hl;
 
 	/* Acquire: pairs with hr_install's release store of HR_ON. */
 	if (!hr || __atomic_load_n(&hr->state, __ATOMIC_ACQUIRE) != HR_ON)
 		return 0;
-	mem = hr->r.mem ? hr->r.mem : vq_dev_mem(n->q[2u * qp].vq);
-	if ((fr = hr_free(hr, mem)) <= 0) {
-		if (fr < 0) {
-			/* Release: our uses of head before; pairs with
-			 * hr_install's acquire load. */
-			__atomic_store_n(&hr->state, HR_DISABLED, __ATOMIC_RELEASE);
-			VQ__NET_COUNT(n->q[2u * qp].st.errors, 1); /* the queue goes on unsplit */
-		}
+	if (__builtin_expect(!hr->avail || !hr->base, 0) && hr_refill(n, qp) <= 0)
 		return 0;
-	}
-	got = vq__iov_to_buf(pkt->iov, pkt->iovcnt, 0, hb,
-			     pkt->len < sizeof(hb) ? pkt->len : sizeof(hb));
+	got = hr_copy_head(pkt, hb);
 	hl = vq_net_split_parse_prefix(hb, got, pkt->len, &si);
 	if (hl <= 0 || (uint32_t)hl == pkt->len || (uint32_t)hl > hr->r.entry_size)
 		return 0;
-	/* count is a power of two: the index follows head across its wrap */
-	dst = vq_mem_ptr(mem, hr->r.gpa + (uint64_t)(hr->head & (hr->r.count - 1u)) *
-			 hr->r.entry_size, (uint64_t)hl, VQ_MEM_WRITE);
-	if (!dst)
-		return 0; /* unmapped since: fail closed, unsplit */
-	memcpy(dst, hb, (size_t)hl);
+	/* count is a power of two: the index follows head across its wrap;
+	 * the entry lies in the ring mapped whole (hr_map), hl <= entry_size */
+	memcpy(hr->base + (size_t)(hr->head & (hr->r.count - 1u)) * hr->r.entry_size, hb,
+	       (size_t)hl);
 	h->flags |= VQ_NET_HDR_F_SPLIT;
 	h->hdr_len = (uint16_t)hl;
 	return (uint32_t)hl;
 }
 
-void vq__net_hdr_ring_commit(struct vq_net *n, unsigned qp)
+void vq__net_split_queue_set(struct vq_net *n, unsigned idx)
 {
-	n->hring[qp].head++;
+	if (n->hring && !(idx & 1) && idx / 2 < n->p.max_pairs)
+		n->hring[idx / 2].base = NULL; /* translated again at the next frame */
 }

@@ -23,6 +23,7 @@
 #define MAXSEG 17u /* segments of one unit: A's header buffer and 16 pages */
 #define MAXV 80u   /* views of one frame (a 64 KiB frame in 256 B + page buffers: 34) */
 #define HS 12u     /* B, C, HDR_RING need MRG_RXBUF: a 12-byte header */
+#define BURST 32u  /* buffers posted or taken from the ring at a time */
 #define NONE UINT32_MAX
 
 enum { U_FREE, U_POSTED, U_HELD, U_LENT, U_LENT_MORE }; /* U_LENT: a frame's first unit */
@@ -44,12 +45,18 @@ struct vq_splitdrv {
 	uint32_t *freeh, *freep; /* free stacks: C header units; the others */
 	uint32_t nfreeh, nfreep;
 	uint32_t posted, phase; /* units the device holds; C posting pattern */
+	/* used buffers got from the ring in a burst, not taken yet: [gi, gn) */
+	void *gtok[BURST];
+	uint32_t glen[BURST];
+	unsigned gi, gn;
 	/* the frame being reassembled */
 	bool active;
 	uint32_t first, last, need, nunits;
 	struct virtio_net_hdr_v1 hdr;
-	/* HDR_RING: entries used by the device (head), released in order (rel) */
-	uint16_t hr_head, hr_rel;
+	/* HDR_RING: entries used by the device (head), released in order (rel),
+	 * entries released out of order (hr_done set, hr_ooo of them), the tail
+	 * last stored (rel + entries: stored again before the next posting) */
+	uint16_t hr_head, hr_rel, hr_ooo, hr_tail;
 	uint8_t *hr_done;
 	struct vq_splitdrv_stats st;
 	bool broken;
@@ -290,7 +297,8 @@ static void hr_restart(struct vq_splitdrv *s)
 		if (s->state[u] == U_LENT)
 			s->entry[u] = NONE;
 	memset(s->hr_done, 0, s->p.hdr_bufs);
-	s->hr_head = s->hr_rel = 0;
+	s->hr_head = s->hr_rel = s->hr_ooo = 0;
+	s->hr_tail = (uint16_t)s->p.hdr_bufs;
 	/* Release: pairs with the device's acquire load of the tail; no
 	 * device runs now (attach), this only orders our own stores. */
 	__atomic_store_n((uint16_t *)(s->mem + s->tail_off), (uint16_t)s->p.hdr_bufs,
@@ -308,6 +316,67 @@ static uint32_t next_free(struct vq_splitdrv *s)
 	return s->nfreep ? s->freep[s->nfreep - 1] : NONE;
 }
 
+/* HDR_RING: hand the entries released since the last call back to the
+ * device, one tail store for all of them; before the buffers that came
+ * back with them are posted again (hr_refill in split.c relies on it). */
+static void hr_publish(struct vq_splitdrv *s)
+{
+	uint16_t tail = (uint16_t)(s->hr_rel + s->p.hdr_bufs);
+
+	if (tail == s->hr_tail)
+		return;
+	s->hr_tail = tail;
+	/* Release: pairs with the device's acquire load of the tail
+	 * (hr_refill in split.c); our reads of the entries come before it. */
+	__atomic_store_n((uint16_t *)(s->mem + s->tail_off), tail, __ATOMIC_RELEASE);
+}
+
+/* Unit u (next_free's) leaves its free stack for the ring, or comes back
+ * (the last one taken, first: the stacks and C's pattern are restored). */
+static void take_free(struct vq_splitdrv *s, uint32_t u)
+{
+	if (is_hdr_unit(s, u))
+		s->nfreeh--;
+	else
+		s->nfreep--;
+	if (s->method == VQ_NET_F_SPLIT_C)
+		s->phase = (s->phase + 1) % (s->p.ratio + 1);
+	s->state[u] = U_POSTED;
+	s->posted++;
+}
+
+static void untake_free(struct vq_splitdrv *s, uint32_t u)
+{
+	s->posted--;
+	if (s->method == VQ_NET_F_SPLIT_C)
+		s->phase = (s->phase + s->p.ratio) % (s->p.ratio + 1);
+	put_free(s, u);
+}
+
+/* One-segment units (all but A): up to BURST in one vq_drv_add_burst.
+ * Returns how many were posted (0: none free or the ring full), or -errno. */
+static int post_burst(struct vq_splitdrv *s)
+{
+	struct vq_seg sg[BURST];
+	void *tok[BURST];
+	uint32_t us[BURST], u;
+	unsigned m = 0;
+	int r;
+
+	while (m < BURST && (u = next_free(s)) != NONE) {
+		unit_segs(s, u, &sg[m], NULL);
+		tok[m] = (void *)(uintptr_t)(u + 1u);
+		us[m++] = u;
+		take_free(s, u);
+	}
+	if (!m)
+		return 0;
+	r = vq_drv_add_burst(s->vq, sg, m, true, tok);
+	for (unsigned i = m; i-- > (r > 0 ? (unsigned)r : 0);)
+		untake_free(s, us[i]);
+	return r;
+}
+
 static int post(struct vq_splitdrv *s)
 {
 	struct vq_seg sg[MAXSEG];
@@ -315,19 +384,16 @@ static int post(struct vq_splitdrv *s)
 	uint32_t u;
 	int r = 0;
 
-	while (s->vq && (u = next_free(s)) != NONE) {
+	if (s->method == VQ_NET_F_SPLIT_HDR_RING)
+		hr_publish(s);
+	while (s->vq && s->method != VQ_NET_F_SPLIT_A && (r = post_burst(s)) > 0)
+		added += (unsigned)r;
+	while (s->vq && s->method == VQ_NET_F_SPLIT_A && (u = next_free(s)) != NONE) {
 		unsigned n = unit_segs(s, u, sg, NULL);
 
 		if ((r = vq_drv_add(s->vq, sg, 0, n, (void *)(uintptr_t)(u + 1u))) < 0)
 			break;
-		if (is_hdr_unit(s, u))
-			s->nfreeh--;
-		else
-			s->nfreep--;
-		if (s->method == VQ_NET_F_SPLIT_C)
-			s->phase = (s->phase + 1) % (s->p.ratio + 1);
-		s->state[u] = U_POSTED;
-		s->posted++;
+		take_free(s, u);
 		added++;
 	}
 	if (r < 0 && r != -ENOSPC)
@@ -344,6 +410,13 @@ int vq_splitdrv_attach(struct vq_splitdrv *s, struct vq_drv *q)
 
 	if (!s)
 		return -EINVAL;
+	for (; s->gi < s->gn; s->gi++) { /* used, not taken yet */
+		uint32_t u = (uint32_t)((uintptr_t)s->gtok[s->gi] - 1u);
+
+		if (u < s->units && s->state[u] == U_POSTED)
+			put_free(s, u);
+	}
+	s->gi = s->gn = 0;
 	while (s->vq && (t = vq_drv_detach(s->vq)) != NULL) {
 		uint32_t u = (uint32_t)((uintptr_t)t - 1u);
 
@@ -404,14 +477,12 @@ static bool views_from(struct vq_splitdrv *s, uint32_t f, uint32_t u, uint32_t s
 }
 
 /* HDR_RING entry for the frame being finished; NULL when the device used
- * one the driver had not freed. */
+ * one the driver had not handed back (the tail it stored). */
 static const uint8_t *hr_take(struct vq_splitdrv *s, uint32_t f)
 {
-	uint16_t used = (uint16_t)(s->hr_head - s->hr_rel);
-
-	if (used >= s->p.hdr_bufs)
-		return NULL;
-	s->entry[f] = s->hr_head % s->p.hdr_bufs;
+	if (s->hr_head == s->hr_tail)
+		return NULL; /* every entry it was handed is in use */
+	s->entry[f] = s->hr_head & (s->p.hdr_bufs - 1u); /* a power of two (plan) */
 	s->hr_head++;
 	return s->mem + s->hdr_off + (uint64_t)s->entry[f] * s->p.hdr_size;
 }
@@ -475,15 +546,17 @@ static void release_units(struct vq_splitdrv *s, uint32_t f)
 	}
 	if (e == NONE)
 		return;
+	if (e == (s->hr_rel & (s->p.hdr_bufs - 1u)) && !s->hr_ooo) { /* in order */
+		s->hr_rel++;
+		return; /* the tail moves at the next posting (hr_publish) */
+	}
 	s->hr_done[e] = 1;
-	while (s->hr_done[s->hr_rel % s->p.hdr_bufs]) {
-		s->hr_done[s->hr_rel % s->p.hdr_bufs] = 0;
+	s->hr_ooo++;
+	while (s->hr_done[s->hr_rel & (s->p.hdr_bufs - 1u)]) {
+		s->hr_done[s->hr_rel & (s->p.hdr_bufs - 1u)] = 0;
+		s->hr_ooo--;
 		s->hr_rel++;
 	}
-	/* Release: pairs with the device's acquire load of the tail (hr_free in
-	 * split.c); our reads of the entries come before it. */
-	__atomic_store_n((uint16_t *)(s->mem + s->tail_off),
-			 (uint16_t)(s->hr_rel + s->p.hdr_bufs), __ATOMIC_RELEASE);
 }
 
 /* The frame just completed.  1 handed out in *pk, 0 dropped, -EIO. */
@@ -531,10 +604,17 @@ static int take(struct vq_splitdrv *s)
 	uint8_t *host[MAXSEG];
 	void *t;
 	uint32_t len, u, nb = 1;
-	int r = vq_drv_get(s->vq, &t, &len);
 
-	if (r <= 0)
-		return r == 0 ? 0 : fail(s, "%s", vq_drv_error(s->vq));
+	if (s->gi == s->gn) { /* a burst of used buffers */
+		int r = vq_drv_get_burst(s->vq, s->gtok, s->glen, BURST);
+
+		if (r <= 0)
+			return r == 0 ? 0 : fail(s, "%s", vq_drv_error(s->vq));
+		s->gi = 0;
+		s->gn = (unsigned)r;
+	}
+	t = s->gtok[s->gi];
+	len = s->glen[s->gi++];
 	u = (uint32_t)((uintptr_t)t - 1u);
 	if (u >= s->units || s->state[u] != U_POSTED)
 		return fail(s, "used buffer %u was not posted", u);

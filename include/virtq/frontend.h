@@ -254,6 +254,14 @@ int vq_fe_set_mem_table(struct vq_fe *fe, const struct vq_fe_region *r, unsigned
 int vq_fe_add_mem_reg(struct vq_fe *fe, const struct vq_fe_region *r);
 int vq_fe_rem_mem_reg(struct vq_fe *fe, const struct vq_fe_region *r);
 /*
+ * SET_STATUS: the virtio device status byte (VIRTIO_CONFIG_S_* of
+ * <linux/virtio_config.h>), when the backend negotiated
+ * VHOST_USER_PROTOCOL_F_STATUS; such a backend (DPDK's vhost) may wait for
+ * DRIVER_OK before it serves any ring.  Returns 1 sent; 0 not negotiated
+ * (nothing sent); -ENOTCONN; -EPROTO / -EREMOTEIO.
+ */
+int vq_fe_set_status(struct vq_fe *fe, uint8_t status);
+/*
  * Start queue i on ring r: CALL, NUM, BASE, ADDR, KICK, then ENABLE (with
  * PROTOCOL_FEATURES).  The kick and call eventfds (vq_fe_kick,
  * vq_fe_call_fd) are made on first use and kept.  Returns 0; -ENOTCONN;

@@ -42,6 +42,19 @@ int vq_fe_set_features(struct vq_fe *fe, uint64_t features)
 	return 0;
 }
 
+int vq_fe_set_status(struct vq_fe *fe, uint8_t status)
+{
+	uint64_t v = status;
+	int rc;
+
+	if (!usable(fe))
+		return -ENOTCONN;
+	if (!(fe->pfeatures & VQ_VU_PROTOCOL_F_STATUS))
+		return 0;
+	rc = vq__fe_request(fe, VQ__VU_SET_STATUS, &v, sizeof(v), NULL, 0);
+	return rc < 0 ? failed(fe, rc) : 1;
+}
+
 /* A caller's region on the wire (guest and user address both r->addr). */
 static int wire_region(const struct vq_fe_region *r, struct vq__vu_region *out)
 {

@@ -17,8 +17,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/virtio_config.h>
+
 #include "../common/tool.h"
 #include "sp.h"
+
+/* The device status the backend is told once a ring runs. */
+#define SP_STATUS_RUNNING                                                       \
+	(VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK | \
+	 VIRTIO_CONFIG_S_DRIVER_OK)
 
 /* Ring features the shadow virtqueues handle on either side. */
 #define SP_RING_OK (VQ_F_INDIRECT | VQ_F_EVENT_IDX | VQ_F_VERSION_1 | VQ_F_PACKED)
@@ -226,6 +233,12 @@ static int shadow_open(struct sp *s, unsigned idx)
 		return rc;
 	}
 	s->q[idx].ev = (struct vq_svq_events){ 0 };
+	/* A backend with the STATUS protocol feature (DPDK's vhost) serves no
+	 * ring before DRIVER_OK; sent with each ring (a backend re-checks its
+	 * rings then).  A refusal leaves the ring started: said, not fatal. */
+	if (vq_fe_set_status(s->fe, SP_STATUS_RUNNING) < 0)
+		vqt_log(VQT_LOG_WARN, "queue %u: backend refused DRIVER_OK: %s", idx,
+			vq_fe_error(s->fe));
 	return 0;
 }
 

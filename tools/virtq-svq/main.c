@@ -4,19 +4,20 @@
  * virtqueues.  Towards the frontend (--socket) it is a vhost-user backend;
  * towards the real backend (--backend) a vhost-user frontend presenting
  * a memory layout of its own, in IOVA space.  Device features, config and
- * queue count follow the backend.  One thread: the control socket, the
- * guest kicks and the backend calls are polled together.  When the backend
+ * queue count follow the backend.  One thread: the control sockets, the
+ * guest kicks and the backend calls wait in one epoll set.  When the backend
  * goes away, the buffers it held go back to the guest (used, length 0; with
  * --type blk, VIRTIO_BLK_S_IOERR in their status byte), the frontend stays,
  * and once the backend is back its rings are relayed again.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include <linux/virtio_blk.h>
 
@@ -56,39 +57,98 @@ static const char usage[] =
 	"      --version         print the version and exit\n"
 	"  -h, --help            this text\n";
 
-/* What to poll: the frontend's control socket, the backend's, then kick
- * and call fds of each queue. */
-struct sp_poll {
-	struct pollfd pfd[2 + 2 * VQ_VU_MAX_QUEUES];
-	unsigned idx[2 + 2 * VQ_VU_MAX_QUEUES];
-	unsigned n;
+/*
+ * What to wait for, in one epoll set: slot 0 the frontend's control socket,
+ * 1 the backend's, 2 + 2i queue i's kick fd, 3 + 2i its backend call fd.
+ * The set is registered once and made again only when an fd number changed
+ * or after anything that may have closed or replaced an fd (a number can
+ * come back as another file): then a fresh epoll instance, so that no stale
+ * registration survives.  A round where nothing changed makes no epoll_ctl.
+ *
+ * The kick and call eventfds are edge-triggered and never read: every
+ * write to an eventfd wakes its waiters, so each kick or call reports an
+ * event (one that comes while the proxy relays is reported by the next
+ * wait), and the relay looks at the rings, not at the counter.  That saves
+ * a read per eventfd and wake-up: a system call costs microseconds on a
+ * virtual machine.  (The counter cannot fill: it would take 2^64 signals.)
+ * A registration reports an fd already readable once, so a set made afresh
+ * loses nothing.
+ */
+#define SP_SLOTS (2 + 2 * VQ_VU_MAX_QUEUES)
+
+struct sp_wait {
+	int epfd;
+	int fd[SP_SLOTS];   /* registered per slot, -1: none */
+	bool ready[SP_SLOTS];
 };
 
-static void poll_build(struct sp *s, struct sp_poll *p)
+/* The fds each slot should have now. */
+static void wait_want(struct sp *s, int *want)
 {
-	p->n = 0;
-	p->pfd[p->n++] = (struct pollfd){ .fd = vq_vu_fd(s->b), .events = POLLIN };
-	/* -1 while the backend is away: poll skips it. */
-	p->pfd[p->n++] = (struct pollfd){ .fd = s->backend_up ? vq_fe_fd(s->fe) : -1,
-					  .events = POLLIN | POLLRDHUP };
+	for (unsigned k = 0; k < SP_SLOTS; k++)
+		want[k] = -1;
+	want[0] = vq_vu_fd(s->b);
+	want[1] = s->backend_up ? vq_fe_fd(s->fe) : -1;
 	for (unsigned i = 0; i < s->nq; i++) {
 		if (!s->q[i].svq)
 			continue;
-		p->idx[p->n] = i;
-		p->pfd[p->n++] = (struct pollfd){ .fd = vq_vu_queue_kick_fd(s->q[i].vq),
-						  .events = POLLIN };
-		p->idx[p->n] = i;
-		p->pfd[p->n++] = (struct pollfd){ .fd = vq_fe_call_fd(s->fe, i), .events = POLLIN };
+		want[2 + 2 * i] = vq_vu_queue_kick_fd(s->q[i].vq);
+		want[3 + 2 * i] = vq_fe_call_fd(s->fe, i);
 	}
+}
+
+static int wait_build(struct sp *s, struct sp_wait *w, const int *want)
+{
+	if (w->epfd >= 0)
+		close(w->epfd);
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->epfd < 0)
+		return -errno;
+	s->fds_changed = false;
+	for (unsigned k = 0; k < SP_SLOTS; k++) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = k };
+
+		if (k == 1)
+			ev.events |= EPOLLRDHUP;
+		else if (k >= 2)
+			ev.events |= EPOLLET;
+
+		w->fd[k] = want[k];
+		if (want[k] >= 0 && epoll_ctl(w->epfd, EPOLL_CTL_ADD, want[k], &ev) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Wait up to timeout_ms; ready[] says which slots have an event.  Returns
+ * the number of slots, 0 on timeout, -errno. */
+static int wait_round(struct sp *s, struct sp_wait *w, int timeout_ms)
+{
+	struct epoll_event ev[SP_SLOTS];
+	int want[SP_SLOTS], n, rc;
+
+	wait_want(s, want);
+	if (s->fds_changed || memcmp(want, w->fd, sizeof(want)))
+		if ((rc = wait_build(s, w, want)) < 0)
+			return rc;
+	memset(w->ready, 0, sizeof(w->ready));
+	s->st.polls++;
+	n = epoll_wait(w->epfd, ev, SP_SLOTS, timeout_ms);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++)
+		if (ev[i].data.u32 < SP_SLOTS)
+			w->ready[ev[i].data.u32] = true;
+	return n;
 }
 
 /* The backend's side of a round: notice it went away (a failed request
  * on the way, its socket's event, or a check on every idle round), or
  * reconnect it.  Returns 0, or -ECONNRESET to give up. */
-static int backend_check(struct sp *s, int n, const struct sp_poll *p)
+static int backend_check(struct sp *s, int n, const struct sp_wait *w)
 {
 	if (s->backend_up && (vq_fe_state(s->fe) != VQ_FE_READY ||
-			      ((n <= 0 || p->pfd[1].revents) && vq_fe_poll(s->fe) != VQ_FE_READY))) {
+			      ((n <= 0 || w->ready[1]) && vq_fe_poll(s->fe) != VQ_FE_READY))) {
 		vqt_log(VQT_LOG_ERR, "backend went away: %s", vq_fe_error(s->fe));
 		sp_backend_lost(s);
 	}
@@ -99,47 +159,65 @@ static int backend_check(struct sp *s, int n, const struct sp_poll *p)
 
 /* Relay every queue with a kick or a call in this round, each once and
  * both ways, and those whose last relay stopped at its budget. */
-static void relay_ready(struct sp *s, const struct sp_poll *p, int n)
+static void relay_ready(struct sp *s, const struct sp_wait *w)
 {
-	uint8_t ready[VQ_VU_MAX_QUEUES] = { 0 }; /* 1: kick, 2: call */
 	bool any = false;
 
-	for (unsigned i = 2; n > 0 && i < p->n; i++)
-		if (p->pfd[i].revents)
-			ready[p->idx[i]] |= (i & 1) ? 2 : 1;
 	for (unsigned i = 0; i < s->nq; i++) {
-		if ((!ready[i] && !s->q[i].again) || !s->q[i].svq)
+		if ((!w->ready[2 + 2 * i] && !w->ready[3 + 2 * i] && !s->q[i].again) ||
+		    !s->q[i].svq)
 			continue;
-		sp_relay(s, i, ready[i] & 1, ready[i] & 2);
+		sp_relay(s, i);
 		any = true;
 	}
 	s->st.wakeups += any;
 }
 
+/* The frontend's socket, or its timer when due.  Either may close or
+ * replace fds (a new kick fd, a connection dropped). */
+static int control(struct sp *s, bool readable)
+{
+	bool was;
+	int rc;
+
+	if (!readable && vq_vu_timeout_ms(s->b) != 0)
+		return 0;
+	was = vq_vu_is_connected(s->b);
+	rc = vq_vu_dispatch(s->b);
+	if (readable || was != vq_vu_is_connected(s->b))
+		s->fds_changed = true;
+	return rc;
+}
+
 static int loop(struct sp *s)
 {
-	struct sp_poll p;
+	struct sp_wait w = { .epfd = -1 };
 	bool again = false;
-	int n, rc, t, max;
+	int n, rc = 0, t, max;
 
 	while (!stop) {
-		poll_build(s, &p);
 		t = vq_vu_timeout_ms(s->b);
 		max = again ? 0 : s->backend_up ? 200 : (int)SP_RETRY_MS;
-		s->st.polls++;
-		n = poll(p.pfd, p.n, t < 0 || t > max ? max : t);
-		if (n < 0 && errno != EINTR)
-			return -errno;
-		relay_ready(s, &p, n);
+		n = wait_round(s, &w, t < 0 || t > max ? max : t);
+		if (n < 0) {
+			rc = n;
+			break;
+		}
+		if (n == 0 && !again)
+			s->fds_changed = true; /* idle: registered afresh, a cheap safety net */
+		relay_ready(s, &w);
 		again = sp_flush(s);
-		if ((n > 0 && p.pfd[0].revents) || vq_vu_timeout_ms(s->b) == 0)
-			if ((rc = vq_vu_dispatch(s->b)) < 0)
-				return rc;
+		if ((rc = control(s, w.ready[0])) < 0)
+			break;
 		/* The backend's socket: on an event, and on every idle round. */
-		if ((rc = backend_check(s, n, &p)) < 0)
-			return stop ? 0 : rc;
+		if ((rc = backend_check(s, n, &w)) < 0) {
+			rc = stop ? 0 : rc;
+			break;
+		}
 	}
-	return 0;
+	if (w.epfd >= 0)
+		close(w.epfd);
+	return rc;
 }
 
 int main(int argc, char **argv)

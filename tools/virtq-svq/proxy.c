@@ -233,6 +233,7 @@ static int shadow_open(struct sp *s, unsigned idx)
 		return rc;
 	}
 	s->q[idx].ev = (struct vq_svq_events){ 0 };
+	s->fds_changed = true; /* the backend's call fd */
 	/* A backend with the STATUS protocol feature (DPDK's vhost) serves no
 	 * ring before DRIVER_OK; sent with each ring (a backend re-checks its
 	 * rings then).  A refusal leaves the ring started: said, not fatal. */
@@ -311,6 +312,7 @@ static void notify_guest(struct sp *s, unsigned idx, bool err)
 	vqt_log(VQT_LOG_ERR, "queue %u: writing the %s eventfd blocked (the frontend filled "
 		"its counter): disconnecting it", idx, err ? "err" : "call");
 	vq_vu_disconnect(s->b);
+	s->fds_changed = true;
 }
 
 /* Once per queue: say which side broke it, and tell a broken guest. */
@@ -336,21 +338,13 @@ static void call_drain(struct sp *s, unsigned idx)
 	(void)!read(vq_fe_call_fd(s->fe, idx), &v, sizeof(v));
 }
 
-void sp_relay(struct sp *s, unsigned idx, bool kick, bool call)
+void sp_relay(struct sp *s, unsigned idx)
 {
 	struct sp_queue *q = &s->q[idx];
 	int rc;
 
 	if (!q->svq)
 		return;
-	/* Emptied before the relay looks at the rings: a signal that comes
-	 * after the read wakes the next poll. */
-	if (kick) {
-		s->st.reads++;
-		(void)vq_vu_queue_drain_kick(q->vq);
-	}
-	if (call)
-		call_drain(s, idx);
 	s->st.relays++;
 	rc = vq_svq_relay(q->svq, &q->ev);
 	s->returned += rc > 0 ? (unsigned)rc : 0;
@@ -445,6 +439,7 @@ static void shadow_close(struct sp *s, unsigned idx, bool stop_backend)
 	vq_svq_free(q->svq);
 	q->svq = NULL;
 	q->ev = (struct vq_svq_events){ 0 };
+	s->fds_changed = true;
 }
 
 /* The frontend stops queue idx (GET_VRING_BASE, reset, its disconnect). */
@@ -621,6 +616,7 @@ void sp_backend_lost(struct sp *s)
 	unsigned kept = 0;
 
 	s->backend_up = false;
+	s->fds_changed = true;
 	for (unsigned i = 0; i < s->nq; i++) {
 		if (s->q[i].svq)
 			shadow_close(s, i, false);
@@ -645,6 +641,7 @@ static void backend_resume(struct sp *s)
 				"%s; dropping the frontend",
 				(unsigned long long)s->want_features, vq_fe_error(s->fe));
 			vq_vu_disconnect(s->b);
+			s->fds_changed = true;
 			return;
 		}
 		s->dev_features = s->want_features;
@@ -656,9 +653,10 @@ static void backend_resume(struct sp *s)
 			vqt_log(VQT_LOG_ERR, "queue %u: cannot relay after reconnecting: %s; "
 				"dropping the frontend", i, strerror(-rc));
 			vq_vu_disconnect(s->b);
+			s->fds_changed = true;
 			return;
 		}
-		sp_relay(s, i, true, false); /* what the guest queued meanwhile */
+		sp_relay(s, i); /* what the guest queued meanwhile */
 		n++;
 	}
 	sp_flush(s);
@@ -672,6 +670,7 @@ int sp_backend_retry(struct sp *s)
 	if (now < s->next_retry_ns)
 		return 0;
 	s->next_retry_ns = now + SP_RETRY_MS * 1000000ull;
+	s->fds_changed = true;
 	if (vq_fe_connect(s->fe) < 0)
 		return 0;
 	if (vq_fe_backend_features(s->fe) != s->backend_offer) {

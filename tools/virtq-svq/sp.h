@@ -40,10 +40,10 @@ struct sp_queue {
 
 /* What the data path cost, in system calls (sp_log_totals). */
 struct sp_stats {
-	uint64_t polls;   /* poll calls */
+	uint64_t polls;   /* waits (epoll_wait) */
 	uint64_t wakeups; /* of which returned with a kick or call to relay */
 	uint64_t relays;  /* vq_svq_relay calls */
-	uint64_t reads;   /* kick and call eventfd reads */
+	uint64_t reads;   /* call eventfd reads (a ring stop's drain only) */
 	uint64_t kicks;   /* eventfd writes to the backend */
 	uint64_t calls;   /* eventfd writes to the guest */
 };
@@ -76,6 +76,7 @@ struct sp {
 	uint64_t returned; /* buffers back to the guest, all queues and connections */
 	uint64_t given_back; /* of which given back unused (length 0) at a stop */
 	struct sp_stats st;
+	bool fds_changed;  /* an fd main.c waits on may have been closed or replaced */
 	struct sp_queue q[VQ_VU_MAX_QUEUES];
 };
 
@@ -95,10 +96,11 @@ int sp_backend_retry(struct sp *s);
 /* One line: buffers relayed and the process's CPU time per buffer. */
 void sp_log_totals(const struct sp *s);
 int sp_serve(struct sp *s, const char *socket);
-/* Relay queue idx both ways after its guest kick (kick), its backend's
- * call (call), or neither (the last relay stopped at its budget).  The
- * kicks and interrupts it owes wait in the queue's ev for sp_flush. */
-void sp_relay(struct sp *s, unsigned idx, bool kick, bool call);
+/* Relay queue idx both ways after its guest kick, its backend's call, or
+ * neither (the last relay stopped at its budget); main.c waits on those
+ * eventfds edge-triggered and never reads them.  The kicks and interrupts
+ * it owes wait in the queue's ev for sp_flush. */
+void sp_relay(struct sp *s, unsigned idx);
 /* Send the kicks and interrupts the round's relays owe, one per queue.
  * True when a queue's relay stopped at its budget: relay it again before
  * sleeping. */

@@ -261,14 +261,32 @@ static int hr_refill(struct vq_net *n, unsigned qp)
 	return avail;
 }
 
+/* n bytes, 32 <= n <= 256, as two fixed-size copies that overlap: a few
+ * moves, no call (headers are short and their length varies). */
+static inline void copy_32_256(uint8_t *d, const uint8_t *src, size_t n)
+{
+	if (n <= 64) {
+		memcpy(d, src, 32);
+		memcpy(d + n - 32, src + n - 32, 32);
+	} else if (n <= 128) {
+		memcpy(d, src, 64);
+		memcpy(d + n - 64, src + n - 64, 64);
+	} else {
+		memcpy(d, src, 128);
+		memcpy(d + n - 128, src + n - 128, 128);
+	}
+}
+
+_Static_assert(VQ_NET_SPLIT_HDR_MAX == 256, "copy_32_256 covers the parsed prefix");
+
 /* The frame's first bytes, up to VQ_NET_SPLIT_HDR_MAX, into hb: a copy,
  * so the header we write is the one we parsed.  Returns the bytes. */
 static size_t hr_copy_head(const struct vq_net_pkt *pkt, uint8_t *hb)
 {
 	size_t want = pkt->len < VQ_NET_SPLIT_HDR_MAX ? pkt->len : VQ_NET_SPLIT_HDR_MAX;
 
-	if (pkt->iovcnt && pkt->iov[0].iov_len >= want) { /* the usual case: one piece */
-		memcpy(hb, pkt->iov[0].iov_base, want);
+	if (want >= 32 && pkt->iovcnt && pkt->iov[0].iov_len >= want) { /* one piece */
+		copy_32_256(hb, pkt->iov[0].iov_base, want);
 		return want;
 	}
 	return vq__iov_to_buf(pkt->iov, pkt->iovcnt, 0, hb, want);
@@ -290,12 +308,12 @@ uint32_t vq__net_hdr_ring_put(struct vq_net *n, unsigned qp, struct virtio_net_h
 		return 0;
 	got = hr_copy_head(pkt, hb);
 	hl = vq_net_split_parse_prefix(hb, got, pkt->len, &si);
-	if (hl <= 0 || (uint32_t)hl == pkt->len || (uint32_t)hl > hr->r.entry_size)
-		return 0;
+	if (hl < 32 || (uint32_t)hl == pkt->len || (uint32_t)hl > hr->r.entry_size)
+		return 0; /* a header is >= 14 + 20 + 8 bytes (Ethernet, IPv4, UDP) */
 	/* count is a power of two: the index follows head across its wrap;
 	 * the entry lies in the ring mapped whole (hr_map), hl <= entry_size */
-	memcpy(hr->base + (size_t)(hr->head & (hr->r.count - 1u)) * hr->r.entry_size, hb,
-	       (size_t)hl);
+	copy_32_256(hr->base + (size_t)(hr->head & (hr->r.count - 1u)) * hr->r.entry_size, hb,
+		    (size_t)hl);
 	h->flags |= VQ_NET_HDR_F_SPLIT;
 	h->hdr_len = (uint16_t)hl;
 	return (uint32_t)hl;

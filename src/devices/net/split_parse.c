@@ -42,7 +42,8 @@ static int stop(struct walk *w, uint8_t why)
 	return why == VQ_NET_SPLIT_MALFORMED ? -EINVAL : -ENOENT;
 }
 
-static int walk_l4(struct walk *w, size_t off, size_t l3_end, uint8_t proto)
+static inline __attribute__((always_inline))
+int walk_l4(struct walk *w, size_t off, size_t l3_end, uint8_t proto)
 {
 	size_t hl;
 

@@ -291,12 +291,8 @@ int vq_dev_pop_gpa(struct vq_dev *q, struct vq_elem *e, uint64_t *gpa)
 /* vq_dev_push_id after its broken check (shared with vq_dev_push). */
 static inline int dev_push(struct vq_dev *q, uint16_t id, uint16_t ndesc, uint32_t len)
 {
-	if (id >= q->size || !vq__bit_test(q->inflight_bits, id))
+	if (vq__push_take(q, id, ndesc))
 		return -EINVAL;
-	if (q->packed && ndesc != q->ndesc_of[id])
-		return -EINVAL;
-	vq__bit_clear(q->inflight_bits, id);
-	q->inflight--;
 	if (q->packed)
 		vq__packed_push(q, id, ndesc, len);
 	else
@@ -344,19 +340,11 @@ int vq_dev_pop_burst(struct vq_dev *q, struct vq_elem *e, unsigned n)
 int vq_dev_push_burst(struct vq_dev *q, const struct vq_elem *e, const uint32_t *len,
 		      unsigned n)
 {
-	unsigned i;
-	int rc = 0;
-
 	if (q->broken)
 		return -EIO;
 	if (!e || !len)
 		return -EINVAL;
-	for (i = 0; i < n; i++) {
-		rc = len[i] > e[i].in_len ? -EINVAL : dev_push(q, e[i].id, e[i].ndesc, len[i]);
-		if (rc < 0)
-			break;
-	}
-	return i ? (int)i : rc;
+	return q->packed ? vq__packed_push_burst(q, e, len, n) : vq__split_push_burst(q, e, len, n);
 }
 
 /* A broken queue stops touching shared memory: flush and notify do nothing. */

@@ -183,6 +183,23 @@ static inline void vq__bit_clear(uint64_t *b, unsigned i)
 	b[i >> 6] &= ~(1ull << (i & 63));
 }
 
+/*
+ * vq_dev_push's checks of a buffer the caller names: in flight, and (packed)
+ * the slot count it was popped with.  0 or -EINVAL.  On 0 the buffer leaves
+ * the in-flight set; the layout's push then writes its used entry.
+ */
+static inline __attribute__((always_inline))
+int vq__push_take(struct vq_dev *q, uint16_t id, uint16_t ndesc)
+{
+	if (id >= q->size || !vq__bit_test(q->inflight_bits, id))
+		return -EINVAL;
+	if (q->packed && ndesc != q->ndesc_of[id])
+		return -EINVAL;
+	vq__bit_clear(q->inflight_bits, id);
+	q->inflight--;
+	return 0;
+}
+
 /* dev.c */
 int vq__dev_fail(struct vq_dev *q, enum vq_violation v, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -198,6 +215,8 @@ void vq__split_set_notify(struct vq_dev *q, bool enable);
 bool vq__split_has_avail(const struct vq_dev *q);
 void vq__split_avail_event(struct vq_dev *q);
 int vq__split_pop_burst(struct vq_dev *q, struct vq_elem *e, unsigned n);
+int vq__split_push_burst(struct vq_dev *q, const struct vq_elem *e, const uint32_t *len,
+			 unsigned n);
 
 /* dev_packed.c */
 int vq__packed_pop(struct vq_dev *q, struct vq_elem *e);
@@ -208,5 +227,7 @@ void vq__packed_set_notify(struct vq_dev *q, bool enable);
 bool vq__packed_has_avail(const struct vq_dev *q);
 void vq__packed_avail_event(struct vq_dev *q);
 int vq__packed_pop_burst(struct vq_dev *q, struct vq_elem *e, unsigned n);
+int vq__packed_push_burst(struct vq_dev *q, const struct vq_elem *e, const uint32_t *len,
+			  unsigned n);
 
 #endif

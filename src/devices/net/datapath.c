@@ -93,13 +93,15 @@ int tx_prepare(const struct vq_net *n, struct vq_elem *e, struct vq_net_pkt *pkt
 	return 0;
 }
 
+/* Nothing written into a tx chain: the used length of each. */
+static const uint32_t tx_used_len[VQ_NET_BURST_MAX];
+
 static int tx_complete(struct vq_net *n, struct vq__net_queue *q, unsigned qp)
 {
-	const struct vq_elem *e = q->pool.elem;
-	int r = 0;
+	/* Pop order: IN_ORDER safe.  ne <= VQ_NET_BURST_MAX (the tx pool's most). */
+	int r = vq_dev_push_burst(q->vq, q->pool.elem, tx_used_len, q->pool.ne);
 
-	for (unsigned i = 0; i < q->pool.ne && r == 0; i++) /* pop order: IN_ORDER safe */
-		r = vq_dev_push_id(q->vq, e[i].id, e[i].ndesc, 0);
+	r = r < 0 ? r : 0;
 	q->pool.ne = q->pool.ni = 0;
 	q->busy = false;
 	vq__net_notify(n, 2u * qp + 1);
@@ -127,12 +129,16 @@ int vq_net_tx_burst(struct vq_net *n, unsigned qp, struct vq_net_pkt **pkts, uns
 	if (max > VQ_NET_BURST_MAX)
 		max = VQ_NET_BURST_MAX;
 	q->pool.ne = q->pool.ni = 0;
-	/* Pop the burst first, starting the loads of every frame's header. */
-	while (q->pool.ne < max && (r = vq__net_pool_pop(&q->pool, q->vq, &e)) > 0)
-		if (e->out_num)
-			__builtin_prefetch(e->iov[0].iov_base);
+	/* Pop the burst first (one ring call; one at a time for the rest when
+	 * a chain needed more iovecs), starting the loads of every header. */
+	r = vq__net_pool_pop_burst(&q->pool, q->vq, max);
+	while (r > 0 && q->pool.ne < max && (r = vq__net_pool_pop(&q->pool, q->vq, &e)) > 0)
+		;
 	if ((ne = q->pool.ne) == 0)
 		return r < 0 ? r : 0;
+	for (unsigned i = 0; i < ne; i++)
+		if (q->pool.elem[i].out_num)
+			__builtin_prefetch(q->pool.elem[i].iov[0].iov_base);
 	q->busy = true;
 	/* Second pass: the pool may have moved while popping. */
 	for (unsigned i = 0; i < ne; i++) {
@@ -587,17 +593,147 @@ static int rx_frame(struct rx_ctx *c, const struct vq_net_pkt *pkt)
 	return rx_plain(c, pkt);
 }
 
+/*
+ * rx_frame would take pkt to rx_plain and rx_deliver_one (no split): a
+ * plain frame in one piece.  Conservative: anything else goes to rx_frame,
+ * which makes every check itself.
+ */
+static inline __attribute__((always_inline))
+bool rx_is_plain(const struct vq_net *n, const struct vq_net_pkt *pkt)
+{
+	uint64_t f = n->features;
+
+	return pkt->iovcnt == 1 && pkt->iov[0].iov_len >= pkt->len && rx_frame_ok(pkt) &&
+	       pkt->hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE &&
+	       !(VQ__NET_HAS(f, VIRTIO_NET_F_MTU) && pkt->len > n->p.mtu + 18u) &&
+	       !((pkt->hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) &&
+		 !VQ__NET_HAS(f, VIRTIO_NET_F_GUEST_CSUM));
+}
+
+/*
+ * Chains left in the pool by rx_fast: each readable one goes back empty,
+ * counted, as when rx_gather pops one with these chains held (with
+ * IN_ORDER the held chains before it go back empty too: used in pop
+ * order).  The others stay in the pool, in pop order.  0 or the ring's
+ * error.
+ */
+static int rx_hold_rest(struct rx_ctx *c)
+{
+	struct vq__net_pool *p = &c->q->pool;
+	bool in_order = c->n->features & VQ_F_IN_ORDER;
+	unsigned keep = 0, i;
+	int r = 0;
+
+	for (i = 0; i < p->ne && r == 0; i++) {
+		if (!p->elem[i].out_num) {
+			p->elem[keep++] = p->elem[i]; /* the slices stay in order */
+			continue;
+		}
+		VQ__NET_COUNT(c->q->st.errors, 1);
+		for (unsigned k = 0; in_order && k < keep && r == 0; k++)
+			r = vq_dev_push(c->q->vq, &p->elem[k], 0);
+		c->pushed += in_order ? keep + 1 : 1;
+		keep = in_order ? 0 : keep;
+		if (r == 0)
+			r = vq_dev_push(c->q->vq, &p->elem[i], 0);
+	}
+	while (i < p->ne) /* after an error: keep the rest */
+		p->elem[keep++] = p->elem[i++];
+	p->ne = keep;
+	return r;
+}
+
+/*
+ * The common case of a burst: frames delivered one to a chain, each chain
+ * one writable segment holding header and frame.  Pops the chains for the
+ * leading plain frames with one ring call, fills them in order (a readable
+ * chain goes back empty, counted, as in rx_gather) and pushes them with one
+ * call.  Stops at the first chain that is not that case: it and the chains
+ * after it stay in the pool for rx_deliver, and rx_fast rests for a while
+ * (a guest posting small mergeable buffers would stop every burst there).
+ * *done gets the frames delivered; returns 1, 0 when the ring had no chain
+ * (as rx_frame), or the ring's error.
+ */
+static int rx_fast(struct rx_ctx *c, struct vq_net_pkt *const *pkts, unsigned cnt,
+		   unsigned *done)
+{
+	struct vq__net_queue *q = c->q;
+	struct vq__net_pool *p = &q->pool;
+	size_t hs = c->n->hdr_size;
+	uint32_t used[VQ_NET_BURST_MAX];
+	uint64_t bytes = 0;
+	unsigned m, f = 0, j;
+	struct vq_elem *e;
+	int r;
+
+	*done = 0;
+	if (q->rx_fast_skip) {
+		q->rx_fast_skip--;
+		return 1;
+	}
+	if (cnt == 0 || !rx_is_plain(c->n, pkts[0]))
+		return 1;
+	/* One chain first: an empty ring costs one look, not a scan of the frames. */
+	if ((r = vq__net_pool_pop(p, q->vq, &e)) <= 0)
+		return r == -ENOBUFS ? 1 : r;
+	for (m = 1; m < cnt && m < VQ_NET_BURST_MAX && rx_is_plain(c->n, pkts[m]); m++)
+		;
+	if ((r = vq__net_pool_pop_burst(p, q->vq, m)) < 0)
+		return r;
+	for (j = 0; j < p->ne; j++) { /* good chains <= ne <= m: f < m */
+		const struct vq_net_pkt *pkt = pkts[f];
+		struct virtio_net_hdr_v1 h;
+		uint8_t *dst;
+
+		e = &p->elem[j];
+		if (e->out_num) {
+			VQ__NET_COUNT(q->st.errors, 1);
+			used[j] = 0;
+			continue;
+		}
+		if (e->in_num != 1 || e->iov[0].iov_len < hs + pkt->len) {
+			q->rx_fast_skip = 64;
+			break;
+		}
+		dst = e->iov[0].iov_base;
+		rx_hdr(c->n, &pkt->hdr, &h);
+		h.num_buffers = 1;
+		if (hs == sizeof(h)) /* constant sizes: a few moves, no call */
+			memcpy(dst, &h, sizeof(h));
+		else
+			memcpy(dst, &h, sizeof(struct virtio_net_hdr)); /* no num_buffers */
+		memcpy(dst + hs, pkt->iov[0].iov_base, pkt->len);
+		used[j] = (uint32_t)hs + pkt->len;
+		bytes += pkt->len;
+		f++;
+	}
+	r = j ? vq_dev_push_burst(q->vq, p->elem, used, j) : 0; /* pop order */
+	vq__net_pool_consume(p, j);
+	c->pushed += j;
+	VQ__NET_COUNT(q->st.packets, f);
+	VQ__NET_COUNT(q->st.bytes, bytes);
+	*done = f;
+	if (r >= 0 && p->ne)
+		r = rx_hold_rest(c);
+	return r < 0 ? r : 1;
+}
+
 int vq_net_rx_burst(struct vq_net *n, unsigned qp, struct vq_net_pkt *const *pkts,
 		    unsigned cnt)
 {
 	struct vq__net_queue *q = pair_queue(n, qp, 0);
 	struct rx_ctx c = { n, q, 0 };
-	unsigned i;
+	unsigned i = 0;
 	int r = 1;
 
 	if (!q || !q->vq)
 		return -ENOTCONN;
-	for (i = 0; i < cnt; i++) {
+	if (!q->pool.ne && !(n->features & VQ_NET_F_SPLIT_ALL)) {
+		r = rx_fast(&c, pkts, cnt, &i);
+		if (r <= 0)
+			cnt = 0; /* no chain (counted below), or the ring broke */
+	}
+	for (; i < cnt; i++) {
 		if (i + 1 < cnt && pkts[i + 1]->iovcnt)
 			__builtin_prefetch(pkts[i + 1]->iov[0].iov_base);
 		if ((r = rx_frame(&c, pkts[i])) <= 0)

@@ -102,6 +102,39 @@ int vq__net_pool_pop_slow(struct vq__net_pool *p, struct vq_dev *q, struct vq_el
 	return r;
 }
 
+/*
+ * Pop chains into the pool until it holds max: when it is empty, the first
+ * one as vq__net_pool_pop does (so an empty ring costs one look, and a
+ * chain that needs a bigger pool grows it), the rest with one ring call
+ * that validates and translates them as a batch.  Those get equal slices of
+ * the free iovecs: the chains' iovecs are in order but not back to back,
+ * and ni covers the slices.  Returns the chains held, 0 when the ring is
+ * empty, or vq__net_pool_pop's error.  Fewer than max: the ring ran dry,
+ * or a chain needed more iovecs than its slice (it is still in the ring:
+ * the caller pops on one at a time).
+ */
+int vq__net_pool_pop_burst(struct vq__net_pool *p, struct vq_dev *q, unsigned max)
+{
+	struct vq_elem *e;
+	unsigned s, n;
+	int r;
+
+	if (p->ne == 0 && max && (r = vq__net_pool_pop(p, q, &e)) <= 0)
+		return r;
+	n = max > p->ecap ? p->ecap - p->ne : max > p->ne ? max - p->ne : 0;
+	if (n == 0 || (s = (p->icap - p->ni) / n) == 0)
+		return (int)p->ne;
+	for (unsigned k = 0; k < n; k++) {
+		p->elem[p->ne + k].iov = p->iov + p->ni + k * s;
+		p->elem[p->ne + k].iov_cap = s;
+	}
+	if ((r = vq_dev_pop_burst(q, p->elem + p->ne, n)) > 0) {
+		p->ne += (unsigned)r;
+		p->ni += (unsigned)r * s;
+	}
+	return (int)p->ne; /* an error here: the next pop reports it */
+}
+
 /* Forget the first k chains (used), keeping the rest in order. */
 void vq__net_pool_consume(struct vq__net_pool *p, unsigned k)
 {

@@ -28,7 +28,9 @@
 
 /*
  * Popped chains and their iovecs.  Chains are appended in pop order; their
- * iovecs lie back to back in iov[].  Growing rebases the chains' pointers.
+ * iovecs lie in iov[] in the same order, back to back, or in fixed slices
+ * after a burst pop (vq__net_pool_pop_burst); ni is past the last one in
+ * use.  Growing rebases the chains' pointers.
  */
 struct vq__net_pool {
 	struct vq_elem *elem;
@@ -44,6 +46,7 @@ struct vq__net_queue {
 	struct vq_net_queue_stats st;
 	struct vq_net_pkt *pkt; /* tx: VQ_NET_BURST_MAX frames */
 	bool busy;              /* tx: a burst awaits vq_net_tx_done */
+	unsigned rx_fast_skip;  /* rx: bursts before rx_fast is tried again */
 };
 
 struct vq_net {
@@ -109,6 +112,7 @@ int vq__net_pool_pop(struct vq__net_pool *p, struct vq_dev *q, struct vq_elem **
 		return 0;
 	return vq__net_pool_pop_slow(p, q, out); /* grow, or map the error */
 }
+int vq__net_pool_pop_burst(struct vq__net_pool *p, struct vq_dev *q, unsigned max);
 void vq__net_pool_consume(struct vq__net_pool *p, unsigned k);
 void vq__net_notify(struct vq_net *n, unsigned vq_index);
 

@@ -178,23 +178,36 @@ static void flood(struct vn_worker *w, const struct vn_port *src, struct vq_net_
 			out_add(w, d->ports[i], pkt, dst);
 }
 
+/*
+ * Frames of a burst mostly share their addresses: the source learned and
+ * the destination looked up for the previous frame are not looked at
+ * again (a learn forgets the destination's port: it may have moved).
+ */
 void vn_switch_burst(struct vn_worker *w, struct vn_port *src, unsigned hint,
 		     struct vq_net_pkt **pkts, unsigned n)
 {
 	struct vn_daemon *d = w->d;
 	uint32_t now = atomic_load_explicit(&d->now_s, memory_order_relaxed);
+	uint64_t learned = UINT64_MAX, looked = UINT64_MAX; /* no MAC: 48 bits */
+	int dst = -1;
 
 	w->ntouched = 0;
 	for (unsigned i = 0; i < n; i++) {
 		uint8_t a[12];
-		int dst;
 
 		if (i + 1 < n)
 			__builtin_prefetch(pkts[i + 1]->iov[0].iov_base);
 		eth_addrs(pkts[i], a);
-		if (!(a[6] & 1))
-			mac_learn(d->mac, mac48(a + 6), src->idx, now);
-		if (a[0] & 1 || (dst = mac_lookup(d->mac, mac48(a), now)) < 0)
+		if (!(a[6] & 1) && mac48(a + 6) != learned) {
+			learned = mac48(a + 6);
+			mac_learn(d->mac, learned, src->idx, now);
+			looked = UINT64_MAX;
+		}
+		if (!(a[0] & 1) && mac48(a) != looked) {
+			looked = mac48(a);
+			dst = mac_lookup(d->mac, looked, now);
+		}
+		if (a[0] & 1 || dst < 0)
 			flood(w, src, pkts[i], a);
 		else if ((unsigned)dst != src->idx) /* never back where it came from */
 			out_add(w, d->ports[dst], pkts[i], a);

@@ -334,6 +334,14 @@ int vq__drv_batch_start(struct vq_drv *q, uint16_t oldest, uint16_t id, uint32_t
 {
 	uint32_t k = 1, limit = vq__drv_pub_inflight(q), h = oldest;
 
+	/* Every buffer in flight one descriptor (slot): they lie at oldest,
+	 * oldest + 1, ... and id is the k-th, no walk (id is one: checked). */
+	if (q->size - q->num_free == q->inflight) {
+		k = (id >= oldest ? (uint32_t)id - oldest : id + q->size - oldest) + 1u;
+		h = id;
+	}
+	if (k > limit)
+		return vq__drv_violate(q, VQ_ERR_USED_ID, "used id %u is not a buffer in flight", id);
 	while (h != id) {
 		h += q->buf[h].ndesc;
 		if (h >= q->size)

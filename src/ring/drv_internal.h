@@ -193,20 +193,21 @@ int vq__drv_detach_scan(struct vq_drv *q);
 
 /*
  * vq_drv_get_burst for one layout: up to n used buffers, from an IN_ORDER
- * batch in progress or from GET (the layout's always-inline get, so that the
- * loop has it inlined).  Returns how many were taken, or GET's result (0 or
- * -errno) when none was.
+ * batch in progress (NEXT, the layout's always-inline vq__drv_batch_next)
+ * or from GET (the layout's always-inline get), so that the loop has both
+ * inlined.  Returns how many were taken, or GET's result (0 or -errno) when
+ * none was.
  */
 static inline __attribute__((always_inline)) int
 vq__drv_get_burst_with(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n,
-		       int (*get)(struct vq_drv *, void **, uint32_t *))
+		       int (*get)(struct vq_drv *, void **, uint32_t *),
+		       int (*next)(struct vq_drv *, void **, uint32_t *))
 {
 	unsigned i;
 	int r = 0;
 
 	for (i = 0; i < n; i++) {
-		r = q->batch_left ? vq__drv_batch_next(q, &tokens[i], &lens[i]) :
-				    get(q, &tokens[i], &lens[i]);
+		r = q->batch_left ? next(q, &tokens[i], &lens[i]) : get(q, &tokens[i], &lens[i]);
 		if (r != 1)
 			break;
 	}
@@ -237,8 +238,9 @@ vq__drv_add_burst_with(struct vq_drv *q, const struct vq_seg *seg, unsigned n, b
 }
 
 /*
- * The calls drv.c makes into one layout, around its always-inline get and
- * add1 (L_get, L_add1 in drv_L.c): vq__drv_L_get and vq__drv_L_add1 for the
+ * The calls drv.c makes into one layout, around its always-inline get,
+ * batch_next and add1 (L_get, L_batch_next, L_add1 in drv_L.c):
+ * vq__drv_L_get and vq__drv_L_add1 for the
  * single calls, and vq__drv_L_get_burst and vq__drv_L_add_burst with the
  * loop inlined.  Instantiated once in each layout's file.
  */
@@ -250,7 +252,7 @@ vq__drv_add_burst_with(struct vq_drv *q, const struct vq_seg *seg, unsigned n, b
 	int vq__drv_##L##_get_burst(struct vq_drv *q, void **tokens, uint32_t *lens,         \
 				    unsigned n)                                              \
 	{                                                                                    \
-		return vq__drv_get_burst_with(q, tokens, lens, n, L##_get);                  \
+		return vq__drv_get_burst_with(q, tokens, lens, n, L##_get, L##_batch_next);  \
 	}                                                                                    \
 	void vq__drv_##L##_add1(struct vq_drv *q, const struct vq_seg *s, bool write,        \
 				void *token)                                                 \

@@ -214,7 +214,8 @@ static void packed_update_event(struct vq_drv *q)
 }
 
 /* Give buffer id back to the caller; skip its slots (2.8.6). */
-int vq__drv_packed_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **token, uint32_t *plen)
+static inline __attribute__((always_inline))
+int packed_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **token, uint32_t *plen)
 {
 	uint32_t n = q->buf[id].ndesc, next = q->last_used + n;
 
@@ -233,6 +234,22 @@ int vq__drv_packed_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **
 	if (q->event_idx && !q->cb_disabled)
 		packed_update_event(q);
 	return 1;
+}
+
+int vq__drv_packed_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **token, uint32_t *plen)
+{
+	return packed_complete(q, id, len, token, plen);
+}
+
+/* vq__drv_batch_next for this layout, inline in the burst loop. */
+static inline __attribute__((always_inline))
+int packed_batch_next(struct vq_drv *q, void **token, uint32_t *len)
+{
+	uint16_t id = q->last_used;
+	uint32_t l = q->batch_left == 1 ? q->batch_len : q->buf[id].in_len;
+
+	q->batch_left--;
+	return packed_complete(q, id, l, token, len);
 }
 
 /* IN_ORDER: the used descriptor names buffer id, not the oldest one: the
@@ -273,7 +290,7 @@ int packed_get(struct vq_drv *q, void **token, uint32_t *len)
 		return r;
 	if (q->in_order && id != q->last_used)
 		return packed_batch_start(q, id, l, token, len);
-	return vq__drv_packed_complete(q, id, l, token, len);
+	return packed_complete(q, id, l, token, len);
 }
 
 VQ__DRV_LAYOUT_CALLS(packed)

@@ -144,7 +144,8 @@ bool vq__drv_split_kick_prepare(struct vq_drv *q)
 /* ---- used buffers */
 
 /* Give buffer id back to the caller and its descriptors to the free list. */
-int vq__drv_split_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **token, uint32_t *plen)
+static inline __attribute__((always_inline))
+int split_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **token, uint32_t *plen)
 {
 	struct vq__drv_buf *b = &q->buf[id];
 
@@ -166,6 +167,22 @@ int vq__drv_split_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **t
 		/* Relaxed: a hint; vq_drv_enable_notify fences before sleeping. */
 		__atomic_store_n(used_event(q), q->last_used, __ATOMIC_RELAXED);
 	return 1;
+}
+
+int vq__drv_split_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **token, uint32_t *plen)
+{
+	return split_complete(q, id, len, token, plen);
+}
+
+/* vq__drv_batch_next for this layout, inline in the burst loop. */
+static inline __attribute__((always_inline))
+int split_batch_next(struct vq_drv *q, void **token, uint32_t *len)
+{
+	uint16_t id = q->oldest;
+	uint32_t l = q->batch_left == 1 ? q->batch_len : q->buf[id].in_len;
+
+	q->batch_left--;
+	return split_complete(q, id, l, token, len);
 }
 
 /* Read used->idx; 1 when entries are pending, 0 when none, or a violation. */
@@ -230,7 +247,7 @@ int split_get(struct vq_drv *q, void **token, uint32_t *len)
 		return r;
 	if (q->in_order && id != q->oldest)
 		return split_batch_start(q, (uint16_t)id, l, token, len);
-	return vq__drv_split_complete(q, (uint16_t)id, l, token, len);
+	return split_complete(q, (uint16_t)id, l, token, len);
 }
 
 VQ__DRV_LAYOUT_CALLS(split)

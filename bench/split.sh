@@ -11,8 +11,10 @@
 #    thread CPU time (other processes on a busy machine do not count):
 #    ns/frame -> Mpps and Gbit/s on one core.  Frames: 64 B, 1500 B, 64 KiB
 #    over IPv4 and IPv6 (the smallest IPv6 frame is 86 B: 74 bytes of
-#    headers).  A and C post 16 pages per header buffer for 64 KiB frames,
-#    1 otherwise (the driver's choice, made for the mix).
+#    headers).  For 64 KiB frames A and C post 16 pages per header buffer,
+#    none and hring buffers of 16 contiguous pages (one ring entry for a
+#    64 KiB payload; B's buffers are pages by design), 1 otherwise (the
+#    driver's choice, made for the mix).
 # 2. Over vhost-user: virtq-net --source --split METHOD, virtq-user net
 #    --split METHOD (zero-copy, and copy at 64 KiB), wall-clock rates.  Two
 #    busy-polling processes: on a loaded machine this measures the
@@ -46,7 +48,7 @@ tmp=$(mktemp -d /tmp/vq-bench-split.XXXXXX)
 vq_on_exit 'rm -rf "$tmp"'
 
 field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' <<<"$1"; }
-ratio_for() { [[ ($1 == a || $1 == c) && $2 -gt 1500 ]] && echo 16 || echo 1; }
+ratio_for() { [[ $1 != b && $2 -gt 1500 ]] && echo 16 || echo 1; }
 frames_for() { (($1 > 1500)) && echo $((30000 / div)) || echo $((600000 / div)); }
 
 # cell METHOD PROTO SIZE DELIVER: median total ns/frame and median ns/frame

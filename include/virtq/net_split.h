@@ -230,14 +230,15 @@ struct vq_drv;
  * the application without copying until it gives each back.
  *
  * features are the negotiated ones and name at most one split method:
- *   none   plain mergeable pages (MRG_RXBUF), for comparison;
+ *   none   plain mergeable buffers of ratio contiguous pages (MRG_RXBUF),
+ *          for comparison;
  *   A      chains of one header buffer (hdr_size) and ratio pages;
  *   B      pages (MRG_RXBUF);
  *   C      header buffers (hdr_size) and pages, ratio pages posted after
  *          each header buffer (MRG_RXBUF);
- *   HDR_RING  pages (MRG_RXBUF), each posted 12 bytes before a page
- *          boundary (4084 bytes) so that a split payload starts on the
- *          boundary; hdr_bufs ring entries (a power of two) of hdr_size
+ *   HDR_RING  buffers of ratio contiguous pages (MRG_RXBUF), each posted
+ *          12 bytes before a page boundary so that a split payload starts
+ *          on the boundary (and, within a buffer, runs on contiguously); hdr_bufs ring entries (a power of two) of hdr_size
  *          bytes (a multiple of 64) and the tail, in the same memory
  *          (vq_splitdrv_hdr_ring says where).  Every attach starts the
  *          ring afresh (head 0, every entry free): configure the device
@@ -255,7 +256,8 @@ struct vq_splitdrv_params {
 	uint32_t hdr_bufs;   /* A, C: header buffers; HDR_RING: entries [queue_size] */
 	uint32_t hdr_size;   /* A, C: header buffer bytes (64..1023); HDR_RING:
 			      * entry bytes (64..4096) [256; 128] */
-	uint32_t ratio;      /* A: pages per chain; C: pages per header buffer [1] */
+	uint32_t ratio;      /* A: pages per chain; C: pages per header buffer;
+			      * none, HDR_RING: pages per buffer (1..16) [1] */
 	/* Device-visible memory: size bytes, 4096-aligned, *addr the driver
 	 * (guest) address.  Called only from vq_splitdrv_new. */
 	void *(*alloc)(void *ctx, size_t size, uint64_t *addr);

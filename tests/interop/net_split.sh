@@ -102,6 +102,7 @@ packed c tcp4 1500 1
 split c tcp6 65536 16
 split hring tcp4 1500 1
 packed hring tcp6 65536 1
+split hring tcp4 65536 16
 packed hring tcp4 64 1
 split none tcp4 1500 1
 CASES

@@ -164,6 +164,50 @@ BOTH(b, VQ_NET_F_SPLIT_B)
 BOTH(c, VQ_NET_F_SPLIT_C)
 BOTH(hring, VQ_NET_F_SPLIT_HDR_RING)
 
+/* none and the header ring with buffers of 16 contiguous pages: a 64 KiB
+ * frame takes one buffer with the header ring (its payload one view, from
+ * a page boundary on) and two without split; frames of every size come back
+ * whole, in order, over split and packed rings. */
+static void multi_page(uint64_t method, enum vq_layout lay)
+{
+	static const uint32_t lens[] = { 64, 1500, 65536, 9000, 65536, 86 };
+	struct vq_splitdrv_stats st;
+	struct vq_splitdrv_pkt pk;
+	struct dport d;
+	uint64_t slots = 0;
+
+	dp_init(&d, method, lay, 16);
+	for (int round = 0; round < 3; round++) /* 3 x 6 frames: the 16 buffers go round */
+		for (unsigned i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+			struct sf_spec sp = { .ip = i & 1 ? 6 : 4, .l4 = IPPROTO_TCP,
+					      .frame_len = lens[i] };
+			size_t hl = sf_build(&sp, fr);
+
+			send(&d, lens[i]);
+			ASSERT_EQ(vq_splitdrv_recv(d.s, &pk, 1), 1);
+			check(&pk, lens[i], hl, method != 0);
+			if (method)
+				ASSERT_EQ(pk.iovcnt, 1);  /* the payload in one piece */
+			vq_splitdrv_get_stats(d.s, &st);
+			ASSERT_EQ(st.slots - slots, method || lens[i] + 12 <= 16 * PAGE ? 1 : 2);
+			slots = st.slots;
+			ASSERT_EQ(vq_splitdrv_release(d.s, &pk), 0);
+		}
+	ASSERT_FALSE(vq_splitdrv_is_broken(d.s));
+}
+
+TEST(drv_multi_page_buffers_split_ring)
+{
+	multi_page(0, VQ_LAYOUT_SPLIT);
+	multi_page(VQ_NET_F_SPLIT_HDR_RING, VQ_LAYOUT_SPLIT);
+}
+
+TEST(drv_multi_page_buffers_packed_ring)
+{
+	multi_page(0, VQ_LAYOUT_PACKED);
+	multi_page(VQ_NET_F_SPLIT_HDR_RING, VQ_LAYOUT_PACKED);
+}
+
 /* Frames lent to the application hold their buffers: with every page lent
  * the device has none and backs off; releasing one lets traffic go on. */
 TEST(drv_lent_pages_backpressure)

@@ -5,8 +5,9 @@
  * what the device says against the method, and lends frames to the
  * application without copying until it releases them, in any order.
  *
- * A unit is what one ring entry posts: a page (none, B, HDR_RING), a header
- * buffer or a page (C), a header buffer and ratio pages (A).  A frame is a
+ * A unit is what one ring entry posts: a page (B), ratio contiguous pages
+ * (none, HDR_RING), a header buffer or a page (C), a header buffer and
+ * ratio pages (A).  A frame is a
  * list of units (next[]); its first unit names it (ref) and holds its views.
  */
 #include <errno.h>
@@ -38,7 +39,7 @@ struct vq_splitdrv {
 	uint64_t addr;       /* its driver address */
 	uint64_t hdr_off;    /* header buffers / ring entries, from mem */
 	uint64_t tail_off;   /* HDR_RING tail */
-	uint32_t units, nhdr, upp; /* units; C header units; pages per unit (A) */
+	uint32_t units, nhdr, upp; /* units; C header units; pages per unit (A, none, HDR_RING) */
 	uint8_t *state;
 	uint32_t *next, *ulen, *entry, *nv;
 	struct iovec *views; /* MAXV per unit (first units only) */
@@ -101,13 +102,13 @@ static unsigned unit_segs(const struct vq_splitdrv *s, uint32_t u, struct vq_seg
 	} else if (is_hdr_unit(s, u)) {
 		off[n] = s->hdr_off + (uint64_t)u * s->p.hdr_size;
 		len[n++] = s->p.hdr_size;
-	} else {
-		uint32_t pg = u - (s->method == VQ_NET_F_SPLIT_C ? s->nhdr : 0);
+	} else { /* upp contiguous pages: 1 but for none and HDR_RING */
+		uint32_t pg = (u - (s->method == VQ_NET_F_SPLIT_C ? s->nhdr : 0)) * s->upp;
 
 		off[n] = (uint64_t)pg * PAGE;
 		if (s->method == VQ_NET_F_SPLIT_HDR_RING)
 			off[n] += PAGE - HS; /* page pg+1 starts after the header */
-		len[n++] = PAGE;
+		len[n++] = s->upp * PAGE;
 	}
 	for (unsigned i = 0; i < n; i++) {
 		if (sg)
@@ -122,7 +123,7 @@ static uint32_t unit_bytes(const struct vq_splitdrv *s, uint32_t u)
 {
 	if (s->method == VQ_NET_F_SPLIT_A)
 		return s->p.hdr_size + s->upp * PAGE;
-	return is_hdr_unit(s, u) ? s->p.hdr_size : PAGE;
+	return is_hdr_unit(s, u) ? s->p.hdr_size : s->upp * PAGE;
 }
 
 static void put_free(struct vq_splitdrv *s, uint32_t u)
@@ -171,13 +172,14 @@ static int plan(struct vq_splitdrv *s, uint64_t *bytes)
 		p->hdr_size = s->method == VQ_NET_F_SPLIT_HDR_RING ? 128 : 256;
 	if (!p->ratio)
 		p->ratio = 1;
-	s->upp = s->method == VQ_NET_F_SPLIT_A ? p->ratio : 1;
+	/* pages a unit holds: A's chains, and the buffers of none and HDR_RING */
+	s->upp = s->method == VQ_NET_F_SPLIT_B || s->method == VQ_NET_F_SPLIT_C ? 1 : p->ratio;
 	if (s->method == VQ_NET_F_SPLIT_A)
 		s->units = p->pages / s->upp < p->hdr_bufs ? p->pages / s->upp : p->hdr_bufs;
 	else if (s->method == VQ_NET_F_SPLIT_C)
 		s->units = (s->nhdr = p->hdr_bufs) + p->pages;
 	else
-		s->units = p->pages;
+		s->units = p->pages / s->upp;
 	if (!s->units)
 		return -EINVAL;
 	if (s->method == VQ_NET_F_SPLIT_HDR_RING &&

@@ -196,8 +196,8 @@ registered once, with the kick and call eventfds edge-triggered and never
 read.  So a wake-up costs one epoll_wait and the eventfd writes the peers
 asked for (strace: nothing else on the data path), and what is left is the
 wake-up itself: on this virtual machine any system call costs about 2.5 us
-and a sleep and wake-up of the proxy about 20 us of its CPU time (perf: most
-of it in the context switch), so the CPU per buffer is about the CPU per
-wake-up over the batch a wake-up finds (the blk queue depth of 32 gives two
+and a sleep and wake-up of the proxy 10 to 30 us of its CPU time (the last
+column; perf: most of it in the context switch), so the CPU per buffer is
+the CPU per wake-up over the batch a wake-up finds (the blk queue depth of 32 gives two
 wake-ups per 32 requests: one to forward, one to return).
 MD

@@ -651,18 +651,20 @@ static int rx_hold_rest(struct rx_ctx *c)
  * call.  Stops at the first chain that is not that case: it and the chains
  * after it stay in the pool for rx_deliver, and rx_fast rests for a while
  * (a guest posting small mergeable buffers would stop every burst there).
- * *done gets the frames delivered; returns 1, 0 when the ring had no chain
+ * With the header ring, a split frame's headers go to its entry and only
+ * the payload into the chain.  *done gets the frames delivered; returns 1, 0 when the ring had no chain
  * (as rx_frame), or the ring's error.
  */
-static int rx_fast(struct rx_ctx *c, struct vq_net_pkt *const *pkts, unsigned cnt,
-		   unsigned *done)
+static inline __attribute__((always_inline))
+int rx_fast_kind(struct rx_ctx *c, struct vq_net_pkt *const *pkts, unsigned cnt,
+		 unsigned *done, bool hring)
 {
 	struct vq__net_queue *q = c->q;
 	struct vq__net_pool *p = &q->pool;
 	size_t hs = c->n->hdr_size;
-	uint32_t used[VQ_NET_BURST_MAX];
+	uint32_t used[VQ_NET_BURST_MAX], off;
 	uint64_t bytes = 0;
-	unsigned m, f = 0, j;
+	unsigned m, f = 0, j, qp = (unsigned)(q - c->n->q) / 2u;
 	struct vq_elem *e;
 	int r;
 
@@ -691,19 +693,25 @@ static int rx_fast(struct rx_ctx *c, struct vq_net_pkt *const *pkts, unsigned cn
 			used[j] = 0;
 			continue;
 		}
-		if (e->in_num != 1 || e->iov[0].iov_len < hs + pkt->len) {
+		rx_hdr(c->n, &pkt->hdr, &h);
+		h.num_buffers = 1;
+		/* EXPERIMENTAL header ring: the headers into its next entry (the
+		 * chain is popped already, as hr_refill wants), only the payload
+		 * here; committed once placed.  off 0: unsplit. */
+		off = hring ? vq__net_hdr_ring_put(c->n, qp, &h, pkt) : 0;
+		if (e->in_num != 1 || e->iov[0].iov_len < hs + pkt->len - off) {
 			q->rx_fast_skip = 64;
 			break;
 		}
 		dst = e->iov[0].iov_base;
-		rx_hdr(c->n, &pkt->hdr, &h);
-		h.num_buffers = 1;
 		if (hs == sizeof(h)) /* constant sizes: a few moves, no call */
 			memcpy(dst, &h, sizeof(h));
 		else
 			memcpy(dst, &h, sizeof(struct virtio_net_hdr)); /* no num_buffers */
-		memcpy(dst + hs, pkt->iov[0].iov_base, pkt->len);
-		used[j] = (uint32_t)hs + pkt->len;
+		memcpy(dst + hs, (const uint8_t *)pkt->iov[0].iov_base + off, pkt->len - off);
+		used[j] = (uint32_t)hs + pkt->len - off;
+		if (off)
+			vq__net_hdr_ring_commit(c->n, qp);
 		bytes += pkt->len;
 		f++;
 	}
@@ -718,6 +726,16 @@ static int rx_fast(struct rx_ctx *c, struct vq_net_pkt *const *pkts, unsigned cn
 	return r < 0 ? r : 1;
 }
 
+/* rx_fast_kind, built twice: plain receive as it is, and with the header
+ * ring (hring a constant in each). */
+static inline __attribute__((always_inline))
+int rx_fast(struct rx_ctx *c, struct vq_net_pkt *const *pkts, unsigned cnt, unsigned *done)
+{
+	if (c->n->features & VQ_NET_F_SPLIT_HDR_RING)
+		return rx_fast_kind(c, pkts, cnt, done, true);
+	return rx_fast_kind(c, pkts, cnt, done, false);
+}
+
 int vq_net_rx_burst(struct vq_net *n, unsigned qp, struct vq_net_pkt *const *pkts,
 		    unsigned cnt)
 {
@@ -728,7 +746,8 @@ int vq_net_rx_burst(struct vq_net *n, unsigned qp, struct vq_net_pkt *const *pkt
 
 	if (!q || !q->vq)
 		return -ENOTCONN;
-	if (!q->pool.ne && !(n->features & VQ_NET_F_SPLIT_ALL)) {
+	/* the header ring places split frames one to a chain as well */
+	if (!q->pool.ne && !(n->features & VQ_NET_F_SPLIT_ALL & ~VQ_NET_F_SPLIT_HDR_RING)) {
 		r = rx_fast(&c, pkts, cnt, &i);
 		if (r <= 0)
 			cnt = 0; /* no chain (counted below), or the ring broke */

@@ -177,6 +177,10 @@ for ps in "tcp4 64" "tcp6 86" "tcp4 65536"; do
 		printf "| %s | %d | %d | %d | %+.1f%% | %d | %.2fx |\n", p, s, a, b, 100 * (b - a) / a, c, c / b }'
 done
 echo
+echo "At 64 KiB (16-page buffers) glibc copies with \`rep movsb\`, which callgrind counts one"
+echo "instruction per byte: there the counts do not weigh copies against other work; the"
+echo "times in the table above do."
+echo
 }
 
 vu() {

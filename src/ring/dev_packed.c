@@ -339,7 +339,7 @@ void write_used(struct vq_dev *q, uint16_t slot, bool wrap, uint16_t id, uint32_
 }
 
 /* IN_ORDER: return the pending run of buffers with one used descriptor. */
-static void run_close(struct vq_dev *q)
+static inline __attribute__((always_inline)) void run_close(struct vq_dev *q)
 {
 	write_used(q, q->run_slot, q->run_wrap, q->run_id, q->run_len);
 	q->run_n = 0;
@@ -353,7 +353,8 @@ static void run_close(struct vq_dev *q)
  * run only when its len is its whole writable length (len 0 without a
  * writable part).  Returns false when id was not pushed in order.
  */
-static bool run_push(struct vq_dev *q, uint16_t id, uint32_t len)
+static inline __attribute__((always_inline))
+bool run_push(struct vq_dev *q, uint16_t id, uint32_t len)
 {
 	bool in_seq = q->slot_of[id] == q->used_idx;
 

@@ -14,14 +14,16 @@
 #    headers).  For 64 KiB frames A and C post 16 pages per header buffer,
 #    none and hring buffers of 16 contiguous pages (one ring entry for a
 #    64 KiB payload; B's buffers are pages by design), 1 otherwise (the
-#    driver's choice, made for the mix).
+#    driver's choice, made for the mix).  hring-t256: the header ring with
+#    the device's split threshold at 256 bytes (hds-thresh): short frames
+#    go unsplit.
 # 2. Over vhost-user: virtq-net --source --split METHOD, virtq-user net
 #    --split METHOD (zero-copy, and copy at 64 KiB), wall-clock rates.  Two
 #    busy-polling processes: on a loaded machine this measures the
 #    scheduler as much as the code.
 #
 # 3. Instructions per frame (valgrind callgrind, which does not depend on
-#    the machine's load): none and hring, zero-copy, at the smallest frames
+#    the machine's load): none, hring and hring-t256, zero-copy, at the smallest frames
 #    and 64 KiB, and the copy path (none, --deliver copy) at 64 KiB; each
 #    cell runs SPLIT_IR_FRAMES and twice as many frames and divides the
 #    difference (setup cancels out).
@@ -49,6 +51,9 @@ vq_on_exit 'rm -rf "$tmp"'
 
 field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' <<<"$1"; }
 ratio_for() { [[ $1 != b && $2 -gt 1500 ]] && echo 16 || echo 1; }
+# margs METHOD: virtq-bench's method options; hring-t256 is the header ring
+# with the device's split threshold (hds-thresh) at 256 bytes
+margs() { [[ $1 == hring-t256 ]] && echo "--method hring --thresh 256" || echo "--method $1"; }
 frames_for() { (($1 > 1500)) && echo $((30000 / div)) || echo $((600000 / div)); }
 
 # cell METHOD PROTO SIZE DELIVER: median total ns/frame and median ns/frame
@@ -57,7 +62,8 @@ frames_for() { (($1 > 1500)) && echo $((30000 / div)) || echo $((600000 / div));
 cell() {
 	local t=() d=() i LINE
 	for ((i = 0; i < runs; i++)); do
-		LINE=$("$bin/virtq-bench" split --method "$1" --proto "$2" --size "$3" --deliver "$4" \
+		# shellcheck disable=SC2046 # margs: several words
+		LINE=$("$bin/virtq-bench" split $(margs "$1") --proto "$2" --size "$3" --deliver "$4" \
 			--ratio "$(ratio_for "$1" "$3")" --frames "$(frames_for "$3")") || return 1
 		t+=("$(field "$LINE" total_ns)")
 		d+=("$(field "$LINE" drv_ns)")
@@ -82,7 +88,7 @@ declare -A base bcopy bcopyr
 for proto in tcp4 tcp6; do
 	for size in 64 1500 65536; do
 		[[ $proto == tcp6 && $size == 64 ]] && size=86
-		for m in none a b c hring; do
+		for m in none a b c hring hring-t256; do
 			echo "cell $m $proto $size" >&2
 			zc=$(cell "$m" "$proto" "$size" zc) || { echo "virtq-bench split failed" >&2; exit 1; }
 			zl=$(cat "$tmp/line")
@@ -114,6 +120,10 @@ echo "frame against plain mergeable buffers (none) of the same frame (+ is slowe
 echo "aligned: frames whose payload starts on a page boundary.  slots/pkt: ring entries"
 echo "per frame (an A chain is two: its header buffer and its adjacent pages, coalesced)."
 echo "mem/queue: receive memory of a 256-entry queue (256 pages + header buffers or ring)."
+echo "hring-t256: the header ring with the device's split threshold at 256 bytes (virtq-net"
+echo "--split-thresh, vq_net_params.split_thresh), as a NIC's hds-thresh: a frame of at most"
+echo "256 bytes is delivered whole into a data buffer, with no parse and no ring entry (its"
+echo "payload is too short to gain from a page of its own); longer frames are split as by hring."
 echo
 summary
 }
@@ -143,8 +153,9 @@ ir_cell() {
 	local n1=$irn t=() n
 	(($3 > 1500)) && n1=$((irn / 10))
 	for n in "$n1" $((2 * n1)); do
+		# shellcheck disable=SC2046 # margs: several words
 		valgrind --tool=callgrind --callgrind-out-file="$tmp/cg.out" "$bin/virtq-bench" split \
-			--method "$1" --proto "$2" --size "$3" --deliver "$4" --ratio "$(ratio_for "$1" "$3")" --frames "$n" \
+			$(margs "$1") --proto "$2" --size "$3" --deliver "$4" --ratio "$(ratio_for "$1" "$3")" --frames "$n" \
 			>/dev/null 2>&1 || return 1
 		t+=("$(sed -n 's/^\(summary\|totals\): \([0-9]*\).*/\2/p' "$tmp/cg.out" | head -1)")
 		rm -f "$tmp/cg.out"
@@ -163,18 +174,18 @@ fi
 echo "\`valgrind --tool=callgrind virtq-bench split --method M --proto P --size N --frames F\`"
 echo "for F = $irn and $((2 * irn)) ($((irn / 10)) and $((irn / 5)) at 64 KiB); the difference over F."
 echo
-echo "| proto | frame B | none (zc) | hring (zc) | hring vs none | none, copy (the copy path) | copy path / hring zc |"
-echo "|---|---|---|---|---|---|---|"
+echo "| proto | frame B | none (zc) | hring (zc) | hring vs none | hring-t256 (zc) | hring-t256 vs none | none, copy (the copy path) | copy path / hring zc |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for ps in "tcp4 64" "tcp6 86" "tcp4 65536"; do
 	read -r proto size <<<"$ps"
 	echo "ir $proto $size" >&2
 	if ! { a=$(ir_cell none "$proto" "$size" zc) && b=$(ir_cell hring "$proto" "$size" zc) &&
-		c=$(ir_cell none "$proto" "$size" copy); }; then
+		t=$(ir_cell hring-t256 "$proto" "$size" zc) && c=$(ir_cell none "$proto" "$size" copy); }; then
 		echo "callgrind run failed" >&2
 		return
 	fi
-	awk -v p="$proto" -v s="$size" -v a="$a" -v b="$b" -v c="$c" 'BEGIN {
-		printf "| %s | %d | %d | %d | %+.1f%% | %d | %.2fx |\n", p, s, a, b, 100 * (b - a) / a, c, c / b }'
+	awk -v p="$proto" -v s="$size" -v a="$a" -v b="$b" -v t="$t" -v c="$c" 'BEGIN {
+		printf "| %s | %d | %d | %d | %+.1f%% | %d | %+.1f%% | %d | %.2fx |\n", p, s, a, b, 100 * (b - a) / a, t, 100 * (t - a) / a, c, c / b }'
 done
 echo
 echo "At 64 KiB (16-page buffers) glibc copies with \`rep movsb\`, which callgrind counts one"
@@ -188,18 +199,19 @@ echo "### Over vhost-user: virtq-net --source -> virtq-user net --split (wall cl
 echo
 echo "| method | frame B (tcp4) | deliver | Mpps | Gbit/s | split | aligned | slots/pkt |"
 echo "|---|---|---|---|---|---|---|---|"
-for m in none a b c hring; do
+for m in none a b c hring hring-t256; do
 	for sd in "64 zc" "1500 zc" "65536 zc" "65536 copy"; do
 		read -r size dl <<<"$sd"
 		sock=$tmp/s.sock
 		rm -f "$sock"
-		sp=()
-		[[ $m == none ]] || sp=(--split "$m")
+		sp=() um=${m%-t256}
+		[[ $m == none ]] || sp=(--split "$um")
+		[[ $m == hring-t256 ]] && sp+=(--split-thresh 256)
 		vq_spawn "$tmp/vn.log" 120 "$bin/virtq-net" --socket "$sock" --source "$size" \
 			--source-proto tcp4 --stats 0 "${sp[@]}"
 		vpid=$VQ_PID
 		for _ in $(seq 100); do [[ -S $sock ]] && break; sleep 0.05; done
-		out=$("$bin/virtq-user" net --socket "$sock" --mode rx --duration "$sec" --split "$m" \
+		out=$("$bin/virtq-user" net --socket "$sock" --mode rx --duration "$sec" --split "$um" \
 			--ratio "$(ratio_for "$m" "$size")" --deliver "$dl" 2>&1)
 		vq_kill "$vpid" INT 10
 		tot=$(grep -a '^total' <<<"$out") spl=$(grep -a '^split:' <<<"$out")

@@ -94,6 +94,11 @@ struct vq_net_params {
 	 * buffer notification) for queue vq_index.  NULL: nobody is told. */
 	void (*notify)(void *opaque, unsigned vq_index);
 	void *opaque;
+	/* EXPERIMENTAL header/data split: a frame of at most split_thresh
+	 * bytes is delivered unsplit, like a NIC's hds-thresh (a short frame's
+	 * payload gains nothing from a page of its own).  0: every frame that
+	 * parses is split. */
+	uint16_t split_thresh;
 };
 
 struct vq_net;

@@ -36,6 +36,7 @@
 
 static unsigned notified[8];
 static enum vq_layout g_layout = VQ_LAYOUT_SPLIT; /* tests run forked */
+static uint16_t g_split_thresh; /* vq_net_params.split_thresh of the next port */
 
 static inline void on_notify(void *opaque, unsigned idx)
 {
@@ -100,7 +101,8 @@ static inline void port_init_offer(struct port *p, uint64_t offer, uint64_t feat
 				   uint16_t pairs, uint16_t mtu)
 {
 	struct vq_net_params np = { .mac = MAC0, .max_pairs = pairs, .mtu = mtu,
-				    .features = offer, .notify = on_notify };
+				    .features = offer, .notify = on_notify,
+				    .split_thresh = g_split_thresh };
 	struct vq_mem_region reg;
 
 	memset(p, 0, sizeof(*p));

@@ -191,6 +191,34 @@ TEST(hring_every_frame_packed_ring) { every_frame(VQ_LAYOUT_PACKED, false); }
 TEST(hring_ctrl_every_frame_split_ring) { every_frame(VQ_LAYOUT_SPLIT, true); }
 TEST(hring_ctrl_every_frame_packed_ring) { every_frame(VQ_LAYOUT_PACKED, true); }
 
+/* hds-thresh: a frame of at most split_thresh bytes goes unsplit (no
+ * entry used), a longer one is split; the threshold is inclusive. */
+TEST(hring_split_thresh)
+{
+	struct sf_spec sp = { .ip = 4, .l4 = IPPROTO_TCP };
+	struct hport h;
+	size_t hl;
+
+	g_layout = VQ_LAYOUT_SPLIT;
+	g_split_thresh = 256;
+	hport_init(&h, VQ_F_VERSION_1 | F_MRG | VQ_NET_F_SPLIT_HDR_RING, 128);
+	for (uint32_t len = 64; len <= 256; len += 192) {
+		sp.frame_len = len;
+		ASSERT_GT(sf_build(&sp, fr), 0);
+		rx_one(&h, len);
+		expect_unsplit(&h, len);
+	}
+	sp.frame_len = 257;
+	hl = sf_build(&sp, fr);
+	rx_one(&h, 257);
+	expect_split(&h, 0, 257, hl); /* entry 0: the short frames took none */
+	sp.frame_len = 1500;
+	hl = sf_build(&sp, fr);
+	rx_one(&h, 1500);
+	expect_split(&h, 1, 1500, hl);
+	ASSERT_EQ(stats(&h.p, 0).errors, 0);
+}
+
 TEST(hring_fallbacks)
 {
 	struct sf_spec tcp = { .ip = 4, .l4 = IPPROTO_TCP, .frame_len = 1500 };

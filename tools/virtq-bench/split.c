@@ -28,7 +28,7 @@
 struct sopt {
 	uint64_t method;
 	bool v6, packed, copy;
-	unsigned size, ratio, qsize;
+	unsigned size, ratio, qsize, thresh;
 	uint64_t frames;
 };
 
@@ -50,10 +50,12 @@ static void usage(FILE *f)
 {
 	fprintf(f, "virtq-bench split [--method none|a|b|c|hring] [--proto tcp4|tcp6] [--size N]\n"
 		   "                  [--deliver zc|copy] [--ratio N] [--frames N] [--packed]\n"
+		   "                  [--thresh N]\n"
 		   "  EXPERIMENTAL header/data split, device model and split-aware driver in one\n"
 		   "  thread; the application reads every byte.  Prints one 'split:' line: ns of\n"
 		   "  thread CPU time per frame (device, driver+application, both), frames split\n"
-		   "  and page-aligned, ring slots, receive memory.\n");
+		   "  and page-aligned, ring slots, receive memory.  --thresh N: frames of at\n"
+		   "  most N bytes go unsplit (the device's hds-thresh; default 0: split all).\n");
 }
 
 static void *galloc(void *ctx, size_t size, uint64_t *addr)
@@ -135,7 +137,8 @@ static int setup(struct sbench *b)
 	uint64_t f = VQ_F_VERSION_1 | b->o.method | (b->o.packed ? VQ_F_PACKED : 0) |
 		     (b->o.method == VQ_NET_F_SPLIT_A ? 0 : VQ_NET_F(VIRTIO_NET_F_MRG_RXBUF));
 	struct vq_net_params np = { .max_pairs = 1,
-				    .features = VQ_NET_FEATURES_DEFAULT | VQ_NET_F_SPLIT_ALL };
+				    .features = VQ_NET_FEATURES_DEFAULT | VQ_NET_F_SPLIT_ALL,
+				    .split_thresh = (uint16_t)b->o.thresh };
 	struct vq_splitdrv_params sp = { .features = f, .queue_size = b->o.qsize,
 					 .ratio = b->o.ratio, .alloc = galloc, .ctx = b };
 	struct vq_mem_region reg;
@@ -289,6 +292,7 @@ static int one(void *ctx, int c, const char *a)
 	case 'r': return vqt_parse_uint(a, 1, 16, &o->ratio);
 	case 'f': return vqt_parse_count(a, 1, 1ull << 40, &o->frames);
 	case 'P': o->packed = true; return 0;
+	case 't': return vqt_parse_uint(a, 0, 65535, &o->thresh);
 	}
 	return vqt_parse_fail("unknown option");
 }
@@ -298,7 +302,8 @@ static int cmd(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "method", 1, NULL, 'm' }, { "proto", 1, NULL, 'p' }, { "size", 1, NULL, 'n' },
 		{ "deliver", 1, NULL, 'd' }, { "ratio", 1, NULL, 'r' }, { "frames", 1, NULL, 'f' },
-		{ "packed", 0, NULL, 'P' }, { "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+		{ "packed", 0, NULL, 'P' }, { "thresh", 1, NULL, 't' }, { "help", 0, NULL, 'h' },
+		{ NULL, 0, NULL, 0 } };
 	struct sbench *b = calloc(1, sizeof(*b));
 	const struct vqt_cli cli = { .prog = "virtq-bench split", .usage = usage,
 				     .shortopts = "", .longopts = lo, .one = one, .ctx = b ? &b->o : NULL };

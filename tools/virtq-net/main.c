@@ -68,6 +68,8 @@ VQT_STR(VQ_VU_RETRY_MAX_MS) " ms, for ever;\n"
 "                        a, b, c (VQ_NET_F_SPLIT_A/B/C) or hring (the header ring,\n"
 "                        VQ_NET_F_SPLIT_HDR_RING: the driver configures it with a\n"
 "                        control-queue command, VQ_NET_CTRL_SPLIT)\n"
+"      --split-thresh N  frames of at most N bytes go unsplit, as a NIC's\n"
+"                        hds-thresh (default 0: split every frame that parses)\n"
 "\n"
 "Statistics (rx = frames from the port, tx = frames to the port; bit/s over\n"
 "frame bytes without virtio header, preamble or FCS; errors counts protocol\n"
@@ -91,7 +93,7 @@ static int parse_cpus(const char *s, struct vn_opts *o)
 
 enum {
 	OPT_CPUS = VQT_OPT_TOOL_BASE, OPT_SINK, OPT_SOURCE, OPT_SOURCE_DST, OPT_STATS,
-	OPT_MAC_BASE, OPT_MTU, OPT_AGING, OPT_IN_ORDER, OPT_NO_IN_ORDER, OPT_SPLIT, OPT_SOURCE_PROTO,
+	OPT_MAC_BASE, OPT_MTU, OPT_AGING, OPT_IN_ORDER, OPT_NO_IN_ORDER, OPT_SPLIT, OPT_SPLIT_THRESH, OPT_SOURCE_PROTO,
 };
 
 static const struct option longopts[] = {
@@ -108,6 +110,7 @@ static const struct option longopts[] = {
 	{ "source-dst", required_argument, NULL, OPT_SOURCE_DST },
 	{ "source-proto", required_argument, NULL, OPT_SOURCE_PROTO },
 	{ "split", required_argument, NULL, OPT_SPLIT },
+	{ "split-thresh", required_argument, NULL, OPT_SPLIT_THRESH },
 	{ "stats", required_argument, NULL, OPT_STATS },
 	{ "stats-json", no_argument, NULL, VQT_OPT_STATS_JSON },
 	{ "mac-base", required_argument, NULL, OPT_MAC_BASE },
@@ -179,6 +182,7 @@ static int parse_opt(void *ctx, int c, const char *a)
 			return vqt_parse_fail("a, b, c or hring");
 		o->split = VQ_NET_F(VQ_NET_F_SPLIT_A_BIT + (unsigned)(a[0] - 'a'));
 		return 0;
+	case OPT_SPLIT_THRESH: return vqt_parse_uint(a, 0, 65535, &o->split_thresh);
 	case OPT_STATS: return vqt_parse_secs(a, 0, 86400, &o->stats_secs);
 	case VQT_OPT_STATS_JSON: o->stats_json = true; return 0;
 	case OPT_MAC_BASE: return vqt_parse_mac(a, o->mac_base);

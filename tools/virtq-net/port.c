@@ -198,6 +198,7 @@ static int port_net(struct vn_port *p)
 		.mtu = d->o.mtu,
 		.features = (d->o.in_order ? VQ_NET_FEATURES_DEFAULT | VQ_F_IN_ORDER : 0) |
 			    (d->o.split ? VQ_NET_FEATURES_DEFAULT | d->o.split : 0),
+		.split_thresh = (uint16_t)d->o.split_thresh,
 	};
 
 	memcpy(np.mac, d->o.mac_base, 6);

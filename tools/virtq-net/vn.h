@@ -155,6 +155,7 @@ struct vn_opts {
 	uint8_t source_dst[6];
 	enum { VN_SRC_UDP4, VN_SRC_TCP4, VN_SRC_TCP6 } source_proto;
 	uint64_t split;      /* EXPERIMENTAL: one VQ_NET_F_SPLIT_* to offer, or 0 */
+	unsigned split_thresh; /* frames of at most this many bytes go unsplit */
 	double stats_secs;
 	bool stats_json;
 	uint8_t mac_base[6];

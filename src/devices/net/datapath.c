@@ -448,6 +448,8 @@ static int rx_split(struct rx_ctx *c, struct virtio_net_hdr_v1 *h, const struct 
 	struct vq__net_src s = { pkt->iov, pkt->iovcnt, 0, pkt->len };
 	int r;
 
+	if (pkt->len <= c->n->p.split_thresh)
+		return -EAGAIN; /* short: unsplit, as plain receive */
 	if (c->n->features & VQ_NET_F_SPLIT_HDR_RING) {
 		/* A buffer first, then the ring's tail: the driver frees
 		 * entries before it posts the buffers that came back with them,

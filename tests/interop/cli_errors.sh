@@ -54,6 +54,7 @@ CASES='
 2 | bad value for --count                            | virtq-bench ring --count x
 2 | bad value for --cpus                             | virtq-bench net --cpus 1
 2 | unknown command '"'"'foo'"'"'                    | virtq-bench foo
+1 | the device dropped                               | virtq-bench split --method a --size 9000 --ratio 1 --frames 100
 2 | bad value for --seconds: '"'"'x'"'"': not a number | virtq-demo --seconds x
 2 | bad value for --layout                           | virtq-demo --layout foo
 2 | bad value for --cpus                             | virtq-demo --cpus 0

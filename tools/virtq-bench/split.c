@@ -177,6 +177,12 @@ static uint64_t cpu_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
+static const char *method_name(uint64_t m)
+{
+	return m == 0 ? "none" : m == VQ_NET_F_SPLIT_A ? "a" : m == VQ_NET_F_SPLIT_B ? "b" :
+	       m == VQ_NET_F_SPLIT_C ? "c" : "hring";
+}
+
 /* The driver's half: receive, read every byte, release.  Frames or -EIO. */
 static int drain(struct sbench *b)
 {
@@ -204,6 +210,7 @@ static int run(struct sbench *b)
 	struct vq_net_pkt *pp[BURST];
 	struct vq_splitdrv_stats st;
 	uint64_t got = 0, tdev = 0, tdrv = 0, t;
+	unsigned idle = 0;
 	int r;
 
 	pkt.iov = &v;
@@ -223,13 +230,25 @@ static int run(struct sbench *b)
 			return r;
 		}
 		got += (unsigned)r;
+		/* Nothing received for a while: the device drops every frame
+		 * (one that does not fit these buffers, e.g. A without
+		 * mergeable buffers and a chain shorter than the frame). */
+		if ((idle = r ? 0 : idle + 1) == 1000) {
+			struct vq_net_stats ns;
+
+			vq_net_get_stats(b->n, 0, &ns);
+			fprintf(stderr, "virtq-bench split: no frame received in 1000 bursts; the "
+				"device dropped %llu frames of %u bytes (too long for method %s's "
+				"buffers of --ratio %u pages?)\n",
+				(unsigned long long)ns.rx.drops, b->o.size, method_name(b->o.method),
+				b->o.ratio);
+			return -EMSGSIZE;
+		}
 	}
 	vq_splitdrv_get_stats(b->sd, &st);
 	printf("split: method %s proto %s size %u deliver %s frames %llu split %llu aligned %llu "
 	       "slots %llu mem %llu dev_ns %.1f drv_ns %.1f total_ns %.1f sum %llx\n",
-	       b->o.method == 0 ? "none" : b->o.method == VQ_NET_F_SPLIT_A ? "a" :
-	       b->o.method == VQ_NET_F_SPLIT_B ? "b" : b->o.method == VQ_NET_F_SPLIT_C ? "c" :
-	       "hring", b->o.v6 ? "tcp6" : "tcp4", b->o.size, b->o.copy ? "copy" : "zc",
+	       method_name(b->o.method), b->o.v6 ? "tcp6" : "tcp4", b->o.size, b->o.copy ? "copy" : "zc",
 	       (unsigned long long)st.packets, (unsigned long long)st.split,
 	       (unsigned long long)st.aligned, (unsigned long long)st.slots,
 	       (unsigned long long)st.mem, (double)tdev / (double)got, (double)tdrv / (double)got,

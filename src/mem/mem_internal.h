@@ -3,6 +3,7 @@
 #ifndef VQ_MEM_INTERNAL_H
 #define VQ_MEM_INTERNAL_H
 
+#include <stdbool.h>
 #include <virtq/mem.h>
 
 /* Defined here so that the ring's hot path can inline vq__mem_hint_ptr. */
@@ -34,6 +35,40 @@ static inline void *vq__mem_hint_ptr(const struct vq_mem *m, uint64_t addr,
 	if (off >= r->size || len > r->size - off || (r->prot & prot) != prot)
 		return NULL;
 	return (char *)r->hva + off;
+}
+
+/*
+ * The last-hit region copied once for a run of buffers (the ring's pop
+ * bursts): vq__mem_hint_at then makes vq__mem_hint_ptr's checks against
+ * the copy.  vq__mem_hint_get is false when there is no such region.
+ */
+struct vq__mem_hint {
+	uint64_t gpa, size;
+	uint8_t *hva;
+	uint32_t prot;
+};
+
+static inline bool vq__mem_hint_get(const struct vq_mem *m, struct vq__mem_hint *out)
+{
+	/* A guess only (see mem.c): each buffer is checked against it. */
+	unsigned h = __atomic_load_n(&m->hint, __ATOMIC_RELAXED);
+
+	if (h >= m->n)
+		return false;
+	*out = (struct vq__mem_hint){ m->r[h].gpa, m->r[h].size, m->r[h].hva, m->r[h].prot };
+	return true;
+}
+
+/* [addr, addr+len) in the region of r with access prot (one bit): its host
+ * address, or NULL.  len > 0. */
+static inline void *vq__mem_hint_at(const struct vq__mem_hint *r, uint64_t addr, uint64_t len,
+				    uint32_t prot)
+{
+	uint64_t off = addr - r->gpa;
+
+	if (off >= r->size || len > r->size - off || !(r->prot & prot))
+		return NULL;
+	return r->hva + off;
 }
 
 /*

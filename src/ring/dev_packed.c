@@ -237,24 +237,19 @@ static unsigned pop_singles(struct vq_dev *q, struct vq_elem *e, unsigned n)
 {
 	const uint16_t sel = VQ__DESC_F_AVAIL | VQ__DESC_F_USED | VRING_DESC_F_NEXT |
 			     VRING_DESC_F_INDIRECT;
-	const struct vq_mem *m = q->mem;
-	/* A guess only, re-validated against the region as vq__mem_hint_ptr does. */
-	unsigned h = __atomic_load_n(&m->hint, __ATOMIC_RELAXED), i;
 	struct vring_packed_desc *ring = q->desc;
 	uint16_t slot = q->avail_idx, size = q->size;
 	bool wrap = q->avail_wrap;
 	uint16_t want = wrap ? VQ__DESC_F_AVAIL : VQ__DESC_F_USED;
-	uint64_t gpa, rsize;
-	uint8_t *hva;
-	uint32_t prot;
+	struct vq__mem_hint rg;
+	unsigned i;
 
-	if (h >= m->n || q->pop_gpa)
+	if (q->pop_gpa || !vq__mem_hint_get(q->mem, &rg))
 		return 0;
-	gpa = m->r[h].gpa, rsize = m->r[h].size, hva = m->r[h].hva, prot = m->r[h].prot;
 	for (i = 0; i < n; i++) {
 		struct vq__desc d;
 		uint16_t flags;
-		uint64_t off;
+		uint8_t *hva;
 		bool write;
 
 		if ((slot & 3u) == 0 && slot + 4u < size)
@@ -266,12 +261,10 @@ static unsigned pop_singles(struct vq_dev *q, struct vq_elem *e, unsigned n)
 			break;
 		vq__desc_read(&ring[slot], &d);
 		write = flags & VRING_DESC_F_WRITE;
-		off = d.addr - gpa;
 		if (d.len == 0 || d.id_or_flags >= size || vq__bit_test(q->inflight_bits, d.id_or_flags) ||
-		    off >= rsize || d.len > rsize - off ||
-		    !(prot & (write ? VQ_MEM_WRITE : VQ_MEM_READ)))
+		    !(hva = vq__mem_hint_at(&rg, d.addr, d.len, write ? VQ_MEM_WRITE : VQ_MEM_READ)))
 			break;
-		e[i].iov[0] = (struct iovec){ hva + off, d.len };
+		e[i].iov[0] = (struct iovec){ hva, d.len };
 		e[i].id = d.id_or_flags;
 		e[i].ndesc = 1;
 		e[i].out_num = !write;

@@ -207,22 +207,17 @@ int vq__split_pop(struct vq_dev *q, struct vq_elem *e)
  */
 static unsigned pop_singles(struct vq_dev *q, struct vq_elem *e, unsigned n, int *rc)
 {
-	const struct vq_mem *m = q->mem;
-	/* A guess only, re-validated against the region as vq__mem_hint_ptr does. */
-	unsigned h = __atomic_load_n(&m->hint, __ATOMIC_RELAXED), i;
 	const struct vring_desc *desc = q->desc;
-	uint64_t gpa, rsize;
-	uint8_t *hva;
-	uint32_t prot;
+	struct vq__mem_hint rg;
+	unsigned i;
 
 	*rc = 1;
-	if (h >= m->n || q->pop_gpa)
+	if (q->pop_gpa || !vq__mem_hint_get(q->mem, &rg))
 		return 0;
-	gpa = m->r[h].gpa, rsize = m->r[h].size, hva = m->r[h].hva, prot = m->r[h].prot;
 	for (i = 0; i < n; i++) {
 		struct vq__desc d;
 		uint16_t head;
-		uint64_t off;
+		uint8_t *hva;
 		bool wr;
 
 		if ((*rc = next_head(q, &head)) != 1)
@@ -231,12 +226,10 @@ static unsigned pop_singles(struct vq_dev *q, struct vq_elem *e, unsigned n, int
 			break;
 		vq__desc_read(&desc[head], &d);
 		wr = d.id_or_flags & VRING_DESC_F_WRITE;
-		off = d.addr - gpa;
 		if ((d.id_or_flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)) || d.len == 0 ||
-		    off >= rsize || d.len > rsize - off ||
-		    !(prot & (wr ? VQ_MEM_WRITE : VQ_MEM_READ)))
+		    !(hva = vq__mem_hint_at(&rg, d.addr, d.len, wr ? VQ_MEM_WRITE : VQ_MEM_READ)))
 			break;
-		e[i].iov[0] = (struct iovec){ hva + off, d.len };
+		e[i].iov[0] = (struct iovec){ hva, d.len };
 		e[i].id = head;
 		e[i].ndesc = 1;
 		e[i].out_num = !wr;

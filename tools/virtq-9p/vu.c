@@ -126,20 +126,28 @@ static bool is_shared(const struct v9_vu *v, const struct iovec *s)
 	return v->lo && p >= v->lo && p < v->hi && s->iov_len <= (size_t)(v->hi - p);
 }
 
+/* Room for n segments in v->segs: 0 or -ENOMEM. */
+static int segs_reserve(struct v9_vu *v, unsigned n)
+{
+	struct vq_seg *ns;
+
+	if (n <= v->segs_cap)
+		return 0;
+	if (!(ns = realloc(v->segs, n * sizeof(*ns))))
+		return -ENOMEM;
+	v->segs = ns;
+	v->segs_cap = n;
+	return 0;
+}
+
 /* Segments for the chain; non-shared ones through the bounce area. */
 static int v9_vu_segs(struct v9_vu *v, const struct iovec *req, unsigned rn,
 		      const struct iovec *resp, unsigned sn)
 {
 	size_t off = 0;
 
-	if (rn + sn > v->segs_cap) {
-		struct vq_seg *ns = realloc(v->segs, (rn + sn) * sizeof(*ns));
-
-		if (!ns)
-			return -ENOMEM;
-		v->segs = ns;
-		v->segs_cap = rn + sn;
-	}
+	if (segs_reserve(v, rn + sn) < 0)
+		return -ENOMEM;
 	for (unsigned i = 0; i < rn + sn; i++) {
 		const struct iovec *s = i < rn ? &req[i] : &resp[i - rn];
 		uint8_t *p = s->iov_base;
@@ -358,14 +366,8 @@ static int seq_submit(struct v9_vu *v, struct vq_drv *q, struct v9_stream *s,
 	struct p9_wr w = { .p = sl->req, .cap = P9_IOHDR };
 	int r;
 
-	if (n + 2 > v->segs_cap) {
-		struct vq_seg *ns = realloc(v->segs, (n + 2) * sizeof(*ns));
-
-		if (!ns)
-			return -ENOMEM;
-		v->segs = ns;
-		v->segs_cap = n + 2;
-	}
+	if (segs_reserve(v, n + 2) < 0)
+		return -ENOMEM;
 	v->segs[0] = (struct vq_seg){ vq_fe_addr(v->fe, sl->req), P9_IOHDR };
 	v->segs[1] = (struct vq_seg){ vq_fe_addr(v->fe, sl->hdr), P9_RREAD_HDR };
 	sl->count = 0;

@@ -36,6 +36,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/../tests/interop/lib/dpdk.sh
 . "$here/../tests/interop/lib/dpdk.sh"
+# shellcheck source=SCRIPTDIR/lib/ir.sh
+. "$here/lib/ir.sh"
 
 mode=${1:?MODE g2b|b2g|sw}
 ring=${2:?RING split|packed}
@@ -152,19 +154,5 @@ one_run idle 2 i1; ii1=$IR pi1=$POLLS
 one_run idle "$sec" i2; ii2=$IR pi2=$POLLS
 one_run busy 2 b1; ib1=$IR fb1=$FRAMES pb1=$((POLLS - BUSY))
 one_run busy "$sec" b2; pb2=$((POLLS - BUSY))
-awk -v m="$mode" -v r="$ring" -v ii1="$ii1" -v pi1="$pi1" -v ii2="$ii2" -v pi2="$pi2" \
-	-v ib1="$ib1" -v fb1="$fb1" -v pb1="$pb1" -v ib2="$IR" -v fb2="$FRAMES" -v pb2="$pb2" 'BEGIN {
-	if (fb2 <= fb1 || pi2 <= pi1) {
-		printf "ir-backend: no frames or no idle polls (frames %d %d, idle polls %d %d)\n",
-			fb1, fb2, pi1, pi2 > "/dev/stderr"
-		exit 1
-	}
-	c = (ii2 - ii1) / (pi2 - pi1)
-	printf "%s %s 64 Ir/frame %.1f raw %.1f c_idle %.1f frames %d idle/frame %.3f\n", m, r,
-		(ib2 - ib1 - (pb2 - pb1) * c) / (fb2 - fb1), (ib2 - ib1) / (fb2 - fb1), c,
-		fb2 - fb1, (pb2 - pb1) / (fb2 - fb1) }'
-[[ -n ${IR_CG:-} ]] && cp "$CG" "$IR_CG"
-if [[ -n ${IR_TOP:-} ]]; then
-	callgrind_annotate "$CG" 2>/dev/null |
-		grep -E '^ *[0-9,]+ \([ 0-9.]+%\)  [^ ]+:[A-Za-z_]' | sed -n "1,$((IR_TOP + 1))p"
-fi
+ir_per_frame ir-backend "$mode $ring 64" "$ii1" "$pi1" "$ii2" "$pi2" "$ib1" "$fb1" "$pb1" "$IR" "$FRAMES" "$pb2"
+ir_extras "$CG"

@@ -27,6 +27,8 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=SCRIPTDIR/../tests/interop/lib/dpdk.sh
 . "$here/../tests/interop/lib/dpdk.sh"
+# shellcheck source=SCRIPTDIR/lib/ir.sh
+. "$here/lib/ir.sh"
 
 dir=${1:?DIR g2b|b2g}
 ring=${2:?RING split|packed}
@@ -73,16 +75,5 @@ one_run "$idle" 1 i1; ii1=$IR pi1=$IDLE
 one_run "$idle" "$sec" i2; ii2=$IR pi2=$IDLE
 one_run "$busy" 1 b1; ib1=$IR fb1=$FRAMES pb1=$IDLE
 one_run "$busy" "$sec" b2
-awk -v d="$dir" -v r="$ring" -v s="$size" -v ii1="$ii1" -v pi1="$pi1" -v ii2="$ii2" \
-	-v pi2="$pi2" -v ib1="$ib1" -v fb1="$fb1" -v pb1="$pb1" -v ib2="$IR" -v fb2="$FRAMES" \
-	-v pb2="$IDLE" 'BEGIN {
-	if (fb2 <= fb1 || pi2 <= pi1) { print "ir-frontend: no frames or no idle polls" > "/dev/stderr"; exit 1 }
-	c = (ii2 - ii1) / (pi2 - pi1)
-	printf "%s %s %s Ir/frame %.1f raw %.1f c_idle %.1f frames %d idle/frame %.3f\n", d, r, s,
-		(ib2 - ib1 - (pb2 - pb1) * c) / (fb2 - fb1), (ib2 - ib1) / (fb2 - fb1), c,
-		fb2 - fb1, (pb2 - pb1) / (fb2 - fb1) }'
-[[ -n ${IR_CG:-} ]] && cp "$CG" "$IR_CG"
-if [[ -n ${IR_TOP:-} ]]; then
-	callgrind_annotate "$CG" 2>/dev/null |
-		grep -E '^ *[0-9,]+ \([ 0-9.]+%\)  [^ ]+:[A-Za-z_]' | sed -n "1,$((IR_TOP + 1))p"
-fi
+ir_per_frame ir-frontend "$dir $ring $size" "$ii1" "$pi1" "$ii2" "$pi2" "$ib1" "$fb1" "$pb1" "$IR" "$FRAMES" "$IDLE"
+ir_extras "$CG"

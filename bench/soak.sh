@@ -58,6 +58,12 @@ fi
 . "$ROOT/tests/interop/hostile_common.bash"
 hc_init soak >&2
 hc_need virtq-net virtq-blk virtq-user >&2
+# soak_check DESCRIPTION CONDITION...: one row of the checks table; a
+# condition that fails is counted in fails (both modes' exit status)
+soak_check() {
+	local d=$1; shift
+	if "$@"; then echo "| $d | ok |"; else echo "| $d | **FAILED** |"; fails=$((fails + 1)); fi
+}
 if [[ $MODE == faults ]]; then
 	hc_need virtq-hostile >&2
 	# shellcheck source=lib/soak_faults.bash
@@ -115,10 +121,6 @@ errs=$(($(total a.sock errors) + $(total b.sock errors)))
 ioerr=$(grep -ao 'ioerr [0-9]*' blk.log | tail -n 1 | cut -d' ' -f2)
 
 fails=0
-check() { # DESCRIPTION CONDITION...
-	local d=$1; shift
-	if "$@"; then echo "| $d | ok |"; else echo "| $d | **FAILED** |"; fails=$((fails + 1)); fi
-}
 echo "## Soak"
 echo
 echo "$(date -u +%F), ${SECS} s, $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)."
@@ -137,16 +139,16 @@ echo "| blk fio | $(grep -a '^total' fio.log | head -n 1) |"
 echo
 echo "| check | result |"
 echo "|---|---|"
-check "every process exited 0 (tx $txrc, rx $rxrc, fio $fiorc, net $nrc, blk $brc)" \
+soak_check "every process exited 0 (tx $txrc, rx $rxrc, fio $fiorc, net $nrc, blk $brc)" \
 	test $((txrc | rxrc | fiorc | nrc | brc)) -eq 0
-check "sender tx_pkts == switch rx from a.sock, none in flight" test "${tx_pkts:-x}" = "$a_rx" -a "${tx_infl:-x}" = 0
-check "switch rx from a == tx to b + drops for b" test "$a_rx" -eq $((b_tx + b_drops))
-check "receiver rx_pkts == switch tx to b.sock" test "${rx_pkts:-x}" = "$b_tx"
-check "sender tx_next_seq == tx_pkts (every numbered frame was queued)" test "${tx_next:-x}" = "${tx_pkts:-y}"
-check "receiver rx_pkts + lost + tail == sender tx_pkts" test $((${rx_pkts:-0} + ${lost:-0} + tail)) = "${tx_pkts:-x}"
-check "receiver lost + tail == switch drops for b.sock" test -n "$next_seq" -a $((${lost:-0} + tail)) = "$b_drops"
-check "receiver bad 0, reorder 0, switch errors 0" test "${bad:-x}${reorder:-x}$errs" = 000
-check "blk verify OK after the load, ioerr 0" \
+soak_check "sender tx_pkts == switch rx from a.sock, none in flight" test "${tx_pkts:-x}" = "$a_rx" -a "${tx_infl:-x}" = 0
+soak_check "switch rx from a == tx to b + drops for b" test "$a_rx" -eq $((b_tx + b_drops))
+soak_check "receiver rx_pkts == switch tx to b.sock" test "${rx_pkts:-x}" = "$b_tx"
+soak_check "sender tx_next_seq == tx_pkts (every numbered frame was queued)" test "${tx_next:-x}" = "${tx_pkts:-y}"
+soak_check "receiver rx_pkts + lost + tail == sender tx_pkts" test $((${rx_pkts:-0} + ${lost:-0} + tail)) = "${tx_pkts:-x}"
+soak_check "receiver lost + tail == switch drops for b.sock" test -n "$next_seq" -a $((${lost:-0} + tail)) = "$b_drops"
+soak_check "receiver bad 0, reorder 0, switch errors 0" test "${bad:-x}${reorder:-x}$errs" = 000
+soak_check "blk verify OK after the load, ioerr 0" \
 	bash -c "grep -q '^verify: OK' verify.log && [ '${ioerr:-x}' = 0 ]"
-check "no sanitizer report" hc_san net.log blk.log tx.log rx.log fio.log verify.log
+soak_check "no sanitizer report" hc_san net.log blk.log tx.log rx.log fio.log verify.log
 ((fails == 0))

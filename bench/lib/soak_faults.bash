@@ -178,10 +178,6 @@ tail=$((${tx_next:-0} - ${rx_next:-0}))
 rxrec=$(grep -ao 'reconnects: [0-9]*' rx.log | cut -d' ' -f2) txrec=$(grep -ao 'reconnects: [0-9]*' tx.log | cut -d' ' -f2)
 
 fails=0
-check() { # DESCRIPTION CONDITION...
-	local d=$1; shift
-	if "$@"; then echo "| $d | ok |"; else echo "| $d | **FAILED** |"; fails=$((fails + 1)); fi
-}
 echo "## Soak with faults"
 echo
 echo "$(date -u +%F), ${SECS} s, $R rounds (at most one every $ROUND_S s), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)."
@@ -208,18 +204,18 @@ printf '%s\n' "${SERIES[@]}"
 echo
 echo "| check | result |"
 echo "|---|---|"
-check "every round's checks held${FAULTS:+ (${FAULTS[*]})}" test ${#FAULTS[@]} -eq 0
-check "at least one round ran" test "$R" -ge 1
-check "every process exited 0 on SIGINT (tx $txrc, rx $rxrc, net $nrc, blk $brc)" \
+soak_check "every round's checks held${FAULTS:+ (${FAULTS[*]})}" test ${#FAULTS[@]} -eq 0
+soak_check "at least one round ran" test "$R" -ge 1
+soak_check "every process exited 0 on SIGINT (tx $txrc, rx $rxrc, net $nrc, blk $brc)" \
 	test $((txrc | rxrc | nrc | brc)) -eq 0
-check "no frame corrupted: bad 0, reorder 0" test "${bad:-x}${reorder:-x}" = 00
-check "rx_pkts + lost + tail == sender tx_next_seq" test -n "$tx_next" -a -n "$rx_next" -a \
+soak_check "no frame corrupted: bad 0, reorder 0" test "${bad:-x}${reorder:-x}" = 00
+soak_check "rx_pkts + lost + tail == sender tx_next_seq" test -n "$tx_next" -a -n "$rx_next" -a \
 	$((${rx_pkts:-0} + ${lost:-0} + tail)) = "${tx_next:-x}"
-check "the frontends reconnected after each kill of virtq-net (rx ${rxrec:-0} >= $NET_RESTARTS)" \
+soak_check "the frontends reconnected after each kill of virtq-net (rx ${rxrec:-0} >= $NET_RESTARTS)" \
 	test "${rxrec:-0}" -ge "$NET_RESTARTS"
-check "fds flat: tx ${TXF[0]} -> ${TXF[-1]}, rx ${RXF[0]} -> ${RXF[-1]}" \
+soak_check "fds flat: tx ${TXF[0]} -> ${TXF[-1]}, rx ${RXF[0]} -> ${RXF[-1]}" \
 	test "${TXF[0]}" = "${TXF[-1]}" -a "${RXF[0]}" = "${RXF[-1]}"
-check "RSS flat (< $SLACK_KB kB growth): tx ${TXR[0]} -> ${TXR[-1]} kB, rx ${RXR[0]} -> ${RXR[-1]} kB" \
+soak_check "RSS flat (< $SLACK_KB kB growth): tx ${TXR[0]} -> ${TXR[-1]} kB, rx ${RXR[0]} -> ${RXR[-1]} kB" \
 	test $((${TXR[-1]:-999999} - ${TXR[0]:-0})) -lt "$SLACK_KB" -a $((${RXR[-1]:-999999} - ${RXR[0]:-0})) -lt "$SLACK_KB"
-check "no sanitizer report" hc_san net-*.log blk-*.log tx.log rx.log storm-*.out
+soak_check "no sanitizer report" hc_san net-*.log blk-*.log tx.log rx.log storm-*.out
 ((fails == 0))

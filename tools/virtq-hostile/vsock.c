@@ -379,6 +379,26 @@ static int c_request_flood(struct h *h)
 	return 0;
 }
 
+/*
+ * No event buffer ever: the daemon owes this session the previous case's
+ * TRANSPORT_RESET, so it must hold tx and rx (no packet of a new session
+ * before the reset) and say why once; this guest stalls, nobody else.
+ */
+static int c_no_event(struct h *h)
+{
+	struct vq_vsock_pkt p = pkt(h, VIRTIO_VSOCK_OP_REQUEST, 0), r;
+
+	post_rx(h, 8);
+	if (send_raw(h, &p, sizeof(struct virtio_vsock_hdr)) < 0)
+		return 1;
+	if (recv_pkt(h, &r, 500) == 1) {
+		HLOG("no-event: op %u before the TRANSPORT_RESET went out", r.op);
+		return 1;
+	}
+	printf("HOSTILE-OK no-event: held for 500 ms, no packet before the reset\n");
+	return 0;
+}
+
 static const struct vcase cases[] = {
 	{ "credit", 8, "beyond the credit", c_credit },
 	{ "seq-oversized", 9, "beyond the credit", c_seq_oversized },
@@ -393,6 +413,7 @@ static const struct vcase cases[] = {
 	{ "flood", 4998, "-", c_flood },
 	{ "ops-flood", 7, "-", c_ops_flood },
 	{ "request-flood", 10, "connections open, refused", c_request_flood },
+	{ "no-event", 7, "event queue has no buffer", c_no_event },
 };
 
 /* An event buffer, as every vsock driver posts at start: the daemon owes
@@ -445,7 +466,7 @@ int hostile_vsock(const struct hopts *o)
 		return 3;
 	}
 	h.cid = le64toh(cid);
-	if (post_event(&h) < 0) {
+	if (c->run != c_no_event && post_event(&h) < 0) {
 		HLOG("cannot post an event buffer on %s", o->path);
 		vq_fe_free(h.fe);
 		return 3;

@@ -133,6 +133,7 @@ static void vs_reset(void *dev)
 	v->seqpacket = false;
 	if (v->session)
 		v->evt_pending = true;
+	v->evt_wait_said = false;
 	v->session = false;
 	v->parked = v->rx_have = false;
 }

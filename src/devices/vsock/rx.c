@@ -283,6 +283,11 @@ int vq__vs_event(struct vq_vsock *v)
 		return 0;
 	rc = vq_dev_pop(q, &e);
 	if (rc <= 0) {
+		if (rc == 0 && !v->evt_wait_said) { /* a driver that never posts one halts only itself */
+			v->evt_wait_said = true;
+			vq__vs_log(v, "a TRANSPORT_RESET is owed and the event queue has no buffer: "
+				   "tx and rx wait for one");
+		}
 		if (rc < 0) {
 			v->evt_pending = false;
 			vq__vs_log(v, "event queue broken: %s (%d)", vq_dev_error(q), rc);

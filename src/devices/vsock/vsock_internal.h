@@ -103,6 +103,7 @@ struct vq_vsock {
 	bool tx_broken, rx_broken;
 	bool session;                   /* a queue started since the last reset */
 	bool evt_pending;               /* TRANSPORT_RESET owed */
+	bool evt_wait_said;             /* logged that it waits for an event buffer */
 	int epfd, lfd, lfd_seq;         /* listeners: "<uds>", "<uds>_seqpacket" */
 
 	struct vs_conn *hash[VS_HASH];

@@ -252,6 +252,22 @@ bool vq_dev_need_notify(struct vq_dev *q);
 void vq_dev_disable_notify(struct vq_dev *q);
 bool vq_dev_enable_notify(struct vq_dev *q);
 
+/*
+ * Moderated kicks (notification coalescing): as vq_dev_enable_notify, but
+ * with EVENT_IDX the event index goes n - 1 entries ahead (split:
+ * avail_event = next avail + n - 1; packed: the device event's offset and
+ * wrap counter n - 1 slots ahead), so the driver kicks only once it has
+ * made n more buffers available (packed counts ring slots: a chain of k
+ * descriptors counts k).  n is clamped to the queue size.  Returns true
+ * when n buffers are already there or the queue is broken (pop again);
+ * false: safe to sleep, but fewer than n buffers may be waiting without a
+ * kick, so the caller must come back on its own (a timer) to bound their
+ * latency.  n <= 1, or no EVENT_IDX: exactly vq_dev_enable_notify.  A pop
+ * afterwards moves the event index back to plain.  Same full-fence pairing
+ * as vq_dev_enable_notify.
+ */
+bool vq_dev_enable_notify_after(struct vq_dev *q, unsigned n);
+
 /* Does the ring hold a chain to pop?  (Reads the ring; does not validate.) */
 bool vq_dev_has_avail(const struct vq_dev *q);
 
@@ -355,6 +371,22 @@ unsigned vq_drv_nfree(const struct vq_drv *q); /* free descriptors */
  */
 void vq_drv_disable_notify(struct vq_drv *q);
 bool vq_drv_enable_notify(struct vq_drv *q);
+
+/*
+ * Moderated interrupts (notification coalescing): as vq_drv_enable_notify,
+ * but with EVENT_IDX the event index goes n - 1 entries ahead (split:
+ * used_event = next used + n - 1; packed: the driver event's offset and
+ * wrap counter n - 1 slots ahead), so the device signals only once it has
+ * used n more buffers (packed counts ring slots).  n is clamped to the
+ * buffers the device has been shown and not returned, so that their
+ * completion always signals.  Returns true when the device already passed
+ * the event or the queue is broken (get again); false: safe to sleep, but
+ * up to n - 1 used buffers may wait without a signal (the caller must come
+ * back on its own to bound their latency).  n <= 1, no EVENT_IDX, or
+ * IN_ORDER: exactly vq_drv_enable_notify.  A get afterwards moves the
+ * event back to plain.  Same full-fence pairing as vq_drv_enable_notify.
+ */
+bool vq_drv_enable_notify_after(struct vq_drv *q, unsigned n);
 
 bool vq_drv_is_broken(const struct vq_drv *q);
 enum vq_violation vq_drv_violation(const struct vq_drv *q);

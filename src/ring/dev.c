@@ -408,6 +408,31 @@ bool vq_dev_enable_notify(struct vq_dev *q)
 	return vq_dev_has_avail(q);
 }
 
+bool vq_dev_enable_notify_after(struct vq_dev *q, unsigned n)
+{
+	uint16_t k;
+
+	if (q->broken)
+		return true; /* look again: the next pop reports -EIO */
+	if (n <= 1 || !q->event_idx)
+		return vq_dev_enable_notify(q);
+	k = (uint16_t)(n < q->size ? n : q->size);
+	q->kicks_enabled = true; /* a pop moves the event back to plain */
+	if (q->packed)
+		vq__packed_set_notify_after(q, k);
+	else
+		vq__split_set_notify_after(q, k);
+	/*
+	 * Full barrier: the event index k - 1 ahead is visible before we
+	 * re-read the ring.  Pairs with the driver's full barrier between
+	 * publishing buffers and reading avail_event / the device event
+	 * (vq_drv_kick_prepare).  Either the driver sees the new event and
+	 * kicks when it passes it, or we see that it already has.
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return q->packed ? vq__packed_has_avail_n(q, k) : vq__split_has_avail_n(q, k);
+}
+
 bool vq_dev_has_avail(const struct vq_dev *q)
 {
 	if (q->broken)

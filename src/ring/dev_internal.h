@@ -214,6 +214,8 @@ bool vq__split_need_notify(struct vq_dev *q, uint16_t old, uint32_t n);
 void vq__split_set_notify(struct vq_dev *q, bool enable);
 bool vq__split_has_avail(const struct vq_dev *q);
 void vq__split_avail_event(struct vq_dev *q);
+void vq__split_set_notify_after(struct vq_dev *q, uint16_t n);
+bool vq__split_has_avail_n(const struct vq_dev *q, uint16_t n);
 int vq__split_pop_burst(struct vq_dev *q, struct vq_elem *e, unsigned n);
 int vq__split_push_burst(struct vq_dev *q, const struct vq_elem *e, const uint32_t *len,
 			 unsigned n);
@@ -226,6 +228,8 @@ bool vq__packed_need_notify(struct vq_dev *q, uint16_t old, uint32_t n);
 void vq__packed_set_notify(struct vq_dev *q, bool enable);
 bool vq__packed_has_avail(const struct vq_dev *q);
 void vq__packed_avail_event(struct vq_dev *q);
+void vq__packed_set_notify_after(struct vq_dev *q, uint16_t n);
+bool vq__packed_has_avail_n(const struct vq_dev *q, uint16_t n);
 int vq__packed_pop_burst(struct vq_dev *q, struct vq_elem *e, unsigned n);
 int vq__packed_push_burst(struct vq_dev *q, const struct vq_elem *e, const uint32_t *len,
 			  unsigned n);

@@ -457,6 +457,38 @@ void vq__packed_set_notify(struct vq_dev *q, bool enable)
 	__atomic_store_n(&q->dev_event->flags, flags, __ATOMIC_RELEASE);
 }
 
+/* Moderation (EVENT_IDX): a kick once the driver makes available the slot
+ * n - 1 after the next one (its lap's wrap counter with it): n more
+ * single-slot buffers, fewer when chains take several slots. */
+void vq__packed_set_notify_after(struct vq_dev *q, uint16_t n)
+{
+	uint16_t slot = q->avail_idx;
+	bool wrap = q->avail_wrap;
+
+	advance(q, &slot, &wrap, n - 1u);
+	__atomic_store_n(&q->dev_event->off_wrap,
+			 (uint16_t)(slot | (wrap ? VQ__EVENT_F_WRAP : 0)), __ATOMIC_RELAXED);
+	/* Release: off_wrap before flags for a driver that reads flags first;
+	 * the rest is vq_dev_enable_notify_after's full fence. */
+	__atomic_store_n(&q->dev_event->flags, (uint16_t)VRING_PACKED_EVENT_FLAG_DESC,
+			 __ATOMIC_RELEASE);
+}
+
+/* Did the driver make the slot n - 1 after the next one available?  Every
+ * slot up to a published head has its flags written before that head's
+ * release store, so a slot not yet available means the driver has not
+ * passed it (a chain's tail written before its head only says "look"). */
+bool vq__packed_has_avail_n(const struct vq_dev *q, uint16_t n)
+{
+	uint16_t slot = q->avail_idx, f;
+	bool wrap = q->avail_wrap;
+
+	advance(q, &slot, &wrap, n - 1u);
+	/* Acquire: pairs with the driver's release store of head flags. */
+	f = __atomic_load_n(&slot_desc(q, slot)->flags, __ATOMIC_ACQUIRE);
+	return !!(f & VQ__DESC_F_AVAIL) == wrap;
+}
+
 bool vq__packed_has_avail(const struct vq_dev *q)
 {
 	/* Acquire: pairs with the driver's write barrier before head flags. */

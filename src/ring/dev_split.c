@@ -353,6 +353,23 @@ void vq__split_set_notify(struct vq_dev *q, bool enable)
 			 __ATOMIC_RELAXED);
 }
 
+/* Moderation (EVENT_IDX): a kick once the driver makes the n-th buffer from
+ * here available (avail_event n - 1 ahead, in the 16-bit index space). */
+void vq__split_set_notify_after(struct vq_dev *q, uint16_t n)
+{
+	/* Relaxed: vq_dev_enable_notify_after's full fence orders it. */
+	__atomic_store_n(avail_event(q), (uint16_t)(q->avail_idx + n - 1), __ATOMIC_RELAXED);
+}
+
+/* At least n buffers available (or an index too far ahead: pop reports it)? */
+bool vq__split_has_avail_n(const struct vq_dev *q, uint16_t n)
+{
+	/* Acquire: pairs with the driver's release store of avail->idx. */
+	uint16_t idx = __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE);
+
+	return (uint16_t)(idx - q->avail_idx) >= n;
+}
+
 bool vq__split_has_avail(const struct vq_dev *q)
 {
 	/* Acquire: pairs with the driver's write barrier before avail->idx. */

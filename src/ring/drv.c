@@ -459,3 +459,21 @@ bool vq_drv_enable_notify(struct vq_drv *q)
 		return vq__drv_split_enable_notify(q);
 	return vq__drv_packed_enable_notify(q);
 }
+
+bool vq_drv_enable_notify_after(struct vq_drv *q, unsigned n)
+{
+	/* What the device was shown: buffers (split) or ring slots (packed;
+	 * the buffers' count when some are not yet published: fewer). */
+	uint32_t shown = vq__drv_pub_inflight(q);
+
+	if (q->violation != VQ_OK)
+		return true; /* look again: the next get reports -EIO */
+	if (q->layout == VQ_LAYOUT_PACKED && q->add_seq == q->pub_seq)
+		shown = q->size - q->num_free;
+	n = n < shown ? n : shown; /* their completion always signals */
+	if (n <= 1 || !q->event_idx || q->in_order || q->batch_left)
+		return vq_drv_enable_notify(q);
+	if (q->layout == VQ_LAYOUT_SPLIT)
+		return vq__drv_split_enable_notify_after(q, (uint16_t)n);
+	return vq__drv_packed_enable_notify_after(q, (uint16_t)n);
+}

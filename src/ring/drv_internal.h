@@ -279,6 +279,7 @@ int vq__drv_split_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned
 void *vq__drv_split_detach(struct vq_drv *q);
 void vq__drv_split_disable_notify(struct vq_drv *q);
 bool vq__drv_split_enable_notify(struct vq_drv *q);
+bool vq__drv_split_enable_notify_after(struct vq_drv *q, uint16_t n);
 
 /* drv_packed.c */
 void vq__drv_packed_init(struct vq_drv *q);
@@ -294,5 +295,6 @@ int vq__drv_packed_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigne
 void *vq__drv_packed_detach(struct vq_drv *q);
 void vq__drv_packed_disable_notify(struct vq_drv *q);
 bool vq__drv_packed_enable_notify(struct vq_drv *q);
+bool vq__drv_packed_enable_notify_after(struct vq_drv *q, uint16_t n);
 
 #endif /* VQ_RING_DRV_INTERNAL_H */

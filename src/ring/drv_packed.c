@@ -349,3 +349,62 @@ bool vq__drv_packed_enable_notify(struct vq_drv *q)
 	flags = __atomic_load_n(&ring(q)[q->last_used].flags, __ATOMIC_ACQUIRE);
 	return !(flags & VQ__DESC_F_USED) == !q->used_wrap;
 }
+
+/*
+ * Has the device's used position reached n slots past the next used slot?
+ * Walks its used descriptors from there by the slots each buffer took (a
+ * used descriptor covers its buffer's ndesc slots; at most n steps).  A
+ * slot not yet used: false.  Anything a get would reject (an id out of
+ * range or not in flight): true, so that the get reports it.
+ */
+static bool packed_used_reach(const struct vq_drv *q, uint32_t n)
+{
+	uint32_t slot = q->last_used, walked = 0;
+	bool wrap = q->used_wrap;
+
+	while (walked < n) {
+		const struct vring_packed_desc *d = &ring(q)[slot];
+		/* Acquire: pairs with the device's release store of the used
+		 * flags; the id is read after it. */
+		uint16_t flags = __atomic_load_n(&d->flags, __ATOMIC_ACQUIRE);
+		uint16_t id;
+
+		if (!(flags & VQ__DESC_F_USED) != !wrap)
+			return false;
+		id = __atomic_load_n(&d->id, __ATOMIC_RELAXED);
+		if (id >= q->size || !q->buf[id].token || q->buf[id].ndesc == 0)
+			return true;
+		walked += q->buf[id].ndesc;
+		slot += q->buf[id].ndesc;
+		if (slot >= q->size) {
+			slot -= q->size;
+			wrap = !wrap;
+		}
+	}
+	return true;
+}
+
+bool vq__drv_packed_enable_notify_after(struct vq_drv *q, uint16_t n)
+{
+	uint32_t slot = q->last_used + n - 1u;
+	bool wrap = q->used_wrap;
+
+	if (slot >= q->size) {
+		slot -= q->size;
+		wrap = !wrap;
+	}
+	q->cb_disabled = false;
+	/* Relaxed: ordered by the full fence below. */
+	__atomic_store_n(&driver_event(q)->off_wrap,
+			 (uint16_t)(slot | (wrap ? VQ__EVENT_F_WRAP : 0)), __ATOMIC_RELAXED);
+	__atomic_store_n(&driver_event(q)->flags, VRING_PACKED_EVENT_FLAG_DESC, __ATOMIC_RELAXED);
+	/*
+	 * Full fence: the event n - 1 slots ahead is visible before we walk
+	 * the used slots.  Pairs with the device's full fence between writing
+	 * used descriptors and reading the driver event suppression
+	 * (vq_dev_need_notify): either it signals when it passes the event,
+	 * or we see the descriptors that passed it.
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return packed_used_reach(q, n);
+}

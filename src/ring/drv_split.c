@@ -297,3 +297,20 @@ bool vq__drv_split_enable_notify(struct vq_drv *q)
 		return true;
 	return __atomic_load_n(&used_ring(q)->idx, __ATOMIC_ACQUIRE) != q->last_used;
 }
+
+bool vq__drv_split_enable_notify_after(struct vq_drv *q, uint16_t n)
+{
+	q->cb_disabled = false;
+	/* Relaxed: ordered by the full fence below. */
+	__atomic_store_n(used_event(q), (uint16_t)(q->last_used + n - 1), __ATOMIC_RELAXED);
+	/*
+	 * Full fence: the event n - 1 ahead is visible before we re-read
+	 * used->idx.  Pairs with the device's full fence between publishing
+	 * used->idx and reading used_event (vq_dev_need_notify): either it
+	 * signals when it passes the event, or we see that it has.
+	 */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/* A device's idx too far ahead counts too: the get reports it. */
+	return (uint16_t)(__atomic_load_n(&used_ring(q)->idx, __ATOMIC_ACQUIRE) - q->last_used) >=
+	       n;
+}

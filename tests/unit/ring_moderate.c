@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Moderated notifications (vq_dev_enable_notify_after,
+ * vq_drv_enable_notify_after): the driver's own side of the ring drives the
+ * device side over shared memory, and each test checks that the peer's
+ * signal comes exactly with the n-th buffer, not before, that the re-check
+ * before sleeping sees n buffers already there, and that this holds across
+ * the split ring's 16-bit index wrap and the packed ring's wrap counter.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <virtq/mem.h>
+#include <virtq/ring.h>
+
+#include "../harness/test.h"
+
+#define GPA_BASE 0x100000ull
+#define BUF      64u         /* bytes per segment */
+#define MAXQ     64u
+
+struct fx {
+	uint32_t size;
+	unsigned char *mem;
+	size_t mem_len, data_off;
+	struct vq_mem *map;
+	struct vq_drv *drv;
+	struct vq_dev *dev;
+	struct vq_elem e[MAXQ];
+	struct iovec iov[MAXQ][4];
+	unsigned nheld;
+	char tok[MAXQ];
+	unsigned next_tok;
+};
+
+static void fx_init(struct fx *x, enum vq_layout layout, uint32_t size, uint64_t features)
+{
+	struct vq_ring_layout lay;
+	size_t ring_len;
+
+	memset(x, 0, sizeof(*x));
+	x->size = size;
+	features |= VQ_F_VERSION_1 | (layout == VQ_LAYOUT_PACKED ? VQ_F_PACKED : 0);
+	ASSERT_EQ(vq_ring_layout(layout, size, &lay), 0);
+	ring_len = (lay.total + 4095) & ~(size_t)4095;
+	x->data_off = ring_len;
+	x->mem_len = ring_len + (size_t)MAXQ * 4 * 2 * BUF;
+	x->mem = mmap(NULL, x->mem_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_TRUE(x->mem != MAP_FAILED);
+	ASSERT_EQ(vq_mem_new(&x->map), 0);
+	struct vq_mem_region reg = { .gpa = GPA_BASE, .size = x->mem_len, .hva = x->mem,
+				     .prot = VQ_MEM_RW };
+	ASSERT_EQ(vq_mem_add(x->map, &reg), 0);
+	struct vq_drv_params dc = {
+		.ring = { .layout = layout, .size = size, .features = features,
+			  .desc = x->mem + lay.desc_off, .avail = x->mem + lay.avail_off,
+			  .used = x->mem + lay.used_off },
+	};
+	ASSERT_EQ(vq_drv_new(&dc, &x->drv), 0);
+	ASSERT_EQ(vq_dev_new(&dc.ring, x->map, &x->dev), 0);
+	for (unsigned i = 0; i < MAXQ; i++) {
+		x->e[i].iov = x->iov[i];
+		x->e[i].iov_cap = 4;
+	}
+}
+
+static void fx_fini(struct fx *x)
+{
+	ASSERT_FALSE(vq_drv_is_broken(x->drv));
+	ASSERT_FALSE(vq_dev_is_broken(x->dev));
+	vq_drv_free(x->drv);
+	vq_dev_free(x->dev);
+	vq_mem_free(x->map);
+	munmap(x->mem, x->mem_len);
+}
+
+/* Add one writable buffer of nseg segments that do not merge (a gap
+ * between them); not yet published. */
+static void add(struct fx *x, unsigned nseg)
+{
+	unsigned t = x->next_tok++ % MAXQ;
+	struct vq_seg sg[4];
+
+	for (unsigned i = 0; i < nseg; i++)
+		sg[i] = (struct vq_seg){ GPA_BASE + x->data_off + ((size_t)t * 4 + i) * 2 * BUF, BUF };
+	ASSERT_EQ(vq_drv_add(x->drv, sg, 0, nseg, &x->tok[t]), 0);
+}
+
+/* The device pops everything available. */
+static void pop_all(struct fx *x)
+{
+	int rc;
+
+	while ((rc = vq_dev_pop(x->dev, &x->e[x->nheld])) == 1)
+		x->nheld++;
+	ASSERT_EQ(rc, 0);
+}
+
+/* The device uses held buffer i: pushed, flushed; returns need_notify. */
+static bool use(struct fx *x, unsigned i)
+{
+	ASSERT_EQ(vq_dev_push(x->dev, &x->e[i], 1), 0);
+	vq_dev_flush(x->dev);
+	return vq_dev_need_notify(x->dev);
+}
+
+/* Use every held buffer and let the driver take them back. */
+static void drain(struct fx *x)
+{
+	uint32_t len;
+	void *tok;
+	unsigned got = 0;
+
+	for (unsigned i = 0; i < x->nheld; i++)
+		(void)use(x, i);
+	while (vq_drv_get(x->drv, &tok, &len) == 1)
+		got++;
+	ASSERT_EQ(got, x->nheld);
+	x->nheld = 0;
+}
+
+/* Move both sides m buffers on, with notifications off. */
+static void advance_by(struct fx *x, unsigned m)
+{
+	vq_dev_disable_notify(x->dev);
+	vq_drv_disable_notify(x->drv);
+	for (unsigned i = 0; i < m; i++)
+		add(x, 1);
+	(void)vq_drv_kick_prepare(x->drv);
+	pop_all(x);
+	ASSERT_EQ(x->nheld, m);
+	drain(x);
+}
+
+/* Kicks: none before the n-th buffer, one with it; the re-check sees n. */
+static void dev_round(struct fx *x, unsigned n, unsigned nseg)
+{
+	unsigned want = n < x->size ? n : x->size;
+
+	vq_dev_disable_notify(x->dev);
+	ASSERT_FALSE(vq_dev_enable_notify_after(x->dev, n));
+	for (unsigned i = 1; i <= want / nseg; i++) {
+		add(x, nseg);
+		if (i * nseg < want)
+			ASSERT_FALSE(vq_drv_kick_prepare(x->drv));
+		else
+			ASSERT_TRUE(vq_drv_kick_prepare(x->drv));
+	}
+	/* The re-check before sleeping: n there, so do not sleep. */
+	ASSERT_TRUE(vq_dev_enable_notify_after(x->dev, n));
+	vq_dev_disable_notify(x->dev);
+	pop_all(x);
+	ASSERT_EQ(x->nheld, want / nseg);
+	drain(x);
+	/* n - 1 there: sleep (the n-th kicks). */
+	if (want / nseg > 1) {
+		for (unsigned i = 1; i < want / nseg; i++)
+			add(x, nseg);
+		(void)vq_drv_kick_prepare(x->drv);
+		ASSERT_FALSE(vq_dev_enable_notify_after(x->dev, n));
+		vq_dev_disable_notify(x->dev);
+		pop_all(x);
+		drain(x);
+	}
+}
+
+static void dev_case(enum vq_layout layout, uint32_t size, unsigned rounds, unsigned nseg)
+{
+	static const unsigned ns[] = { 2, 3, 8, 17, 32, 64, 100 };
+	uint64_t rng = vq_test_seed();
+	struct fx x;
+
+	fx_init(&x, layout, size, VQ_F_EVENT_IDX);
+	for (unsigned r = 0; r < rounds; r++) {
+		advance_by(&x, (unsigned)(vq_test_rand(&rng) % x.size));
+		dev_round(&x, ns[r % (sizeof(ns) / sizeof(ns[0]))] * nseg, nseg);
+	}
+	fx_fini(&x);
+}
+
+/* Split: 1200 rounds move the 16-bit avail index past its wrap. */
+TEST(dev_after_split_kick_at_nth)
+{
+	dev_case(VQ_LAYOUT_SPLIT, 64, 1200, 1);
+}
+
+/* Packed (a size that is not a power of two): the event offset lands in
+ * the next lap, with the other wrap counter, about every other round. */
+TEST(dev_after_packed_kick_at_nth)
+{
+	dev_case(VQ_LAYOUT_PACKED, 60, 600, 1);
+}
+
+/* Interrupts: none before the n-th used buffer, one with it (n clamped to
+ * the buffers in flight); the re-check sees the device past the event. */
+static void drv_round(struct fx *x, unsigned n, unsigned shown, unsigned nseg)
+{
+	unsigned fire = n < shown ? n : shown; /* buffers whose use signals */
+
+	vq_dev_disable_notify(x->dev);
+	vq_drv_disable_notify(x->drv);
+	for (unsigned i = 0; i < shown; i++)
+		add(x, nseg);
+	(void)vq_drv_kick_prepare(x->drv);
+	pop_all(x);
+	ASSERT_FALSE(vq_drv_enable_notify_after(x->drv, n * nseg));
+	/* Used out of order (last popped first): positions count, not ids. */
+	for (unsigned k = 1; k <= fire; k++) {
+		bool irq = use(x, x->nheld - k);
+
+		if (k < fire && fire > 1)
+			ASSERT_FALSE(irq);
+		else
+			ASSERT_TRUE(irq);
+	}
+	ASSERT_TRUE(vq_drv_enable_notify_after(x->drv, n * nseg));
+	vq_drv_disable_notify(x->drv);
+	for (unsigned k = fire + 1; k <= x->nheld; k++)
+		(void)use(x, x->nheld - k);
+	x->nheld = 0;
+	{
+		uint32_t len;
+		void *tok;
+		unsigned got = 0;
+
+		while (vq_drv_get(x->drv, &tok, &len) == 1)
+			got++;
+		ASSERT_EQ(got, shown);
+	}
+}
+
+/* The re-check alone: n - 1 used buffers waiting is safe to sleep on. */
+static void drv_recheck(struct fx *x, unsigned n, unsigned nseg)
+{
+	vq_drv_disable_notify(x->drv);
+	for (unsigned i = 0; i < n + 1; i++)
+		add(x, nseg);
+	(void)vq_drv_kick_prepare(x->drv);
+	pop_all(x);
+	for (unsigned i = 0; i + 1 < n; i++)
+		(void)use(x, i);
+	ASSERT_FALSE(vq_drv_enable_notify_after(x->drv, n * nseg));
+	(void)use(x, n - 1);
+	ASSERT_TRUE(vq_drv_enable_notify_after(x->drv, n * nseg));
+	vq_drv_disable_notify(x->drv);
+	(void)use(x, n);
+	x->nheld = 0;
+	{
+		uint32_t len;
+		void *tok;
+
+		while (vq_drv_get(x->drv, &tok, &len) == 1)
+			;
+	}
+}
+
+static void drv_case(enum vq_layout layout, uint32_t size, unsigned rounds, unsigned nseg)
+{
+	static const unsigned ns[] = { 2, 3, 5, 8, 13 };
+	uint64_t rng = vq_test_seed();
+	unsigned cap = size / nseg;
+	struct fx x;
+
+	fx_init(&x, layout, size, VQ_F_EVENT_IDX);
+	for (unsigned r = 0; r < rounds; r++) {
+		unsigned n = ns[r % (sizeof(ns) / sizeof(ns[0]))];
+		unsigned shown = 1 + (unsigned)(vq_test_rand(&rng) % (n + 4));
+
+		advance_by(&x, (unsigned)(vq_test_rand(&rng) % x.size));
+		drv_round(&x, n, shown < cap ? shown : cap, nseg);
+		if (n + 1 <= cap)
+			drv_recheck(&x, n, nseg);
+	}
+	fx_fini(&x);
+}
+
+TEST(drv_after_split_call_at_nth)
+{
+	drv_case(VQ_LAYOUT_SPLIT, 64, 1200, 1);
+}
+
+TEST(drv_after_packed_call_at_nth)
+{
+	drv_case(VQ_LAYOUT_PACKED, 60, 600, 1);
+}
+
+/* Packed chains of 3 descriptors (no INDIRECT): the event counts slots,
+ * and the re-check walks used descriptors by the slots each buffer took
+ * (the slots inside a chain are never written as used). */
+TEST(drv_after_packed_chains_walk)
+{
+	drv_case(VQ_LAYOUT_PACKED, 60, 400, 3);
+}
+
+TEST(dev_after_packed_chains)
+{
+	dev_case(VQ_LAYOUT_PACKED, 60, 400, 3);
+}
+
+/* Without EVENT_IDX the calls are the plain ones: a kick with the first
+ * buffer, an interrupt with the first used. */
+TEST(after_without_event_idx_is_plain)
+{
+	struct fx x;
+
+	fx_init(&x, VQ_LAYOUT_SPLIT, 64, 0);
+	vq_drv_disable_notify(x.drv);
+	ASSERT_FALSE(vq_dev_enable_notify_after(x.dev, 16));
+	add(&x, 1);
+	ASSERT_TRUE(vq_drv_kick_prepare(x.drv));
+	add(&x, 1);
+	(void)vq_drv_kick_prepare(x.drv);
+	pop_all(&x);
+	ASSERT_FALSE(vq_drv_enable_notify_after(x.drv, 16));
+	ASSERT_TRUE(use(&x, 0));
+	ASSERT_TRUE(vq_drv_enable_notify_after(x.drv, 16));
+	(void)use(&x, 1);
+	x.nheld = 0;
+	fx_fini(&x);
+}

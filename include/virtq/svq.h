@@ -82,6 +82,15 @@ struct vq_svq_params {
 	uint8_t giveback_status;
 	/* Optional: buffers one vq_svq_relay moves at most (0: 1024). */
 	uint32_t relay_budget;
+	/* Optional, off by default (0 or 1): notification moderation.  After
+	 * a vq_svq_relay that moved buffers, it sleeps with each side that
+	 * negotiated EVENT_IDX asked to signal only after this many more
+	 * buffers (vq_dev_enable_notify_after, vq_drv_enable_notify_after;
+	 * the device side at most the buffers it holds), and says so in
+	 * vq_svq_events.moderated: the owner must then call vq_svq_relay
+	 * again within its latency bound even without a signal (a timer).
+	 * Fewer wake-ups per buffer for up to that bound of latency. */
+	uint32_t coalesce;
 };
 
 /* Where the device finds the shadow ring, in IOVA space. */
@@ -98,6 +107,9 @@ struct vq_svq_events {
 	bool kick_device;  /* notify the device (the shadow ring's kick) */
 	bool notify_guest; /* interrupt the guest (the guest ring's call) */
 	bool more;         /* vq_svq_relay stopped at its budget: call it again */
+	bool moderated;    /* vq_svq_relay slept moderated (coalesce): buffers may
+			    * wait without a signal; call it again within the
+			    * owner's latency bound.  Set by each call. */
 };
 
 /*

@@ -51,6 +51,8 @@ struct vq_svq {
 	const struct vq_mem *gmem;  /* the guest's map (GPA -> HVA) */
 	uint8_t giveback_status;    /* vq_svq_params.giveback_status */
 	uint32_t budget;            /* vq_svq_params.relay_budget, or SVQ_BUDGET */
+	uint32_t coalesce;          /* vq_svq_params.coalesce; 0: off (no side has
+				     * EVENT_IDX, or not asked for) */
 	bool paused;
 	bool cancelled;             /* vq_svq_cancel: the shadow ring is dead */
 	unsigned inflight;          /* guest buffers on the shadow ring */
@@ -163,6 +165,7 @@ int vq_svq_new(const struct vq_svq_params *p, struct vq_svq **out)
 	s->gmem = p->guest_mem;
 	s->giveback_status = p->giveback_status;
 	s->budget = p->relay_budget ? p->relay_budget : SVQ_BUDGET;
+	s->coalesce = p->coalesce > 1 ? p->coalesce : 0;
 	s->alloc = p->alloc;
 	s->release = p->release;
 	s->alloc_ctx = p->alloc_ctx;
@@ -176,6 +179,9 @@ int vq_svq_new(const struct vq_svq_params *p, struct vq_svq **out)
 	}
 	if (rc == 0)
 		rc = shadow_new(s, p);
+	/* Moderation needs EVENT_IDX on a side; without it, today's signals. */
+	if (rc == 0 && !s->guest->event_idx && !(s->dring.features & VQ_F_EVENT_IDX))
+		s->coalesce = 0;
 	gmax = p->guest.max_chain ? p->guest.max_chain : p->guest.size;
 	if (rc == 0)
 		rc = grow_iov(s, gmax + 64);
@@ -492,11 +498,27 @@ static bool rearm(struct vq_svq *s, int why)
 	return more;
 }
 
+/* rearm, moderated (vq_svq_params.coalesce): each side with EVENT_IDX
+ * signals only after n more buffers (the shadow ring: at most the buffers
+ * the device holds); fewer than n may wait unsignalled, which the owner's
+ * timer bounds.  The same fence pairings, inside the _after calls.  True:
+ * n buffers came meanwhile on a side. */
+static bool rearm_moderated(struct vq_svq *s, int why)
+{
+	bool more = vq_drv_enable_notify_after(s->dev, s->coalesce);
+
+	if (why == 0)
+		more |= vq_dev_enable_notify_after(s->guest, s->coalesce);
+	return more;
+}
+
 int vq_svq_relay(struct vq_svq *s, struct vq_svq_events *ev)
 {
 	unsigned budget = s->budget, f;
 	int returned = 0, u, why = 0;
+	bool mod = false;
 
+	ev->moderated = false;
 	if (s->cancelled || vq_drv_is_broken(s->dev))
 		return -EIO;
 	if (vq_dev_is_broken(s->guest))
@@ -516,14 +538,17 @@ int vq_svq_relay(struct vq_svq *s, struct vq_svq_events *ev)
 			break;
 		if ((u || f) && budget)
 			continue;
+		/* Moderated only after a call that moved buffers: an idle
+		 * queue sleeps on plain signals, and its owner's timer stops. */
+		mod = s->coalesce && budget < s->budget;
 		if (!budget) {
 			/* Sleep-safe (signals back on), and asked to come again
 			 * soon: the other queues and the socket get their turn. */
-			(void)rearm(s, why);
+			(void)(mod ? rearm_moderated(s, why) : rearm(s, why));
 			ev->more = true;
 			break;
 		}
-		if (!rearm(s, why))
+		if (!(mod ? rearm_moderated(s, why) : rearm(s, why)))
 			break;
 		vq_dev_disable_notify(s->guest);
 		vq_drv_disable_notify(s->dev);
@@ -532,6 +557,7 @@ int vq_svq_relay(struct vq_svq *s, struct vq_svq_events *ev)
 		publish(s, ev); /* what was returned before the violation */
 		return u;
 	}
+	ev->moderated = mod && !pass_is_broken(s, why);
 	return pass_is_broken(s, why) ? why : returned;
 }
 

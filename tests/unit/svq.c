@@ -283,6 +283,96 @@ TEST(svq_relay_stops_at_its_budget)
 	fx_fini(&f);
 }
 
+/* ---- notification moderation (vq_svq_params.coalesce) */
+
+/* Every layout pair and feature combination with moderation on (4, and
+ * more than the rings hold): traffic with a timer that relays whenever the
+ * SVQ slept moderated and nothing else woke it loses nothing. */
+TEST(svq_coalesce_every_combo)
+{
+	static const enum vq_layout l[2] = { VQ_LAYOUT_SPLIT, VQ_LAYOUT_PACKED };
+
+	for (unsigned k = 0; k < 4; k++) {
+		for (unsigned bits = 0; bits < 32; bits++) {
+			struct combo c = {
+				.gl = l[k & 1], .dl = l[k >> 1],
+				.gf = VQ_F_VERSION_1 | (bits & 1 ? VQ_F_INDIRECT : 0) |
+				      (bits & 2 ? VQ_F_EVENT_IDX : 0),
+				.df = VQ_F_VERSION_1 | (bits & 4 ? VQ_F_INDIRECT : 0) |
+				      (bits & 8 ? VQ_F_EVENT_IDX : 0),
+				.gsize = 32, .dsize = bits & 16 ? 8 : 32,
+				.both = true, .coalesce = bits & 16 ? 64 : 4,
+			};
+			struct fx f;
+
+			fx_init(&f, &c);
+			traffic(&f, 300);
+			settle(&f);
+			if ((bits & 10) == 0)
+				ASSERT_EQ(f.timer_runs, 0); /* no EVENT_IDX: no moderation */
+			fx_fini(&f);
+		}
+	}
+}
+
+/* One vq_svq_relay with the guest's kick pending or not; the events into f. */
+static void relay_mod(struct fx *f)
+{
+	struct vq_svq_events ev = { 0 };
+
+	ASSERT_GE(vq_svq_relay(f->svq, &ev), 0);
+	svq_events(f, &ev);
+}
+
+/* A burst below N posted after the SVQ slept moderated gets no kick and
+ * is relayed by the owner's timer; an idle relay goes back to plain kicks;
+ * N buffers kick with the N-th. */
+TEST(svq_coalesce_short_burst_by_timer)
+{
+	struct combo c = std_combo;
+	struct fx f;
+
+	c.both = true;
+	c.coalesce = 8;
+	c.gsize = c.dsize = 32;
+	fx_init(&f, &c);
+	ASSERT_TRUE(post(&f));
+	ASSERT_TRUE(vq_drv_kick_prepare(f.gdrv)); /* armed plain at start */
+	relay_mod(&f);
+	ASSERT_EQ(vq_svq_inflight(f.svq), 1);
+	ASSERT_TRUE(f.moderated); /* it moved a buffer: moderated sleep */
+	for (unsigned i = 0; i < 3; i++) {
+		ASSERT_TRUE(post(&f));
+		ASSERT_FALSE(vq_drv_kick_prepare(f.gdrv)); /* 3 < 8: no kick */
+	}
+	ASSERT_EQ(vq_svq_inflight(f.svq), 1);       /* waiting in the guest ring */
+	relay_mod(&f);                              /* the timer */
+	ASSERT_EQ(vq_svq_inflight(f.svq), 4);
+	ASSERT_TRUE(f.kick_device);
+	f.kick_device = false;
+	ASSERT_EQ(device_run(&f), 4); /* the device's call: 4 held, min(8, 4) */
+	ASSERT_FALSE(f.kick_device);
+	ASSERT_TRUE(f.notify_guest); /* the used buffers went back at once */
+	f.notify_guest = false;
+	ASSERT_EQ(guest_collect(&f), 4);
+	relay_mod(&f); /* a timer run that finds nothing */
+	ASSERT_FALSE(f.moderated);
+	ASSERT_TRUE(post(&f));
+	ASSERT_TRUE(vq_drv_kick_prepare(f.gdrv)); /* plain again */
+	relay_mod(&f);
+	ASSERT_TRUE(f.moderated);
+	for (unsigned i = 1; i <= 8; i++) {
+		ASSERT_TRUE(post(&f));
+		ASSERT_EQ(vq_drv_kick_prepare(f.gdrv), i == 8);
+	}
+	relay_mod(&f);
+	ASSERT_EQ(vq_svq_inflight(f.svq), 9);
+	f.kick_device = true;
+	settle(&f);
+	ASSERT_EQ(vq_svq_inflight(f.svq), 0);
+	fx_fini(&f);
+}
+
 /* ---- the device stops holding buffers: every one goes back to the guest */
 
 /* Driver: collect what the SVQ gave back; each must be used with length 0. */

@@ -52,6 +52,7 @@ struct combo {
 	uint64_t gf, df;        /* features of each side */
 	uint32_t gsize, dsize;
 	bool both;              /* every kick and call runs vq_svq_relay */
+	uint32_t coalesce;      /* vq_svq_params.coalesce (0: off) */
 };
 
 struct slot {
@@ -79,6 +80,8 @@ struct fx {
 	bool use_hot;           /* put new buffers in the hot region */
 	bool kick_device, notify_guest;
 	bool again;             /* vq_svq_relay stopped at its budget */
+	bool moderated;         /* vq_svq_relay slept moderated: the owner's timer runs */
+	unsigned timer_runs;    /* relays the timer made */
 	struct iovec diov[64];
 	/* Optional: adjust the SVQ's parameters before vq_svq_new. */
 	void (*tweak)(struct fx *f, struct vq_svq_params *p);
@@ -160,6 +163,7 @@ static inline void svq_new(struct fx *f)
 	p.dev_layout = f->c.dl;
 	p.dev_size = f->c.dsize;
 	p.dev_features = f->c.df;
+	p.coalesce = f->c.coalesce;
 	if (f->tweak)
 		f->tweak(f, &p);
 	ASSERT_EQ(vq_svq_new(&p, &f->svq), 0);
@@ -365,6 +369,7 @@ static inline void svq_events(struct fx *f, const struct vq_svq_events *ev)
 	f->kick_device |= ev->kick_device;
 	f->notify_guest |= ev->notify_guest;
 	f->again |= ev->more;
+	f->moderated = ev->moderated;
 }
 
 /* The SVQ on a device call (kick false) or a guest kick (kick true). */
@@ -427,7 +432,13 @@ static inline unsigned round_trip(struct fx *f, unsigned burst)
 		progress++;
 	if (vq_drv_kick_prepare(f->gdrv))
 		svq_run(f, true);
-	while (f->kick_device || f->notify_guest || f->again) {
+	while (f->kick_device || f->notify_guest || f->again || f->moderated) {
+		if (f->moderated && !f->kick_device && !f->notify_guest && !f->again) {
+			/* The owner's timer: a relay with no signal. */
+			f->moderated = false;
+			f->timer_runs++;
+			svq_run(f, true);
+		}
 		if (f->again) {
 			f->again = false;
 			svq_run(f, true);

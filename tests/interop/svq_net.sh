@@ -22,7 +22,9 @@
 # packed: virtq-net runs packed rings, the drivers split), and drivers whose
 # memory is 12 regions (virtq-user --mem-regions 12: more than one
 # SET_MEM_TABLE holds, added one by one with ADD_MEM_REG to the proxies, which
-# add their views to virtq-net the same way).
+# add their views to virtq-net the same way), and both proxies with
+# notification moderation (virtq-svq --coalesce: each must have relayed on
+# its timer, and every frame still arrives).
 #
 # One PASS/FAIL line per case; exit 0 all passed, 1 a case failed, 77 skip.
 # VIRTQ_KEEP=1 keeps the work directory (all logs).
@@ -34,9 +36,10 @@ SEC=${SVQ_NET_SEC:-2}
 net_begin "$NAME" svq-net "$VQU" "$VIRTQ_NET" "$SVQ"
 
 one_case() {
-	local layout=$1 size=$2 blayout=${3:-$1} regions=${4:-} tag="$1 ${2}B" bargs=()
+	local layout=$1 size=$2 blayout=${3:-$1} regions=${4:-} co=${5:-} tag="$1 ${2}B" bargs=()
 	[[ -n ${3:-} ]] && tag+=" over $3 shadow rings" && bargs=(--backend-layout "$3")
 	[[ -n $regions ]] && tag+=", $regions guest memory regions" && bargs+=(-v)
+	[[ -n $co ]] && tag+=", --coalesce $co" && bargs+=(--coalesce "$co")
 	local sa=$WORK/c$N.a.sock sb=$WORK/c$N.b.sock pa=$WORK/c$N.pa.sock pb=$WORK/c$N.pb.sock
 	local vlog=$WORK/c$N.vn.log palog=$WORK/c$N.pa.log pblog=$WORK/c$N.pb.log
 	local tlog=$WORK/c$N.tx.log rlog=$WORK/c$N.rx.log errs='' rc papid pbpid
@@ -77,6 +80,13 @@ one_case() {
 			errs+=" $(basename "$v"): $(grep -a -m1 ' error \|broken\|unforwarded' "$v");"
 	done
 	errs+=$(vqu_layout_check "$layout" "$tlog" "$rlog")
+	# Moderated: the timer relayed what stayed below the threshold.
+	if [[ -n $co ]]; then
+		for v in "$palog" "$pblog"; do
+			adds=$(sed -n 's/.*timer relays \([0-9]*\)).*/\1/p' "$v")
+			((${adds:-0} > 0)) || errs+=" $(basename "$v"): no timer relay with --coalesce $co;"
+		done
+	fi
 	# More regions than one SET_MEM_TABLE holds: each driver added them one
 	# by one to its proxy, and each proxy to virtq-net.
 	if [[ -n $regions ]]; then
@@ -127,6 +137,13 @@ if [[ -z ${SVQ_NET_LAYOUTS:-}${SVQ_NET_SIZES:-} ]]; then
 	one_case split 1514 packed
 	N=$((N + 1))
 	one_case packed 1514 packed 12
+	# Notification moderation: at half the ring, and above the ring's size
+	# (clamped to it: the guest can never post that many more while the
+	# proxy holds buffers, so the proxy's timer relays everything).
+	N=$((N + 1))
+	one_case split 64 "" "" 128
+	N=$((N + 1))
+	one_case packed 1514 "" "" 32768:50
 fi
 echo "  $N cases in $((SECONDS - t0)) s"
 ((FAILS == 0)) || exit 1

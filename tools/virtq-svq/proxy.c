@@ -209,7 +209,7 @@ static int shadow_open(struct sp *s, unsigned idx)
 		.dev_layout = (s->dev_features & VQ_F_PACKED) ? VQ_LAYOUT_PACKED : VQ_LAYOUT_SPLIT,
 		.dev_features = s->dev_features & VQ_RING_FEATURES,
 		.alloc = arena_alloc, .release = arena_release, .alloc_ctx = s,
-		.giveback_status = s->giveback_status,
+		.giveback_status = s->giveback_status, .coalesce = s->coalesce,
 	};
 	struct vq_svq_ring ring;
 	struct vq_fe_ring fr;
@@ -348,6 +348,9 @@ void sp_relay(struct sp *s, unsigned idx)
 	s->st.relays++;
 	rc = vq_svq_relay(q->svq, &q->ev);
 	s->returned += rc > 0 ? (unsigned)rc : 0;
+	/* Moderated: buffers may wait unsignalled; come back by then.  (now_ns
+	 * is the last wait's end, a little early: the bound only tightens.) */
+	q->due_ns = q->ev.moderated ? s->now_ns + (uint64_t)s->coalesce_us * 1000u : 0;
 	report(s, idx);
 }
 
@@ -439,6 +442,7 @@ static void shadow_close(struct sp *s, unsigned idx, bool stop_backend)
 	vq_svq_free(q->svq);
 	q->svq = NULL;
 	q->ev = (struct vq_svq_events){ 0 };
+	q->due_ns = 0;
 	s->fds_changed = true;
 }
 
@@ -709,11 +713,12 @@ void sp_log_totals(const struct sp *s)
 		user, kern, per_buffer(s, (user + kern) * 1e9));
 	/* The data path's system calls: poll, eventfd reads and writes. */
 	vqt_log(VQT_LOG_INFO, "per buffer: %.3f wakeups, %.3f system calls (polls %llu, "
-		"wakeups %llu, relays %llu, reads %llu, kicks %llu, calls %llu)",
+		"wakeups %llu, relays %llu, reads %llu, kicks %llu, calls %llu, timer relays %llu)",
 		per_buffer(s, (double)st->wakeups), per_buffer(s, (double)sys),
 		(unsigned long long)st->polls, (unsigned long long)st->wakeups,
 		(unsigned long long)st->relays, (unsigned long long)st->reads,
-		(unsigned long long)st->kicks, (unsigned long long)st->calls);
+		(unsigned long long)st->kicks, (unsigned long long)st->calls,
+		(unsigned long long)st->timer);
 }
 
 void sp_fini(struct sp *s)

@@ -36,6 +36,7 @@ struct sp_queue {
 	struct vq_svq_events ev; /* owed by this poll round's relays (sp_flush) */
 	bool again;              /* the last relay stopped at its budget */
 	bool reported;           /* a broken side was logged */
+	uint64_t due_ns;         /* --coalesce: relay again by then (0: no timer) */
 };
 
 /* What the data path cost, in system calls (sp_log_totals). */
@@ -46,6 +47,7 @@ struct sp_stats {
 	uint64_t reads;   /* call eventfd reads (a ring stop's drain only) */
 	uint64_t kicks;   /* eventfd writes to the backend */
 	uint64_t calls;   /* eventfd writes to the guest */
+	uint64_t timer;   /* relays the --coalesce timer made (no kick or call) */
 };
 
 /* The shadow rings' layout towards the backend. */
@@ -54,6 +56,9 @@ enum sp_layout { SP_LAYOUT_GUEST, SP_LAYOUT_SPLIT, SP_LAYOUT_PACKED };
 struct sp {
 	enum sp_layout backend_layout; /* set after sp_init, before sp_serve */
 	uint8_t giveback_status;   /* vq_svq_params.giveback_status (--type blk) */
+	uint32_t coalesce;         /* vq_svq_params.coalesce (--coalesce N; 0: off) */
+	uint32_t coalesce_us;      /* --coalesce N:USEC: a moderated queue's latency bound */
+	uint64_t now_ns;           /* CLOCK_MONOTONIC after the last wait (main.c) */
 	struct vq_fe *fe;          /* towards the real backend (manual mode) */
 	struct vq_vu_backend *b;   /* towards the frontend */
 	uint64_t offered;          /* features offered to the frontend */
@@ -97,9 +102,10 @@ int sp_backend_retry(struct sp *s);
 void sp_log_totals(const struct sp *s);
 int sp_serve(struct sp *s, const char *socket);
 /* Relay queue idx both ways after its guest kick, its backend's call, or
- * neither (the last relay stopped at its budget); main.c waits on those
- * eventfds edge-triggered and never reads them.  The kicks and interrupts
- * it owes wait in the queue's ev for sp_flush. */
+ * neither (the last relay stopped at its budget, or its --coalesce timer
+ * is due); main.c waits on those eventfds edge-triggered and never reads
+ * them.  The kicks and interrupts it owes wait in the queue's ev for
+ * sp_flush.  A relay that slept moderated sets the queue's due_ns. */
 void sp_relay(struct sp *s, unsigned idx);
 /* Send the kicks and interrupts the round's relays owe, one per queue.
  * True when a queue's relay stopped at its budget: relay it again before

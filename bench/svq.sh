@@ -240,5 +240,7 @@ is relayed.  With moderation the whole proxy costs **${pnetc:-n/a} ns** per
 remove: a batch still takes about two wake-ups (the guest's kick, then the
 backend's call for the used buffers), so a wake-up finds at most about half
 a ring, and the relay's own work per buffer in the proxy (which reads cache
-lines the other CPU wrote) is the same with or without it.
+lines the other CPU wrote) is the same with or without it.  That work is
+inside *CPU/wake-up* too, which is why that column grows in these rows: a
+wake-up's fixed cost plus the per-buffer work of a larger batch.
 MD

@@ -239,8 +239,12 @@ is relayed.  With moderation the whole proxy costs **${pnetc:-n/a} ns** per
 ($(awk -v r="${pnet1kc:-1e9}" 'BEGIN { print (r <= 100) ? "met" : "not met" }')).  What moderation cannot
 remove: a batch still takes about two wake-ups (the guest's kick, then the
 backend's call for the used buffers), so a wake-up finds at most about half
-a ring, and the relay's own work per buffer in the proxy (which reads cache
-lines the other CPU wrote) is the same with or without it.  That work is
-inside *CPU/wake-up* too, which is why that column grows in these rows: a
-wake-up's fixed cost plus the per-buffer work of a larger batch.
+a ring, and the relay's own work per buffer in the proxy (which reads and
+writes cache lines of the guest's ring that the other CPU holds: perf puts
+most of the proxy's user time in the guest ring's pop and push) is the same
+with or without it.  Compare *wake-ups/buffer*, which is what moderation
+changes, with *proxy CPU/buffer*, which is what the target counts: on this
+virtual machine *CPU/wake-up* grows with the batch a wake-up finds (in our
+short runs by more than the extra buffers' relay work), so halving the
+wake-ups saves much less than half of the CPU per buffer.
 MD

@@ -11,7 +11,8 @@
  *
  * Input (fuzz/gen_corpus.c writes valid ones):
  *   u8 cfg      bit0 guest packed, bit1 shadow packed, bit2 guest INDIRECT,
- *               bit3 shadow INDIRECT, bit4 guest EVENT_IDX, bit5 shadow EVENT_IDX
+ *               bit3 shadow INDIRECT, bit4 guest EVENT_IDX, bit5 shadow EVENT_IDX,
+ *               bit6 notification moderation (coalesce 3; with bit7, 64)
  *   u8 sizes    guest size 1 << (1 + low nibble % 4), shadow 1 << (high nibble % 5)
  *   u8 nregions 1 + n % 4, then per region: u32 gpa, u16 host offset, u16 size, u8 prot
  *   ops         until the input ends, one u8 opcode each (see run_op;
@@ -318,6 +319,9 @@ static bool setup(struct ctx *c, struct fz *f)
 	sp.dev_size = 1u << ((sizes >> 4) % 5);
 	sp.dev_features = VQ_F_VERSION_1 | (cfg & 8 ? VQ_F_INDIRECT : 0) |
 			  (cfg & 32 ? VQ_F_EVENT_IDX : 0);
+	/* Notification moderation: the event indexes ahead, against either
+	 * side's hostile rings (vq_svq_relay, op 11). */
+	sp.coalesce = cfg & 64 ? (cfg & 128 ? 64 : 3) : 0;
 	if (vq_svq_new(&sp, &c->svq))
 		return false;
 	device_new(c);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Fuzz target: driver-side used-ring processing (vq_drv_get) against a
+ * Fuzz target: driver-side used-ring processing (vq_drv_get, and
+ * vq_drv_get_burst with its IN_ORDER run fast path) against a
  * fuzzed device.  The driver posts buffers; a well-behaved device (vq_dev
  * on the same ring) pops and pushes some of them; and the input may
  * overwrite any byte of the shared ring and indirect tables at any time, as
@@ -113,6 +114,30 @@ static void op_get(struct ctx *c)
 	}
 }
 
+/* Up to 32 at once: IN_ORDER runs and batches take the fast path. */
+static void op_get_burst(struct ctx *c)
+{
+	void *t[32];
+	uint32_t len[32];
+	int rc = vq_drv_get_burst(c->d, t, len, 32);
+
+	if (c->broken) {
+		FZ_CHECK(rc == -EIO, "get_burst on a broken queue returned %d", rc);
+		return;
+	}
+	FZ_CHECK(rc <= 32, "get_burst returned %d", rc);
+	for (int i = 0; i < rc; i++)
+		returned(c, t[i], len[i], false);
+	if (rc < 0)
+		FZ_CHECK(rc == vq_violation_errno(vq_drv_violation(c->d)), "get_burst returned %d",
+			 rc);
+	/* A burst may take some buffers and then meet a violation. */
+	if (vq_drv_is_broken(c->d)) {
+		c->broken = true;
+		check_broken(c);
+	}
+}
+
 static void op_add(struct ctx *c, struct fz *f)
 {
 	struct vq_seg sg[MAX_SEGS];
@@ -196,8 +221,11 @@ static void run_op(struct ctx *c, struct fz *f)
 	case 6:
 		op_write(ringmem, c->lay.total, f);
 		break;
-	case 7: case 8: case 9:
+	case 7: case 8:
 		op_get(c);
+		break;
+	case 9:
+		op_get_burst(c);
 		break;
 	case 10:
 		op_write(pool, sizeof(pool), f);

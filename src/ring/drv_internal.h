@@ -192,24 +192,55 @@ int vq__drv_batch_next(struct vq_drv *q, void **token, uint32_t *len);
 int vq__drv_detach_scan(struct vq_drv *q);
 
 /*
- * vq_drv_get_burst for one layout: up to n used buffers, from an IN_ORDER
- * batch in progress (NEXT, the layout's always-inline vq__drv_batch_next)
- * or from GET (the layout's always-inline get), so that the loop has both
- * inlined.  Returns how many were taken, or GET's result (0 or -errno) when
- * none was.
+ * IN_ORDER, and every buffer in flight takes one descriptor (split) or
+ * one ring slot (packed): the buffers lie at consecutive ids from the
+ * oldest, and a run of them can be taken in one loop (the layouts' _run).
+ */
+static inline bool vq__drv_all_single(const struct vq_drv *q)
+{
+	return q->in_order && q->size - q->num_free == q->inflight;
+}
+
+/*
+ * vq_drv_get_burst for one layout: up to n used buffers.  Under
+ * vq__drv_all_single, RUN first (the layout's always-inline run: a batch in
+ * progress, or a run of used entries, taken in one loop).  RUN returns how
+ * many it took (0 when nothing is used yet), or a violation; it sets *walk
+ * when there are entries it does not take this way, and then one buffer
+ * comes from an IN_ORDER batch in progress (NEXT, the layout's batch_next)
+ * or from GET (its get), as without RUN.  GET stays the authority: every
+ * entry RUN does not take is walked by it, with today's checks.  Returns
+ * how many were taken, or the last result (0 or -errno) when none was.
  */
 static inline __attribute__((always_inline)) int
 vq__drv_get_burst_with(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n,
 		       int (*get)(struct vq_drv *, void **, uint32_t *),
-		       int (*next)(struct vq_drv *, void **, uint32_t *))
+		       int (*next)(struct vq_drv *, void **, uint32_t *),
+		       int (*run)(struct vq_drv *, void **, uint32_t *, unsigned, bool *))
 {
-	unsigned i;
+	unsigned i = 0;
 	int r = 0;
 
-	for (i = 0; i < n; i++) {
+	while (i < n) {
+		if (vq__drv_all_single(q)) {
+			bool walk = false;
+
+			r = run(q, tokens + i, lens + i, n - i, &walk);
+			if (r < 0)
+				break;
+			i += (unsigned)r;
+			if (!walk) {
+				if (r == 0)
+					break;
+				continue;
+			}
+			if (i == n)
+				break;
+		}
 		r = q->batch_left ? next(q, &tokens[i], &lens[i]) : get(q, &tokens[i], &lens[i]);
 		if (r != 1)
 			break;
+		i++;
 	}
 	return i ? (int)i : r;
 }
@@ -239,7 +270,7 @@ vq__drv_add_burst_with(struct vq_drv *q, const struct vq_seg *seg, unsigned n, b
 
 /*
  * The calls drv.c makes into one layout, around its always-inline get,
- * batch_next and add1 (L_get, L_batch_next, L_add1 in drv_L.c):
+ * batch_next, run and add1 (L_get, L_batch_next, L_run, L_add1 in drv_L.c):
  * vq__drv_L_get and vq__drv_L_add1 for the
  * single calls, and vq__drv_L_get_burst and vq__drv_L_add_burst with the
  * loop inlined.  Instantiated once in each layout's file.
@@ -252,7 +283,8 @@ vq__drv_add_burst_with(struct vq_drv *q, const struct vq_seg *seg, unsigned n, b
 	int vq__drv_##L##_get_burst(struct vq_drv *q, void **tokens, uint32_t *lens,         \
 				    unsigned n)                                              \
 	{                                                                                    \
-		return vq__drv_get_burst_with(q, tokens, lens, n, L##_get, L##_batch_next);  \
+		return vq__drv_get_burst_with(q, tokens, lens, n, L##_get, L##_batch_next,   \
+					      L##_run);                                      \
 	}                                                                                    \
 	void vq__drv_##L##_add1(struct vq_drv *q, const struct vq_seg *s, bool write,        \
 				void *token)                                                 \

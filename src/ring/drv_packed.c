@@ -293,6 +293,103 @@ int packed_get(struct vq_drv *q, void **token, uint32_t *len)
 	return packed_complete(q, id, l, token, len);
 }
 
+/* Advance the used slot by k single-slot buffers (k <= size). */
+static inline __attribute__((always_inline)) void packed_skip(struct vq_drv *q, uint32_t k)
+{
+	uint32_t next = q->last_used + k;
+
+	if (next >= q->size) {
+		next -= q->size;
+		q->used_wrap = !q->used_wrap;
+	}
+	q->last_used = (uint16_t)next;
+	q->num_free += k;
+	if (q->event_idx && !q->cb_disabled)
+		packed_update_event(q);
+}
+
+/*
+ * vq__drv_all_single holds: the buffers in flight are slots last_used,
+ * last_used + 1, ... (mod size).  Take up to n of a batch in progress,
+ * whole but the last (2.8.9), in one loop.
+ */
+static inline __attribute__((always_inline))
+int packed_run_batch(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n)
+{
+	uint32_t k = q->batch_left < n ? q->batch_left : n, id = q->last_used;
+
+	for (uint32_t i = 0; i < k; i++) {
+		lens[i] = q->buf[id].in_len;
+		tokens[i] = vq__drv_finish(q, (uint16_t)id);
+		if (++id == q->size)
+			id = 0;
+	}
+	q->batch_left -= k;
+	if (q->batch_left == 0)
+		lens[k - 1] = q->batch_len;
+	packed_skip(q, k);
+	return (int)k;
+}
+
+/*
+ * The run fast path of vq_drv_get_burst (vq__drv_get_burst_with), under
+ * vq__drv_all_single.  A batch in progress goes through packed_run_batch.
+ * Otherwise the used descriptors of a device that writes one per buffer,
+ * each at its buffer's slot and naming it, are taken in one tight loop:
+ * each slot's flags (used in the current lap), id (the slot) and len (<=
+ * the writable bytes) are checked, without the batch machinery.  Each
+ * slot, not only the run's last: nothing orders a device's flags stores
+ * within a run (DPDK's vhost writes a flush's first flags last), so a used
+ * slot says nothing of the slots before it, and a slot taken and reused
+ * before the device's store to it lands would lose the new descriptor.
+ * The first slot that does not match ends the run: not used yet (stop),
+ * or used but not as expected (*walk: a batch, or a violation), and get
+ * walks from there, reporting any violation as it always did.  Returns how
+ * many were taken.
+ */
+static inline __attribute__((always_inline))
+int packed_run(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n, bool *walk)
+{
+	uint32_t i, k = vq__drv_pub_inflight(q), slot = q->last_used;
+	uint16_t want = q->used_wrap ? (VQ__DESC_F_AVAIL | VQ__DESC_F_USED) : 0;
+
+	if (q->batch_left) {
+		*walk = false;
+		return packed_run_batch(q, tokens, lens, n);
+	}
+	if (k > n)
+		k = n;
+	for (i = 0; i < k; i++) {
+		struct vring_packed_desc *d = &ring(q)[slot];
+		/* Acquire: pairs with the device's release store of the used
+		 * flags; id and len are read after this. */
+		uint16_t flags = __atomic_load_n(&d->flags, __ATOMIC_ACQUIRE);
+		uint32_t l = 0;
+
+		if ((flags & (VQ__DESC_F_AVAIL | VQ__DESC_F_USED)) != want ||
+		    __atomic_load_n(&d->id, __ATOMIC_RELAXED) != slot) {
+			/* Not used yet (its USED bit is not this lap's): stop. */
+			*walk = !(flags & VQ__DESC_F_USED) == !(want & VQ__DESC_F_USED);
+			break;
+		}
+		/* len is reserved without WRITE (2.8.4): nothing was written. */
+		if ((flags & VRING_DESC_F_WRITE) &&
+		    (l = __atomic_load_n(&d->len, __ATOMIC_RELAXED)) > q->buf[slot].in_len) {
+			*walk = true;
+			break;
+		}
+		lens[i] = l;
+		tokens[i] = vq__drv_finish(q, (uint16_t)slot);
+		if (++slot == q->size) {
+			slot = 0;
+			want ^= VQ__DESC_F_AVAIL | VQ__DESC_F_USED;
+		}
+	}
+	if (i)
+		packed_skip(q, i);
+	return (int)i;
+}
+
 VQ__DRV_LAYOUT_CALLS(packed)
 
 void *vq__drv_packed_detach(struct vq_drv *q)

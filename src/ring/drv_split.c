@@ -143,6 +143,19 @@ bool vq__drv_split_kick_prepare(struct vq_drv *q)
 
 /* ---- used buffers */
 
+/*
+ * After taking used buffers: with EVENT_IDX, ask for an interrupt at the
+ * next entry.  Only once caught up with the used idx last read: an event
+ * behind it asks for nothing the device has not already passed, so the
+ * stores in between would change no decision, only move the line.
+ */
+static inline __attribute__((always_inline)) void split_note_used(struct vq_drv *q)
+{
+	if (q->event_idx && !q->cb_disabled && q->last_used == q->used_idx && !q->batch_left)
+		/* Relaxed: a hint; vq_drv_enable_notify fences before sleeping. */
+		__atomic_store_n(used_event(q), q->last_used, __ATOMIC_RELAXED);
+}
+
 /* Give buffer id back to the caller and its descriptors to the free list. */
 static inline __attribute__((always_inline))
 int split_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **token, uint32_t *plen)
@@ -158,14 +171,7 @@ int split_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **token, ui
 	q->num_free += b->ndesc;
 	*token = vq__drv_finish(q, id);
 	*plen = len;
-	/*
-	 * Only once caught up with the used idx last read: an event behind
-	 * it asks for nothing the device has not already passed, so the
-	 * stores in between would change no decision, only move the line.
-	 */
-	if (q->event_idx && !q->cb_disabled && q->last_used == q->used_idx && !q->batch_left)
-		/* Relaxed: a hint; vq_drv_enable_notify fences before sleeping. */
-		__atomic_store_n(used_event(q), q->last_used, __ATOMIC_RELAXED);
+	split_note_used(q);
 	return 1;
 }
 
@@ -248,6 +254,87 @@ int split_get(struct vq_drv *q, void **token, uint32_t *len)
 	if (q->in_order && id != q->oldest)
 		return split_batch_start(q, (uint16_t)id, l, token, len);
 	return split_complete(q, (uint16_t)id, l, token, len);
+}
+
+/*
+ * vq__drv_all_single holds: the buffers in flight are descriptors oldest,
+ * oldest + 1, ... (mod size).  Take up to n of a batch in progress, whole
+ * but the last (2.7.9), in one loop.
+ */
+static inline __attribute__((always_inline))
+int split_run_batch(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n)
+{
+	uint32_t k = q->batch_left < n ? q->batch_left : n, id = q->oldest;
+
+	for (uint32_t i = 0; i < k; i++, id = (id + 1) & q->mask) {
+		lens[i] = q->buf[id].in_len;
+		tokens[i] = vq__drv_finish(q, (uint16_t)id);
+	}
+	q->batch_left -= k;
+	if (q->batch_left == 0)
+		lens[k - 1] = q->batch_len;
+	q->oldest = (uint16_t)id;
+	q->num_free += k;
+	split_note_used(q);
+	return (int)k;
+}
+
+/*
+ * The run fast path of vq_drv_get_burst (vq__drv_get_burst_with), under
+ * vq__drv_all_single.  A batch in progress goes through split_run_batch.
+ * Otherwise, with k entries published (used idx, whose release store
+ * publishes them all) and k >= 2: in order, they return the k oldest
+ * buffers, so one check of the run's last entry (its id, the one expected
+ * there, and its len) stands for the run.  A buffer with no writable bytes
+ * has len 0 whatever its entry says (len <= 0), so its entry is not read;
+ * one with writable bytes needs its len, and its entry is read and checked
+ * (id and len) in the same loop: a mismatch ends the run there.  *walk
+ * when entries are left that get must walk (a single entry, a last entry
+ * that does not match: the device batched, or lies; a mismatch in the
+ * loop); get reports any violation as it always did.  Returns how many were
+ * taken, or split_refresh's violation.
+ */
+static inline __attribute__((always_inline))
+int split_run(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n, bool *walk)
+{
+	const struct vring_used_elem *ring = used_ring(q)->ring, *e;
+	uint32_t k, i, first = q->oldest, last, id;
+	int r;
+
+	if (q->batch_left)
+		return split_run_batch(q, tokens, lens, n);
+	if (q->last_used == q->used_idx && (r = split_refresh(q)) <= 0)
+		return r;
+	k = (uint16_t)(q->used_idx - q->last_used);
+	if (k > n)
+		k = n;
+	*walk = true;
+	if (k < 2)
+		return 0;
+	last = (first + k - 1) & q->mask;
+	e = &ring[(q->last_used + k - 1) & q->mask];
+	/* Relaxed: ordered after the acquire load of used->idx. */
+	if (__atomic_load_n(&e->id, __ATOMIC_RELAXED) != last ||
+	    __atomic_load_n(&e->len, __ATOMIC_RELAXED) > q->buf[last].in_len)
+		return 0;
+	for (i = 0, id = first; i < k; i++, id = (id + 1) & q->mask) {
+		uint32_t in_len = q->buf[id].in_len, l = 0;
+
+		if (in_len) {
+			e = &ring[(q->last_used + i) & q->mask];
+			if (__atomic_load_n(&e->id, __ATOMIC_RELAXED) != id ||
+			    (l = __atomic_load_n(&e->len, __ATOMIC_RELAXED)) > in_len)
+				break;
+		}
+		lens[i] = l;
+		tokens[i] = vq__drv_finish(q, (uint16_t)id);
+	}
+	*walk = i < k;
+	q->last_used = (uint16_t)(q->last_used + i);
+	q->oldest = (uint16_t)id;
+	q->num_free += i;
+	split_note_used(q);
+	return (int)i;
 }
 
 VQ__DRV_LAYOUT_CALLS(split)

@@ -356,6 +356,18 @@ int vq_drv_get(struct vq_drv *q, void **token, uint32_t *len);
  * Up to n used buffers: tokens[i] and lens[i], with every check of
  * vq_drv_get.  Returns how many (0: none).  A violation after some buffers
  * returns those; the next call says -EIO.  The first one's error otherwise.
+ *
+ * With VQ_F_IN_ORDER, while every buffer in flight is one descriptor (one
+ * ring slot, an indirect table counting as one), used buffers are taken in
+ * runs, one loop a run: an IN_ORDER batch (one used entry for several
+ * buffers) whole; split: k >= 2 entries under used idx are checked once, at
+ * the run's last entry (the id expected there, its len); a device-readable
+ * buffer's len is 0 whatever its entry says, so the entries before the last
+ * are read only for device-writable buffers (id and len checked, each);
+ * packed: each used descriptor's flags, id and len, in a tight loop (a used
+ * slot says nothing of the slots before it).  Any entry a run does not
+ * match (a device that batched, or lies) is walked as vq_drv_get does, and
+ * reports the same violations.
  */
 int vq_drv_get_burst(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n);
 

@@ -270,7 +270,10 @@ vq__drv_add_burst_with(struct vq_drv *q, const struct vq_seg *seg, unsigned n, b
 
 /*
  * The calls drv.c makes into one layout, around its always-inline get,
- * batch_next, run and add1 (L_get, L_batch_next, L_run, L_add1 in drv_L.c):
+ * batch_next, run, is_idle and add1 (L_get, L_batch_next, L_run,
+ * L_is_idle, L_add1 in drv_L.c; is_idle: nothing used to take, looked at
+ * before the burst loop, out of line, sets up its frame: an empty poll is
+ * cheap):
  * vq__drv_L_get and vq__drv_L_add1 for the
  * single calls, and vq__drv_L_get_burst and vq__drv_L_add_burst with the
  * loop inlined.  Instantiated once in each layout's file.
@@ -280,11 +283,16 @@ vq__drv_add_burst_with(struct vq_drv *q, const struct vq_seg *seg, unsigned n, b
 	{                                                                                    \
 		return L##_get(q, token, len);                                               \
 	}                                                                                    \
-	int vq__drv_##L##_get_burst(struct vq_drv *q, void **tokens, uint32_t *lens,         \
-				    unsigned n)                                              \
+	static __attribute__((noinline)) int                                                 \
+	vq__drv_##L##_get_loop(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n)  \
 	{                                                                                    \
 		return vq__drv_get_burst_with(q, tokens, lens, n, L##_get, L##_batch_next,   \
 					      L##_run);                                      \
+	}                                                                                    \
+	int vq__drv_##L##_get_burst(struct vq_drv *q, void **tokens, uint32_t *lens,         \
+				    unsigned n)                                              \
+	{                                                                                    \
+		return L##_is_idle(q) ? 0 : vq__drv_##L##_get_loop(q, tokens, lens, n);     \
 	}                                                                                    \
 	void vq__drv_##L##_add1(struct vq_drv *q, const struct vq_seg *s, bool write,        \
 				void *token)                                                 \

@@ -390,6 +390,18 @@ int packed_run(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n, bool
 	return (int)i;
 }
 
+/* Nothing to take: no batch in progress, and nothing published in flight
+ * or the next used slot not used in this lap.  Acquire: as packed_get's. */
+static inline __attribute__((always_inline)) bool packed_is_idle(const struct vq_drv *q)
+{
+	if (q->batch_left)
+		return false;
+	if (vq__drv_pub_inflight(q) == 0)
+		return true;
+	return !(__atomic_load_n(&ring(q)[q->last_used].flags, __ATOMIC_ACQUIRE) &
+		 VQ__DESC_F_USED) != !q->used_wrap;
+}
+
 VQ__DRV_LAYOUT_CALLS(packed)
 
 void *vq__drv_packed_detach(struct vq_drv *q)

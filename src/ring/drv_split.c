@@ -337,6 +337,15 @@ int split_run(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n, bool 
 	return (int)i;
 }
 
+/* Nothing to take: no batch in progress, no entry past the used idx read,
+ * and used idx has not moved.  Acquire: as split_refresh's, whose work
+ * follows when it has moved. */
+static inline __attribute__((always_inline)) bool split_is_idle(const struct vq_drv *q)
+{
+	return !q->batch_left && q->last_used == q->used_idx &&
+	       __atomic_load_n(&used_ring(q)->idx, __ATOMIC_ACQUIRE) == q->last_used;
+}
+
 VQ__DRV_LAYOUT_CALLS(split)
 
 void *vq__drv_split_detach(struct vq_drv *q)

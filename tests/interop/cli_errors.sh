@@ -12,7 +12,7 @@
 set -uo pipefail
 . "$(dirname "$0")/hostile_common.bash"
 hc_init cli_errors
-hc_need virtq-net virtq-blk virtq-user virtq-bench virtq-demo virtq-hostile
+hc_need virtq-net virtq-blk virtq-user virtq-bench virtq-demo virtq-hostile virtq-svq
 
 LONG=$WORK/$(printf 's%.0s' {1..120}).sock
 touch disk.img notasocket
@@ -61,6 +61,10 @@ CASES='
 2 | --case is required                               | virtq-hostile fe -s x.sock
 2 | bad value for --hold-ms                          | virtq-hostile fe -s x.sock -c x --hold-ms -1
 help | 10 s                                          | virtq-user net --help
+2 | --coalesce: must be 1..32768                     | virtq-svq -s x.sock -b y.sock --coalesce 0
+2 | --coalesce: must be 1..1000000                   | virtq-svq -s x.sock -b y.sock --coalesce 64:0
+2 | --coalesce: not a number                         | virtq-svq -s x.sock -b y.sock --coalesce 64:x
+help | --coalesce N[:USEC]                           | virtq-svq --help
 help | 60 s                                          | virtq-user net --help
 help | 10 s                                          | virtq-user blk --help
 help | 60 s                                          | virtq-user blk --help

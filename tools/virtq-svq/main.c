@@ -303,7 +303,35 @@ static int loop(struct sp *s)
 	return rc;
 }
 
-int main(int argc, char **argv)
+/* What the options ask for, applied to struct sp after sp_init. */
+struct sp_opts {
+	const char *sock, *backend;
+	enum sp_layout layout;
+	uint8_t giveback_status;
+	unsigned coalesce, coalesce_us;
+	bool verbose;
+};
+
+/* One option of --backend-layout, --type or --coalesce: 0, or 2 (said why). */
+static int opt_value(struct sp_opts *o, int c, const char *arg)
+{
+	if (c == 'L' && !strcmp(arg, "split"))
+		o->layout = SP_LAYOUT_SPLIT;
+	else if (c == 'L' && !strcmp(arg, "packed"))
+		o->layout = SP_LAYOUT_PACKED;
+	else if (c == 'L' && strcmp(arg, "guest"))
+		return fputs("--backend-layout: guest, split or packed\n", stderr), 2;
+	else if (c == 'T' && !strcmp(arg, "blk"))
+		o->giveback_status = VIRTIO_BLK_S_IOERR;
+	else if (c == 'T' && strcmp(arg, "other"))
+		return fputs("--type: blk or other\n", stderr), 2;
+	else if (c == 'C' && parse_coalesce(arg, &o->coalesce, &o->coalesce_us) < 0)
+		return fprintf(stderr, "--coalesce: %s\n", vqt_parse_error()), 2;
+	return 0;
+}
+
+/* Parse argv into o: -1 to run, else the exit status. */
+static int parse_args(int argc, char **argv, struct sp_opts *o)
 {
 	static const struct option lo[] = {
 		{ "socket", required_argument, NULL, 's' },
@@ -316,54 +344,40 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *sock = NULL, *backend = NULL;
-	enum sp_layout layout = SP_LAYOUT_GUEST;
-	uint8_t giveback_status = 0;
-	unsigned coalesce = 0, coalesce_us = 50;
-	bool verbose = false;
-	struct sp *s;
-	int c, rc;
+	int c;
 
-	vqt_log_init("virtq-svq");
+	*o = (struct sp_opts){ .layout = SP_LAYOUT_GUEST, .coalesce_us = 50 };
 	while ((c = getopt_long(argc, argv, "s:b:vh", lo, NULL)) != -1) {
 		switch (c) {
-		case 's': sock = optarg; break;
-		case 'b': backend = optarg; break;
-		case 'v': verbose = true; break;
-		case 'L':
-			if (!strcmp(optarg, "split"))
-				layout = SP_LAYOUT_SPLIT;
-			else if (!strcmp(optarg, "packed"))
-				layout = SP_LAYOUT_PACKED;
-			else if (strcmp(optarg, "guest")) {
-				fputs("--backend-layout: guest, split or packed\n", stderr);
+		case 's': o->sock = optarg; break;
+		case 'b': o->backend = optarg; break;
+		case 'v': o->verbose = true; break;
+		case 'L': case 'T': case 'C':
+			if (opt_value(o, c, optarg))
 				return 2;
-			}
-			break;
-		case 'T':
-			if (!strcmp(optarg, "blk"))
-				giveback_status = VIRTIO_BLK_S_IOERR;
-			else if (strcmp(optarg, "other")) {
-				fputs("--type: blk or other\n", stderr);
-				return 2;
-			}
-			break;
-		case 'C':
-			if (parse_coalesce(optarg, &coalesce, &coalesce_us) < 0) {
-				fprintf(stderr, "--coalesce: %s\n", vqt_parse_error());
-				return 2;
-			}
 			break;
 		case 'h': fputs(usage, stdout); return 0;
 		case VQT_OPT_VERSION: vqt_print_version("virtq-svq"); return 0;
 		default: fputs(usage, stderr); return 2;
 		}
 	}
-	if (!sock || !backend || optind != argc) {
+	if (!o->sock || !o->backend || optind != argc) {
 		fputs(usage, stderr);
 		return 2;
 	}
-	vqt_log_library(verbose);
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct sp_opts o;
+	struct sp *s;
+	int rc;
+
+	vqt_log_init("virtq-svq");
+	if ((rc = parse_args(argc, argv, &o)) >= 0)
+		return rc;
+	vqt_log_library(o.verbose);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
@@ -372,18 +386,18 @@ int main(int argc, char **argv)
 	s = malloc(sizeof(*s));
 	if (!s)
 		return 1;
-	rc = sp_init(s, backend);
-	s->backend_layout = layout;
-	s->giveback_status = giveback_status;
-	s->coalesce = coalesce;
-	s->coalesce_us = coalesce_us;
-	if (coalesce)
+	rc = sp_init(s, o.backend);
+	s->backend_layout = o.layout;
+	s->giveback_status = o.giveback_status;
+	s->coalesce = o.coalesce;
+	s->coalesce_us = o.coalesce_us;
+	if (o.coalesce)
 		vqt_log(VQT_LOG_INFO, "notification moderation: %u buffers, %u us latency bound",
-			coalesce, coalesce_us);
-	if (rc == 0 && (rc = sp_serve(s, sock)) < 0)
-		vqt_log(VQT_LOG_ERR, "cannot serve %s: %s", sock, strerror(-rc));
+			o.coalesce, o.coalesce_us);
+	if (rc == 0 && (rc = sp_serve(s, o.sock)) < 0)
+		vqt_log(VQT_LOG_ERR, "cannot serve %s: %s", o.sock, strerror(-rc));
 	if (rc == 0) {
-		vqt_log(VQT_LOG_INFO, "listening on %s", sock);
+		vqt_log(VQT_LOG_INFO, "listening on %s", o.sock);
 		rc = loop(s);
 		sp_log_totals(s);
 	}

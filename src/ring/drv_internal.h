@@ -221,6 +221,14 @@ vq__drv_get_burst_with(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned
 	unsigned i = 0;
 	int r = 0;
 
+	if (!q->in_order) { /* the loop without the run check */
+		for (; i < n; i++) {
+			r = get(q, &tokens[i], &lens[i]);
+			if (r != 1)
+				break;
+		}
+		return i ? (int)i : r;
+	}
 	while (i < n) {
 		if (vq__drv_all_single(q)) {
 			bool walk = false;

@@ -5,12 +5,20 @@
  * device side over shared memory, and each test checks that the peer's
  * signal comes exactly with the n-th buffer, not before, that the re-check
  * before sleeping sees n buffers already there, and that this holds across
- * the split ring's 16-bit index wrap and the packed ring's wrap counter.
+ * the split ring's 16-bit index wrap and the packed ring's wrap counter;
+ * and on two threads, a stress test where a kick lost by the fence pairing
+ * shows as n buffers waiting after the sleeping side's timeout with no
+ * kick coming (timing-dependent: the single-thread tests are the ones that
+ * pin the re-check down).
  */
+#include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
+#include <linux/virtio_ring.h>
 #include <virtq/mem.h>
 #include <virtq/ring.h>
 
@@ -32,6 +40,8 @@ struct fx {
 	unsigned nheld;
 	char tok[MAXQ];
 	unsigned next_tok;
+	enum vq_layout layout;
+	void *desc, *avail;
 };
 
 static void fx_init(struct fx *x, enum vq_layout layout, uint32_t size, uint64_t features)
@@ -59,6 +69,9 @@ static void fx_init(struct fx *x, enum vq_layout layout, uint32_t size, uint64_t
 	};
 	ASSERT_EQ(vq_drv_new(&dc, &x->drv), 0);
 	ASSERT_EQ(vq_dev_new(&dc.ring, x->map, &x->dev), 0);
+	x->layout = layout;
+	x->desc = dc.ring.desc;
+	x->avail = dc.ring.avail;
 	for (unsigned i = 0; i < MAXQ; i++) {
 		x->e[i].iov = x->iov[i];
 		x->e[i].iov_cap = 4;
@@ -318,4 +331,163 @@ TEST(after_without_event_idx_is_plain)
 	(void)use(&x, 1);
 	x.nheld = 0;
 	fx_fini(&x);
+}
+
+/* ---- two threads: the fence pairing, where a lost kick is a timeout */
+
+struct race {
+	struct fx x;
+	unsigned n, target;
+	int kick, done;
+	unsigned popped, sleeps, timeouts;
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Wait up to s seconds for the kick flag (consumed). */
+static bool wait_kick(struct race *r, double s)
+{
+	double t0 = now_s();
+
+	while (!__atomic_exchange_n(&r->kick, 0, __ATOMIC_ACQ_REL)) {
+		if (__atomic_load_n(&r->done, __ATOMIC_ACQUIRE) || now_s() - t0 > s)
+			return false;
+		sched_yield();
+	}
+	return true;
+}
+
+/* Pop and use everything there; how many. */
+static unsigned race_serve(struct race *r)
+{
+	unsigned n = 0;
+
+	for (;;) {
+		struct vq_elem e = { .iov = r->x.iov[0], .iov_cap = 4 };
+		int rc = vq_dev_pop(r->x.dev, &e);
+
+		ASSERT_GE(rc, 0);
+		if (rc == 0)
+			break;
+		ASSERT_EQ(vq_dev_push(r->x.dev, &e, 1), 0);
+		n++;
+	}
+	vq_dev_flush(r->x.dev);
+	return n;
+}
+
+/* Read from the ring itself, not through the device side: has the driver
+ * made n buffers available past the device's position? */
+static bool ring_has_n(const struct fx *x, unsigned n)
+{
+	struct vq_state st;
+
+	vq_dev_get_state(x->dev, &st);
+	if (x->layout == VQ_LAYOUT_SPLIT) {
+		const struct vring_avail *a = x->avail;
+
+		return (uint16_t)(__atomic_load_n(&a->idx, __ATOMIC_ACQUIRE) - st.avail_idx) >= n;
+	}
+	uint32_t slot = st.avail_idx + n - 1;
+	bool wrap = st.avail_wrap;
+
+	if (slot >= x->size) {
+		slot -= x->size;
+		wrap = !wrap;
+	}
+	const struct vring_packed_desc *d = (const struct vring_packed_desc *)x->desc + slot;
+	uint16_t f = __atomic_load_n(&d->flags, __ATOMIC_ACQUIRE);
+
+	return !!(f & (1u << VRING_PACKED_DESC_F_AVAIL)) == wrap;
+}
+
+/* The device sleeps moderated.  A wait that times out is the owner's
+ * timer; it must find fewer than n buffers, or else the kick for them must
+ * still come (the driver may be between publishing and kicking). */
+static void *race_device(void *arg)
+{
+	struct race *r = arg;
+
+	vq_dev_disable_notify(r->x.dev);
+	while (!__atomic_load_n(&r->done, __ATOMIC_ACQUIRE)) {
+		unsigned got = race_serve(r);
+
+		r->popped += got;
+		if (got)
+			continue;
+		/* Now and then a pause between finding the ring empty and
+		 * arming, so that the driver publishes past the event first
+		 * (what the re-check must see). */
+		if ((r->popped & 7) == 0)
+			for (double t0 = now_s(); now_s() - t0 < 50e-6;)
+				vq_cpu_relax();
+		/* A kick from before the arm is for buffers served or seen
+		 * by the re-check: only one that comes after it counts. */
+		__atomic_store_n(&r->kick, 0, __ATOMIC_RELEASE);
+		if (vq_dev_enable_notify_after(r->x.dev, r->n)) {
+			vq_dev_disable_notify(r->x.dev);
+			continue;
+		}
+		r->sleeps++;
+		if (!wait_kick(r, 0.002)) {
+			r->timeouts++;
+			/* The timer: what is there must be below n, or its
+			 * kick still to come (the driver between publishing
+			 * and kicking). */
+			if (ring_has_n(&r->x, r->n) && !wait_kick(r, 5.0) &&
+			    !__atomic_load_n(&r->done, __ATOMIC_ACQUIRE))
+				FAIL("lost kick: %u buffers waiting, moderation at %u", r->n, r->n);
+		}
+		vq_dev_disable_notify(r->x.dev);
+	}
+	return NULL;
+}
+
+static void race_case(enum vq_layout layout, uint32_t size, unsigned n)
+{
+	struct race r = { .n = n, .target = 40000 };
+	unsigned added = 0, completed = 0;
+	pthread_t t;
+
+	fx_init(&r.x, layout, size, VQ_F_EVENT_IDX);
+	vq_drv_disable_notify(r.x.drv);
+	ASSERT_EQ(pthread_create(&t, NULL, race_device, &r), 0);
+	while (completed < r.target) {
+		unsigned burst = 1 + completed % 29, a = 0;
+		uint32_t len;
+		void *tok;
+
+		while (a < burst && added < r.target && vq_drv_nfree(r.x.drv) > 0) {
+			add(&r.x, 1);
+			a++;
+			added++;
+		}
+		if (a && vq_drv_kick_prepare(r.x.drv))
+			__atomic_store_n(&r.kick, 1, __ATOMIC_RELEASE);
+		while (vq_drv_get(r.x.drv, &tok, &len) == 1)
+			completed++;
+		if (!a)
+			sched_yield();
+	}
+	__atomic_store_n(&r.done, 1, __ATOMIC_RELEASE);
+	ASSERT_EQ(pthread_join(t, NULL), 0);
+	ASSERT_EQ(r.popped, r.target);
+	ASSERT_GT(r.sleeps, 0); /* the device did sleep moderated */
+	fx_fini(&r.x);
+}
+
+TEST_T(race_split_device_moderated, 60)
+{
+	race_case(VQ_LAYOUT_SPLIT, 64, 16);
+}
+
+TEST_T(race_packed_device_moderated, 60)
+{
+	race_case(VQ_LAYOUT_PACKED, 60, 16);
 }

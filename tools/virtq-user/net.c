@@ -334,6 +334,12 @@ static void on_queue(void *opaque, unsigned i, struct vq_drv *q, struct vq_drv *
 {
 	struct net *n = opaque;
 
+	/* virtq-user polls every queue and never sleeps on a call eventfd (the
+	 * control queue too: ctrl_wait polls), so the device need not signal:
+	 * as a poll-mode driver (DPDK's virtio-user) does, saying so spares
+	 * the device an eventfd write each time we catch up. */
+	if (q)
+		vq_drv_disable_notify(q);
 	if (n->sd && i == 0 && has_hring(n)) {
 		vq_splitdrv_attach(n->sd, NULL); /* the ring afresh: head 0, all free */
 		n->hring_rx = q;                 /* attached once the device acked it */

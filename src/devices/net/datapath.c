@@ -700,7 +700,8 @@ int rx_fast_kind(struct rx_ctx *c, struct vq_net_pkt *const *pkts, unsigned cnt,
 		/* EXPERIMENTAL header ring: the headers into its next entry (the
 		 * chain is popped already, as hr_refill wants), only the payload
 		 * here; committed once placed.  off 0: unsplit. */
-		off = hring ? vq__net_hdr_ring_put(c->n, qp, &h, pkt) : 0;
+		off = hring && pkt->len > c->n->p.split_thresh ? /* short: no call */
+			      vq__net_hdr_ring_put(c->n, qp, &h, pkt) : 0;
 		if (e->in_num != 1 || e->iov[0].iov_len < hs + pkt->len - off) {
 			q->rx_fast_skip = 64;
 			break;

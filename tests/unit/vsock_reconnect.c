@@ -183,7 +183,10 @@ static void reconnect_body(void)
 	close(fd);
 
 	be_start(&b); /* a new backend on the same path */
-	for (i = 0; i < 300 && !vq_vsockdrv_is_up(d); i++)
+	/* Up to 10 s: a reconnection is a vhost-user handshake, and one
+	 * message that waits out the frontend's 2 s reply timeout (a loaded
+	 * machine, a sanitizer build) costs a second try. */
+	for (i = 0; i < 1000 && !vq_vsockdrv_is_up(d); i++)
 		ASSERT_GE(vq_vsockdrv_wait(d, 10), 0);
 	ASSERT_TRUE(vq_vsockdrv_is_up(d));
 	vq_vsockdrv_get_stats(d, &st);

@@ -14,32 +14,8 @@ struct vq_mem {
 };
 
 /*
- * Fast path of vq_mem_translate for a buffer that lies wholly in the
- * last-hit region: its host address, or NULL when it does not (then
- * vq_mem_translate decides, and reports the precise error).  The same
- * checks as the slow path: inside the region (no sum can wrap: gpa + size
- * never does) and with access prot.  len > 0.
- */
-static inline void *vq__mem_hint_ptr(const struct vq_mem *m, uint64_t addr,
-				     uint64_t len, uint32_t prot)
-{
-	/* A guess only (see mem.c): re-validated against the region below. */
-	unsigned h = __atomic_load_n(&m->hint, __ATOMIC_RELAXED);
-	const struct vq_mem_region *r;
-	uint64_t off;
-
-	if (h >= m->n)
-		return NULL;
-	r = &m->r[h];
-	off = addr - r->gpa;
-	if (off >= r->size || len > r->size - off || (r->prot & prot) != prot)
-		return NULL;
-	return (char *)r->hva + off;
-}
-
-/*
  * The last-hit region copied once for a run of buffers (the ring's pop
- * bursts): vq__mem_hint_at then makes vq__mem_hint_ptr's checks against
+ * bursts): vq__mem_hint_at makes the checks of vq_mem_translate against
  * the copy.  vq__mem_hint_get is false when there is no such region.
  */
 struct vq__mem_hint {
@@ -59,16 +35,31 @@ static inline bool vq__mem_hint_get(const struct vq_mem *m, struct vq__mem_hint 
 	return true;
 }
 
-/* [addr, addr+len) in the region of r with access prot (one bit): its host
- * address, or NULL.  len > 0. */
+/* [addr, addr+len) in the region of r with access prot: its host address,
+ * or NULL.  len > 0. */
 static inline void *vq__mem_hint_at(const struct vq__mem_hint *r, uint64_t addr, uint64_t len,
 				    uint32_t prot)
 {
 	uint64_t off = addr - r->gpa;
 
-	if (off >= r->size || len > r->size - off || !(r->prot & prot))
+	if (off >= r->size || len > r->size - off || (r->prot & prot) != prot)
 		return NULL;
 	return r->hva + off;
+}
+
+/*
+ * Fast path of vq_mem_translate for a buffer that lies wholly in the
+ * last-hit region: its host address, or NULL when it does not (then
+ * vq_mem_translate decides, and reports the precise error).  The same
+ * checks as the slow path: inside the region (no sum can wrap: gpa + size
+ * never does) and with access prot.  len > 0.
+ */
+static inline void *vq__mem_hint_ptr(const struct vq_mem *m, uint64_t addr,
+				     uint64_t len, uint32_t prot)
+{
+	struct vq__mem_hint r;
+
+	return vq__mem_hint_get(m, &r) ? vq__mem_hint_at(&r, addr, len, prot) : NULL;
 }
 
 /*

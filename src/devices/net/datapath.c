@@ -448,7 +448,7 @@ static int rx_split(struct rx_ctx *c, struct virtio_net_hdr_v1 *h, const struct 
 	struct vq__net_src s = { pkt->iov, pkt->iovcnt, 0, pkt->len };
 	int r;
 
-	if (pkt->len <= c->n->p.split_thresh)
+	if (!vq__net_split_long(c->n, pkt))
 		return -EAGAIN; /* short: unsplit, as plain receive */
 	if (c->n->features & VQ_NET_F_SPLIT_HDR_RING) {
 		/* A buffer first, then the ring's tail: the driver frees
@@ -700,7 +700,7 @@ int rx_fast_kind(struct rx_ctx *c, struct vq_net_pkt *const *pkts, unsigned cnt,
 		/* EXPERIMENTAL header ring: the headers into its next entry (the
 		 * chain is popped already, as hr_refill wants), only the payload
 		 * here; committed once placed.  off 0: unsplit. */
-		off = hring && pkt->len > c->n->p.split_thresh ? /* short: no call */
+		off = hring && vq__net_split_long(c->n, pkt) ? /* short: no call */
 			      vq__net_hdr_ring_put(c->n, qp, &h, pkt) : 0;
 		if (e->in_num != 1 || e->iov[0].iov_len < hs + pkt->len - off) {
 			q->rx_fast_skip = 64;

@@ -168,13 +168,19 @@ int vq__net_rx_split_mrg(struct vq_net *n, struct vq__net_queue *q,
 			 unsigned *pushed);
 /* Hand back the last chain popped into q's pool, which is readable (datapath.c). */
 int vq__net_rx_bad_chain(struct vq_net *n, struct vq__net_queue *q, unsigned *pushed);
+/* Header/data split applies to frames longer than split_thresh; shorter
+ * ones are received as without it.  The one place that rule lives. */
+static inline int vq__net_split_long(const struct vq_net *n, const struct vq_net_pkt *pkt)
+{
+	return pkt->len > n->p.split_thresh;
+}
 /*
  * Header ring (VQ_NET_F_SPLIT_HDR_RING): write the frame's protocol headers
  * into the next free entry of pair qp's ring.  Returns the header length
  * (the caller places only the payload, with VQ_NET_HDR_F_SPLIT and hdr_len
  * set in *h, then calls vq__net_hdr_ring_commit if it was delivered), or 0
  * when the frame goes unsplit (ring empty or unset, header too large, not
- * splittable).
+ * splittable).  The caller sends only frames vq__net_split_long accepts.
  */
 uint32_t vq__net_hdr_ring_put(struct vq_net *n, unsigned qp, struct virtio_net_hdr_v1 *h,
 			      const struct vq_net_pkt *pkt);

@@ -302,8 +302,7 @@ uint32_t vq__net_hdr_ring_put(struct vq_net *n, unsigned qp, struct virtio_net_h
 	int hl;
 
 	/* Acquire: pairs with hr_install's release store of HR_ON. */
-	if (!hr || pkt->len <= n->p.split_thresh ||
-	    __atomic_load_n(&hr->state, __ATOMIC_ACQUIRE) != HR_ON)
+	if (!hr || __atomic_load_n(&hr->state, __ATOMIC_ACQUIRE) != HR_ON)
 		return 0;
 	if (__builtin_expect(!hr->avail || !hr->base, 0) && hr_refill(n, qp) <= 0)
 		return 0;

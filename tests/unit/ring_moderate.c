@@ -15,24 +15,22 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include <linux/virtio_ring.h>
 #include <virtq/mem.h>
 #include <virtq/ring.h>
 
+#include "../harness/guest.h"
 #include "../harness/test.h"
 
-#define GPA_BASE 0x100000ull
 #define BUF      64u         /* bytes per segment */
 #define MAXQ     64u
 
 struct fx {
+	struct vq_test_guest g;
 	uint32_t size;
-	unsigned char *mem;
-	size_t mem_len, data_off;
-	struct vq_mem *map;
+	size_t data_off;
 	struct vq_drv *drv;
 	struct vq_dev *dev;
 	struct vq_elem e[MAXQ];
@@ -46,29 +44,13 @@ struct fx {
 
 static void fx_init(struct fx *x, enum vq_layout layout, uint32_t size, uint64_t features)
 {
-	struct vq_ring_layout lay;
-	size_t ring_len;
-
 	memset(x, 0, sizeof(*x));
 	x->size = size;
-	features |= VQ_F_VERSION_1 | (layout == VQ_LAYOUT_PACKED ? VQ_F_PACKED : 0);
-	ASSERT_EQ(vq_ring_layout(layout, size, &lay), 0);
-	ring_len = (lay.total + 4095) & ~(size_t)4095;
-	x->data_off = ring_len;
-	x->mem_len = ring_len + (size_t)MAXQ * 4 * 2 * BUF;
-	x->mem = mmap(NULL, x->mem_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_TRUE(x->mem != MAP_FAILED);
-	ASSERT_EQ(vq_mem_new(&x->map), 0);
-	struct vq_mem_region reg = { .gpa = GPA_BASE, .size = x->mem_len, .hva = x->mem,
-				     .prot = VQ_MEM_RW };
-	ASSERT_EQ(vq_mem_add(x->map, &reg), 0);
-	struct vq_drv_params dc = {
-		.ring = { .layout = layout, .size = size, .features = features,
-			  .desc = x->mem + lay.desc_off, .avail = x->mem + lay.avail_off,
-			  .used = x->mem + lay.used_off },
-	};
+	vq_test_guest_init(&x->g, layout, size, (size_t)MAXQ * 4 * 2 * BUF);
+	x->data_off = x->g.free_off;
+	struct vq_drv_params dc = { .ring = vq_test_guest_ring(&x->g, features) };
 	ASSERT_EQ(vq_drv_new(&dc, &x->drv), 0);
-	ASSERT_EQ(vq_dev_new(&dc.ring, x->map, &x->dev), 0);
+	ASSERT_EQ(vq_dev_new(&dc.ring, x->g.map, &x->dev), 0);
 	x->layout = layout;
 	x->desc = dc.ring.desc;
 	x->avail = dc.ring.avail;
@@ -84,8 +66,7 @@ static void fx_fini(struct fx *x)
 	ASSERT_FALSE(vq_dev_is_broken(x->dev));
 	vq_drv_free(x->drv);
 	vq_dev_free(x->dev);
-	vq_mem_free(x->map);
-	munmap(x->mem, x->mem_len);
+	vq_test_guest_fini(&x->g);
 }
 
 /* Add one writable buffer of nseg segments that do not merge (a gap
@@ -96,7 +77,7 @@ static void add(struct fx *x, unsigned nseg)
 	struct vq_seg sg[4];
 
 	for (unsigned i = 0; i < nseg; i++)
-		sg[i] = (struct vq_seg){ GPA_BASE + x->data_off + ((size_t)t * 4 + i) * 2 * BUF, BUF };
+		sg[i] = (struct vq_seg){ VQ_TEST_GPA + x->data_off + ((size_t)t * 4 + i) * 2 * BUF, BUF };
 	ASSERT_EQ(vq_drv_add(x->drv, sg, 0, nseg, &x->tok[t]), 0);
 }
 

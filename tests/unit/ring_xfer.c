@@ -2,9 +2,9 @@
 /*
  * The driver side of the ring drives the device side over shared memory.
  *
- * Guest memory is one mmap registered with vq_mem_add at GPA_BASE; the ring,
- * the indirect-table pool and the data buffers live in it and the driver
- * uses gpa = GPA_BASE + offset.  The k-th chain the device pops is the k-th
+ * Guest memory is one mapping registered at VQ_TEST_GPA (harness/guest.h);
+ * the ring, the indirect-table pool and the data buffers live in it and the
+ * driver uses gpa = VQ_TEST_GPA + offset.  The k-th chain the device pops is the k-th
  * request the driver added (both process the ring in order), so both derive
  * the same patterns from k: the device checks every byte it reads, writes a
  * pattern into the first w(k) writable bytes and reports w(k); the driver
@@ -21,15 +21,14 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include <virtq/mem.h>
 #include <virtq/ring.h>
 
+#include "../harness/guest.h"
 #include "../harness/test.h"
 
-#define GPA_BASE   0x100000ull
 #define SLOT       (32u * 1024)   /* data bytes per request record */
 #define HOLD       8              /* chains the device holds before pushing */
 #define IOV_CAP    64
@@ -64,9 +63,8 @@ struct held {
 struct ctx {
 	struct xcfg c;
 	uint32_t size;
-	unsigned char *mem;
-	size_t mem_len, data_off;
-	struct vq_mem *map;
+	struct vq_test_guest g;
+	size_t data_off;
 	struct vq_drv *drv;
 	struct vq_dev *dev;
 	unsigned nreq, added, completed;
@@ -111,21 +109,20 @@ static uint64_t dev_len(uint32_t k, uint64_t in_len)
 
 static unsigned char *slot_host(struct ctx *x, const struct req *r)
 {
-	return x->mem + x->data_off + (size_t)(r - x->reqs) * SLOT;
+	return x->g.mem + x->data_off + (size_t)(r - x->reqs) * SLOT;
 }
 
 static uint64_t slot_gpa(struct ctx *x, const struct req *r)
 {
-	return GPA_BASE + x->data_off + (uint64_t)(r - x->reqs) * SLOT;
+	return VQ_TEST_GPA + x->data_off + (uint64_t)(r - x->reqs) * SLOT;
 }
 
 /* ---- setup */
 
 static void ctx_init(struct ctx *x, const struct xcfg *c, unsigned nreq)
 {
-	struct vq_ring_layout lay;
-	uint64_t features = VQ_F_VERSION_1;
-	size_t ring_len, pool_off, pool_len;
+	uint64_t features = 0;
+	size_t pool_len;
 	const uint32_t tables = 24, ind_len = 16;
 
 	memset(x, 0, sizeof(*x));
@@ -134,32 +131,22 @@ static void ctx_init(struct ctx *x, const struct xcfg *c, unsigned nreq)
 	x->nreq = nreq;
 	x->rng_drv = vq_test_seed();
 	x->rng_dev = x->rng_drv ^ 0xabcdef;
-	features |= c->layout == VQ_LAYOUT_PACKED ? VQ_F_PACKED : 0;
 	features |= c->indirect ? VQ_F_INDIRECT : 0;
 	features |= c->event_idx ? VQ_F_EVENT_IDX : 0;
 	features |= c->in_order ? VQ_F_IN_ORDER : 0;
-	ASSERT_EQ(vq_ring_layout(c->layout, x->size, &lay), 0);
-	ring_len = (lay.total + 4095) & ~(size_t)4095;
-	pool_off = ring_len;
-	pool_len = (size_t)tables * ind_len * 16;
-	x->data_off = (pool_off + pool_len + 4095) & ~(size_t)4095;
-	x->mem_len = x->data_off + (size_t)x->size * SLOT;
-	x->mem = mmap(NULL, x->mem_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_TRUE(x->mem != MAP_FAILED);
-	ASSERT_EQ(vq_mem_new(&x->map), 0);
-	struct vq_mem_region reg = { .gpa = GPA_BASE, .size = x->mem_len, .hva = x->mem,
-				     .prot = VQ_MEM_RW };
-	ASSERT_EQ(vq_mem_add(x->map, &reg), 0);
+	/* the ring, the indirect pool from free_off, the data from the next page */
+	pool_len = ((size_t)tables * ind_len * 16 + 4095) & ~(size_t)4095;
+	vq_test_guest_init(&x->g, c->layout, x->size, pool_len + (size_t)x->size * SLOT);
+	x->data_off = x->g.free_off + pool_len;
 
 	struct vq_drv_params dc = {
-		.ring = { .layout = c->layout, .size = x->size, .features = features,
-			  .desc = x->mem + lay.desc_off, .avail = x->mem + lay.avail_off,
-			  .used = x->mem + lay.used_off },
-		.indirect = x->mem + pool_off, .indirect_gpa = GPA_BASE + pool_off,
+		.ring = vq_test_guest_ring(&x->g, features),
+		.indirect = x->g.mem + x->g.free_off,
+		.indirect_gpa = VQ_TEST_GPA + x->g.free_off,
 		.indirect_tables = tables, .indirect_len = ind_len,
 	};
 	ASSERT_EQ(vq_drv_new(&dc, &x->drv), 0);
-	ASSERT_EQ(vq_dev_new(&dc.ring, x->map, &x->dev), 0);
+	ASSERT_EQ(vq_dev_new(&dc.ring, x->g.map, &x->dev), 0);
 
 	x->reqs = calloc(x->size, sizeof(*x->reqs));
 	x->free_reqs = calloc(x->size, sizeof(*x->free_reqs));
@@ -182,8 +169,7 @@ static void ctx_fini(struct ctx *x)
 	ASSERT_TRUE(vq_drv_detach(x->drv) == NULL);
 	vq_drv_free(x->drv);
 	vq_dev_free(x->dev);
-	vq_mem_free(x->map);
-	munmap(x->mem, x->mem_len);
+	vq_test_guest_fini(&x->g);
 	free(x->reqs);
 	free(x->free_reqs);
 	free(x->exp);

@@ -8,14 +8,12 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include <virtq/mem.h>
 #include <virtq/ring.h>
 
+#include "../harness/guest.h"
 #include "../harness/test.h"
-
-#define GPA_BASE 0x100000ull /* guest address of the one mapping */
 
 /* ---- LARGE_CHAIN: 128 MiB in one chain of 32768 scattered 4 KiB segments */
 
@@ -25,10 +23,8 @@
 #define LC_PITCH (2u * LC_SEG) /* a 4 KiB gap after every segment: nothing coalesces */
 
 struct lc {
-	unsigned char *mem;
-	size_t len, pool_off, data_off;
-	struct vq_ring_layout lay;
-	struct vq_mem *map;
+	struct vq_test_guest g;
+	size_t pool_off, data_off;
 	struct vq_drv *drv;
 	struct vq_dev *dev;
 	struct vq_seg *sg;
@@ -37,41 +33,30 @@ struct lc {
 static void lc_init(struct lc *l, enum vq_layout layout)
 {
 	memset(l, 0, sizeof(*l));
-	ASSERT_EQ(vq_ring_layout(layout, LC_QSIZE, &l->lay), 0);
-	l->pool_off = (l->lay.total + 4095) & ~(size_t)4095;
+	vq_test_guest_init(&l->g, layout, LC_QSIZE, (size_t)LC_SEGS * (16 + LC_PITCH));
+	l->pool_off = l->g.free_off;
 	l->data_off = l->pool_off + (size_t)LC_SEGS * 16;
-	l->len = l->data_off + (size_t)LC_SEGS * LC_PITCH;
-	l->mem = mmap(NULL, l->len, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	ASSERT_TRUE(l->mem != MAP_FAILED);
-	ASSERT_EQ(vq_mem_new(&l->map), 0);
-	struct vq_mem_region reg = { .gpa = GPA_BASE, .size = l->len, .hva = l->mem,
-				     .prot = VQ_MEM_RW };
-	ASSERT_EQ(vq_mem_add(l->map, &reg), 0);
 	l->sg = calloc(LC_SEGS, sizeof(*l->sg));
 	ASSERT_TRUE(l->sg);
 	for (uint32_t i = 0; i < LC_SEGS; i++)
-		l->sg[i] = (struct vq_seg){ GPA_BASE + l->data_off + (uint64_t)i * LC_PITCH, LC_SEG };
+		l->sg[i] = (struct vq_seg){ VQ_TEST_GPA + l->data_off + (uint64_t)i * LC_PITCH,
+					    LC_SEG };
 }
 
 /* Ring config with these features, and a driver with one table of 32768. */
-static struct vq_ring_params lc_ring(struct lc *l, enum vq_layout layout, uint64_t features,
-				     uint32_t max_chain)
+static struct vq_ring_params lc_ring(struct lc *l, uint64_t features, uint32_t max_chain)
 {
-	return (struct vq_ring_params){
-		.layout = layout, .size = LC_QSIZE, .max_chain = max_chain,
-		.features = features | VQ_F_VERSION_1 |
-			    (layout == VQ_LAYOUT_PACKED ? VQ_F_PACKED : 0),
-		.desc = l->mem + l->lay.desc_off, .avail = l->mem + l->lay.avail_off,
-		.used = l->mem + l->lay.used_off,
-	};
+	struct vq_ring_params rc = vq_test_guest_ring(&l->g, features);
+
+	rc.max_chain = max_chain;
+	return rc;
 }
 
 static void lc_new_drv(struct lc *l, const struct vq_ring_params *rc)
 {
 	struct vq_drv_params dc = {
-		.ring = *rc, .indirect = l->mem + l->pool_off,
-		.indirect_gpa = GPA_BASE + l->pool_off, .indirect_tables = 1,
+		.ring = *rc, .indirect = l->g.mem + l->pool_off,
+		.indirect_gpa = VQ_TEST_GPA + l->pool_off, .indirect_tables = 1,
 		.indirect_len = LC_SEGS,
 	};
 
@@ -82,8 +67,7 @@ static void lc_fini(struct lc *l)
 {
 	vq_drv_free(l->drv);
 	vq_dev_free(l->dev);
-	vq_mem_free(l->map);
-	munmap(l->mem, l->len);
+	vq_test_guest_fini(&l->g);
 	free(l->sg);
 }
 
@@ -125,7 +109,7 @@ static void lc_check(struct lc *l, unsigned nout)
 	uint64_t w = 0;
 
 	for (uint32_t i = nout; i < LC_SEGS; i++) {
-		const uint64_t *p = (const void *)(l->mem + (l->sg[i].addr - GPA_BASE));
+		const uint64_t *p = (const void *)(l->g.mem + (l->sg[i].addr - VQ_TEST_GPA));
 
 		for (uint32_t j = 0; j < LC_SEG / 8; j++, w++)
 			if (p[j] != lc_in(w))
@@ -145,11 +129,11 @@ static void large_chain(enum vq_layout layout)
 	uint32_t len;
 
 	lc_init(&l, layout);
-	struct vq_ring_params rc = lc_ring(&l, layout, feat, LC_SEGS);
+	struct vq_ring_params rc = lc_ring(&l, feat, LC_SEGS);
 	lc_new_drv(&l, &rc);
-	ASSERT_EQ(vq_dev_new(&rc, l.map, &l.dev), 0);
+	ASSERT_EQ(vq_dev_new(&rc, l.g.map, &l.dev), 0);
 	for (uint32_t i = 0; i < nout; i++) {
-		uint64_t *p = (void *)(l.mem + (l.sg[i].addr - GPA_BASE));
+		uint64_t *p = (void *)(l.g.mem + (l.sg[i].addr - VQ_TEST_GPA));
 
 		for (uint32_t j = 0; j < LC_SEG / 8; j++)
 			p[j] = lc_out((uint64_t)i * (LC_SEG / 8) + j);
@@ -199,24 +183,24 @@ static void large_chain_refused(enum vq_layout layout)
 
 	lc_init(&l, layout);
 	/* Driver: the feature missing (max_chain = queue size)... */
-	struct vq_ring_params rc = lc_ring(&l, layout, VQ_F_INDIRECT, 0);
+	struct vq_ring_params rc = lc_ring(&l, VQ_F_INDIRECT, 0);
 	lc_new_drv(&l, &rc);
 	ASSERT_EQ(vq_drv_add(l.drv, l.sg, nout, nin, &l), -E2BIG);
 	ASSERT_EQ(vq_drv_add(l.drv, l.sg, LC_QSIZE, 0, &l), 0); /* the limit itself */
 	ASSERT_EQ(vq_drv_add(l.drv, l.sg, LC_QSIZE + 1, 0, &l), -E2BIG);
 	vq_drv_free(l.drv);
 	/* ...or the feature without indirect tables: it can never fit. */
-	rc = lc_ring(&l, layout, VQ_F_LARGE_CHAIN, LC_SEGS);
+	rc = lc_ring(&l, VQ_F_LARGE_CHAIN, LC_SEGS);
 	ASSERT_EQ(vq_drv_new(&(struct vq_drv_params){ .ring = rc }, &l.drv), 0);
 	ASSERT_EQ(vq_drv_add(l.drv, l.sg, nout, nin, &l), -E2BIG);
 	vq_drv_free(l.drv);
 
 	/* Device: a driver that does not play by the rules (it assumes the
 	 * feature) hands it a chain longer than the queue size. */
-	rc = lc_ring(&l, layout, VQ_F_INDIRECT | VQ_F_LARGE_CHAIN, LC_SEGS);
+	rc = lc_ring(&l, VQ_F_INDIRECT | VQ_F_LARGE_CHAIN, LC_SEGS);
 	lc_new_drv(&l, &rc);
-	rc = lc_ring(&l, layout, VQ_F_INDIRECT, 0);
-	ASSERT_EQ(vq_dev_new(&rc, l.map, &l.dev), 0);
+	rc = lc_ring(&l, VQ_F_INDIRECT, 0);
+	ASSERT_EQ(vq_dev_new(&rc, l.g.map, &l.dev), 0);
 	ASSERT_EQ(vq_drv_add(l.drv, l.sg, nout, nin, &l), 0);
 	vq_drv_kick_prepare(l.drv);
 	e.iov = calloc(LC_SEGS, sizeof(*e.iov));
@@ -231,13 +215,13 @@ static void large_chain_refused(enum vq_layout layout)
 	l.dev = NULL;
 
 	/* With the feature but a smaller max_chain: refused the same way. */
-	rc = lc_ring(&l, layout, VQ_F_INDIRECT | VQ_F_LARGE_CHAIN, 1024);
-	memset(l.mem, 0, l.lay.total);
+	rc = lc_ring(&l, VQ_F_INDIRECT | VQ_F_LARGE_CHAIN, 1024);
+	memset(l.g.mem, 0, l.g.lay.total);
 	vq_drv_free(l.drv);
 	rc.max_chain = LC_SEGS;
 	lc_new_drv(&l, &rc);
 	rc.max_chain = 1024;
-	ASSERT_EQ(vq_dev_new(&rc, l.map, &l.dev), 0);
+	ASSERT_EQ(vq_dev_new(&rc, l.g.map, &l.dev), 0);
 	ASSERT_EQ(vq_drv_add(l.drv, l.sg, 1025, 0, &l), 0);
 	vq_drv_kick_prepare(l.drv);
 	ASSERT_EQ(vq_dev_pop(l.dev, &e), -E2BIG);

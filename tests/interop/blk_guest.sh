@@ -94,7 +94,7 @@ boot() {
 	DPID=$VQ_PID
 	for _ in $(seq 100); do [[ -S $SOCK ]] && break; sleep 0.1; done
 	[[ -S $SOCK ]] || fail "boot $n: daemon did not create $SOCK"
-	local qsock=$SOCK plog=$WORK/svq$n.log ppid=
+	local qsock=$SOCK plog=$WORK/svq$n.log ppid= bad
 	if [[ -n $SVQ ]]; then
 		qsock=$WORK/svq.sock
 		rm -f "$qsock"
@@ -113,8 +113,8 @@ boot() {
 		rc=$?
 		((rc == 0)) || fail "boot $n: virtq-svq exited with $rc after SIGINT"
 		grep -aq 'frontend connected' "$plog" || fail "boot $n: QEMU never reached virtq-svq"
-		! grep -aq ' error \|broken\|unforwarded' "$plog" ||
-			fail "boot $n: virtq-svq: $(grep -a -m1 ' error \|broken\|unforwarded' "$plog")"
+		bad=$(vq_log_fault "$plog")
+		[[ -z $bad ]] || fail "boot $n: virtq-svq: $bad"
 	fi
 	vq_kill "$DPID" INT 10
 	rc=$?

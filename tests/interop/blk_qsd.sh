@@ -106,7 +106,7 @@ one_case() {
 		FAILS=$((FAILS + 1))
 		return
 	}
-	local usock=$sock plog=$WORK/$1.svq.log ppid=
+	local usock=$sock plog=$WORK/$1.svq.log ppid= v
 	if [[ -n $SVQ ]]; then
 		usock=$WORK/$1.svq.sock
 		vq_spawn "$plog" 120 "$SVQ" --socket "$usock" --backend "$sock" --type blk
@@ -122,8 +122,8 @@ one_case() {
 	((rc == 0)) || errs+=" virtq-user exited $rc;"
 	if [[ -n $ppid ]]; then
 		vq_kill "$ppid" INT 10 || errs+=" virtq-svq exited $? after SIGINT;"
-		grep -aq ' error \|broken\|unforwarded' "$plog" &&
-			errs+=" virtq-svq: $(grep -a -m1 ' error \|broken\|unforwarded' "$plog");"
+		v=$(vq_log_fault "$plog")
+		[[ -z $v ]] || errs+=" virtq-svq: $v;"
 		grep -aq 'frontend connected' "$plog" || errs+=" virtq-user never reached virtq-svq;"
 		errs+=$(net_san_check "$plog")
 	fi

@@ -285,7 +285,7 @@ NO_OFFLOADS=csum=off,guest_csum=off,gso=off,host_tso4=off,host_tso6=off,host_ecn
 
 # run_case RING MRG OFFLOADS FAMILY: one boot; prints PASS or FAIL
 run_case() {
-	local ring=$1 mrg=$2 offl=$3 t=$SECONDS rc pk=off dev retr0 drops
+	local ring=$1 mrg=$2 offl=$3 t=$SECONDS rc pk=off dev retr0 drops bad
 	local label="$ring mrg=$mrg" tag=$ring-$mrg-$offl-$4
 	FAM=$4
 	[[ $offl == on ]] || label+=" offloads=off"
@@ -314,8 +314,8 @@ run_case() {
 		vq_kill "$PPID_" INT 10
 		rc=$?
 		[[ -z $CASE_ERR ]] && { ((rc == 0)) || cfail "virtq-svq exited with $rc after SIGINT"; }
-		[[ -z $CASE_ERR ]] && grep -aq ' error \|broken\|unforwarded' "$PLOG" &&
-			cfail "virtq-svq: $(grep -a -m1 ' error \|broken\|unforwarded' "$PLOG")"
+		bad=$(vq_log_fault "$PLOG")
+		[[ -z $CASE_ERR && -n $bad ]] && cfail "virtq-svq: $bad"
 		[[ -z $CASE_ERR ]] && { grep -aq 'frontend connected' "$PLOG" || cfail "QEMU never reached virtq-svq"; }
 	fi
 	if [[ -n $DPID ]]; then

@@ -45,8 +45,8 @@ grep -aq '^verify: OK' "$WORK/u.again.log" || errs+=" after the backend restart:
 vq_kill "$sp" INT 10 || errs+=" virtq-svq exited $? after SIGINT;"
 vq_kill "$vb" INT 10 || errs+=" virtq-blk exited $? after SIGINT;"
 # "backend went away" is the restart's, once.
-v=$(grep -a ' error \|broken\|unforwarded' "$WORK/sp.log" | grep -av 'backend went away: backend hung up')
-[[ -z $v ]] || errs+=" proxy: $(head -n 1 <<<"$v");"
+v=$(vq_log_fault "$WORK/sp.log" 'backend went away: backend hung up')
+[[ -z $v ]] || errs+=" proxy: $v;"
 (($(grep -ac 'backend went away' "$WORK/sp.log") == 1)) || errs+=" the backend went away $(grep -ac 'backend went away' "$WORK/sp.log") times, want 1;"
 v=$(cat "$WORK/vb.log" "$WORK/vb2.log" | grep -a 'disconnect: ' | grep -av 'frontend closed the connection\|backend freed' | head -n 1)
 [[ -z $v ]] || errs+=" virtq-blk: $v;"

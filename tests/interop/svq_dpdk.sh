@@ -40,7 +40,7 @@ one_case() {
 	local layout=$1 size=$2 tag="$1 ${2}B"
 	local sa=$WORK/c$N.a.sock sb=$WORK/c$N.b.sock pb=$WORK/c$N.pb.sock
 	local vlog=$WORK/c$N.vn.log plog=$WORK/c$N.svq.log ulog=$WORK/c$N.vqu.log
-	local errs='' rc ppid upid utx urx bad lost reorder foreign trx ttx tdrop btx brx v
+	local errs='' rc ppid upid btx brx v
 	local targs=(--size "$size" --cpu 0) uargs=(--size "$size")
 	[[ $layout == packed ]] && targs+=(--packed) && uargs+=(--packed)
 	vn_start "$vlog" 90 --socket "$sa" --socket "$sb" --cpus "$CPU1" || {
@@ -70,29 +70,21 @@ one_case() {
 	grep -aq 'broken' "$vlog" && errs+=" $(grep -a -m1 broken "$vlog");"
 	v=$(grep -a 'disconnect: ' "$vlog" | grep -av 'frontend closed the connection' | head -n 1)
 	[[ -z $v ]] || errs+=" virtq-net: $v;"
-	grep -aq ' error \|broken\|unforwarded' "$plog" &&
-		errs+=" virtq-svq: $(grep -a -m1 ' error \|broken\|unforwarded' "$plog");"
+	v=$(vq_log_fault "$plog")
+	[[ -z $v ]] || errs+=" virtq-svq: $v;"
 	grep -aq 'frontend connected' "$plog" || errs+=" testpmd never reached virtq-svq;"
 	for v in 0 1; do
 		[[ $(vn_layout "$vlog" "$v") == "$layout" ]] ||
 			errs+=" virtq-net queue $v runs '$(vn_layout "$vlog" "$v")' rings, want $layout;"
 	done
-	utx=$(vqu_count "$ulog" tx_pkts) urx=$(vqu_count "$ulog" rx_pkts)
-	bad=$(vqu_count "$ulog" bad) lost=$(vqu_count "$ulog" lost)
-	reorder=$(vqu_count "$ulog" reorder) foreign=$(vqu_count "$ulog" foreign)
-	read -r trx ttx tdrop <<<"$(tp_port "$DPDK_LOG" 0)"
+	vqu_echo_check "$ulog" "$DPDK_LOG"
+	errs+=$ECHO_ERRS
 	brx=$(vn_total "$vlog" c$N.b.sock rx_packets) btx=$(vn_total "$vlog" c$N.b.sock tx_packets)
-	[[ -n $utx && -n $urx && -n $trx && -n $ttx && -n $brx ]] ||
-		errs+=" missing totals (virtq-user '$utx/$urx', testpmd '$trx/$ttx', virtq-net B '$brx');"
-	((${utx:-0} > 0)) || errs+=" nothing sent;"
-	[[ ${urx:-x} == "${utx:-y}" ]] || errs+=" $urx of $utx frames came back;"
-	[[ "$bad $lost $reorder $foreign" == "0 0 0 0" ]] ||
-		errs+=" bad $bad lost $lost reorder $reorder foreign $foreign;"
-	[[ ${trx:-x} == "${ttx:-y}" ]] || errs+=" testpmd received $trx, sent $ttx;"
-	((${ttx:-0} >= ${urx:-1})) || errs+=" testpmd sent $ttx < $urx echoes received;"
-	[[ ${brx:-x} == "${ttx:-y}" ]] || errs+=" virtq-net took $brx from B, testpmd sent $ttx;"
+	[[ -n $brx ]] || errs+=" no virtq-net total for port B;"
+	((${TTX:-0} >= ${URX:-1})) || errs+=" testpmd sent $TTX < $URX echoes received;"
+	[[ ${brx:-x} == "${TTX:-y}" ]] || errs+=" virtq-net took $brx from B, testpmd sent $TTX;"
 	net_result "$NAME" "$tag" "$errs" \
-		"sent $utx, $urx echoed by testpmd through virtq-svq and verified (testpmd rx $trx tx $ttx; B delivered $btx)" \
+		"sent $UTX, $URX echoed by testpmd through virtq-svq and verified (testpmd rx $TRX tx $TTX; B delivered $btx)" \
 		"$vlog" "$plog" "$ulog" "$DPDK_LOG" || FAILS=$((FAILS + 1))
 }
 

@@ -43,7 +43,7 @@ one_case() {
 	local sa=$WORK/c$N.a.sock sb=$WORK/c$N.b.sock pa=$WORK/c$N.pa.sock pb=$WORK/c$N.pb.sock
 	local vlog=$WORK/c$N.vn.log palog=$WORK/c$N.pa.log pblog=$WORK/c$N.pb.log
 	local tlog=$WORK/c$N.tx.log rlog=$WORK/c$N.rx.log errs='' rc papid pbpid
-	local utx left urx bad lost foreign reorder arx btx next tail v q
+	local utx left urx bad lost foreign reorder arx btx next tail v q fault
 	local common=(--size "$size") adds
 	[[ $layout == packed ]] && common+=(--packed)
 	[[ -n $regions ]] && common+=(--mem-regions "$regions")
@@ -76,8 +76,8 @@ one_case() {
 	v=$(grep -a 'disconnect: ' "$vlog" | grep -av 'frontend closed the connection' | head -n 1)
 	[[ -z $v ]] || errs+=" virtq-net: $v;"
 	for v in "$palog" "$pblog"; do
-		grep -aq ' error \|broken\|unforwarded' "$v" &&
-			errs+=" $(basename "$v"): $(grep -a -m1 ' error \|broken\|unforwarded' "$v");"
+		fault=$(vq_log_fault "$v")
+		[[ -z $fault ]] || errs+=" $(basename "$v"): $fault;"
 	done
 	errs+=$(vqu_layout_check "$layout" "$tlog" "$rlog")
 	# Moderated: the timer relayed what stayed below the threshold.

@@ -38,7 +38,7 @@ dpdk_pfeatures() {
 one_case() {
 	local layout=$1 size=$2 tag="$1 ${2}B"
 	local sb=$WORK/c$N.b.sock pb=$WORK/c$N.p.sock plog=$WORK/c$N.svq.log ulog=$WORK/c$N.vqu.log
-	local errs="" rc ppid upid utx urx bad lost reorder foreign trx ttx pf how v
+	local errs="" rc ppid upid pf how v
 	local targs=(--cpu "$CPU1" --size "$size") uargs=(--size "$size" --mem-regions 4)
 	[[ $layout == packed ]] && uargs+=(--packed)
 	dpdk_vhost_start "$sb" "svqv$$-$N" io "${targs[@]}" || {
@@ -61,8 +61,8 @@ one_case() {
 	rc=$?
 	((rc == 0)) || errs+=" testpmd exited $rc;"
 	for v in "$plog" "$ulog"; do errs+=$(net_san_check "$v"); done
-	grep -aq ' error \|broken\|unforwarded' "$plog" &&
-		errs+=" virtq-svq: $(grep -a -m1 ' error \|broken\|unforwarded' "$plog");"
+	v=$(vq_log_fault "$plog")
+	[[ -z $v ]] || errs+=" virtq-svq: $v;"
 	grep -aq 'virtio is now ready for processing' "$DPDK_LOG" ||
 		errs+=" DPDK never declared the device ready (no DRIVER_OK?);"
 	pf=$(dpdk_pfeatures "$DPDK_LOG")
@@ -78,19 +78,10 @@ one_case() {
 			errs+=" no SET_MEM_TABLE;"
 		grep -aq 'ADD_MEM_REG' "$DPDK_LOG" && errs+=" ADD_MEM_REG without the feature;"
 	fi
-	utx=$(vqu_count "$ulog" tx_pkts) urx=$(vqu_count "$ulog" rx_pkts)
-	bad=$(vqu_count "$ulog" bad) lost=$(vqu_count "$ulog" lost)
-	reorder=$(vqu_count "$ulog" reorder) foreign=$(vqu_count "$ulog" foreign)
-	read -r trx ttx _ <<<"$(tp_port "$DPDK_LOG" 0)"
-	[[ -n $utx && -n $urx && -n $trx && -n $ttx ]] ||
-		errs+=" missing totals (virtq-user '$utx/$urx', testpmd '$trx/$ttx');"
-	((${utx:-0} > 0)) || errs+=" nothing sent;"
-	[[ ${urx:-x} == "${utx:-y}" ]] || errs+=" $urx of $utx frames came back;"
-	[[ "$bad $lost $reorder $foreign" == "0 0 0 0" ]] ||
-		errs+=" bad $bad lost $lost reorder $reorder foreign $foreign;"
-	[[ ${trx:-x} == "${ttx:-y}" ]] || errs+=" testpmd received $trx, sent $ttx;"
+	vqu_echo_check "$ulog" "$DPDK_LOG"
+	errs+=$ECHO_ERRS
 	net_result "$NAME" "$tag" "$errs" \
-		"sent $utx, $urx echoed by DPDK vhost through virtq-svq and verified; ${how:-?}" \
+		"sent $UTX, $URX echoed by DPDK vhost through virtq-svq and verified; ${how:-?}" \
 		"$plog" "$ulog" "$DPDK_LOG" || FAILS=$((FAILS + 1))
 }
 

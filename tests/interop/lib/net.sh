@@ -42,6 +42,12 @@
 #                                "RX TX TX_DROPPED" (empty if none printed).
 #   tp_bytes LOG PORT rx|tx      "PACKETS BYTES" from the last periodic NIC
 #                                statistics block of PORT (to check sizes).
+#   vqu_echo_check ULOG TPLOG    an echo run: virtq-user net --mode tx
+#                                --verify (ULOG) against a testpmd in io
+#                                forwarding (TPLOG) whose port 0 sends every
+#                                frame back.  Sets UTX URX (virtq-user's
+#                                totals), TRX TTX (testpmd port 0's) and
+#                                ECHO_ERRS (" ...;" per problem, '' if none).
 #   net_wait PID SEC             wait for PID (vq_spawn) to exit by itself, at
 #                                most SEC s (then TERM); returns its status.
 #   net_sanitized                true when SAN=1 or TSAN=1 (sanitizer builds: reduced matrices).
@@ -184,6 +190,22 @@ tp_bytes() {
 		cur && d == "tx" && /TX-packets:/ { n = $2; b = $6 }
 		/TX-packets:/ { cur = 0 }
 		END { if (n != "") print n, b }'
+}
+
+vqu_echo_check() {
+	local bad lost reorder foreign
+	ECHO_ERRS=''
+	UTX=$(vqu_count "$1" tx_pkts) URX=$(vqu_count "$1" rx_pkts)
+	bad=$(vqu_count "$1" bad) lost=$(vqu_count "$1" lost)
+	reorder=$(vqu_count "$1" reorder) foreign=$(vqu_count "$1" foreign)
+	read -r TRX TTX _ <<<"$(tp_port "$2" 0)"
+	[[ -n $UTX && -n $URX && -n $TRX && -n $TTX ]] ||
+		ECHO_ERRS+=" missing totals (virtq-user '$UTX/$URX', testpmd '$TRX/$TTX');"
+	((${UTX:-0} > 0)) || ECHO_ERRS+=" nothing sent;"
+	[[ ${URX:-x} == "${UTX:-y}" ]] || ECHO_ERRS+=" $URX of $UTX frames came back;"
+	[[ "$bad $lost $reorder $foreign" == "0 0 0 0" ]] ||
+		ECHO_ERRS+=" bad $bad lost $lost reorder $reorder foreign $foreign;"
+	[[ ${TRX:-x} == "${TTX:-y}" ]] || ECHO_ERRS+=" testpmd received $TRX, sent $TTX;"
 }
 
 # net_wait PID SEC: wait up to SEC seconds for PID (from vq_spawn) to exit by

@@ -19,6 +19,10 @@
 #                                in tests: bash runs a trap only after the
 #                                foreground command ends, so SIGTERM during
 #                                `sleep 100` would clean up 100 s late.
+#   vq_log_fault LOG [EXPECTED]  the first line of a virtq tool's LOG that
+#                                reports a fault (' error ', 'broken',
+#                                'unforwarded') and does not match the
+#                                regex EXPECTED; nothing if there is none.
 #
 # MAXSEC is an absolute bound: even a SIGKILLed test leaves nothing running
 # past it, because timeout(1) is the parent of every child. The children
@@ -114,3 +118,8 @@ vq_cleanup() {
 trap 'vq_cleanup' EXIT
 trap 'vq_cleanup; trap - INT; kill -s INT $$' INT
 trap 'vq_cleanup; trap - TERM; kill -s TERM $$' TERM
+
+vq_log_fault() {
+	grep -a ' error \|broken\|unforwarded' "$1" |
+		if (($# > 1)); then grep -av -- "$2"; else cat; fi | head -n 1
+}

@@ -477,12 +477,18 @@ void vq__packed_set_notify_after(struct vq_dev *q, uint16_t n)
 /* Did the driver make the slot n - 1 after the next one available?  Every
  * slot up to a published head has its flags written before that head's
  * release store, so a slot not yet available means the driver has not
- * passed it (a chain's tail written before its head only says "look"). */
+ * passed it (a chain's tail written before its head only says "look").
+ * And the next slot too: a caller told "yes" pops, and a driver that marks
+ * a later slot but never the next one would have it pop nothing, again and
+ * again.  An honest driver caught between the two (a batch's head flags
+ * written last) still kicks: it reads the event after its last store. */
 bool vq__packed_has_avail_n(const struct vq_dev *q, uint16_t n)
 {
 	uint16_t slot = q->avail_idx, f;
 	bool wrap = q->avail_wrap;
 
+	if (!vq__packed_has_avail(q))
+		return false;
 	advance(q, &slot, &wrap, n - 1u);
 	/* Acquire: pairs with the driver's release store of head flags. */
 	f = __atomic_load_n(&slot_desc(q, slot)->flags, __ATOMIC_ACQUIRE);

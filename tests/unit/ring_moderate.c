@@ -292,6 +292,36 @@ TEST(dev_after_packed_chains)
 	dev_case(VQ_LAYOUT_PACKED, 60, 400, 3);
 }
 
+/* A driver that makes the n-th slot available but never the next one: the
+ * re-check says "sleep", not "more".  A caller told "more" pops, gets
+ * nothing and asks again; the SVQ relay did that forever (a fuzz finding,
+ * fuzz/corpus/svq/hang-packed-hole).  With the next slot made available
+ * the same re-check says "more" and the pops take all n. */
+TEST(dev_after_packed_hole_at_next)
+{
+	const uint16_t avail = 1u << VRING_PACKED_DESC_F_AVAIL;
+	struct vring_packed_desc *d;
+	struct fx x;
+
+	fx_init(&x, VQ_LAYOUT_PACKED, 16, VQ_F_EVENT_IDX);
+	d = x.desc;
+	vq_dev_disable_notify(x.dev);
+	for (unsigned i = 0; i < 4; i++)
+		add(&x, 1);
+	(void)vq_drv_kick_prepare(x.drv);
+	d[0].flags ^= avail; /* the next slot: not available */
+	ASSERT_FALSE(vq_dev_enable_notify_after(x.dev, 4));
+	ASSERT_EQ(vq_dev_pop(x.dev, &x.e[0]), 0);
+	ASSERT_FALSE(vq_dev_enable_notify_after(x.dev, 4));
+	d[0].flags ^= avail;
+	ASSERT_TRUE(vq_dev_enable_notify_after(x.dev, 4));
+	vq_dev_disable_notify(x.dev);
+	pop_all(&x);
+	ASSERT_EQ(x.nheld, 4);
+	drain(&x);
+	fx_fini(&x);
+}
+
 /* Without EVENT_IDX the calls are the plain ones: a kick with the first
  * buffer, an interrupt with the first used. */
 TEST(after_without_event_idx_is_plain)

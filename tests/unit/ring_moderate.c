@@ -29,8 +29,6 @@
 
 struct fx {
 	struct vq_test_guest g;
-	uint32_t size;
-	size_t data_off;
 	struct vq_drv *drv;
 	struct vq_dev *dev;
 	struct vq_elem e[MAXQ];
@@ -38,20 +36,16 @@ struct fx {
 	unsigned nheld;
 	char tok[MAXQ];
 	unsigned next_tok;
-	enum vq_layout layout;
 	void *desc, *avail;
 };
 
 static void fx_init(struct fx *x, enum vq_layout layout, uint32_t size, uint64_t features)
 {
 	memset(x, 0, sizeof(*x));
-	x->size = size;
 	vq_test_guest_init(&x->g, layout, size, (size_t)MAXQ * 4 * 2 * BUF);
-	x->data_off = x->g.free_off;
 	struct vq_drv_params dc = { .ring = vq_test_guest_ring(&x->g, features) };
 	ASSERT_EQ(vq_drv_new(&dc, &x->drv), 0);
 	ASSERT_EQ(vq_dev_new(&dc.ring, x->g.map, &x->dev), 0);
-	x->layout = layout;
 	x->desc = dc.ring.desc;
 	x->avail = dc.ring.avail;
 	for (unsigned i = 0; i < MAXQ; i++) {
@@ -77,7 +71,7 @@ static void add(struct fx *x, unsigned nseg)
 	struct vq_seg sg[4];
 
 	for (unsigned i = 0; i < nseg; i++)
-		sg[i] = (struct vq_seg){ VQ_TEST_GPA + x->data_off + ((size_t)t * 4 + i) * 2 * BUF, BUF };
+		sg[i] = (struct vq_seg){ VQ_TEST_GPA + x->g.free_off + ((size_t)t * 4 + i) * 2 * BUF, BUF };
 	ASSERT_EQ(vq_drv_add(x->drv, sg, 0, nseg, &x->tok[t]), 0);
 }
 
@@ -130,7 +124,7 @@ static void advance_by(struct fx *x, unsigned m)
 /* Kicks: none before the n-th buffer, one with it; the re-check sees n. */
 static void dev_round(struct fx *x, unsigned n, unsigned nseg)
 {
-	unsigned want = n < x->size ? n : x->size;
+	unsigned want = n < x->g.size ? n : x->g.size;
 
 	vq_dev_disable_notify(x->dev);
 	ASSERT_FALSE(vq_dev_enable_notify_after(x->dev, n));
@@ -167,7 +161,7 @@ static void dev_case(enum vq_layout layout, uint32_t size, unsigned rounds, unsi
 
 	fx_init(&x, layout, size, VQ_F_EVENT_IDX);
 	for (unsigned r = 0; r < rounds; r++) {
-		advance_by(&x, (unsigned)(vq_test_rand(&rng) % x.size));
+		advance_by(&x, (unsigned)(vq_test_rand(&rng) % x.g.size));
 		dev_round(&x, ns[r % (sizeof(ns) / sizeof(ns[0]))] * nseg, nseg);
 	}
 	fx_fini(&x);
@@ -261,7 +255,7 @@ static void drv_case(enum vq_layout layout, uint32_t size, unsigned rounds, unsi
 		unsigned n = ns[r % (sizeof(ns) / sizeof(ns[0]))];
 		unsigned shown = 1 + (unsigned)(vq_test_rand(&rng) % (n + 4));
 
-		advance_by(&x, (unsigned)(vq_test_rand(&rng) % x.size));
+		advance_by(&x, (unsigned)(vq_test_rand(&rng) % x.g.size));
 		drv_round(&x, n, shown < cap ? shown : cap, nseg);
 		if (n + 1 <= cap)
 			drv_recheck(&x, n, nseg);
@@ -400,7 +394,7 @@ static bool ring_has_n(const struct fx *x, unsigned n)
 	struct vq_state st;
 
 	vq_dev_get_state(x->dev, &st);
-	if (x->layout == VQ_LAYOUT_SPLIT) {
+	if (x->g.layout == VQ_LAYOUT_SPLIT) {
 		const struct vring_avail *a = x->avail;
 
 		return (uint16_t)(__atomic_load_n(&a->idx, __ATOMIC_ACQUIRE) - st.avail_idx) >= n;
@@ -408,8 +402,8 @@ static bool ring_has_n(const struct fx *x, unsigned n)
 	uint32_t slot = st.avail_idx + n - 1;
 	bool wrap = st.avail_wrap;
 
-	if (slot >= x->size) {
-		slot -= x->size;
+	if (slot >= x->g.size) {
+		slot -= x->g.size;
 		wrap = !wrap;
 	}
 	const struct vring_packed_desc *d = (const struct vring_packed_desc *)x->desc + slot;

@@ -62,7 +62,6 @@ struct held {
 
 struct ctx {
 	struct xcfg c;
-	uint32_t size;
 	struct vq_test_guest g;
 	size_t data_off;
 	struct vq_drv *drv;
@@ -121,13 +120,13 @@ static uint64_t slot_gpa(struct ctx *x, const struct req *r)
 
 static void ctx_init(struct ctx *x, const struct xcfg *c, unsigned nreq)
 {
+	const uint32_t size = c->layout == VQ_LAYOUT_SPLIT ? 64 : 60; /* packed: not a power of 2 */
 	uint64_t features = 0;
 	size_t pool_len;
 	const uint32_t tables = 24, ind_len = 16;
 
 	memset(x, 0, sizeof(*x));
 	x->c = *c;
-	x->size = c->layout == VQ_LAYOUT_SPLIT ? 64 : 60; /* packed: not a power of 2 */
 	x->nreq = nreq;
 	x->rng_drv = vq_test_seed();
 	x->rng_dev = x->rng_drv ^ 0xabcdef;
@@ -136,7 +135,7 @@ static void ctx_init(struct ctx *x, const struct xcfg *c, unsigned nreq)
 	features |= c->in_order ? VQ_F_IN_ORDER : 0;
 	/* the ring, the indirect pool from free_off, the data from the next page */
 	pool_len = ((size_t)tables * ind_len * 16 + 4095) & ~(size_t)4095;
-	vq_test_guest_init(&x->g, c->layout, x->size, pool_len + (size_t)x->size * SLOT);
+	vq_test_guest_init(&x->g, c->layout, size, pool_len + (size_t)size * SLOT);
 	x->data_off = x->g.free_off + pool_len;
 
 	struct vq_drv_params dc = {
@@ -148,13 +147,13 @@ static void ctx_init(struct ctx *x, const struct xcfg *c, unsigned nreq)
 	ASSERT_EQ(vq_drv_new(&dc, &x->drv), 0);
 	ASSERT_EQ(vq_dev_new(&dc.ring, x->g.map, &x->dev), 0);
 
-	x->reqs = calloc(x->size, sizeof(*x->reqs));
-	x->free_reqs = calloc(x->size, sizeof(*x->free_reqs));
+	x->reqs = calloc(x->g.size, sizeof(*x->reqs));
+	x->free_reqs = calloc(x->g.size, sizeof(*x->free_reqs));
 	x->exp = calloc(nreq, sizeof(*x->exp));
 	x->scratch = malloc(SLOT);
 	ASSERT_TRUE(x->reqs && x->free_reqs && x->exp && x->scratch);
-	for (uint32_t i = 0; i < x->size; i++)
-		x->free_reqs[x->nfree_reqs++] = x->size - 1 - i;
+	for (uint32_t i = 0; i < x->g.size; i++)
+		x->free_reqs[x->nfree_reqs++] = x->g.size - 1 - i;
 	for (unsigned i = 0; i < HOLD; i++) {
 		x->pool[i].e.iov = x->pool[i].iov;
 		x->held[i] = &x->pool[i];
@@ -165,7 +164,7 @@ static void ctx_fini(struct ctx *x)
 {
 	ASSERT_FALSE(vq_drv_is_broken(x->drv));
 	ASSERT_FALSE(vq_dev_is_broken(x->dev));
-	ASSERT_EQ(vq_drv_nfree(x->drv), x->size);
+	ASSERT_EQ(vq_drv_nfree(x->drv), x->g.size);
 	ASSERT_TRUE(vq_drv_detach(x->drv) == NULL);
 	vq_drv_free(x->drv);
 	vq_dev_free(x->dev);

@@ -7,24 +7,19 @@
  * it, and a peer's violation in the middle of a burst breaks the queue.
  */
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include <virtq/mem.h>
 #include <virtq/ring.h>
 
+#include "../harness/guest.h"
 #include "../harness/test.h"
 #include "ring/ring_wire.h"
 
-#define GPA   0x100000ull
 #define QSZ   16u
 #define BUF   64u
-#define DATA  (QSZ * BUF)
 
 struct bfx {
-	struct vq_ring_layout lay;
-	unsigned char *mem; /* ring, then DATA bytes of buffers, at GPA */
-	struct vq_mem *map;
+	struct vq_test_guest g; /* the ring, then QSZ buffers of BUF bytes */
 	struct vq_drv *drv;
 	struct vq_dev *dev;
 	struct vq_seg seg[QSZ];
@@ -36,27 +31,12 @@ struct bfx {
 
 static void bfx_init(struct bfx *f, enum vq_layout layout, uint64_t features)
 {
-	struct vq_drv_params dc = { 0 };
-	size_t ring_bytes;
-
 	memset(f, 0, sizeof(*f));
-	ASSERT_EQ(vq_ring_layout(layout, QSZ, &f->lay), 0);
-	ring_bytes = (f->lay.total + 63) & ~(size_t)63;
-	f->mem = aligned_alloc(64, ring_bytes + DATA);
-	ASSERT_TRUE(f->mem);
-	memset(f->mem, 0, ring_bytes + DATA);
-	f->data_gpa = GPA + ring_bytes;
-	ASSERT_EQ(vq_mem_new(&f->map), 0);
-	ASSERT_EQ(vq_mem_add(f->map, &(struct vq_mem_region){ .gpa = GPA, .size = ring_bytes + DATA,
-							      .hva = f->mem, .prot = VQ_MEM_RW }), 0);
-	dc.ring = (struct vq_ring_params){
-		.layout = layout, .size = QSZ,
-		.features = features | VQ_F_VERSION_1 | (layout == VQ_LAYOUT_PACKED ? VQ_F_PACKED : 0),
-		.desc = f->mem + f->lay.desc_off, .avail = f->mem + f->lay.avail_off,
-		.used = f->mem + f->lay.used_off,
-	};
+	vq_test_guest_init(&f->g, layout, QSZ, (size_t)QSZ * BUF);
+	f->data_gpa = VQ_TEST_GPA + f->g.free_off;
+	struct vq_drv_params dc = { .ring = vq_test_guest_ring(&f->g, features) };
 	ASSERT_EQ(vq_drv_new(&dc, &f->drv), 0);
-	ASSERT_EQ(vq_dev_new(&dc.ring, f->map, &f->dev), 0);
+	ASSERT_EQ(vq_dev_new(&dc.ring, f->g.map, &f->dev), 0);
 	for (unsigned i = 0; i < QSZ; i++) {
 		f->seg[i] = (struct vq_seg){ f->data_gpa + (uint64_t)i * BUF, BUF };
 		f->tok[i] = &f->seg[i];
@@ -69,8 +49,7 @@ static void bfx_fini(struct bfx *f)
 {
 	vq_dev_free(f->dev);
 	vq_drv_free(f->drv);
-	vq_mem_free(f->map);
-	free(f->mem);
+	vq_test_guest_fini(&f->g);
 }
 
 /* Buffers go round in order, lengths as pushed, for both layouts and with
@@ -88,7 +67,7 @@ static void roundtrip(enum vq_layout layout, uint64_t features)
 		ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e, QSZ), 10);
 		ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e, QSZ), 0);
 		for (unsigned i = 0; i < 10; i++) {
-			ASSERT_TRUE(f.iov[i].iov_base == f.mem + (f.seg[i].addr - GPA));
+			ASSERT_TRUE(f.iov[i].iov_base == f.g.mem + (f.seg[i].addr - VQ_TEST_GPA));
 			ASSERT_EQ(f.e[i].in_len, BUF);
 			len[i] = BUF; /* whole: an IN_ORDER device may batch them */
 		}
@@ -200,7 +179,7 @@ TEST(burst_get_violation)
 	ASSERT_EQ(vq_dev_push_burst(f.dev, f.e, (uint32_t[2]){ 1, 1 }, 2), 2);
 	vq_dev_flush(f.dev);
 	/* the second used entry names id 9, which is not in flight */
-	((struct vring_used *)(f.mem + f.lay.used_off))->ring[1].id = 9;
+	((struct vring_used *)(f.g.mem + f.g.lay.used_off))->ring[1].id = 9;
 	ASSERT_EQ(vq_drv_get_burst(f.drv, got, len, QSZ), 1);
 	ASSERT_TRUE(vq_drv_is_broken(f.drv));
 	ASSERT_EQ(vq_drv_violation(f.drv), VQ_ERR_USED_ID);

@@ -26,19 +26,17 @@ struct bfx {
 	void *tok[QSZ];
 	struct vq_elem e[QSZ];
 	struct iovec iov[QSZ];
-	uint64_t data_gpa;
 };
 
 static void bfx_init(struct bfx *f, enum vq_layout layout, uint64_t features)
 {
 	memset(f, 0, sizeof(*f));
 	vq_test_guest_init(&f->g, layout, QSZ, (size_t)QSZ * BUF);
-	f->data_gpa = VQ_TEST_GPA + f->g.free_off;
 	struct vq_drv_params dc = { .ring = vq_test_guest_ring(&f->g, features) };
 	ASSERT_EQ(vq_drv_new(&dc, &f->drv), 0);
 	ASSERT_EQ(vq_dev_new(&dc.ring, f->g.map, &f->dev), 0);
 	for (unsigned i = 0; i < QSZ; i++) {
-		f->seg[i] = (struct vq_seg){ f->data_gpa + (uint64_t)i * BUF, BUF };
+		f->seg[i] = (struct vq_seg){ VQ_TEST_GPA + f->g.free_off + (size_t)i * BUF, BUF };
 		f->tok[i] = &f->seg[i];
 		f->e[i].iov = &f->iov[i];
 		f->e[i].iov_cap = 1;
@@ -109,7 +107,7 @@ static void add_limits(enum vq_layout layout)
 	f.tok[4] = &f.seg[4];
 	f.seg[5].addr = UINT64_MAX - 8;
 	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg + 5, 1, false, f.tok + 5), -EINVAL);
-	f.seg[5].addr = f.data_gpa;
+	f.seg[5].addr = VQ_TEST_GPA + f.g.free_off + 5 * BUF;
 	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, QSZ, false, f.tok), QSZ - 4);
 	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, QSZ, false, f.tok), 0);
 	ASSERT_EQ(vq_drv_nfree(f.drv), 0);

@@ -36,7 +36,6 @@ struct fx {
 	unsigned nheld;
 	char tok[MAXQ];
 	unsigned next_tok;
-	void *desc, *avail;
 };
 
 static void fx_init(struct fx *x, enum vq_layout layout, uint32_t size, uint64_t features)
@@ -46,8 +45,6 @@ static void fx_init(struct fx *x, enum vq_layout layout, uint32_t size, uint64_t
 	struct vq_drv_params dc = { .ring = vq_test_guest_ring(&x->g, features) };
 	ASSERT_EQ(vq_drv_new(&dc, &x->drv), 0);
 	ASSERT_EQ(vq_dev_new(&dc.ring, x->g.map, &x->dev), 0);
-	x->desc = dc.ring.desc;
-	x->avail = dc.ring.avail;
 	for (unsigned i = 0; i < MAXQ; i++) {
 		x->e[i].iov = x->iov[i];
 		x->e[i].iov_cap = 4;
@@ -298,7 +295,7 @@ TEST(dev_after_packed_hole_at_next)
 	struct fx x;
 
 	fx_init(&x, VQ_LAYOUT_PACKED, 16, VQ_F_EVENT_IDX);
-	d = x.desc;
+	d = (struct vring_packed_desc *)(x.g.mem + x.g.lay.desc_off);
 	vq_dev_disable_notify(x.dev);
 	for (unsigned i = 0; i < 4; i++)
 		add(&x, 1);
@@ -395,7 +392,7 @@ static bool ring_has_n(const struct fx *x, unsigned n)
 
 	vq_dev_get_state(x->dev, &st);
 	if (x->g.layout == VQ_LAYOUT_SPLIT) {
-		const struct vring_avail *a = x->avail;
+		const struct vring_avail *a = (const void *)(x->g.mem + x->g.lay.avail_off);
 
 		return (uint16_t)(__atomic_load_n(&a->idx, __ATOMIC_ACQUIRE) - st.avail_idx) >= n;
 	}
@@ -406,7 +403,7 @@ static bool ring_has_n(const struct fx *x, unsigned n)
 		slot -= x->g.size;
 		wrap = !wrap;
 	}
-	const struct vring_packed_desc *d = (const struct vring_packed_desc *)x->desc + slot;
+	const struct vring_packed_desc *d = (const struct vring_packed_desc *)(x->g.mem + x->g.lay.desc_off) + slot;
 	uint16_t f = __atomic_load_n(&d->flags, __ATOMIC_ACQUIRE);
 
 	return !!(f & (1u << VRING_PACKED_DESC_F_AVAIL)) == wrap;

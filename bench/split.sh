@@ -30,7 +30,7 @@
 #    difference (setup cancels out).
 #
 # Prints Markdown; run it through bench/run.sh.  Environment: SPLIT_RUNS
-# (runs per in-process cell, median; 5, quick 1), SPLIT_SEC (seconds per
+# (rounds per in-process cell, median; 5, quick 1), SPLIT_SEC (seconds per
 # vhost-user run; 1), SPLIT_PARTS ("inproc ir vu": which parts run),
 # SPLIT_IR_FRAMES (10000; 64 KiB cells a tenth), SPLIT_VU_ROUNDS (vhost-user
 # rounds, every method once a round; 3, quick 1).
@@ -57,22 +57,21 @@ ratio_for() { [[ $1 != b && $2 -gt 1500 ]] && echo 16 || echo 1; }
 # margs METHOD: virtq-bench's method options; hring-t256 is the header ring
 # with the device's split threshold (hds-thresh) at 256 bytes
 margs() { [[ $1 == hring-t256 ]] && echo "--method hring --thresh 256" || echo "--method $1"; }
+# the methods, plain mergeable buffers (none) first: the others' ratios need its run
+methods="none a b c hring hring-t256"
 frames_for() { (($1 > 1500)) && echo $((30000 / div)) || echo $((600000 / div)); }
 
-# cell METHOD PROTO SIZE DELIVER: median total ns/frame and median ns/frame
-# of the receiver (driver and application); the last run's line in
-# $tmp/line.
-cell() {
-	local t=() d=() i LINE
-	for ((i = 0; i < runs; i++)); do
-		# shellcheck disable=SC2046 # margs: several words
-		LINE=$("$bin/virtq-bench" split $(margs "$1") --proto "$2" --size "$3" --deliver "$4" \
-			--ratio "$(ratio_for "$1" "$3")" --frames "$(frames_for "$3")") || return 1
-		t+=("$(field "$LINE" total_ns)")
-		d+=("$(field "$LINE" drv_ns)")
-	done
-	echo "$LINE" >"$tmp/line"
-	echo "$(bench_median "${t[@]}") $(bench_median "${d[@]}")"
+# ip_run METHOD PROTO SIZE DELIVER: one in-process run; appends "total_ns
+# drv_ns" to $tmp/ip/PROTO-SIZE.METHOD.DELIVER and keeps the zero-copy run's
+# line (frames, aligned, slots, mem) in $tmp/ip/PROTO-SIZE.METHOD.line.
+ip_run() {
+	local f=$tmp/ip/$2-$3.$1 LINE
+	# shellcheck disable=SC2046 # margs: several words
+	LINE=$("$bin/virtq-bench" split $(margs "$1") --proto "$2" --size "$3" --deliver "$4" \
+		--ratio "$(ratio_for "$1" "$3")" --frames "$(frames_for "$3")") || return 1
+	echo "$(field "$LINE" total_ns) $(field "$LINE" drv_ns)" >>"$f.$4"
+	[[ $4 == zc ]] && echo "$LINE" >"$f.line"
+	return 0
 }
 
 echo "## Header/data split (EXPERIMENTAL, issue 13)"
@@ -83,30 +82,38 @@ echo "Reproduce: \`bench/run.sh split\` (or \`bash bench/split.sh\`); one cell:"
 echo "\`virtq-bench split --method b --proto tcp4 --size 65536 --deliver zc\`."
 echo
 inproc() {
-echo "### In one thread: device model + split-aware driver (thread CPU time, median of $runs)"
+echo "### In one thread: device model + split-aware driver (thread CPU time, median of $runs rounds)"
 echo
 echo "| method | proto | frame B | Mpps zc | Gbit/s zc | Gbit/s copy | zc/copy | zc vs copy path | receiver: zc vs copy path | vs plain | aligned | slots/pkt | mem/queue KiB |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-declare -A base bcopy bcopyr
+mkdir -p "$tmp/ip"
 for proto in tcp4 tcp6; do
 	for size in 64 1500 65536; do
 		[[ $proto == tcp6 && $size == 64 ]] && size=86
-		for m in none a b c hring hring-t256; do
-			echo "cell $m $proto $size" >&2
-			zc=$(cell "$m" "$proto" "$size" zc) || { echo "virtq-bench split failed" >&2; exit 1; }
-			zl=$(cat "$tmp/line")
-			cp=$(cell "$m" "$proto" "$size" copy) || exit 1
-			read -r zc zcr <<<"$zc"
-			read -r cp cpr <<<"$cp"
-			[[ $m == none ]] && base[$proto$size]=$zc bcopy[$proto$size]=$cp bcopyr[$proto$size]=$cpr
-			pk=$(field "$zl" frames) al=$(field "$zl" aligned) sl=$(field "$zl" slots)
-			awk -v m="$m" -v p="$proto" -v s="$size" -v zc="$zc" -v cp="$cp" -v b="${base[$proto$size]}" -v bc="${bcopy[$proto$size]}" \
-				-v zcr="$zcr" -v bcr="${bcopyr[$proto$size]}" \
-				-v pk="$pk" -v al="$al" -v sl="$sl" -v mem="$(field "$zl" mem)" 'BEGIN {
-				printf "| %s | %s | %d | %.3f | %.2f | %.2f | %.2fx | %.2fx | %.2fx | %+.1f%% | %.0f%% | %.2f | %d |\n",
-					m, p, s, 1e3 / zc, s * 8 / zc, s * 8 / cp, cp / zc, bc / zc, bcr / zcr,
-					100 * (zc - b) / b,
-					100 * al / pk, sl / pk, mem / 1024 }' | tee -a "$tmp/rows"
+		echo "cell $proto $size" >&2
+		for ((r = 0; r < runs; r++)); do
+			for m in $methods; do
+				{ ip_run "$m" "$proto" "$size" zc && ip_run "$m" "$proto" "$size" copy; } ||
+					{ echo "virtq-bench split $m $proto $size failed" >&2; exit 1; }
+			done
+		done
+		c=$tmp/ip/$proto-$size
+		for m in $methods; do
+			zl=$(cat "$c.$m.line")
+			paste -d' ' "$c.$m.zc" "$c.$m.copy" "$c.none.zc" "$c.none.copy" |
+				awk -v m="$m" -v p="$proto" -v s="$size" -v pk="$(field "$zl" frames)" \
+				-v al="$(field "$zl" aligned)" -v sl="$(field "$zl" slots)" -v mem="$(field "$zl" mem)" '
+				function med(a, n,   i, j, t, v) {
+					for (i = 1; i <= n; i++) v[i] = a[i]
+					for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+					return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }
+				{ zc[NR] = $1; cp[NR] = $3; zcc[NR] = $3 / $1; zp[NR] = $7 / $1; rp[NR] = $8 / $2
+				  vp[NR] = 100 * ($1 - $5) / $5 }
+				END {
+					z = med(zc, NR); c = med(cp, NR)
+					printf "| %s | %s | %d | %.3f | %.2f | %.2f | %.2fx | %.2fx | %.2fx | %+.1f%% | %.0f%% | %.2f | %d |\n",
+						m, p, s, 1e3 / z, s * 8 / z, s * 8 / c, med(zcc, NR), med(zp, NR), med(rp, NR),
+						med(vp, NR), 100 * al / pk, sl / pk, mem / 1024 }' | tee -a "$tmp/rows"
 		done
 	done
 done
@@ -120,6 +127,9 @@ echo "at 64 KiB for the winner.  receiver: the same with the receiver's time onl
 echo "application; the device model's copy into the receive buffers, the same in both,"
 echo "left out: in the seed's setup the device ran on other CPUs).  vs plain: zero-copy time per"
 echo "frame against plain mergeable buffers (none) of the same frame (+ is slower)."
+echo "Each round runs every method of a cell once, zero-copy then copy, in turn (A B A B:"
+echo "a noisy spell lands on all methods alike); rates are medians over rounds, and the"
+echo "ratios are medians of same-round ratios."
 echo "aligned: frames whose payload starts on a page boundary.  slots/pkt: ring entries"
 echo "per frame (an A chain is two: its header buffer and its adjacent pages, coalesced)."
 echo "mem/queue: receive memory of a 256-entry queue (256 pages + header buffers or ring)."
@@ -221,7 +231,6 @@ vu_run() {
 		printf "%.3f %.2f %.0f %.0f %.2f\n", mpps, gb, 100 * sp / pk, 100 * al / pk, sl / pk }'
 }
 
-vu_methods="none a b c hring hring-t256"
 vu_cells=("64 zc" "1500 zc" "65536 zc" "65536 copy")
 
 # vu: every method of a cell run in turn, round after round (A B A B: the
@@ -233,7 +242,7 @@ local cell m r line
 mkdir -p "$tmp/vu"
 for cell in "${vu_cells[@]}"; do
 	for ((r = 1; r <= vu_rounds; r++)); do
-		for m in $vu_methods; do
+		for m in $methods; do
 			# shellcheck disable=SC2086 # the cell: size and delivery
 			line=$(vu_run "$m" $cell)
 			echo "${line:-0 0 0 0 0}" >>"$tmp/vu/${cell// /-}.$m"
@@ -248,7 +257,7 @@ echo "(a cell whose none rounds differ by more than 1.5x was measured on a noisy
 echo
 echo "| method | frame B (tcp4) | deliver | Mpps | Gbit/s | min-max Mpps | split | aligned | slots/pkt |"
 echo "|---|---|---|---|---|---|---|---|---|"
-for m in $vu_methods; do
+for m in $methods; do
 	for cell in "${vu_cells[@]}"; do
 		awk -v m="$m" -v c="$cell" '{ mp[NR] = $1; gb[NR] = $2; sp = $3; al = $4; sl = $5 }
 		function med(a, n,   i, j, t, v) {
@@ -276,7 +285,7 @@ echo "receiver's own cost is the in-process table's \"receiver\" column."
 echo
 echo "| method | 64 B vs none | 64 KiB zc vs copy path | none's 64 B rounds, Mpps |"
 echo "|---|---|---|---|"
-for m in $vu_methods; do
+for m in $methods; do
 	paste -d' ' "$tmp/vu/64-zc.$m" "$tmp/vu/64-zc.none" "$tmp/vu/65536-zc.$m" \
 		"$tmp/vu/65536-copy.none" | awk -v m="$m" '
 		function med(a, n,   i, j, t, v) {

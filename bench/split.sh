@@ -283,8 +283,13 @@ echo "CPU, and when that copy is the slower side the application's extra copy is
 echo "behind it, so no receive-side design can show more over vhost-user on two CPUs.  The"
 echo "receiver's own cost is the in-process table's \"receiver\" column."
 echo
-echo "| method | 64 B vs none | 64 KiB zc vs copy path | none's 64 B rounds, Mpps |"
-echo "|---|---|---|---|"
+echo "A ratio counts only when the rounds it is read from agree: the method's and"
+echo "the baseline's rounds each within 1.5x of each other (max over min), for both"
+echo "ratios.  Otherwise the host moved under the cell and the row says *noisy*: shown,"
+echo "not a result."
+echo
+echo "| method | 64 B vs none | 64 KiB zc vs copy path | none's 64 B rounds, Mpps | rounds agree |"
+echo "|---|---|---|---|---|"
 for m in $methods; do
 	paste -d' ' "$tmp/vu/64-zc.$m" "$tmp/vu/64-zc.none" "$tmp/vu/65536-zc.$m" \
 		"$tmp/vu/65536-copy.none" | awk -v m="$m" '
@@ -292,9 +297,14 @@ for m in $methods; do
 			for (i = 1; i <= n; i++) v[i] = a[i]
 			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
 			return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }
+		function seen(k, v) { if (!(k in lo) || v < lo[k]) lo[k] = v; if (!(k in hi) || v > hi[k]) hi[k] = v }
 		{ s[NR] = $6 > 0 ? $1 / $6 : 0; b[NR] = $17 > 0 ? $12 / $17 : 0
+		  seen(1, $1); seen(6, $6); seen(12, $12); seen(17, $17)
 		  cal = cal (NR > 1 ? ", " : "") sprintf("%.2f", $6) }
-		END { printf "| %s | %.2fx | %.2fx | %s |\n", m, med(s, NR), med(b, NR), cal }'
+		END {
+			ok = "yes"
+			for (k in lo) if (lo[k] <= 0 || hi[k] / lo[k] > 1.5) ok = "**noisy**"
+			printf "| %s | %.2fx | %.2fx | %s | %s |\n", m, med(s, NR), med(b, NR), cal, ok }'
 done
 echo
 }

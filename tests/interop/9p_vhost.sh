@@ -10,6 +10,9 @@
 #     128-entry queue (2 requests for 20 MB); without, the client keeps to
 #     the spec limit (chain <= queue size) and needs >= 39 requests.  The
 #     checksum of every byte must be the same in all four runs.
+#   - bench --size N reads exactly N bytes, N not a whole number of
+#     requests: the checksum is that of a file of the first N bytes, both
+#     one request at a time and two in flight.
 #   - a server without large chains and a client asking for them: the
 #     feature is not negotiated and the spec limit holds.
 # Prints PASS/FAIL/SKIP lines; exit 0 passed, 77 skipped, 1 failed.
@@ -31,6 +34,8 @@ EXP=$WORK/export
 mkdir -p "$EXP/sub"
 head -c 20000000 /dev/urandom >"$EXP/big"
 echo "over vhost-user" >"$EXP/sub/a.txt"
+CUT=3158073 # 3 MiB and a bit: not a whole number of 1M requests
+head -c "$CUT" "$EXP/big" >"$EXP/cut"
 
 # serve NAME ARGS...: start a server on $WORK/NAME.sock
 serve() {
@@ -74,6 +79,16 @@ for ring in split packed; do
 	done
 done
 for s in "${sums[@]}"; do [[ $s == "${sums[0]}" ]] || fail "checksums differ: ${sums[*]}"; done
+# --size: the last request asks only for the bytes left
+out=$("$BIN" bench --socket "$SOCK" -m 1M --scatter cut 2>&1) || fail "bench cut: $out"
+want=${out##*csum }
+for mode in --scatter "--pages --qd 2"; do
+	# shellcheck disable=SC2086 # the mode: one or three words
+	out=$("$BIN" bench --socket "$SOCK" -m 1M $mode --size "$CUT" big 2>&1) ||
+		fail "bench $mode --size: $out"
+	[[ $out == *" bytes $CUT "* ]] || fail "bench $mode --size $CUT read another count: $out"
+	[[ ${out##*csum } == "$want" ]] || fail "bench $mode --size $CUT: checksum ${out##*csum }, the first $CUT bytes' is $want"
+done
 grep -q 'dropped' "$SLOG" || true
 vq_kill "$SPID" INT 10 || fail "server exit status $? after SIGINT"
 grep -q 'requests served, 0 dropped' "$SLOG" || fail "server dropped requests: $(tail -n 1 "$SLOG")"

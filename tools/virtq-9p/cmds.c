@@ -315,8 +315,22 @@ static int bench_seq(struct vq_9p_client *cl, const struct v9_opts *o, struct v9
 	}
 	t0 = vqt_now_ns();
 	while (!o->bench_size || off < o->bench_size) {
-		int64_t got = vq_9p_client_readv(cl, fid, off, v, n);
+		unsigned k = n;
+		size_t whole = 0;
+		int64_t got;
 
+		if (o->bench_size && o->bench_size - off < chunk) {
+			/* the last request: only the bytes --size still asks for */
+			uint64_t rem = o->bench_size - off;
+
+			for (k = 0; rem > v[k].iov_len; k++)
+				rem -= v[k].iov_len;
+			whole = v[k].iov_len;
+			v[k++].iov_len = (size_t)rem;
+		}
+		got = vq_9p_client_readv(cl, fid, off, v, k);
+		if (whole)
+			v[k - 1].iov_len = whole;
 		if (got < 0) {
 			free(heap);
 			free(v);

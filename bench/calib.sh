@@ -51,7 +51,9 @@ mp=()
 for r in "${rates[@]}"; do ((r > 0)) && mp+=("$(np_mpps "$r")"); done
 # What this run shows: a collapse (DPDK's slowest round under 0.8 of its
 # fastest) with or without the probe moving too, or no collapse at all.
-verdict=$(printf '%s\n' "${mp[@]}" | sort -g | awk -v r="$corr" '
+pspread=$(printf '%s\n' "${probes[@]}" | grep -v n/a | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 }
+	END { print (lo > 0 && NR ? hi / lo : 0) }')
+verdict=$(printf '%s\n' "${mp[@]}" | sort -g | awk -v r="$corr" -v ps="$pspread" '
 	NR == 1 { lo = $1 } { hi = $1 }
 	END {
 		if (NR < 3 || lo <= 0) { print "Too few rounds ran to tell."; exit }
@@ -61,8 +63,10 @@ verdict=$(printf '%s\n' "${mp[@]}" | sort -g | awk -v r="$corr" '
 		}
 		if (r != "n/a" && r + 0 >= 0.7)
 			print "DPDK'"'"'s rate collapsed in this run and the probe moved with it: the machine changed, not DPDK."
-		else
+		else if (ps > 0 && ps <= 1.25)
 			print "DPDK'"'"'s rate collapsed in this run while the probe stayed put: this run does not tie the collapse to the vCPUs'"'"' placement."
+		else
+			printf "Both moved in this run (the probe by %.1fx), but not together: the probe runs for about a second before each DPDK run of several, and the host changed within rounds, so one probe does not predict the run after it.  The machine moved; this run cannot say more.\n", ps
 	}')
 
 cat <<MD

@@ -106,7 +106,9 @@ struct vq_svq_ring {
 struct vq_svq_events {
 	bool kick_device;  /* notify the device (the shadow ring's kick) */
 	bool notify_guest; /* interrupt the guest (the guest ring's call) */
-	bool more;         /* vq_svq_relay stopped at its budget: call it again */
+	bool more;         /* vq_svq_relay stopped at its budget, or at a re-check
+			    * that kept saying "more" with nothing to move:
+			    * call it again */
 	bool moderated;    /* vq_svq_relay slept moderated (coalesce): buffers may
 			    * wait without a signal; call it again within the
 			    * owner's latency bound.  Set by each call. */
@@ -155,7 +157,9 @@ int vq_svq_relay_used(struct vq_svq *s, struct vq_svq_events *ev);
  * paused.  Kicks and interrupts owed are one each in ev, for the whole
  * call.  At most vq_svq_params.relay_budget buffers (forwarded plus
  * returned) move per call; then ev->more is set (the caller should call
- * again without waiting; sleeping is safe too).
+ * again without waiting; sleeping is safe too).  So it is when a re-arm says
+ * "more" twice with nothing moved in between (a ring the re-check and the
+ * pop disagree about): the relay returns rather than spin.
  * With the guest ring broken, it only drains the shadow ring, as
  * vq_svq_relay_used.  Returns the number of buffers returned to the guest;
  * -EIO when the shadow ring is broken; a violation's errno (that side's

@@ -516,7 +516,7 @@ int vq_svq_relay(struct vq_svq *s, struct vq_svq_events *ev)
 {
 	unsigned budget = s->budget, f;
 	int returned = 0, u, why = 0;
-	bool mod = false;
+	bool mod = false, told_more = false;
 
 	ev->moderated = false;
 	if (s->cancelled || vq_drv_is_broken(s->dev))
@@ -536,6 +536,8 @@ int vq_svq_relay(struct vq_svq *s, struct vq_svq_events *ev)
 		budget -= (unsigned)u + f;
 		if (pass_is_broken(s, why))
 			break;
+		if (u || f)
+			told_more = false;
 		if ((u || f) && budget)
 			continue;
 		/* Moderated only after a call that moved buffers: an idle
@@ -550,6 +552,18 @@ int vq_svq_relay(struct vq_svq *s, struct vq_svq_events *ev)
 		}
 		if (!(mod ? rearm_moderated(s, why) : rearm(s, why)))
 			break;
+		/* A re-arm says "more" only after a pass that moved nothing.
+		 * Once is the peer racing us; a second time with nothing moved
+		 * in between means the re-check and the pop disagree about a
+		 * ring (how bug 2 of docs/RELIABILITY.md hung the relay).  Then
+		 * return as after a budget, signals on and asked back: the
+		 * owner polls this queue, and its other queues and its socket
+		 * keep their turns, instead of a loop here for ever. */
+		if (told_more) {
+			ev->more = true;
+			break;
+		}
+		told_more = true;
 		vq_dev_disable_notify(s->guest);
 		vq_drv_disable_notify(s->dev);
 	}

@@ -14,16 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <virtq/9p.h>
 #include <virtq/9p_client.h>
 
 #include "devices/9p/p9_wire.h"
+#include "../harness/guest.h"
 #include "../harness/test.h"
 
-#define GBASE   0x100000ull
 #define QSIZE   128u
 #define CHAIN   33000u
 #define BOUNCE  (256u << 10)
@@ -35,9 +34,7 @@ struct rig {
 	struct vq_9p *s;
 	struct vq_9p_dev *d;
 	const struct vq_device_ops *ops;
-	struct vq_mem *mem;
-	uint8_t *g;          /* guest memory */
-	size_t glen;
+	struct vq_test_guest g; /* the ring, the indirect table, bounce, data */
 	uint8_t *bounce, *data;
 	struct vq_drv *drv;
 	struct vq_dev *dev;
@@ -52,14 +49,14 @@ static void on_broken(void *host, unsigned idx)
 
 static uint64_t gpa(const struct rig *r, const void *p)
 {
-	return GBASE + (uint64_t)((const uint8_t *)p - r->g);
+	return VQ_TEST_GPA + (uint64_t)((const uint8_t *)p - r->g.mem);
 }
 
 static bool in_guest(const struct rig *r, const struct iovec *v)
 {
 	const uint8_t *p = v->iov_base;
 
-	return p >= r->g && p < r->g + r->glen && v->iov_len <= (size_t)(r->g + r->glen - p);
+	return p >= r->g.mem && p < r->g.mem + r->g.len && v->iov_len <= (size_t)(r->g.mem + r->g.len - p);
 }
 
 /* The transport: one chain per request; the device serves it on "kick". */
@@ -100,7 +97,7 @@ static int ring_rpc(void *ctx, const struct iovec *req, unsigned rn, const struc
 		size_t k = resp[i].iov_len < left ? resp[i].iov_len : left;
 
 		if (!in_guest(r, &resp[i]))
-			memcpy(resp[i].iov_base, r->g + (r->segs[rn + i].addr - GBASE), k);
+			memcpy(resp[i].iov_base, r->g.mem + (r->segs[rn + i].addr - VQ_TEST_GPA), k);
 		left -= (unsigned)k;
 	}
 	return (int)len;
@@ -112,7 +109,6 @@ static unsigned rig_workers; /* vq_9p_dev_params.workers for the next rig */
 static void rig_init(struct rig *r, bool dev_large, bool drv_large)
 {
 	struct vq_9p_params sp = { .export_dir = r->dir };
-	struct vq_ring_layout lay;
 	struct vq_drv_params dp = { 0 };
 	struct vq_ring_params rp;
 	uint64_t want;
@@ -127,26 +123,17 @@ static void rig_init(struct rig *r, bool dev_large, bool drv_large)
 							 .workers = rig_workers }, &r->d), 0);
 	r->ops = vq_9p_dev_device(r->d).ops;
 	r->ops->attach(r->d, &(struct vq_device_host){ .queue_broken = on_broken, .host = r });
-	ASSERT_EQ(vq_ring_layout(VQ_LAYOUT_SPLIT, QSIZE, &lay), 0);
-	r->glen = 4096 + lay.total + CHAIN * 16 + BOUNCE + DATA;
-	r->g = mmap(NULL, r->glen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	ASSERT_TRUE(r->g != MAP_FAILED);
-	ind = r->g + ((lay.total + 4095) & ~(size_t)4095);
+	vq_test_guest_init(&r->g, VQ_LAYOUT_SPLIT, QSIZE, CHAIN * 16 + BOUNCE + DATA);
+	ind = r->g.mem + r->g.free_off;
 	r->bounce = ind + CHAIN * 16;
 	r->data = r->bounce + BOUNCE;
-	ASSERT_EQ(vq_mem_new(&r->mem), 0);
-	ASSERT_EQ(vq_mem_add(r->mem, &(struct vq_mem_region){ .gpa = GBASE, .size = r->glen,
-							     .hva = r->g, .prot = VQ_MEM_RW }), 0);
 	/* negotiate: the driver's wishes and the device's offer */
 	want = VQ_F_VERSION_1 | VQ_F_INDIRECT | (1ull << VIRTIO_9P_MOUNT_TAG) |
 	       (drv_large ? VQ_F_LARGE_CHAIN : 0);
 	ASSERT_EQ(r->ops->set_features(r->d, want & r->ops->get_features(r->d)), 0);
-	rp = (struct vq_ring_params){ .layout = VQ_LAYOUT_SPLIT, .size = QSIZE,
-				      .features = want & r->ops->get_features(r->d),
-				      .max_chain = r->ops->max_chain(r->d, 0),
-				      .desc = r->g + lay.desc_off, .avail = r->g + lay.avail_off,
-				      .used = r->g + lay.used_off };
-	ASSERT_EQ(vq_dev_new(&rp, r->mem, &r->dev), 0);
+	rp = vq_test_guest_ring(&r->g, want & r->ops->get_features(r->d));
+	rp.max_chain = r->ops->max_chain(r->d, 0);
+	ASSERT_EQ(vq_dev_new(&rp, r->g.map, &r->dev), 0);
 	dp.ring = rp;
 	dp.ring.features = want; /* a driver may believe more than was agreed */
 	dp.ring.max_chain = drv_large ? CHAIN : 0;
@@ -170,8 +157,7 @@ static void rig_fini(struct rig *r)
 	vq_dev_free(r->dev);
 	vq_9p_dev_free(r->d);
 	vq_9p_free(r->s);
-	vq_mem_free(r->mem);
-	munmap(r->g, r->glen);
+	vq_test_guest_fini(&r->g);
 	free(r->segs);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", r->dir);
 	ASSERT_EQ(system(cmd), 0);

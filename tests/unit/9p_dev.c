@@ -56,7 +56,9 @@ static bool in_guest(const struct rig *r, const struct iovec *v)
 {
 	const uint8_t *p = v->iov_base;
 
-	return p >= r->g.mem && p < r->g.mem + r->g.len && v->iov_len <= (size_t)(r->g.mem + r->g.len - p);
+	const uint8_t *end = r->g.mem + r->g.len;
+
+	return p >= r->g.mem && p < end && v->iov_len <= (size_t)(end - p);
 }
 
 /* The transport: one chain per request; the device serves it on "kick". */

@@ -181,13 +181,18 @@ uninstall:
 -include $(shell find $(O) -name '*.d' 2>/dev/null)
 
 # The library alone, cross-built for aarch64 into build-aarch64/ (Debian
-# gcc-aarch64-linux-gnu, installed when missing): nothing in src/ may be
-# x86-only.  Skips loudly when the cross compiler cannot be had.
+# gcc-aarch64-linux-gnu and its C library headers, libc6-dev-arm64-cross,
+# installed when the compiler or the headers are missing: apt-get without
+# recommends brings the compiler alone): nothing in src/ may be x86-only.
+# Skips loudly when they cannot be had.
 CROSS_AARCH64 ?= aarch64-linux-gnu-
 cross-aarch64:
-	$(Q)if ! command -v $(CROSS_AARCH64)gcc >/dev/null && \
-	    ! bash -c '. tests/interop/lib/deps.sh && need_pkgs gcc-aarch64-linux-gnu'; then \
-		echo "SKIP cross-aarch64: $(CROSS_AARCH64)gcc not available (Debian gcc-aarch64-linux-gnu)"; \
+	$(Q)if ! { command -v $(CROSS_AARCH64)gcc >/dev/null && \
+		   echo '#include <errno.h>' | $(CROSS_AARCH64)gcc -E -x c - >/dev/null 2>&1; } && \
+	    ! bash -c '. tests/interop/lib/deps.sh && \
+		       need_pkgs gcc-aarch64-linux-gnu libc6-dev-arm64-cross'; then \
+		echo "SKIP cross-aarch64: $(CROSS_AARCH64)gcc or its C library not available" \
+		     "(Debian gcc-aarch64-linux-gnu, libc6-dev-arm64-cross)"; \
 	else \
 		$(MAKE) --no-print-directory O=build-aarch64 CC=$(CROSS_AARCH64)gcc \
 			AR=$(CROSS_AARCH64)ar LIBURING=0 build-aarch64/libvirtq.a build-aarch64/libvirtq.so && \

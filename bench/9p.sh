@@ -100,12 +100,22 @@ for qd in 1 32; do
 done
 vq_kill "$VQ_PID" INT 10 >/dev/null 2>&1
 
+# The server's file I/O: io_uring when the binary links liburing (`make
+# bench` installs it first), else preadv/pwritev; said in the text, loudly.
+if ldd "$bin/virtq-9p" 2>/dev/null | grep -q liburing; then
+	io="file I/O with io_uring
+readv"
+else
+	io="file I/O with **preadv**: this
+build has no liburing (Debian liburing-dev; \`make bench\` installs it), so
+not the io_uring path,"
+fi
+
 cat <<EOF
 ## 9p: 128 MiB per request over vhost-user (seed 000)
 
 Sequential read of a $mb MiB file on tmpfs through \`virtq-9p serve --socket\`
-(the virtio-9p device model under \`vq_vu_serve\`, file I/O with io_uring
-readv straight into the client's shared pages) by \`virtq-9p bench\` on the
+(the virtio-9p device model under \`vq_vu_serve\`, $io straight into the client's shared pages) by \`virtq-9p bench\` on the
 frontend, which checksums every byte it reads (Fletcher-style, 8 bytes at a
 time; all runs of one size, in every series, must agree: $( ((csum_bad)) && echo "**they did not**" || echo "they did")).
 Every page of the client's buffer is its own descriptor, so a 128 MiB

@@ -43,17 +43,19 @@ corr=$(paste -d' ' <(printf '%s\n' "${probes[@]}") <(printf '%s\n' "${rates[@]}"
 		if (n < 3) { print "n/a"; exit }
 		d = sqrt((n * xx - x * x) * (n * yy - y * y))
 		if (d == 0) print "n/a"; else printf "%.2f", (n * xy - x * y) / d }')
-spread() { # N...: "min to max (max/min x)", over the positive values
+minmax() { # N...: "min max max/min" over the positive values, or nothing
 	printf '%s\n' "$@" | grep -v n/a | awk '$1 > 0' | sort -g | awk '
-		NR == 1 { lo = $1 } { hi = $1 } END { if (lo > 0) printf "%g to %g (%.2fx)", lo, hi, hi / lo }'
+		NR == 1 { lo = $1 } { hi = $1 } END { if (lo > 0) print lo, hi, hi / lo }'
+}
+spread() { # N...: "min to max (max/min x)"
+	minmax "$@" | awk '{ printf "%g to %g (%.2fx)", $1, $2, $3 }'
 }
 mp=()
 for r in "${rates[@]}"; do ((r > 0)) && mp+=("$(np_mpps "$r")"); done
 # What this run shows: a collapse (DPDK's slowest round under 0.8 of its
 # fastest) with or without the probe moving too, or no collapse at all.
-pspread=$(printf '%s\n' "${probes[@]}" | grep -v n/a | sort -g | awk 'NR == 1 { lo = $1 } { hi = $1 }
-	END { print (lo > 0 && NR ? hi / lo : 0) }')
-verdict=$(printf '%s\n' "${mp[@]}" | sort -g | awk -v r="$corr" -v ps="$pspread" '
+pspread=$(minmax "${probes[@]}" | awk '{ print $3 }')
+verdict=$(printf '%s\n' "${mp[@]}" | sort -g | awk -v r="$corr" -v ps="${pspread:-0}" '
 	NR == 1 { lo = $1 } { hi = $1 }
 	END {
 		if (NR < 3 || lo <= 0) { print "Too few rounds ran to tell."; exit }

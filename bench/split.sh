@@ -53,6 +53,11 @@ tmp=$(mktemp -d /tmp/vq-bench-split.XXXXXX)
 vq_on_exit 'rm -rf "$tmp"'
 
 field() { awk -v k="$2" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' <<<"$1"; }
+# med(a, n): the median of a[1..n]; prepended to each awk program that needs it
+awk_med='function med(a, n,   i, j, t, v) {
+	for (i = 1; i <= n; i++) v[i] = a[i]
+	for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+	return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }'
 ratio_for() { [[ $1 != b && $2 -gt 1500 ]] && echo 16 || echo 1; }
 # margs METHOD: virtq-bench's method options; hring-t256 is the header ring
 # with the device's split threshold (hds-thresh) at 256 bytes
@@ -102,11 +107,7 @@ for proto in tcp4 tcp6; do
 			zl=$(cat "$c.$m.line")
 			paste -d' ' "$c.$m.zc" "$c.$m.copy" "$c.none.zc" "$c.none.copy" |
 				awk -v m="$m" -v p="$proto" -v s="$size" -v pk="$(field "$zl" frames)" \
-				-v al="$(field "$zl" aligned)" -v sl="$(field "$zl" slots)" -v mem="$(field "$zl" mem)" '
-				function med(a, n,   i, j, t, v) {
-					for (i = 1; i <= n; i++) v[i] = a[i]
-					for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-					return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }
+				-v al="$(field "$zl" aligned)" -v sl="$(field "$zl" slots)" -v mem="$(field "$zl" mem)" "$awk_med"'
 				{ zc[NR] = $1; cp[NR] = $3; zcc[NR] = $3 / $1; zp[NR] = $7 / $1; rp[NR] = $8 / $2
 				  vp[NR] = 100 * ($1 - $5) / $5 }
 				END {
@@ -259,11 +260,8 @@ echo "| method | frame B (tcp4) | deliver | Mpps | Gbit/s | min-max Mpps | split
 echo "|---|---|---|---|---|---|---|---|---|"
 for m in $methods; do
 	for cell in "${vu_cells[@]}"; do
-		awk -v m="$m" -v c="$cell" '{ mp[NR] = $1; gb[NR] = $2; sp = $3; al = $4; sl = $5 }
-		function med(a, n,   i, j, t, v) {
-			for (i = 1; i <= n; i++) v[i] = a[i]
-			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-			return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }
+		awk -v m="$m" -v c="$cell" "$awk_med"'
+		{ mp[NR] = $1; gb[NR] = $2; sp = $3; al = $4; sl = $5 }
 		END {
 			lo = hi = mp[1]; for (i = 2; i <= NR; i++) { if (mp[i] < lo) lo = mp[i]; if (mp[i] > hi) hi = mp[i] }
 			split(c, x, " ")
@@ -292,11 +290,7 @@ echo "| method | 64 B vs none | 64 KiB zc vs copy path | none's 64 B rounds, Mpp
 echo "|---|---|---|---|---|"
 for m in $methods; do
 	paste -d' ' "$tmp/vu/64-zc.$m" "$tmp/vu/64-zc.none" "$tmp/vu/65536-zc.$m" \
-		"$tmp/vu/65536-copy.none" | awk -v m="$m" '
-		function med(a, n,   i, j, t, v) {
-			for (i = 1; i <= n; i++) v[i] = a[i]
-			for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
-			return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2 }
+		"$tmp/vu/65536-copy.none" | awk -v m="$m" "$awk_med"'
 		function seen(k, v) { if (!(k in lo) || v < lo[k]) lo[k] = v; if (!(k in hi) || v > hi[k]) hi[k] = v }
 		{ s[NR] = $6 > 0 ? $1 / $6 : 0; b[NR] = $17 > 0 ? $12 / $17 : 0
 		  seen(1, $1); seen(6, $6); seen(12, $12); seen(17, $17)

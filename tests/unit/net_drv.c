@@ -185,12 +185,20 @@ static void run_mode(uint64_t feats, enum vq_netdrv_rxmode mode, enum vq_netdrv_
 {
 	struct env e;
 	struct vq_netdrv_stats st;
+	uint64_t bytes = 0;
 
+	for (unsigned i = 0; i < cnt; i++)
+		bytes += sizes[i];
 	env_init(&e, feats, mode, false);
 	ASSERT_EQ(vq_netdrv_rxmode(e.nd), want);
 	roundtrip(&e, sizes, cnt, 30);
 	ASSERT_EQ(vq_netdrv_get_stats(e.nd, 0, &st), 0);
 	ASSERT_EQ(st.rx_packets, 30ull * cnt);
+	ASSERT_EQ(st.rx_bytes, 30 * bytes);
+	/* a buffer a frame at least; mergeable frames past a page take more */
+	ASSERT_TRUE(st.rx_bufs >= st.rx_packets);
+	ASSERT_TRUE(want != VQ_NETDRV_RX_MERGEABLE || sizes[cnt - 1] <= 4096 - 12 ||
+		    st.rx_bufs > st.rx_packets);
 	ASSERT_EQ(st.tx_packets, 30ull * cnt);
 	ASSERT_EQ(st.rx_errors, 0);
 	ASSERT_GT(e.kicks[0], 0);

@@ -344,7 +344,8 @@ static inline __attribute__((always_inline)) void run_close(struct vq_dev *q)
  * the run's first slot with the id of its last buffer; the driver takes
  * the skipped ones as used completely.  So a buffer may be followed in a
  * run only when its len is its whole writable length (len 0 without a
- * writable part).  Returns false when id was not pushed in order.
+ * writable part).  Returns false when id was not pushed in order, or
+ * starts no run: the caller writes its used descriptor.
  */
 static inline __attribute__((always_inline))
 bool run_push(struct vq_dev *q, uint16_t id, uint32_t len)
@@ -356,6 +357,10 @@ bool run_push(struct vq_dev *q, uint16_t id, uint32_t len)
 	if (!in_seq)
 		return false;
 	if (q->run_n == 0) {
+		/* Nothing may follow it: a run of one, written now (a receive
+		 * buffer the frame did not fill, the common case there). */
+		if (len != q->full_len_of[id] || len == UINT32_MAX)
+			return false;
 		q->run_slot = q->used_idx;
 		q->run_wrap = q->used_wrap;
 	}

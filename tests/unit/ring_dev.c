@@ -582,3 +582,40 @@ TEST(packed_in_order_runs)
 	ASSERT_EQ(vq_dev_inflight(f.q), 0);
 	fx_fini(&f);
 }
+
+/* IN_ORDER packed: a buffer short of its writable length with no run open
+ * is written at once as a run of one (a receive buffer a frame did not
+ * fill); full buffers after it open a run of their own, and the batch's
+ * first flags still wait for the flush. */
+TEST(packed_in_order_short_first)
+{
+	struct fx f;
+	struct vq_elem e[5];
+	const uint32_t lens[5] = { 5, 7, 16, 16, 2 };
+
+	fx_init(&f, VQ_LAYOUT_PACKED, 8);
+	f.cfg.features |= VQ_F_IN_ORDER;
+	fx_dev(&f);
+	for (uint16_t i = 0; i < 5; i++)
+		put1(&f, BUF, 16, VRING_DESC_F_WRITE, i);
+	for (unsigned i = 0; i < 5; i++) {
+		ASSERT_EQ(pop(&f), 1);
+		e[i] = f.e;
+		ASSERT_EQ(vq_dev_push(f.q, &e[i], lens[i]), 0);
+	}
+	ASSERT_EQ(p_get16(&f, 0, 14), VQ__DESC_F_AVAIL | VRING_DESC_F_WRITE); /* not before flush */
+	vq_dev_flush(f.q);
+	ASSERT_EQ(p_get16(&f, 0, 12), 0);
+	ASSERT_EQ(p_get16(&f, 0, 8), 5);
+	ASSERT_EQ(p_get16(&f, 0, 14), VQ__DESC_F_AVAIL | VQ__DESC_F_USED | VRING_DESC_F_WRITE);
+	ASSERT_EQ(p_get16(&f, 1, 12), 1);
+	ASSERT_EQ(p_get16(&f, 1, 8), 7);
+	ASSERT_EQ(p_get16(&f, 1, 14), VQ__DESC_F_AVAIL | VQ__DESC_F_USED | VRING_DESC_F_WRITE);
+	/* Run 2..4: full, full, then 2 of 16 ends it, at slot 2. */
+	ASSERT_EQ(p_get16(&f, 2, 12), 4);
+	ASSERT_EQ(p_get16(&f, 2, 8), 2);
+	ASSERT_EQ(p_get16(&f, 2, 14), VQ__DESC_F_AVAIL | VQ__DESC_F_USED | VRING_DESC_F_WRITE);
+	ASSERT_EQ(p_get16(&f, 3, 14), VQ__DESC_F_AVAIL | VRING_DESC_F_WRITE); /* skipped, untouched */
+	ASSERT_EQ(vq_dev_inflight(f.q), 0);
+	fx_fini(&f);
+}

@@ -54,9 +54,7 @@ static uint64_t gpa(const struct rig *r, const void *p)
 
 static bool in_guest(const struct rig *r, const struct iovec *v)
 {
-	const uint8_t *p = v->iov_base;
-
-	const uint8_t *end = r->g.mem + r->g.len;
+	const uint8_t *p = v->iov_base, *end = r->g.mem + r->g.len;
 
 	return p >= r->g.mem && p < end && v->iov_len <= (size_t)(end - p);
 }

@@ -535,6 +535,15 @@ TEST(split_in_order_sparse_ids)
 	fx_fini(&f);
 }
 
+/* Pop n buffers in turn, pushing each as it comes with lens[i]. */
+static void pop_push(struct fx *f, const uint32_t *lens, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		ASSERT_EQ(pop(f), 1);
+		ASSERT_EQ(vq_dev_push(f->q, &f->e, lens[i]), 0);
+	}
+}
+
 /*
  * Packed IN_ORDER: buffers pushed in pop order are returned as runs, one
  * used descriptor per run at its first slot with the id and len of its
@@ -544,7 +553,6 @@ TEST(split_in_order_sparse_ids)
 TEST(packed_in_order_runs)
 {
 	struct fx f;
-	struct vq_elem e[7];
 	const struct td two[2] = { { BUF, 16, 0 }, { BUF, 16, VRING_DESC_F_WRITE } };
 	const uint32_t lens[7] = { 16, 16, 5, 0, 0, 3, 16 };
 
@@ -558,11 +566,7 @@ TEST(packed_in_order_runs)
 	put1(&f, BUF, 16, 0, 5);        /* slot 5 */
 	put1(&f, BUF, 16, VRING_DESC_F_WRITE, 6);  /* slot 6 */
 	put1(&f, BUF, 16, VRING_DESC_F_WRITE, 7);  /* slot 7 */
-	for (unsigned i = 0; i < 7; i++) {
-		ASSERT_EQ(pop(&f), 1);
-		e[i] = f.e;
-		ASSERT_EQ(vq_dev_push(f.q, &e[i], lens[i]), 0);
-	}
+	pop_push(&f, lens, 7);
 	ASSERT_EQ(p_get16(&f, 0, 14), VQ__DESC_F_AVAIL | VRING_DESC_F_WRITE); /* not before flush */
 	vq_dev_flush(f.q);
 	/* Run 0..3: full, full, then 5 of 16 ends it. */
@@ -590,7 +594,6 @@ TEST(packed_in_order_runs)
 TEST(packed_in_order_short_first)
 {
 	struct fx f;
-	struct vq_elem e[5];
 	const uint32_t lens[5] = { 5, 7, 16, 16, 2 };
 
 	fx_init(&f, VQ_LAYOUT_PACKED, 8);
@@ -598,11 +601,7 @@ TEST(packed_in_order_short_first)
 	fx_dev(&f);
 	for (uint16_t i = 0; i < 5; i++)
 		put1(&f, BUF, 16, VRING_DESC_F_WRITE, i);
-	for (unsigned i = 0; i < 5; i++) {
-		ASSERT_EQ(pop(&f), 1);
-		e[i] = f.e;
-		ASSERT_EQ(vq_dev_push(f.q, &e[i], lens[i]), 0);
-	}
+	pop_push(&f, lens, 5);
 	ASSERT_EQ(p_get16(&f, 0, 14), VQ__DESC_F_AVAIL | VRING_DESC_F_WRITE); /* not before flush */
 	vq_dev_flush(f.q);
 	ASSERT_EQ(p_get16(&f, 0, 12), 0);

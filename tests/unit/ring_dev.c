@@ -535,6 +535,16 @@ TEST(split_in_order_sparse_ids)
 	fx_fini(&f);
 }
 
+/* Packed, first lap: slot holds a used descriptor for buffer id, len bytes
+ * written (a macro: a failure names the caller's line). */
+#define USED_AT(f, slot, id, len)                                                    \
+	do {                                                                         \
+		ASSERT_EQ(p_get16(f, slot, 12), id);                                 \
+		ASSERT_EQ(p_get16(f, slot, 8), len);                                 \
+		ASSERT_EQ(p_get16(f, slot, 14),                                      \
+			  VQ__DESC_F_AVAIL | VQ__DESC_F_USED | VRING_DESC_F_WRITE);   \
+	} while (0)
+
 /* Pop n buffers in turn, pushing each as it comes with lens[i]. */
 static void pop_push(struct fx *f, const uint32_t *lens, unsigned n)
 {
@@ -570,19 +580,13 @@ TEST(packed_in_order_runs)
 	ASSERT_EQ(p_get16(&f, 0, 14), VQ__DESC_F_AVAIL | VRING_DESC_F_WRITE); /* not before flush */
 	vq_dev_flush(f.q);
 	/* Run 0..3: full, full, then 5 of 16 ends it. */
-	ASSERT_EQ(p_get16(&f, 0, 12), 3);
-	ASSERT_EQ(p_get16(&f, 0, 8), 5);
-	ASSERT_EQ(p_get16(&f, 0, 14), VQ__DESC_F_AVAIL | VQ__DESC_F_USED | VRING_DESC_F_WRITE);
+	USED_AT(&f, 0, 3, 5);
 	ASSERT_EQ(p_get16(&f, 3, 14), VQ__DESC_F_AVAIL | VRING_DESC_F_WRITE); /* skipped, untouched */
 	/* Run 4..6: len 0 with nothing writable is full; 3 of 16 ends it. */
-	ASSERT_EQ(p_get16(&f, 4, 12), 6);
-	ASSERT_EQ(p_get16(&f, 4, 8), 3);
-	ASSERT_EQ(p_get16(&f, 4, 14), VQ__DESC_F_AVAIL | VQ__DESC_F_USED | VRING_DESC_F_WRITE);
+	USED_AT(&f, 4, 6, 3);
 	ASSERT_EQ(p_get16(&f, 5, 14), VQ__DESC_F_AVAIL);
 	/* Slot 7 on its own: the flush ends the run. */
-	ASSERT_EQ(p_get16(&f, 7, 12), 7);
-	ASSERT_EQ(p_get16(&f, 7, 8), 16);
-	ASSERT_EQ(p_get16(&f, 7, 14), VQ__DESC_F_AVAIL | VQ__DESC_F_USED | VRING_DESC_F_WRITE);
+	USED_AT(&f, 7, 7, 16);
 	ASSERT_EQ(vq_dev_inflight(f.q), 0);
 	fx_fini(&f);
 }
@@ -604,16 +608,10 @@ TEST(packed_in_order_short_first)
 	pop_push(&f, lens, 5);
 	ASSERT_EQ(p_get16(&f, 0, 14), VQ__DESC_F_AVAIL | VRING_DESC_F_WRITE); /* not before flush */
 	vq_dev_flush(f.q);
-	ASSERT_EQ(p_get16(&f, 0, 12), 0);
-	ASSERT_EQ(p_get16(&f, 0, 8), 5);
-	ASSERT_EQ(p_get16(&f, 0, 14), VQ__DESC_F_AVAIL | VQ__DESC_F_USED | VRING_DESC_F_WRITE);
-	ASSERT_EQ(p_get16(&f, 1, 12), 1);
-	ASSERT_EQ(p_get16(&f, 1, 8), 7);
-	ASSERT_EQ(p_get16(&f, 1, 14), VQ__DESC_F_AVAIL | VQ__DESC_F_USED | VRING_DESC_F_WRITE);
+	USED_AT(&f, 0, 0, 5);
+	USED_AT(&f, 1, 1, 7);
 	/* Run 2..4: full, full, then 2 of 16 ends it, at slot 2. */
-	ASSERT_EQ(p_get16(&f, 2, 12), 4);
-	ASSERT_EQ(p_get16(&f, 2, 8), 2);
-	ASSERT_EQ(p_get16(&f, 2, 14), VQ__DESC_F_AVAIL | VQ__DESC_F_USED | VRING_DESC_F_WRITE);
+	USED_AT(&f, 2, 4, 2);
 	ASSERT_EQ(p_get16(&f, 3, 14), VQ__DESC_F_AVAIL | VRING_DESC_F_WRITE); /* skipped, untouched */
 	ASSERT_EQ(vq_dev_inflight(f.q), 0);
 	fx_fini(&f);

@@ -73,6 +73,56 @@ TEST(net_rx_burst_many_frames_split) { many_frames(CFG_SPLIT); }
 TEST(net_rx_burst_many_frames_packed) { many_frames(CFG_PACKED); }
 TEST(net_rx_burst_many_frames_in_order) { many_frames(CFG_PACKED_IN_ORDER); }
 
+/*
+ * The header a burst of one-piece frames gets: with GUEST_CSUM, the
+ * checksum flags (and csum_start/offset only under NEEDS_CSUM); without
+ * it, flags zero.  A frame's other header fields never reach the guest.
+ */
+static void csum_hdrs(bool guest_csum)
+{
+	static uint8_t data[3][80];
+	static const uint8_t flags[3] = { VIRTIO_NET_HDR_F_NEEDS_CSUM, VIRTIO_NET_HDR_F_DATA_VALID, 0 };
+	unsigned first = guest_csum ? 0 : 1; /* NEEDS_CSUM alone takes rx_csum */
+	struct frame f[3];
+	struct vq_net_pkt *pk[3];
+	struct port p;
+	uint64_t g[3];
+
+	port_init_offer(&p, VQ_NET_FEATURES_ALL, VQ_F_VERSION_1 | F_MRG | (guest_csum ? F_CSUM : 0),
+			1, 0);
+	post_rx(&p, 3, 2048, 1, g);
+	for (unsigned i = first; i < 3; i++) {
+		fill(data[i], sizeof(data[i]), i + 5);
+		frame_init(&f[i], data[i], 80, 1);
+		f[i].pkt.hdr.flags = flags[i];
+		f[i].pkt.hdr.csum_start = 34; /* junk unless NEEDS_CSUM */
+		f[i].pkt.hdr.csum_offset = 6;
+		f[i].pkt.hdr.hdr_len = 42; /* junk: no GSO */
+		f[i].pkt.hdr.num_buffers = 7;
+		pk[i] = &f[i].pkt;
+	}
+	ASSERT_EQ(vq_net_rx_burst(p.n, 0, pk + first, 3 - first), (int)(3 - first));
+	for (unsigned i = first; i < 3; i++) {
+		struct virtio_net_hdr_v1 h;
+		bool needs = flags[i] == VIRTIO_NET_HDR_F_NEEDS_CSUM;
+
+		expect_used(&p, 0, 1 + i - first, 12 + 80);
+		memcpy(&h, host(&p, g[i - first]), sizeof(h));
+		ASSERT_EQ(h.flags, guest_csum ? flags[i] : 0);
+		ASSERT_EQ(h.csum_start, needs ? 34 : 0);
+		ASSERT_EQ(h.csum_offset, needs ? 6 : 0);
+		ASSERT_EQ(h.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+		ASSERT_EQ(h.gso_size, 0);
+		ASSERT_EQ(h.hdr_len, 0);
+		ASSERT_EQ(h.num_buffers, 1);
+		ASSERT_MEM_EQ(host(&p, g[i - first]) + 12, data[i], 80);
+	}
+	expect_no_used(&p, 0);
+}
+
+TEST(net_rx_burst_csum_hdrs) { csum_hdrs(true); }
+TEST(net_rx_burst_no_guest_csum_hdrs) { csum_hdrs(false); }
+
 /* A readable chain in the middle of a burst goes back empty, counted; the
  * frames go on into the chains after it. */
 static void readable_mid(enum cfg c)

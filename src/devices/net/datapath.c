@@ -338,19 +338,29 @@ static int rx_account(struct rx_ctx *c, int r, uint32_t len)
 	return r;
 }
 
-/* The header the receiver may see: offloads it negotiated, nothing else. */
-static void rx_hdr(const struct vq_net *n, const struct virtio_net_hdr_v1 *in,
-		   struct virtio_net_hdr_v1 *out)
+/* rx_hdr's checksum part, all of it for a frame without GSO (csum: the
+ * receiver negotiated VIRTIO_NET_F_GUEST_CSUM).  Inline for rx_fast. */
+static inline __attribute__((always_inline))
+void rx_hdr_csum(bool csum, const struct virtio_net_hdr_v1 *in, struct virtio_net_hdr_v1 *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (!VQ__NET_HAS(n->features, VIRTIO_NET_F_GUEST_CSUM))
+	if (!csum)
 		return; /* flags MUST be zero */
 	out->flags = in->flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID);
 	if (out->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
 		out->csum_start = in->csum_start;
 		out->csum_offset = in->csum_offset;
 	}
-	if (in->gso_type != VIRTIO_NET_HDR_GSO_NONE) { /* rx_gso_ok said yes */
+}
+
+/* The header the receiver may see: offloads it negotiated, nothing else. */
+static void rx_hdr(const struct vq_net *n, const struct virtio_net_hdr_v1 *in,
+		   struct virtio_net_hdr_v1 *out)
+{
+	bool csum = VQ__NET_HAS(n->features, VIRTIO_NET_F_GUEST_CSUM);
+
+	rx_hdr_csum(csum, in, out);
+	if (csum && in->gso_type != VIRTIO_NET_HDR_GSO_NONE) { /* rx_gso_ok said yes */
 		out->gso_type = in->gso_type;
 		out->gso_size = in->gso_size;
 		out->hdr_len = in->hdr_len;
@@ -673,6 +683,7 @@ int rx_fast_kind(struct rx_ctx *c, struct vq_net_pkt *const *pkts, unsigned cnt,
 	size_t hs = c->n->hdr_size;
 	uint32_t used[VQ_NET_BURST_MAX], off;
 	uint64_t bytes = 0;
+	bool csum = VQ__NET_HAS(c->n->features, VIRTIO_NET_F_GUEST_CSUM);
 	unsigned m, f = 0, j, qp = (unsigned)(q - c->n->q) / 2u;
 	struct vq_elem *e;
 	int r;
@@ -702,7 +713,7 @@ int rx_fast_kind(struct rx_ctx *c, struct vq_net_pkt *const *pkts, unsigned cnt,
 			used[j] = 0;
 			continue;
 		}
-		rx_hdr(c->n, &pkt->hdr, &h);
+		rx_hdr_csum(csum, &pkt->hdr, &h); /* rx_is_plain: no GSO */
 		h.num_buffers = 1;
 		/* EXPERIMENTAL header ring: the headers into its next entry (the
 		 * chain is popped already, as hr_refill wants), only the payload

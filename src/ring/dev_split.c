@@ -208,20 +208,28 @@ int vq__split_pop(struct vq_dev *q, struct vq_elem *e)
 static unsigned pop_singles(struct vq_dev *q, struct vq_elem *e, unsigned n, int *rc)
 {
 	const struct vring_desc *desc = q->desc;
+	const uint16_t *ring = q->avail->ring;
+	uint16_t last = q->avail_idx, shadow = q->shadow_avail, mask = q->mask, size = q->size;
 	struct vq__mem_hint rg;
 	unsigned i;
 
 	*rc = 1;
 	if (q->pop_gpa || !vq__mem_hint_get(q->mem, &rg))
 		return 0;
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i++, last++) {
 		struct vq__desc d;
 		uint16_t head;
 		uint8_t *hva;
 		bool wr;
 
-		if ((*rc = next_head(q, &head)) != 1)
-			break;
+		/* Heads under the avail idx last read (with acquire) are read
+		 * here; next_head reads the idx again, and reports a bad head. */
+		if (last == shadow || (head = __atomic_load_n(&ring[last & mask], __ATOMIC_RELAXED)) >= size) {
+			q->avail_idx = last;
+			if ((*rc = next_head(q, &head)) != 1)
+				break;
+			shadow = q->shadow_avail;
+		}
 		if (vq__bit_test(q->inflight_bits, head) || e[i].iov_cap == 0)
 			break;
 		vq__desc_read(&desc[head], &d);
@@ -237,8 +245,8 @@ static unsigned pop_singles(struct vq_dev *q, struct vq_elem *e, unsigned n, int
 		e[i].out_len = wr ? 0 : d.len;
 		e[i].in_len = wr ? d.len : 0;
 		vq__bit_set(q->inflight_bits, head);
-		q->avail_idx++;
 	}
+	q->avail_idx = last;
 	q->inflight += i;
 	return i;
 }

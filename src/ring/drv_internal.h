@@ -338,6 +338,8 @@ int vq__drv_packed_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **
 			    uint32_t *plen);
 int vq__drv_packed_get(struct vq_drv *q, void **token, uint32_t *len);
 int vq__drv_packed_get_burst(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n);
+int vq__drv_packed_add_run(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
+			   void *const *tokens);
 int vq__drv_packed_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
 			 void *const *tokens);
 void *vq__drv_packed_detach(struct vq_drv *q);

@@ -156,6 +156,56 @@ void packed_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *tok
 	vq__drv_set_buf(q, id, &c, 1, head);
 }
 
+/*
+ * vq_drv_add_burst under IN_ORDER: packed_add1 for each segment (a buffer's
+ * id is its slot, no free list), with the queue's position, counters and
+ * the pending head in locals for the burst, written back once.  The same
+ * checks and the same result as the generic loop (vq__drv_add_burst_with).
+ */
+int vq__drv_packed_add_run(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
+			   void *const *tokens)
+{
+	struct vring_packed_desc *r = ring(q);
+	struct vq__drv_buf *buf = q->buf;
+	uint16_t slot = q->avail_idx, size = q->size;
+	uint16_t wbit = write ? VRING_DESC_F_WRITE : 0;
+	uint32_t seq = q->add_seq;
+	bool wrap = q->avail_wrap, pending = q->pending;
+	unsigned i, m = n < q->num_free ? n : q->num_free;
+
+	for (i = 0; i < m; i++) {
+		uint16_t flags = (uint16_t)(wbit | avail_bits(wrap));
+
+		if (!vq__drv_seg_ok(&seg[i]) || !tokens[i])
+			break;
+		r[slot].addr = seg[i].addr;
+		r[slot].len = seg[i].len;
+		r[slot].id = slot;
+		if (!pending) { /* as packed_expose_head */
+			pending = true;
+			q->pend_slot = slot;
+			q->pend_flags = flags;
+		} else {
+			__atomic_store_n(&r[slot].flags, flags, __ATOMIC_RELAXED);
+		}
+		buf[slot] = (struct vq__drv_buf){ .token = tokens[i], .in_len = write ? seg[i].len : 0,
+						  .seq = seq++, .table = VQ__DRV_NO_TABLE,
+						  .ndesc = 1, .last = slot };
+		if (++slot == size) {
+			slot = 0;
+			wrap = !wrap;
+		}
+	}
+	q->avail_idx = slot;
+	q->avail_wrap = wrap;
+	q->pending = pending;
+	q->add_seq = seq;
+	q->kick_slots += i;
+	q->num_free -= i;
+	q->inflight += i;
+	return i == 0 && m ? -EINVAL : (int)i;
+}
+
 /* 2.8.10 with EVENT_IDX: did the slots made available since the last check
  * pass the device's event offset? */
 static bool packed_need_event(const struct vq_drv *q, uint16_t off_wrap, uint32_t added)

@@ -391,8 +391,6 @@ int vq_drv_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned n, boo
 		return -EINVAL;
 	if (q->layout == VQ_LAYOUT_SPLIT)
 		return vq__drv_split_add_burst(q, seg, n, write, tokens);
-	if (q->in_order)
-		return vq__drv_packed_add_run(q, seg, n, write, tokens);
 	return vq__drv_packed_add_burst(q, seg, n, write, tokens);
 }
 

@@ -254,37 +254,14 @@ vq__drv_get_burst_with(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned
 }
 
 /*
- * vq_drv_add_burst for one layout, after its checks of the queue: one
- * buffer per segment through ADD1 (the layout's always-inline add) while
- * there is room.  Returns how many were added, or -EINVAL when the first
- * segment or token is bad.
- */
-static inline __attribute__((always_inline)) int
-vq__drv_add_burst_with(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
-		       void *const *tokens,
-		       void (*add1)(struct vq_drv *, const struct vq_seg *, bool, void *))
-{
-	unsigned i;
-
-	for (i = 0; i < n && q->num_free; i++) {
-		if (!vq__drv_seg_ok(&seg[i]) || !tokens[i])
-			return i ? (int)i : -EINVAL;
-		add1(q, &seg[i], write, tokens[i]);
-		q->add_seq++;
-		q->inflight++;
-	}
-	return (int)i;
-}
-
-/*
  * The calls drv.c makes into one layout, around its always-inline get,
  * batch_next, run, is_idle and add1 (L_get, L_batch_next, L_run,
  * L_is_idle, L_add1 in drv_L.c; is_idle: nothing used to take, looked at
  * before the burst loop, out of line, sets up its frame: an empty poll is
  * cheap):
  * vq__drv_L_get and vq__drv_L_add1 for the
- * single calls, and vq__drv_L_get_burst and vq__drv_L_add_burst with the
- * loop inlined.  Instantiated once in each layout's file.
+ * single calls, and vq__drv_L_get_burst with the loop inlined.  Instantiated
+ * once in each layout's file, which defines its vq__drv_L_add_burst itself.
  */
 #define VQ__DRV_LAYOUT_CALLS(L)                                                              \
 	int vq__drv_##L##_get(struct vq_drv *q, void **token, uint32_t *len)                 \
@@ -306,11 +283,6 @@ vq__drv_add_burst_with(struct vq_drv *q, const struct vq_seg *seg, unsigned n, b
 				void *token)                                                 \
 	{                                                                                    \
 		L##_add1(q, s, write, token);                                                \
-	}                                                                                    \
-	int vq__drv_##L##_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned n,  \
-				    bool write, void *const *tokens)                         \
-	{                                                                                    \
-		return vq__drv_add_burst_with(q, seg, n, write, tokens, L##_add1);           \
 	}
 
 /* drv_split.c */
@@ -338,8 +310,6 @@ int vq__drv_packed_complete(struct vq_drv *q, uint16_t id, uint32_t len, void **
 			    uint32_t *plen);
 int vq__drv_packed_get(struct vq_drv *q, void **token, uint32_t *len);
 int vq__drv_packed_get_burst(struct vq_drv *q, void **tokens, uint32_t *lens, unsigned n);
-int vq__drv_packed_add_run(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
-			   void *const *tokens);
 int vq__drv_packed_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
 			 void *const *tokens);
 void *vq__drv_packed_detach(struct vq_drv *q);

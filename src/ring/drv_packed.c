@@ -160,10 +160,10 @@ void packed_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *tok
  * vq_drv_add_burst under IN_ORDER: packed_add1 for each segment (a buffer's
  * id is its slot, no free list), with the queue's position, counters and
  * the pending head in locals for the burst, written back once.  The same
- * checks and the same result as the generic loop (vq__drv_add_burst_with).
+ * checks and result as vq__drv_packed_add_burst's loop without IN_ORDER.
  */
-int vq__drv_packed_add_run(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
-			   void *const *tokens)
+static int add_run(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
+		   void *const *tokens)
 {
 	struct vring_packed_desc *r = ring(q);
 	struct vq__drv_buf *buf = q->buf;
@@ -204,6 +204,25 @@ int vq__drv_packed_add_run(struct vq_drv *q, const struct vq_seg *seg, unsigned 
 	q->num_free -= i;
 	q->inflight += i;
 	return i == 0 && m ? -EINVAL : (int)i;
+}
+
+/* Up to n one-segment buffers while slots are free: how many were added, or
+ * -EINVAL when the first segment or token is bad. */
+int vq__drv_packed_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
+			     void *const *tokens)
+{
+	unsigned i;
+
+	if (q->in_order)
+		return add_run(q, seg, n, write, tokens);
+	for (i = 0; i < n && q->num_free; i++) {
+		if (!vq__drv_seg_ok(&seg[i]) || !tokens[i])
+			return i ? (int)i : -EINVAL;
+		packed_add1(q, &seg[i], write, tokens[i]);
+		q->add_seq++;
+		q->inflight++;
+	}
+	return (int)i;
 }
 
 /* 2.8.10 with EVENT_IDX: did the slots made available since the last check

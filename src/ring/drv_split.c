@@ -112,6 +112,45 @@ void split_add1(struct vq_drv *q, const struct vq_seg *s, bool write, void *toke
 	vq__drv_set_buf(q, head, &c, 1, head);
 }
 
+/*
+ * Up to n one-segment buffers while descriptors are free: split_add1 for
+ * each, with the free list's head, the avail idx and the counters in locals
+ * for the burst, written back once.  How many were added, or -EINVAL when
+ * the first segment or token is bad.
+ */
+int vq__drv_split_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool write,
+			    void *const *tokens)
+{
+	struct vring_desc *d = q->desc;
+	uint16_t *ring = avail_ring(q)->ring;
+	const uint16_t *next = q->free_next;
+	struct vq__drv_buf *buf = q->buf;
+	uint16_t head = q->free_head, idx = q->avail_idx;
+	uint32_t mask = q->mask;
+	uint16_t flags = write ? VRING_DESC_F_WRITE : 0;
+	uint32_t seq = q->add_seq;
+	unsigned i, m = n < q->num_free ? n : q->num_free;
+
+	for (i = 0; i < m; i++) {
+		if (!vq__drv_seg_ok(&seg[i]) || !tokens[i])
+			break;
+		d[head] = (struct vring_desc){ .addr = seg[i].addr, .len = seg[i].len,
+					       .flags = flags, .next = next[head] };
+		/* Plain store: published by the release store of avail->idx. */
+		ring[idx++ & mask] = head;
+		buf[head] = (struct vq__drv_buf){ .token = tokens[i], .in_len = write ? seg[i].len : 0,
+						  .seq = seq++, .table = VQ__DRV_NO_TABLE,
+						  .ndesc = 1, .last = head };
+		head = next[head];
+	}
+	q->free_head = head;
+	q->avail_idx = idx;
+	q->add_seq = seq;
+	q->num_free -= i;
+	q->inflight += i;
+	return i == 0 && m ? -EINVAL : (int)i;
+}
+
 bool vq__drv_split_kick_prepare(struct vq_drv *q)
 {
 	uint16_t new_idx = q->avail_idx, old_idx = q->kick_idx;

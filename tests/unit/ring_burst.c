@@ -91,7 +91,7 @@ TEST(burst_roundtrip_packed_in_order) { roundtrip(VQ_LAYOUT_PACKED, VQ_F_IN_ORDE
 TEST(burst_roundtrip_split_in_order) { roundtrip(VQ_LAYOUT_SPLIT, VQ_F_IN_ORDER | VQ_F_EVENT_IDX); }
 
 /* A full ring takes what fits; a bad entry ends the burst and is refused
- * when it comes first.  (Packed with IN_ORDER adds through its own loop.) */
+ * when it comes first. */
 static void add_limits(enum vq_layout layout, uint64_t features)
 {
 	struct bfx f;
@@ -122,6 +122,7 @@ static void add_limits(enum vq_layout layout, uint64_t features)
 TEST(burst_add_limits_split) { add_limits(VQ_LAYOUT_SPLIT, 0); }
 TEST(burst_add_limits_packed) { add_limits(VQ_LAYOUT_PACKED, 0); }
 TEST(burst_add_limits_packed_in_order) { add_limits(VQ_LAYOUT_PACKED, VQ_F_IN_ORDER); }
+TEST(burst_add_limits_split_in_order) { add_limits(VQ_LAYOUT_SPLIT, VQ_F_IN_ORDER); }
 
 /* A chain outside guest memory in the middle of a burst: the chains before
  * it are popped, then the queue is broken. */

@@ -337,6 +337,35 @@ int vq_dev_pop_burst(struct vq_dev *q, struct vq_elem *e, unsigned n)
 	return rc;
 }
 
+int vq_dev_peek_writable(struct vq_dev *q, struct vq_peeked *b, unsigned n)
+{
+	if (q->broken)
+		return -EIO;
+	if (!b)
+		return -EINVAL;
+	if (!q->packed)
+		return 0;
+	return (int)vq__packed_peek_writable(q, b, n);
+}
+
+int vq_dev_use_peeked(struct vq_dev *q, const struct vq_peeked *b, const uint32_t *len,
+		      unsigned k)
+{
+	if (q->broken)
+		return -EIO;
+	if (!b || !len || k > q->peek_n || q->inflight || q->avail_idx != q->peek_slot)
+		return -EINVAL;
+	for (unsigned i = 0; i < k; i++)
+		if (b[i].id >= q->size || len[i] > b[i].len)
+			return -EINVAL;
+	if (k == 0)
+		return 0;
+	vq__packed_use_peeked(q, b, len, k);
+	if (q->kicks_enabled && q->event_idx)
+		vq__packed_avail_event(q);
+	return 0;
+}
+
 int vq_dev_push_burst(struct vq_dev *q, const struct vq_elem *e, const uint32_t *len,
 		      unsigned n)
 {
@@ -466,6 +495,7 @@ int vq_dev_set_state(struct vq_dev *q, const struct vq_state *s)
 	q->batch_n = 0;
 	q->batch_slots = 0;
 	q->run_n = 0;
+	q->peek_n = 0;
 	q->since_notify = 0;
 	q->notify_valid = false;
 	return 0;

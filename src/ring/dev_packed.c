@@ -399,6 +399,70 @@ int vq__packed_push_burst(struct vq_dev *q, const struct vq_elem *e, const uint3
 	return i || n == 0 ? (int)i : -EINVAL;
 }
 
+/*
+ * vq_dev_peek_writable on a packed ring with nothing in flight: pop_singles'
+ * checks for writable descriptors, nothing recorded.  The first slot that
+ * is not that case is left to packed_pop.
+ */
+unsigned vq__packed_peek_writable(struct vq_dev *q, struct vq_peeked *b, unsigned n)
+{
+	const uint16_t sel = VQ__DESC_F_AVAIL | VQ__DESC_F_USED | VRING_DESC_F_NEXT |
+			     VRING_DESC_F_INDIRECT | VRING_DESC_F_WRITE;
+	struct vring_packed_desc *ring = q->desc;
+	uint16_t slot = q->avail_idx, size = q->size;
+	bool wrap = q->avail_wrap;
+	uint16_t want = (wrap ? VQ__DESC_F_AVAIL : VQ__DESC_F_USED) | VRING_DESC_F_WRITE;
+	struct vq__mem_hint rg;
+	unsigned i;
+
+	q->peek_n = 0;
+	if (q->inflight || q->pop_gpa || !vq__mem_hint_get(q->mem, &rg))
+		return 0;
+	for (i = 0; i < n; i++) {
+		struct vq__desc d;
+		uint8_t *hva;
+
+		if ((slot & 3u) == 0 && slot + 4u < size)
+			__builtin_prefetch(&ring[slot + 4u], 0, 3);
+		/* Acquire: as in pop_singles. */
+		if ((__atomic_load_n(&ring[slot].flags, __ATOMIC_ACQUIRE) & sel) != want)
+			break;
+		vq__desc_read(&ring[slot], &d);
+		if (d.len == 0 || d.id_or_flags >= size ||
+		    !(hva = vq__mem_hint_at(&rg, d.addr, d.len, VQ_MEM_WRITE)))
+			break;
+		b[i] = (struct vq_peeked){ hva, d.len, d.id_or_flags };
+		if (++slot == size) {
+			slot = 0;
+			wrap = !wrap;
+			want = (wrap ? VQ__DESC_F_AVAIL : VQ__DESC_F_USED) | VRING_DESC_F_WRITE;
+		}
+	}
+	q->peek_n = (uint16_t)i;
+	q->peek_slot = q->avail_idx;
+	return i;
+}
+
+/*
+ * vq_dev_use_peeked after its checks: one used descriptor a buffer at the
+ * used position, as pushes outside an IN_ORDER run write them (in the order
+ * the buffers were made available, which IN_ORDER asks for), and the avail
+ * position past them, as their pops would have moved it.
+ */
+void vq__packed_use_peeked(struct vq_dev *q, const struct vq_peeked *b, const uint32_t *len,
+			   unsigned k)
+{
+	if (q->run_n)
+		run_close(q);
+	for (unsigned i = 0; i < k; i++) {
+		write_used(q, q->used_idx, q->used_wrap, b[i].id, len[i]);
+		advance(q, &q->used_idx, &q->used_wrap, 1);
+	}
+	q->batch_slots += k;
+	advance(q, &q->avail_idx, &q->avail_wrap, k);
+	q->peek_n = 0;
+}
+
 void vq__packed_flush(struct vq_dev *q)
 {
 	if (q->run_n)

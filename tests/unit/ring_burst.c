@@ -207,6 +207,108 @@ static void event_after_burst(enum vq_layout layout)
 TEST(burst_event_idx_split) { event_after_burst(VQ_LAYOUT_SPLIT); }
 TEST(burst_event_idx_packed) { event_after_burst(VQ_LAYOUT_PACKED); }
 
+/*
+ * Filled in place (packed): a peek shows the writable one-descriptor
+ * buffers without changing the queue; vq_dev_use_peeked returns the first
+ * k with their lengths, in order, past the ring's wrap; the rest stay
+ * available for the next peek.
+ */
+static void peek_use(uint64_t features)
+{
+	struct bfx f;
+	struct vq_peeked b[QSZ];
+	uint32_t len[QSZ], got_len[QSZ];
+	void *got[QSZ];
+
+	bfx_init(&f, VQ_LAYOUT_PACKED, features);
+	for (unsigned round = 0; round < 5; round++) { /* 5 x 6 buffers: past the wrap */
+		ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 6, true, f.tok), 6);
+		vq_drv_kick_prepare(f.drv);
+		ASSERT_EQ(vq_dev_peek_writable(f.dev, b, QSZ), 6);
+		ASSERT_EQ(vq_dev_peek_writable(f.dev, b, 2), 2); /* unchanged: again */
+		ASSERT_EQ(vq_dev_peek_writable(f.dev, b, QSZ), 6);
+		for (unsigned i = 0; i < 6; i++) {
+			ASSERT_TRUE(b[i].base == f.g.mem + (f.seg[i].addr - VQ_TEST_GPA));
+			ASSERT_EQ(b[i].len, BUF);
+			len[i] = 10 + round + i;
+		}
+		ASSERT_EQ(vq_dev_use_peeked(f.dev, b, len, 4), 0);
+		ASSERT_EQ(vq_dev_inflight(f.dev), 0);
+		ASSERT_EQ(vq_dev_use_peeked(f.dev, b, len, 1), -EINVAL); /* that peek is spent */
+		vq_dev_flush(f.dev);
+		ASSERT_EQ(vq_drv_get_burst(f.drv, got, got_len, QSZ), 4);
+		for (unsigned i = 0; i < 4; i++) {
+			ASSERT_TRUE(got[i] == f.tok[i]);
+			ASSERT_EQ(got_len[i], 10 + round + i);
+		}
+		ASSERT_EQ(vq_dev_peek_writable(f.dev, b, QSZ), 2); /* the last two */
+		ASSERT_TRUE(b[0].base == f.g.mem + (f.seg[4].addr - VQ_TEST_GPA));
+		ASSERT_EQ(vq_dev_use_peeked(f.dev, b, (uint32_t[2]){ 0, BUF }, 2), 0);
+		vq_dev_flush(f.dev);
+		ASSERT_EQ(vq_drv_get_burst(f.drv, got, got_len, QSZ), 2);
+		ASSERT_TRUE(got[0] == f.tok[4] && got[1] == f.tok[5]);
+		ASSERT_EQ(got_len[0], 0);
+		ASSERT_EQ(got_len[1], BUF);
+		ASSERT_EQ(vq_dev_peek_writable(f.dev, b, QSZ), 0); /* empty */
+	}
+	ASSERT_TRUE(!vq_dev_is_broken(f.dev) && !vq_drv_is_broken(f.drv));
+	bfx_fini(&f);
+}
+
+TEST(burst_peek_use_packed) { peek_use(0); }
+TEST(burst_peek_use_packed_in_order) { peek_use(VQ_F_IN_ORDER | VQ_F_EVENT_IDX); }
+
+/*
+ * What a peek leaves to pops: a readable buffer ends it, so does an id out
+ * of range (the pop then breaks the queue); nothing while chains are in
+ * flight; nothing on split rings.  A use that the peek does not cover is
+ * refused and returns nothing.
+ */
+TEST(burst_peek_limits)
+{
+	struct bfx f;
+	struct vq_peeked b[QSZ];
+	struct vring_packed_desc *d;
+
+	bfx_init(&f, VQ_LAYOUT_PACKED, 0);
+	d = (struct vring_packed_desc *)(f.g.mem + f.g.lay.desc_off);
+	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 2, true, f.tok), 2);
+	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg + 2, 1, false, f.tok + 2), 1);
+	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg + 3, 2, true, f.tok + 3), 2);
+	vq_drv_kick_prepare(f.drv);
+	ASSERT_EQ(vq_dev_peek_writable(f.dev, b, QSZ), 2);
+	ASSERT_EQ(vq_dev_use_peeked(f.dev, b, (uint32_t[3]){ 1, 1, 1 }, 3), -EINVAL);
+	ASSERT_EQ(vq_dev_use_peeked(f.dev, b, (uint32_t[2]){ 1, BUF + 1 }, 2), -EINVAL);
+	ASSERT_EQ(vq_dev_use_peeked(f.dev, b, (uint32_t[2]){ 1, 2 }, 2), 0);
+	ASSERT_EQ(vq_dev_peek_writable(f.dev, b, QSZ), 0); /* the readable one */
+	ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e, 1), 1);
+	ASSERT_EQ(f.e[0].out_len, BUF);
+	ASSERT_EQ(vq_dev_peek_writable(f.dev, b, QSZ), 0); /* one in flight */
+	ASSERT_EQ(vq_dev_push_burst(f.dev, f.e, (uint32_t[1]){ 0 }, 1), 1);
+	ASSERT_EQ(vq_dev_peek_writable(f.dev, b, QSZ), 2);
+	ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e, 1), 1); /* a pop after the peek */
+	ASSERT_EQ(vq_dev_use_peeked(f.dev, b, (uint32_t[1]){ 1 }, 1), -EINVAL);
+	ASSERT_EQ(vq_dev_push_burst(f.dev, f.e, (uint32_t[1]){ 0 }, 1), 1);
+	/* the guest rewrites the last buffer's id out of range */
+	__atomic_store_n(&d[4].id, (uint16_t)(QSZ + 3), __ATOMIC_RELAXED);
+	ASSERT_EQ(vq_dev_peek_writable(f.dev, b, QSZ), 0);
+	ASSERT_TRUE(!vq_dev_is_broken(f.dev));
+	ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e, 1), -EBADSLT);
+	ASSERT_EQ(vq_dev_violation(f.dev), VQ_ERR_PACKED_ID);
+	ASSERT_EQ(vq_dev_peek_writable(f.dev, b, QSZ), -EIO);
+	ASSERT_EQ(vq_dev_use_peeked(f.dev, b, (uint32_t[1]){ 1 }, 0), -EIO);
+	bfx_fini(&f);
+
+	bfx_init(&f, VQ_LAYOUT_SPLIT, 0);
+	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 2, true, f.tok), 2);
+	vq_drv_kick_prepare(f.drv);
+	ASSERT_EQ(vq_dev_peek_writable(f.dev, b, QSZ), 0);
+	ASSERT_EQ(vq_dev_peek_writable(f.dev, NULL, QSZ), -EINVAL);
+	ASSERT_EQ(vq_dev_use_peeked(f.dev, b, (uint32_t[1]){ 1 }, 1), -EINVAL);
+	ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e, QSZ), 2);
+	bfx_fini(&f);
+}
+
 TEST(burst_null_arguments)
 {
 	struct bfx f;

@@ -662,6 +662,81 @@ static int rx_hold_rest(struct rx_ctx *c)
 	return r;
 }
 
+/* How many of the first frames (at least one, at most a burst) are plain:
+ * pkts[0] is. */
+static inline __attribute__((always_inline))
+unsigned rx_plain_run(const struct vq_net *n, struct vq_net_pkt *const *pkts, unsigned cnt)
+{
+	unsigned m;
+
+	for (m = 1; m < cnt && m < VQ_NET_BURST_MAX && rx_is_plain(n, pkts[m]); m++)
+		;
+	return m;
+}
+
+/* Header h and the frame from byte off into dst (a one-piece frame that
+ * fits): the bytes written. */
+static inline __attribute__((always_inline))
+uint32_t rx_put(uint8_t *dst, size_t hs, const struct virtio_net_hdr_v1 *h,
+		const struct vq_net_pkt *pkt, uint32_t off)
+{
+	if (hs == sizeof(*h)) /* constant sizes: a few moves, no call */
+		memcpy(dst, h, sizeof(*h));
+	else
+		memcpy(dst, h, sizeof(struct virtio_net_hdr)); /* no num_buffers */
+	memcpy(dst + hs, (const uint8_t *)pkt->iov[0].iov_base + off, pkt->len - off);
+	return (uint32_t)hs + pkt->len - off;
+}
+
+/*
+ * rx_fast with no chain held, on a ring that lets buffers be filled where
+ * they lie (packed: vq_dev_peek_writable): the leading plain frames go into
+ * the next available one-descriptor writable buffers, which go back with
+ * vq_dev_use_peeked, never popped.  A buffer too small for its frame ends
+ * it (it and the rest stay available, for rx_fast's pops or rx_deliver;
+ * rx_fast rests, as after a small chain).  1 and *done when it delivered
+ * frames, 0 when it delivered none (pop instead), or the ring's error.
+ */
+static inline __attribute__((always_inline))
+int rx_peeked(struct rx_ctx *c, struct vq_net_pkt *const *pkts, unsigned cnt, unsigned *done,
+	      bool csum)
+{
+	struct vq__net_queue *q = c->q;
+	struct vq_peeked b[VQ_NET_BURST_MAX];
+	uint32_t used[VQ_NET_BURST_MAX];
+	size_t hs = c->n->hdr_size;
+	uint64_t bytes = 0;
+	unsigned j, m;
+	int k, r;
+
+	/* the ring first: on a split ring this is all it costs */
+	if ((k = vq_dev_peek_writable(q->vq, b, cnt < VQ_NET_BURST_MAX ? cnt : VQ_NET_BURST_MAX)) <= 0)
+		return k;
+	m = rx_plain_run(c->n, pkts, (unsigned)k);
+	for (j = 0; j < m; j++) {
+		const struct vq_net_pkt *pkt = pkts[j];
+		struct virtio_net_hdr_v1 h;
+
+		if (b[j].len < hs + pkt->len) {
+			q->rx_fast_skip = 64;
+			break;
+		}
+		rx_hdr_csum(csum, &pkt->hdr, &h);
+		h.num_buffers = 1;
+		used[j] = rx_put(b[j].base, hs, &h, pkt, 0);
+		bytes += pkt->len;
+	}
+	if (j == 0)
+		return 0;
+	if ((r = vq_dev_use_peeked(q->vq, b, used, j)) < 0)
+		return r;
+	c->pushed += j;
+	VQ__NET_COUNT(q->st.packets, j);
+	VQ__NET_COUNT(q->st.bytes, bytes);
+	*done = j;
+	return 1;
+}
+
 /*
  * The common case of a burst: frames delivered one to a chain, each chain
  * one writable segment holding header and frame.  Pops the chains for the
@@ -695,17 +770,17 @@ int rx_fast_kind(struct rx_ctx *c, struct vq_net_pkt *const *pkts, unsigned cnt,
 	}
 	if (cnt == 0 || !rx_is_plain(c->n, pkts[0]))
 		return 1;
+	if (!hring && (r = rx_peeked(c, pkts, cnt, done, csum)) != 0)
+		return r;
 	/* One chain first: an empty ring costs one look, not a scan of the frames. */
 	if ((r = vq__net_pool_pop(p, q->vq, &e)) <= 0)
 		return r == -ENOBUFS ? 1 : r;
-	for (m = 1; m < cnt && m < VQ_NET_BURST_MAX && rx_is_plain(c->n, pkts[m]); m++)
-		;
+	m = rx_plain_run(c->n, pkts, cnt);
 	if ((r = vq__net_pool_pop_burst(p, q->vq, m)) < 0)
 		return r;
 	for (j = 0; j < p->ne; j++) { /* good chains <= ne <= m: f < m */
 		const struct vq_net_pkt *pkt = pkts[f];
 		struct virtio_net_hdr_v1 h;
-		uint8_t *dst;
 
 		e = &p->elem[j];
 		if (e->out_num) {
@@ -724,13 +799,7 @@ int rx_fast_kind(struct rx_ctx *c, struct vq_net_pkt *const *pkts, unsigned cnt,
 			q->rx_fast_skip = 64;
 			break;
 		}
-		dst = e->iov[0].iov_base;
-		if (hs == sizeof(h)) /* constant sizes: a few moves, no call */
-			memcpy(dst, &h, sizeof(h));
-		else
-			memcpy(dst, &h, sizeof(struct virtio_net_hdr)); /* no num_buffers */
-		memcpy(dst + hs, (const uint8_t *)pkt->iov[0].iov_base + off, pkt->len - off);
-		used[j] = (uint32_t)hs + pkt->len - off;
+		used[j] = rx_put(e->iov[0].iov_base, hs, &h, pkt, off);
 		if (off)
 			vq__net_hdr_ring_commit(c->n, qp);
 		bytes += pkt->len;

@@ -234,33 +234,37 @@ int vq_dev_push_burst(struct vq_dev *q, const struct vq_elem *e, const uint32_t 
 		      unsigned n);
 
 /*
- * Buffers filled in place, for a device that fills each buffer as soon as it
- * sees it (a receive queue): a look at the next available buffers that are
- * each one writable descriptor, and then their return, without the pop and
- * push bookkeeping in between (nothing is ever in flight).
+ * Buffers served in place, for a device that is done with each buffer of a
+ * burst before it looks at the next burst (a receive queue filling
+ * buffers, a transmit queue reading frames out): a look at the next
+ * available buffers that are each one descriptor, and then their return,
+ * without the pop and push bookkeeping in between (nothing in flight).
  *
- * vq_dev_peek_writable: up to n such buffers, in ring order, with the checks
- * vq_dev_pop makes (id in range, not empty, writable guest memory): b[i]
- * gets buffer i's memory, writable length and id.  The queue is unchanged.
- * Returns how many; 0 when the next buffer is not that case (a readable
- * buffer, a chain, an indirect table, one vq_dev_pop would refuse: pop it),
- * when the ring is empty, on split rings, and while chains are in flight.
- * -EIO when broken, -EINVAL for a NULL b.
+ * vq_dev_peek: up to n such buffers, all writable (writable) or all
+ * readable, in ring order, with the checks vq_dev_pop makes (id in range,
+ * not empty, guest memory with that access): b[i] gets buffer i's memory,
+ * length and id.  The queue is unchanged.  Returns how many; 0 when the
+ * next buffer is not that case (the other direction, a chain, an indirect
+ * table, one vq_dev_pop would refuse: pop it), when the ring is empty, on
+ * split rings, and while chains are in flight.  -EIO when broken, -EINVAL
+ * for a NULL b.
  *
  * vq_dev_use_peeked: the first k of the buffers the last peek returned
- * (k may be fewer) were used, len[i] bytes written into b[i]: they go back
- * as a pop and a push would return them (staged: vq_dev_flush publishes
- * them).  No pop or push may come between the peek and this call.  Returns
- * 0; -EINVAL (nothing returned) for k beyond the peek, a len beyond a
- * buffer's length, an id out of range, or a pop since; -EIO when broken.
+ * (k may be fewer) are done, len[i] bytes written into b[i] (0 for
+ * readable ones): they go back as pops and pushes would return them
+ * (staged: vq_dev_flush publishes them; with IN_ORDER, readable buffers
+ * share one used descriptor).  No pop or push may come between the
+ * peek and this call.  Returns 0; -EINVAL (nothing returned) for k beyond
+ * the peek, a len beyond what the buffer takes, an id out of range, or a
+ * pop since; -EIO when broken.
  */
 struct vq_peeked {
 	void *base;
-	uint32_t len; /* writable bytes */
+	uint32_t len; /* bytes */
 	uint16_t id;
 };
 
-int vq_dev_peek_writable(struct vq_dev *q, struct vq_peeked *b, unsigned n);
+int vq_dev_peek(struct vq_dev *q, struct vq_peeked *b, unsigned n, bool writable);
 int vq_dev_use_peeked(struct vq_dev *q, const struct vq_peeked *b, const uint32_t *len,
 		      unsigned k);
 

@@ -337,7 +337,7 @@ int vq_dev_pop_burst(struct vq_dev *q, struct vq_elem *e, unsigned n)
 	return rc;
 }
 
-int vq_dev_peek_writable(struct vq_dev *q, struct vq_peeked *b, unsigned n)
+int vq_dev_peek(struct vq_dev *q, struct vq_peeked *b, unsigned n, bool writable)
 {
 	if (q->broken)
 		return -EIO;
@@ -345,7 +345,7 @@ int vq_dev_peek_writable(struct vq_dev *q, struct vq_peeked *b, unsigned n)
 		return -EINVAL;
 	if (!q->packed)
 		return 0;
-	return (int)vq__packed_peek_writable(q, b, n);
+	return (int)vq__packed_peek(q, b, n, writable);
 }
 
 int vq_dev_use_peeked(struct vq_dev *q, const struct vq_peeked *b, const uint32_t *len,
@@ -356,7 +356,7 @@ int vq_dev_use_peeked(struct vq_dev *q, const struct vq_peeked *b, const uint32_
 	if (!b || !len || k > q->peek_n || q->inflight || q->avail_idx != q->peek_slot)
 		return -EINVAL;
 	for (unsigned i = 0; i < k; i++)
-		if (b[i].id >= q->size || len[i] > b[i].len)
+		if (b[i].id >= q->size || len[i] > (q->peek_write ? b[i].len : 0))
 			return -EINVAL;
 	if (k == 0)
 		return 0;

@@ -68,8 +68,9 @@ struct vq_dev {
 	uint32_t *full_len_of;   /* in_order: writable bytes of each (clamped) */
 	void *scratch;           /* max_chain * 16 bytes, for copied indirect tables */
 	uint64_t *pop_gpa;       /* vq_dev_pop_gpa: driver address of each iov entry */
-	uint16_t peek_n;         /* buffers the last vq_dev_peek_writable returned */
+	uint16_t peek_n;         /* buffers the last vq_dev_peek returned */
 	uint16_t peek_slot;      /* and the avail slot it looked from */
+	bool peek_write;         /* and whether they were writable */
 
 	/* ---- errors */
 	bool broken;
@@ -233,7 +234,7 @@ void vq__packed_avail_event(struct vq_dev *q);
 void vq__packed_set_notify_after(struct vq_dev *q, uint16_t n);
 bool vq__packed_has_avail_n(const struct vq_dev *q, uint16_t n);
 int vq__packed_pop_burst(struct vq_dev *q, struct vq_elem *e, unsigned n);
-unsigned vq__packed_peek_writable(struct vq_dev *q, struct vq_peeked *b, unsigned n);
+unsigned vq__packed_peek(struct vq_dev *q, struct vq_peeked *b, unsigned n, bool writable);
 void vq__packed_use_peeked(struct vq_dev *q, const struct vq_peeked *b, const uint32_t *len,
 			   unsigned k);
 int vq__packed_push_burst(struct vq_dev *q, const struct vq_elem *e, const uint32_t *len,

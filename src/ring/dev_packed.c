@@ -309,26 +309,46 @@ int vq__packed_pop_burst(struct vq_dev *q, struct vq_elem *e, unsigned n)
 	return i ? (int)i : rc;
 }
 
-/* Write one used descriptor at (slot, wrap) for buffer id. */
+/* The staged batch of used descriptors: the queue's, or a copy of it in
+ * locals for a loop (the ring stores would make the compiler reload the
+ * queue's after each one). */
+struct used_batch {
+	uint32_t n;
+	uint16_t slot, flags; /* the first one's, stored by flush */
+};
+
+/* Write one used descriptor at (slot, wrap) of ring for buffer id. */
 static inline __attribute__((always_inline))
-void write_used(struct vq_dev *q, uint16_t slot, bool wrap, uint16_t id, uint32_t len)
+void write_used_in(struct vring_packed_desc *ring, struct used_batch *bt, uint16_t slot, bool wrap,
+		   uint16_t id, uint32_t len)
 {
-	struct vring_packed_desc *d = slot_desc(q, slot);
+	struct vring_packed_desc *d = ring + slot;
 	uint16_t flags = wrap ? (VQ__DESC_F_AVAIL | VQ__DESC_F_USED) : 0;
 
 	if (len)
 		flags |= VRING_DESC_F_WRITE;
 	__atomic_store_n(&d->id, id, __ATOMIC_RELAXED);
 	__atomic_store_n(&d->len, len, __ATOMIC_RELAXED);
-	if (q->batch_n == 0) {
-		q->batch_slot = slot; /* its flags are stored by flush */
-		q->batch_flags = flags;
+	if (bt->n == 0) {
+		bt->slot = slot; /* its flags are stored by flush */
+		bt->flags = flags;
 	} else {
 		/* The driver reads this slot only after the batch's first one,
 		 * which flush publishes with release after this store. */
 		__atomic_store_n(&d->flags, flags, __ATOMIC_RELAXED);
 	}
-	q->batch_n++;
+	bt->n++;
+}
+
+static inline __attribute__((always_inline))
+void write_used(struct vq_dev *q, uint16_t slot, bool wrap, uint16_t id, uint32_t len)
+{
+	struct used_batch bt = { q->batch_n, q->batch_slot, q->batch_flags };
+
+	write_used_in(q->desc, &bt, slot, wrap, id, len);
+	q->batch_n = bt.n;
+	q->batch_slot = bt.slot;
+	q->batch_flags = bt.flags;
 }
 
 /* IN_ORDER: return the pending run of buffers with one used descriptor. */
@@ -400,18 +420,21 @@ int vq__packed_push_burst(struct vq_dev *q, const struct vq_elem *e, const uint3
 }
 
 /*
- * vq_dev_peek_writable on a packed ring with nothing in flight: pop_singles'
- * checks for writable descriptors, nothing recorded.  The first slot that
- * is not that case is left to packed_pop.
+ * vq_dev_peek on a packed ring with nothing in flight: pop_singles' checks
+ * for one direction, nothing recorded.  The first slot that is not that
+ * case is left to packed_pop.
  */
-unsigned vq__packed_peek_writable(struct vq_dev *q, struct vq_peeked *b, unsigned n)
+static inline __attribute__((always_inline))
+unsigned peek_kind(struct vq_dev *q, struct vq_peeked *b, unsigned n, bool writable)
 {
 	const uint16_t sel = VQ__DESC_F_AVAIL | VQ__DESC_F_USED | VRING_DESC_F_NEXT |
 			     VRING_DESC_F_INDIRECT | VRING_DESC_F_WRITE;
+	const uint16_t wbit = writable ? VRING_DESC_F_WRITE : 0;
+	const uint32_t prot = writable ? VQ_MEM_WRITE : VQ_MEM_READ;
 	struct vring_packed_desc *ring = q->desc;
 	uint16_t slot = q->avail_idx, size = q->size;
 	bool wrap = q->avail_wrap;
-	uint16_t want = (wrap ? VQ__DESC_F_AVAIL : VQ__DESC_F_USED) | VRING_DESC_F_WRITE;
+	uint16_t want = (wrap ? VQ__DESC_F_AVAIL : VQ__DESC_F_USED) | wbit;
 	struct vq__mem_hint rg;
 	unsigned i;
 
@@ -429,38 +452,80 @@ unsigned vq__packed_peek_writable(struct vq_dev *q, struct vq_peeked *b, unsigne
 			break;
 		vq__desc_read(&ring[slot], &d);
 		if (d.len == 0 || d.id_or_flags >= size ||
-		    !(hva = vq__mem_hint_at(&rg, d.addr, d.len, VQ_MEM_WRITE)))
+		    !(hva = vq__mem_hint_at(&rg, d.addr, d.len, prot)))
 			break;
 		b[i] = (struct vq_peeked){ hva, d.len, d.id_or_flags };
 		if (++slot == size) {
 			slot = 0;
 			wrap = !wrap;
-			want = (wrap ? VQ__DESC_F_AVAIL : VQ__DESC_F_USED) | VRING_DESC_F_WRITE;
+			want = (wrap ? VQ__DESC_F_AVAIL : VQ__DESC_F_USED) | wbit;
 		}
 	}
 	q->peek_n = (uint16_t)i;
 	q->peek_slot = q->avail_idx;
+	q->peek_write = writable;
 	return i;
 }
 
-/*
- * vq_dev_use_peeked after its checks: one used descriptor a buffer at the
- * used position, as pushes outside an IN_ORDER run write them (in the order
- * the buffers were made available, which IN_ORDER asks for), and the avail
- * position past them, as their pops would have moved it.
- */
-void vq__packed_use_peeked(struct vq_dev *q, const struct vq_peeked *b, const uint32_t *len,
-			   unsigned k)
+unsigned vq__packed_peek(struct vq_dev *q, struct vq_peeked *b, unsigned n, bool writable)
 {
+	return writable ? peek_kind(q, b, n, true) : peek_kind(q, b, n, false);
+}
+
+/*
+ * vq_dev_use_peeked after its checks: used descriptors at the used
+ * position, in the order the buffers were made available (which IN_ORDER
+ * asks for), one a buffer; with runs (IN_ORDER, readable buffers: each
+ * used whole) one for all, the last one's, as a run of pushes ends.  The
+ * avail position moves past them, as their pops would have moved it.
+ */
+static inline __attribute__((always_inline))
+void use_kind(struct vq_dev *q, const struct vq_peeked *b, const uint32_t *len, unsigned k,
+	      bool runs)
+{
+	struct vring_packed_desc *ring = q->desc;
+	struct used_batch bt;
+	uint16_t slot, size = q->size;
+	bool wrap;
+
 	if (q->run_n)
 		run_close(q);
+	bt = (struct used_batch){ q->batch_n, q->batch_slot, q->batch_flags };
+	slot = q->used_idx;
+	wrap = q->used_wrap;
 	for (unsigned i = 0; i < k; i++) {
-		write_used(q, q->used_idx, q->used_wrap, b[i].id, len[i]);
-		advance(q, &q->used_idx, &q->used_wrap, 1);
+		unsigned run = 1;
+
+		while (runs && i + 1 < k && len[i] == 0) {
+			i++; /* used whole: the next one's descriptor covers it */
+			run++;
+		}
+		write_used_in(ring, &bt, slot, wrap, b[i].id, len[i]);
+		if ((slot += run) >= size) { /* as advance */
+			slot -= size;
+			wrap = !wrap;
+		}
 	}
+	q->used_idx = slot;
+	q->used_wrap = wrap;
+	q->batch_n = bt.n;
+	q->batch_slot = bt.slot;
+	q->batch_flags = bt.flags;
 	q->batch_slots += k;
 	advance(q, &q->avail_idx, &q->avail_wrap, k);
 	q->peek_n = 0;
+}
+
+void vq__packed_use_peeked(struct vq_dev *q, const struct vq_peeked *b, const uint32_t *len,
+			   unsigned k)
+{
+	/* Runs for readable buffers (always used whole) only: a buffer filled
+	 * in place is rarely filled to its end, and one descriptor a buffer is
+	 * what IN_ORDER allows too. */
+	if (q->in_order && !q->peek_write)
+		use_kind(q, b, len, k, true);
+	else
+		use_kind(q, b, len, k, false);
 }
 
 void vq__packed_flush(struct vq_dev *q)

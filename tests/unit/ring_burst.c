@@ -224,9 +224,9 @@ static void peek_use(uint64_t features)
 	for (unsigned round = 0; round < 5; round++) { /* 5 x 6 buffers: past the wrap */
 		ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 6, true, f.tok), 6);
 		vq_drv_kick_prepare(f.drv);
-		ASSERT_EQ(vq_dev_peek_writable(f.dev, b, QSZ), 6);
-		ASSERT_EQ(vq_dev_peek_writable(f.dev, b, 2), 2); /* unchanged: again */
-		ASSERT_EQ(vq_dev_peek_writable(f.dev, b, QSZ), 6);
+		ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), 6);
+		ASSERT_EQ(vq_dev_peek(f.dev, b, 2, true), 2); /* unchanged: again */
+		ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), 6);
 		for (unsigned i = 0; i < 6; i++) {
 			ASSERT_TRUE(b[i].base == f.g.mem + (f.seg[i].addr - VQ_TEST_GPA));
 			ASSERT_EQ(b[i].len, BUF);
@@ -241,7 +241,7 @@ static void peek_use(uint64_t features)
 			ASSERT_TRUE(got[i] == f.tok[i]);
 			ASSERT_EQ(got_len[i], 10 + round + i);
 		}
-		ASSERT_EQ(vq_dev_peek_writable(f.dev, b, QSZ), 2); /* the last two */
+		ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), 2); /* the last two */
 		ASSERT_TRUE(b[0].base == f.g.mem + (f.seg[4].addr - VQ_TEST_GPA));
 		ASSERT_EQ(vq_dev_use_peeked(f.dev, b, (uint32_t[2]){ 0, BUF }, 2), 0);
 		vq_dev_flush(f.dev);
@@ -249,7 +249,7 @@ static void peek_use(uint64_t features)
 		ASSERT_TRUE(got[0] == f.tok[4] && got[1] == f.tok[5]);
 		ASSERT_EQ(got_len[0], 0);
 		ASSERT_EQ(got_len[1], BUF);
-		ASSERT_EQ(vq_dev_peek_writable(f.dev, b, QSZ), 0); /* empty */
+		ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), 0); /* empty */
 	}
 	ASSERT_TRUE(!vq_dev_is_broken(f.dev) && !vq_drv_is_broken(f.drv));
 	bfx_fini(&f);
@@ -257,6 +257,49 @@ static void peek_use(uint64_t features)
 
 TEST(burst_peek_use_packed) { peek_use(0); }
 TEST(burst_peek_use_packed_in_order) { peek_use(VQ_F_IN_ORDER | VQ_F_EVENT_IDX); }
+
+/*
+ * Readable buffers read in place: a writable peek sees none of them; each
+ * goes back with length 0 (anything more is refused).  Without IN_ORDER
+ * each gets its used descriptor; with it, one descriptor in the first slot
+ * names the last buffer, and the driver takes all five from it.
+ */
+static void peek_read(uint64_t features)
+{
+	struct bfx f;
+	struct vq_peeked b[QSZ];
+	struct vring_packed_desc *d;
+	uint32_t zero[QSZ] = { 0 }, got_len[QSZ];
+	void *got[QSZ];
+	bool in_order = features & VQ_F_IN_ORDER;
+
+	bfx_init(&f, VQ_LAYOUT_PACKED, features);
+	d = (struct vring_packed_desc *)(f.g.mem + f.g.lay.desc_off);
+	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 5, false, f.tok), 5);
+	vq_drv_kick_prepare(f.drv);
+	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), 0);
+	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, false), 5);
+	ASSERT_EQ(b[4].len, BUF);
+	ASSERT_EQ(vq_dev_use_peeked(f.dev, b, (uint32_t[5]){ 0, 0, 1, 0, 0 }, 5), -EINVAL);
+	ASSERT_EQ(vq_dev_use_peeked(f.dev, b, zero, 5), 0);
+	vq_dev_flush(f.dev);
+	for (unsigned i = 0; i < 5; i++) {
+		if (in_order && i > 0)
+			break;
+		ASSERT_EQ(__atomic_load_n(&d[i].id, __ATOMIC_ACQUIRE), in_order ? 4 : i);
+		ASSERT_EQ(d[i].len, 0);
+	}
+	ASSERT_EQ(vq_drv_get_burst(f.drv, got, got_len, QSZ), 5);
+	for (unsigned i = 0; i < 5; i++) {
+		ASSERT_TRUE(got[i] == f.tok[i]);
+		ASSERT_EQ(got_len[i], 0);
+	}
+	ASSERT_TRUE(!vq_dev_is_broken(f.dev) && !vq_drv_is_broken(f.drv));
+	bfx_fini(&f);
+}
+
+TEST(burst_peek_read_packed) { peek_read(0); }
+TEST(burst_peek_read_packed_in_order) { peek_read(VQ_F_IN_ORDER); }
 
 /*
  * What a peek leaves to pops: a readable buffer ends it, so does an id out
@@ -276,34 +319,34 @@ TEST(burst_peek_limits)
 	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg + 2, 1, false, f.tok + 2), 1);
 	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg + 3, 2, true, f.tok + 3), 2);
 	vq_drv_kick_prepare(f.drv);
-	ASSERT_EQ(vq_dev_peek_writable(f.dev, b, QSZ), 2);
+	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), 2);
 	ASSERT_EQ(vq_dev_use_peeked(f.dev, b, (uint32_t[3]){ 1, 1, 1 }, 3), -EINVAL);
 	ASSERT_EQ(vq_dev_use_peeked(f.dev, b, (uint32_t[2]){ 1, BUF + 1 }, 2), -EINVAL);
 	ASSERT_EQ(vq_dev_use_peeked(f.dev, b, (uint32_t[2]){ 1, 2 }, 2), 0);
-	ASSERT_EQ(vq_dev_peek_writable(f.dev, b, QSZ), 0); /* the readable one */
+	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), 0); /* the readable one */
 	ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e, 1), 1);
 	ASSERT_EQ(f.e[0].out_len, BUF);
-	ASSERT_EQ(vq_dev_peek_writable(f.dev, b, QSZ), 0); /* one in flight */
+	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), 0); /* one in flight */
 	ASSERT_EQ(vq_dev_push_burst(f.dev, f.e, (uint32_t[1]){ 0 }, 1), 1);
-	ASSERT_EQ(vq_dev_peek_writable(f.dev, b, QSZ), 2);
+	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), 2);
 	ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e, 1), 1); /* a pop after the peek */
 	ASSERT_EQ(vq_dev_use_peeked(f.dev, b, (uint32_t[1]){ 1 }, 1), -EINVAL);
 	ASSERT_EQ(vq_dev_push_burst(f.dev, f.e, (uint32_t[1]){ 0 }, 1), 1);
 	/* the guest rewrites the last buffer's id out of range */
 	__atomic_store_n(&d[4].id, (uint16_t)(QSZ + 3), __ATOMIC_RELAXED);
-	ASSERT_EQ(vq_dev_peek_writable(f.dev, b, QSZ), 0);
+	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), 0);
 	ASSERT_TRUE(!vq_dev_is_broken(f.dev));
 	ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e, 1), -EBADSLT);
 	ASSERT_EQ(vq_dev_violation(f.dev), VQ_ERR_PACKED_ID);
-	ASSERT_EQ(vq_dev_peek_writable(f.dev, b, QSZ), -EIO);
+	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), -EIO);
 	ASSERT_EQ(vq_dev_use_peeked(f.dev, b, (uint32_t[1]){ 1 }, 0), -EIO);
 	bfx_fini(&f);
 
 	bfx_init(&f, VQ_LAYOUT_SPLIT, 0);
 	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 2, true, f.tok), 2);
 	vq_drv_kick_prepare(f.drv);
-	ASSERT_EQ(vq_dev_peek_writable(f.dev, b, QSZ), 0);
-	ASSERT_EQ(vq_dev_peek_writable(f.dev, NULL, QSZ), -EINVAL);
+	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), 0);
+	ASSERT_EQ(vq_dev_peek(f.dev, NULL, QSZ, true), -EINVAL);
 	ASSERT_EQ(vq_dev_use_peeked(f.dev, b, (uint32_t[1]){ 1 }, 1), -EINVAL);
 	ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e, QSZ), 2);
 	bfx_fini(&f);

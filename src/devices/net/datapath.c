@@ -65,20 +65,18 @@ static int tx_prepare_slow(const struct vq_net *n, struct vq_elem *e, struct vq_
 
 /*
  * The same, inline for the layout virtio-user and Linux use ("can_push"):
- * header and frame start in the first readable segment.  Same checks; the
+ * header and frame start in the first readable segment v[0], longer than
+ * the header; out_num readable segments, out_len bytes.  Same checks; the
  * header is copied out of guest memory once, then validated.
  */
 static inline __attribute__((always_inline))
-int tx_prepare(const struct vq_net *n, struct vq_elem *e, struct vq_net_pkt *pkt)
+int tx_prepare_in(const struct vq_net *n, struct iovec *v, unsigned out_num, uint64_t out_len,
+		  struct vq_net_pkt *pkt)
 {
 	struct virtio_net_hdr_v1 h = { 0 };
 	size_t hs = n->hdr_size;
-	struct iovec *v = e->iov;
-	uint64_t flen;
+	uint64_t flen = out_len - hs; /* out_len >= iov_len > hs */
 
-	if (e->in_num || e->out_num == 0 || v[0].iov_len <= hs)
-		return tx_prepare_slow(n, e, pkt);
-	flen = e->out_len - hs; /* out_len >= iov_len > hs */
 	memcpy(&h, v[0].iov_base, sizeof(struct virtio_net_hdr)); /* 10 bytes */
 	if (vq__net_hdr_parse_fast(n->features, &h, flen, &pkt->hdr) < 0)
 		return -EINVAL;
@@ -88,9 +86,18 @@ int tx_prepare(const struct vq_net *n, struct vq_elem *e, struct vq_net_pkt *pkt
 	v[0].iov_base = (uint8_t *)v[0].iov_base + hs;
 	v[0].iov_len -= hs;
 	pkt->iov = v;
-	pkt->iovcnt = e->out_num;
+	pkt->iovcnt = out_num;
 	pkt->len = (uint32_t)flen;
 	return 0;
+}
+
+/* A popped chain: tx_prepare_in when it has that layout, else the slow way. */
+static inline __attribute__((always_inline))
+int tx_prepare(const struct vq_net *n, struct vq_elem *e, struct vq_net_pkt *pkt)
+{
+	if (e->in_num || e->out_num == 0 || e->iov[0].iov_len <= n->hdr_size)
+		return tx_prepare_slow(n, e, pkt);
+	return tx_prepare_in(n, e->iov, e->out_num, e->out_len, pkt);
 }
 
 /* Nothing written into a tx chain: the used length of each. */
@@ -99,9 +106,11 @@ static const uint32_t tx_used_len[VQ_NET_BURST_MAX];
 static int tx_complete(struct vq_net *n, struct vq__net_queue *q, unsigned qp)
 {
 	/* Pop order: IN_ORDER safe.  ne <= VQ_NET_BURST_MAX (the tx pool's most). */
-	int r = vq_dev_push_burst(q->vq, q->pool.elem, tx_used_len, q->pool.ne);
+	int r = q->npeek ? vq_dev_use_peeked(q->vq, q->peek, tx_used_len, q->npeek) :
+			   vq_dev_push_burst(q->vq, q->pool.elem, tx_used_len, q->pool.ne);
 
 	r = r < 0 ? r : 0;
+	q->npeek = 0;
 	q->pool.ne = q->pool.ni = 0;
 	q->busy = false;
 	vq__net_notify(n, 2u * qp + 1);
@@ -112,6 +121,41 @@ void vq__net_tx_release(struct vq_net *n, struct vq__net_queue *q, unsigned qp)
 {
 	if (q->busy)
 		tx_complete(n, q, qp);
+}
+
+/* The frames of k buffers vq_dev_peek returned, for the caller until
+ * vq_net_tx_done (which returns the buffers with vq_dev_use_peeked).  The
+ * count handed out, as vq_net_tx_burst. */
+static int tx_peeked(struct vq_net *n, struct vq__net_queue *q, unsigned qp,
+		     struct vq_net_pkt **pkts, unsigned k)
+{
+	size_t hs = n->hdr_size;
+	uint64_t bytes = 0;
+	unsigned errs = 0;
+	int cnt = 0;
+
+	for (unsigned i = 0; i < k; i++)
+		__builtin_prefetch(q->peek[i].base);
+	q->npeek = k;
+	q->busy = true;
+	for (unsigned i = 0; i < k; i++) {
+		struct vq_net_pkt *pkt = &q->pkt[cnt];
+		struct iovec *v = &q->pool.iov[i]; /* the pool is empty: its iovecs are free */
+
+		*v = (struct iovec){ q->peek[i].base, q->peek[i].len };
+		if (q->peek[i].len <= hs || tx_prepare_in(n, v, 1, q->peek[i].len, pkt) < 0) {
+			errs++; /* as tx_prepare_slow: no frame after the header */
+			continue;
+		}
+		bytes += pkt->len;
+		pkts[cnt++] = pkt;
+	}
+	VQ__NET_COUNT(q->st.packets, (unsigned)cnt);
+	VQ__NET_COUNT(q->st.bytes, bytes);
+	VQ__NET_COUNT(q->st.errors, errs);
+	if (cnt == 0)
+		tx_complete(n, q, qp);
+	return cnt;
 }
 
 int vq_net_tx_burst(struct vq_net *n, unsigned qp, struct vq_net_pkt **pkts, unsigned max)
@@ -129,6 +173,9 @@ int vq_net_tx_burst(struct vq_net *n, unsigned qp, struct vq_net_pkt **pkts, uns
 	if (max > VQ_NET_BURST_MAX)
 		max = VQ_NET_BURST_MAX;
 	q->pool.ne = q->pool.ni = 0;
+	/* Frames read in place (packed rings), each in one buffer. */
+	if ((r = vq_dev_peek(q->vq, q->peek, max, false)) != 0)
+		return r < 0 ? r : tx_peeked(n, q, qp, pkts, (unsigned)r);
 	/* Pop the burst first (one ring call; one at a time for the rest when
 	 * a chain needed more iovecs), starting the loads of every header. */
 	r = vq__net_pool_pop_burst(&q->pool, q->vq, max);
@@ -690,7 +737,7 @@ uint32_t rx_put(uint8_t *dst, size_t hs, const struct virtio_net_hdr_v1 *h,
 
 /*
  * rx_fast with no chain held, on a ring that lets buffers be filled where
- * they lie (packed: vq_dev_peek_writable): the leading plain frames go into
+ * they lie (packed: vq_dev_peek): the leading plain frames go into
  * the next available one-descriptor writable buffers, which go back with
  * vq_dev_use_peeked, never popped.  A buffer too small for its frame ends
  * it (it and the rest stay available, for rx_fast's pops or rx_deliver;
@@ -710,7 +757,7 @@ int rx_peeked(struct rx_ctx *c, struct vq_net_pkt *const *pkts, unsigned cnt, un
 	int k, r;
 
 	/* the ring first: on a split ring this is all it costs */
-	if ((k = vq_dev_peek_writable(q->vq, b, cnt < VQ_NET_BURST_MAX ? cnt : VQ_NET_BURST_MAX)) <= 0)
+	if ((k = vq_dev_peek(q->vq, b, cnt < VQ_NET_BURST_MAX ? cnt : VQ_NET_BURST_MAX, true)) <= 0)
 		return k;
 	m = rx_plain_run(c->n, pkts, (unsigned)k);
 	for (j = 0; j < m; j++) {

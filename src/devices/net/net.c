@@ -216,6 +216,7 @@ static void queue_fini(struct vq__net_queue *q)
 {
 	vq__net_pool_fini(&q->pool);
 	free(q->pkt);
+	free(q->peek);
 	memset(q, 0, sizeof(*q));
 }
 
@@ -359,7 +360,8 @@ static int queue_init(struct vq_net *n, unsigned idx, struct vq__net_queue *q)
 		return vq__net_pool_init(&q->pool, 1, 8, 1);
 	if (idx & 1) { /* tx */
 		q->pkt = calloc(VQ_NET_BURST_MAX, sizeof(*q->pkt));
-		if (!q->pkt)
+		q->peek = calloc(VQ_NET_BURST_MAX, sizeof(*q->peek));
+		if (!q->pkt || !q->peek)
 			return -ENOMEM;
 		return vq__net_pool_init(&q->pool, VQ_NET_BURST_MAX, 4 * VQ_NET_BURST_MAX,
 					 VQ_NET_BURST_MAX);
@@ -391,6 +393,7 @@ int vq_net_set_queue(struct vq_net *n, unsigned idx, struct vq_dev *vq)
 		return r;
 	}
 	q->pool.ne = q->pool.ni = 0;
+	q->npeek = 0;
 	q->busy = false;
 	q->vq = vq;
 	return 0;

@@ -45,6 +45,8 @@ struct vq__net_queue {
 	struct vq__net_pool pool;
 	struct vq_net_queue_stats st;
 	struct vq_net_pkt *pkt; /* tx: VQ_NET_BURST_MAX frames */
+	struct vq_peeked *peek; /* tx: VQ_NET_BURST_MAX buffers read in place */
+	unsigned npeek;         /* tx: how many the burst holds (then no pool) */
 	bool busy;              /* tx: a burst awaits vq_net_tx_done */
 	unsigned rx_fast_skip;  /* rx: bursts before rx_fast is tried again */
 };

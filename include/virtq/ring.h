@@ -245,9 +245,9 @@ int vq_dev_push_burst(struct vq_dev *q, const struct vq_elem *e, const uint32_t 
  * not empty, guest memory with that access): b[i] gets buffer i's memory,
  * length and id.  The queue is unchanged.  Returns how many; 0 when the
  * next buffer is not that case (the other direction, a chain, an indirect
- * table, one vq_dev_pop would refuse: pop it), when the ring is empty, on
- * split rings, and while chains are in flight.  -EIO when broken, -EINVAL
- * for a NULL b.
+ * table, one vq_dev_pop would refuse: pop it), on split rings, and while
+ * chains are in flight; -EAGAIN when no buffer is available (a pop would
+ * find none either).  -EIO when broken, -EINVAL for a NULL b.
  *
  * vq_dev_use_peeked: the first k of the buffers the last peek returned
  * (k may be fewer) are done, len[i] bytes written into b[i] (0 for

@@ -345,7 +345,7 @@ int vq_dev_peek(struct vq_dev *q, struct vq_peeked *b, unsigned n, bool writable
 		return -EINVAL;
 	if (!q->packed)
 		return 0;
-	return (int)vq__packed_peek(q, b, n, writable);
+	return vq__packed_peek(q, b, n, writable);
 }
 
 int vq_dev_use_peeked(struct vq_dev *q, const struct vq_peeked *b, const uint32_t *len,

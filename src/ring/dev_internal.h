@@ -234,7 +234,7 @@ void vq__packed_avail_event(struct vq_dev *q);
 void vq__packed_set_notify_after(struct vq_dev *q, uint16_t n);
 bool vq__packed_has_avail_n(const struct vq_dev *q, uint16_t n);
 int vq__packed_pop_burst(struct vq_dev *q, struct vq_elem *e, unsigned n);
-unsigned vq__packed_peek(struct vq_dev *q, struct vq_peeked *b, unsigned n, bool writable);
+int vq__packed_peek(struct vq_dev *q, struct vq_peeked *b, unsigned n, bool writable);
 void vq__packed_use_peeked(struct vq_dev *q, const struct vq_peeked *b, const uint32_t *len,
 			   unsigned k);
 int vq__packed_push_burst(struct vq_dev *q, const struct vq_elem *e, const uint32_t *len,

@@ -467,9 +467,20 @@ unsigned peek_kind(struct vq_dev *q, struct vq_peeked *b, unsigned n, bool writa
 	return i;
 }
 
-unsigned vq__packed_peek(struct vq_dev *q, struct vq_peeked *b, unsigned n, bool writable)
+/* Is the next slot's buffer available?  (Its flags only.) */
+static bool next_avail(const struct vq_dev *q)
 {
-	return writable ? peek_kind(q, b, n, true) : peek_kind(q, b, n, false);
+	return is_avail(__atomic_load_n(&slot_desc(q, q->avail_idx)->flags, __ATOMIC_RELAXED),
+			q->avail_wrap);
+}
+
+int vq__packed_peek(struct vq_dev *q, struct vq_peeked *b, unsigned n, bool writable)
+{
+	unsigned k = writable ? peek_kind(q, b, n, true) : peek_kind(q, b, n, false);
+
+	if (k == 0 && n && !q->inflight && !next_avail(q))
+		return -EAGAIN;
+	return (int)k;
 }
 
 /*

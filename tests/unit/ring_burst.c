@@ -249,7 +249,7 @@ static void peek_use(uint64_t features)
 		ASSERT_TRUE(got[0] == f.tok[4] && got[1] == f.tok[5]);
 		ASSERT_EQ(got_len[0], 0);
 		ASSERT_EQ(got_len[1], BUF);
-		ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), 0); /* empty */
+		ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), -EAGAIN); /* empty */
 	}
 	ASSERT_TRUE(!vq_dev_is_broken(f.dev) && !vq_drv_is_broken(f.drv));
 	bfx_fini(&f);
@@ -260,7 +260,8 @@ TEST(burst_peek_use_packed_in_order) { peek_use(VQ_F_IN_ORDER | VQ_F_EVENT_IDX);
 
 /*
  * Readable buffers read in place: a writable peek sees none of them; each
- * goes back with length 0 (anything more is refused).  Without IN_ORDER
+ * goes back with length 0 (anything more is refused); then the ring is
+ * empty (-EAGAIN).  Without IN_ORDER
  * each gets its used descriptor; with it, one descriptor in the first slot
  * names the last buffer, and the driver takes all five from it.
  */
@@ -294,6 +295,7 @@ static void peek_read(uint64_t features)
 		ASSERT_TRUE(got[i] == f.tok[i]);
 		ASSERT_EQ(got_len[i], 0);
 	}
+	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, false), -EAGAIN);
 	ASSERT_TRUE(!vq_dev_is_broken(f.dev) && !vq_drv_is_broken(f.drv));
 	bfx_fini(&f);
 }

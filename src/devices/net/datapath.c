@@ -174,8 +174,8 @@ int vq_net_tx_burst(struct vq_net *n, unsigned qp, struct vq_net_pkt **pkts, uns
 		max = VQ_NET_BURST_MAX;
 	q->pool.ne = q->pool.ni = 0;
 	/* Frames read in place (packed rings), each in one buffer. */
-	if ((r = vq_dev_peek(q->vq, q->peek, max, false)) != 0)
-		return r < 0 ? r : tx_peeked(n, q, qp, pkts, (unsigned)r);
+	if ((r = vq_dev_peek(q->vq, q->peek, max, false)) != 0) /* -EAGAIN: nothing */
+		return r > 0 ? tx_peeked(n, q, qp, pkts, (unsigned)r) : r == -EAGAIN ? 0 : r;
 	/* Pop the burst first (one ring call; one at a time for the rest when
 	 * a chain needed more iovecs), starting the loads of every header. */
 	r = vq__net_pool_pop_burst(&q->pool, q->vq, max);
@@ -742,7 +742,8 @@ uint32_t rx_put(uint8_t *dst, size_t hs, const struct virtio_net_hdr_v1 *h,
  * vq_dev_use_peeked, never popped.  A buffer too small for its frame ends
  * it (it and the rest stay available, for rx_fast's pops or rx_deliver;
  * rx_fast rests, as after a small chain).  1 and *done when it delivered
- * frames, 0 when it delivered none (pop instead), or the ring's error.
+ * frames, 0 when it delivered none (pop instead), -EAGAIN when the ring
+ * has no buffer, or the ring's error.
  */
 static inline __attribute__((always_inline))
 int rx_peeked(struct rx_ctx *c, struct vq_net_pkt *const *pkts, unsigned cnt, unsigned *done,
@@ -818,7 +819,7 @@ int rx_fast_kind(struct rx_ctx *c, struct vq_net_pkt *const *pkts, unsigned cnt,
 	if (cnt == 0 || !rx_is_plain(c->n, pkts[0]))
 		return 1;
 	if (!hring && (r = rx_peeked(c, pkts, cnt, done, csum)) != 0)
-		return r;
+		return r == -EAGAIN ? 0 : r; /* no buffer: as a pop that finds none */
 	/* One chain first: an empty ring costs one look, not a scan of the frames. */
 	if ((r = vq__net_pool_pop(p, q->vq, &e)) <= 0)
 		return r == -ENOBUFS ? 1 : r;

@@ -123,6 +123,19 @@ void vq__net_tx_release(struct vq_net *n, struct vq__net_queue *q, unsigned qp)
 		tx_complete(n, q, qp);
 }
 
+/* A tx burst's end: its counts; with no frame for the caller, the bad
+ * buffers go back now.  Returns cnt. */
+static int tx_handed(struct vq_net *n, struct vq__net_queue *q, unsigned qp, int cnt,
+		     uint64_t bytes, unsigned errs)
+{
+	VQ__NET_COUNT(q->st.packets, (unsigned)cnt);
+	VQ__NET_COUNT(q->st.bytes, bytes);
+	VQ__NET_COUNT(q->st.errors, errs);
+	if (cnt == 0)
+		tx_complete(n, q, qp);
+	return cnt;
+}
+
 /* The frames of k buffers vq_dev_peek returned, for the caller until
  * vq_net_tx_done (which returns the buffers with vq_dev_use_peeked).  The
  * count handed out, as vq_net_tx_burst. */
@@ -150,12 +163,7 @@ static int tx_peeked(struct vq_net *n, struct vq__net_queue *q, unsigned qp,
 		bytes += pkt->len;
 		pkts[cnt++] = pkt;
 	}
-	VQ__NET_COUNT(q->st.packets, (unsigned)cnt);
-	VQ__NET_COUNT(q->st.bytes, bytes);
-	VQ__NET_COUNT(q->st.errors, errs);
-	if (cnt == 0)
-		tx_complete(n, q, qp);
-	return cnt;
+	return tx_handed(n, q, qp, cnt, bytes, errs);
 }
 
 int vq_net_tx_burst(struct vq_net *n, unsigned qp, struct vq_net_pkt **pkts, unsigned max)
@@ -198,12 +206,7 @@ int vq_net_tx_burst(struct vq_net *n, unsigned qp, struct vq_net_pkt **pkts, uns
 		bytes += pkt->len;
 		pkts[cnt++] = pkt;
 	}
-	VQ__NET_COUNT(q->st.packets, (unsigned)cnt);
-	VQ__NET_COUNT(q->st.bytes, bytes);
-	VQ__NET_COUNT(q->st.errors, errs);
-	if (cnt == 0) /* nothing for the caller: complete the bad chains now */
-		tx_complete(n, q, qp);
-	return cnt;
+	return tx_handed(n, q, qp, cnt, bytes, errs);
 }
 
 int vq_net_tx_done(struct vq_net *n, unsigned qp)

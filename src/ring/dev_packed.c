@@ -467,18 +467,21 @@ unsigned peek_kind(struct vq_dev *q, struct vq_peeked *b, unsigned n, bool writa
 	return i;
 }
 
-/* Is the next slot's buffer available?  (Its flags only.) */
-static bool next_avail(const struct vq_dev *q)
+/* Would a pop act on the next slot?  Its AVAIL bit matches the wrap counter:
+ * a buffer, or flags that packed_pop reports as a violation (so a peek of
+ * such a slot says 0, and the caller's pop breaks the queue). */
+static bool next_to_pop(const struct vq_dev *q)
 {
-	return is_avail(__atomic_load_n(&slot_desc(q, q->avail_idx)->flags, __ATOMIC_RELAXED),
-			q->avail_wrap);
+	uint16_t flags = __atomic_load_n(&slot_desc(q, q->avail_idx)->flags, __ATOMIC_RELAXED);
+
+	return !!(flags & VQ__DESC_F_AVAIL) == q->avail_wrap;
 }
 
 int vq__packed_peek(struct vq_dev *q, struct vq_peeked *b, unsigned n, bool writable)
 {
 	unsigned k = writable ? peek_kind(q, b, n, true) : peek_kind(q, b, n, false);
 
-	if (k == 0 && n && !q->inflight && !next_avail(q))
+	if (k == 0 && n && !q->inflight && !next_to_pop(q))
 		return -EAGAIN;
 	return (int)k;
 }

@@ -354,6 +354,27 @@ TEST(burst_peek_limits)
 	bfx_fini(&f);
 }
 
+/* A head whose AVAIL and USED bits both match the wrap counter is no empty
+ * ring to a peek: it says 0 (not -EAGAIN), and the pop that follows breaks
+ * the queue. */
+TEST(burst_peek_bad_wrap)
+{
+	struct bfx f;
+	struct vq_peeked b[QSZ];
+	struct vring_packed_desc *d;
+
+	bfx_init(&f, VQ_LAYOUT_PACKED, 0);
+	d = (struct vring_packed_desc *)(f.g.mem + f.g.lay.desc_off);
+	d[0] = (struct vring_packed_desc){ .addr = f.seg[0].addr, .len = BUF, .id = 0 };
+	__atomic_store_n(&d[0].flags, (uint16_t)(VQ__DESC_F_AVAIL | VQ__DESC_F_USED | VRING_DESC_F_WRITE),
+			 __ATOMIC_RELEASE);
+	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), 0);
+	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, false), 0);
+	ASSERT_TRUE(vq_dev_pop_burst(f.dev, f.e, QSZ) < 0);
+	ASSERT_EQ(vq_dev_violation(f.dev), VQ_ERR_PACKED_WRAP);
+	bfx_fini(&f);
+}
+
 TEST(burst_null_arguments)
 {
 	struct bfx f;

@@ -146,17 +146,19 @@ static inline bool vq__drv_returnable(const struct vq_drv *q, uint32_t id)
 	       (int32_t)(q->pub_seq - q->buf[id].seq) > 0;
 }
 
+/* Record a buffer just added, with add sequence number seq (a burst loop
+ * keeps the queue's in a local). */
+static inline void vq__drv_buf_set(struct vq__drv_buf *b, void *token, uint32_t in_len,
+				   uint32_t seq, uint32_t table, uint16_t ndesc, uint16_t last)
+{
+	*b = (struct vq__drv_buf){ .token = token, .in_len = in_len, .seq = seq,
+				   .table = table, .ndesc = ndesc, .last = last };
+}
+
 static inline void vq__drv_set_buf(struct vq_drv *q, uint16_t id,
 				   const struct vq__drv_chain *c, uint16_t ndesc, uint16_t last)
 {
-	struct vq__drv_buf *b = &q->buf[id];
-
-	b->token = c->token;
-	b->in_len = c->in_len;
-	b->seq = q->add_seq;
-	b->table = c->table;
-	b->ndesc = ndesc;
-	b->last = last;
+	vq__drv_buf_set(&q->buf[id], c->token, c->in_len, q->add_seq, c->table, ndesc, last);
 }
 
 /* Forget buffer id (its ring resources are the layout's business). */

@@ -188,9 +188,8 @@ static int add_run(struct vq_drv *q, const struct vq_seg *seg, unsigned n, bool 
 		} else {
 			__atomic_store_n(&r[slot].flags, flags, __ATOMIC_RELAXED);
 		}
-		buf[slot] = (struct vq__drv_buf){ .token = tokens[i], .in_len = write ? seg[i].len : 0,
-						  .seq = seq++, .table = VQ__DRV_NO_TABLE,
-						  .ndesc = 1, .last = slot };
+		vq__drv_buf_set(&buf[slot], tokens[i], write ? seg[i].len : 0, seq++,
+				VQ__DRV_NO_TABLE, 1, slot);
 		if (++slot == size) {
 			slot = 0;
 			wrap = !wrap;

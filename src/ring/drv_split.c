@@ -138,9 +138,8 @@ int vq__drv_split_add_burst(struct vq_drv *q, const struct vq_seg *seg, unsigned
 					       .flags = flags, .next = next[head] };
 		/* Plain store: published by the release store of avail->idx. */
 		ring[idx++ & mask] = head;
-		buf[head] = (struct vq__drv_buf){ .token = tokens[i], .in_len = write ? seg[i].len : 0,
-						  .seq = seq++, .table = VQ__DRV_NO_TABLE,
-						  .ndesc = 1, .last = head };
+		vq__drv_buf_set(&buf[head], tokens[i], write ? seg[i].len : 0, seq++,
+				VQ__DRV_NO_TABLE, 1, head);
 		head = next[head];
 	}
 	q->free_head = head;

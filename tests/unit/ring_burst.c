@@ -43,6 +43,14 @@ static void bfx_init(struct bfx *f, enum vq_layout layout, uint64_t features)
 	}
 }
 
+/* bfx_init on a packed ring: its descriptor ring, for a test that plays a
+ * bad driver. */
+static struct vring_packed_desc *bfx_packed(struct bfx *f, uint64_t features)
+{
+	bfx_init(f, VQ_LAYOUT_PACKED, features);
+	return (struct vring_packed_desc *)(f->g.mem + f->g.lay.desc_off);
+}
+
 static void bfx_fini(struct bfx *f)
 {
 	vq_dev_free(f->dev);
@@ -274,8 +282,7 @@ static void peek_read(uint64_t features)
 	void *got[QSZ];
 	bool in_order = features & VQ_F_IN_ORDER;
 
-	bfx_init(&f, VQ_LAYOUT_PACKED, features);
-	d = (struct vring_packed_desc *)(f.g.mem + f.g.lay.desc_off);
+	d = bfx_packed(&f, features);
 	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 5, false, f.tok), 5);
 	vq_drv_kick_prepare(f.drv);
 	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), 0);
@@ -315,8 +322,7 @@ TEST(burst_peek_limits)
 	struct vq_peeked b[QSZ];
 	struct vring_packed_desc *d;
 
-	bfx_init(&f, VQ_LAYOUT_PACKED, 0);
-	d = (struct vring_packed_desc *)(f.g.mem + f.g.lay.desc_off);
+	d = bfx_packed(&f, 0);
 	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 2, true, f.tok), 2);
 	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg + 2, 1, false, f.tok + 2), 1);
 	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg + 3, 2, true, f.tok + 3), 2);
@@ -363,8 +369,7 @@ TEST(burst_peek_bad_wrap)
 	struct vq_peeked b[QSZ];
 	struct vring_packed_desc *d;
 
-	bfx_init(&f, VQ_LAYOUT_PACKED, 0);
-	d = (struct vring_packed_desc *)(f.g.mem + f.g.lay.desc_off);
+	d = bfx_packed(&f, 0);
 	d[0] = (struct vring_packed_desc){ .addr = f.seg[0].addr, .len = BUF, .id = 0 };
 	__atomic_store_n(&d[0].flags, (uint16_t)(VQ__DESC_F_AVAIL | VQ__DESC_F_USED | VRING_DESC_F_WRITE),
 			 __ATOMIC_RELEASE);
@@ -388,8 +393,7 @@ TEST(burst_peek_ids)
 	struct vring_packed_desc *d;
 	uint32_t len[QSZ] = { 0 };
 
-	bfx_init(&f, VQ_LAYOUT_PACKED, 0);
-	d = (struct vring_packed_desc *)(f.g.mem + f.g.lay.desc_off);
+	d = bfx_packed(&f, 0);
 	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 4, true, f.tok), 4);
 	vq_drv_kick_prepare(f.drv);
 	d[2].id = 3; /* ids 0 1 3 2 */
@@ -401,8 +405,7 @@ TEST(burst_peek_ids)
 	ASSERT_TRUE(!vq_dev_is_broken(f.dev));
 	bfx_fini(&f);
 
-	bfx_init(&f, VQ_LAYOUT_PACKED, 0);
-	d = (struct vring_packed_desc *)(f.g.mem + f.g.lay.desc_off);
+	d = bfx_packed(&f, 0);
 	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 4, true, f.tok), 4);
 	vq_drv_kick_prepare(f.drv);
 	d[2].id = 0; /* ids 0 1 0 3 */

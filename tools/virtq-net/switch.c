@@ -156,32 +156,48 @@ static bool port_accepts(const struct vn_port *p, const uint8_t dst[6])
 	return vq_net_rx_accept(p->net, dst);
 }
 
-static void out_add(struct vn_worker *w, const struct vn_port *p, struct vq_net_pkt *pkt,
-		    const uint8_t dst[6])
+/* Adds port p to w's fan-out if it takes frames for dst. */
+static void fan_add(struct vn_worker *w, const struct vn_port *p, const uint8_t dst[6])
 {
-	unsigned i = p->idx;
-
-	if (!port_accepts(p, dst))
-		return;
-	if (!w->nout[i])
-		w->touched[w->ntouched++] = (uint8_t)i;
-	w->out[i][w->nout[i]++] = pkt;
-}
-
-static void flood(struct vn_worker *w, const struct vn_port *src, struct vq_net_pkt *pkt,
-		  const uint8_t dst[6])
-{
-	struct vn_daemon *d = w->d;
-
-	for (unsigned i = 0; i < d->nports; i++)
-		if (i != src->idx)
-			out_add(w, d->ports[i], pkt, dst);
+	if (port_accepts(p, dst))
+		w->fan[w->nfan++] = (uint8_t)p->idx;
 }
 
 /*
- * Frames of a burst mostly share their addresses: the source learned and
- * the destination looked up for the previous frame are not looked at
- * again (a learn forgets the destination's port: it may have moved).
+ * The ports a frame with addresses a (from port src) goes to, into w->fan:
+ * learns the source and looks the destination up, unless the previous
+ * such call did (*learned, *looked, *dst; a learn forgets the lookup: the
+ * destination may have moved).
+ */
+static void fan_out(struct vn_worker *w, const struct vn_port *src, const uint8_t a[12],
+		    uint32_t now, uint64_t *learned, uint64_t *looked, int *dst)
+{
+	struct vn_daemon *d = w->d;
+
+	w->nfan = 0;
+	if (!(a[6] & 1) && mac48(a + 6) != *learned) {
+		*learned = mac48(a + 6);
+		mac_learn(d->mac, *learned, src->idx, now);
+		*looked = UINT64_MAX;
+	}
+	if (!(a[0] & 1) && mac48(a) != *looked) {
+		*looked = mac48(a);
+		*dst = mac_lookup(d->mac, *looked, now);
+	}
+	if (a[0] & 1 || *dst < 0) {
+		for (unsigned i = 0; i < d->nports; i++)
+			if (i != src->idx)
+				fan_add(w, d->ports[i], a);
+	} else if ((unsigned)*dst != src->idx) { /* never back where it came from */
+		fan_add(w, d->ports[*dst], a);
+	}
+}
+
+/*
+ * Frames of a burst mostly share their addresses: a frame with the same
+ * two addresses as the one before goes where that one went, without a
+ * learn, a lookup or a port check (ports that break meanwhile are caught
+ * at delivery).
  */
 void vn_switch_burst(struct vn_worker *w, struct vn_port *src, unsigned hint,
 		     struct vq_net_pkt **pkts, unsigned n)
@@ -189,28 +205,28 @@ void vn_switch_burst(struct vn_worker *w, struct vn_port *src, unsigned hint,
 	struct vn_daemon *d = w->d;
 	uint32_t now = atomic_load_explicit(&d->now_s, memory_order_relaxed);
 	uint64_t learned = UINT64_MAX, looked = UINT64_MAX; /* no MAC: 48 bits */
+	uint8_t a[12]; /* the previous frame's addresses */
+	unsigned nfan = 0;
 	int dst = -1;
 
 	w->ntouched = 0;
 	for (unsigned i = 0; i < n; i++) {
-		uint8_t a[12];
+		const struct iovec *v = &pkts[i]->iov[0];
 
 		if (i + 1 < n)
 			__builtin_prefetch(pkts[i + 1]->iov[0].iov_base);
-		eth_addrs(pkts[i], a);
-		if (!(a[6] & 1) && mac48(a + 6) != learned) {
-			learned = mac48(a + 6);
-			mac_learn(d->mac, learned, src->idx, now);
-			looked = UINT64_MAX;
+		if (!i || v->iov_len < sizeof(a) || memcmp(v->iov_base, a, sizeof(a))) {
+			eth_addrs(pkts[i], a);
+			fan_out(w, src, a, now, &learned, &looked, &dst);
+			nfan = w->nfan;
 		}
-		if (!(a[0] & 1) && mac48(a) != looked) {
-			looked = mac48(a);
-			dst = mac_lookup(d->mac, looked, now);
+		for (unsigned k = 0; k < nfan; k++) {
+			unsigned p = w->fan[k];
+
+			if (!w->nout[p])
+				w->touched[w->ntouched++] = (uint8_t)p;
+			w->out[p][w->nout[p]++] = pkts[i];
 		}
-		if (a[0] & 1 || dst < 0)
-			flood(w, src, pkts[i], a);
-		else if ((unsigned)dst != src->idx) /* never back where it came from */
-			out_add(w, d->ports[dst], pkts[i], a);
 	}
 	for (unsigned t = 0; t < w->ntouched; t++) {
 		unsigned p = w->touched[t];

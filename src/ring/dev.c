@@ -337,15 +337,33 @@ int vq_dev_pop_burst(struct vq_dev *q, struct vq_elem *e, unsigned n)
 	return rc;
 }
 
+/* vq__peek_ids when the ids are not one after another: the in-flight bits
+ * mark them one by one (clear again after). */
+unsigned vq__peek_ids_marked(struct vq_dev *q, const struct vq_peeked *b, unsigned k)
+{
+	unsigned i;
+
+	for (i = 0; i < k; i++) {
+		if (vq__bit_test(q->inflight_bits, b[i].id)) {
+			vq__dev_fail(q, VQ_ERR_ID_IN_USE,
+				     "buffer id %u available twice in one peek (buffer %u of it, from avail position %u)",
+				     b[i].id, i, q->avail_idx);
+			break;
+		}
+		vq__bit_set(q->inflight_bits, b[i].id);
+	}
+	for (unsigned j = 0; j < i; j++)
+		vq__bit_clear(q->inflight_bits, b[j].id);
+	return i;
+}
+
 int vq_dev_peek(struct vq_dev *q, struct vq_peeked *b, unsigned n, bool writable)
 {
 	if (q->broken)
 		return -EIO;
 	if (!b)
 		return -EINVAL;
-	if (!q->packed)
-		return 0;
-	return vq__packed_peek(q, b, n, writable);
+	return q->packed ? vq__packed_peek(q, b, n, writable) : vq__split_peek(q, b, n, writable);
 }
 
 int vq_dev_use_peeked(struct vq_dev *q, const struct vq_peeked *b, const uint32_t *len,
@@ -360,9 +378,16 @@ int vq_dev_use_peeked(struct vq_dev *q, const struct vq_peeked *b, const uint32_
 			return -EINVAL;
 	if (k == 0)
 		return 0;
-	vq__packed_use_peeked(q, b, len, k);
-	if (q->kicks_enabled && q->event_idx)
-		vq__packed_avail_event(q);
+	if (q->packed)
+		vq__packed_use_peeked(q, b, len, k);
+	else
+		vq__split_use_peeked(q, b, len, k);
+	if (q->kicks_enabled && q->event_idx) {
+		if (q->packed)
+			vq__packed_avail_event(q);
+		else
+			vq__split_avail_event(q);
+	}
 	return 0;
 }
 

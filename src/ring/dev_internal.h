@@ -203,9 +203,19 @@ int vq__push_take(struct vq_dev *q, uint16_t id, uint16_t ndesc)
 	return 0;
 }
 
+/*
+ * The k buffers of a peek, up to the first id seen twice (both available
+ * at once: what pop calls an id already in flight; the queue breaks
+ * there).  Ids one after another (mod size) are all different, as a peek
+ * sees at most size buffers: the common case (IN_ORDER) costs a compare a
+ * buffer; others are marked in the in-flight bits one by one.
+ */
+static inline unsigned vq__peek_ids(struct vq_dev *q, const struct vq_peeked *b, unsigned k);
+
 /* dev.c */
 int vq__dev_fail(struct vq_dev *q, enum vq_violation v, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+unsigned vq__peek_ids_marked(struct vq_dev *q, const struct vq_peeked *b, unsigned k);
 int vq__dev_indirect(struct vq_dev *q, uint64_t addr, uint32_t len,
 		     const void **table, uint32_t *entries);
 
@@ -222,6 +232,9 @@ bool vq__split_has_avail_n(const struct vq_dev *q, uint16_t n);
 int vq__split_pop_burst(struct vq_dev *q, struct vq_elem *e, unsigned n);
 int vq__split_push_burst(struct vq_dev *q, const struct vq_elem *e, const uint32_t *len,
 			 unsigned n);
+int vq__split_peek(struct vq_dev *q, struct vq_peeked *b, unsigned n, bool writable);
+void vq__split_use_peeked(struct vq_dev *q, const struct vq_peeked *b, const uint32_t *len,
+			  unsigned k);
 
 /* dev_packed.c */
 int vq__packed_pop(struct vq_dev *q, struct vq_elem *e);
@@ -239,5 +252,18 @@ void vq__packed_use_peeked(struct vq_dev *q, const struct vq_peeked *b, const ui
 			   unsigned k);
 int vq__packed_push_burst(struct vq_dev *q, const struct vq_elem *e, const uint32_t *len,
 			  unsigned n);
+
+static inline unsigned vq__peek_ids(struct vq_dev *q, const struct vq_peeked *b, unsigned k)
+{
+	uint32_t want = k ? b[0].id : 0;
+
+	for (unsigned i = 1; i < k; i++) {
+		if (++want == q->size)
+			want = 0;
+		if (b[i].id != want)
+			return vq__peek_ids_marked(q, b, k);
+	}
+	return k;
+}
 
 #endif

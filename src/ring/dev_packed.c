@@ -419,52 +419,13 @@ int vq__packed_push_burst(struct vq_dev *q, const struct vq_elem *e, const uint3
 	return i || n == 0 ? (int)i : -EINVAL;
 }
 
-/* peek_ids when the ids are not one after another: the in-flight bits mark
- * them one by one (clear again after).  The count before the first id seen
- * twice, which breaks the queue; k when there is none. */
-static __attribute__((noinline)) unsigned peek_ids_marked(struct vq_dev *q,
-							  const struct vq_peeked *b, unsigned k)
-{
-	unsigned i;
-
-	for (i = 0; i < k; i++) {
-		if (vq__bit_test(q->inflight_bits, b[i].id)) {
-			vq__dev_fail(q, VQ_ERR_ID_IN_USE,
-				     "slot %u: buffer id %u available twice in one peek",
-				     (unsigned)((q->avail_idx + i) % q->size), b[i].id);
-			break;
-		}
-		vq__bit_set(q->inflight_bits, b[i].id);
-	}
-	for (unsigned j = 0; j < i; j++)
-		vq__bit_clear(q->inflight_bits, b[j].id);
-	return i;
-}
-
-/* The k buffers of a peek, up to the first id seen twice (both available
- * at once: what pop calls an id already in flight).  Ids one after another
- * (mod size) are all different, as a peek sees at most size slots: the
- * common case costs a compare a buffer. */
-static inline unsigned peek_ids(struct vq_dev *q, const struct vq_peeked *b, unsigned k)
-{
-	uint32_t want = k ? b[0].id : 0;
-
-	for (unsigned i = 1; i < k; i++) {
-		if (++want == q->size)
-			want = 0;
-		if (b[i].id != want)
-			return peek_ids_marked(q, b, k);
-	}
-	return k;
-}
-
 /*
  * vq_dev_peek on a packed ring with nothing in flight: pop_singles' checks
  * for one direction.  The first slot that is not that case is left to
  * packed_pop.  An id seen twice in one peek is what pop calls an id
  * already in flight (both were available at once): the queue breaks there,
  * the buffers before it are returned (their use then says -EIO), as a pop
- * burst does (peek_ids).
+ * burst does (vq__peek_ids).
  */
 static inline __attribute__((always_inline))
 unsigned peek_kind(struct vq_dev *q, struct vq_peeked *b, unsigned n, bool writable)
@@ -503,7 +464,7 @@ unsigned peek_kind(struct vq_dev *q, struct vq_peeked *b, unsigned n, bool writa
 			want = (wrap ? VQ__DESC_F_AVAIL : VQ__DESC_F_USED) | wbit;
 		}
 	}
-	i = peek_ids(q, b, i);
+	i = vq__peek_ids(q, b, i);
 	q->peek_n = (uint16_t)i;
 	q->peek_slot = q->avail_idx;
 	q->peek_write = writable;

@@ -271,6 +271,94 @@ int vq__split_pop_burst(struct vq_dev *q, struct vq_elem *e, unsigned n)
 	return i ? (int)i : rc;
 }
 
+/*
+ * vq_dev_peek on a split ring with nothing in flight: pop_singles' checks
+ * for one direction, the heads read under an avail idx read with acquire.
+ * The first entry that is not that case (a chain, the other direction, a
+ * head out of range, an avail idx too far ahead) is left to split_pop,
+ * which reports a violation; the queue is unchanged but for the avail idx
+ * cached.  An id seen twice breaks the queue there (vq__peek_ids).
+ */
+static inline __attribute__((always_inline))
+int peek_kind(struct vq_dev *q, struct vq_peeked *b, unsigned n, bool writable)
+{
+	const uint16_t sel = VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT | VRING_DESC_F_WRITE;
+	const uint16_t want = writable ? VRING_DESC_F_WRITE : 0;
+	const uint32_t prot = writable ? VQ_MEM_WRITE : VQ_MEM_READ;
+	const struct vring_desc *desc = q->desc;
+	const uint16_t *ring = q->avail->ring;
+	uint16_t last = q->avail_idx, shadow = q->shadow_avail, mask = q->mask, size = q->size;
+	struct vq__mem_hint rg;
+	unsigned i;
+
+	q->peek_n = 0;
+	if (q->inflight || q->pop_gpa || !vq__mem_hint_get(q->mem, &rg))
+		return 0;
+	for (i = 0; i < n; i++, last++) {
+		struct vq__desc d;
+		uint16_t head;
+		uint8_t *hva;
+
+		if (last == shadow) {
+			/* Acquire: as in next_head, which reports an idx too far. */
+			uint16_t idx = __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE);
+
+			if ((uint16_t)(idx - q->avail_idx) > size)
+				break;
+			q->shadow_avail = shadow = idx;
+			if (last == shadow) {
+				if (i == 0)
+					return -EAGAIN;
+				break;
+			}
+		}
+		head = __atomic_load_n(&ring[last & mask], __ATOMIC_RELAXED);
+		if (head >= size)
+			break;
+		vq__desc_read(&desc[head], &d);
+		if ((d.id_or_flags & sel) != want || d.len == 0 ||
+		    !(hva = vq__mem_hint_at(&rg, d.addr, d.len, prot)))
+			break;
+		b[i] = (struct vq_peeked){ hva, d.len, head };
+	}
+	i = vq__peek_ids(q, b, i);
+	q->peek_n = (uint16_t)i;
+	q->peek_slot = q->avail_idx;
+	q->peek_write = writable;
+	return (int)i;
+}
+
+int vq__split_peek(struct vq_dev *q, struct vq_peeked *b, unsigned n, bool writable)
+{
+	if (n == 0)
+		return 0;
+	return writable ? peek_kind(q, b, n, true) : peek_kind(q, b, n, false);
+}
+
+/*
+ * vq_dev_use_peeked after its checks: a used entry a buffer, in the order
+ * they were made available (staged: flush publishes the used idx); the
+ * avail idx moves past them, as their pops would have moved it.
+ */
+void vq__split_use_peeked(struct vq_dev *q, const struct vq_peeked *b, const uint32_t *len,
+			  unsigned k)
+{
+	struct vring_used_elem *ring = q->used->ring;
+	uint16_t used = q->used_idx, mask = q->mask;
+
+	for (unsigned i = 0; i < k; i++, used++) {
+		struct vring_used_elem *u = &ring[used & mask];
+
+		/* Published by the release store of used->idx in flush. */
+		__atomic_store_n(&u->id, (uint32_t)b[i].id, __ATOMIC_RELAXED);
+		__atomic_store_n(&u->len, len[i], __ATOMIC_RELAXED);
+	}
+	q->used_idx = used;
+	q->batch_n += k;
+	q->avail_idx = (uint16_t)(q->avail_idx + k);
+	q->peek_n = 0;
+}
+
 /* EVENT_IDX: ask for a kick once the driver passes what was popped. */
 void vq__split_avail_event(struct vq_dev *q)
 {

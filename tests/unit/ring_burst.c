@@ -216,19 +216,19 @@ TEST(burst_event_idx_split) { event_after_burst(VQ_LAYOUT_SPLIT); }
 TEST(burst_event_idx_packed) { event_after_burst(VQ_LAYOUT_PACKED); }
 
 /*
- * Filled in place (packed): a peek shows the writable one-descriptor
+ * Filled in place: a peek shows the writable one-descriptor
  * buffers without changing the queue; vq_dev_use_peeked returns the first
  * k with their lengths, in order, past the ring's wrap; the rest stay
  * available for the next peek.
  */
-static void peek_use(uint64_t features)
+static void peek_use(enum vq_layout layout, uint64_t features)
 {
 	struct bfx f;
 	struct vq_peeked b[QSZ];
 	uint32_t len[QSZ], got_len[QSZ];
 	void *got[QSZ];
 
-	bfx_init(&f, VQ_LAYOUT_PACKED, features);
+	bfx_init(&f, layout, features);
 	for (unsigned round = 0; round < 5; round++) { /* 5 x 6 buffers: past the wrap */
 		ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 6, true, f.tok), 6);
 		vq_drv_kick_prepare(f.drv);
@@ -263,26 +263,33 @@ static void peek_use(uint64_t features)
 	bfx_fini(&f);
 }
 
-TEST(burst_peek_use_packed) { peek_use(0); }
-TEST(burst_peek_use_packed_in_order) { peek_use(VQ_F_IN_ORDER | VQ_F_EVENT_IDX); }
+TEST(burst_peek_use_packed) { peek_use(VQ_LAYOUT_PACKED, 0); }
+TEST(burst_peek_use_packed_in_order) { peek_use(VQ_LAYOUT_PACKED, VQ_F_IN_ORDER | VQ_F_EVENT_IDX); }
+TEST(burst_peek_use_split) { peek_use(VQ_LAYOUT_SPLIT, 0); }
+TEST(burst_peek_use_split_in_order) { peek_use(VQ_LAYOUT_SPLIT, VQ_F_IN_ORDER | VQ_F_EVENT_IDX); }
 
 /*
  * Readable buffers read in place: a writable peek sees none of them; each
  * goes back with length 0 (anything more is refused); then the ring is
- * empty (-EAGAIN).  Without IN_ORDER
- * each gets its used descriptor; with it, one descriptor in the first slot
- * names the last buffer, and the driver takes all five from it.
+ * empty (-EAGAIN).  Packed without IN_ORDER and split: each gets its used
+ * entry; packed with IN_ORDER: one descriptor in the first slot names the
+ * last buffer, and the driver takes all five from it.
  */
-static void peek_read(uint64_t features)
+static void peek_read(enum vq_layout layout, uint64_t features)
 {
 	struct bfx f;
 	struct vq_peeked b[QSZ];
-	struct vring_packed_desc *d;
+	struct vring_packed_desc *d = NULL;
+	struct vring_used *u;
 	uint32_t zero[QSZ] = { 0 }, got_len[QSZ];
 	void *got[QSZ];
 	bool in_order = features & VQ_F_IN_ORDER;
 
-	d = bfx_packed(&f, features);
+	if (layout == VQ_LAYOUT_PACKED)
+		d = bfx_packed(&f, features);
+	else
+		bfx_init(&f, layout, features);
+	u = (struct vring_used *)(f.g.mem + f.g.lay.used_off);
 	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 5, false, f.tok), 5);
 	vq_drv_kick_prepare(f.drv);
 	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), 0);
@@ -291,11 +298,16 @@ static void peek_read(uint64_t features)
 	ASSERT_EQ(vq_dev_use_peeked(f.dev, b, (uint32_t[5]){ 0, 0, 1, 0, 0 }, 5), -EINVAL);
 	ASSERT_EQ(vq_dev_use_peeked(f.dev, b, zero, 5), 0);
 	vq_dev_flush(f.dev);
-	for (unsigned i = 0; i < 5; i++) {
+	for (unsigned i = 0; i < 5 && d; i++) {
 		if (in_order && i > 0)
 			break;
 		ASSERT_EQ(__atomic_load_n(&d[i].id, __ATOMIC_ACQUIRE), in_order ? 4 : i);
 		ASSERT_EQ(d[i].len, 0);
+	}
+	for (unsigned i = 0; i < 5 && !d; i++) {
+		ASSERT_EQ(__atomic_load_n(&u->idx, __ATOMIC_ACQUIRE), 5);
+		ASSERT_EQ(u->ring[i].id, b[i].id);
+		ASSERT_EQ(u->ring[i].len, 0);
 	}
 	ASSERT_EQ(vq_drv_get_burst(f.drv, got, got_len, QSZ), 5);
 	for (unsigned i = 0; i < 5; i++) {
@@ -307,8 +319,10 @@ static void peek_read(uint64_t features)
 	bfx_fini(&f);
 }
 
-TEST(burst_peek_read_packed) { peek_read(0); }
-TEST(burst_peek_read_packed_in_order) { peek_read(VQ_F_IN_ORDER); }
+TEST(burst_peek_read_packed) { peek_read(VQ_LAYOUT_PACKED, 0); }
+TEST(burst_peek_read_packed_in_order) { peek_read(VQ_LAYOUT_PACKED, VQ_F_IN_ORDER); }
+TEST(burst_peek_read_split) { peek_read(VQ_LAYOUT_SPLIT, 0); }
+TEST(burst_peek_read_split_in_order) { peek_read(VQ_LAYOUT_SPLIT, VQ_F_IN_ORDER); }
 
 /*
  * What a peek leaves to pops: a readable buffer ends it, so does an id out
@@ -351,12 +365,57 @@ TEST(burst_peek_limits)
 	bfx_fini(&f);
 
 	bfx_init(&f, VQ_LAYOUT_SPLIT, 0);
-	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 2, true, f.tok), 2);
-	vq_drv_kick_prepare(f.drv);
-	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), 0);
 	ASSERT_EQ(vq_dev_peek(f.dev, NULL, QSZ, true), -EINVAL);
-	ASSERT_EQ(vq_dev_use_peeked(f.dev, b, (uint32_t[1]){ 1 }, 1), -EINVAL);
-	ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e, QSZ), 2);
+	bfx_fini(&f);
+}
+
+/* The split ring's own cases: a peek leaves a head out of range and an
+ * avail idx too far ahead to the pop, which breaks the queue; a chain ends
+ * it as a readable buffer does. */
+TEST(burst_peek_limits_split)
+{
+	struct bfx f;
+	struct vq_peeked b[QSZ];
+	struct vring_avail *a;
+	struct vq_seg two[2];
+
+	bfx_init(&f, VQ_LAYOUT_SPLIT, 0);
+	a = (struct vring_avail *)(f.g.mem + f.g.lay.avail_off);
+	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 2, true, f.tok), 2);
+	two[0] = f.seg[2];
+	two[1] = f.seg[5]; /* not adjacent: not coalesced */
+	ASSERT_EQ(vq_drv_add(f.drv, two, 0, 2, f.tok[2]), 0); /* a chain */
+	ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg + 3, 1, true, f.tok + 3), 1);
+	vq_drv_kick_prepare(f.drv);
+	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), 2);
+	ASSERT_EQ(vq_dev_use_peeked(f.dev, b, (uint32_t[2]){ 1, 2 }, 2), 0);
+	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), 0); /* the chain */
+	f.e[0].iov_cap = 2; /* f.iov[0..1] */
+	ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e, 1), 1);
+	ASSERT_EQ(f.e[0].in_len, 2 * BUF);
+	ASSERT_EQ(vq_dev_push_burst(f.dev, f.e, (uint32_t[1]){ 0 }, 1), 1);
+	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), 1);
+	ASSERT_EQ(vq_dev_use_peeked(f.dev, b, (uint32_t[1]){ 3 }, 1), 0);
+	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), -EAGAIN);
+	/* the guest makes one more available with a head out of range */
+	a->ring[a->idx % QSZ] = QSZ + 1;
+	__atomic_store_n(&a->idx, (uint16_t)(a->idx + 1), __ATOMIC_RELEASE);
+	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), 0);
+	ASSERT_TRUE(!vq_dev_is_broken(f.dev));
+	ASSERT_EQ(vq_dev_pop_burst(f.dev, f.e, 1), -ERANGE);
+	ASSERT_EQ(vq_dev_violation(f.dev), VQ_ERR_HEAD_RANGE);
+	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), -EIO);
+	bfx_fini(&f);
+
+	/* an avail idx more than the queue size ahead */
+	bfx_init(&f, VQ_LAYOUT_SPLIT, 0);
+	a = (struct vring_avail *)(f.g.mem + f.g.lay.avail_off);
+	__atomic_store_n(&a->idx, (uint16_t)(QSZ + 1), __ATOMIC_RELEASE);
+	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), 0);
+	ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, false), 0);
+	ASSERT_TRUE(!vq_dev_is_broken(f.dev));
+	ASSERT_TRUE(vq_dev_pop_burst(f.dev, f.e, 1) < 0);
+	ASSERT_EQ(vq_dev_violation(f.dev), VQ_ERR_AVAIL_IDX);
 	bfx_fini(&f);
 }
 
@@ -414,6 +473,32 @@ TEST(burst_peek_ids)
 	ASSERT_EQ(vq_dev_violation(f.dev), VQ_ERR_ID_IN_USE);
 	ASSERT_EQ(vq_dev_use_peeked(f.dev, b, len, 2), -EIO);
 	bfx_fini(&f);
+
+	/* split: the same with the avail ring's heads */
+	for (unsigned dup = 0; dup < 2; dup++) {
+		struct vring_avail *a;
+
+		bfx_init(&f, VQ_LAYOUT_SPLIT, 0);
+		a = (struct vring_avail *)(f.g.mem + f.g.lay.avail_off);
+		ASSERT_EQ(vq_drv_add_burst(f.drv, f.seg, 4, true, f.tok), 4);
+		vq_drv_kick_prepare(f.drv);
+		if (dup) {
+			a->ring[2] = a->ring[0]; /* heads 0 1 0 3 */
+		} else {
+			uint16_t h = a->ring[2]; /* heads 0 1 3 2 */
+
+			a->ring[2] = a->ring[3];
+			a->ring[3] = h;
+		}
+		ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), dup ? 2 : 4);
+		ASSERT_EQ(vq_dev_is_broken(f.dev), dup == 1);
+		if (dup)
+			ASSERT_EQ(vq_dev_violation(f.dev), VQ_ERR_ID_IN_USE);
+		else
+			ASSERT_EQ(vq_dev_peek(f.dev, b, QSZ, true), 4); /* nothing left marked */
+		ASSERT_EQ(vq_dev_use_peeked(f.dev, b, len, dup ? 2 : 4), dup ? -EIO : 0);
+		bfx_fini(&f);
+	}
 }
 
 TEST(burst_null_arguments)

@@ -243,17 +243,19 @@ int vq_dev_push_burst(struct vq_dev *q, const struct vq_elem *e, const uint32_t 
  * vq_dev_peek: up to n such buffers, all writable (writable) or all
  * readable, in ring order, with the checks vq_dev_pop makes (id in range,
  * not empty, guest memory with that access): b[i] gets buffer i's memory,
- * length and id.  The queue is unchanged.  Returns how many; 0 when the
- * next buffer is not that case (the other direction, a chain, an indirect
- * table, one vq_dev_pop would refuse: pop it), on split rings, and while
+ * length and id.  The queue is unchanged.  Both layouts.  Returns how
+ * many; 0 when the next buffer is not that case (the other direction, a
+ * chain, an indirect table, one vq_dev_pop would refuse: pop it) and while
  * chains are in flight; -EAGAIN when no buffer is available (a pop would
- * find none either).  -EIO when broken, -EINVAL for a NULL b.
+ * find none either).  An id seen twice in one peek breaks the queue there
+ * (VQ_ERR_ID_IN_USE, as a pop of an id in flight): the buffers before it
+ * are returned.  -EIO when broken, -EINVAL for a NULL b.
  *
  * vq_dev_use_peeked: the first k of the buffers the last peek returned
  * (k may be fewer) are done, len[i] bytes written into b[i] (0 for
  * readable ones): they go back as pops and pushes would return them
- * (staged: vq_dev_flush publishes them; with IN_ORDER, readable buffers
- * share one used descriptor).  No pop or push may come between the
+ * (staged: vq_dev_flush publishes them; packed with IN_ORDER: readable
+ * buffers share one used descriptor; split: a used entry each).  No pop or push may come between the
  * peek and this call.  Returns 0; -EINVAL (nothing returned) for k beyond
  * the peek, a len beyond what the buffer takes, an id out of range, or a
  * pop since; -EIO when broken.

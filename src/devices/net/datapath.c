@@ -181,9 +181,12 @@ int vq_net_tx_burst(struct vq_net *n, unsigned qp, struct vq_net_pkt **pkts, uns
 	if (max > VQ_NET_BURST_MAX)
 		max = VQ_NET_BURST_MAX;
 	q->pool.ne = q->pool.ni = 0;
-	/* Frames read in place (packed rings), each in one buffer. */
-	if ((r = vq_dev_peek(q->vq, q->peek, max, false)) != 0) /* -EAGAIN: nothing */
-		return r > 0 ? tx_peeked(n, q, qp, pkts, (unsigned)r) : r == -EAGAIN ? 0 : r;
+	/* Frames read in place, each in one buffer.  When every one of them
+	 * was bad (each went back already), on to what follows them. */
+	if ((r = vq_dev_peek(q->vq, q->peek, max, false)) < 0)
+		return r == -EAGAIN ? 0 : r;
+	if (r > 0 && (r = tx_peeked(n, q, qp, pkts, (unsigned)r)) != 0)
+		return r;
 	/* Pop the burst first (one ring call; one at a time for the rest when
 	 * a chain needed more iovecs), starting the loads of every header. */
 	r = vq__net_pool_pop_burst(&q->pool, q->vq, max);
@@ -740,7 +743,7 @@ uint32_t rx_put(uint8_t *dst, size_t hs, const struct virtio_net_hdr_v1 *h,
 
 /*
  * rx_fast with no chain held, on a ring that lets buffers be filled where
- * they lie (packed: vq_dev_peek): the leading plain frames go into
+ * they lie (vq_dev_peek): the leading plain frames go into
  * the next available one-descriptor writable buffers, which go back with
  * vq_dev_use_peeked, never popped.  A buffer too small for its frame ends
  * it (it and the rest stay available, for rx_fast's pops or rx_deliver;
@@ -760,7 +763,7 @@ int rx_peeked(struct rx_ctx *c, struct vq_net_pkt *const *pkts, unsigned cnt, un
 	unsigned j, m;
 	int k, r;
 
-	/* the ring first: on a split ring this is all it costs */
+	/* the ring first: with no buffer this is all it costs */
 	if ((k = vq_dev_peek(q->vq, b, cnt < VQ_NET_BURST_MAX ? cnt : VQ_NET_BURST_MAX, true)) <= 0)
 		return k;
 	m = rx_plain_run(c->n, pkts, (unsigned)k);

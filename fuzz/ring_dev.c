@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Fuzz target: device-side chain parsing (vq_dev_pop) for split and packed
+ * Fuzz target: device-side chain parsing (vq_dev_pop, and the buffers
+ * served in place: vq_dev_peek / vq_dev_use_peeked) for split and packed
  * rings, with and without indirect descriptors and VQ_F_LARGE_CHAIN, over a
  * fuzzed ring and a fuzzed guest-memory map.
  *
@@ -15,7 +16,9 @@
  *   ops           until the input ends, one u8 opcode each (see run_op)
  * Invariants: every iovec lies inside a registered region with the right
  * permission; out_len / in_len are the sums of the iovecs; ids are unique
- * among chains in flight; a broken queue returns -EIO forever.
+ * among chains in flight; a peek returns buffers of one direction inside
+ * the regions, with distinct ids, only while nothing is in flight, and
+ * their use leaves nothing in flight; a broken queue returns -EIO forever.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -182,6 +185,53 @@ static void op_write(uint8_t *base, size_t total, struct fz *f)
 	fz_scribble(f, base, total, off, fz_u8(f));
 }
 
+/* A peek of up to 64 buffers, the ring maybe rewritten, then a use of some
+ * of them. */
+static void op_peek(struct ctx *c, struct fz *f)
+{
+	struct vq_peeked b[64];
+	uint32_t len[64];
+	uint8_t how = fz_u8(f);
+	bool wr = how & 0x80;
+	unsigned n = fz_u8(f) % 65u, use;
+	int k = vq_dev_peek(c->q, b, n, wr), rc;
+
+	if (c->broken) {
+		FZ_CHECK(k == -EIO, "peek on a broken queue returned %d", k);
+		return;
+	}
+	if (vq_dev_is_broken(c->q)) { /* an id twice in one peek */
+		FZ_CHECK(vq_dev_violation(c->q) == VQ_ERR_ID_IN_USE, "peek broke the queue: %s",
+			 vq_violation_str(vq_dev_violation(c->q)));
+		FZ_CHECK(k >= 1, "peek broke the queue and returned %d", k);
+		c->broken = true;
+		FZ_CHECK(vq_dev_use_peeked(c->q, b, len, 0) == -EIO, "use on a broken queue");
+		return;
+	}
+	FZ_CHECK(k == -EAGAIN || (k >= 0 && (unsigned)k <= n), "peek of %u returned %d", n, k);
+	if (k <= 0)
+		return;
+	FZ_CHECK(c->nfl == 0, "peek returned %d with %u chains in flight", k, c->nfl);
+	for (int i = 0; i < k; i++) {
+		struct iovec v = { b[i].base, b[i].len };
+
+		FZ_CHECK(b[i].len > 0 && b[i].id < c->size, "buffer %d: len %u id %u", i, b[i].len,
+			 b[i].id);
+		FZ_CHECK(iov_ok(c, &v, wr ? VQ_MEM_WRITE : VQ_MEM_READ),
+			 "peeked buffer %d (%p+%u) outside the regions", i, b[i].base, b[i].len);
+		for (int j = 0; j < i; j++)
+			FZ_CHECK(b[j].id != b[i].id, "id %u peeked twice", b[i].id);
+	}
+	if (how & 0x40)
+		op_write(ringmem, c->lay.total, f);
+	use = fz_u8(f) % ((unsigned)k + 1);
+	for (unsigned i = 0; i < use; i++)
+		len[i] = wr ? fz_u32(f) % (b[i].len + 1u) : 0;
+	rc = vq_dev_use_peeked(c->q, b, len, use);
+	FZ_CHECK(rc == 0, "use of %u of %d peeked returned %d", use, k, rc);
+	FZ_CHECK(vq_dev_inflight(c->q) == 0, "in flight after a use");
+}
+
 static void op_state(struct ctx *c, struct fz *f)
 {
 	struct vq_state s;
@@ -222,12 +272,17 @@ static void run_op(struct ctx *c, struct fz *f)
 		else
 			(void)vq_dev_enable_notify(c->q);
 		break;
-	default:
-		if (fz_u8(f) & 1)
+	default: {
+		uint8_t k = fz_u8(f);
+
+		if (k & 1)
 			op_state(c, f);
+		else if (k & 2)
+			op_peek(c, f);
 		else
 			op_push_bogus(c, f);
 		break;
+	}
 	}
 	if (c->broken)
 		check_broken(c);

@@ -203,15 +203,6 @@ int vq__push_take(struct vq_dev *q, uint16_t id, uint16_t ndesc)
 	return 0;
 }
 
-/*
- * The k buffers of a peek, up to the first id seen twice (both available
- * at once: what pop calls an id already in flight; the queue breaks
- * there).  Ids one after another (mod size) are all different, as a peek
- * sees at most size buffers: the common case (IN_ORDER) costs a compare a
- * buffer; others are marked in the in-flight bits one by one.
- */
-static inline unsigned vq__peek_ids(struct vq_dev *q, const struct vq_peeked *b, unsigned k);
-
 /* dev.c */
 int vq__dev_fail(struct vq_dev *q, enum vq_violation v, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -253,6 +244,13 @@ void vq__packed_use_peeked(struct vq_dev *q, const struct vq_peeked *b, const ui
 int vq__packed_push_burst(struct vq_dev *q, const struct vq_elem *e, const uint32_t *len,
 			  unsigned n);
 
+/*
+ * The k buffers of a peek, up to the first id seen twice (both available
+ * at once: what pop calls an id already in flight; the queue breaks
+ * there).  Ids one after another (mod size) are all different, as a peek
+ * sees at most size buffers: the common case (IN_ORDER) costs a compare a
+ * buffer; others are marked in the in-flight bits one by one.
+ */
 static inline unsigned vq__peek_ids(struct vq_dev *q, const struct vq_peeked *b, unsigned k)
 {
 	uint32_t want = k ? b[0].id : 0;

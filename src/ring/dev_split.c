@@ -14,6 +14,23 @@ static uint16_t *avail_event(const struct vq_dev *q)
 	return (uint16_t *)&q->used->ring[q->size];
 }
 
+/*
+ * Reads avail->idx into *idx; when it is at most the queue size ahead of
+ * last_avail_idx, caches it (shadow_avail) and returns true.
+ */
+static inline bool avail_refresh(struct vq_dev *q, uint16_t *idx)
+{
+	/*
+	 * Acquire: pairs with the driver's write barrier between filling
+	 * descriptors and avail->ring[] and storing avail->idx.
+	 */
+	*idx = __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE);
+	if ((uint16_t)(*idx - q->avail_idx) > q->size)
+		return false;
+	q->shadow_avail = *idx;
+	return true;
+}
+
 /* 1 and *head when an entry is available, 0 when none, or an errno. */
 static int next_head(struct vq_dev *q, uint16_t *head)
 {
@@ -21,19 +38,13 @@ static int next_head(struct vq_dev *q, uint16_t *head)
 	uint16_t h;
 
 	if (last == q->shadow_avail) {
-		/*
-		 * Acquire: pairs with the driver's write barrier between
-		 * filling descriptors and avail->ring[] and storing avail->idx.
-		 */
-		uint16_t idx = __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE);
-		uint16_t n = (uint16_t)(idx - last);
+		uint16_t idx;
 
-		if (n > q->size)
+		if (!avail_refresh(q, &idx))
 			return vq__dev_fail(q, VQ_ERR_AVAIL_IDX,
 					    "avail idx %u is %u ahead of last_avail_idx %u, queue size %u",
-					    idx, n, last, q->size);
-		q->shadow_avail = idx;
-		if (n == 0)
+					    idx, (uint16_t)(idx - last), last, q->size);
+		if (idx == last)
 			return 0;
 	}
 	h = __atomic_load_n(&q->avail->ring[last & q->mask], __ATOMIC_RELAXED);
@@ -300,12 +311,8 @@ int peek_kind(struct vq_dev *q, struct vq_peeked *b, unsigned n, bool writable)
 		uint8_t *hva;
 
 		if (last == shadow) {
-			/* Acquire: as in next_head, which reports an idx too far. */
-			uint16_t idx = __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE);
-
-			if ((uint16_t)(idx - q->avail_idx) > size)
+			if (!avail_refresh(q, &shadow)) /* next_head reports it */
 				break;
-			q->shadow_avail = shadow = idx;
 			if (last == shadow) {
 				if (i == 0)
 					return -EAGAIN;
@@ -330,8 +337,6 @@ int peek_kind(struct vq_dev *q, struct vq_peeked *b, unsigned n, bool writable)
 
 int vq__split_peek(struct vq_dev *q, struct vq_peeked *b, unsigned n, bool writable)
 {
-	if (n == 0)
-		return 0;
 	return writable ? peek_kind(q, b, n, true) : peek_kind(q, b, n, false);
 }
 

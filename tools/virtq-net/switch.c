@@ -156,25 +156,27 @@ static bool port_accepts(const struct vn_port *p, const uint8_t dst[6])
 	return vq_net_rx_accept(p->net, dst);
 }
 
-/* Adds port p to w's fan-out if it takes frames for dst. */
-static void fan_add(struct vn_worker *w, const struct vn_port *p, const uint8_t dst[6])
+/* Puts port p at w->fan[n] if it takes frames for dst; the new count. */
+static unsigned fan_add(struct vn_worker *w, unsigned n, const struct vn_port *p,
+			const uint8_t dst[6])
 {
 	if (port_accepts(p, dst))
-		w->fan[w->nfan++] = (uint8_t)p->idx;
+		w->fan[n++] = (uint8_t)p->idx;
+	return n;
 }
 
 /*
- * The ports a frame with addresses a (from port src) goes to, into w->fan:
- * learns the source and looks the destination up, unless the previous
+ * The ports a frame with addresses a (from port src) goes to, into w->fan;
+ * returns how many.  Learns the source and looks the destination up, unless the previous
  * such call did (*learned, *looked, *dst; a learn forgets the lookup: the
  * destination may have moved).
  */
-static void fan_out(struct vn_worker *w, const struct vn_port *src, const uint8_t a[12],
-		    uint32_t now, uint64_t *learned, uint64_t *looked, int *dst)
+static unsigned fan_out(struct vn_worker *w, const struct vn_port *src, const uint8_t a[12],
+			uint32_t now, uint64_t *learned, uint64_t *looked, int *dst)
 {
 	struct vn_daemon *d = w->d;
+	unsigned n = 0;
 
-	w->nfan = 0;
 	if (!(a[6] & 1) && mac48(a + 6) != *learned) {
 		*learned = mac48(a + 6);
 		mac_learn(d->mac, *learned, src->idx, now);
@@ -187,10 +189,11 @@ static void fan_out(struct vn_worker *w, const struct vn_port *src, const uint8_
 	if (a[0] & 1 || *dst < 0) {
 		for (unsigned i = 0; i < d->nports; i++)
 			if (i != src->idx)
-				fan_add(w, d->ports[i], a);
+				n = fan_add(w, n, d->ports[i], a);
 	} else if ((unsigned)*dst != src->idx) { /* never back where it came from */
-		fan_add(w, d->ports[*dst], a);
+		n = fan_add(w, n, d->ports[*dst], a);
 	}
+	return n;
 }
 
 /*
@@ -217,8 +220,7 @@ void vn_switch_burst(struct vn_worker *w, struct vn_port *src, unsigned hint,
 			__builtin_prefetch(pkts[i + 1]->iov[0].iov_base);
 		if (!i || v->iov_len < sizeof(a) || memcmp(v->iov_base, a, sizeof(a))) {
 			eth_addrs(pkts[i], a);
-			fan_out(w, src, a, now, &learned, &looked, &dst);
-			nfan = w->nfan;
+			nfan = fan_out(w, src, a, now, &learned, &looked, &dst);
 		}
 		for (unsigned k = 0; k < nfan; k++) {
 			unsigned p = w->fan[k];

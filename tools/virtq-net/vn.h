@@ -129,7 +129,6 @@ struct vn_worker {
 	uint8_t touched[VN_MAX_PORTS];
 	unsigned ntouched;
 	uint8_t fan[VN_MAX_PORTS];      /* where the current addresses go */
-	unsigned nfan;
 	/* TAP scratch; in sink mode, where frames are copied to */
 	uint8_t *tapbuf;                /* VN_BURST * VN_TAP_FRAME */
 	struct vq_net_pkt tappkt[VN_BURST];
